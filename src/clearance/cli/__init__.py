@@ -1,0 +1,115 @@
+"""The ``clearance`` command: parse, dispatch, and map errors to exit codes in one place.
+
+Exit codes (``check`` and anything that renders a verdict):
+
+    0   proceed          10  approve          20  block
+    2   usage or configuration error (bad flag, missing or invalid clearance.yaml)
+    3   policy error (the policy file cannot be used)
+    4   target error (unknown environment, unresolvable target)
+    5   a source, inventory or store failed
+    1   a bug in Clearance: please report it
+
+Each command lives in its own module with ``register(subparsers)``; the module is imported only
+when its command runs, so ``clearance check`` does not pay for the server's imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from clearance import __version__
+from clearance.errors import (
+    ClearanceError,
+    ConfigError,
+    InventoryError,
+    PolicyError,
+    SourceError,
+    TargetError,
+)
+
+EXIT_USAGE = 2
+EXIT_POLICY = 3
+EXIT_TARGET = 4
+EXIT_DEPENDENCY = 5
+EXIT_BUG = 1
+
+# name → (module, one-line help). Modules are imported lazily when their command is chosen.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("clearance.cli.check", "decide whether a deploy may proceed (exit 0/10/20)"),
+    "explain": ("clearance.cli.explain", "show the factor-by-factor arithmetic of a score"),
+    "policy": ("clearance.cli.policy", "validate a policy file or run policy tests"),
+    "demo": ("clearance.cli.demo", "decide the built-in demo targets and print the verdicts"),
+}
+
+logger = logging.getLogger(__name__)
+
+
+class Command(Protocol):
+    def register(self, parser: argparse.ArgumentParser) -> None: ...
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"clearance: error: {message}\nTip: run with --help to see the options.\n")
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = _Parser(prog="clearance", description="Is it safe to deploy this, to that target, right now?")
+    parser.add_argument("--version", action="version", version=f"clearance {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module: Command = importlib.import_module(module_name)  # type: ignore[assignment]
+            module.register(command_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.command or not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        code: int = args.run(args)
+    except PolicyError as exc:
+        _fail(f"the policy cannot be used:\n{exc}", "fix the lines above; `clearance policy validate FILE` checks a policy")
+        return EXIT_POLICY
+    except ConfigError as exc:
+        _fail(str(exc), "see examples/clearance.yaml, or run with --demo to use the built-in demo")
+        return EXIT_USAGE
+    except TargetError as exc:
+        _fail(str(exc), "check --env and --workload against the policy and inventory")
+        return EXIT_TARGET
+    except (SourceError, InventoryError) as exc:
+        _fail(str(exc), "the failure stances decide on stale data; this error stopped the run itself")
+        return EXIT_DEPENDENCY
+    except ClearanceError as exc:
+        _fail(str(exc), "run with --verbose for details")
+        return EXIT_DEPENDENCY
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        logger.exception("unexpected error")
+        _fail("unexpected internal error (details above)", "please report this as a bug")
+        return EXIT_BUG
+    return code
+
+
+def _fail(message: str, tip: str) -> None:
+    print(f"clearance: error: {message}\nTip: {tip}.", file=sys.stderr)

@@ -1,0 +1,88 @@
+"""Every error Clearance raises on purpose, in one tree.
+
+    ClearanceError
+    ├── ConfigError                  clearance.yaml missing, unreadable or invalid
+    ├── PolicyError                  a policy file that cannot be used (all problems listed)
+    ├── ModelError
+    │   ├── InvalidAssetError        an asset value that cannot be normalized
+    │   └── InvalidSignalError       a signal that breaks its invariants
+    ├── TargetError
+    │   ├── UnknownEnvironmentError  the policy has no such environment
+    │   └── UnknownTargetError       the inventory cannot resolve the target
+    ├── SourceError                  a signal source failed (names the source, never a secret)
+    └── InventoryError               an inventory failed (names the inventory)
+
+Foreign exceptions (YAML, pydantic, I/O, vendor SDKs) are re-raised as one of these ``from`` the
+original, so the CLI and server map errors to exit codes and HTTP statuses in one place each.
+Messages say where, what, and what to try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ClearanceError(Exception):
+    """Root of every error Clearance raises on purpose."""
+
+
+class ConfigError(ClearanceError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem in a file, located like a compiler error: ``file:line:col: message``."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class PolicyError(ClearanceError):
+    """A policy that cannot be used. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ModelError(ClearanceError):
+    pass
+
+
+class InvalidAssetError(ModelError, ValueError):
+    pass
+
+
+class InvalidSignalError(ModelError, ValueError):
+    pass
+
+
+class TargetError(ClearanceError):
+    pass
+
+
+class UnknownEnvironmentError(TargetError):
+    pass
+
+
+class UnknownTargetError(TargetError):
+    pass
+
+
+class SourceError(ClearanceError):
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"source {source!r}: {message}")
+
+
+class InventoryError(ClearanceError):
+    def __init__(self, inventory: str, message: str) -> None:
+        self.inventory = inventory
+        super().__init__(f"inventory {inventory!r}: {message}")

@@ -1,0 +1,44 @@
+"""The contract every inventory satisfies: resolve a Target into an Exposure.
+
+An inventory answers "what does this deployment touch?": the workload's own pods, containers and
+images (``direct``), the nodes it runs on or may be scheduled on (``host``), its namespace and
+cluster. It never guesses: what it cannot resolve is returned in ``Exposure.unresolved`` with a
+precise reason (target not found, inventory unavailable, nodes unknown), which the policy's
+``unknown_target`` stance acts on. ``resolve`` raises :class:`InventoryError` only for a failure
+of the inventory itself that is not about this target (for example a corrupt file).
+
+Plugins register under the ``clearance.inventories`` entry point as an :class:`InventoryPlugin`:
+a pydantic ``Config`` validated first, then ``create``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from clearance.errors import InventoryError
+from clearance.model.target import Exposure, SourceHealth, Target
+
+__all__ = ["Inventory", "InventoryError", "InventoryPlugin"]
+
+
+@runtime_checkable
+class Inventory(Protocol):
+    name: str
+
+    def resolve(self, target: Target) -> Exposure:
+        """Resolve ``target``; unresolvable parts go in ``Exposure.unresolved``, never dropped."""
+        ...
+
+    def health(self) -> SourceHealth | None:
+        """The age of what resolution reads (a watch cache), or None for a static file."""
+        ...
+
+
+class InventoryPlugin(Protocol):
+    Config: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> Inventory: ...

@@ -1,0 +1,185 @@
+"""Decision: the verdict, its reasons and the evidence, serialized as canonical JSON.
+
+The JSON form is the contract with every consumer (CLI, API, audit log, integrations), so it is
+versioned by ``DECISION_SCHEMA_VERSION`` and rendered with RFC 8785 canonicalization: the same
+decision gives the same bytes on every machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import rfc8785
+
+from clearance.model.signal import format_time
+from clearance.model.target import Target
+
+DECISION_SCHEMA_VERSION = 1
+
+
+class Verdict(StrEnum):
+    PROCEED = "proceed"
+    APPROVE = "approve"
+    BLOCK = "block"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT[self]
+
+    @staticmethod
+    def strictest(verdicts: list[Verdict]) -> Verdict:
+        return max(verdicts, key=lambda v: v.rank, default=Verdict.PROCEED)
+
+
+_RANK = {Verdict.PROCEED: 0, Verdict.APPROVE: 1, Verdict.BLOCK: 2}
+_EXIT = {Verdict.PROCEED: 0, Verdict.APPROVE: 10, Verdict.BLOCK: 20}
+
+
+class Freshness(StrEnum):
+    FRESH = "fresh"
+    STALE = "stale"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One sentence of the verdict's explanation, naming what produced it.
+
+    ``code`` is stable and machine-readable (``score``, ``rule:<name>``, ``stance:stale``,
+    ``exception:<id>``); ``verdict`` is what this reason alone asks for; ``waived_by`` names the
+    exception that lowered it, in which case it no longer counts toward the verdict.
+    """
+
+    code: str
+    verdict: Verdict
+    message: str
+    signal: str | None = None
+    waived_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "verdict": self.verdict.value, "message": self.message}
+        if self.signal is not None:
+            data["signal"] = self.signal
+        if self.waived_by is not None:
+            data["waived_by"] = self.waived_by
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """The factor-by-factor arithmetic of one signal's share of the risk."""
+
+    signal: str
+    source: str
+    title: str
+    severity: int
+    severity_weight: float
+    confidence: float
+    age_seconds: int
+    half_life_seconds: int
+    decay: float
+    proximity: str
+    proximity_weight: float
+    matched: str  # the exposed asset it matched, e.g. "host:ip-10-0-1-5"
+    contribution: float
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "signal": self.signal,
+            "source": self.source,
+            "title": self.title,
+            "severity": self.severity,
+            "severity_weight": self.severity_weight,
+            "confidence": self.confidence,
+            "age_seconds": self.age_seconds,
+            "half_life_seconds": self.half_life_seconds,
+            "decay": self.decay,
+            "proximity": self.proximity,
+            "proximity_weight": self.proximity_weight,
+            "matched": self.matched,
+            "contribution": self.contribution,
+        }
+        if self.url is not None:
+            data["url"] = self.url
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFreshness:
+    name: str
+    state: Freshness
+    age_seconds: int | None  # None: never succeeded
+    limit_seconds: int
+    skipped: int
+    last_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "state": self.state.value,
+            "age_seconds": self.age_seconds,
+            "limit_seconds": self.limit_seconds,
+            "skipped": self.skipped,
+        }
+        if self.last_error is not None:
+            data["last_error"] = self.last_error
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    id: str
+    at: datetime
+    target: Target
+    verdict: Verdict
+    score: float
+    band: Verdict  # what the score alone asks for
+    threshold_approve: float
+    threshold_block: float
+    reasons: tuple[Reason, ...]
+    contributors: tuple[Contribution, ...]
+    suppressed: tuple[tuple[str, str], ...]  # (signal uid, suppression name)
+    sources: tuple[SourceFreshness, ...]
+    exposure_summary: dict[str, int]
+    approvals_required: int
+    approval_group: str | None
+    degraded: tuple[str, ...]  # failure classes whose stance fired
+    policy_digest: str
+    inputs_digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": DECISION_SCHEMA_VERSION,
+            "id": self.id,
+            "at": format_time(self.at),
+            "target": self.target.to_dict(),
+            "verdict": self.verdict.value,
+            "score": self.score,
+            "band": self.band.value,
+            "thresholds": {"approve": self.threshold_approve, "block": self.threshold_block},
+            "reasons": [r.to_dict() for r in self.reasons],
+            "contributors": [c.to_dict() for c in self.contributors],
+            "suppressed": [{"signal": s, "suppression": n} for s, n in self.suppressed],
+            "sources": [s.to_dict() for s in self.sources],
+            "exposure": dict(sorted(self.exposure_summary.items())),
+            "approvals": {"required": self.approvals_required, "group": self.approval_group},
+            "degraded": list(self.degraded),
+            "policy_digest": self.policy_digest,
+            "inputs_digest": self.inputs_digest,
+        }
+
+    def to_json(self) -> bytes:
+        """Canonical JSON (RFC 8785): byte-identical for identical decisions."""
+        return canonical_json(self.to_dict())
+
+
+def canonical_json(data: Any) -> bytes:
+    return bytes(rfc8785.dumps(data))

@@ -1,0 +1,208 @@
+"""Signal: one normalized finding from a security platform, aligned with OCSF where it can be."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any, NewType, TypeVar
+
+from clearance.errors import InvalidSignalError
+from clearance.model.assets import AssetRef, parse_asset
+
+SignalUid = NewType("SignalUid", str)
+
+
+class Severity(IntEnum):
+    """OCSF ``severity_id``. 99 (Other) is mapped by adapters, never stored."""
+
+    UNKNOWN = 0
+    INFORMATIONAL = 1
+    LOW = 2
+    MEDIUM = 3
+    HIGH = 4
+    CRITICAL = 5
+    FATAL = 6
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class SignalKind(StrEnum):
+    DETECTION = "detection"
+    VULNERABILITY = "vulnerability"
+    POSTURE = "posture"
+    INCIDENT = "incident"
+    ANOMALY = "anomaly"
+
+
+class SignalStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    SUPPRESSED = "suppressed"
+
+    @property
+    def active(self) -> bool:
+        return self in (SignalStatus.OPEN, SignalStatus.IN_PROGRESS)
+
+
+def utc(moment: datetime) -> datetime:
+    """Require an aware datetime and express it in UTC; naive times are ambiguous evidence."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidSignalError(f"timestamp {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp (``Z`` or an offset) into UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError as exc:
+        raise InvalidSignalError(f"invalid RFC 3339 timestamp {text!r}") from exc
+    return utc(moment)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` and no more precision than the value has."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A finding on one or more assets. Invariants hold for every instance (see ``__post_init__``).
+
+    ``rule`` is the vendor's detection or rule name (Falco rule, CrowdStrike pattern, GuardDuty
+    finding type): suppressions and exceptions match on it, since titles are often templated.
+    ``count`` is how many vendor events were folded into this signal.
+    """
+
+    uid: SignalUid
+    source: str
+    kind: SignalKind
+    title: str
+    severity: Severity
+    confidence: float
+    status: SignalStatus
+    first_seen: datetime
+    last_seen: datetime
+    assets: tuple[AssetRef, ...]
+    rule: str | None = None
+    techniques: tuple[str, ...] = ()
+    url: str | None = None
+    raw_digest: str | None = None
+    count: int = 1
+    _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.source or ":" in self.source:
+            raise InvalidSignalError(f"signal source {self.source!r} must be a plain name")
+        if not self.uid.startswith(f"{self.source}:") or len(self.uid) <= len(self.source) + 1:
+            raise InvalidSignalError(f"signal uid {self.uid!r} must be '{self.source}:<id>'")
+        if not (0.0 <= self.confidence <= 1.0) or math.isnan(self.confidence):
+            raise InvalidSignalError(f"signal {self.uid}: confidence {self.confidence} not in 0..1")
+        if not self.assets:
+            raise InvalidSignalError(f"signal {self.uid}: names no asset")
+        if self.count < 1:
+            raise InvalidSignalError(f"signal {self.uid}: count must be at least 1")
+        object.__setattr__(self, "first_seen", utc(self.first_seen))
+        object.__setattr__(self, "last_seen", utc(self.last_seen))
+        if self.last_seen < self.first_seen:
+            raise InvalidSignalError(f"signal {self.uid}: last_seen is before first_seen")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, as stored, exported and recorded in decisions."""
+        data: dict[str, Any] = {
+            "uid": self.uid,
+            "source": self.source,
+            "kind": self.kind.value,
+            "title": self.title,
+            "severity": int(self.severity),
+            "confidence": self.confidence,
+            "status": self.status.value,
+            "first_seen": format_time(self.first_seen),
+            "last_seen": format_time(self.last_seen),
+            "assets": [str(a) for a in self.assets],
+            "count": self.count,
+        }
+        if self.rule is not None:
+            data["rule"] = self.rule
+        if self.techniques:
+            data["techniques"] = list(self.techniques)
+        if self.url is not None:
+            data["url"] = self.url
+        if self.raw_digest is not None:
+            data["raw_digest"] = self.raw_digest
+        return data
+
+    def content_digest(self) -> str:
+        """sha256 of the canonical JSON form, computed once: decisions digest their inputs often."""
+        if not self._digest:
+            import rfc8785  # deferred: only needed once a decision is digested
+
+            self._digest.append(hashlib.sha256(rfc8785.dumps(self.to_dict())).hexdigest())
+        return self._digest[0]
+
+
+def signal_from_dict(data: dict[str, Any]) -> Signal:
+    """Build a Signal from its JSON form; raises :class:`InvalidSignalError` naming the field."""
+    if not isinstance(data, dict):
+        raise InvalidSignalError("a signal must be a JSON object")
+
+    def need(name: str) -> Any:
+        if name not in data:
+            raise InvalidSignalError(f"missing field {name!r}")
+        return data[name]
+
+    try:
+        assets = need("assets")
+        if not isinstance(assets, list):
+            raise InvalidSignalError("field 'assets' must be a list of 'kind:value' strings")
+        techniques = data.get("techniques", [])
+        if not isinstance(techniques, list):
+            raise InvalidSignalError("field 'techniques' must be a list")
+        confidence = need("confidence")
+        if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+            raise InvalidSignalError("field 'confidence' must be a number in 0..1")
+        count = data.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise InvalidSignalError("field 'count' must be an integer")
+        severity = need("severity")
+        if isinstance(severity, bool) or not isinstance(severity, int):
+            raise InvalidSignalError("field 'severity' must be an OCSF severity_id 0..6")
+        return Signal(
+            uid=SignalUid(str(need("uid"))),
+            source=str(need("source")),
+            kind=_enum(SignalKind, need("kind"), "kind"),
+            title=str(need("title")),
+            severity=_enum(Severity, severity, "severity"),
+            confidence=float(confidence),
+            status=_enum(SignalStatus, data.get("status", "open"), "status"),
+            first_seen=parse_time(str(need("first_seen"))),
+            last_seen=parse_time(str(data.get("last_seen", need("first_seen")))),
+            assets=tuple(parse_asset(str(a)) for a in assets),
+            rule=None if data.get("rule") is None else str(data["rule"]),
+            techniques=tuple(str(t) for t in techniques),
+            url=None if data.get("url") is None else str(data["url"]),
+            raw_digest=None if data.get("raw_digest") is None else str(data["raw_digest"]),
+            count=count,
+        )
+    except InvalidSignalError:
+        raise
+    except ValueError as exc:  # InvalidAssetError is a ValueError too, and says which asset
+        raise InvalidSignalError(str(exc)) from exc
+
+
+_E = TypeVar("_E", Severity, SignalKind, SignalStatus)
+
+
+def _enum(cls: type[_E], value: Any, name: str) -> _E:
+    try:
+        return cls(value)
+    except ValueError as exc:
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise InvalidSignalError(f"field {name!r}: {value!r} is not one of {allowed}") from exc

@@ -1,0 +1,136 @@
+"""Snapshot: everything ``decide`` reads besides the policy and the clock.
+
+A snapshot round-trips through JSON (``to_dict`` / ``snapshot_from_dict``) so the audit log can
+store it and replay the decision byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.model.assets import parse_asset
+from clearance.model.exemptions import Exemption
+from clearance.model.signal import Signal, parse_time, signal_from_dict
+from clearance.model.target import (
+    ChangeInfo,
+    ExposedAsset,
+    Exposure,
+    Proximity,
+    SourceHealth,
+    Target,
+    UnresolvedReason,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A signal that touches the target, at its closest proximity, through ``matched``."""
+
+    signal: Signal
+    proximity: Proximity
+    matched: ExposedAsset
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    exposure: Exposure
+    matches: tuple[Match, ...]
+    sources: tuple[SourceHealth, ...]
+    exemptions: tuple[Exemption, ...] = ()  # granted at run time (API), beside the policy's own
+
+    @property
+    def target(self) -> Target:
+        return self.exposure.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.exposure.target.to_dict(),
+            "exposure": self.exposure.to_dict(),
+            "matches": [
+                {
+                    "signal": m.signal.to_dict(),
+                    "proximity": m.proximity.label,
+                    "matched": m.matched.to_dict(),
+                }
+                for m in sorted(self.matches, key=lambda m: m.signal.uid)
+            ],
+            "sources": [s.to_dict() for s in sorted(self.sources, key=lambda s: s.name)],
+            "exemptions": [e.to_dict() for e in sorted(self.exemptions, key=lambda e: e.id)],
+        }
+
+
+def target_from_dict(data: dict[str, Any]) -> Target:
+    change = data.get("change") or {}
+    return Target.of(
+        environment=data["environment"],
+        cluster=data["cluster"],
+        namespace=data["namespace"],
+        workload=data["workload"],
+        images=tuple(data.get("images", ())),
+        change=ChangeInfo(
+            commit=change.get("commit"),
+            pipeline_run=change.get("pipeline_run"),
+            actor=change.get("actor"),
+        ),
+    )
+
+
+def _exposed_from_dict(data: dict[str, Any]) -> ExposedAsset:
+    return ExposedAsset(
+        proximity=Proximity[data["proximity"].upper()],
+        ref=parse_asset(data["ref"]),
+        via=data.get("via", ""),
+    )
+
+
+def _exemption_from_dict(data: dict[str, Any]) -> Exemption:
+    return Exemption(
+        id=data["id"],
+        signal=data.get("signal"),
+        rule=data.get("rule"),
+        environment=data["environment"],
+        cluster=data["cluster"],
+        namespace=data["namespace"],
+        workload=data["workload"],
+        expires=parse_time(data["expires"]),
+        reason=data["reason"],
+        ticket=data["ticket"],
+        approver=data["approver"],
+        created_by=data.get("created_by"),
+    )
+
+
+def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
+    """Rebuild a snapshot recorded by :meth:`Snapshot.to_dict` (for audit replay)."""
+    target = target_from_dict(data["target"])
+    exp = data["exposure"]
+    exposure = Exposure(
+        target=target,
+        assets=tuple(_exposed_from_dict(a) for a in exp["assets"]),
+        inventory=exp["inventory"],
+        unresolved=tuple(
+            (UnresolvedReason(u["reason"]), u["detail"]) for u in exp.get("unresolved", ())
+        ),
+        notes=tuple(exp.get("notes", ())),
+    )
+    matches = tuple(
+        Match(
+            signal=signal_from_dict(m["signal"]),
+            proximity=Proximity[m["proximity"].upper()],
+            matched=_exposed_from_dict(m["matched"]),
+        )
+        for m in data["matches"]
+    )
+    sources = tuple(
+        SourceHealth(
+            name=s["name"],
+            last_success=None if s["last_success"] is None else parse_time(s["last_success"]),
+            last_error=s.get("last_error"),
+            last_error_at=None if s.get("last_error_at") is None else parse_time(s["last_error_at"]),
+            skipped=s.get("skipped", 0),
+        )
+        for s in data["sources"]
+    )
+    exemptions = tuple(_exemption_from_dict(e) for e in data.get("exemptions", ()))
+    return Snapshot(exposure=exposure, matches=matches, sources=sources, exemptions=exemptions)

@@ -1,0 +1,79 @@
+"""Policy rules as CEL expressions (the `common-expression-language` package).
+
+A rule is compiled once at load; an expression that does not parse, or names a variable its
+scope does not provide, is a load-time error with its position. At decision time a rule that
+fails to evaluate (a missing field, a type error, a non-boolean result) fails closed: it counts
+as firing, and the reason says it could not be evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+from clearance.policy.schema import Rule
+
+SIGNAL_VARIABLES = frozenset({"signal", "proximity", "target", "environment"})
+DECISION_VARIABLES = frozenset({"score", "signals", "sources", "target", "environment"})
+
+# The parser reports "<input>:LINE:COL: message" (1-based, in the expression's own text).
+_CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
+
+
+class RuleCompileError(ValueError):
+    """A rule that cannot be compiled; ``line``/``column`` are 1-based within the expression."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        self.line = line
+        self.column = column
+        super().__init__(message)
+
+
+class RuleEvaluationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: Rule
+    program: Any  # cel.Program: the package ships no typing for it
+
+    def fires(self, variables: Mapping[str, Any]) -> bool:
+        """True when the expression holds; raises RuleEvaluationError when it cannot be decided."""
+        try:
+            result = self.program.execute(cel.Context(variables=dict(variables)))
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise RuleEvaluationError(_first_line(str(exc))) from exc
+        if not isinstance(result, bool):
+            raise RuleEvaluationError(f"expression gave {type(result).__name__}, not a boolean")
+        return result
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    try:
+        program = cel.compile(rule.when)
+    except ValueError as exc:
+        text = str(exc)
+        if m := _CEL_POSITION.search(text):
+            raise RuleCompileError(
+                f"invalid CEL in rule {rule.name!r}: {_first_line(m.group(3))}",
+                int(m.group(1)),
+                int(m.group(2)) + 1,  # the parser's columns are 0-based
+            ) from exc
+        raise RuleCompileError(f"invalid CEL in rule {rule.name!r}: {_first_line(text)}") from exc
+    allowed = SIGNAL_VARIABLES if rule.scope == "signal" else DECISION_VARIABLES
+    unknown = sorted(set(program.variables()) - allowed)
+    if unknown:
+        raise RuleCompileError(
+            f"rule {rule.name!r} uses unknown variable(s) {', '.join(unknown)}; "
+            f"a {rule.scope}-scope rule can use {', '.join(sorted(allowed))}"
+        )
+    return CompiledRule(rule=rule, program=program)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"

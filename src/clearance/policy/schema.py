@@ -1,0 +1,236 @@
+"""The policy document's schema, as pydantic models (their errors name the field).
+
+Every number the engine uses comes from here; none is in code. Models forbid unknown fields so
+that a typo (``tresholds``) is an error at load time, not a silently ignored setting, and every
+failure stance is required: there is no silent default for what to do when data is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from clearance.model.decision import Verdict
+from clearance.model.signal import Severity, SignalKind
+from clearance.model.target import Proximity
+
+POLICY_SCHEMA_VERSION = 1
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: object) -> int:
+    """``30s``, ``5m``, ``6h``, ``30d`` → seconds. Bare numbers are refused: units matter here."""
+    if not isinstance(value, str) or not (m := _DURATION.match(value.strip())):
+        raise ValueError(f"duration {value!r} must be a number with a unit: s, m, h or d (e.g. 15m)")
+    seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be positive")
+    return seconds
+
+
+Duration = Annotated[str, AfterValidator(lambda v: (duration_seconds(v), v)[1])]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Stance(StrEnum):
+    """What to do when the gate cannot see: each weakening choice reads as such in review."""
+
+    BLOCK = "block"
+    APPROVE = "approve"
+    PROCEED_WITH_WARNING = "proceed_with_warning"
+
+    @property
+    def verdict(self) -> Verdict:
+        return {
+            Stance.BLOCK: Verdict.BLOCK,
+            Stance.APPROVE: Verdict.APPROVE,
+            Stance.PROCEED_WITH_WARNING: Verdict.PROCEED,
+        }[self]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    approve: float = Field(gt=0, le=100)
+    block: float = Field(gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.approve >= self.block:
+            raise ValueError(
+                f"threshold 'approve' ({self.approve:g}) must be below 'block' ({self.block:g})"
+            )
+        return self
+
+
+class Stances(_Strict):
+    source_down: Stance
+    stale: Stance
+    unknown_target: Stance
+    no_sources: Stance
+
+
+class Approvals(_Strict):
+    required: int = Field(ge=1, le=10)
+    group: str | None = None
+    expires_after: Duration = "24h"
+
+
+class Environment(_Strict):
+    sensitivity: float = Field(gt=0, le=10, description="thresholds are divided by this")
+    thresholds: Thresholds
+    freshness: dict[str, Duration] = Field(
+        description="per source name, plus 'default' for the rest"
+    )
+    approvals: Approvals
+    stances: Stances
+
+    @field_validator("freshness")
+    @classmethod
+    def _has_default(cls, value: dict[str, str]) -> dict[str, str]:
+        if "default" not in value:
+            raise ValueError("freshness needs a 'default' limit for sources not named")
+        return value
+
+    def freshness_limit(self, source: str) -> int:
+        return duration_seconds(self.freshness.get(source, self.freshness["default"]))
+
+
+class Scoring(_Strict):
+    severity_weights: dict[Literal[
+        "unknown", "informational", "low", "medium", "high", "critical", "fatal"
+    ], Unit]
+    proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
+    half_lives: dict[Literal[
+        "detection", "vulnerability", "posture", "incident", "anomaly"
+    ], Duration]
+
+    @model_validator(mode="after")
+    def _complete(self) -> Scoring:
+        missing = [
+            f"severity_weights.{s.label}" for s in Severity if s.label not in self.severity_weights
+        ]
+        missing += [
+            f"proximity_weights.{p.label}" for p in Proximity if p.label not in self.proximity_weights
+        ]
+        missing += [f"half_lives.{k.value}" for k in SignalKind if k.value not in self.half_lives]
+        if missing:
+            raise ValueError("scoring must set every weight; missing " + ", ".join(missing))
+        return self
+
+    def severity_weight(self, severity: Severity) -> float:
+        return self.severity_weights[severity.label]  # type: ignore[index]
+
+    def proximity_weight(self, proximity: Proximity) -> float:
+        return self.proximity_weights[proximity.label]  # type: ignore[index]
+
+    def half_life(self, kind: SignalKind) -> int:
+        return duration_seconds(self.half_lives[kind.value])  # type: ignore[index]
+
+
+class Rule(_Strict):
+    """A CEL expression that forces a verdict when true.
+
+    ``scope: signal`` rules run once per matched signal (variables ``signal``, ``proximity``,
+    ``target``, ``environment``); ``scope: decision`` rules run once (``score``, ``target``,
+    ``environment``, ``signals``, ``sources``). See docs/policy.md for the variables' fields.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    scope: Literal["signal", "decision"] = "signal"
+    when: str = Field(min_length=1)
+    verdict: Verdict
+    message: str = Field(min_length=1)
+    environments: list[str] | None = None
+
+
+class Suppression(_Strict):
+    """Known noise: matching signals contribute nothing anywhere, until ``expires``."""
+
+    name: str = Field(min_length=1)
+    source: str | None = None
+    title: str | None = Field(default=None, description="fnmatch pattern on the signal title")
+    rule: str | None = None
+    asset: str | None = Field(default=None, description="kind:value, value may be an fnmatch pattern")
+    expires: datetime
+    owner: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _narrow(self) -> Suppression:
+        if not any((self.source, self.title, self.rule, self.asset)):
+            raise ValueError("a suppression must match on at least one of source, title, rule, asset")
+        if self.expires.tzinfo is None:
+            raise ValueError("expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
+        return self
+
+
+class ExceptionTarget(_Strict):
+    environment: str
+    cluster: str
+    namespace: str
+    workload: str = Field(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")
+
+
+class ExceptionFinding(_Strict):
+    signal: str | None = None
+    rule: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ExceptionFinding:
+        if (self.signal is None) == (self.rule is None):
+            raise ValueError("finding must name exactly one of 'signal' (a uid) or 'rule'")
+        return self
+
+
+class PolicyException(_Strict):
+    id: str = Field(min_length=1)
+    finding: ExceptionFinding
+    target: ExceptionTarget
+    expires: datetime
+    reason: str = Field(min_length=1)
+    ticket: str = Field(min_length=1)
+    approver: str = Field(min_length=1)
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
+        return value
+
+
+class PolicyDocument(_Strict):
+    schema_version: Literal[1]
+    environments: dict[str, Environment] = Field(min_length=1)
+    scoring: Scoring
+    rules: list[Rule] = []
+    suppressions: list[Suppression] = []
+    exceptions: list[PolicyException] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PolicyDocument:
+        for kind, names in (
+            ("rule", [r.name for r in self.rules]),
+            ("suppression", [s.name for s in self.suppressions]),
+            ("exception", [e.id for e in self.exceptions]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} name(s): {', '.join(dupes)}")
+        return self

@@ -1,0 +1,101 @@
+"""The contract every signal source satisfies: open this one file to write a new adapter.
+
+A source turns a platform's findings into :class:`~clearance.model.Signal` values. Two shapes:
+
+* **pull** sources implement :class:`Source`: ``fetch(watermark)`` yields :class:`Batch` pages;
+  the caller (``sync``) stores each batch and only then advances the watermark to
+  ``batch.watermark``, so a crash never skips data.
+* **push** and file formats implement :class:`Normalizer`: ``normalize(data)`` turns one payload
+  (a webhook body, an export file) into a :class:`Batch`.
+
+A malformed vendor item never raises: it becomes a :class:`Quarantined` entry in the batch beside
+the good signals, with a named reason. Only failures of the whole call (auth, network, a vendor
+error body) raise :class:`SourceError`, and its message never contains a secret.
+
+Plugins register under the ``clearance.sources`` entry point as a :class:`SourcePlugin`: a class
+with a pydantic ``Config`` model (validated first, so a bad config fails at start-up naming the
+source) and a ``create`` constructor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from clearance.errors import SourceError
+from clearance.model.signal import Signal
+
+__all__ = [
+    "Batch",
+    "Normalizer",
+    "Quarantined",
+    "Source",
+    "SourceError",
+    "SourcePlugin",
+    "payload_digest",
+]
+
+
+def payload_digest(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A vendor item that could not be normalized. Kept, counted, never silently dropped.
+
+    ``reason`` is a short stable code (``invalid_json``, ``missing_field``, ``bad_asset``…) used as
+    a metrics label; ``detail`` is the human sentence; ``location`` says where in the input it was
+    (``line 7``, ``resources[3]``).
+    """
+
+    source: str
+    reason: str
+    detail: str
+    digest: str
+    location: str = ""
+    payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    signals: tuple[Signal, ...] = ()
+    quarantined: tuple[Quarantined, ...] = ()
+    # Opaque resume point for the next fetch; None when the source has none (full re-read).
+    watermark: str | None = None
+    # Host identities a source reports beside findings (EDR device inventories), as
+    # {"host": [...], "instance": [...], "ip": [...], "mac": [...]} groups, one per machine.
+    identities: tuple[dict[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A pull source. ``name`` is the instance name from the config (``falcon-eu``)."""
+
+    name: str
+
+    def fetch(self, watermark: str | None) -> Iterator[Batch]:
+        """Yield batches from ``watermark`` on, oldest first; raise SourceError on failure."""
+        ...
+
+
+class Normalizer(Protocol):
+    """Turns one native payload into a batch. ``format`` is the ``clearance ingest`` name."""
+
+    format: ClassVar[str]
+
+    def normalize(self, data: bytes, *, location: str = "") -> Batch: ...
+
+
+class SourcePlugin(Protocol):
+    """What the ``clearance.sources`` entry point names."""
+
+    Config: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> Source: ...
