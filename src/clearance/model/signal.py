@@ -37,6 +37,9 @@ class SignalKind(StrEnum):
     POSTURE = "posture"
     INCIDENT = "incident"
     ANOMALY = "anomaly"
+    # A vulnerability listed in CISA's Known Exploited Vulnerabilities catalog: exploited in the
+    # wild, so it weighs and decays unlike an ordinary scanner finding.
+    KNOWN_EXPLOITED = "known_exploited"
 
 
 class SignalStatus(StrEnum):

@@ -117,7 +117,7 @@ class Scoring(_Strict):
     ], Unit]
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
     half_lives: dict[Literal[
-        "detection", "vulnerability", "posture", "incident", "anomaly"
+        "detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"
     ], Duration]
 
     @model_validator(mode="after")
