@@ -54,13 +54,17 @@ class Command(Protocol):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> None:  # type: ignore[override,unused-ignore]
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"clearance: error: {message}\nTip: run with --help to see the options.\n")
+        self.exit(
+            EXIT_USAGE, f"clearance: error: {message}\nTip: run with --help to see the options.\n"
+        )
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = _Parser(prog="clearance", description="Is it safe to deploy this, to that target, right now?")
+    parser = _Parser(
+        prog="clearance", description="Is it safe to deploy this, to that target, right now?"
+    )
     parser.add_argument("--version", action="version", version=f"clearance {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -68,7 +72,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            module: Command = importlib.import_module(module_name)  # type: ignore[assignment]
+            module: Command = importlib.import_module(module_name)
             module.register(command_parser)
     return parser
 
@@ -88,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except PolicyError as exc:
-        _fail(f"the policy cannot be used:\n{exc}", "fix the lines above; `clearance policy validate FILE` checks a policy")
+        _fail(
+            f"the policy cannot be used:\n{exc}",
+            "fix the lines above; `clearance policy validate FILE` checks a policy",
+        )
         return EXIT_POLICY
     except ConfigError as exc:
         _fail(str(exc), "see examples/clearance.yaml, or run with --demo to use the built-in demo")
@@ -97,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(str(exc), "check --env and --workload against the policy and inventory")
         return EXIT_TARGET
     except (SourceError, InventoryError) as exc:
-        _fail(str(exc), "the failure stances decide on stale data; this error stopped the run itself")
+        _fail(
+            str(exc), "the failure stances decide on stale data; this error stopped the run itself"
+        )
         return EXIT_DEPENDENCY
     except ClearanceError as exc:
         _fail(str(exc), "run with --verbose for details")

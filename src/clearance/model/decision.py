@@ -64,7 +64,11 @@ class Reason:
     waived_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"code": self.code, "verdict": self.verdict.value, "message": self.message}
+        data: dict[str, Any] = {
+            "code": self.code,
+            "verdict": self.verdict.value,
+            "message": self.message,
+        }
         if self.signal is not None:
             data["signal"] = self.signal
         if self.waived_by is not None:
@@ -147,6 +151,7 @@ class Decision:
     reasons: tuple[Reason, ...]
     contributors: tuple[Contribution, ...]
     suppressed: tuple[tuple[str, str], ...]  # (signal uid, suppression name)
+    waived: tuple[tuple[str, str], ...]  # (signal uid, exception id): excluded from the score
     sources: tuple[SourceFreshness, ...]
     exposure_summary: dict[str, int]
     approvals_required: int
@@ -168,6 +173,7 @@ class Decision:
             "reasons": [r.to_dict() for r in self.reasons],
             "contributors": [c.to_dict() for c in self.contributors],
             "suppressed": [{"signal": s, "suppression": n} for s, n in self.suppressed],
+            "exceptions": [{"signal": s, "exception": e} for s, e in self.waived],
             "sources": [s.to_dict() for s in self.sources],
             "exposure": dict(sorted(self.exposure_summary.items())),
             "approvals": {"required": self.approvals_required, "group": self.approval_group},

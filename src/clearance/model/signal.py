@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NewType, TypeVar
 
+import rfc8785
+
 from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetRef, parse_asset
 
@@ -145,8 +147,6 @@ class Signal:
     def content_digest(self) -> str:
         """sha256 of the canonical JSON form, computed once: decisions digest their inputs often."""
         if not self._digest:
-            import rfc8785  # deferred: only needed once a decision is digested
-
             self._digest.append(hashlib.sha256(rfc8785.dumps(self.to_dict())).hexdigest())
         return self._digest[0]
 

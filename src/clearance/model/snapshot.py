@@ -127,7 +127,9 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
             name=s["name"],
             last_success=None if s["last_success"] is None else parse_time(s["last_success"]),
             last_error=s.get("last_error"),
-            last_error_at=None if s.get("last_error_at") is None else parse_time(s["last_error_at"]),
+            last_error_at=None
+            if s.get("last_error_at") is None
+            else parse_time(s["last_error_at"]),
             skipped=s.get("skipped", 0),
         )
         for s in data["sources"]

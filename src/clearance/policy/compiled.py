@@ -80,6 +80,8 @@ def _suppresses(s: Suppression, signal: Signal) -> bool:
         except ValueError:
             return False
         pattern = pattern.lower()
-        if not any(a.kind is wanted and fnmatch.fnmatchcase(a.value, pattern) for a in signal.assets):
+        if not any(
+            a.kind is wanted and fnmatch.fnmatchcase(a.value, pattern) for a in signal.assets
+        ):
             return False
     return True

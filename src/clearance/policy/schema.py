@@ -34,7 +34,9 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def duration_seconds(value: object) -> int:
     """``30s``, ``5m``, ``6h``, ``30d`` → seconds. Bare numbers are refused: units matter here."""
     if not isinstance(value, str) or not (m := _DURATION.match(value.strip())):
-        raise ValueError(f"duration {value!r} must be a number with a unit: s, m, h or d (e.g. 15m)")
+        raise ValueError(
+            f"duration {value!r} must be a number with a unit: s, m, h or d (e.g. 15m)"
+        )
     seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be positive")
@@ -112,13 +114,14 @@ class Environment(_Strict):
 
 
 class Scoring(_Strict):
-    severity_weights: dict[Literal[
-        "unknown", "informational", "low", "medium", "high", "critical", "fatal"
-    ], Unit]
+    severity_weights: dict[
+        Literal["unknown", "informational", "low", "medium", "high", "critical", "fatal"], Unit
+    ]
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
-    half_lives: dict[Literal[
-        "detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"
-    ], Duration]
+    half_lives: dict[
+        Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
+        Duration,
+    ]
 
     @model_validator(mode="after")
     def _complete(self) -> Scoring:
@@ -126,7 +129,9 @@ class Scoring(_Strict):
             f"severity_weights.{s.label}" for s in Severity if s.label not in self.severity_weights
         ]
         missing += [
-            f"proximity_weights.{p.label}" for p in Proximity if p.label not in self.proximity_weights
+            f"proximity_weights.{p.label}"
+            for p in Proximity
+            if p.label not in self.proximity_weights
         ]
         missing += [f"half_lives.{k.value}" for k in SignalKind if k.value not in self.half_lives]
         if missing:
@@ -140,7 +145,7 @@ class Scoring(_Strict):
         return self.proximity_weights[proximity.label]  # type: ignore[index]
 
     def half_life(self, kind: SignalKind) -> int:
-        return duration_seconds(self.half_lives[kind.value])  # type: ignore[index]
+        return duration_seconds(self.half_lives[kind.value])
 
 
 class Rule(_Strict):
@@ -166,7 +171,9 @@ class Suppression(_Strict):
     source: str | None = None
     title: str | None = Field(default=None, description="fnmatch pattern on the signal title")
     rule: str | None = None
-    asset: str | None = Field(default=None, description="kind:value, value may be an fnmatch pattern")
+    asset: str | None = Field(
+        default=None, description="kind:value, value may be an fnmatch pattern"
+    )
     expires: datetime
     owner: str = Field(min_length=1)
     reason: str = Field(min_length=1)
@@ -174,7 +181,9 @@ class Suppression(_Strict):
     @model_validator(mode="after")
     def _narrow(self) -> Suppression:
         if not any((self.source, self.title, self.rule, self.asset)):
-            raise ValueError("a suppression must match on at least one of source, title, rule, asset")
+            raise ValueError(
+                "a suppression must match on at least one of source, title, rule, asset"
+            )
         if self.expires.tzinfo is None:
             raise ValueError("expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
         return self

@@ -1,0 +1,399 @@
+"""The pure decision: ``decide(target, snapshot, policy, now) -> Decision``.
+
+Everything the decision reads is in its arguments: no clock, no I/O. So a decision recorded with
+its snapshot can be replayed byte for byte, and a new policy can be tried on old snapshots.
+
+Order of work, each step adding reasons:
+
+1. drop inactive signals (resolved, vendor-suppressed) and policy-suppressed ones (noise);
+2. score the rest, except those waived by an exception for this target;
+3. run the policy's CEL rules (per signal, then per decision);
+4. apply failure stances: sources down or stale, target not correlated, no sources at all;
+5. the strictest verdict among reasons that no exception waived wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from clearance.errors import TargetError
+from clearance.freshness import assess, describe_age
+from clearance.model.decision import (
+    Contribution,
+    Decision,
+    Freshness,
+    Reason,
+    SourceFreshness,
+    Verdict,
+    canonical_json,
+)
+from clearance.model.exemptions import Exemption
+from clearance.model.signal import Signal, format_time, utc
+from clearance.model.snapshot import Match, Snapshot
+from clearance.model.target import Target
+from clearance.policy.compiled import Policy
+from clearance.policy.rules import CompiledRule, RuleEvaluationError
+from clearance.policy.schema import Environment, Stance
+from clearance.scoring import age_seconds, contribute, risk
+
+INVENTORY_PREFIX = "inventory:"
+
+
+def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) -> Decision:
+    """Decide whether ``target`` may be deployed now. Pure and deterministic."""
+    if snapshot.target != target:
+        raise TargetError("the snapshot was gathered for a different target")
+    now = utc(now)
+    env = policy.environment(target.environment)
+    exemptions = _live_exemptions(policy, snapshot, target, now)
+
+    active, suppressed = _screen(snapshot.matches, policy, now)
+    waived: dict[str, Exemption] = {
+        m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
+    }
+
+    scored: list[tuple[float, Contribution]] = [
+        contribute(m, policy.document.scoring, now) for m in active if m.signal.uid not in waived
+    ]
+    score = risk(value for value, _ in scored)
+    contributors = tuple(
+        record for _, record in sorted(scored, key=lambda vc: (-vc[0], vc[1].signal))
+    )
+    approve_at = env.thresholds.approve / env.sensitivity
+    block_at = env.thresholds.block / env.sensitivity
+    band = (
+        Verdict.BLOCK
+        if score >= block_at
+        else Verdict.APPROVE
+        if score >= approve_at
+        else Verdict.PROCEED
+    )
+
+    reasons = [_score_reason(score, band, approve_at, block_at, env, target, contributors)]
+    reasons += [
+        Reason(
+            code=f"exception:{e.id}",
+            verdict=Verdict.PROCEED,
+            message=f"{uid} is excepted for {target.key} by exception {e.id} "
+            f"(ticket {e.ticket}, approved by {e.approver}, until {format_time(e.expires)}): "
+            "it does not count toward the score.",
+            signal=uid,
+        )
+        for uid, e in sorted(waived.items())
+    ]
+    reasons += _rule_reasons(policy, env, target, active, waived, exemptions, score, snapshot, now)
+    freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
+    stance_reasons, degraded = _stance_reasons(env, snapshot, freshness)
+    reasons += stance_reasons
+
+    reasons.sort(key=lambda r: (-r.verdict.rank, r.waived_by is not None, r.code, r.signal or ""))
+    verdict = Verdict.strictest([r.verdict for r in reasons if r.waived_by is None])
+    inputs_digest = digest_inputs(target, snapshot, now)
+    decision_id = (
+        "dec_" + hashlib.sha256(f"{policy.digest}|{inputs_digest}".encode()).hexdigest()[:24]
+    )
+    return Decision(
+        id=decision_id,
+        at=now,
+        target=target,
+        verdict=verdict,
+        score=score,
+        band=band,
+        threshold_approve=round(approve_at, 2),
+        threshold_block=round(block_at, 2),
+        reasons=tuple(reasons),
+        contributors=contributors,
+        suppressed=tuple(suppressed),
+        waived=tuple((uid, e.id) for uid, e in sorted(waived.items())),
+        sources=freshness,
+        exposure_summary=dict(Counter(a.proximity.label for a in snapshot.exposure.assets)),
+        approvals_required=env.approvals.required if verdict is Verdict.APPROVE else 0,
+        approval_group=env.approvals.group if verdict is Verdict.APPROVE else None,
+        degraded=tuple(sorted(degraded)),
+        policy_digest=policy.digest,
+        inputs_digest=inputs_digest,
+    )
+
+
+def _live_exemptions(
+    policy: Policy, snapshot: Snapshot, target: Target, now: datetime
+) -> tuple[Exemption, ...]:
+    every = sorted((*policy.exemptions, *snapshot.exemptions), key=lambda e: e.id)
+    return tuple(e for e in every if e.active(now) and e.covers_target(target))
+
+
+def _screen(
+    matches: Iterable[Match], policy: Policy, now: datetime
+) -> tuple[list[Match], list[tuple[str, str]]]:
+    """Split matches into those that count and those suppressed (with who suppressed them)."""
+    active: list[Match] = []
+    suppressed: list[tuple[str, str]] = []
+    for m in sorted(matches, key=lambda m: m.signal.uid):
+        if not m.signal.status.active:
+            if m.signal.status.value == "suppressed":
+                suppressed.append((m.signal.uid, f"{m.signal.source} (vendor status)"))
+            continue
+        rule = policy.suppression_for(m.signal, now)
+        if rule is not None:
+            suppressed.append((m.signal.uid, rule.name))
+            continue
+        active.append(m)
+    return active, suppressed
+
+
+def _exemption_for_signal(signal: Signal, exemptions: tuple[Exemption, ...]) -> Exemption | None:
+    for e in exemptions:
+        if e.signal == signal.uid or (e.rule is not None and e.rule == signal.rule):
+            return e
+    return None
+
+
+def _score_reason(
+    score: float,
+    band: Verdict,
+    approve_at: float,
+    block_at: float,
+    env: Environment,
+    target: Target,
+    contributors: tuple[Contribution, ...],
+) -> Reason:
+    scaled = f" (threshold ÷ sensitivity {env.sensitivity:g})" if env.sensitivity != 1 else ""
+    where = f"for {target.environment}{scaled}"
+    top = ""
+    if contributors:
+        c = contributors[0]
+        top = f"; top contributor: {c.title} ({c.signal}, {c.proximity}, {c.contribution:.3f})"
+    match band:
+        case Verdict.BLOCK:
+            text = f"Risk score {score:g} is at or above the block threshold {block_at:g} {where}"
+        case Verdict.APPROVE:
+            text = (
+                f"Risk score {score:g} is at or above the approval threshold {approve_at:g} {where}"
+            )
+        case Verdict.PROCEED:
+            text = f"Risk score {score:g} is below the approval threshold {approve_at:g} {where}"
+    return Reason(code="score", verdict=band, message=text + top + ".")
+
+
+def _signal_view(m: Match, now: datetime) -> dict[str, Any]:
+    s = m.signal
+    return {
+        "uid": s.uid,
+        "source": s.source,
+        "kind": s.kind.value,
+        "title": s.title,
+        "rule": s.rule or "",
+        "severity": int(s.severity),
+        "severity_label": s.severity.label,
+        "confidence": s.confidence,
+        "status": s.status.value,
+        "age_seconds": age_seconds(s.last_seen, now),
+        "count": s.count,
+        "techniques": list(s.techniques),
+        "assets": [str(a) for a in s.assets],
+    }
+
+
+def _rule_reasons(
+    policy: Policy,
+    env: Environment,
+    target: Target,
+    active: list[Match],
+    waived: dict[str, Exemption],
+    exemptions: tuple[Exemption, ...],
+    score: float,
+    snapshot: Snapshot,
+    now: datetime,
+) -> list[Reason]:
+    rules = [
+        r
+        for r in policy.rules
+        if r.rule.environments is None or target.environment in r.rule.environments
+    ]
+    if not rules:
+        return []
+    target_view = target.to_dict()
+    target_view.pop("change", None)
+    reasons: list[Reason] = []
+    signal_rules = [r for r in rules if r.rule.scope == "signal"]
+    views: list[dict[str, Any]] = []
+    for m in active:
+        view = _signal_view(m, now)
+        variables: dict[str, Any] = {
+            "signal": view,
+            "proximity": m.proximity.label,
+            "target": target_view,
+            "environment": target.environment,
+        }
+        for rule in signal_rules:
+            reason = _run(rule, variables, m.signal.uid, m.signal.title)
+            if reason is not None:
+                exemption = waived.get(m.signal.uid) or _exemption_for_rule(rule, exemptions)
+                reasons.append(_waive(reason, exemption))
+        views.append({**view, "proximity": m.proximity.label})
+    decision_rules = [r for r in rules if r.rule.scope == "decision"]
+    if decision_rules:
+        variables = {
+            "score": score,
+            "signals": views,
+            "sources": _sources_view(snapshot, env, now),
+            "target": target_view,
+            "environment": target.environment,
+        }
+        for rule in decision_rules:
+            reason = _run(rule, variables, None, None)
+            if reason is not None:
+                reasons.append(_waive(reason, _exemption_for_rule(rule, exemptions)))
+    return reasons
+
+
+def _run(
+    rule: CompiledRule, variables: dict[str, Any], uid: str | None, title: str | None
+) -> Reason | None:
+    about = f" — {title} ({uid})" if uid is not None else ""
+    try:
+        fired = rule.fires(variables)
+    except RuleEvaluationError as exc:
+        # Fail closed: a rule that cannot be evaluated counts as firing, and says so.
+        return Reason(
+            code=f"rule:{rule.rule.name}",
+            verdict=rule.rule.verdict,
+            message=f"Rule {rule.rule.name!r} could not be evaluated ({exc}); "
+            f"treated as firing{about}.",
+            signal=uid,
+        )
+    if not fired:
+        return None
+    return Reason(
+        code=f"rule:{rule.rule.name}",
+        verdict=rule.rule.verdict,
+        message=f"{rule.rule.message}{about}.",
+        signal=uid,
+    )
+
+
+def _exemption_for_rule(rule: CompiledRule, exemptions: tuple[Exemption, ...]) -> Exemption | None:
+    return next((e for e in exemptions if e.rule == rule.rule.name), None)
+
+
+def _waive(reason: Reason, exemption: Exemption | None) -> Reason:
+    if exemption is None or reason.verdict is Verdict.PROCEED:
+        return reason
+    return Reason(
+        code=reason.code,
+        verdict=reason.verdict,
+        message=f"{reason.message} Waived by exception {exemption.id} "
+        f"(ticket {exemption.ticket}, approved by {exemption.approver}, "
+        f"until {format_time(exemption.expires)}).",
+        signal=reason.signal,
+        waived_by=exemption.id,
+    )
+
+
+def _sources_view(snapshot: Snapshot, env: Environment, now: datetime) -> dict[str, Any]:
+    view: dict[str, Any] = {}
+    for health in snapshot.sources:
+        f = assess(health, env, now)
+        view[health.name] = {
+            "state": f.state.value,
+            "age_seconds": -1 if f.age_seconds is None else f.age_seconds,
+        }
+    return view
+
+
+def _stance_reasons(
+    env: Environment, snapshot: Snapshot, freshness: tuple[SourceFreshness, ...]
+) -> tuple[list[Reason], set[str]]:
+    reasons: list[Reason] = []
+    fired: set[str] = set()
+
+    def stance(cls: str, chosen: Stance, text: str) -> None:
+        fired.add(cls)
+        consequence = {
+            Stance.BLOCK: "blocks",
+            Stance.APPROVE: "requires approval",
+            Stance.PROCEED_WITH_WARNING: "proceeds with this warning",
+        }[chosen]
+        reasons.append(
+            Reason(
+                code=f"stance:{cls}",
+                verdict=chosen.verdict,
+                message=f"{text}; the {snapshot.target.environment} stance for {cls} "
+                f"{consequence}.",
+            )
+        )
+
+    for f in freshness:
+        label = f"Source {f.name!r}"
+        if f.state is Freshness.DOWN:
+            why = f": {f.last_error}" if f.last_error else ""
+            age = (
+                "never succeeded"
+                if f.age_seconds is None
+                else f"last succeeded {describe_age(f.age_seconds)} ago"
+            )
+            stance("source_down", env.stances.source_down, f"{label} is down ({age}{why})")
+        elif f.state is Freshness.STALE:
+            assert f.age_seconds is not None
+            stance(
+                "stale",
+                env.stances.stale,
+                f"{label} data is {describe_age(f.age_seconds)} old; {snapshot.target.environment} "
+                f"requires at most {describe_age(f.limit_seconds)}",
+            )
+    if not any(not h.name.startswith(INVENTORY_PREFIX) for h in snapshot.sources):
+        stance("no_sources", env.stances.no_sources, "No signal source is configured")
+    exposure = snapshot.exposure
+    for why, detail in exposure.unresolved:
+        stance(
+            "unknown_target",
+            env.stances.unknown_target,
+            f"Cannot correlate {exposure.target.key} ({why.value.replace('_', ' ')}: {detail})",
+        )
+    if not exposure.assets and not exposure.unresolved:
+        stance(
+            "unknown_target",
+            env.stances.unknown_target,
+            f"Inventory {exposure.inventory!r} resolved {exposure.target.key} to no assets",
+        )
+    return reasons, fired
+
+
+def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
+    """sha256 over everything a decision read, in a fixed order.
+
+    Bulky parts (exposed assets, signals) are digested line by line rather than as one canonical
+    JSON document: the same determinism at a fraction of the cost on the decision path.
+    """
+    h = hashlib.sha256()
+    h.update(canonical_json({"target": target.to_dict(), "now": format_time(now)}))
+    exposure = snapshot.exposure
+    h.update(
+        canonical_json(
+            {
+                "inventory": exposure.inventory,
+                "unresolved": [[r.value, d] for r, d in exposure.unresolved],
+                "notes": list(exposure.notes),
+            }
+        )
+    )
+    h.update(
+        "\n".join(sorted(f"{a.proximity.label}|{a.ref}|{a.via}" for a in exposure.assets)).encode()
+    )
+    h.update(b"\x00")
+    h.update(
+        "\n".join(
+            sorted(
+                f"{m.signal.uid}|{m.signal.content_digest()}|{m.proximity.label}|{m.matched.ref}"
+                for m in snapshot.matches
+            )
+        ).encode()
+    )
+    h.update(b"\x00")
+    h.update(canonical_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
+    h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
+    return "sha256:" + h.hexdigest()
