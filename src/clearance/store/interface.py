@@ -1,0 +1,419 @@
+"""The contract of the durable store: open this one file to learn what the service can keep.
+
+The store holds what outlives one ``clearance check``: signals (upserted by uid, with status
+history and an asset index), source health and watermarks, quarantined vendor items, the policies
+decisions were made under, the hash-chained decision log, approvals, exceptions and API tokens.
+
+Rules every implementation follows:
+
+* **Time is an argument.** Every method that stamps a row takes ``now``; nothing reads a clock.
+* **Returned only after commit.** A method returns once its transaction is durable;
+  :meth:`Store.append_decision` in particular returns the sealed :class:`AuditRecord` only after
+  the record is committed, so a caller never acts on a decision the log could lose.
+* **One chain.** Appends are serialized (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a row lock on the
+  chain head), so concurrent writers extend one chain and never fork it.
+* **No secret at rest.** API tokens are stored as sha256 hashes; the secret is returned once, by
+  :meth:`Store.create_token`. A :class:`Caller` has no field that could hold a secret.
+* **Our errors only.** Driver and SQL errors are re-raised as :class:`StoreError` subclasses
+  ``from`` the original, naming the operation, never the URL's password.
+
+Error tree (all under :class:`clearance.errors.ClearanceError`)::
+
+    StoreError
+    ├── StoreUnavailableError   cannot connect, or busy past the lock timeout: retry (HTTP 503)
+    ├── SchemaError             migrations are not current (readiness fails), or a bad URL
+    ├── NotFoundError           no such decision, policy, exception or token
+    ├── ConflictError           a duplicate (decision id, approval by the same person, token name)
+    └── TokenError              a presented API token is unknown, revoked or expired (HTTP 401)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NewType, Protocol
+
+from clearance.errors import ClearanceError
+from clearance.model.decision import Decision
+from clearance.model.exemptions import Exemption
+from clearance.model.signal import Signal
+from clearance.model.snapshot import Snapshot
+from clearance.model.target import SourceHealth
+from clearance.sources.interface import Quarantined
+
+__all__ = [
+    "AUDIT_SCHEMA_VERSION",
+    "GENESIS_HASH",
+    "Approval",
+    "ApprovalOutcome",
+    "AuditRecord",
+    "Caller",
+    "ConflictError",
+    "DecisionFilter",
+    "DecisionPage",
+    "ExemptionRecord",
+    "NotFoundError",
+    "SchemaError",
+    "Scope",
+    "SourceState",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "TokenError",
+    "TokenId",
+    "TokenInfo",
+    "UpsertCounts",
+]
+
+AUDIT_SCHEMA_VERSION = 1
+GENESIS_HASH = "0" * 64  # prev_hash of the first record
+
+TokenId = NewType("TokenId", str)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class StoreError(ClearanceError):
+    """The store failed; the message names the operation."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached, or stayed busy past the lock timeout. Safe to retry."""
+
+
+class SchemaError(StoreError):
+    """The schema is not at the migration head (or the URL is not a usable database)."""
+
+
+class NotFoundError(StoreError):
+    pass
+
+
+class ConflictError(StoreError):
+    pass
+
+
+class TokenError(StoreError):
+    """A presented API token was refused. ``reason`` is ``unknown``, ``revoked`` or ``expired``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+# --- value types --------------------------------------------------------------------------------
+
+
+class Scope(StrEnum):
+    DECIDE = "decide"
+    APPROVE = "approve"
+    ADMIN = "admin"
+    INGEST = "ingest"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked, as recorded in the audit log. Holds identities, never credentials.
+
+    ``method`` is ``token``, ``oidc`` or ``local`` (the CLI on the machine); ``token_id`` is the
+    id of the API token used (not its secret); ``issuer`` the OIDC issuer; ``groups`` the groups
+    claims mapped to (used for approval rights).
+    """
+
+    subject: str
+    method: str
+    token_id: str | None = None
+    issuer: str | None = None
+    groups: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"subject": self.subject, "method": self.method}
+        if self.token_id is not None:
+            data["token_id"] = self.token_id
+        if self.issuer is not None:
+            data["issuer"] = self.issuer
+        if self.groups:
+            data["groups"] = list(self.groups)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One sealed entry of the decision log (OPA decision-log style, versioned).
+
+    ``hash`` is sha256 (hex) over the RFC 8785 canonical JSON of :meth:`body` (everything but
+    ``hash``); ``prev_hash`` is the previous record's ``hash`` (``GENESIS_HASH`` for seq 1).
+    ``decision`` and ``snapshot`` are the JSON forms (``Decision.to_dict``, ``Snapshot.to_dict``),
+    kept as recorded so verification and replay see the exact bytes that were hashed.
+    """
+
+    schema_version: int
+    seq: int
+    decision_id: str
+    at: datetime
+    decision: Mapping[str, Any]
+    snapshot: Mapping[str, Any]
+    policy_digest: str
+    caller: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        """The hashed part: every field but ``hash``, in JSON form."""
+        from clearance.model.signal import format_time  # noqa: PLC0415 - keep the header short
+
+        return {
+            "schema_version": self.schema_version,
+            "seq": self.seq,
+            "decision_id": self.decision_id,
+            "at": format_time(self.at),
+            "decision": dict(self.decision),
+            "snapshot": dict(self.snapshot),
+            "policy_digest": self.policy_digest,
+            "caller": dict(self.caller),
+            "prev_hash": self.prev_hash,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body(), "hash": self.hash}
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionFilter:
+    """Filters for :meth:`Store.list_decisions`; ``None`` means any. Times are inclusive bounds."""
+
+    environment: str | None = None
+    verdict: str | None = None
+    target_key: str | None = None  # Target.key: cluster/namespace/kind/name
+    actor: str | None = None  # Target.change.actor
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPage:
+    """Newest first. Pass ``next_cursor`` back to get the next (older) page; ``None`` at the end."""
+
+    records: tuple[AuditRecord, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0  # existing uid, content changed (last_seen, status, …)
+    unchanged: int = 0
+    status_changes: int = 0  # history rows written (each insert writes one too)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A source's stored health. ``quarantined`` counts distinct bad items by reason."""
+
+    name: str
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    watermark: str | None = None
+    quarantined: Mapping[str, int] = field(default_factory=dict)
+
+    def health(self) -> SourceHealth:
+        """The form a decision snapshot records (freshness is derived later, from policy)."""
+        return SourceHealth(
+            name=self.name,
+            last_success=self.last_success,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            skipped=sum(self.quarantined.values()),
+        )
+
+
+class ApprovalOutcome(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """A named human's answer to an ``approve`` verdict, bound to the evidence they saw.
+
+    ``score`` and ``signals`` (contributing signal uids) are the evidence at approval time: the
+    service voids the approval when a later decision has a new contributor or a higher score.
+    """
+
+    id: str
+    decision_id: str
+    approver: str
+    outcome: ApprovalOutcome
+    reason: str
+    at: datetime
+    expires_at: datetime | None
+    score: float
+    signals: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExemptionRecord:
+    """An exception granted at run time (API/CLI), with its audit trail."""
+
+    exemption: Exemption
+    created_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.exemption.active(now)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """An API token's public facts; the secret itself is never stored or returned again."""
+
+    id: TokenId
+    name: str
+    scopes: frozenset[Scope]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def caller(self) -> Caller:
+        return Caller(subject=f"token:{self.name}", method="token", token_id=self.id)
+
+
+# --- the contract -------------------------------------------------------------------------------
+
+
+class Store(Protocol):
+    """Durable state of a Clearance service. Thread-safe: share one instance per process."""
+
+    # lifecycle
+    def migrate(self) -> None:
+        """Bring the schema to the migration head (idempotent; safe with concurrent replicas)."""
+        ...
+
+    def ready(self) -> bool:
+        """True when the database answers and its schema is at the migration head."""
+        ...
+
+    def close(self) -> None: ...
+
+    # signals and sources
+    def upsert_signals(self, signals: Sequence[Signal], now: datetime) -> UpsertCounts:
+        """Insert or update by uid; keep the earliest first_seen and latest last_seen."""
+        ...
+
+    def get_signal(self, uid: str) -> Signal:
+        """Raise NotFoundError for an unknown uid."""
+        ...
+
+    def signal_status_history(self, uid: str) -> tuple[tuple[datetime, str], ...]:
+        """``(at, status)`` for each status the signal has had, oldest first."""
+        ...
+
+    def signals_touching(self, keys: Iterable[str]) -> tuple[Signal, ...]:
+        """Candidate signals filed under any of ``keys`` (``clearance.model.assets.index_keys``).
+
+        A superset of true matches: the caller's correlation applies ``compatible``. Sorted by uid.
+        """
+        ...
+
+    def add_quarantined(self, items: Sequence[Quarantined], now: datetime) -> int:
+        """Keep bad vendor items (deduplicated by source and digest); returns how many were new."""
+        ...
+
+    def record_source_success(
+        self, name: str, now: datetime, watermark: str | None = None
+    ) -> None: ...
+
+    def record_source_failure(self, name: str, error: str, now: datetime) -> None: ...
+
+    def get_watermark(self, name: str) -> str | None: ...
+
+    def set_watermark(self, name: str, watermark: str | None) -> None: ...
+
+    def source_states(self) -> tuple[SourceState, ...]:
+        """Every known source, sorted by name."""
+        ...
+
+    def source_health(self) -> tuple[SourceHealth, ...]:
+        """``source_states()`` in the form a snapshot records."""
+        ...
+
+    # policies and the decision log
+    def put_policy(self, digest: str, text: bytes, now: datetime) -> None:
+        """Keep a policy's exact bytes under its digest (idempotent) so replay can reload it."""
+        ...
+
+    def get_policy(self, digest: str) -> bytes: ...
+
+    def append_decision(
+        self,
+        decision: Decision,
+        snapshot: Snapshot,
+        caller: Caller,
+        now: datetime,
+        policy_text: bytes | None = None,
+    ) -> AuditRecord:
+        """Seal and commit the decision's audit record; return it only after commit.
+
+        ``policy_text``, when given, is stored under ``decision.policy_digest`` in the same
+        transaction. A duplicate decision id raises ConflictError; a lock wait past the timeout
+        raises StoreUnavailableError (the service answers 503 with Retry-After).
+        """
+        ...
+
+    def get_decision(self, decision_id: str) -> AuditRecord: ...
+
+    def list_decisions(
+        self, filters: DecisionFilter = DecisionFilter(), limit: int = 50, cursor: str | None = None
+    ) -> DecisionPage: ...
+
+    def iter_records(
+        self, since_seq: int = 0, since: datetime | None = None
+    ) -> Iterator[AuditRecord]:
+        """Every record with seq > since_seq (and at >= since), in chain order, streamed."""
+        ...
+
+    # approvals
+    def add_approval(self, approval: Approval) -> None:
+        """Raise NotFoundError for an unknown decision; ConflictError if this approver answered."""
+        ...
+
+    def list_approvals(self, decision_id: str) -> tuple[Approval, ...]:
+        """Oldest first."""
+        ...
+
+    # exceptions
+    def add_exemption(self, exemption: Exemption, now: datetime) -> ExemptionRecord: ...
+
+    def list_exemptions(
+        self, now: datetime, *, include_inactive: bool = False
+    ) -> tuple[ExemptionRecord, ...]:
+        """Active (unrevoked, unexpired at ``now``) exceptions, or all of them; sorted by id."""
+        ...
+
+    def revoke_exemption(self, exemption_id: str, by: str, now: datetime) -> ExemptionRecord: ...
+
+    # API tokens
+    def create_token(
+        self,
+        name: str,
+        scopes: Iterable[Scope],
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> tuple[TokenInfo, str]:
+        """Make a token; returns its info and the secret, which is shown once and never kept."""
+        ...
+
+    def verify_token(self, secret: str, now: datetime) -> TokenInfo:
+        """The token's info, or TokenError (unknown, revoked, expired). Notes last use."""
+        ...
+
+    def list_tokens(self) -> tuple[TokenInfo, ...]: ...
+
+    def revoke_token(self, token_id: str, now: datetime) -> TokenInfo: ...
