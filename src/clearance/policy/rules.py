@@ -46,7 +46,9 @@ class CompiledRule:
         """True when the expression holds; raises RuleEvaluationError when it cannot be decided."""
         try:
             result = self.program.execute(cel.Context(variables=dict(variables)))
-        except (RuntimeError, TypeError, ValueError) as exc:
+        # The cel package reports evaluation failures as the nearest Python exception: a missing
+        # map key is a KeyError, a bad index IndexError, division by zero ArithmeticError.
+        except (RuntimeError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
             raise RuleEvaluationError(_first_line(str(exc))) from exc
         if not isinstance(result, bool):
             raise RuleEvaluationError(f"expression gave {type(result).__name__}, not a boolean")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -136,6 +137,24 @@ class Scoring(_Strict):
         missing += [f"half_lives.{k.value}" for k in SignalKind if k.value not in self.half_lives]
         if missing:
             raise ValueError("scoring must set every weight; missing " + ", ".join(missing))
+        # Risk must be monotone: a worse severity or a closer asset never lowers it. "unknown"
+        # stands outside the order (a finding of unknown severity may deserve more than "low").
+        ordered = [s for s in Severity if s is not Severity.UNKNOWN]
+        for lower, higher in pairwise(ordered):
+            if self.severity_weight(lower) > self.severity_weight(higher):
+                raise ValueError(
+                    f"severity_weights.{higher.label} ({self.severity_weight(higher):g}) must "
+                    f"not be below severity_weights.{lower.label} "
+                    f"({self.severity_weight(lower):g})"
+                )
+        near_to_far = list(Proximity)
+        for closer, further in pairwise(near_to_far):
+            if self.proximity_weight(closer) < self.proximity_weight(further):
+                raise ValueError(
+                    f"proximity_weights.{closer.label} ({self.proximity_weight(closer):g}) must "
+                    f"not be below proximity_weights.{further.label} "
+                    f"({self.proximity_weight(further):g})"
+                )
         return self
 
     def severity_weight(self, severity: Severity) -> float:

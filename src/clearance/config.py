@@ -1,0 +1,136 @@
+"""``clearance.yaml``: which sources, which inventory, which policy.
+
+Plugins are loaded in two steps (validate the config, then create) so that a bad entry fails at
+start-up naming the source. Built-in types are looked up directly; others through the
+``clearance.sources`` / ``clearance.inventories`` entry points, so a user can add one without
+touching Clearance. Relative paths are relative to the config file.
+
+    policy: policy.yaml
+    sources:
+      - {name: edr-export, type: file, path: signals.jsonl}
+    inventory: {name: hosts, type: static, path: inventory.yaml}
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clearance.errors import ConfigError
+from clearance.inventory.interface import Inventory, InventoryPlugin
+from clearance.sources.interface import Source, SourcePlugin
+
+CONFIG_ENV = "CLEARANCE_CONFIG"
+DEFAULT_CONFIG = Path("clearance.yaml")
+
+_BUILTIN_SOURCES = {"file": "clearance.sources.file:FileSource"}
+_BUILTIN_INVENTORIES = {"static": "clearance.inventory.static:StaticInventory"}
+
+
+class PluginEntry(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str = Field(min_length=1)
+
+
+class ConfigDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    policy: Path
+    sources: list[PluginEntry] = []
+    inventory: PluginEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    policy_path: Path
+    sources: tuple[Source, ...]
+    inventory: Inventory
+
+
+def locate(explicit: str | None) -> Path:
+    """``--config``, else ``$CLEARANCE_CONFIG``, else ``./clearance.yaml``."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    return DEFAULT_CONFIG
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"no configuration at {path} (set --config or {CONFIG_ENV}, or use --demo)"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        doc = ConfigDocument.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from exc
+    base = path.parent
+    names = [s.name for s in doc.sources]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: source names must be unique, got {names}")
+    sources = tuple(
+        _create(entry, _BUILTIN_SOURCES, "clearance.sources", base, path) for entry in doc.sources
+    )
+    inventory = _create(doc.inventory, _BUILTIN_INVENTORIES, "clearance.inventories", base, path)
+    policy_path = doc.policy if doc.policy.is_absolute() else base / doc.policy
+    return Config(
+        path=path,
+        policy_path=policy_path,
+        sources=sources,  # type: ignore[arg-type]
+        inventory=inventory,  # type: ignore[arg-type]
+    )
+
+
+def _create(
+    entry: PluginEntry, builtins: dict[str, str], group: str, base: Path, path: Path
+) -> Source | Inventory:
+    plugin = _plugin(entry.type, builtins, group, path)
+    settings: dict[str, Any] = dict(entry.model_extra or {})
+    try:
+        config = plugin.Config.model_validate(settings)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {entry.type} {entry.name!r}: {_first_error(exc)}") from exc
+    return plugin.create(entry.name, config, base_dir=base)
+
+
+def _plugin(
+    kind: str, builtins: dict[str, str], group: str, path: Path
+) -> SourcePlugin | InventoryPlugin:
+    target = builtins.get(kind)
+    if target is None:
+        found = [ep for ep in entry_points(group=group) if ep.name == kind]
+        if not found:
+            known = sorted({*builtins, *(ep.name for ep in entry_points(group=group))})
+            raise ConfigError(f"{path}: unknown type {kind!r} (known: {', '.join(known)})")
+        target = found[0].value
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{path}: type {kind!r} needs an optional dependency ({exc.name}); "
+            f"install clearance with the matching extra, e.g. pip install 'clearance[all]'"
+        ) from exc
+    plugin: SourcePlugin | InventoryPlugin = getattr(module, attr)
+    return plugin
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "document"
+    return f"{where}: {err['msg']}"

@@ -1,0 +1,131 @@
+"""The ``static`` inventory: a YAML file mapping targets to the assets they touch.
+
+For VMs and anything without an API to ask, and for trying Clearance before connecting
+Kubernetes. Format (``examples/inventory.yaml``)::
+
+    targets:
+      - cluster: prod-eu
+        namespace: shop
+        workload: deployment/checkout
+        assets:
+          direct: [pod:shop/checkout-7d9f, image:ghcr.io/acme/checkout:1.4]
+          host: [host:ip-10-0-1-5.eu-west-1.compute.internal, instance:i-0abc, ip:10.0.1.5]
+
+The target's namespace (``namespace:cluster/ns``) and cluster (``cluster:name``) are added
+automatically, and so are the images named on the command line (``--image``), as direct assets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clearance.errors import InvalidAssetError, InventoryError
+from clearance.model.assets import AssetKind, AssetRef, parse_asset
+from clearance.model.target import (
+    ExposedAsset,
+    Exposure,
+    Proximity,
+    SourceHealth,
+    Target,
+    UnresolvedReason,
+)
+
+
+class StaticInventoryConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    path: Path
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cluster: str
+    namespace: str
+    workload: str = Field(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")
+    assets: dict[str, list[str]] = {}
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    targets: list[_Entry]
+
+
+class StaticInventory:
+    Config: ClassVar[type[BaseModel]] = StaticInventoryConfig
+
+    def __init__(self, name: str, entries: dict[str, tuple[ExposedAsset, ...]]) -> None:
+        self.name = name
+        self._entries = entries
+
+    @classmethod
+    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> StaticInventory:
+        assert isinstance(config, StaticInventoryConfig)
+        path = config.path if config.path.is_absolute() else base_dir / config.path
+        return cls.from_file(name, path)
+
+    @classmethod
+    def from_file(cls, name: str, path: Path) -> StaticInventory:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            parsed = _File.model_validate(raw)
+        except OSError as exc:
+            raise InventoryError(name, f"cannot read {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise InventoryError(name, f"{path} is not valid YAML: {exc}") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InventoryError(name, f"{path}: {where}: {first['msg']}") from exc
+        entries: dict[str, tuple[ExposedAsset, ...]] = {}
+        for i, entry in enumerate(parsed.targets):
+            key = f"{entry.cluster}/{entry.namespace}/{entry.workload.lower()}"
+            exposed: list[ExposedAsset] = []
+            for group, refs in entry.assets.items():
+                try:
+                    proximity = Proximity[group.upper()]
+                except KeyError:
+                    groups = ", ".join(p.label for p in Proximity)
+                    raise InventoryError(
+                        name, f"{path}: targets[{i}].assets: unknown group {group!r} ({groups})"
+                    ) from None
+                for text in refs:
+                    try:
+                        ref = parse_asset(text)
+                    except InvalidAssetError as exc:
+                        raise InventoryError(name, f"{path}: targets[{i}]: {exc}") from exc
+                    exposed.append(ExposedAsset(proximity, ref, via=f"static {path.name}"))
+            entries[key] = tuple(exposed)
+        return cls(name, entries)
+
+    def resolve(self, target: Target) -> Exposure:
+        assets = self._entries.get(target.key)
+        if assets is None:
+            return Exposure(
+                target=target,
+                assets=(),
+                inventory=self.name,
+                unresolved=((UnresolvedReason.TARGET_NOT_FOUND, f"{target.key} is not listed"),),
+            )
+        implied = [
+            ExposedAsset(
+                Proximity.NAMESPACE,
+                AssetRef(AssetKind.NAMESPACE, f"{target.cluster}/{target.namespace}".lower()),
+                "target",
+            ),
+            ExposedAsset(
+                Proximity.CLUSTER, AssetRef(AssetKind.CLUSTER, target.cluster.lower()), "target"
+            ),
+        ]
+        implied += [
+            ExposedAsset(Proximity.DIRECT, AssetRef(AssetKind.IMAGE, str(image)), "--image")
+            for image in target.images
+        ]
+        return Exposure(
+            target=target, assets=tuple(sorted({*assets, *implied})), inventory=self.name
+        )
+
+    def health(self) -> SourceHealth | None:
+        return None

@@ -1,0 +1,1 @@
+"""Renderers: a Decision as text for people, JSON for machines, GitHub Actions output."""

@@ -1,0 +1,81 @@
+"""GitHub Actions output: job summary (Markdown), step outputs, and workflow annotations.
+
+See https://docs.github.com/actions/reference/workflow-commands-for-github-actions: outputs are
+``name=value`` lines appended to ``$GITHUB_OUTPUT``; the summary is Markdown appended to
+``$GITHUB_STEP_SUMMARY``; annotations are ``::error::``/``::warning::`` lines on stdout, whose
+message must escape ``%``, CR and LF.
+"""
+
+from __future__ import annotations
+
+from clearance.freshness import describe_age
+from clearance.model.decision import Decision, Verdict
+
+_ICON = {Verdict.PROCEED: "✅", Verdict.APPROVE: "⏸️", Verdict.BLOCK: "⛔"}
+
+
+def escape_annotation(message: str) -> str:
+    return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def outputs(decision: Decision) -> str:
+    return (
+        f"verdict={decision.verdict.value}\nscore={decision.score:g}\ndecision-id={decision.id}\n"
+    )
+
+
+def annotation_lines(decision: Decision) -> str:
+    lines = []
+    for r in decision.reasons:
+        if r.waived_by:
+            continue
+        if r.verdict is Verdict.BLOCK:
+            lines.append(f"::error title=Clearance: block::{escape_annotation(r.message)}")
+        elif r.verdict is Verdict.APPROVE or r.code.startswith("stance:"):
+            lines.append(
+                f"::warning title=Clearance: {r.verdict.value}::{escape_annotation(r.message)}"
+            )
+    return "".join(line + "\n" for line in lines)
+
+
+def summary(decision: Decision) -> str:
+    d = decision
+    t = d.target
+    out = [
+        f"## {_ICON[d.verdict]} Clearance: **{d.verdict.value}** for "
+        f"`{t.cluster}/{t.namespace}/{t.workload}` ({t.environment})",
+        "",
+        f"Risk score **{d.score:g}** / 100 — "
+        f"approve ≥ {d.threshold_approve:g}, block ≥ {d.threshold_block:g}.",
+        "",
+        "| verdict | reason | code |",
+        "|---|---|---|",
+    ]
+    for r in d.reasons:
+        mark = f"~~{r.verdict.value}~~ (waived)" if r.waived_by else r.verdict.value
+        out.append(f"| {mark} | {_cell(r.message)} | `{r.code}` |")
+    if d.contributors:
+        out += [
+            "",
+            "### Contributing detections",
+            "",
+            "| contribution | detection | proximity | age |",
+            "|---|---|---|---|",
+        ]
+        for c in d.contributors[:10]:
+            title = f"[{_cell(c.title)}]({c.url})" if c.url else _cell(c.title)
+            out.append(
+                f"| {c.contribution:.3f} | {title} (`{c.signal}`) "
+                f"| {c.proximity} via `{c.matched}` | {describe_age(c.age_seconds)} |"
+            )
+    if d.sources:
+        out += ["", "### Sources", "", "| source | state | age | limit |", "|---|---|---|---|"]
+        for s in d.sources:
+            age = "never" if s.age_seconds is None else describe_age(s.age_seconds)
+            out.append(f"| {s.name} | {s.state.value} | {age} | {describe_age(s.limit_seconds)} |")
+    out += ["", f"<sub>decision `{d.id}` · policy `{d.policy_digest}`</sub>", ""]
+    return "\n".join(out)

@@ -1,0 +1,103 @@
+"""Decisions for people at a terminal: the verdict first, then why, then the evidence."""
+
+from __future__ import annotations
+
+from clearance.freshness import describe_age
+from clearance.model.decision import Decision, Verdict
+
+_HEADLINE = {
+    Verdict.PROCEED: "PROCEED  deploy may go ahead",
+    Verdict.APPROVE: "APPROVE  deploy needs a named human's approval",
+    Verdict.BLOCK: "BLOCK    do not deploy",
+}
+TOP_CONTRIBUTORS = 5
+
+
+def render_text(decision: Decision) -> str:
+    d = decision
+    t = d.target
+    lines = [
+        f"{_HEADLINE[d.verdict]}",
+        f"  target   {t.environment} · {t.cluster}/{t.namespace}/{t.workload}",
+        f"  score    {d.score:g} / 100  "
+        f"(approve ≥ {d.threshold_approve:g}, block ≥ {d.threshold_block:g})",
+    ]
+    if d.verdict is Verdict.APPROVE:
+        group = f" from group {d.approval_group!r}" if d.approval_group else ""
+        lines.append(f"  needs    {d.approvals_required} approval(s){group}")
+    lines.append("")
+    lines.append("Reasons")
+    for r in d.reasons:
+        mark = "waived" if r.waived_by else r.verdict.value
+        lines.append(f"  [{mark:>7}] {r.message}  ({r.code})")
+    if d.contributors:
+        lines.append("")
+        lines.append("Top contributors")
+        for c in d.contributors[:TOP_CONTRIBUTORS]:
+            link = f"  {c.url}" if c.url else ""
+            lines.append(
+                f"  {c.contribution:6.3f}  {c.title}  [{c.signal}; {c.proximity} via {c.matched}; "
+                f"{describe_age(c.age_seconds)} old]{link}"
+            )
+        if len(d.contributors) > TOP_CONTRIBUTORS:
+            lines.append(
+                f"  … and {len(d.contributors) - TOP_CONTRIBUTORS} more (see --format json)"
+            )
+    if d.suppressed:
+        lines.append(f"  ({len(d.suppressed)} suppressed signal(s) ignored)")
+    if d.sources:
+        lines.append("")
+        lines.append("Sources")
+        for s in d.sources:
+            age = "never" if s.age_seconds is None else describe_age(s.age_seconds)
+            skipped = f", {s.skipped} malformed record(s) skipped" if s.skipped else ""
+            error = f", last error: {s.last_error}" if s.last_error else ""
+            lines.append(
+                f"  {s.name:<20} {s.state.value:<6} age {age} "
+                f"(limit {describe_age(s.limit_seconds)}){skipped}{error}"
+            )
+    lines.append("")
+    lines.append(f"decision {d.id}  policy {d.policy_digest[:19]}…  inputs {d.inputs_digest[:19]}…")
+    return "\n".join(lines) + "\n"
+
+
+def render_explanation(decision: Decision) -> str:
+    """Every factor of every contribution, and how they combine: the score, shown as a sum."""
+    d = decision
+    lines = [
+        f"Score for {d.target.environment} · "
+        f"{d.target.cluster}/{d.target.namespace}/{d.target.workload}",
+        "",
+        "contribution = severity weight × confidence × decay × proximity weight",
+        "decay        = 0.5 ^ (age ÷ half-life)",
+        "risk         = 100 × (1 − Π(1 − contribution))",
+        "",
+    ]
+    remaining = 1.0
+    for c in d.contributors:
+        remaining *= 1.0 - c.contribution
+        lines += [
+            f"{c.signal}  {c.title}",
+            f"  severity {c.severity} → weight {c.severity_weight:g}",
+            f"  confidence {c.confidence:g}",
+            f"  age {describe_age(c.age_seconds)}, half-life {describe_age(c.half_life_seconds)} "
+            f"→ decay {c.decay:g}",
+            f"  proximity {c.proximity} (via {c.matched}) → weight {c.proximity_weight:g}",
+            f"  = {c.severity_weight:g} × {c.confidence:g} × {c.decay:g} × {c.proximity_weight:g}"
+            f" = {c.contribution:g}",
+            "",
+        ]
+    if not d.contributors:
+        lines += ["No active, unsuppressed signal touches this target.", ""]
+    terms = " × ".join(f"(1 − {c.contribution:g})" for c in d.contributors) or "1"
+    lines += [
+        f"risk = 100 × (1 − {terms})",
+        f"     = 100 × (1 − {remaining:.6g}) = {d.score:g}",
+        f"thresholds: approve ≥ {d.threshold_approve:g}, block ≥ {d.threshold_block:g} → "
+        f"score alone says {d.band.value}; final verdict {d.verdict.value}",
+    ]
+    for uid, name in d.suppressed:
+        lines.append(f"suppressed (not scored): {uid} by {name}")
+    for uid, exc in d.waived:
+        lines.append(f"excepted (not scored): {uid} by exception {exc}")
+    return "\n".join(lines) + "\n"

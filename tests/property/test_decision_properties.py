@@ -1,0 +1,169 @@
+"""Properties of scoring and the decision that must hold for any input."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from builders import NOW, exposure, fresh, make_policy, target
+from clearance.correlate import SignalIndex
+from clearance.engine import decide
+from clearance.model import (
+    Exemption,
+    Proximity,
+    Severity,
+    Signal,
+    SignalKind,
+    SignalStatus,
+    SignalUid,
+    Snapshot,
+    Verdict,
+    parse_asset,
+)
+from clearance.scoring import risk
+
+POLICY = make_policy()
+TARGET = target()
+GROUPS = {
+    Proximity.DIRECT: "pod:shop/api-1",
+    Proximity.HOST: "host:node-1",
+    Proximity.NAMESPACE: "namespace:prod-eu/shop",
+    Proximity.CLUSTER: "cluster:prod-eu",
+}
+EXPOSURE = exposure(TARGET, **{p.label: (ref,) for p, ref in GROUPS.items()})
+
+severities = st.sampled_from(list(Severity))
+# The policy orders weights from informational to fatal; "unknown" stands outside that order.
+known_severities = st.sampled_from([s for s in Severity if s is not Severity.UNKNOWN])
+proximities = st.sampled_from(list(GROUPS))
+confidences = st.floats(min_value=0, max_value=1, allow_nan=False)
+ages = st.integers(min_value=0, max_value=90 * 86400)
+
+
+@st.composite
+def signals(draw: st.DrawFn, uid: int | None = None) -> Signal:
+    n = draw(st.integers(0, 10_000)) if uid is None else uid
+    age = timedelta(seconds=draw(ages))
+    return Signal(
+        uid=SignalUid(f"edr:{n}"),
+        source="edr",
+        kind=draw(st.sampled_from(list(SignalKind))),
+        title=f"finding {n}",
+        severity=draw(severities),
+        confidence=draw(confidences),
+        status=draw(st.sampled_from(list(SignalStatus))),
+        first_seen=NOW - age - timedelta(seconds=1),
+        last_seen=NOW - age,
+        assets=(parse_asset(GROUPS[draw(proximities)]),),
+    )
+
+
+signal_lists = st.lists(signals(), max_size=12, unique_by=lambda s: s.uid)
+
+
+def snapshot(items: list[Signal], exemptions: tuple[Exemption, ...] = ()) -> Snapshot:
+    return Snapshot(EXPOSURE, SignalIndex(items).match(EXPOSURE), (fresh(),), exemptions)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1, allow_nan=False), max_size=30))
+def test_risk_is_bounded(contributions: list[float]) -> None:
+    assert 0.0 <= risk(contributions) <= 100.0
+
+
+@given(signal_lists)
+def test_score_is_bounded_and_independent_of_signal_order(items: list[Signal]) -> None:
+    forward = decide(TARGET, snapshot(items), POLICY, NOW)
+    backward = decide(TARGET, snapshot(list(reversed(items))), POLICY, NOW)
+    assert 0.0 <= forward.score <= 100.0
+    assert forward.to_json() == backward.to_json()
+
+
+@given(signal_lists, signals(uid=99_999), known_severities, known_severities, confidences)
+def test_score_is_monotone_in_severity_and_confidence(
+    items: list[Signal], extra: Signal, base: Severity, severity: Severity, confidence: float
+) -> None:
+    extra = replace(extra, status=SignalStatus.OPEN, severity=base)
+    low = replace(
+        extra, severity=min(extra.severity, severity), confidence=min(extra.confidence, confidence)
+    )
+    high = replace(
+        extra, severity=max(extra.severity, severity), confidence=max(extra.confidence, confidence)
+    )
+    assert (
+        decide(TARGET, snapshot([*items, low]), POLICY, NOW).score
+        <= decide(TARGET, snapshot([*items, high]), POLICY, NOW).score
+    )
+
+
+@given(signal_lists, signals(uid=99_999), proximities, proximities)
+def test_score_is_monotone_in_proximity(
+    items: list[Signal], extra: Signal, a: Proximity, b: Proximity
+) -> None:
+    near, far = sorted((a, b))
+    extra = replace(extra, status=SignalStatus.OPEN)
+    closer = replace(extra, assets=(parse_asset(GROUPS[near]),))
+    further = replace(extra, assets=(parse_asset(GROUPS[far]),))
+    assert (
+        decide(TARGET, snapshot([*items, further]), POLICY, NOW).score
+        <= decide(TARGET, snapshot([*items, closer]), POLICY, NOW).score
+    )
+
+
+@given(signal_lists, signals(uid=99_999))
+def test_a_resolved_signal_never_raises_risk_or_the_verdict(
+    items: list[Signal], extra: Signal
+) -> None:
+    before = decide(TARGET, snapshot(items), POLICY, NOW)
+    after = decide(
+        TARGET, snapshot([*items, replace(extra, status=SignalStatus.RESOLVED)]), POLICY, NOW
+    )
+    assert after.score == before.score
+    assert after.verdict is before.verdict
+
+
+@settings(max_examples=50)
+@given(signal_lists, st.integers(min_value=0, max_value=10 * 86400))
+def test_an_expired_exception_never_applies(items: list[Signal], expired_for: int) -> None:
+    exemptions = tuple(
+        Exemption(
+            id=f"EX-{s.uid}",
+            signal=s.uid,
+            rule=None,
+            environment=TARGET.environment,
+            cluster=TARGET.cluster,
+            namespace=TARGET.namespace,
+            workload=str(TARGET.workload),
+            expires=NOW - timedelta(seconds=expired_for),
+            reason="r",
+            ticket="T-1",
+            approver="a",
+        )
+        for s in items
+    )
+    with_expired = decide(TARGET, snapshot(items, exemptions), POLICY, NOW)
+    without = decide(TARGET, snapshot(items), POLICY, NOW)
+    assert with_expired.waived == ()
+    assert with_expired.verdict is without.verdict
+    assert with_expired.score == without.score
+
+
+@given(signal_lists)
+def test_an_active_critical_detection_next_to_the_target_is_never_waved_through(
+    items: list[Signal],
+) -> None:
+    critical = Signal(
+        uid=SignalUid("edr:critical"),
+        source="edr",
+        kind=SignalKind.DETECTION,
+        title="ransomware",
+        severity=Severity.CRITICAL,
+        confidence=0.01,
+        status=SignalStatus.OPEN,
+        first_seen=NOW - timedelta(days=30),
+        last_seen=NOW - timedelta(days=29),
+        assets=(parse_asset("host:node-1"),),
+    )
+    assert decide(TARGET, snapshot([*items, critical]), POLICY, NOW).verdict is Verdict.BLOCK

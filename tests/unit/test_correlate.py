@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from builders import exposure, signal, target
+from clearance.correlate import SignalIndex
+from clearance.model import Proximity
+
+
+def test_a_signal_reached_through_several_assets_is_matched_once_at_its_closest() -> None:
+    tgt = target()
+    exp = exposure(
+        tgt, direct=("pod:shop/api-1",), host=("host:node-1",), cluster=("cluster:prod-eu",)
+    )
+    s = signal("edr:1", assets=("host:node-1", "pod:shop/api-1", "cluster:prod-eu"))
+    matches = SignalIndex([s]).match(exp)
+    assert len(matches) == 1
+    assert matches[0].proximity is Proximity.DIRECT
+    assert str(matches[0].matched.ref) == "pod:shop/api-1"
+
+
+def test_signals_on_other_assets_do_not_match() -> None:
+    tgt = target()
+    index = SignalIndex(
+        [signal("edr:1", assets=("host:node-2",)), signal("edr:2", assets=("host:node-1.corp",))]
+    )
+    matches = index.match(exposure(tgt, host=("host:node-1",)))
+    assert [m.signal.uid for m in matches] == ["edr:2"]
+
+
+def test_fqdn_in_another_domain_does_not_match_even_with_the_same_short_name() -> None:
+    index = SignalIndex([signal("edr:1", assets=("host:web-1.lab.local",))])
+    assert index.match(exposure(target(), host=("host:web-1.prod.local",))) == ()
+
+
+def test_a_newer_version_of_a_signal_replaces_the_older_one() -> None:
+    index = SignalIndex([signal("edr:1", assets=("host:node-1",))])
+    index.add(signal("edr:1", assets=("host:node-9",)))
+    assert len(index) == 1
+    assert index.match(exposure(target(), host=("host:node-1",))) == ()
+    assert len(index.match(exposure(target(), host=("host:node-9",)))) == 1
+
+
+def test_a_removed_signal_no_longer_matches() -> None:
+    index = SignalIndex([signal("edr:1")])
+    index.remove("edr:1")
+    assert index.match(exposure(target(), host=("host:node-1",))) == ()
