@@ -85,7 +85,18 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         )
         for uid, e in sorted(waived.items())
     ]
-    reasons += _rule_reasons(policy, env, target, active, waived, exemptions, score, snapshot, now)
+    reasons += _rule_reasons(
+        policy,
+        env,
+        target,
+        active,
+        waived,
+        exemptions,
+        score,
+        {record.signal: value for value, record in scored},
+        snapshot,
+        now,
+    )
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
     stance_reasons, degraded = _stance_reasons(env, snapshot, freshness)
     reasons += stance_reasons
@@ -206,6 +217,7 @@ def _rule_reasons(
     waived: dict[str, Exemption],
     exemptions: tuple[Exemption, ...],
     score: float,
+    contributions: dict[str, float],
     snapshot: Snapshot,
     now: datetime,
 ) -> list[Reason]:
@@ -221,6 +233,8 @@ def _rule_reasons(
     reasons: list[Reason] = []
     signal_rules = [r for r in rules if r.rule.scope == "signal"]
     views: list[dict[str, Any]] = []
+    decision_rules = [r for r in rules if r.rule.scope == "decision"]
+    want_views = any("signals" in r.variables for r in decision_rules)
     for m in active:
         view = _signal_view(m, now)
         variables: dict[str, Any] = {
@@ -234,8 +248,9 @@ def _rule_reasons(
             if reason is not None:
                 exemption = waived.get(m.signal.uid) or _exemption_for_rule(rule, exemptions)
                 reasons.append(_waive(reason, exemption))
-        views.append({**view, "proximity": m.proximity.label})
-    decision_rules = [r for r in rules if r.rule.scope == "decision"]
+        if want_views:
+            contribution = contributions.get(m.signal.uid, 0.0)
+            views.append({**view, "proximity": m.proximity.label, "contribution": contribution})
     if decision_rules:
         variables = {
             "score": score,
@@ -255,8 +270,12 @@ def _run(
     rule: CompiledRule, variables: dict[str, Any], uid: str | None, title: str | None
 ) -> Reason | None:
     about = f" — {title} ({uid})" if uid is not None else ""
+    # Pass only what the expression reads: each value converted into CEL has a cost.
+    used = {name: variables[name] for name in rule.variables if name in variables}
+    if rule.signal_fields is not None and "signal" in used:
+        used["signal"] = {f: used["signal"][f] for f in rule.signal_fields}
     try:
-        fired = rule.fires(variables)
+        fired = rule.fires(used)
     except RuleEvaluationError as exc:
         # Fail closed: a rule that cannot be evaluated counts as firing, and says so.
         return Reason(

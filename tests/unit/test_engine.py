@@ -273,7 +273,7 @@ def test_a_rule_that_cannot_be_evaluated_fails_closed() -> None:
     rules = [
         {
             "name": "bad-field",
-            "when": "signal.no_such_field > 1",
+            "when": "signal.assets[7] == 'host:x'",
             "verdict": "block",
             "message": "x",
         }

@@ -106,7 +106,11 @@ class Proximity(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        # A plain lookup: Enum.name is a descriptor, slow on the decision path.
+        return _PROXIMITY_LABELS[self]
+
+
+_PROXIMITY_LABELS = {p: p.name.lower() for p in Proximity}
 
 
 @dataclass(frozen=True, slots=True, order=True)
