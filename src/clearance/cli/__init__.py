@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("clearance.cli.explain", "show the factor-by-factor arithmetic of a score"),
     "policy": ("clearance.cli.policy", "validate a policy file or run policy tests"),
     "demo": ("clearance.cli.demo", "decide the built-in demo targets and print the verdicts"),
+    "audit": ("clearance.cli.audit", "verify, export or replay the hash-chained decision log"),
+    "tokens": ("clearance.cli.tokens", "create, list or revoke API tokens for the service"),
 }
 
 logger = logging.getLogger(__name__)

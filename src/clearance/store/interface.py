@@ -23,7 +23,7 @@ Error tree (all under :class:`clearance.errors.ClearanceError`)::
     ├── StoreUnavailableError   cannot connect, or busy past the lock timeout: retry (HTTP 503)
     ├── SchemaError             migrations are not current (readiness fails), or a bad URL
     ├── NotFoundError           no such decision, policy, exception or token
-    ├── ConflictError           a duplicate (decision id, approval by the same person, token name)
+    ├── ConflictError           a duplicate (approval by the same person, token name, exception id)
     └── TokenError              a presented API token is unknown, revoked or expired (HTTP 401)
 """
 
@@ -362,15 +362,17 @@ class Store(Protocol):
         """Seal and commit the decision's audit record; return it only after commit.
 
         ``policy_text``, when given, is stored under ``decision.policy_digest`` in the same
-        transaction. A duplicate decision id raises ConflictError; a lock wait past the timeout
-        raises StoreUnavailableError (the service answers 503 with Retry-After).
+        transaction (ConflictError if that digest is stored with other bytes). Idempotent: a
+        decision id digests policy, inputs and time, so appending an id already in the log
+        returns the record sealed first. A lock wait past the timeout raises
+        StoreUnavailableError (the service answers 503 with Retry-After).
         """
         ...
 
     def get_decision(self, decision_id: str) -> AuditRecord: ...
 
     def list_decisions(
-        self, filters: DecisionFilter = DecisionFilter(), limit: int = 50, cursor: str | None = None
+        self, filters: DecisionFilter | None = None, limit: int = 50, cursor: str | None = None
     ) -> DecisionPage: ...
 
     def iter_records(

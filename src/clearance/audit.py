@@ -1,0 +1,220 @@
+"""The decision log's guarantees, checked: ``verify`` the hash chain and ``export`` it.
+
+Records are appended by :meth:`clearance.store.interface.Store.append_decision` (sealing is in
+:mod:`clearance.store.chain`); replaying one is :mod:`clearance.audit_replay`.
+
+``verify`` walks the chain in seq order and stops at the first broken record, saying how it
+broke:
+
+* ``edited`` — the stored body no longer hashes to its hash, or a filter column disagrees with
+  the sealed body;
+* ``deleted`` — a gap in seq, or the head row says records existed past the last one;
+* ``reordered`` — a record sealed at one position is found at another;
+* ``unlinked`` — the record's ``prev_hash`` is not the previous record's hash (the previous record
+  was rewritten and re-hashed, or a record was spliced in).
+
+``export`` streams records as JSON Lines in the shape of OPA's decision log (one versioned event
+per line, ``decision_id`` and ``timestamp`` on top), with every redacted path listed in the
+record's ``redacted`` member. Redaction happens after sealing, so an exported record with a
+redaction can be read but not re-verified; an unredacted one carries its ``hash`` and
+``prev_hash`` and can be.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from clearance.model.decision import canonical_json
+from clearance.model.signal import format_time, parse_time
+from clearance.store.chain import body_hash
+from clearance.store.decisions import RawRow, chain_head, raw_rows
+from clearance.store.interface import GENESIS_HASH, AuditRecord
+from clearance.store.sql import SqlStore
+
+# Paths removed from every export when present. Records hold identities, never credentials
+# (see ``Caller``), so these are a guard against a future field, not a known leak.
+DEFAULT_REDACT = (
+    "caller.token",
+    "caller.secret",
+    "caller.password",
+    "caller.authorization",
+)
+
+
+class Break(StrEnum):
+    EDITED = "edited"
+    DELETED = "deleted"
+    REORDERED = "reordered"
+    UNLINKED = "unlinked"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRecord:
+    seq: int
+    decision_id: str | None
+    kind: Break
+    detail: str
+
+    def __str__(self) -> str:
+        name = f"seq {self.seq}" + (f" ({self.decision_id})" if self.decision_id else "")
+        return f"record {name} {self.kind.value}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    records: int  # records checked before the first break (all of them when intact)
+    head_seq: int
+    head_hash: str
+    broken: BrokenRecord | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def verify(store: SqlStore) -> VerifyResult:
+    """Walk the whole chain; name the first broken record, or confirm every record."""
+    expected, prev_hash, checked = 1, GENESIS_HASH, 0
+    for row in raw_rows(store.db):
+        broken = _check(row, expected, prev_hash)
+        if broken is not None:
+            return VerifyResult(checked, expected - 1, prev_hash, broken)
+        checked += 1
+        expected, prev_hash = row.seq + 1, row.hash
+    head_seq, head_hash = chain_head(store.db)
+    last = expected - 1
+    if head_seq > last:
+        missing = f"seq {last + 1}" if head_seq == last + 1 else f"seq {last + 1}..{head_seq}"
+        return VerifyResult(
+            checked,
+            last,
+            prev_hash,
+            BrokenRecord(
+                last + 1,
+                None,
+                Break.DELETED,
+                f"{missing} missing at the end of the log (the chain head says seq {head_seq})",
+            ),
+        )
+    if (head_seq, head_hash) != (last, prev_hash):
+        return VerifyResult(
+            checked,
+            last,
+            prev_hash,
+            BrokenRecord(
+                last,
+                None,
+                Break.EDITED,
+                f"the chain head (seq {head_seq}, {head_hash[:12]}…) does not match the last "
+                f"record (seq {last}, {prev_hash[:12]}…)",
+            ),
+        )
+    return VerifyResult(checked, last, prev_hash, None)
+
+
+def _check(row: RawRow, expected: int, prev_hash: str) -> BrokenRecord | None:
+    def broken(kind: Break, detail: str) -> BrokenRecord:
+        return BrokenRecord(row.seq, row.decision_id, kind, detail)
+
+    if row.seq > expected:
+        missing = f"seq {expected}" if row.seq == expected + 1 else f"seq {expected}..{row.seq - 1}"
+        return BrokenRecord(row.seq, row.decision_id, Break.DELETED, f"{missing} missing before it")
+    try:
+        body = json.loads(row.record)
+        if not isinstance(body, dict):
+            return broken(Break.EDITED, "the stored body is not a JSON object")
+        digest = body_hash(canonical_json(body))
+    except ValueError as exc:
+        return broken(Break.EDITED, f"the stored body is not valid JSON ({exc})")
+    if digest != row.hash:
+        return broken(
+            Break.EDITED,
+            f"its content no longer matches its hash (sealed {row.hash[:12]}…, now {digest[:12]}…)",
+        )
+    if body.get("seq") != row.seq:
+        return broken(
+            Break.REORDERED, f"it was sealed as seq {body.get('seq')} but sits at seq {row.seq}"
+        )
+    if body.get("prev_hash") != prev_hash or row.prev_hash != prev_hash:
+        return broken(
+            Break.UNLINKED,
+            f"its prev_hash {str(body.get('prev_hash'))[:12]}… is not the previous record's "
+            f"hash {prev_hash[:12]}… (the previous record was rewritten, or this one inserted)",
+        )
+    return _check_columns(row, body, broken)
+
+
+def _check_columns(row: RawRow, body: dict[str, Any], broken: Any) -> BrokenRecord | None:
+    """The filter columns are copies of the sealed body; a copy that differs was edited."""
+    decision = body.get("decision") or {}
+    target = decision.get("target") or {}
+    sealed: dict[str, Any] = {
+        "decision_id": body.get("decision_id"),
+        "at": body.get("at"),
+        "environment": target.get("environment"),
+        "verdict": decision.get("verdict"),
+        "policy_digest": body.get("policy_digest"),
+        "actor": (target.get("change") or {}).get("actor"),
+        "target_key": "/".join(
+            str(target.get(part)) for part in ("cluster", "namespace", "workload")
+        ),
+    }
+    stored: dict[str, Any] = {
+        "decision_id": row.decision_id,
+        "at": format_time(row.at),
+        "environment": row.environment,
+        "verdict": row.verdict,
+        "policy_digest": row.policy_digest,
+        "actor": row.actor,
+        "target_key": row.target_key,
+    }
+    if isinstance(sealed["at"], str):
+        sealed["at"] = format_time(parse_time(sealed["at"]))
+    for name, value in sealed.items():
+        if stored[name] != value:
+            result: BrokenRecord = broken(
+                Break.EDITED,
+                f"column {name} says {stored[name]!r} but the sealed record says {value!r}",
+            )
+            return result
+    return None
+
+
+def export(
+    store: SqlStore,
+    since: datetime | None = None,
+    redact: Sequence[str] = DEFAULT_REDACT,
+) -> Iterator[str]:
+    """JSON Lines, oldest first, from ``since`` on; each line one record with ``redacted``."""
+    for record in store.iter_records(since=since):
+        yield export_line(record, redact)
+
+
+def export_line(record: AuditRecord, redact: Sequence[str] = DEFAULT_REDACT) -> str:
+    data = copy.deepcopy(record.to_dict())
+    removed = [path for path in redact if _remove(data, path.split("."))]
+    event = {
+        **data,
+        "timestamp": data["at"],  # OPA decision-log field names beside ours
+        "redacted": sorted(set(removed)),
+    }
+    return canonical_json(event).decode("utf-8")
+
+
+def _remove(node: Any, path: list[str]) -> bool:
+    """Delete ``path`` under ``node`` (lists are walked element-wise); True if anything went."""
+    if isinstance(node, list):
+        hits = [_remove(item, path) for item in node]
+        return any(hits)
+    if not isinstance(node, dict) or not path or path[0] not in node:
+        return False
+    if len(path) == 1:
+        del node[path[0]]
+        return True
+    return _remove(node[path[0]], path[1:])

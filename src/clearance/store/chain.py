@@ -1,0 +1,108 @@
+"""Sealing audit records: canonical JSON bodies chained by sha256.
+
+``hash = sha256(canonical_json(body))`` where ``body`` is the record without ``hash`` and
+``canonical_json`` is RFC 8785. The expensive part, canonicalizing the decision and its snapshot,
+happens in :func:`prepare` *before* the chain lock is taken; :func:`seal` then only splices in
+``seq`` and ``prev_hash``. RFC 8785 serializes an object as its members sorted by key, so
+splicing pre-canonicalized values between canonical keys yields exactly
+``canonical_json(body)`` (``tests/unit/store/test_chain.py`` checks this property).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from clearance.model.decision import Decision, canonical_json
+from clearance.model.signal import format_time, parse_time, utc
+from clearance.model.snapshot import Snapshot
+from clearance.store.interface import AUDIT_SCHEMA_VERSION, AuditRecord, Caller
+
+_BODY_KEYS = (
+    "at",
+    "caller",
+    "decision",
+    "decision_id",
+    "policy_digest",
+    "prev_hash",
+    "schema_version",
+    "seq",
+    "snapshot",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A decision ready to be sealed: everything but its place in the chain."""
+
+    decision_id: str
+    at: str  # RFC 3339, as recorded
+    environment: str
+    verdict: str
+    target_key: str
+    actor: str | None
+    policy_digest: str
+    parts: dict[str, bytes]  # canonical JSON of each body member except seq and prev_hash
+
+
+def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetime) -> Prepared:
+    """Canonicalize the parts of a record that do not depend on the chain."""
+    at = format_time(utc(now))
+    parts = {
+        "at": canonical_json(at),
+        "caller": canonical_json(caller.to_dict()),
+        "decision": canonical_json(decision.to_dict()),
+        "decision_id": canonical_json(decision.id),
+        "policy_digest": canonical_json(decision.policy_digest),
+        "schema_version": canonical_json(AUDIT_SCHEMA_VERSION),
+        "snapshot": canonical_json(snapshot.to_dict()),
+    }
+    return Prepared(
+        decision_id=decision.id,
+        at=at,
+        environment=decision.target.environment,
+        verdict=decision.verdict.value,
+        target_key=decision.target.key,
+        actor=decision.target.change.actor,
+        policy_digest=decision.policy_digest,
+        parts=parts,
+    )
+
+
+def seal(prepared: Prepared, seq: int, prev_hash: str) -> tuple[bytes, str]:
+    """The record body's canonical bytes and its hash, at position ``seq`` after ``prev_hash``."""
+    parts = {
+        **prepared.parts,
+        "seq": canonical_json(seq),
+        "prev_hash": canonical_json(prev_hash),
+    }
+    body = b"{" + b",".join(canonical_json(key) + b":" + parts[key] for key in _BODY_KEYS) + b"}"
+    return body, body_hash(body)
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def canonical_body(body: dict[str, Any]) -> bytes:
+    return canonical_json(body)
+
+
+def record_from_body(body_text: str, record_hash: str) -> AuditRecord:
+    """Rebuild a stored record from its body JSON (as kept in the ``record`` column)."""
+    body = json.loads(body_text)
+    return AuditRecord(
+        schema_version=body["schema_version"],
+        seq=body["seq"],
+        decision_id=body["decision_id"],
+        at=parse_time(body["at"]),
+        decision=body["decision"],
+        snapshot=body["snapshot"],
+        policy_digest=body["policy_digest"],
+        caller=body["caller"],
+        prev_hash=body["prev_hash"],
+        hash=record_hash,
+    )

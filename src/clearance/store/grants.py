@@ -1,0 +1,146 @@
+"""Approvals and run-time exceptions: what people granted, with who, when and why."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection, Row
+
+from clearance.model.exemptions import Exemption
+from clearance.store import tables as t
+from clearance.store.interface import (
+    Approval,
+    ApprovalOutcome,
+    ConflictError,
+    ExemptionRecord,
+    NotFoundError,
+)
+
+
+def add_approval(conn: Connection, approval: Approval) -> None:
+    known = conn.execute(
+        select(t.decisions.c.seq).where(t.decisions.c.decision_id == approval.decision_id)
+    ).first()
+    if known is None:
+        raise NotFoundError(f"no decision with id {approval.decision_id!r}")
+    answered = conn.execute(
+        select(t.approvals.c.id).where(
+            t.approvals.c.decision_id == approval.decision_id,
+            t.approvals.c.approver == approval.approver,
+        )
+    ).first()
+    if answered is not None:
+        raise ConflictError(
+            f"{approval.approver} already answered decision {approval.decision_id!r}"
+        )
+    conn.execute(
+        t.approvals.insert().values(
+            id=approval.id,
+            decision_id=approval.decision_id,
+            approver=approval.approver,
+            outcome=approval.outcome.value,
+            reason=approval.reason,
+            at=approval.at,
+            expires_at=approval.expires_at,
+            score=approval.score,
+            signals=json.dumps(list(approval.signals)),
+            groups=json.dumps(list(approval.groups)),
+        )
+    )
+
+
+def list_approvals(conn: Connection, decision_id: str) -> tuple[Approval, ...]:
+    rows = conn.execute(
+        select(t.approvals)
+        .where(t.approvals.c.decision_id == decision_id)
+        .order_by(t.approvals.c.at, t.approvals.c.id)
+    ).all()
+    return tuple(
+        Approval(
+            id=r.id,
+            decision_id=r.decision_id,
+            approver=r.approver,
+            outcome=ApprovalOutcome(r.outcome),
+            reason=r.reason,
+            at=r.at,
+            expires_at=r.expires_at,
+            score=float(r.score),
+            signals=tuple(json.loads(r.signals)),
+            groups=tuple(json.loads(r.groups)),
+        )
+        for r in rows
+    )
+
+
+def add_exemption(conn: Connection, exemption: Exemption, now: datetime) -> ExemptionRecord:
+    known = conn.execute(select(t.exemptions.c.id).where(t.exemptions.c.id == exemption.id)).first()
+    if known is not None:
+        raise ConflictError(f"an exception with id {exemption.id!r} exists")
+    values: dict[str, Any] = {
+        "id": exemption.id,
+        "signal": exemption.signal,
+        "rule": exemption.rule,
+        "environment": exemption.environment,
+        "cluster": exemption.cluster,
+        "namespace": exemption.namespace,
+        "workload": exemption.workload,
+        "expires": exemption.expires,
+        "reason": exemption.reason,
+        "ticket": exemption.ticket,
+        "approver": exemption.approver,
+        "created_by": exemption.created_by,
+        "created_at": now,
+    }
+    conn.execute(t.exemptions.insert().values(values))
+    return ExemptionRecord(exemption=exemption, created_at=now)
+
+
+def _exemption(row: Row[Any]) -> ExemptionRecord:
+    return ExemptionRecord(
+        exemption=Exemption(
+            id=row.id,
+            signal=row.signal,
+            rule=row.rule,
+            environment=row.environment,
+            cluster=row.cluster,
+            namespace=row.namespace,
+            workload=row.workload,
+            expires=row.expires,
+            reason=row.reason,
+            ticket=row.ticket,
+            approver=row.approver,
+            created_by=row.created_by,
+        ),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
+    )
+
+
+def list_exemptions(
+    conn: Connection, now: datetime, include_inactive: bool
+) -> tuple[ExemptionRecord, ...]:
+    query = select(t.exemptions).order_by(t.exemptions.c.id)
+    if not include_inactive:
+        query = query.where(t.exemptions.c.revoked_at.is_(None), t.exemptions.c.expires > now)
+    return tuple(_exemption(row) for row in conn.execute(query))
+
+
+def revoke_exemption(
+    conn: Connection, exemption_id: str, by: str, now: datetime
+) -> ExemptionRecord:
+    row = conn.execute(select(t.exemptions).where(t.exemptions.c.id == exemption_id)).first()
+    if row is None:
+        raise NotFoundError(f"no exception with id {exemption_id!r}")
+    if row.revoked_at is not None:  # revoking twice keeps the first revocation on record
+        return _exemption(row)
+    conn.execute(
+        update(t.exemptions)
+        .where(t.exemptions.c.id == exemption_id)
+        .values(revoked_at=now, revoked_by=by)
+    )
+    revoked = conn.execute(select(t.exemptions).where(t.exemptions.c.id == exemption_id)).one()
+    return _exemption(revoked)

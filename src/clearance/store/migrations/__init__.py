@@ -1,0 +1,1 @@
+"""Alembic migrations for the store; run programmatically by ``clearance.store.migrate``."""

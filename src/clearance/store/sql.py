@@ -1,0 +1,202 @@
+"""``SqlStore``: the :class:`~clearance.store.interface.Store` on SQLite or PostgreSQL.
+
+One class, one code path for both databases; the differences (SQLite's single writer and
+pragmas, PostgreSQL's row lock on the chain head) live in ``engine.py`` and ``decisions.py``.
+Each method is one transaction: reads on a plain connection, writes through
+:meth:`Database.write`, which commits before the method returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from clearance.model.decision import Decision
+from clearance.model.exemptions import Exemption
+from clearance.model.signal import Signal, utc
+from clearance.model.snapshot import Snapshot
+from clearance.model.target import SourceHealth
+from clearance.sources.interface import Quarantined
+from clearance.store import decisions, grants, signals, tokens
+from clearance.store.chain import prepare
+from clearance.store.engine import Database, build_engine, is_current, migrate
+from clearance.store.interface import (
+    Approval,
+    AuditRecord,
+    Caller,
+    DecisionFilter,
+    DecisionPage,
+    ExemptionRecord,
+    SchemaError,
+    Scope,
+    SourceState,
+    TokenInfo,
+    UpsertCounts,
+)
+
+
+class SqlStore:
+    """The store over SQLAlchemy. Thread-safe; share one per process."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._appender = decisions.ChainAppender(db)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True, pool_size: int = 8) -> SqlStore:
+        """Connect to ``url``; with ``migrate``, bring the schema to head first.
+
+        Without ``migrate`` the schema must already be current (SchemaError otherwise), so a
+        replica never runs against a database it does not understand.
+        """
+        store = cls(Database(build_engine(url, pool_size=pool_size)))
+        if migrate:
+            store.migrate()
+        elif not store.ready():
+            store.close()
+            raise SchemaError(
+                "the database schema is not current; run `clearance serve` or migrate() first"
+            )
+        return store
+
+    # lifecycle
+    def migrate(self) -> None:
+        migrate(self.db)
+
+    def ready(self) -> bool:
+        return is_current(self.db)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # signals and sources
+    def upsert_signals(self, signals_: Sequence[Signal], now: datetime) -> UpsertCounts:
+        with self.db.write("upsert signals") as conn:
+            return signals.upsert(conn, signals_, utc(now))
+
+    def get_signal(self, uid: str) -> Signal:
+        with self.db.read("read signal") as conn:
+            return signals.get(conn, uid)
+
+    def signal_status_history(self, uid: str) -> tuple[tuple[datetime, str], ...]:
+        with self.db.read("read signal history") as conn:
+            return signals.status_history(conn, uid)
+
+    def signals_touching(self, keys: Iterable[str]) -> tuple[Signal, ...]:
+        with self.db.read("find signals by asset") as conn:
+            return signals.touching(conn, keys)
+
+    def add_quarantined(self, items: Sequence[Quarantined], now: datetime) -> int:
+        with self.db.write("quarantine items") as conn:
+            return signals.add_quarantined(conn, items, utc(now))
+
+    def record_source_success(self, name: str, now: datetime, watermark: str | None = None) -> None:
+        with self.db.write(f"record success of source {name!r}") as conn:
+            signals.record_success(conn, name, now, watermark)
+
+    def record_source_failure(self, name: str, error: str, now: datetime) -> None:
+        with self.db.write(f"record failure of source {name!r}") as conn:
+            signals.record_failure(conn, name, error, now)
+
+    def get_watermark(self, name: str) -> str | None:
+        with self.db.read(f"read watermark of source {name!r}") as conn:
+            return signals.get_watermark(conn, name)
+
+    def set_watermark(self, name: str, watermark: str | None) -> None:
+        with self.db.write(f"set watermark of source {name!r}") as conn:
+            signals.set_watermark(conn, name, watermark)
+
+    def source_states(self) -> tuple[SourceState, ...]:
+        with self.db.read("read source health") as conn:
+            return signals.states(conn)
+
+    def source_health(self) -> tuple[SourceHealth, ...]:
+        return tuple(state.health() for state in self.source_states())
+
+    # policies and the decision log
+    def put_policy(self, digest: str, text: bytes, now: datetime) -> None:
+        with self.db.write("store policy") as conn:
+            decisions.put_policy(conn, digest, text, utc(now))
+
+    def get_policy(self, digest: str) -> bytes:
+        with self.db.read("read policy") as conn:
+            return decisions.get_policy(conn, digest)
+
+    def append_decision(
+        self,
+        decision: Decision,
+        snapshot: Snapshot,
+        caller: Caller,
+        now: datetime,
+        policy_text: bytes | None = None,
+    ) -> AuditRecord:
+        prepared = prepare(decision, snapshot, caller, now)
+        policy = None if policy_text is None else (decision.policy_digest, policy_text)
+        return self._appender.append(prepared, policy, utc(now))
+
+    def get_decision(self, decision_id: str) -> AuditRecord:
+        with self.db.read("read decision") as conn:
+            return decisions.get(conn, decision_id)
+
+    def list_decisions(
+        self, filters: DecisionFilter | None = None, limit: int = 50, cursor: str | None = None
+    ) -> DecisionPage:
+        with self.db.read("list decisions") as conn:
+            return decisions.page(conn, filters or DecisionFilter(), limit, cursor)
+
+    def iter_records(
+        self, since_seq: int = 0, since: datetime | None = None
+    ) -> Iterator[AuditRecord]:
+        return decisions.iterate(self.db, since_seq, since)
+
+    # approvals
+    def add_approval(self, approval: Approval) -> None:
+        with self.db.write("record approval") as conn:
+            grants.add_approval(conn, approval)
+
+    def list_approvals(self, decision_id: str) -> tuple[Approval, ...]:
+        with self.db.read("list approvals") as conn:
+            return grants.list_approvals(conn, decision_id)
+
+    # exceptions
+    def add_exemption(self, exemption: Exemption, now: datetime) -> ExemptionRecord:
+        with self.db.write("add exception") as conn:
+            return grants.add_exemption(conn, exemption, utc(now))
+
+    def list_exemptions(
+        self, now: datetime, *, include_inactive: bool = False
+    ) -> tuple[ExemptionRecord, ...]:
+        with self.db.read("list exceptions") as conn:
+            return grants.list_exemptions(conn, utc(now), include_inactive)
+
+    def revoke_exemption(self, exemption_id: str, by: str, now: datetime) -> ExemptionRecord:
+        with self.db.write("revoke exception") as conn:
+            return grants.revoke_exemption(conn, exemption_id, by, utc(now))
+
+    # API tokens
+    def create_token(
+        self,
+        name: str,
+        scopes: Iterable[Scope],
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> tuple[TokenInfo, str]:
+        with self.db.write("create API token") as conn:
+            return tokens.create(conn, name, scopes, utc(now), expires_at)
+
+    def verify_token(self, secret: str, now: datetime) -> TokenInfo:
+        now = utc(now)
+        with self.db.read("verify API token") as conn:
+            info, stale = tokens.lookup(conn, secret, now)
+        if stale:
+            with self.db.write("note API token use") as conn:
+                tokens.touch(conn, info.id, now)
+        return info
+
+    def list_tokens(self) -> tuple[TokenInfo, ...]:
+        with self.db.read("list API tokens") as conn:
+            return tokens.list_all(conn)
+
+    def revoke_token(self, token_id: str, now: datetime) -> TokenInfo:
+        with self.db.write("revoke API token") as conn:
+            return tokens.revoke(conn, token_id, utc(now))

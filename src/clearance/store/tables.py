@@ -1,0 +1,204 @@
+"""The schema as SQLAlchemy Core tables: what the queries are written against.
+
+The migrations in ``migrations/versions`` create the same schema (a test compares the two), so
+the database is always built by ``alembic upgrade head`` and never by ``metadata.create_all``.
+Times are stored in UTC (``UTCDateTime``) and always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from clearance.model.signal import utc
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored in UTC (naive on SQLite, ``timestamptz`` on PostgreSQL)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = utc(value)  # refuses naive times: they are ambiguous evidence
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+UID = String(512)
+NAME = String(200)
+DIGEST = String(80)  # "sha256:" + 64 hex
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("uid", UID, primary_key=True),
+    Column("source", NAME, nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("data", Text, nullable=False),  # Signal.to_dict() as JSON
+)
+
+signal_assets = Table(
+    "signal_assets",
+    metadata,
+    Column("uid", UID, ForeignKey("signals.uid", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(600), primary_key=True),  # clearance.model.assets.index_keys
+    Index("ix_signal_assets_key", "key"),
+)
+
+signal_status_history = Table(
+    "signal_status_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uid", UID, ForeignKey("signals.uid", ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+source_health = Table(
+    "source_health",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("last_success", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    Column("watermark", Text),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", NAME, nullable=False),
+    Column("reason", String(100), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("location", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "digest", name="uq_quarantine_source_digest"),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("text", LargeBinary, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+)
+
+# The decision log. ``record`` is the canonical JSON of the sealed body (everything but the hash);
+# the other columns are copies for filtering, checked against the body by ``audit verify``.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("decision_id", String(100), nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("environment", NAME, nullable=False),
+    Column("verdict", String(20), nullable=False),
+    Column("target_key", String(600), nullable=False),
+    Column("actor", NAME),
+    Column("policy_digest", DIGEST, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("record", Text, nullable=False),
+    Index("ix_decisions_environment_seq", "environment", "seq"),
+    Index("ix_decisions_target_key_seq", "target_key", "seq"),
+)
+
+# One row (id = 1): the last sealed seq and hash. Appenders lock it to serialize the chain, and
+# ``verify`` compares it with the last record so a deleted tail is noticed too.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column(
+        "decision_id",
+        String(100),
+        ForeignKey("decisions.decision_id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("approver", NAME, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("score", Float, nullable=False),
+    Column("signals", Text, nullable=False),  # JSON list of signal uids
+    Column("groups", Text, nullable=False),  # JSON list
+    UniqueConstraint("decision_id", "approver", name="uq_approvals_decision_approver"),
+)
+
+exemptions = Table(
+    "exemptions",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("signal", UID),
+    Column("rule", NAME),
+    Column("environment", NAME, nullable=False),
+    Column("cluster", NAME, nullable=False),
+    Column("namespace", NAME, nullable=False),
+    Column("workload", NAME, nullable=False),
+    Column("expires", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ticket", NAME, nullable=False),
+    Column("approver", NAME, nullable=False),
+    Column("created_by", NAME),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_by", NAME),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("hash", String(64), nullable=False, unique=True),  # sha256 hex of the secret
+    Column("scopes", Text, nullable=False),  # space-separated
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)
