@@ -1,0 +1,409 @@
+"""CrowdStrike Falcon alerts and host records, mapped to Clearance signals and host identities.
+
+Pure functions over parsed JSON: no SDK, no network, no clock. :mod:`clearance.sources.falcon`
+feeds them pages fetched through FalconPy; :class:`FalconNormalizer` feeds them export files
+(``clearance ingest --format falcon``). Both produce the same signals for the same alert.
+
+Field facts (see ``docs/sources/crowdstrike.md`` and the real payloads under
+``tests/fixtures/crowdstrike/``):
+
+* ``severity_name`` is preferred over the 1–100 ``severity`` score; the score thresholds are
+  CrowdStrike's own FQL guide's (≥90 critical, ≥70 high, ≥50 medium, ≥20 low).
+* ``status`` is ``new | in_progress | closed | reopened``; ``closed`` resolves, ``reopened`` opens
+  again, and a ``false_positive`` verdict (in ``tags`` or ``resolution``) suppresses.
+* Timestamps are RFC 3339 with nanoseconds; Python keeps microseconds, which is enough for
+  ordering because the watermark filter is inclusive (``>=``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from clearance.errors import InvalidAssetError, InvalidSignalError
+from clearance.model.assets import AssetKind, AssetRef, asset
+from clearance.model.signal import (
+    Severity,
+    Signal,
+    SignalKind,
+    SignalStatus,
+    SignalUid,
+    format_time,
+    parse_time,
+)
+from clearance.sources.interface import Batch, Quarantined, payload_digest
+
+__all__ = [
+    "FalconNormalizer",
+    "HostIdentity",
+    "alert_watermark",
+    "host_identity",
+    "map_alerts",
+    "severity_of",
+]
+
+_SEVERITY_NAMES = {
+    "informational": Severity.INFORMATIONAL,
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+}
+_STATUS = {
+    "new": SignalStatus.OPEN,
+    "reopened": SignalStatus.OPEN,
+    "in_progress": SignalStatus.IN_PROGRESS,
+    "closed": SignalStatus.RESOLVED,
+}
+# MITRE ATT&CK technique ids; CrowdStrike also emits its own (``CST0002``), which are not.
+_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Device(_Model):
+    device_id: str | None = None
+    hostname: str | None = None
+    local_ip: str | None = None
+    external_ip: str | None = None
+    mac_address: str | None = None
+    instance_id: str | None = None
+    service_provider: str | None = None
+    pod_name: str | None = None
+    pod_namespace: str | None = None
+    k8s_cluster_id: str | None = None
+
+
+class _Mitre(_Model):
+    technique_id: str | None = None
+
+
+class _Alert(_Model):
+    composite_id: str
+    name: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    pattern_id: int | str | None = None
+    severity: int | None = None
+    severity_name: str | None = None
+    confidence: int | None = None
+    status: str | None = None
+    resolution: str | None = None
+    tags: list[str] = []
+    timestamp: str | None = None
+    first_timestamp: str | None = None
+    last_timestamp: str | None = None
+    created_timestamp: str | None = None
+    updated_timestamp: str | None = None
+    falcon_host_link: str | None = None
+    agent_id: str | None = None
+    device: _Device | None = None
+    mitre_attack: list[_Mitre] = []
+    technique_id: str | None = None
+    # Container runtime detections (field names from the runtime-detections FQL list; no real
+    # alert sample carries them yet, see docs/sources/crowdstrike.md).
+    cluster_name: str | None = None
+    namespace: str | None = None
+    pod_name: str | None = None
+    container_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostIdentity:
+    """One Falcon host (``device_id``): every asset reference it is known by."""
+
+    device_id: str
+    assets: tuple[AssetRef, ...]
+
+    def identity(self) -> dict[str, tuple[str, ...]]:
+        """The ``Batch.identities`` group: normalized values by asset kind."""
+        groups: dict[str, list[str]] = {}
+        for ref in self.assets:
+            groups.setdefault(ref.kind.value, []).append(ref.value)
+        return {kind: tuple(values) for kind, values in groups.items()}
+
+
+def severity_of(name: str | None, score: int | None) -> Severity:
+    """OCSF severity from ``severity_name``, else from the 1–100 ``severity`` score."""
+    if name and (named := _SEVERITY_NAMES.get(name.strip().lower())) is not None:
+        return named
+    if score is None or score <= 0:
+        return Severity.UNKNOWN
+    if score >= 90:
+        return Severity.CRITICAL
+    if score >= 70:
+        return Severity.HIGH
+    if score >= 50:
+        return Severity.MEDIUM
+    if score >= 20:
+        return Severity.LOW
+    return Severity.INFORMATIONAL
+
+
+def _status_of(alert: _Alert) -> SignalStatus:
+    status = (alert.status or "new").strip().lower()
+    if status == "reopened":
+        return SignalStatus.OPEN  # a reopened alert is live again, whatever its old verdict
+    verdicts = {t.lower() for t in alert.tags}
+    if alert.resolution:
+        verdicts.add(alert.resolution.lower())
+    if "false_positive" in verdicts:
+        return SignalStatus.SUPPRESSED
+    # An unknown status is treated as open: failing closed beats hiding a new vendor state.
+    return _STATUS.get(status, SignalStatus.OPEN)
+
+
+def _refs(pairs: Iterable[tuple[AssetKind, str | None]]) -> list[AssetRef]:
+    """Normalize the present values; a malformed one is skipped, its neighbours kept."""
+    refs: list[AssetRef] = []
+    for kind, value in pairs:
+        if value and value.strip():
+            try:
+                refs.append(asset(kind, value))
+            except InvalidAssetError:
+                continue
+    return refs
+
+
+def _device_refs(device: _Device, clusters: Mapping[str, str]) -> list[AssetRef]:
+    cloud = bool(device.service_provider)
+    cluster = clusters.get(device.k8s_cluster_id or "")
+    pairs: list[tuple[AssetKind, str | None]] = [
+        (AssetKind.HOST, device.hostname),
+        (AssetKind.INSTANCE, device.instance_id),
+        (AssetKind.IP, device.local_ip),
+        # A workstation's external_ip is its NAT gateway, shared by many machines; a cloud
+        # instance's is its own public address.
+        (AssetKind.IP, device.external_ip if cloud else None),
+        (AssetKind.MAC, device.mac_address),  # dashes (4e-93-…) are normalized by asset()
+        (AssetKind.CLUSTER, cluster),
+    ]
+    if device.pod_namespace and device.pod_name:
+        pairs.append((AssetKind.POD, f"{device.pod_namespace}/{device.pod_name}"))
+        if cluster:
+            pairs.append((AssetKind.NAMESPACE, f"{cluster}/{device.pod_namespace}"))
+    return _refs(pairs)
+
+
+def host_identity(record: Any, clusters: Mapping[str, str] | None = None) -> HostIdentity | None:
+    """A host record (``/devices/entities/devices/v2``) as an identity; None if unusable."""
+    try:
+        device = _Device.model_validate(record)
+    except ValidationError:
+        return None
+    refs = _device_refs(device, clusters or {})
+    if not device.device_id or not refs:
+        return None
+    return HostIdentity(device.device_id, tuple(sorted(set(refs))))
+
+
+def _alert_refs(
+    alert: _Alert, hosts: Mapping[str, HostIdentity], clusters: Mapping[str, str]
+) -> tuple[AssetRef, ...]:
+    refs = _device_refs(alert.device, clusters) if alert.device else []
+    cluster = alert.cluster_name
+    pairs: list[tuple[AssetKind, str | None]] = [
+        (AssetKind.CONTAINER, alert.container_id),
+        (AssetKind.CLUSTER, cluster),
+    ]
+    if alert.namespace and alert.pod_name:
+        pairs.append((AssetKind.POD, f"{alert.namespace}/{alert.pod_name}"))
+    if alert.namespace and cluster:
+        pairs.append((AssetKind.NAMESPACE, f"{cluster}/{alert.namespace}"))
+    refs.extend(_refs(pairs))
+    device_id = alert.agent_id or (alert.device.device_id if alert.device else None)
+    if device_id and (host := hosts.get(device_id)) is not None:
+        refs.extend(host.assets)
+    return tuple(sorted(set(refs)))
+
+
+def _techniques(alert: _Alert) -> tuple[str, ...]:
+    found = [m.technique_id for m in alert.mitre_attack] + [alert.technique_id]
+    return tuple(sorted({t for t in found if t and _TECHNIQUE.match(t)}))
+
+
+class _RejectedError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _signal(
+    alert: _Alert,
+    digest: str,
+    source: str,
+    hosts: Mapping[str, HostIdentity],
+    clusters: Mapping[str, str],
+) -> Signal:
+    first_text = alert.first_timestamp or alert.timestamp or alert.created_timestamp
+    if not first_text:
+        raise _RejectedError("missing_field", "alert has no timestamp, first_timestamp or created")
+    first = parse_time(first_text)
+    last_text = alert.last_timestamp or alert.timestamp
+    last = max(first, parse_time(last_text)) if last_text else first
+    assets = _alert_refs(alert, hosts, clusters)
+    if not assets:
+        raise _RejectedError("no_asset", "alert names no host, instance, IP, MAC or workload")
+    confidence = 1.0 if alert.confidence is None else min(max(alert.confidence, 0), 100) / 100
+    rule = alert.name or (None if alert.pattern_id is None else str(alert.pattern_id))
+    return Signal(
+        uid=SignalUid(f"{source}:{alert.composite_id}"),
+        source=source,
+        kind=SignalKind.DETECTION,
+        title=alert.display_name or alert.name or alert.description or alert.composite_id,
+        severity=severity_of(alert.severity_name, alert.severity),
+        confidence=confidence,
+        status=_status_of(alert),
+        first_seen=first,
+        last_seen=last,
+        assets=assets,
+        rule=rule,
+        techniques=_techniques(alert),
+        url=alert.falcon_host_link,
+        raw_digest=digest,
+    )
+
+
+def canonical_bytes(item: Any) -> bytes:
+    """The item as sorted-key JSON: its digest survives the vendor reordering keys."""
+    try:
+        return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits, which the standard library parser allows
+        return json.dumps(item, sort_keys=True, separators=(",", ":")).encode()
+
+
+def map_alerts(
+    items: Sequence[Any],
+    *,
+    source: str,
+    location: str = "resources",
+    hosts: Mapping[str, HostIdentity] | None = None,
+    clusters: Mapping[str, str] | None = None,
+) -> tuple[list[Signal], list[Quarantined]]:
+    """Map alert objects to signals; each unusable one is quarantined with its reason."""
+    signals: list[Signal] = []
+    quarantined: list[Quarantined] = []
+    for index, item in enumerate(items):
+        raw = canonical_bytes(item)
+        digest = payload_digest(raw)
+        try:
+            if not isinstance(item, dict):
+                raise _RejectedError(
+                    "invalid_item", f"expected an alert object, got {type(item).__name__}"
+                )
+            alert = _Alert.model_validate(item)
+            if not alert.composite_id.strip():
+                raise _RejectedError("missing_field", "alert has an empty composite_id")
+            signals.append(_signal(alert, digest, source, hosts or {}, clusters or {}))
+        except _RejectedError as exc:
+            quarantined.append(_quarantine(source, exc.reason, exc.detail, raw, location, index))
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]
+            )
+            quarantined.append(_quarantine(source, "invalid_field", detail, raw, location, index))
+        except InvalidSignalError as exc:
+            quarantined.append(_quarantine(source, "invalid_value", str(exc), raw, location, index))
+    return signals, quarantined
+
+
+def _quarantine(
+    source: str, reason: str, detail: str, raw: bytes, location: str, index: int
+) -> Quarantined:
+    return Quarantined(
+        source=source,
+        reason=reason,
+        detail=detail,
+        digest=payload_digest(raw),
+        location=f"{location}[{index}]",
+        payload=raw,
+    )
+
+
+def alert_watermark(items: Iterable[Any], current: str | None = None) -> str | None:
+    """The latest ``updated_timestamp`` among ``items`` (RFC 3339, microseconds), or ``current``.
+
+    Quarantined alerts count: they were received and kept, so the next fetch need not repeat them.
+    """
+    best = parse_time(current) if current else None
+    for item in items:
+        text = item.get("updated_timestamp") if isinstance(item, dict) else None
+        if not isinstance(text, str):
+            continue
+        try:
+            moment = parse_time(text)
+        except InvalidSignalError:
+            continue
+        if best is None or moment > best:
+            best = moment
+    return None if best is None else format_time(best)
+
+
+@dataclass
+class FalconNormalizer:
+    """``clearance ingest --format falcon``: Falcon API responses or exports, as files.
+
+    Accepts an alerts response (``/alerts/combined/alerts/v1`` or ``/alerts/entities/alerts/v2``:
+    an object with ``resources``), a JSON list of alerts, one alert object, or a host response
+    (``/devices/entities/devices/v2``), whose records become identities.
+    """
+
+    format: ClassVar[str] = "falcon"
+    source: str = "falcon"
+    clusters: Mapping[str, str] = field(default_factory=dict)
+
+    def normalize(self, data: bytes, *, location: str = "") -> Batch:
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            bad = Quarantined(
+                source=self.source,
+                reason="invalid_json",
+                detail=f"not JSON: {exc}",
+                digest=payload_digest(data),
+                location=location,
+                payload=data,
+            )
+            return Batch(quarantined=(bad,))
+        where = f"{location}:resources" if location else "resources"
+        if isinstance(parsed, dict) and "composite_id" in parsed:
+            parsed = [parsed]
+        items = parsed.get("resources") if isinstance(parsed, dict) else parsed
+        if not isinstance(items, list):
+            bad = Quarantined(
+                source=self.source,
+                reason="invalid_shape",
+                detail="expected a Falcon response with 'resources', a list of alerts or an alert",
+                digest=payload_digest(data),
+                location=location,
+                payload=data[:4096],
+            )
+            return Batch(quarantined=(bad,))
+        devices = [i for i in items if isinstance(i, dict) and "device_id" in i]
+        if devices and len(devices) == len(items) and not any("composite_id" in i for i in devices):
+            found = (host_identity(d, self.clusters) for d in devices)
+            return Batch(identities=tuple(h.identity() for h in found if h is not None))
+        signals, quarantined = map_alerts(
+            items, source=self.source, location=where, clusters=self.clusters
+        )
+        hosts = [
+            h
+            for i in items
+            if isinstance(i, dict)
+            and (h := host_identity(i.get("device"), self.clusters)) is not None
+        ]
+        unique = {h.device_id: h for h in hosts}
+        return Batch(
+            signals=tuple(signals),
+            quarantined=tuple(quarantined),
+            identities=tuple(h.identity() for h in unique.values()),
+        )
