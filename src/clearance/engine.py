@@ -15,8 +15,9 @@ Order of work, each step adding reasons:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -29,18 +30,18 @@ from clearance.model.decision import (
     Reason,
     SourceFreshness,
     Verdict,
-    canonical_json,
 )
 from clearance.model.exemptions import Exemption
 from clearance.model.signal import Signal, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
-from clearance.model.target import Target
+from clearance.model.target import Proximity, Target
 from clearance.policy.compiled import Policy
-from clearance.policy.rules import CompiledRule, RuleEvaluationError
+from clearance.policy.rules import SIGNAL_FIELDS, CompiledRule, RuleEvaluationError
 from clearance.policy.schema import Environment, Stance
 from clearance.scoring import age_seconds, contribute, risk
 
 INVENTORY_PREFIX = "inventory:"
+_PROXIMITY_LABELS = {p: p.label for p in Proximity}
 
 
 def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) -> Decision:
@@ -57,7 +58,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     }
 
     scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.document.scoring, now) for m in active if m.signal.uid not in waived
+        contribute(m, policy.weights, now) for m in active if m.signal.uid not in waived
     ]
     score = risk(value for value, _ in scored)
     contributors = tuple(
@@ -121,7 +122,10 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         suppressed=tuple(suppressed),
         waived=tuple((uid, e.id) for uid, e in sorted(waived.items())),
         sources=freshness,
-        exposure_summary=dict(Counter(a.proximity.label for a in snapshot.exposure.assets)),
+        exposure_summary={
+            Proximity(rank).label: n
+            for rank, n in Counter(a.proximity for a in snapshot.exposure.assets).items()
+        },
         approvals_required=env.approvals.required if verdict is Verdict.APPROVE else 0,
         approval_group=env.approvals.group if verdict is Verdict.APPROVE else None,
         degraded=tuple(sorted(degraded)),
@@ -190,23 +194,28 @@ def _score_reason(
     return Reason(code="score", verdict=band, message=text + top + ".")
 
 
-def _signal_view(m: Match, now: datetime) -> dict[str, Any]:
-    s = m.signal
-    return {
-        "uid": s.uid,
-        "source": s.source,
-        "kind": s.kind.value,
-        "title": s.title,
-        "rule": s.rule or "",
-        "severity": int(s.severity),
-        "severity_label": s.severity.label,
-        "confidence": s.confidence,
-        "status": s.status.value,
-        "age_seconds": age_seconds(s.last_seen, now),
-        "count": s.count,
-        "techniques": list(s.techniques),
-        "assets": [str(a) for a in s.assets],
-    }
+# The `signal` map rules see (docs/policy.md), one getter per field so that a decision builds
+# only the fields its rules read.
+_SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
+    "uid": lambda s, now: s.uid,
+    "source": lambda s, now: s.source,
+    "kind": lambda s, now: s.kind.value,
+    "title": lambda s, now: s.title,
+    "rule": lambda s, now: s.rule or "",
+    "severity": lambda s, now: int(s.severity),
+    "severity_label": lambda s, now: s.severity.label,
+    "confidence": lambda s, now: s.confidence,
+    "status": lambda s, now: s.status.value,
+    "age_seconds": lambda s, now: age_seconds(s.last_seen, now),
+    "count": lambda s, now: s.count,
+    "techniques": lambda s, now: list(s.techniques),
+    "assets": lambda s, now: [str(a) for a in s.assets],
+}
+assert set(_SIGNAL_VIEW) == SIGNAL_FIELDS
+
+
+def _signal_view(signal: Signal, now: datetime, fields: Iterable[str]) -> dict[str, Any]:
+    return {f: _SIGNAL_VIEW[f](signal, now) for f in fields}
 
 
 def _rule_reasons(
@@ -235,8 +244,11 @@ def _rule_reasons(
     views: list[dict[str, Any]] = []
     decision_rules = [r for r in rules if r.rule.scope == "decision"]
     want_views = any("signals" in r.variables for r in decision_rules)
+    fields: Iterable[str] = _SIGNAL_VIEW
+    if not want_views and all(r.signal_fields is not None for r in signal_rules):
+        fields = sorted({f for r in signal_rules for f in r.signal_fields or ()})
     for m in active:
-        view = _signal_view(m, now)
+        view = _signal_view(m.signal, now, fields)
         variables: dict[str, Any] = {
             "signal": view,
             "proximity": m.proximity.label,
@@ -389,10 +401,10 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     JSON document: the same determinism at a fraction of the cost on the decision path.
     """
     h = hashlib.sha256()
-    h.update(canonical_json({"target": target.to_dict(), "now": format_time(now)}))
+    h.update(_stable_json({"target": target.to_dict(), "now": format_time(now)}))
     exposure = snapshot.exposure
     h.update(
-        canonical_json(
+        _stable_json(
             {
                 "inventory": exposure.inventory,
                 "unresolved": [[r.value, d] for r, d in exposure.unresolved],
@@ -400,9 +412,11 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
             }
         )
     )
-    h.update(
-        "\n".join(sorted(f"{a.proximity.label}|{a.ref}|{a.via}" for a in exposure.assets)).encode()
+    labels = _PROXIMITY_LABELS
+    lines = (
+        "|".join((labels[a.proximity], a.ref.kind, a.ref.value, a.via)) for a in exposure.assets
     )
+    h.update("\n".join(sorted(lines)).encode())
     h.update(b"\x00")
     h.update(
         "\n".join(
@@ -413,6 +427,12 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
         ).encode()
     )
     h.update(b"\x00")
-    h.update(canonical_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
-    h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
+    h.update(_stable_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
+    h.update(_stable_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
     return "sha256:" + h.hexdigest()
+
+
+def _stable_json(data: Any) -> bytes:
+    """Deterministic JSON for digests (sorted keys, no spaces): cheaper than RFC 8785 here,
+    and the digest is only ever recomputed by Clearance itself, on replay."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

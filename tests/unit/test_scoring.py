@@ -14,7 +14,7 @@ def test_contribution_is_the_product_of_its_factors() -> None:
     policy = make_policy()
     s = signal(severity=Severity.CRITICAL, confidence=0.5, age=timedelta(hours=6))
     (match,) = SignalIndex([s]).match(exposure(target(), host=("host:node-1",)))
-    value, record = contribute(match, policy.document.scoring, NOW)
+    value, record = contribute(match, policy.weights, NOW)
     # critical 0.9 × confidence 0.5 × decay 0.5 (one half-life) × host 0.8
     assert value == pytest.approx(0.9 * 0.5 * 0.5 * 0.8)
     assert record.decay == 0.5

@@ -16,6 +16,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from clearance.errors import InvalidAssetError
 
@@ -41,7 +42,8 @@ class AssetRef:
     value: str
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.value}"
+        # StrEnum members are str: concatenation skips Enum's formatting machinery.
+        return self.kind + ":" + self.value
 
 
 # Container runtimes prefix ids in pod status: "containerd://", "docker://", "cri-o://".
@@ -175,12 +177,14 @@ def parse_asset(text: str) -> AssetRef:
         raise InvalidAssetError(f"unknown asset kind {kind!r} (one of {kinds})") from exc
 
 
+@lru_cache(maxsize=1 << 16)
 def index_keys(ref: AssetRef) -> tuple[str, ...]:
     """The keys a reference is filed under in the correlation index.
 
     A host is filed under its short name so that ``web-1`` finds ``web-1.corp.example``; an image
     under its digest and its ``repo:tag`` so that either form finds it; a container under its
     12-character prefix. :func:`compatible` then rejects look-alikes that share a key.
+    Cached: an exposure's assets are looked up on every decision about its target.
     """
     match ref.kind:
         case AssetKind.HOST:

@@ -13,6 +13,7 @@ from clearance.model.exemptions import Exemption
 from clearance.model.signal import Signal
 from clearance.policy.rules import CompiledRule, compile_rule
 from clearance.policy.schema import Environment, PolicyDocument, Suppression
+from clearance.scoring import Weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class Policy:
     origin: str  # file path, or "<demo>"
     rules: tuple[CompiledRule, ...]
     exemptions: tuple[Exemption, ...]
+    weights: Weights
 
     @classmethod
     def build(cls, document: PolicyDocument, text: bytes, origin: str) -> Policy:
@@ -31,6 +33,7 @@ class Policy:
             digest="sha256:" + hashlib.sha256(text).hexdigest(),
             origin=origin,
             rules=tuple(compile_rule(r) for r in document.rules),
+            weights=Weights.of(document.scoring),
             exemptions=tuple(
                 Exemption(
                     id=e.id,
