@@ -17,7 +17,6 @@ import argparse
 import gc
 import json
 import platform
-import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,7 +216,6 @@ def run(size: int, iterations: int, with_rego: bool) -> dict[str, Any]:
         result["rego_p50_us"] = percentile(rego_samples, 50) * 1e6
         result["rego_p99_us"] = percentile(rego_samples, 99) * 1e6
         result["speedup_p50"] = result["rego_p50_us"] / result["p50_us"]
-    del index, signals
     gc.collect()
     return result
 
