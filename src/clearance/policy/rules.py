@@ -8,14 +8,46 @@ as firing, and the reason says it could not be evaluated.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import cel
-
 from clearance.policy.schema import Rule
+
+
+def _load_cel() -> ModuleType:
+    """The package's compiled core, without its ``__init__``.
+
+    ``import cel`` also imports the package's REPL (typer, prompt_toolkit, rich): about 100 ms
+    on every ``clearance check``. The core is registered as ``cel.cel`` in ``sys.modules`` so
+    that a later plain ``import cel`` reuses it instead of initializing the extension twice.
+    """
+    if "cel.cel" in sys.modules:
+        return sys.modules["cel.cel"]
+    spec = importlib.util.find_spec("cel")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = Path(folder) / f"cel{suffix}"
+            if path.exists():
+                loader = importlib.machinery.ExtensionFileLoader("cel.cel", str(path))
+                core_spec = importlib.util.spec_from_file_location("cel.cel", path, loader=loader)
+                if core_spec is not None:
+                    module = importlib.util.module_from_spec(core_spec)
+                    loader.exec_module(module)
+                    sys.modules["cel.cel"] = module
+                    return module
+    import cel  # noqa: PLC0415 - an unusual install layout: take the slow path
+
+    return cel
+
+
+cel = _load_cel()
 
 SIGNAL_VARIABLES = frozenset({"signal", "proximity", "target", "environment"})
 DECISION_VARIABLES = frozenset({"score", "signals", "sources", "target", "environment"})
