@@ -258,6 +258,7 @@ def _cursor(key: datetime, composite_id: str, total: int, fetched: int) -> str:
 class _Handler(BaseHTTPRequestHandler):
     standin: FalconStandIn
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
     def log_message(self, format: str, *args: Any) -> None:
         return

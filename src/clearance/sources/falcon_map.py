@@ -17,7 +17,6 @@ Field facts (see ``docs/sources/crowdstrike.md`` and the real payloads under
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +25,8 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from clearance.errors import InvalidAssetError, InvalidSignalError
-from clearance.model.assets import AssetKind, AssetRef, asset
+from clearance.errors import InvalidSignalError
+from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
     Severity,
     Signal,
@@ -37,6 +36,7 @@ from clearance.model.signal import (
     format_time,
     parse_time,
 )
+from clearance.sources._mapping import RejectedError, canonical_bytes, refs, validation_detail
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
 __all__ = [
@@ -161,18 +161,6 @@ def _status_of(alert: _Alert) -> SignalStatus:
     return _STATUS.get(status, SignalStatus.OPEN)
 
 
-def _refs(pairs: Iterable[tuple[AssetKind, str | None]]) -> list[AssetRef]:
-    """Normalize the present values; a malformed one is skipped, its neighbours kept."""
-    refs: list[AssetRef] = []
-    for kind, value in pairs:
-        if value and value.strip():
-            try:
-                refs.append(asset(kind, value))
-            except InvalidAssetError:
-                continue
-    return refs
-
-
 def _device_refs(device: _Device, clusters: Mapping[str, str]) -> list[AssetRef]:
     cloud = bool(device.service_provider)
     cluster = clusters.get(device.k8s_cluster_id or "")
@@ -190,7 +178,7 @@ def _device_refs(device: _Device, clusters: Mapping[str, str]) -> list[AssetRef]
         pairs.append((AssetKind.POD, f"{device.pod_namespace}/{device.pod_name}"))
         if cluster:
             pairs.append((AssetKind.NAMESPACE, f"{cluster}/{device.pod_namespace}"))
-    return _refs(pairs)
+    return refs(pairs)
 
 
 def host_identity(record: Any, clusters: Mapping[str, str] | None = None) -> HostIdentity | None:
@@ -199,16 +187,16 @@ def host_identity(record: Any, clusters: Mapping[str, str] | None = None) -> Hos
         device = _Device.model_validate(record)
     except ValidationError:
         return None
-    refs = _device_refs(device, clusters or {})
-    if not device.device_id or not refs:
+    found = _device_refs(device, clusters or {})
+    if not device.device_id or not found:
         return None
-    return HostIdentity(device.device_id, tuple(sorted(set(refs))))
+    return HostIdentity(device.device_id, tuple(sorted(set(found))))
 
 
 def _alert_refs(
     alert: _Alert, hosts: Mapping[str, HostIdentity], clusters: Mapping[str, str]
 ) -> tuple[AssetRef, ...]:
-    refs = _device_refs(alert.device, clusters) if alert.device else []
+    found = _device_refs(alert.device, clusters) if alert.device else []
     cluster = alert.cluster_name
     pairs: list[tuple[AssetKind, str | None]] = [
         (AssetKind.CONTAINER, alert.container_id),
@@ -218,23 +206,16 @@ def _alert_refs(
         pairs.append((AssetKind.POD, f"{alert.namespace}/{alert.pod_name}"))
     if alert.namespace and cluster:
         pairs.append((AssetKind.NAMESPACE, f"{cluster}/{alert.namespace}"))
-    refs.extend(_refs(pairs))
+    found.extend(refs(pairs))
     device_id = alert.agent_id or (alert.device.device_id if alert.device else None)
     if device_id and (host := hosts.get(device_id)) is not None:
-        refs.extend(host.assets)
-    return tuple(sorted(set(refs)))
+        found.extend(host.assets)
+    return tuple(sorted(set(found)))
 
 
 def _techniques(alert: _Alert) -> tuple[str, ...]:
     found = [m.technique_id for m in alert.mitre_attack] + [alert.technique_id]
     return tuple(sorted({t for t in found if t and _TECHNIQUE.match(t)}))
-
-
-class _RejectedError(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 def _signal(
@@ -246,13 +227,13 @@ def _signal(
 ) -> Signal:
     first_text = alert.first_timestamp or alert.timestamp or alert.created_timestamp
     if not first_text:
-        raise _RejectedError("missing_field", "alert has no timestamp, first_timestamp or created")
+        raise RejectedError("missing_field", "alert has no timestamp, first_timestamp or created")
     first = parse_time(first_text)
     last_text = alert.last_timestamp or alert.timestamp
     last = max(first, parse_time(last_text)) if last_text else first
     assets = _alert_refs(alert, hosts, clusters)
     if not assets:
-        raise _RejectedError("no_asset", "alert names no host, instance, IP, MAC or workload")
+        raise RejectedError("no_asset", "alert names no host, instance, IP, MAC or workload")
     confidence = 1.0 if alert.confidence is None else min(max(alert.confidence, 0), 100) / 100
     rule = alert.name or (None if alert.pattern_id is None else str(alert.pattern_id))
     return Signal(
@@ -273,14 +254,6 @@ def _signal(
     )
 
 
-def canonical_bytes(item: Any) -> bytes:
-    """The item as sorted-key JSON: its digest survives the vendor reordering keys."""
-    try:
-        return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # integers beyond 64 bits, which the standard library parser allows
-        return json.dumps(item, sort_keys=True, separators=(",", ":")).encode()
-
-
 def map_alerts(
     items: Sequence[Any],
     *,
@@ -297,19 +270,17 @@ def map_alerts(
         digest = payload_digest(raw)
         try:
             if not isinstance(item, dict):
-                raise _RejectedError(
+                raise RejectedError(
                     "invalid_item", f"expected an alert object, got {type(item).__name__}"
                 )
             alert = _Alert.model_validate(item)
             if not alert.composite_id.strip():
-                raise _RejectedError("missing_field", "alert has an empty composite_id")
+                raise RejectedError("missing_field", "alert has an empty composite_id")
             signals.append(_signal(alert, digest, source, hosts or {}, clusters or {}))
-        except _RejectedError as exc:
+        except RejectedError as exc:
             quarantined.append(_quarantine(source, exc.reason, exc.detail, raw, location, index))
         except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]
-            )
+            detail = validation_detail(exc)
             quarantined.append(_quarantine(source, "invalid_field", detail, raw, location, index))
         except InvalidSignalError as exc:
             quarantined.append(_quarantine(source, "invalid_value", str(exc), raw, location, index))

@@ -1,0 +1,57 @@
+"""Helpers shared by the vendor mappings (``falcon_map``, ``guardduty_map``): one way to digest an
+item, one way to turn a vendor's identifiers into asset references, one way to say why an item
+was quarantined."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from clearance.errors import InvalidAssetError
+from clearance.model.assets import AssetKind, AssetRef, asset
+
+
+class RejectedError(Exception):
+    """An item the mapping cannot use; ``reason`` is the quarantine code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def canonical_bytes(item: Any) -> bytes:
+    """The item as sorted-key JSON: its digest survives the vendor reordering keys."""
+    try:
+        return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits, which the standard library parser allows
+        return json.dumps(item, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def validation_detail(exc: ValidationError) -> str:
+    """The first few field errors of a vendor item, ``path: message``."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+
+
+def refs(pairs: Iterable[tuple[AssetKind, str | None]]) -> list[AssetRef]:
+    """Normalize the values present. A malformed value is skipped and its neighbours kept; so is
+    an address that names no machine (``0.0.0.0``, loopback), which would match unrelated ones."""
+    found: list[AssetRef] = []
+    for kind, value in pairs:
+        if not value or not value.strip():
+            continue
+        try:
+            ref = asset(kind, value)
+        except InvalidAssetError:
+            continue
+        if kind is AssetKind.IP:
+            address = ipaddress.ip_address(ref.value)
+            if address.is_unspecified or address.is_loopback:
+                continue
+        found.append(ref)
+    return found
