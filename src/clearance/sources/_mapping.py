@@ -33,6 +33,18 @@ def canonical_bytes(item: Any) -> bytes:
         return json.dumps(item, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+def parse_json(data: bytes) -> Any:
+    """Parse with orjson, falling back to the standard library for what orjson refuses but JSON
+    allows (lone surrogate escapes); raises ValueError when it is not JSON at all."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(str(exc)) from exc
+
+
 def validation_detail(exc: ValidationError) -> str:
     """The first few field errors of a vendor item, ``path: message``."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])

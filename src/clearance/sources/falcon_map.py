@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from clearance.errors import InvalidSignalError
@@ -36,7 +35,13 @@ from clearance.model.signal import (
     format_time,
     parse_time,
 )
-from clearance.sources._mapping import RejectedError, canonical_bytes, refs, validation_detail
+from clearance.sources._mapping import (
+    RejectedError,
+    canonical_bytes,
+    parse_json,
+    refs,
+    validation_detail,
+)
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
 __all__ = [
@@ -334,8 +339,8 @@ class FalconNormalizer:
 
     def normalize(self, data: bytes, *, location: str = "") -> Batch:
         try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
+            parsed = parse_json(data)
+        except ValueError as exc:
             bad = Quarantined(
                 source=self.source,
                 reason="invalid_json",

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from clearance.errors import InvalidSignalError
@@ -34,7 +33,13 @@ from clearance.model.signal import (
     format_time,
     parse_time,
 )
-from clearance.sources._mapping import RejectedError, canonical_bytes, refs, validation_detail
+from clearance.sources._mapping import (
+    RejectedError,
+    canonical_bytes,
+    parse_json,
+    refs,
+    validation_detail,
+)
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
 __all__ = ["GuardDutyNormalizer", "finding_watermark", "map_findings", "pascal", "severity_of"]
@@ -254,8 +259,8 @@ class GuardDutyNormalizer:
 
     def normalize(self, data: bytes, *, location: str = "") -> Batch:
         try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
+            parsed = parse_json(data)
+        except ValueError as exc:
             return Batch(
                 quarantined=(self._whole(data, location, "invalid_json", f"not JSON: {exc}"),)
             )
