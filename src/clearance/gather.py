@@ -16,8 +16,7 @@ from clearance.correlate import SignalIndex
 from clearance.errors import SourceError
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth, Target
-from clearance.sources.file import FileSource
-from clearance.sources.interface import Quarantined, Source
+from clearance.sources.interface import Dated, Quarantined, Source
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def _read(
                 index.add(signal)
             quarantined.extend(batch.quarantined)
         # A file's data is as old as the file; a live pull is as fresh as the moment it ran.
-        last_success = source.modified_at() if isinstance(source, FileSource) else now
+        last_success = source.modified_at() if isinstance(source, Dated) else now
     except SourceError as exc:
         logger.warning("%s", exc)
         return SourceHealth(source.name, None, str(exc), now), quarantined

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -32,6 +33,7 @@ from clearance.model.signal import Signal
 
 __all__ = [
     "Batch",
+    "Dated",
     "Normalizer",
     "Quarantined",
     "Source",
@@ -82,6 +84,16 @@ class Source(Protocol):
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield batches from ``watermark`` on, oldest first; raise SourceError on failure."""
         ...
+
+
+@runtime_checkable
+class Dated(Protocol):
+    """A source whose data has an age of its own (a file: when it was last written).
+
+    For other sources the data is as fresh as the moment the pull succeeded.
+    """
+
+    def modified_at(self) -> datetime: ...
 
 
 class Normalizer(Protocol):
