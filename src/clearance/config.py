@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clearance.errors import ConfigError
 from clearance.inventory.interface import Inventory, InventoryPlugin
+from clearance.policy.schema import Duration, duration_seconds
 from clearance.sources.interface import Source, SourcePlugin
 
 CONFIG_ENV = "CLEARANCE_CONFIG"
@@ -35,9 +36,19 @@ _BUILTIN_INVENTORIES = {"static": "clearance.inventory.static:StaticInventory"}
 
 
 class PluginEntry(BaseModel):
+    """``name`` and ``type``, the sync settings below, and the plugin's own settings."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     type: str = Field(min_length=1)
+    every: Duration = "60s"  # how often `sync` pulls it
+    retries: int = Field(default=3, ge=0, le=10)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    every_seconds: int
+    retries: int
 
 
 class ConfigDocument(BaseModel):
@@ -53,6 +64,7 @@ class Config:
     policy_path: Path
     sources: tuple[Source, ...]
     inventory: Inventory
+    sync: dict[str, SyncSettings]
 
 
 def locate(explicit: str | None) -> Path:
@@ -93,6 +105,10 @@ def load_config(path: Path) -> Config:
         policy_path=policy_path,
         sources=sources,  # type: ignore[arg-type]
         inventory=inventory,  # type: ignore[arg-type]
+        sync={
+            s.name: SyncSettings(every_seconds=duration_seconds(s.every), retries=s.retries)
+            for s in doc.sources
+        },
     )
 
 

@@ -20,7 +20,7 @@ class Fleet:
     def config(self) -> Path:
         return self.root / "clearance.yaml"
 
-    def write_config(self, sources: list[dict[str, str]] | None = None) -> None:
+    def write_config(self, sources: list[dict[str, object]] | None = None) -> None:
         sources = (
             [{"name": "edr", "type": "file", "path": "edr.jsonl"}] if sources is None else sources
         )

@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("clearance.cli.explain", "show the factor-by-factor arithmetic of a score"),
     "policy": ("clearance.cli.policy", "validate a policy file or run policy tests"),
     "demo": ("clearance.cli.demo", "decide the built-in demo targets and print the verdicts"),
+    "sync": (
+        "clearance.cli.sync",
+        "pull every configured source into the store (--watch: keep going)",
+    ),
     "audit": ("clearance.cli.audit", "verify, export or replay the hash-chained decision log"),
     "tokens": ("clearance.cli.tokens", "create, list or revoke API tokens for the service"),
 }
