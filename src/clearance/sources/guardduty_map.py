@@ -7,7 +7,7 @@ event or its ``detail``, or a JSON list of findings.
 
 The same finding arrives in two spellings: boto3 and the CLI return PascalCase
 (``EksClusterDetails``) while the wire and EventBridge use camelCase (``eksClusterDetails``); see
-``tests/fixtures/guardduty/``. Keys are brought to PascalCase before mapping.
+``tests/fixtures/guardduty/``. The private models accept both.
 
 Severity is a float, banded as AWS documents it (Low 1.0–3.9, Medium 4.0–6.9, High 7.0–8.9,
 Critical 9.0–10.0: https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_findings-severity.html).
@@ -42,19 +42,7 @@ from clearance.sources._mapping import (
 )
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
-__all__ = ["GuardDutyNormalizer", "finding_watermark", "map_findings", "pascal", "severity_of"]
-
-
-def pascal(value: Any) -> Any:
-    """Keys with their first letter upper-cased, recursively: the wire spelling → boto3's."""
-    if isinstance(value, dict):
-        return {
-            (k[:1].upper() + k[1:] if isinstance(k, str) else k): pascal(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [pascal(v) for v in value]
-    return value
+__all__ = ["GuardDutyNormalizer", "finding_watermark", "map_findings", "severity_of"]
 
 
 def severity_of(score: float | None) -> Severity:
@@ -69,8 +57,16 @@ def severity_of(score: float | None) -> Severity:
     return Severity.CRITICAL
 
 
+def _camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Fields are named in boto3's PascalCase and also accept the wire's camelCase, so a finding
+    # is read in either spelling without rewriting its keys first.
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, alias_generator=_camel, populate_by_name=True
+    )
 
 
 class _Address(_Model):
@@ -210,7 +206,7 @@ def map_findings(
                 raise RejectedError(
                     "invalid_item", f"expected a finding, got {type(item).__name__}"
                 )
-            signals.append(_signal(_Finding.model_validate(pascal(item)), digest, source))
+            signals.append(_signal(_Finding.model_validate(item), digest, source))
             continue
         except RejectedError as exc:
             reason, detail = exc.reason, exc.detail
