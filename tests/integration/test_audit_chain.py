@@ -151,3 +151,33 @@ def test_concurrent_appends_extend_one_chain(store: SqlStore) -> None:
     assert result.records == 160
     for record in records:
         assert store.get_decision(record.decision_id) == record
+
+
+def test_a_group_with_a_repeat_still_records_its_neighbours(store: SqlStore) -> None:
+    from clearance.store.chain import prepare
+    from clearance.store.decisions import _Pending
+
+    first = append(store, sample(0))
+    group = [
+        _Pending(prepare(s.decision, s.snapshot, s.caller, s.decision.at), None, s.decision.at)
+        for s in (sample(1), sample(0), sample(2))
+    ]
+    store._appender._commit_group(group, careful=False)
+    assert [p.error for p in group] == [None, None, None]
+    records = [p.record for p in group]
+    assert records[1] == first
+    assert [r.seq for r in records if r is not None] == [2, 1, 3]
+    assert verify(store).records == 3
+
+
+def test_many_threads_appending_one_decision_record_it_once(store: SqlStore) -> None:
+    s = sample(0)
+    results: list[AuditRecord] = []
+    threads = [threading.Thread(target=lambda: results.append(append(store, s))) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 16
+    assert {r.hash for r in results} == {results[0].hash}
+    assert verify(store).records == 1

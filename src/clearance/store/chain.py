@@ -5,7 +5,8 @@
 happens in :func:`prepare` *before* the chain lock is taken; :func:`seal` then only splices in
 ``seq`` and ``prev_hash``. RFC 8785 serializes an object as its members sorted by key, so
 splicing pre-canonicalized values between canonical keys yields exactly
-``canonical_json(body)`` (``tests/unit/store/test_chain.py`` checks this property).
+``canonical_json(body)`` (``tests/unit/store/test_store_chain.py`` checks this property).
+``canonical_json`` is :mod:`clearance.store.canonical`, byte-identical to ``rfc8785.dumps``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clearance.model.decision import Decision, canonical_json
+from clearance.model.decision import Decision
 from clearance.model.signal import format_time, parse_time, utc
 from clearance.model.snapshot import Snapshot
+from clearance.store.canonical import canonical_json
 from clearance.store.interface import AUDIT_SCHEMA_VERSION, AuditRecord, Caller
 
 _BODY_KEYS = (
@@ -46,20 +48,22 @@ class Prepared:
     actor: str | None
     policy_digest: str
     parts: dict[str, bytes]  # canonical JSON of each body member except seq and prev_hash
+    members: dict[str, Any]  # the same members as JSON values, to build the returned record
 
 
 def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetime) -> Prepared:
     """Canonicalize the parts of a record that do not depend on the chain."""
     at = format_time(utc(now))
-    parts = {
-        "at": canonical_json(at),
-        "caller": canonical_json(caller.to_dict()),
-        "decision": canonical_json(decision.to_dict()),
-        "decision_id": canonical_json(decision.id),
-        "policy_digest": canonical_json(decision.policy_digest),
-        "schema_version": canonical_json(AUDIT_SCHEMA_VERSION),
-        "snapshot": canonical_json(snapshot.to_dict()),
+    members: dict[str, Any] = {
+        "at": at,
+        "caller": caller.to_dict(),
+        "decision": decision.to_dict(),
+        "decision_id": decision.id,
+        "policy_digest": decision.policy_digest,
+        "schema_version": AUDIT_SCHEMA_VERSION,
+        "snapshot": snapshot.to_dict(),
     }
+    parts = {key: canonical_json(value) for key, value in members.items()}
     return Prepared(
         decision_id=decision.id,
         at=at,
@@ -69,6 +73,7 @@ def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetim
         actor=decision.target.change.actor,
         policy_digest=decision.policy_digest,
         parts=parts,
+        members=members,
     )
 
 
@@ -83,12 +88,25 @@ def seal(prepared: Prepared, seq: int, prev_hash: str) -> tuple[bytes, str]:
     return body, body_hash(body)
 
 
+def sealed_record(prepared: Prepared, seq: int, prev_hash: str, digest: str) -> AuditRecord:
+    """The record :func:`seal` hashed, built from the prepared members (no re-parsing)."""
+    m = prepared.members
+    return AuditRecord(
+        schema_version=m["schema_version"],
+        seq=seq,
+        decision_id=m["decision_id"],
+        at=parse_time(m["at"]),
+        decision=m["decision"],
+        snapshot=m["snapshot"],
+        policy_digest=m["policy_digest"],
+        caller=m["caller"],
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+
+
 def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-def canonical_body(body: dict[str, Any]) -> bytes:
-    return canonical_json(body)
 
 
 def record_from_body(body_text: str, record_hash: str) -> AuditRecord:

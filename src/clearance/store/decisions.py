@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from clearance.store import tables as t
-from clearance.store.chain import Prepared, record_from_body, seal
+from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
 from clearance.store.engine import Database
 from clearance.store.interface import (
     AuditRecord,
@@ -37,6 +37,7 @@ MAX_GROUP = 256  # records per group commit: bounds one transaction's size and l
 class _Pending:
     prepared: Prepared
     policy: tuple[str, bytes] | None
+    now: datetime
     done: threading.Event = field(default_factory=threading.Event)
     record: AuditRecord | None = None
     error: StoreError | None = None
@@ -50,11 +51,12 @@ class ChainAppender:
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
+        self._stored_policies: set[str] = set()  # digests known to be in the policies table
 
     def append(
         self, prepared: Prepared, policy: tuple[str, bytes] | None, now: datetime
     ) -> AuditRecord:
-        pending = _Pending(prepared, policy)
+        pending = _Pending(prepared, policy, now)
         with self._queue_lock:
             self._queue.append(pending)
         while not pending.done.is_set():
@@ -64,22 +66,29 @@ class ChainAppender:
                 with self._queue_lock:
                     group = self._queue[:MAX_GROUP]
                     del self._queue[:MAX_GROUP]
-                self._commit_group(group, now)
+                self._commit_group(group, careful=False)
         if pending.error is not None:
             raise pending.error
         assert pending.record is not None
         return pending.record
 
-    def _commit_group(self, group: list[_Pending], now: datetime) -> None:
+    def _commit_group(self, group: list[_Pending], *, careful: bool) -> None:
+        """Commit ``group`` in one transaction and wake its callers.
+
+        The fast path inserts optimistically; a conflict (a repeated decision id, a policy digest
+        with other bytes) rolls the group back and retries each record alone, carefully: looking
+        up existing ids first so a repeat gets its first record back.
+        """
         try:
-            records = self._write(group, now)
+            records = self._write(group, careful=careful)
         except ConflictError as exc:
-            if len(group) == 1:
-                group[0].error = exc
-                group[0].done.set()
+            if careful:
+                for one in group:
+                    one.error = exc
+                    one.done.set()
                 return
-            for one in group:  # isolate the duplicate so its neighbours are still recorded
-                self._commit_group([one], now)
+            for one in group:
+                self._commit_group([one], careful=True)
             return
         except StoreError as exc:  # unavailable or busy: the whole group is refused, retryable
             for one in group:
@@ -95,7 +104,8 @@ class ChainAppender:
             one.record = record
             one.done.set()
 
-    def _write(self, group: list[_Pending], now: datetime) -> list[AuditRecord]:
+    def _write(self, group: list[_Pending], *, careful: bool) -> list[AuditRecord]:
+        new_policies: set[str] = set()
         with self._db.write("append decision") as conn:
             head = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
             if self._db.dialect == "postgresql":
@@ -104,25 +114,29 @@ class ChainAppender:
             seq, prev = int(row.seq), str(row.hash)
             # A decision id digests the policy, the inputs and the time: the same id is the same
             # decision, so a repeat (a client's retry) gets the record already sealed.
-            sealed = {
-                r.decision_id: record_from_body(r.record, r.hash)
-                for r in conn.execute(
-                    select(
-                        t.decisions.c.decision_id, t.decisions.c.record, t.decisions.c.hash
-                    ).where(t.decisions.c.decision_id.in_({p.prepared.decision_id for p in group}))
-                )
-            }
+            sealed: dict[str, AuditRecord] = {}
+            if careful:
+                sealed = {
+                    r.decision_id: record_from_body(r.record, r.hash)
+                    for r in conn.execute(
+                        select(
+                            t.decisions.c.decision_id, t.decisions.c.record, t.decisions.c.hash
+                        ).where(
+                            t.decisions.c.decision_id.in_({p.prepared.decision_id for p in group})
+                        )
+                    )
+                }
             rows, records = [], []
             for one in group:
                 p = one.prepared
                 if p.decision_id in sealed:
                     records.append(sealed[p.decision_id])
                     continue
-                if one.policy is not None:
-                    put_policy(conn, one.policy[0], one.policy[1], now)
+                if one.policy is not None and one.policy[0] not in self._stored_policies:
+                    put_policy(conn, one.policy[0], one.policy[1], one.now)
+                    new_policies.add(one.policy[0])
                 seq += 1
                 body, digest = seal(p, seq, prev)
-                text = body.decode("utf-8")
                 rows.append(
                     {
                         "seq": seq,
@@ -135,10 +149,10 @@ class ChainAppender:
                         "policy_digest": p.policy_digest,
                         "prev_hash": prev,
                         "hash": digest,
-                        "record": text,
+                        "record": body.decode("utf-8"),
                     }
                 )
-                sealed[p.decision_id] = record_from_body(text, digest)
+                sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
                 records.append(sealed[p.decision_id])
                 prev = digest
             if rows:
@@ -146,6 +160,7 @@ class ChainAppender:
                 conn.execute(
                     update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=prev)
                 )
+        self._stored_policies |= new_policies  # only once committed
         return records
 
 
