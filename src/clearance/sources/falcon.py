@@ -23,15 +23,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from clearance.errors import SourceError
-from clearance.model.signal import format_time
+from clearance.errors import InvalidSignalError, SourceError
+from clearance.model.signal import format_time, parse_time
 from clearance.sources.falcon_map import HostIdentity, alert_watermark, host_identity, map_alerts
 from clearance.sources.interface import Batch
 
@@ -61,7 +60,7 @@ class FalconConfig(BaseModel):
     # Extra FQL, ANDed with the watermark term (e.g. "product:'epp'").
     filter: str | None = None
     # Where the first fetch starts; without it the first fetch reads every alert.
-    since: datetime | None = None
+    since: AwareDatetime | None = None
     page_size: int = Field(default=1000, ge=1, le=1000)
     hosts: bool = True
     # Falcon reports a Kubernetes cluster by id (k8s_cluster_id); name them here to correlate.
@@ -101,6 +100,7 @@ class FalconSource:
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per alerts page from ``watermark`` on, oldest update first."""
+        _check_watermark(self.name, watermark)
         alerts, hosts, _ = self._connect()
         fql = self._filter(watermark)
         known: dict[str, HostIdentity | None] = {}
@@ -285,3 +285,14 @@ class FalconSource:
         if tip:
             text += f" (tip: {tip})"
         return SourceError(self.name, text)
+
+
+def _check_watermark(source: str, watermark: str | None) -> None:
+    """A stored watermark is an RFC 3339 time this source wrote; anything else is refused."""
+    if watermark is not None:
+        try:
+            parse_time(watermark)
+        except InvalidSignalError as exc:
+            raise SourceError(
+                source, f"stored watermark {watermark!r} is not an RFC 3339 time (tip: reset it)"
+            ) from exc

@@ -18,13 +18,12 @@ status and AWS's error code, never a credential. boto3 is imported inside :meth:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from clearance.errors import SourceError
+from clearance.errors import InvalidSignalError, SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources.guardduty_map import finding_watermark, map_findings
 from clearance.sources.interface import Batch, Quarantined, payload_digest
@@ -57,7 +56,7 @@ class GuardDutyConfig(BaseModel):
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
     # Where the first fetch starts; without it the first fetch reads every finding.
-    since: datetime | None = None
+    since: AwareDatetime | None = None
     min_severity: int | None = Field(default=None, ge=1, le=10)
     include_archived: bool = True  # archived findings become suppressed signals
     page_size: int = Field(default=50, ge=1, le=50)
@@ -85,6 +84,7 @@ class GuardDutySource:
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per ``ListFindings`` page from ``watermark`` on, oldest update first."""
+        _check_watermark(self.name, watermark)
         client = self._connect()
         detector = self.config.detector_id or self._detector(client)
         listing: dict[str, Any] = {
@@ -239,3 +239,14 @@ class _UnparseableError(SourceError):
 
 def _reveal(secret: SecretStr | None) -> str | None:
     return None if secret is None else secret.get_secret_value()
+
+
+def _check_watermark(source: str, watermark: str | None) -> None:
+    """A stored watermark is an RFC 3339 time this source wrote; anything else is refused."""
+    if watermark is not None:
+        try:
+            parse_time(watermark)
+        except InvalidSignalError as exc:
+            raise SourceError(
+                source, f"stored watermark {watermark!r} is not an RFC 3339 time (tip: reset it)"
+            ) from exc

@@ -325,3 +325,15 @@ def test_create_builds_from_config_without_network(tmp_path: Path) -> None:
     source = FalconSource.create("falcon-us", config, base_dir=tmp_path)
     assert source.name == "falcon-us"
     assert "hunter2-secret" not in repr(config)
+
+
+def test_a_watermark_that_is_not_a_time_is_refused_by_name(standin: FalconStandIn) -> None:
+    with pytest.raises(SourceError, match=r"'falcon'.*watermark 'page-7'"):
+        list(source_for(standin).fetch("page-7"))
+
+
+def test_since_starts_the_first_sync_and_must_carry_a_zone(standin: FalconStandIn) -> None:
+    source = source_for(standin, since="2025-06-01T00:04:00Z")
+    assert sum(len(b.signals) for b in source.fetch(None)) == 10  # 00:04:00 … 00:04:09
+    with pytest.raises(ValueError, match="since"):
+        FalconConfig(client_id="a", client_secret="b", since="2025-06-01T00:04:00")  # type: ignore[arg-type]

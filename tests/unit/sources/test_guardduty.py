@@ -269,3 +269,8 @@ def test_create_builds_without_network(tmp_path: Path) -> None:
     config = GuardDutyConfig.model_validate({"region": "eu-west-1", "secret_access_key": "abc123"})
     assert GuardDutySource.create("gd-eu", config, base_dir=tmp_path).name == "gd-eu"
     assert "abc123" not in repr(config)
+
+
+def test_a_watermark_that_is_not_a_time_is_refused_by_name(standin: GuardDutyStandIn) -> None:
+    with pytest.raises(SourceError, match=r"'gd'.*watermark 'abc'"):
+        list(source_for(standin).fetch("abc"))
