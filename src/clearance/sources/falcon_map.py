@@ -1,4 +1,4 @@
-"""CrowdStrike Falcon alerts and host records, mapped to Clearance signals and host identities.
+"""CrowdStrike Falcon alerts, mapped to Clearance signals (host records: ``falcon_hosts``).
 
 Pure functions over parsed JSON: no SDK, no network, no clock. :mod:`clearance.sources.falcon`
 feeds them pages fetched through FalconPy; :class:`FalconNormalizer` feeds them export files
@@ -42,6 +42,7 @@ from clearance.sources._mapping import (
     refs,
     validation_detail,
 )
+from clearance.sources.falcon_hosts import Device, HostIdentity, device_refs, host_identity
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
 __all__ = [
@@ -74,19 +75,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class _Device(_Model):
-    device_id: str | None = None
-    hostname: str | None = None
-    local_ip: str | None = None
-    external_ip: str | None = None
-    mac_address: str | None = None
-    instance_id: str | None = None
-    service_provider: str | None = None
-    pod_name: str | None = None
-    pod_namespace: str | None = None
-    k8s_cluster_id: str | None = None
-
-
 class _Mitre(_Model):
     technique_id: str | None = None
 
@@ -110,7 +98,7 @@ class _Alert(_Model):
     updated_timestamp: str | None = None
     falcon_host_link: str | None = None
     agent_id: str | None = None
-    device: _Device | None = None
+    device: Device | None = None
     mitre_attack: list[_Mitre] = []
     technique_id: str | None = None
     # Container runtime detections (field names from the runtime-detections FQL list; no real
@@ -119,21 +107,6 @@ class _Alert(_Model):
     namespace: str | None = None
     pod_name: str | None = None
     container_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HostIdentity:
-    """One Falcon host (``device_id``): every asset reference it is known by."""
-
-    device_id: str
-    assets: tuple[AssetRef, ...]
-
-    def identity(self) -> dict[str, tuple[str, ...]]:
-        """The ``Batch.identities`` group: normalized values by asset kind."""
-        groups: dict[str, list[str]] = {}
-        for ref in self.assets:
-            groups.setdefault(ref.kind.value, []).append(ref.value)
-        return {kind: tuple(values) for kind, values in groups.items()}
 
 
 def severity_of(name: str | None, score: int | None) -> Severity:
@@ -166,42 +139,10 @@ def _status_of(alert: _Alert) -> SignalStatus:
     return _STATUS.get(status, SignalStatus.OPEN)
 
 
-def _device_refs(device: _Device, clusters: Mapping[str, str]) -> list[AssetRef]:
-    cloud = bool(device.service_provider)
-    cluster = clusters.get(device.k8s_cluster_id or "")
-    pairs: list[tuple[AssetKind, str | None]] = [
-        (AssetKind.HOST, device.hostname),
-        (AssetKind.INSTANCE, device.instance_id),
-        (AssetKind.IP, device.local_ip),
-        # A workstation's external_ip is its NAT gateway, shared by many machines; a cloud
-        # instance's is its own public address.
-        (AssetKind.IP, device.external_ip if cloud else None),
-        (AssetKind.MAC, device.mac_address),  # dashes (4e-93-…) are normalized by asset()
-        (AssetKind.CLUSTER, cluster),
-    ]
-    if device.pod_namespace and device.pod_name:
-        pairs.append((AssetKind.POD, f"{device.pod_namespace}/{device.pod_name}"))
-        if cluster:
-            pairs.append((AssetKind.NAMESPACE, f"{cluster}/{device.pod_namespace}"))
-    return refs(pairs)
-
-
-def host_identity(record: Any, clusters: Mapping[str, str] | None = None) -> HostIdentity | None:
-    """A host record (``/devices/entities/devices/v2``) as an identity; None if unusable."""
-    try:
-        device = _Device.model_validate(record)
-    except ValidationError:
-        return None
-    found = _device_refs(device, clusters or {})
-    if not device.device_id or not found:
-        return None
-    return HostIdentity(device.device_id, tuple(sorted(set(found))))
-
-
 def _alert_refs(
     alert: _Alert, hosts: Mapping[str, HostIdentity], clusters: Mapping[str, str]
 ) -> tuple[AssetRef, ...]:
-    found = _device_refs(alert.device, clusters) if alert.device else []
+    found = device_refs(alert.device, clusters) if alert.device else []
     cluster = alert.cluster_name
     pairs: list[tuple[AssetKind, str | None]] = [
         (AssetKind.CONTAINER, alert.container_id),
