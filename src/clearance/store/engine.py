@@ -8,6 +8,7 @@ busy timeout (a second process waits instead of failing), foreign keys on, and
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -170,7 +171,9 @@ def _alembic_config(conn: Connection | None = None) -> Any:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration shipped with this code (read once: readiness probes call often)."""
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
     head: str | None = ScriptDirectory.from_config(_alembic_config()).get_current_head()
