@@ -155,7 +155,7 @@ def test_concurrent_appends_extend_one_chain(store: SqlStore) -> None:
 
 def test_a_group_with_a_repeat_still_records_its_neighbours(store: SqlStore) -> None:
     from clearance.store.chain import prepare
-    from clearance.store.decisions import _Pending
+    from clearance.store.appender import _Pending
 
     first = append(store, sample(0))
     group = [

@@ -1,25 +1,19 @@
-"""The decision log: group-committed appends to one hash chain, and reads.
+"""The decision log's reads, and the policies decisions were made under.
 
-Appends are serialized twice over: in the process by a lock, across processes by the database
-(SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL ``SELECT … FOR UPDATE`` on the ``audit_head`` row).
-Under load the lock holder commits every record that queued while it waited in one transaction
-(group commit): one fsync for many records, each caller still returning only after its own record
-is durable. If a group fails on a conflict, its records are retried one by one so that one bad
-record cannot fail its neighbours.
+Appending is :mod:`clearance.store.appender`; verification is :mod:`clearance.audit`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from clearance.store import tables as t
-from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
+from clearance.store.chain import record_from_body
 from clearance.store.engine import Database
 from clearance.store.interface import (
     AuditRecord,
@@ -29,145 +23,6 @@ from clearance.store.interface import (
     NotFoundError,
     StoreError,
 )
-
-MAX_GROUP = 256  # records per group commit: bounds one transaction's size and latency
-
-
-@dataclass(slots=True)
-class _Pending:
-    prepared: Prepared
-    policy: tuple[str, bytes] | None
-    now: datetime
-    done: threading.Event = field(default_factory=threading.Event)
-    record: AuditRecord | None = None
-    error: StoreError | None = None
-
-
-class ChainAppender:
-    """Appends records to the chain; thread-safe; every call returns after its commit."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self._leader = threading.Lock()
-        self._stored_policies: set[str] = set()  # digests known to be in the policies table
-
-    def append(
-        self, prepared: Prepared, policy: tuple[str, bytes] | None, now: datetime
-    ) -> AuditRecord:
-        pending = _Pending(prepared, policy, now)
-        with self._queue_lock:
-            self._queue.append(pending)
-        while not pending.done.is_set():
-            with self._leader:
-                if pending.done.is_set():
-                    break  # an earlier leader committed it while we queued for the lock
-                with self._queue_lock:
-                    group = self._queue[:MAX_GROUP]
-                    del self._queue[:MAX_GROUP]
-                self._commit_group(group, careful=False)
-        if pending.error is not None:
-            raise pending.error
-        assert pending.record is not None
-        return pending.record
-
-    def _commit_group(self, group: list[_Pending], *, careful: bool) -> None:
-        """Commit ``group`` in one transaction and wake its callers.
-
-        The fast path inserts optimistically; a conflict (a repeated decision id, a policy digest
-        with other bytes) rolls the group back and retries each record alone, carefully: looking
-        up existing ids first so a repeat gets its first record back.
-        """
-        try:
-            records = self._write(group, careful=careful)
-        except ConflictError as exc:
-            if careful:
-                for one in group:
-                    one.error = exc
-                    one.done.set()
-                return
-            for one in group:
-                self._commit_group([one], careful=True)
-            return
-        except StoreError as exc:  # unavailable or busy: the whole group is refused, retryable
-            for one in group:
-                one.error = exc
-                one.done.set()
-            return
-        except BaseException as exc:  # never leave a follower waiting forever
-            for one in group:
-                one.error = StoreError(f"store: append decision: {type(exc).__name__}")
-                one.done.set()
-            raise
-        for one, record in zip(group, records, strict=True):
-            one.record = record
-            one.done.set()
-
-    def _write(self, group: list[_Pending], *, careful: bool) -> list[AuditRecord]:
-        new_policies: set[str] = set()
-        with self._db.write("append decision") as conn:
-            head = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-            if self._db.dialect == "postgresql":
-                head = head.with_for_update()
-            row = conn.execute(head).one()
-            seq, prev = int(row.seq), str(row.hash)
-            # A decision id digests the policy, the inputs and the time: the same id is the same
-            # decision, so a repeat (a client's retry) gets the record already sealed.
-            sealed: dict[str, AuditRecord] = {}
-            if careful:
-                sealed = {
-                    r.decision_id: record_from_body(r.record, r.hash)
-                    for r in conn.execute(
-                        select(
-                            t.decisions.c.decision_id, t.decisions.c.record, t.decisions.c.hash
-                        ).where(
-                            t.decisions.c.decision_id.in_({p.prepared.decision_id for p in group})
-                        )
-                    )
-                }
-            rows, records = [], []
-            for one in group:
-                p = one.prepared
-                if p.decision_id in sealed:
-                    records.append(sealed[p.decision_id])
-                    continue
-                if one.policy is not None and one.policy[0] not in self._stored_policies:
-                    put_policy(conn, one.policy[0], one.policy[1], one.now)
-                    new_policies.add(one.policy[0])
-                seq += 1
-                body, digest = seal(p, seq, prev)
-                rows.append(
-                    {
-                        "seq": seq,
-                        "decision_id": p.decision_id,
-                        "at": record_time(p),
-                        "environment": p.environment,
-                        "verdict": p.verdict,
-                        "target_key": p.target_key,
-                        "actor": p.actor,
-                        "policy_digest": p.policy_digest,
-                        "prev_hash": prev,
-                        "hash": digest,
-                        "record": body.decode("utf-8"),
-                    }
-                )
-                sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
-                records.append(sealed[p.decision_id])
-                prev = digest
-            if rows:
-                conn.execute(insert(t.decisions), rows)
-                conn.execute(
-                    update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=prev)
-                )
-        self._stored_policies |= new_policies  # only once committed
-        return records
-
-
-def record_time(prepared: Prepared) -> datetime:
-    from clearance.model.signal import parse_time  # noqa: PLC0415 - tiny, avoids a cycle
-
-    return parse_time(prepared.at)
 
 
 def put_policy(conn: Connection, digest: str, text: bytes, now: datetime) -> None:

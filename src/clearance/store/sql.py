@@ -18,6 +18,7 @@ from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
 from clearance.sources.interface import Quarantined
 from clearance.store import decisions, grants, signals, tokens
+from clearance.store.appender import ChainAppender
 from clearance.store.chain import prepare
 from clearance.store.engine import Database, build_engine, is_current, migrate
 from clearance.store.interface import (
@@ -40,7 +41,7 @@ class SqlStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._appender = decisions.ChainAppender(db)
+        self._appender = ChainAppender(db)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, pool_size: int = 8) -> SqlStore:
