@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import text
 
 from clearance.audit import Break, verify
 from clearance.model import canonical_json
-from clearance.store.chain import body_hash
-from clearance.store.interface import GENESIS_HASH, AuditRecord
+from clearance.store.appender import ChainAppender, _Pending
+from clearance.store.chain import body_hash, prepare
+from clearance.store.interface import GENESIS_HASH, AuditRecord, StoreUnavailableError
 from clearance.store.sql import SqlStore
 from store_samples import append, sample
 
@@ -154,8 +156,6 @@ def test_concurrent_appends_extend_one_chain(store: SqlStore) -> None:
 
 
 def test_a_group_with_a_repeat_still_records_its_neighbours(store: SqlStore) -> None:
-    from clearance.store.chain import prepare
-    from clearance.store.appender import _Pending
 
     first = append(store, sample(0))
     group = [
@@ -181,3 +181,26 @@ def test_many_threads_appending_one_decision_record_it_once(store: SqlStore) -> 
     assert len(results) == 16
     assert {r.hash for r in results} == {results[0].hash}
     assert verify(store).records == 1
+
+
+def test_an_overloaded_log_refuses_at_once_and_loses_nothing(store: SqlStore) -> None:
+
+    appender = ChainAppender(store.db, max_pending=2)
+    store._appender = appender
+    waiting: list[AuditRecord] = []
+    with appender._leader:  # a commit in progress: newcomers must wait
+        threads = [
+            threading.Thread(target=lambda i=i: waiting.append(append(store, sample(i))))
+            for i in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        while len(appender._queue) < 2:
+            threading.Event().wait(0.001)
+        with pytest.raises(StoreUnavailableError, match="busy"):
+            append(store, sample(9))
+    for thread in threads:
+        thread.join()
+    assert len(waiting) == 2
+    result = verify(store)
+    assert (result.ok, result.records) == (True, 2)

@@ -21,9 +21,15 @@ from clearance.store import tables as t
 from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
 from clearance.store.decisions import put_policy
 from clearance.store.engine import Database
-from clearance.store.interface import AuditRecord, ConflictError, StoreError
+from clearance.store.interface import (
+    AuditRecord,
+    ConflictError,
+    StoreError,
+    StoreUnavailableError,
+)
 
 MAX_GROUP = 256  # records per group commit: bounds one transaction's size and latency
+MAX_PENDING = 1024  # appends allowed to wait; beyond, refuse at once (the caller answers 503)
 
 
 @dataclass(slots=True)
@@ -37,10 +43,17 @@ class _Pending:
 
 
 class ChainAppender:
-    """Appends records to the chain; thread-safe; every call returns after its commit."""
+    """Appends records to the chain; thread-safe; every call returns after its commit.
 
-    def __init__(self, db: Database) -> None:
+    At most ``max_pending`` appends wait at once; one more is refused at once with
+    StoreUnavailableError, so an overloaded service answers 503 with Retry-After instead of
+    letting every request queue past its client's timeout. A refused record was never taken:
+    nothing is dropped silently.
+    """
+
+    def __init__(self, db: Database, max_pending: int = MAX_PENDING) -> None:
         self._db = db
+        self._max_pending = max_pending
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
@@ -51,6 +64,11 @@ class ChainAppender:
     ) -> AuditRecord:
         pending = _Pending(prepared, policy, now)
         with self._queue_lock:
+            if len(self._queue) >= self._max_pending:
+                raise StoreUnavailableError(
+                    f"store: the decision log is busy ({len(self._queue)} appends waiting); "
+                    "retry shortly"
+                )
             self._queue.append(pending)
         while not pending.done.is_set():
             with self._leader:

@@ -111,6 +111,7 @@ class Database:
         # SQLite has one writer; queueing on a Python lock is fairer and far cheaper than
         # every thread polling the busy handler. Other processes still wait on busy_timeout.
         self._sqlite_writer = threading.Lock()
+        self._write_engine = engine.execution_options(**{_WRITE: True})
 
     @contextmanager
     def read(self, operation: str) -> Iterator[Connection]:
@@ -124,7 +125,7 @@ class Database:
             if self.dialect == "sqlite":
                 with (
                     self._sqlite_writer,
-                    self.engine.execution_options(**{_WRITE: True}).begin() as conn,
+                    self._write_engine.begin() as conn,
                 ):
                     yield conn
             else:
