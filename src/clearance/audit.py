@@ -13,38 +13,22 @@ broke:
 * ``unlinked`` — the record's ``prev_hash`` is not the previous record's hash (the previous record
   was rewritten and re-hashed, or a record was spliced in).
 
-``export`` streams records as JSON Lines in the shape of OPA's decision log (one versioned event
-per line, ``decision_id`` and ``timestamp`` on top), with every redacted path listed in the
-record's ``redacted`` member. Redaction happens after sealing, so an exported record with a
-redaction can be read but not re-verified; an unredacted one carries its ``hash`` and
-``prev_hash`` and can be.
+Exporting the log (and verifying an export without the database) is :mod:`clearance.audit_export`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from clearance.model.decision import canonical_json
 from clearance.model.signal import format_time, parse_time
+from clearance.store.canonical import canonical_json
 from clearance.store.chain import body_hash
 from clearance.store.decisions import RawRow, chain_head, raw_rows
-from clearance.store.interface import GENESIS_HASH, AuditRecord
+from clearance.store.interface import GENESIS_HASH
 from clearance.store.sql import SqlStore
-
-# Paths removed from every export when present. Records hold identities, never credentials
-# (see ``Caller``), so these are a guard against a future field, not a known leak.
-DEFAULT_REDACT = (
-    "caller.token",
-    "caller.secret",
-    "caller.password",
-    "caller.authorization",
-)
 
 
 class Break(StrEnum):
@@ -52,6 +36,7 @@ class Break(StrEnum):
     DELETED = "deleted"
     REORDERED = "reordered"
     UNLINKED = "unlinked"
+    REDACTED = "redacted"  # an exported record with redactions cannot be re-hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,37 +169,3 @@ def _check_columns(row: RawRow, body: dict[str, Any], broken: Any) -> BrokenReco
             )
             return result
     return None
-
-
-def export(
-    store: SqlStore,
-    since: datetime | None = None,
-    redact: Sequence[str] = DEFAULT_REDACT,
-) -> Iterator[str]:
-    """JSON Lines, oldest first, from ``since`` on; each line one record with ``redacted``."""
-    for record in store.iter_records(since=since):
-        yield export_line(record, redact)
-
-
-def export_line(record: AuditRecord, redact: Sequence[str] = DEFAULT_REDACT) -> str:
-    data = copy.deepcopy(record.to_dict())
-    removed = [path for path in redact if _remove(data, path.split("."))]
-    event = {
-        **data,
-        "timestamp": data["at"],  # OPA decision-log field names beside ours
-        "redacted": sorted(set(removed)),
-    }
-    return canonical_json(event).decode("utf-8")
-
-
-def _remove(node: Any, path: list[str]) -> bool:
-    """Delete ``path`` under ``node`` (lists are walked element-wise); True if anything went."""
-    if isinstance(node, list):
-        hits = [_remove(item, path) for item in node]
-        return any(hits)
-    if not isinstance(node, dict) or not path or path[0] not in node:
-        return False
-    if len(path) == 1:
-        del node[path[0]]
-        return True
-    return _remove(node[path[0]], path[1:])

@@ -156,7 +156,6 @@ def test_concurrent_appends_extend_one_chain(store: SqlStore) -> None:
 
 
 def test_a_group_with_a_repeat_still_records_its_neighbours(store: SqlStore) -> None:
-
     first = append(store, sample(0))
     group = [
         _Pending(prepare(s.decision, s.snapshot, s.caller, s.decision.at), None, s.decision.at)

@@ -94,3 +94,23 @@ def test_tokens_create_prints_the_secret_once_and_list_never(
         main(["tokens", "create", "x", "--scope", "root", *args])
     assert refused.value.code == 2
     assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_verify_an_export_file_without_the_database(
+    store: SqlStore, store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(3):
+        append(store, sample(i))
+    assert main(["audit", "export", "--database", store_url]) == 0
+    exported = tmp_path / "log.jsonl"
+    exported.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert main(["audit", "verify", "--file", str(exported)]) == 0
+    assert capsys.readouterr().out.startswith("ok: 3 records")
+    exported.write_text(
+        exported.read_text(encoding="utf-8").replace(
+            '"subject":"dev@example.com"', '"subject":"x"'
+        ),
+        encoding="utf-8",
+    )
+    assert main(["audit", "verify", "--file", str(exported)]) == 1
+    assert "record seq 1" in capsys.readouterr().err

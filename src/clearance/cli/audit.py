@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from clearance.cli._store import add_database_argument, open_from_args
 from clearance.model.signal import parse_time
@@ -20,6 +21,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     verify = sub.add_parser("verify", help="walk the hash chain; name the first broken record")
     add_database_argument(verify)
+    verify.add_argument(
+        "--file",
+        metavar="PATH",
+        help="verify an unredacted `audit export` file (- for stdin) instead of the database",
+    )
     verify.set_defaults(run=run_verify)
 
     export = sub.add_parser("export", help="stream records as JSON Lines (OPA decision-log style)")
@@ -44,13 +50,22 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from clearance.audit import verify
+    if args.file:
+        from clearance.audit_export import verify_export
 
-    store = open_from_args(args, create=False)
-    try:
-        result = verify(store)
-    finally:
-        store.close()
+        if args.file == "-":
+            result = verify_export(sys.stdin)
+        else:
+            with Path(args.file).open(encoding="utf-8") as lines:
+                result = verify_export(lines)
+    else:
+        from clearance.audit import verify
+
+        store = open_from_args(args, create=False)
+        try:
+            result = verify(store)
+        finally:
+            store.close()
     if result.broken is None:
         print(f"ok: {result.records} records, head {result.head_hash}")
         return 0
@@ -63,7 +78,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from clearance.audit import DEFAULT_REDACT, export
+    from clearance.audit_export import DEFAULT_REDACT, export
 
     since = None if args.since is None else parse_time(args.since)
     store = open_from_args(args, create=False)
