@@ -51,6 +51,8 @@ def test_sqlite_is_tuned_for_durable_concurrent_use(tmp_path: Path) -> None:
 
 
 def test_bad_urls_and_unreachable_databases_are_store_errors(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match="in-memory SQLite"):
+        SqlStore.open("sqlite://")
     with pytest.raises(SchemaError, match="unsupported database"):
         SqlStore.open("mysql://u:hunter2@db/x")
     with pytest.raises(StoreUnavailableError) as caught:

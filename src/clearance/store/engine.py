@@ -65,6 +65,12 @@ def build_engine(url: str, pool_size: int = 8, max_overflow: int = 32) -> Engine
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                # Each pooled connection would open its own empty database.
+                raise SchemaError(
+                    "an in-memory SQLite database cannot be shared by the store's connections; "
+                    "use a file, e.g. sqlite:///clearance.db"
+                )
             engine = create_engine(
                 url,
                 pool_size=pool_size,
