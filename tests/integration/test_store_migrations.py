@@ -60,3 +60,27 @@ def test_bad_urls_and_unreachable_databases_are_store_errors(tmp_path: Path) -> 
     assert "hunter2" not in str(caught.value)
     with pytest.raises(StoreUnavailableError):
         SqlStore.open(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+
+
+def test_an_older_schema_is_upgraded_in_place_keeping_the_log(tmp_path: Path) -> None:
+    from alembic import command
+
+    from clearance.audit import verify
+    from clearance.store.engine import Database, _alembic_config, build_engine
+    from store_samples import append, sample
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(build_engine(url))
+    with db.write("migrate to the first revision") as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+    old = SqlStore(db)
+    assert not old.ready()
+    record = append(old, sample(0))
+    old.close()
+    upgraded = SqlStore.open(url)
+    try:
+        assert upgraded.ready()
+        assert upgraded.get_decision(record.decision_id) == record
+        assert verify(upgraded).ok
+    finally:
+        upgraded.close()

@@ -23,7 +23,8 @@ Error tree (all under :class:`clearance.errors.ClearanceError`)::
     ├── StoreUnavailableError   cannot connect, or busy past the lock timeout: retry (HTTP 503)
     ├── SchemaError             migrations are not current (readiness fails), or a bad URL
     ├── NotFoundError           no such decision, policy, exception or token
-    ├── ConflictError           a duplicate (approval by the same person, token name, exception id)
+    ├── ConflictError           a duplicate (approval by the same person, token name, exception id),
+    │                           or a break-glass confirmed by its own requester
     └── TokenError              a presented API token is unknown, revoked or expired (HTTP 401)
 """
 
@@ -49,6 +50,7 @@ __all__ = [
     "Approval",
     "ApprovalOutcome",
     "AuditRecord",
+    "BreakGlass",
     "Caller",
     "ConflictError",
     "DecisionFilter",
@@ -270,6 +272,36 @@ class ExemptionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BreakGlass:
+    """An audited proceed-anyway for one target, with a reason and a ticket, until it expires.
+
+    ``target_key`` is ``Target.key`` (cluster/namespace/kind/name) in ``environment``. When the
+    policy asks for a second person, ``confirmed_by`` names them (never the requester); an
+    unconfirmed break-glass that needs one does not count. ``notified_at`` records when the
+    outbound notification was delivered (None: not yet).
+    """
+
+    id: str
+    environment: str
+    target_key: str
+    reason: str
+    ticket: str
+    requested_by: str
+    at: datetime
+    expires_at: datetime
+    decision_id: str | None = None  # the decision it overrides, when there is one
+    confirmed_by: str | None = None
+    confirmed_at: datetime | None = None
+    revoked_at: datetime | None = None
+    notified_at: datetime | None = None
+
+    def active(self, now: datetime, *, needs_confirmation: bool) -> bool:
+        if self.revoked_at is not None or now >= self.expires_at:
+            return False
+        return self.confirmed_by is not None or not needs_confirmation
+
+
+@dataclass(frozen=True, slots=True)
 class TokenInfo:
     """An API token's public facts; the secret itself is never stored or returned again."""
 
@@ -400,6 +432,25 @@ class Store(Protocol):
         ...
 
     def revoke_exemption(self, exemption_id: str, by: str, now: datetime) -> ExemptionRecord: ...
+
+    # break-glass
+    def add_break_glass(self, grant: BreakGlass) -> None:
+        """Raise ConflictError for a duplicate id."""
+        ...
+
+    def confirm_break_glass(self, grant_id: str, by: str, now: datetime) -> BreakGlass:
+        """Second-person confirmation; ConflictError when ``by`` is the requester."""
+        ...
+
+    def mark_break_glass_notified(self, grant_id: str, now: datetime) -> BreakGlass: ...
+
+    def revoke_break_glass(self, grant_id: str, now: datetime) -> BreakGlass: ...
+
+    def list_break_glass(
+        self, now: datetime, *, target_key: str | None = None, include_expired: bool = False
+    ) -> tuple[BreakGlass, ...]:
+        """Unrevoked and unexpired at ``now`` (or all), optionally for one target; by time."""
+        ...
 
     # API tokens
     def create_token(

@@ -17,13 +17,14 @@ from clearance.model.signal import Signal, utc
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
 from clearance.sources.interface import Quarantined
-from clearance.store import decisions, grants, signals, tokens
+from clearance.store import break_glass, decisions, grants, signals, tokens
 from clearance.store.appender import ChainAppender
 from clearance.store.chain import prepare
 from clearance.store.engine import Database, build_engine, is_current, migrate
 from clearance.store.interface import (
     Approval,
     AuditRecord,
+    BreakGlass,
     Caller,
     DecisionFilter,
     DecisionPage,
@@ -173,6 +174,29 @@ class SqlStore:
     def revoke_exemption(self, exemption_id: str, by: str, now: datetime) -> ExemptionRecord:
         with self.db.write("revoke exception") as conn:
             return grants.revoke_exemption(conn, exemption_id, by, utc(now))
+
+    # break-glass
+    def add_break_glass(self, grant: BreakGlass) -> None:
+        with self.db.write("record break-glass") as conn:
+            break_glass.add(conn, grant)
+
+    def confirm_break_glass(self, grant_id: str, by: str, now: datetime) -> BreakGlass:
+        with self.db.write("confirm break-glass") as conn:
+            return break_glass.confirm(conn, grant_id, by, utc(now))
+
+    def mark_break_glass_notified(self, grant_id: str, now: datetime) -> BreakGlass:
+        with self.db.write("note break-glass notification") as conn:
+            return break_glass.mark(conn, grant_id, "notified_at", utc(now))
+
+    def revoke_break_glass(self, grant_id: str, now: datetime) -> BreakGlass:
+        with self.db.write("revoke break-glass") as conn:
+            return break_glass.mark(conn, grant_id, "revoked_at", utc(now))
+
+    def list_break_glass(
+        self, now: datetime, *, target_key: str | None = None, include_expired: bool = False
+    ) -> tuple[BreakGlass, ...]:
+        with self.db.read("list break-glass") as conn:
+            return break_glass.listing(conn, utc(now), target_key, include_expired)
 
     # API tokens
     def create_token(

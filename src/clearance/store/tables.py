@@ -190,6 +190,24 @@ exemptions = Table(
     Column("revoked_by", NAME),
 )
 
+break_glass = Table(
+    "break_glass",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("environment", NAME, nullable=False),
+    Column("target_key", String(600), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("ticket", NAME, nullable=False),
+    Column("requested_by", NAME, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("decision_id", String(100)),
+    Column("confirmed_by", NAME),
+    Column("confirmed_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("notified_at", UTCDateTime),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,
