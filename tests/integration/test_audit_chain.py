@@ -11,7 +11,7 @@ from clearance.audit import Break, verify
 from clearance.model import canonical_json
 from clearance.store.appender import ChainAppender, _Pending
 from clearance.store.chain import body_hash, prepare
-from clearance.store.interface import GENESIS_HASH, AuditRecord, StoreUnavailableError
+from clearance.store.interface import GENESIS_HASH, AuditRecord, StoreError, StoreUnavailableError
 from clearance.store.sql import SqlStore
 from store_samples import append, sample
 
@@ -203,3 +203,14 @@ def test_an_overloaded_log_refuses_at_once_and_loses_nothing(store: SqlStore) ->
     assert len(waiting) == 2
     result = verify(store)
     assert (result.ok, result.records) == (True, 2)
+
+
+def test_a_mangled_record_reads_as_a_store_error_naming_verify(store: SqlStore) -> None:
+    s = sample(0)
+    append(store, s)
+    _sql(store, "UPDATE decisions SET record = 'not json' WHERE seq = 1")
+    with pytest.raises(StoreError, match="audit verify"):
+        store.get_decision(s.decision.id)
+    result = verify(store)
+    assert result.broken is not None
+    assert result.broken.kind is Break.EDITED

@@ -21,7 +21,7 @@ from clearance.model.decision import Decision
 from clearance.model.signal import format_time, parse_time, utc
 from clearance.model.snapshot import Snapshot
 from clearance.store.canonical import canonical_json
-from clearance.store.interface import AUDIT_SCHEMA_VERSION, AuditRecord, Caller
+from clearance.store.interface import AUDIT_SCHEMA_VERSION, AuditRecord, Caller, StoreError
 
 _BODY_KEYS = (
     "at",
@@ -111,16 +111,22 @@ def body_hash(body: bytes) -> str:
 
 def record_from_body(body_text: str, record_hash: str) -> AuditRecord:
     """Rebuild a stored record from its body JSON (as kept in the ``record`` column)."""
-    body = json.loads(body_text)
-    return AuditRecord(
-        schema_version=body["schema_version"],
-        seq=body["seq"],
-        decision_id=body["decision_id"],
-        at=parse_time(body["at"]),
-        decision=body["decision"],
-        snapshot=body["snapshot"],
-        policy_digest=body["policy_digest"],
-        caller=body["caller"],
-        prev_hash=body["prev_hash"],
-        hash=record_hash,
-    )
+    try:
+        body = json.loads(body_text)
+        return AuditRecord(
+            schema_version=body["schema_version"],
+            seq=body["seq"],
+            decision_id=body["decision_id"],
+            at=parse_time(body["at"]),
+            decision=body["decision"],
+            snapshot=body["snapshot"],
+            policy_digest=body["policy_digest"],
+            caller=body["caller"],
+            prev_hash=body["prev_hash"],
+            hash=record_hash,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(
+            f"store: an audit record (hash {record_hash[:12]}…) is unreadable ({exc}); "
+            "run `clearance audit verify` to find the damage"
+        ) from exc
