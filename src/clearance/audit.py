@@ -26,7 +26,7 @@ from typing import Any
 from clearance.model.signal import format_time, parse_time
 from clearance.store.canonical import canonical_json
 from clearance.store.chain import body_hash
-from clearance.store.decisions import RawRow, chain_head, raw_rows
+from clearance.store.decisions import RawRow, chain_head, first_row_past_head, raw_rows
 from clearance.store.interface import GENESIS_HASH
 from clearance.store.sql import SqlStore
 
@@ -64,41 +64,42 @@ class VerifyResult:
 
 
 def verify(store: SqlStore) -> VerifyResult:
-    """Walk the whole chain; name the first broken record, or confirm every record."""
+    """Walk the whole chain; name the first broken record, or confirm every record.
+
+    Safe on a live log: the walk stops at the head read when it starts, and records appended
+    meanwhile are left for the next run.
+    """
+    head_seq, head_hash = chain_head(store.db)
     expected, prev_hash, checked = 1, GENESIS_HASH, 0
-    for row in raw_rows(store.db):
+    for row in raw_rows(store.db, upto=head_seq):
         broken = _check(row, expected, prev_hash)
         if broken is not None:
             return VerifyResult(checked, expected - 1, prev_hash, broken)
         checked += 1
         expected, prev_hash = row.seq + 1, row.hash
-    head_seq, head_hash = chain_head(store.db)
     last = expected - 1
+
+    def broken_at(seq: int, kind: Break, detail: str) -> VerifyResult:
+        return VerifyResult(checked, last, prev_hash, BrokenRecord(seq, None, kind, detail))
+
     if head_seq > last:
         missing = f"seq {last + 1}" if head_seq == last + 1 else f"seq {last + 1}..{head_seq}"
-        return VerifyResult(
-            checked,
-            last,
-            prev_hash,
-            BrokenRecord(
-                last + 1,
-                None,
-                Break.DELETED,
-                f"{missing} missing at the end of the log (the chain head says seq {head_seq})",
-            ),
+        return broken_at(
+            last + 1,
+            Break.DELETED,
+            f"{missing} missing at the end of the log (the chain head says seq {head_seq})",
         )
-    if (head_seq, head_hash) != (last, prev_hash):
-        return VerifyResult(
-            checked,
+    if head_hash != prev_hash:
+        return broken_at(
             last,
-            prev_hash,
-            BrokenRecord(
-                last,
-                None,
-                Break.EDITED,
-                f"the chain head (seq {head_seq}, {head_hash[:12]}…) does not match the last "
-                f"record (seq {last}, {prev_hash[:12]}…)",
-            ),
+            Break.EDITED,
+            f"the chain head ({head_hash[:12]}…) does not match the last record's hash "
+            f"({prev_hash[:12]}…)",
+        )
+    stray = first_row_past_head(store.db)
+    if stray is not None:
+        return broken_at(
+            stray, Break.UNLINKED, "it lies past the chain head: no append sealed it there"
         )
     return VerifyResult(checked, last, prev_hash, None)
 

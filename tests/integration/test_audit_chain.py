@@ -214,3 +214,38 @@ def test_a_mangled_record_reads_as_a_store_error_naming_verify(store: SqlStore) 
     result = verify(store)
     assert result.broken is not None
     assert result.broken.kind is Break.EDITED
+
+
+def test_a_record_slipped_in_past_the_head_is_named(store: SqlStore) -> None:
+    _fill(store, 2)
+    _sql(
+        store,
+        "INSERT INTO decisions (seq, decision_id, at, environment, verdict, target_key, actor,"
+        " policy_digest, prev_hash, hash, record) SELECT 3, 'dec_forged', at, environment,"
+        " verdict, target_key, actor, policy_digest, hash, hash, record FROM decisions"
+        " WHERE seq = 2",
+    )
+    result = verify(store)
+    assert result.broken is not None
+    assert (result.broken.seq, result.broken.kind) == (3, Break.UNLINKED)
+
+
+def test_verify_during_appends_sees_a_consistent_prefix(store: SqlStore) -> None:
+    _fill(store, 5)
+    stop = threading.Event()
+
+    def keep_appending() -> None:
+        i = 100
+        while not stop.is_set():
+            append(store, sample(i))
+            i += 1
+
+    writer = threading.Thread(target=keep_appending)
+    writer.start()
+    try:
+        results = [verify(store) for _ in range(5)]
+    finally:
+        stop.set()
+        writer.join()
+    assert all(r.ok for r in results), [r.broken for r in results if not r.ok]
+    assert verify(store).ok

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from clearance.store import tables as t
@@ -115,12 +115,17 @@ class RawRow:
     record: str
 
 
-def raw_rows(db: Database, batch: int = 500) -> Iterator[RawRow]:
-    """Every log row in seq order, as stored (no parsing, so a damaged row still comes out)."""
+def raw_rows(db: Database, upto: int, batch: int = 500) -> Iterator[RawRow]:
+    """Log rows with seq <= ``upto`` in seq order, as stored (unparsed: damage still shows)."""
     after: int | None = None
     columns = [t.decisions.c[f.name] for f in fields(RawRow)]
     while True:
-        query = select(*columns).order_by(t.decisions.c.seq).limit(batch)
+        query = (
+            select(*columns)
+            .where(t.decisions.c.seq <= upto)
+            .order_by(t.decisions.c.seq)
+            .limit(batch)
+        )
         if after is not None:
             query = query.where(t.decisions.c.seq > after)
         with db.read("read decision log") as conn:
@@ -139,3 +144,17 @@ def chain_head(db: Database) -> tuple[int, str]:
             select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
         ).one()
     return int(row.seq), str(row.hash)
+
+
+def first_row_past_head(db: Database) -> int | None:
+    """The lowest seq stored beyond the chain head (a record no head ever sealed), if any.
+
+    One statement, so a concurrent append (which moves rows and head in one transaction) can
+    never make a sealed record look like a stray.
+    """
+    head_seq = select(t.audit_head.c.seq).where(t.audit_head.c.id == 1).scalar_subquery()
+    with db.read("read chain head") as conn:
+        value = conn.execute(
+            select(func.min(t.decisions.c.seq)).where(t.decisions.c.seq > head_seq)
+        ).scalar()
+    return None if value is None else int(value)
