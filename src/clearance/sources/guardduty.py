@@ -17,6 +17,7 @@ status and AWS's error code, never a credential. boto3 is imported inside :meth:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -60,7 +61,7 @@ class GuardDutyConfig(BaseModel):
     min_severity: int | None = Field(default=None, ge=1, le=10)
     include_archived: bool = True  # archived findings become suppressed signals
     page_size: int = Field(default=50, ge=1, le=50)
-    retry_mode: Literal["standard", "adaptive", "legacy"] = "standard"
+    retry_mode: Literal["standard", "adaptive"] = "standard"
     max_attempts: int = Field(default=5, ge=1)  # tries per call, the first one included
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
@@ -71,9 +72,12 @@ class GuardDutySource:
 
     Config: ClassVar[type[BaseModel]] = GuardDutyConfig
 
-    def __init__(self, name: str, config: GuardDutyConfig) -> None:
+    def __init__(
+        self, name: str, config: GuardDutyConfig, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.name = name
         self.config = config
+        self._sleep = sleep
         self._client: Any = None
 
     @classmethod
@@ -188,7 +192,7 @@ class GuardDutySource:
             )
             # total_max_attempts counts the first try; botocore's max_attempts would not.
             retries: Any = {"mode": cfg.retry_mode, "total_max_attempts": cfg.max_attempts}
-            self._client = session.client(
+            client = session.client(
                 "guardduty",
                 endpoint_url=cfg.endpoint_url,
                 config=Config(
@@ -198,6 +202,8 @@ class GuardDutySource:
                     user_agent_extra="clearance",
                 ),
             )
+            _sleep_through(client, self._sleep, cfg.max_attempts)
+            self._client = client
         return self._client
 
     def _call(self, operation: str, method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
@@ -231,6 +237,29 @@ class GuardDutySource:
             if value:
                 message = message.replace(value, "***")
         return message[:300]
+
+
+def _sleep_through(client: Any, sleep: Callable[[float], None], max_attempts: int) -> None:
+    """Keep botocore's retry decisions (which errors, how many times, what backoff) but wait
+    through ``sleep``: botocore's endpoint would call ``time.sleep`` itself, which a test cannot
+    skip and a caller cannot observe. Its standard handler is swapped for the same handler
+    wrapped; the adaptive mode's client-side rate limiter is left as botocore set it."""
+    from botocore.retries import standard  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    service = client.meta.service_model.service_id.hyphenize()
+    event, unique_id = f"needs-retry.{service}", f"retry-config-{service}"
+    client.meta.events.unregister(event, unique_id=unique_id)
+    handler = standard.register_retry_handler(client, max_attempts=max_attempts)
+    client.meta.events.unregister(event, unique_id=unique_id)
+
+    def needs_retry(**kwargs: Any) -> float | None:
+        delay = handler.needs_retry(**kwargs)
+        if delay is None:
+            return None
+        sleep(delay)
+        return 0.0  # botocore sleeps this long before retrying: the wait is already done
+
+    client.meta.events.register(event, needs_retry, unique_id=f"clearance-{unique_id}")
 
 
 class _UnparseableError(SourceError):

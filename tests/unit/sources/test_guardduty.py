@@ -152,23 +152,9 @@ def standin() -> Iterator[GuardDutyStandIn]:
     server.stop()
 
 
-@pytest.fixture
-def backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """botocore's jittered backoff, recorded and not slept (the retry decision stays botocore's)."""
-    from botocore.retries.standard import ExponentialBackoff  # type: ignore[import-untyped]
-
-    delays: list[float] = []
-    real = ExponentialBackoff.delay_amount
-
-    def record(self: Any, context: Any) -> float:
-        delays.append(real(self, context))
-        return 0.0
-
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", record)
-    return delays
-
-
-def source_for(server: GuardDutyStandIn, **overrides: Any) -> GuardDutySource:
+def source_for(
+    server: GuardDutyStandIn, sleeps: list[float] | None = None, **overrides: Any
+) -> GuardDutySource:
     settings: dict[str, Any] = {
         "region": REGION,
         "endpoint_url": server.endpoint,  # type: ignore[attr-defined]
@@ -176,7 +162,8 @@ def source_for(server: GuardDutyStandIn, **overrides: Any) -> GuardDutySource:
         "secret_access_key": SECRET_KEY,
         **overrides,
     }
-    return GuardDutySource("gd", GuardDutyConfig(**settings))
+    sleep = (sleeps if sleeps is not None else []).append
+    return GuardDutySource("gd", GuardDutyConfig(**settings), sleep=sleep)
 
 
 def test_fetch_pages_list_then_get_to_the_end(standin: GuardDutyStandIn) -> None:
@@ -209,16 +196,17 @@ def test_archived_findings_can_be_left_out(standin: GuardDutyStandIn) -> None:
     assert len(signals) == 119
 
 
-def test_throttling_is_retried_by_botocore(standin: GuardDutyStandIn, backoff: list[float]) -> None:
+def test_throttling_is_retried_by_botocore_waiting_through_sleep(standin: GuardDutyStandIn) -> None:
     standin.throttle(2)
-    batches = list(source_for(standin, max_attempts=3).fetch(None))
+    sleeps: list[float] = []
+    batches = list(source_for(standin, sleeps, max_attempts=3).fetch(None))
     assert sum(len(b.signals) for b in batches) == 120
-    assert len(backoff) == 2
+    # botocore's throttling backoff: rand(0, 1) × min(2^attempt, 20) seconds.
+    assert len(sleeps) == 2
+    assert all(0 <= s <= 2 for s in sleeps)
 
 
-def test_throttling_beyond_max_attempts_is_a_source_error(
-    standin: GuardDutyStandIn, backoff: list[float]
-) -> None:
+def test_throttling_beyond_max_attempts_is_a_source_error(standin: GuardDutyStandIn) -> None:
     standin.throttle(3)
     with pytest.raises(SourceError, match=r"'gd'.*ListDetectors: HTTP 429 ThrottlingException"):
         list(source_for(standin, max_attempts=3).fetch(None))
@@ -232,7 +220,7 @@ def test_throttling_beyond_max_attempts_is_a_source_error(
     ],
 )
 def test_bad_credentials_fail_naming_status_never_the_secret(
-    standin: GuardDutyStandIn, overrides: dict[str, str], expected: str
+    standin: GuardDutyStandIn, overrides: dict[str, Any], expected: str
 ) -> None:
     with pytest.raises(SourceError, match=expected) as caught:
         list(source_for(standin, **overrides).fetch(None))
