@@ -7,7 +7,7 @@ with ``synchronous=FULL``; PostgreSQL with its default ``synchronous_commit=on``
 made before the clock starts: this measures the log, not the engine. At the end the chain is
 verified, so a fast but forked log cannot pass.
 
-    python -m bench.bench_audit_append [--threads 32] [--records 4000]
+    python -m bench.bench_audit_append [--threads 32] [--records 4000] [--assets 200]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 PostgreSQL runs when ``--postgres`` or ``CLEARANCE_TEST_POSTGRES_URL`` names a server; a fresh
@@ -38,14 +38,15 @@ from clearance.store.interface import Caller
 from clearance.store.sql import SqlStore
 
 
-def samples(n: int) -> tuple[list[tuple[Decision, Snapshot]], bytes]:
+def samples(n: int, assets: int = 200) -> tuple[list[tuple[Decision, Snapshot]], bytes]:
     policy = load_policy()
     base = Target.of("production", "prod-eu", "shop", "deployment/api")
     index = SignalIndex(touching_signals())
     out = []
     for i in range(n):
         target = replace(base, change=ChangeInfo(commit=f"{i:040x}", actor=f"dev{i % 50}"))
-        exposure = replace(exposure_of_200(base), target=target)
+        full = exposure_of_200(base)
+        exposure = replace(full, target=target, assets=full.assets[:assets])
         snapshot = Snapshot(
             exposure=exposure,
             matches=index.match(exposure),
@@ -114,9 +115,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--records", type=int, default=4000)
+    parser.add_argument(
+        "--assets", type=int, default=200, help="exposed assets per target (200: ~30 KiB records)"
+    )
     parser.add_argument("--postgres", default=os.environ.get("CLEARANCE_TEST_POSTGRES_URL"))
     args = parser.parse_args()
-    work, policy = samples(args.records)
+    work, policy = samples(args.records, args.assets)
     print(
         f"# audit append, {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} CPUs"
