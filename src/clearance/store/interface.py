@@ -2,7 +2,9 @@
 
 The store holds what outlives one ``clearance check``: signals (upserted by uid, with status
 history and an asset index), source health and watermarks, quarantined vendor items, the policies
-decisions were made under, the hash-chained decision log, approvals, exceptions and API tokens.
+decisions were made under, the hash-chained decision log, approvals, exceptions, break-glass
+grants and API tokens. Open one with ``clearance.store.open_store(url)`` (SQLite or PostgreSQL;
+``clearance.store.database_url()`` resolves ``--database`` / ``$CLEARANCE_DATABASE_URL``).
 
 Rules every implementation follows:
 
@@ -20,7 +22,8 @@ Rules every implementation follows:
 Error tree (all under :class:`clearance.errors.ClearanceError`)::
 
     StoreError
-    ├── StoreUnavailableError   cannot connect, or busy past the lock timeout: retry (HTTP 503)
+    ├── StoreUnavailableError   cannot connect, busy past the lock timeout, or the decision log's
+    │                           append queue is full: retry shortly (HTTP 503 + Retry-After)
     ├── SchemaError             migrations are not current (readiness fails), or a bad URL
     ├── NotFoundError           no such decision, policy, exception or token
     ├── ConflictError           a duplicate (approval by the same person, token name, exception id),
