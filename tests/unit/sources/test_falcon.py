@@ -337,3 +337,17 @@ def test_since_starts_the_first_sync_and_must_carry_a_zone(standin: FalconStandI
     assert sum(len(b.signals) for b in source.fetch(None)) == 10  # 00:04:00 … 00:04:09
     with pytest.raises(ValueError, match="since"):
         FalconConfig(client_id="a", client_secret="b", since="2025-06-01T00:04:00")  # type: ignore[arg-type]
+
+
+def test_rate_limit_headers_are_kept_for_health(standin: FalconStandIn) -> None:
+    source = source_for(standin)
+    list(source.fetch(None))
+    assert source.rate_limit == (6000, 6000 - len(standin.calls))
+
+
+def test_configured_fql_is_anded_with_the_watermark(standin: FalconStandIn) -> None:
+    source = source_for(standin, filter="product:'idp'")
+    assert [b.signals for b in source.fetch("2025-06-01T00:00:00Z")] == [()]
+    assert standin.calls[-1][2]["filter"] == (
+        "updated_timestamp:>='2025-06-01T00:00:00Z'+product:'idp'"
+    )
