@@ -129,13 +129,17 @@ class IdentityGraph:
         self._members[keep] += self._members.pop(gone)
 
     def machines_of(self, ref: AssetRef) -> set[int]:
-        """The machines (root ids) that claim ``ref``."""
-        return {
-            self._find(g)
-            for key in index_keys(ref)
-            for g in self._by_key.get(key, ())
-            if self._claims(g, ref)
-        }
+        """The machines (root ids) that claim ``ref``.
+
+        An FQDN claimed exactly by some machine belongs to those only: a group that knows just
+        the short name is a weaker claim than one that reports the full name.
+        """
+        groups = {g for key in index_keys(ref) for g in self._by_key.get(key, ())}
+        if ref.kind is AssetKind.HOST and "." in ref.value:
+            exact = {self._find(g) for g in groups if ref in self._groups[g]}
+            if exact:
+                return exact
+        return {self._find(g) for g in groups if self._claims(g, ref)}
 
     def _describe(self, root: int) -> str:
         return min(self._labels[g] for g in self._members[root])

@@ -58,10 +58,9 @@ class Resolution:
     machines: dict[str, tuple[tuple[AssetRef, ...], str]] = field(default_factory=dict)
 
     def add(self, proximity: Proximity, ref: AssetRef, via: str) -> None:
-        key = (proximity, ref)
-        current = self.found.get(key)
-        if current is None or via < current:
-            self.found[key] = via
+        # The first path wins: running pods are visited (in name order) before candidates, so
+        # an asset reached both ways is explained by where the workload runs now.
+        self.found.setdefault((proximity, ref), via)
 
     def assets(self) -> tuple[ExposedAsset, ...]:
         return tuple(sorted(ExposedAsset(p, r, v) for (p, r), v in self.found.items()))
@@ -93,8 +92,7 @@ def pods_of(view: ClusterView, root: Controller) -> list[Pod]:
 
 def add_node(out: Resolution, node: Node, prefix: str) -> None:
     path = f"{prefix} → node {node.name}"
-    if node.name not in out.machines or path < out.machines[node.name][1]:
-        out.machines[node.name] = (tuple(ref for ref, _ in node.refs), path)
+    out.machines.setdefault(node.name, (tuple(ref for ref, _ in node.refs), path))
     for ref, source in node.refs:
         out.add(Proximity.HOST, ref, f"{prefix} → node {node.name} → {source}")
 
