@@ -1,0 +1,294 @@
+"""Wazuh: alerts read from the Wazuh indexer (OpenSearch) search API.
+
+The Wazuh server API does not serve alerts (4.x); the indexer does, in the
+``wazuh-alerts-4.x-YYYY.MM.DD`` indices (details and links in ``docs/sources/wazuh.md``).
+
+* ``POST {indexer}/{index}/_search`` with HTTP Basic auth, sorted on ``timestamp`` then ``id``,
+  ``agent.id`` and ``rule.id`` (the tie-breakers make the order total), paged with
+  ``search_after`` = the last hit's ``sort`` values.
+* The watermark is ``<RFC 3339 time>|<sort values as JSON>`` of the last hit stored: resuming
+  narrows the search with a ``timestamp >=`` range and continues exactly after that hit, so each
+  batch's watermark is a safe resume point and nothing is read twice.
+
+Mapping: ``rule.level`` 0–15 → severity (0–3 informational, 4–6 low, 7–11 medium, 12–14 high,
+15 critical); ``rule.description`` → title; ``rule.id`` → rule; ``rule.mitre.id`` → techniques;
+``agent.name``/``agent.ip`` → host/IP. An alert is an event: always open, confidence 1.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+
+from clearance.errors import InvalidSignalError, SourceError
+from clearance.model.assets import AssetKind
+from clearance.model.signal import (
+    Severity,
+    Signal,
+    SignalKind,
+    SignalStatus,
+    SignalUid,
+    format_time,
+    parse_time,
+)
+from clearance.sources._http import (
+    HttpClient,
+    RejectedError,
+    RetryPolicy,
+    StaticAuth,
+    map_page,
+    read_items,
+)
+from clearance.sources._mapping import refs
+from clearance.sources.interface import Batch
+
+__all__ = ["WazuhConfig", "WazuhNormalizer", "WazuhSource", "map_alerts", "severity_of_level"]
+
+_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
+_TIPS = {
+    401: "check username and password (an indexer user, e.g. with the readall role)",
+    403: "give the indexer user read access to the wazuh-alerts-* indices",
+    404: "check base_url and index (no index matches)",
+}
+
+
+class WazuhConfig(BaseModel):
+    """``clearance.yaml`` settings for a ``wazuh`` source (the indexer, not the server API)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(min_length=1)  # https://<indexer>:9200
+    username: str = Field(min_length=1)
+    password: SecretStr
+    index: str = "wazuh-alerts-4.x-*"
+    time_field: str = "timestamp"
+    # Alerts below this rule level are not read (0–3 are mostly informational noise).
+    min_level: int = Field(default=0, ge=0, le=15)
+    since: AwareDatetime | None = None
+    page_size: int = Field(default=1000, ge=1, le=10000)
+    timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    max_wait: float = Field(default=300.0, ge=0)
+    verify: bool = True
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Mitre(_Model):
+    id: list[str] | None = None
+
+
+class _Rule(_Model):
+    id: str = Field(min_length=1)
+    level: int = Field(ge=0, le=16)
+    description: str | None = None
+    mitre: _Mitre | None = None
+
+
+class _Agent(_Model):
+    id: str | None = None
+    name: str | None = None
+    ip: str | None = None
+
+
+class _Alert(_Model):
+    id: str = Field(min_length=1)
+    timestamp: str
+    rule: _Rule
+    agent: _Agent | None = None
+
+
+def severity_of_level(level: int) -> Severity:
+    """Wazuh rule level (0–15) → OCSF severity (reference §0; a policy choice)."""
+    if level >= 15:
+        return Severity.CRITICAL
+    if level >= 12:
+        return Severity.HIGH
+    if level >= 7:
+        return Severity.MEDIUM
+    if level >= 4:
+        return Severity.LOW
+    return Severity.INFORMATIONAL
+
+
+def _signal(item: dict[str, Any], digest: str, source: str) -> Signal:
+    alert = _Alert.model_validate(item)
+    agent = alert.agent or _Agent()
+    assets = refs([(AssetKind.HOST, agent.name), (AssetKind.IP, agent.ip)])
+    if not assets:
+        raise RejectedError("no_asset", f"alert {alert.id} names no agent Clearance can match")
+    moment = parse_time(alert.timestamp)
+    mitre = alert.rule.mitre.id if alert.rule.mitre is not None else None
+    return Signal(
+        # ``id`` is <epoch>.<offset in alerts.json> of one manager node; agent and rule make it
+        # unique across nodes, and are the same whether the alert came from the indexer or a file.
+        uid=SignalUid(f"{source}:{alert.id}:{agent.id or '-'}:{alert.rule.id}"),
+        source=source,
+        kind=SignalKind.DETECTION,
+        title=alert.rule.description or f"Wazuh rule {alert.rule.id}",
+        severity=severity_of_level(alert.rule.level),
+        confidence=1.0,
+        status=SignalStatus.OPEN,
+        first_seen=moment,
+        last_seen=moment,
+        assets=tuple(assets),
+        rule=alert.rule.id,
+        techniques=tuple(t for t in mitre or () if _TECHNIQUE.match(t)),
+        raw_digest=digest,
+    )
+
+
+def map_alerts(items: list[Any], *, source: str, location: str = "hits") -> Batch:
+    """Map alerts (``_source`` documents, or search hits holding them) to signals (pure)."""
+    alerts = [i["_source"] if isinstance(i, dict) and "_source" in i else i for i in items]
+    signals, quarantined = map_page(
+        alerts, lambda item, digest: _signal(item, digest, source), source=source, location=location
+    )
+    return Batch(tuple(signals), tuple(quarantined))
+
+
+class WazuhNormalizer:
+    """``clearance ingest --format wazuh``: ``alerts.json`` (JSON Lines, one alert per line),
+    an indexer ``_search`` response, one hit, or a JSON list of alerts."""
+
+    format: ClassVar[str] = "wazuh"
+
+    def __init__(self, source: str = "wazuh") -> None:
+        self.source = source
+
+    def normalize(self, data: bytes, *, location: str = "") -> Batch:
+        items, where, problem = read_items(data, source=self.source, location=location, keys=())
+        if problem is not None:
+            return Batch(quarantined=(problem,))
+        if len(items) == 1 and isinstance(items[0], dict):
+            hits = items[0].get("hits")
+            if isinstance(hits, dict) and isinstance(hits.get("hits"), list):
+                items, where = hits["hits"], f"{where}: hits.hits"
+        return map_alerts(items, source=self.source, location=where)
+
+
+def parse_watermark(source: str, watermark: str) -> tuple[str, list[Any] | None]:
+    """``(time, search_after)`` from a stored watermark (a bare time resumes by time only)."""
+    moment, _, after = watermark.partition("|")
+    try:
+        parse_time(moment)
+        values = json.loads(after) if after else None
+    except (InvalidSignalError, ValueError) as exc:
+        raise SourceError(
+            source, f"stored watermark {watermark!r} is not '<time>|<sort values>' (tip: reset it)"
+        ) from exc
+    if values is not None and not isinstance(values, list):
+        raise SourceError(source, f"stored watermark {watermark!r} has no sort values list")
+    return moment, values
+
+
+class WazuhSource:
+    """A pull source over the Wazuh indexer. ``sleep``/``random``/``clock`` and the httpx
+    ``transport`` are injectable for tests."""
+
+    Config: ClassVar[type[BaseModel]] = WazuhConfig
+
+    def __init__(
+        self,
+        name: str,
+        config: WazuhConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        retry = RetryPolicy(
+            max_retries=config.max_retries,
+            max_wait=config.max_wait,
+            sleep=sleep,
+            random=random,
+            clock=clock,
+        )
+        self._http = HttpClient(
+            name,
+            config.base_url,
+            auth=StaticAuth.basic(config.username, config.password),
+            timeout=config.timeout,
+            verify=config.verify,
+            retry=retry,
+            secrets=(config.password,),
+            transport=transport,
+            tips=_TIPS,
+        )
+
+    def __repr__(self) -> str:
+        return f"WazuhSource(name={self.name!r}, base_url={self.config.base_url!r})"
+
+    @classmethod
+    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> WazuhSource:
+        if not isinstance(config, WazuhConfig):
+            raise SourceError(name, f"expected a wazuh config, got {type(config).__name__}")
+        return cls(name, config)
+
+    def fetch(self, watermark: str | None) -> Iterator[Batch]:
+        """Yield one batch per page of hits, oldest first, each with its exact resume point."""
+        cfg = self.config
+        start: str | None = format_time(cfg.since) if cfg.since else None
+        after: list[Any] | None = None
+        if watermark is not None:
+            start, after = parse_watermark(self.name, watermark)
+        page = 0
+        while True:
+            page += 1
+            body = self._http.request_json(
+                "POST", f"/{cfg.index}/_search", json=self._query(start, after)
+            )
+            hits = body.get("hits", {}).get("hits") if isinstance(body, dict) else None
+            if not isinstance(hits, list):
+                raise SourceError(self.name, "_search: response has no hits.hits list")
+            batch = map_alerts(hits, source=self.name, location=f"_search page {page}: hits")
+            last = hits[-1] if hits else None
+            if isinstance(last, dict) and isinstance(last.get("sort"), list):
+                after = last["sort"]
+                start = self._hit_time(last) or start
+            mark = f"{start}|{json.dumps(after, separators=(',', ':'))}" if after else watermark
+            yield Batch(batch.signals, batch.quarantined, mark)
+            if len(hits) < cfg.page_size:
+                return
+
+    def _query(self, start: str | None, after: list[Any] | None) -> dict[str, Any]:
+        cfg = self.config
+        filters: list[dict[str, Any]] = []
+        if start:
+            filters.append({"range": {cfg.time_field: {"gte": start}}})
+        if cfg.min_level:
+            filters.append({"range": {"rule.level": {"gte": cfg.min_level}}})
+        query: dict[str, Any] = {
+            "size": cfg.page_size,
+            "sort": [
+                {cfg.time_field: {"order": "asc"}},
+                {"id": {"order": "asc", "missing": "_last"}},
+                {"agent.id": {"order": "asc", "missing": "_last"}},
+                {"rule.id": {"order": "asc", "missing": "_last"}},
+            ],
+            "query": {"bool": {"filter": filters}} if filters else {"match_all": {}},
+        }
+        if after:
+            query["search_after"] = after
+        return query
+
+    def _hit_time(self, hit: dict[str, Any]) -> str | None:
+        """The hit's time in UTC, from its first sort value (epoch milliseconds)."""
+        first = hit["sort"][0] if hit["sort"] else None
+        if isinstance(first, int | float) and not isinstance(first, bool):
+            return format_time(datetime.fromtimestamp(first / 1000.0, tz=UTC))
+        return None

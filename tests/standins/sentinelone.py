@@ -1,0 +1,123 @@
+"""A loopback stand-in for the SentinelOne Management API v2.1 (threats).
+
+What it serves (facts: ../shared/reference/signal-sources.md §4; payload shape from
+tests/fixtures/sentinelone/threats-v2.1.trimmed.json, a real ``GET /web/api/v2.1/threats`` body):
+
+* ``GET /web/api/v2.1/threats`` with ``Authorization: ApiToken <token>``: ``limit`` (1–1000),
+  ``cursor``, ``sortBy=updatedAt``, ``sortOrder``, ``updatedAt__gte``/``updatedAt__gt``,
+  ``siteIds`` → ``{"data": [...], "pagination": {"nextCursor", "totalItems"}}``; the cursor is
+  opaque (base64 of the offset here) and null on the last page.
+* A wrong token → 401 ``{"errors": [{"code": 4010010, "detail": null, "title": "Authentication
+  Failed"}]}`` (the ``errors[]`` envelope is reported by SDKs/integrations; the code is
+  unverified). Queued replies (:class:`Scripted`) play 429 (no ``Retry-After``: none is
+  documented publicly), 5xx or a proxy's HTML page.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from standins._server import Loopback, Scripted, StandInHandler
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sentinelone"
+API_TOKEN = "eyJraWQiOiJ0b2tlblNpZ25pbmciLCJhbGciOiJFUzI1NiJ9.s1-standin-token.0123456789XYZ"
+THREATS_PATH = "/web/api/v2.1/threats"
+
+
+def fixture_threats() -> list[dict[str, Any]]:
+    data = json.loads((FIXTURES / "threats-v2.1.trimmed.json").read_text())
+    threats: list[dict[str, Any]] = data["data"]
+    return threats
+
+
+def numbered_threat(n: int, updated: datetime) -> dict[str, Any]:
+    """A real threat with its own id, agent and update time (for paging)."""
+    threat: dict[str, Any] = copy.deepcopy(fixture_threats()[n % 2])
+    threat["id"] = str(715718962991148224 + n)
+    info = threat["threatInfo"]
+    info["threatId"] = threat["id"]
+    info["updatedAt"] = updated.isoformat().replace("+00:00", "Z")
+    agent = threat["agentRealtimeInfo"]
+    agent["agentId"] = str(657613730168123595 + n % 20)
+    agent["agentComputerName"] = f"EC2AMAZ-{n % 20:07d}"
+    agent["networkInterfaces"][0]["inet"] = [f"10.0.{n // 250}.{n % 250 + 1}"]
+    agent["networkInterfaces"][0]["physical"] = f"06:35:e6:62:{n // 256 % 256:02x}:{n % 256:02x}"
+    return threat
+
+
+def _errors(code: int, title: str, detail: str | None = None) -> dict[str, Any]:
+    return {"errors": [{"code": code, "detail": detail, "title": title}]}
+
+
+@dataclass
+class SentinelOneState:
+    threats: list[dict[str, Any]] = field(default_factory=list)
+    api_token: str = API_TOKEN
+    scripted: Scripted = field(default_factory=Scripted)
+    clock: datetime = field(default_factory=lambda: datetime(2025, 6, 1, tzinfo=UTC))
+
+    def add_threats(self, count: int) -> list[dict[str, Any]]:
+        made = []
+        for _ in range(count):
+            self.clock += timedelta(seconds=1)
+            made.append(numbered_threat(len(self.threats), self.clock))
+            self.threats.append(made[-1])
+        return made
+
+
+def _updated(threat: Any) -> str:
+    info = threat.get("threatInfo") if isinstance(threat, dict) else None
+    text = info.get("updatedAt") if isinstance(info, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SentinelOneHandler(StandInHandler):
+    state: ClassVar[SentinelOneState]
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.record()
+        if self.headers.get("Authorization") != f"ApiToken {self.state.api_token}":
+            self.send_json(401, _errors(4010010, "Authentication Failed"))
+            return
+        if self.play_queued():
+            return
+        if self.path_only != THREATS_PATH:
+            self.send_json(404, _errors(4040010, "Resource not found"))
+            return
+        query = self.query
+        limit = int(query.get("limit", 10))
+        if not 1 <= limit <= 1000:
+            self.send_json(400, _errors(4000010, "Validation Error", "limit: must be 1-1000"))
+            return
+        selected = sorted(self.state.threats, key=lambda t: _moment(_updated(t)))
+        if query.get("sortOrder") == "desc":
+            selected.reverse()
+        if "updatedAt__gte" in query:
+            since = _moment(query["updatedAt__gte"])
+            selected = [t for t in selected if _moment(_updated(t)) >= since]
+        if "updatedAt__gt" in query:
+            since = _moment(query["updatedAt__gt"])
+            selected = [t for t in selected if _moment(_updated(t)) > since]
+        offset = int(base64.b64decode(query["cursor"]).decode()) if "cursor" in query else 0
+        page = selected[offset : offset + limit]
+        more = offset + limit < len(selected)
+        cursor = base64.b64encode(str(offset + limit).encode()).decode() if more else None
+        body = {"data": page, "pagination": {"nextCursor": cursor, "totalItems": len(selected)}}
+        self.send_json(200, body)
+
+
+def serve(state: SentinelOneState) -> Loopback:
+    return Loopback(SentinelOneHandler, state)

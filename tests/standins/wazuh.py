@@ -1,0 +1,168 @@
+"""A loopback stand-in for the Wazuh indexer's (OpenSearch) search API.
+
+What it serves (facts: ../shared/reference/signal-sources.md §6; the hit shape, with its
+``sort: [<epoch ms>]`` on ``timestamp``, from tests/fixtures/wazuh/alert.indexed-shellshock.
+wazuh-indexer-sample.json, a real hit of a wazuh-alerts-4.x index):
+
+* ``POST /{index}/_search`` with HTTP Basic auth. The body's ``size``, ``sort`` (``timestamp``
+  then keyword tie-breakers, ascending), ``search_after`` and ``query.bool.filter`` ``range``
+  terms on ``timestamp`` and ``rule.level`` are honoured; the answer is OpenSearch's
+  ``{"took", "timed_out", "_shards", "hits": {"total", "max_score", "hits": [{"_index",
+  "_id", "_score", "_source", "sort"}]}}``.
+* Bad credentials → 401 with ``WWW-Authenticate: Basic realm="OpenSearch Security"`` and the
+  plain-text body ``Unauthorized`` (the security plugin's answer). Queued replies
+  (:class:`Scripted`) play OpenSearch's 429 ``rejected_execution_exception`` (no
+  ``Retry-After``), 5xx or a proxy's HTML page.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from standins._server import Loopback, Reply, Scripted, StandInHandler
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wazuh"
+USERNAME = "clearance-reader"
+PASSWORD = "W4zuh-indexer-standin-p4ss!0123456789XYZ"
+REJECTED_429 = {
+    "error": {
+        "root_cause": [{"type": "rejected_execution_exception", "reason": "rejected execution"}],
+        "type": "rejected_execution_exception",
+        "reason": "rejected execution of coordinating operation",
+    },
+    "status": 429,
+}
+
+
+def fixture_hit() -> dict[str, Any]:
+    hit: dict[str, Any] = json.loads(
+        (FIXTURES / "alert.indexed-shellshock.wazuh-indexer-sample.json").read_text()
+    )
+    return hit
+
+
+def numbered_alert(n: int, moment: datetime) -> dict[str, Any]:
+    """The real indexed alert (its ``_source``) with its own id, agent and time."""
+    alert: dict[str, Any] = copy.deepcopy(fixture_hit()["_source"])
+    epoch = int(moment.timestamp())
+    alert["id"] = f"{epoch}.{872885 + n}"
+    alert["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+    alert["agent"] = {
+        "id": f"{n % 40 + 1:03d}",
+        "name": f"ip-10-0-{n // 250}-{n % 250 + 1}.us-west-1.compute.internal",
+        "ip": f"10.0.{n // 250}.{n % 250 + 1}",
+    }
+    return alert
+
+
+def _millis(alert: Any) -> int:
+    text = alert.get("timestamp") if isinstance(alert, dict) else None
+    try:
+        moment = datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return 0
+    return int(moment.timestamp() * 1000)
+
+
+def _keyword(alert: Any, *path: str) -> str:
+    value: Any = alert
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else "\uffff"  # missing sorts last
+
+
+def sort_values(alert: Any) -> list[Any]:
+    return [
+        _millis(alert),
+        _keyword(alert, "id"),
+        _keyword(alert, "agent", "id"),
+        _keyword(alert, "rule", "id"),
+    ]
+
+
+@dataclass
+class WazuhState:
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    password: str = PASSWORD
+    scripted: Scripted = field(default_factory=Scripted)
+    clock: datetime = field(default_factory=lambda: datetime(2025, 6, 1, tzinfo=UTC))
+
+    def add_alerts(self, count: int) -> list[dict[str, Any]]:
+        made = []
+        for _ in range(count):
+            self.clock += timedelta(seconds=1)
+            made.append(numbered_alert(len(self.alerts), self.clock))
+            self.alerts.append(made[-1])
+        return made
+
+
+def _range_ok(alert: dict[str, Any], term: dict[str, Any]) -> bool:
+    ((name, bounds),) = term["range"].items()
+    if name == "rule.level":
+        level = alert.get("rule", {}).get("level") if isinstance(alert, dict) else None
+        return isinstance(level, int) and level >= int(bounds.get("gte", 0))
+    since = datetime.fromisoformat(str(bounds.get("gte", bounds.get("gt"))).replace("Z", "+00:00"))
+    limit = int(since.timestamp() * 1000)
+    return _millis(alert) >= limit if "gte" in bounds else _millis(alert) > limit
+
+
+class WazuhHandler(StandInHandler):
+    state: ClassVar[WazuhState]
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.record()
+        expected = base64.b64encode(f"{USERNAME}:{self.state.password}".encode()).decode()
+        if self.headers.get("Authorization") != f"Basic {expected}":
+            headers = {
+                "WWW-Authenticate": 'Basic realm="OpenSearch Security"',
+                "Content-Type": "text/plain; charset=UTF-8",
+            }
+            self.send(Reply(401, b"Unauthorized", headers))
+            return
+        if self.play_queued():
+            return
+        if not self.path_only.endswith("/_search"):
+            self.send_json(405, {"error": "Incorrect HTTP method", "status": 405})
+            return
+        index = self.path_only.split("/")[1]
+        request = self.json_body() or {}
+        size = int(request.get("size", 10))
+        filters = request.get("query", {}).get("bool", {}).get("filter", [])
+        selected = [a for a in self.state.alerts if all(_range_ok(a, f) for f in filters)]
+        selected.sort(key=sort_values)
+        after = request.get("search_after")
+        if after is not None:
+            selected = [a for a in selected if sort_values(a) > list(after)]
+        page = selected[:size]
+        hits = [
+            {
+                "_index": f"{index.rstrip('*')}2025.06.01",
+                "_id": str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(sort_values(a)))),
+                "_score": None,
+                "_source": a,
+                "sort": sort_values(a),
+            }
+            for a in page
+        ]
+        body = {
+            "took": 1,
+            "timed_out": False,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+            "hits": {
+                "total": {"value": len(selected), "relation": "eq"},
+                "max_score": None,
+                "hits": hits,
+            },
+        }
+        self.send_json(200, body)
+
+
+def serve(state: WazuhState) -> Loopback:
+    return Loopback(WazuhHandler, state)
