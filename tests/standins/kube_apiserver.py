@@ -282,15 +282,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # clients hanging up on a watch is normal, not worth a traceback
+
+
 class KubeApiServer:
     """Serve a :class:`FakeCluster` on ``127.0.0.1`` in a background thread."""
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
         handler = type("Handler", (_Handler,), {"cluster": cluster})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

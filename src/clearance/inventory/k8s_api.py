@@ -80,6 +80,7 @@ class KubeApi:
         self.inventory = inventory
         self.cluster = cluster
         self._client = client
+        self.closed = False
 
     @classmethod
     def connect(
@@ -94,6 +95,7 @@ class KubeApi:
             ) from exc
 
     def close(self) -> None:
+        self.closed = True
         self._client.close()
 
     def _error(self, failure: Failure, what: str, detail: str) -> KubeApiError:
@@ -121,6 +123,8 @@ class KubeApi:
         return self._error(failure, what, detail)
 
     def _transport_error(self, exc: Exception, what: str) -> KubeApiError:
+        if isinstance(exc, RuntimeError):  # httpx refuses to send on a closed client
+            return self._error(Failure.UNREACHABLE, what, "client closed")
         if isinstance(exc, LightkubeConfigError):
             # An exec credential plugin failed (expired SSO session, missing binary).
             return self._error(Failure.UNAUTHORIZED, what, f"credential plugin failed: {exc}")
@@ -134,7 +138,9 @@ class KubeApi:
         while True:
             try:
                 response = self._client.get(path, params=params)
-            except (httpx2.HTTPError, LightkubeConfigError, OSError) as exc:
+            except (httpx2.HTTPError, LightkubeConfigError, OSError, RuntimeError) as exc:
+                if isinstance(exc, RuntimeError) and not self.closed:
+                    raise
                 raise self._transport_error(exc, what) from exc
             if response.status_code != 200:
                 raise self._status_error(response, what)
@@ -186,5 +192,7 @@ class KubeApi:
                         message = obj.get("message") if isinstance(obj, dict) else obj
                         raise self._error(failure, what, f"HTTP {code} {message}")
                     yield kind, obj
-        except (httpx2.HTTPError, LightkubeConfigError, OSError) as exc:
+        except (httpx2.HTTPError, LightkubeConfigError, OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not self.closed:
+                raise
             raise self._transport_error(exc, what) from exc

@@ -159,12 +159,15 @@ class KubernetesInventory:
                 self._threads.append(thread)
                 thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 1.0) -> None:
+        """Stop the reflectors. A watch blocked on a quiet stream ends at its server timeout
+        (``watch_timeout_seconds``); its daemon thread then sees the stop and exits."""
         self._stop.set()
         for api in self._apis.values():
-            api.close()  # interrupts watches blocked on the socket
+            api.close()
+        deadline = time.monotonic() + wait
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def sync(self, cluster: str) -> None:
         """List every resource of ``cluster`` once, now (one-shot use without watches)."""

@@ -1,0 +1,264 @@
+"""The Kubernetes inventory against the stand-in API server: watch, 410, 401, 403, outages."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from clearance.errors import InventoryError
+from clearance.inventory.kubernetes import KubernetesInventory, KubernetesInventoryConfig
+from clearance.model.target import Exposure, Target, UnresolvedReason
+from standins.kube_apiserver import KubeApiServer, load_cluster
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "k8s"
+CLUSTER = FIXTURES / "prod-eu.cluster.json"
+ICX_DB = Target.of("production", "prod-eu", "icx", "deployment/icx-db")
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def build(
+    tmp_path: Path, kubeconfig: Path, clusters: list[dict[str, Any]] | None = None, **kw: Any
+) -> KubernetesInventory:
+    config = KubernetesInventoryConfig.model_validate(
+        {
+            "kubeconfig": str(kubeconfig),
+            "clusters": clusters or [{"name": "prod-eu"}],
+            "watch_timeout_seconds": 1,  # quiet watches re-open quickly, so stop() is prompt
+            **kw,
+        }
+    )
+    return KubernetesInventory.create("k8s", config, base_dir=tmp_path)
+
+
+@pytest.fixture
+def server() -> Iterator[KubeApiServer]:
+    with KubeApiServer(load_cluster(CLUSTER)) as srv:
+        yield srv
+
+
+def refs(exposure: Exposure) -> set[str]:
+    return {str(a.ref) for a in exposure.assets}
+
+
+def eventually(check: Callable[[], bool], what: str) -> None:
+    """Wait (bounded) for the watch to deliver; the assertion is on state, never on time."""
+    done = threading.Event()
+    for _ in range(400):
+        if check():
+            return
+        done.wait(0.025)
+    pytest.fail(f"never happened: {what}")
+
+
+def pod_on(node: str, name: str, uid: str) -> dict[str, Any]:
+    cluster = json.loads(CLUSTER.read_text())
+    pod = copy.deepcopy(cluster["pods"][0])
+    pod["metadata"].update(name=name, uid=uid)
+    pod["spec"]["nodeName"] = node
+    pod["status"]["containerStatuses"][0]["containerID"] = "containerd://" + uid.ljust(64, "0")
+    return pod
+
+
+def test_watch_keeps_the_cache_current(tmp_path: Path, server: KubeApiServer) -> None:
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    inventory.start()
+    try:
+        assert "host:duckboat-02" not in refs(inventory.resolve(ICX_DB))
+        new = pod_on("duckboat-02", "icx-db-7d4b578979-zzzzz", "abcdef12")
+        server.cluster.add("pods", new)
+        eventually(lambda: "host:duckboat-02" in refs(inventory.resolve(ICX_DB)), "pod added")
+        server.cluster.delete("pods", new)
+        eventually(lambda: "host:duckboat-02" not in refs(inventory.resolve(ICX_DB)), "pod gone")
+        assert server.cluster.list_calls["pods"] == 1  # events, not re-lists
+    finally:
+        inventory.stop()
+
+
+def test_410_gone_makes_the_reflector_relist(tmp_path: Path, server: KubeApiServer) -> None:
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    inventory.start()
+    try:
+        inventory.resolve(ICX_DB)
+        server.cluster.compact()  # open watches now get an ERROR event with a 410 Status
+        server.cluster.add("pods", pod_on("duckboat-02", "icx-db-7d4b578979-yyyyy", "abcdef34"))
+        eventually(lambda: "host:duckboat-02" in refs(inventory.resolve(ICX_DB)), "relisted")
+        assert server.cluster.list_calls["pods"] >= 2
+        assert any(r.relists for r in inventory.reflectors if r.resource.kind == "pod")
+        assert inventory.health().last_error is None
+    finally:
+        inventory.stop()
+
+
+def test_rbac_forbidding_nodes_is_nodes_unknown_naming_the_cluster(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    server.cluster.forbidden.add("nodes")
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    exposure = inventory.resolve(ICX_DB)
+    assert "pod:icx/icx-db-7d4b578979-2w75j" in refs(exposure)  # what is known is kept
+    reasons = dict(exposure.unresolved)
+    detail = reasons[UnresolvedReason.NODES_UNKNOWN]
+    assert "prod-eu" in detail
+    assert "forbidden" in detail
+    health = inventory.health()
+    assert health.last_error is not None
+    assert 'cannot list resource "nodes"' in health.last_error
+
+
+def test_rbac_forbidding_pods_is_inventory_unavailable(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    server.cluster.forbidden.add("pods")
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    exposure = inventory.resolve(ICX_DB)
+    assert exposure.assets == ()
+    [(reason, detail)] = exposure.unresolved
+    assert reason is UnresolvedReason.INVENTORY_UNAVAILABLE
+    assert "cluster 'prod-eu'" in detail
+    assert "RBAC" in detail
+
+
+def test_expired_credential_is_a_clear_error_not_a_crash(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", token="expired-token")
+    inventory = build(tmp_path, kubeconfig)
+    exposure = inventory.resolve(ICX_DB)
+    [(reason, detail)] = exposure.unresolved
+    assert reason is UnresolvedReason.INVENTORY_UNAVAILABLE
+    assert "cluster 'prod-eu'" in detail
+    assert "HTTP 401" in detail
+    assert "expired" in detail
+    assert "expired-token" not in detail  # never the secret
+    health = inventory.health()
+    assert health.last_success is None
+    assert health.last_error is not None
+
+
+def test_unreachable_cluster_is_inventory_unavailable(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": "prod-eu", "cluster": {"server": "http://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "prod-eu", "context": {"cluster": "prod-eu", "user": "u"}}],
+            }
+        )
+    )
+    inventory = build(tmp_path, kubeconfig, timeout_seconds=2)
+    exposure = inventory.resolve(ICX_DB)
+    [(reason, detail)] = exposure.unresolved
+    assert reason is UnresolvedReason.INVENTORY_UNAVAILABLE
+    assert "cluster 'prod-eu'" in detail
+    assert "ConnectError" in detail
+
+
+def test_missing_context_fails_at_start_up_naming_the_cluster(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    with pytest.raises(InventoryError, match="cluster 'prod-us'"):
+        build(tmp_path, kubeconfig, clusters=[{"name": "prod-us"}])
+
+
+def test_several_clusters_each_from_its_own_context(tmp_path: Path, server: KubeApiServer) -> None:
+    other = load_cluster(CLUSTER)
+    for uid in list(other.store["pods"]):
+        obj, _ = other.store["pods"][uid]
+        if obj["metadata"]["namespace"] == "icx":
+            other.delete("pods", obj)
+    with KubeApiServer(other) as second:
+        second.write_kubeconfig(tmp_path / "us.kubeconfig", {"eks-us": "prod-us"})
+        inventory = build(
+            tmp_path,
+            server.write_kubeconfig(tmp_path / "kubeconfig"),
+            clusters=[
+                {"name": "prod-eu"},
+                {"name": "prod-us", "context": "eks-us", "kubeconfig": "us.kubeconfig"},
+            ],
+        )
+        eu = inventory.resolve(ICX_DB)
+        us = inventory.resolve(Target.of("production", "prod-us", "icx", "deployment/icx-db"))
+        assert "host:duckboat-01" in refs(eu)
+        assert "cluster:prod-us" in refs(us)
+        # In prod-us the deployment has no pods: its template decides, not prod-eu's pods.
+        assert "pod:icx/icx-db-7d4b578979-2w75j" not in refs(us)
+
+
+def test_argo_rollout_resolves_when_its_crd_is_installed(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    cluster = server.cluster
+    cluster.rollouts_installed = True
+    cluster.add(
+        "rollouts",
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "icx", "uid": "ro-1"},
+            "spec": {"template": {"spec": {}}},
+        },
+    )
+    cluster.add(
+        "replicasets",
+        {
+            "metadata": {
+                "name": "web-6b7c",
+                "namespace": "icx",
+                "uid": "rs-ro",
+                "ownerReferences": [
+                    {"kind": "Rollout", "name": "web", "uid": "ro-1", "controller": True}
+                ],
+            },
+            "spec": {"template": {"spec": {}}},
+        },
+    )
+    pod = pod_on("duckboat-02", "web-6b7c-abcde", "abcdef56")
+    pod["metadata"]["ownerReferences"] = [
+        {"kind": "ReplicaSet", "uid": "rs-ro", "controller": True}
+    ]
+    cluster.add("pods", pod)
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    exposure = inventory.resolve(Target.of("production", "prod-eu", "icx", "rollout/web"))
+    assert exposure.unresolved == ()
+    assert "instance:i-0b7e4d2a9c1f35e86" in refs(exposure)
+
+
+def test_without_the_rollouts_crd_other_workloads_are_unaffected(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    assert inventory.resolve(ICX_DB).unresolved == ()
+    assert inventory.health().last_error is None
+    missing = inventory.resolve(Target.of("production", "prod-eu", "icx", "rollout/web"))
+    assert [r for r, _ in missing.unresolved] == [UnresolvedReason.TARGET_NOT_FOUND]
+
+
+def test_malformed_object_served_is_skipped_and_counted(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    broken = pod_on("duckboat-01", "broken-pod", "abcdef78")
+    broken["status"]["containerStatuses"] = [{"name": "x", "containerID": "docker://not-hex"}]
+    server.cluster.add("pods", broken)
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    assert inventory.resolve(ICX_DB).unresolved == ()
+    assert inventory.health().skipped == 1
+
+
+def test_health_times_come_from_the_injected_clock(tmp_path: Path, server: KubeApiServer) -> None:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    built = build(tmp_path, kubeconfig)
+    inventory = KubernetesInventory("k8s", built._connect, clock=lambda: T0)
+    inventory.resolve(ICX_DB)
+    health = inventory.health()
+    assert health.name == "inventory:k8s"
+    assert health.last_success == T0
