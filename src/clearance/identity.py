@@ -28,6 +28,8 @@ from clearance.model.assets import AssetKind, AssetRef, asset, compatible, index
 
 _JOINING = (AssetKind.INSTANCE, AssetKind.MAC, AssetKind.HOST)
 _KINDS = {AssetKind.HOST, AssetKind.INSTANCE, AssetKind.IP, AssetKind.MAC}
+# How much a shared value says about two records being one machine, strongest first.
+_STRENGTH = {AssetKind.INSTANCE: 0, AssetKind.MAC: 1, AssetKind.HOST: 2, AssetKind.IP: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,7 @@ class IdentityGraph:
             elif roots:
                 reached[roots.pop()].append(ref)
         if len(reached) > 1:
-            strength = {AssetKind.INSTANCE: 0, AssetKind.MAC: 1, AssetKind.HOST: 2, AssetKind.IP: 3}
+            strength = _STRENGTH
             ranked = sorted(reached, key=lambda r: (min(strength[x.kind] for x in reached[r]), r))
             best, rest = ranked[0], ranked[1:]
             best_rank = min(strength[x.kind] for x in reached[best])
@@ -183,6 +185,7 @@ class IdentityGraph:
         known = set(given)
         joined: list[tuple[AssetRef, AssetRef]] = []
         for root, via in reached.items():
+            strongest = min(via, key=lambda r: (_STRENGTH[r.kind], r))
             for ref in sorted(self._refs[root] - known):
                 if len(self.machines_of(ref)) > 1:
                     ambiguities.append(
@@ -190,6 +193,6 @@ class IdentityGraph:
                         "not used"
                     )
                     continue
-                joined.append((ref, via[0]))
+                joined.append((ref, strongest))
                 known.add(ref)
         return Expansion(tuple(sorted(known)), tuple(joined), tuple(ambiguities))
