@@ -60,7 +60,7 @@ def eventually(check: Callable[[], bool], what: str) -> None:
 
 def pod_on(node: str, name: str, uid: str) -> dict[str, Any]:
     cluster = json.loads(CLUSTER.read_text())
-    pod = copy.deepcopy(cluster["pods"][0])
+    pod: dict[str, Any] = copy.deepcopy(cluster["pods"][0])
     pod["metadata"].update(name=name, uid=uid)
     pod["spec"]["nodeName"] = node
     pod["status"]["containerStatuses"][0]["containerID"] = "containerd://" + uid.ljust(64, "0")
