@@ -74,6 +74,7 @@ class FakeCluster:
         self.rollouts_installed = False
         self.list_calls: dict[str, int] = {p: 0 for p in RESOURCES}
         self.stopping = False
+        self._sorted: dict[tuple[str, str | None], list[tuple[tuple[str, str], bytes]]] = {}
         for plural, items in (objects or {}).items():
             for obj in items:
                 self._put(plural, obj, event=None)
@@ -86,6 +87,7 @@ class FakeCluster:
         data = orjson.dumps(obj)
         with self._cond:
             self.version = rv
+            self._sorted.clear()
             if event == "DELETED":
                 self.store[plural].pop(uid, None)
             else:
@@ -126,14 +128,16 @@ class FakeCluster:
                 if rv < self.compacted:
                     msg = "The provided continue parameter is too old to display a consistent list"
                     return 410, orjson.dumps(_status(410, "Expired", msg))
-            items = sorted(
-                (
-                    ((o["metadata"].get("namespace", ""), o["metadata"]["name"]), data)
-                    for o, data in self.store[plural].values()
-                    if namespace is None or o["metadata"].get("namespace") == namespace
-                ),
-                key=lambda kv: kv[0],
-            )
+            items = self._sorted.get((plural, namespace))
+            if items is None:  # sorted once per version, not once per page
+                items = self._sorted[(plural, namespace)] = sorted(
+                    (
+                        ((o["metadata"].get("namespace", ""), o["metadata"]["name"]), data)
+                        for o, data in self.store[plural].values()
+                        if namespace is None or o["metadata"].get("namespace") == namespace
+                    ),
+                    key=lambda kv: kv[0],
+                )
         chunk = items[offset : offset + limit] if limit else items[offset:]
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if limit and offset + limit < len(items):

@@ -130,10 +130,13 @@ class KubeApi:
             return self._error(Failure.UNAUTHORIZED, what, f"credential plugin failed: {exc}")
         return self._error(Failure.UNREACHABLE, what, f"{type(exc).__name__}: {exc}")
 
-    def list(self, path: str, *, limit: int = 500) -> tuple[list[Any], str]:
-        """Every item at ``path`` (following ``continue``) and the list's resourceVersion."""
+    def list_pages(self, path: str, *, limit: int = 500) -> Iterator[tuple[list[Any], str]]:
+        """Pages of items at ``path`` (following ``continue``), each with the list's version.
+
+        Pages rather than one list: the caller parses each into slim records and drops the raw
+        JSON before the next arrives, so a 100,000-pod list never sits in memory whole.
+        """
         what = f"list {path}"
-        items: list[Any] = []
         params: dict[str, str | int] = {"limit": limit}
         while True:
             try:
@@ -150,9 +153,9 @@ class KubeApi:
                 meta = body.get("metadata") or {}
             except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
                 raise self._error(Failure.BAD_RESPONSE, what, "not a Kubernetes list") from exc
-            items.extend(page)
+            yield page, str(meta.get("resourceVersion") or "")
             if not meta.get("continue"):
-                return items, str(meta.get("resourceVersion") or "")
+                return
             params["continue"] = meta["continue"]
 
     def watch(

@@ -113,7 +113,17 @@ class ClusterCache:
 
     def replace(self, kind: str, objects: list[Any], resource_version: str) -> None:
         """Install a fresh list of ``kind``: what it lacks is gone from the cluster."""
-        parsed, malformed = _parse_all(kind, objects)
+        parsed, malformed = parse_all(kind, objects)
+        self.install(kind, parsed, malformed, resource_version)
+
+    def install(
+        self,
+        kind: str,
+        parsed: list[Controller | Pod | Node],
+        malformed: dict[str, str],
+        resource_version: str,
+    ) -> None:
+        """Install records parsed from a complete list (see :func:`parse_all`)."""
         with self._lock:
             for uid in list(self._uids[kind]):
                 self._remove(kind, uid)
@@ -143,7 +153,7 @@ class ClusterCache:
                     self._remove(kind, uid)
                     self._malformed[kind].pop(uid, None)
             return
-        parsed, malformed = _parse_all(kind, [obj])
+        parsed, malformed = parse_all(kind, [obj])
         with self._lock:
             if isinstance(uid, str):
                 self._remove(kind, uid)
@@ -224,9 +234,10 @@ def _discard(index: dict[str, set[str]], key: str, uid: str) -> None:
             del index[key]
 
 
-def _parse_all(
-    kind: str, objects: list[Any]
+def parse_all(
+    kind: str, objects: list[Any], start: int = 0
 ) -> tuple[list[Controller | Pod | Node], dict[str, str]]:
+    """Parse raw objects of ``kind``; a malformed one is kept aside by uid with its reason."""
     parsed: list[Controller | Pod | Node] = []
     malformed: dict[str, str] = {}
     for i, obj in enumerate(objects):
@@ -242,5 +253,5 @@ def _parse_all(
         except MalformedObjectError as exc:
             meta = obj.get("metadata") if isinstance(obj, Mapping) else None
             uid = meta.get("uid") if isinstance(meta, Mapping) else None
-            malformed[uid if isinstance(uid, str) and uid else f"#{i}"] = str(exc)
+            malformed[uid if isinstance(uid, str) and uid else f"#{start + i}"] = str(exc)
     return parsed, malformed

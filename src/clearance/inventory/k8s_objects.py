@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from clearance.errors import InvalidAssetError
@@ -237,21 +238,30 @@ def _container_refs(status: Mapping[str, Any], where: str) -> list[tuple[AssetRe
             try:
                 if cid := cs.get("containerID"):  # empty until the container starts
                     refs.append((asset(AssetKind.CONTAINER, str(cid)), via))
-                refs.extend((ref, via) for ref in image_refs(cs.get("image"), cs.get("imageID")))
+                image, image_id = cs.get("image"), cs.get("imageID")
+                refs.extend(
+                    (ref, via)
+                    for ref in image_refs(
+                        str(image) if image else None, str(image_id) if image_id else None
+                    )
+                )
             except InvalidAssetError as exc:
                 raise MalformedObjectError(where, str(exc)) from exc
     return refs
 
 
-def image_refs(image: Any, image_id: Any) -> tuple[AssetRef, ...]:
+@lru_cache(maxsize=1 << 14)
+def image_refs(image: str | None, image_id: str | None) -> tuple[AssetRef, ...]:
     """Image refs from a container status, in every runtime's ``imageID`` form.
+
+    Cached: the replicas of a workload share their images, so their pods share the refs too.
 
     docker: ``docker-pullable://repo@sha256:…``; containerd: ``docker.io/library/nginx@sha256:…``;
     a locally built or kind-loaded image: bare ``sha256:<image id>`` (a config digest, not a
     registry digest, so it is kept apart from the ``repo:tag``). See integrations.md §1.2.
     """
-    name = parse_image(str(image)) if image else None
-    ident = parse_image(str(image_id)) if image_id else None
+    name = parse_image(image) if image else None
+    ident = parse_image(image_id) if image_id else None
     if ident is not None and ident.digest and ident.repository:
         # repo@digest: keep the tag from status.image when it names the same repository, so the
         # ref is filed under both the digest and repo:tag.

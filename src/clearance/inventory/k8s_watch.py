@@ -12,15 +12,23 @@ import logging
 import threading
 
 from clearance.inventory.k8s_api import Failure, KubeApi, KubeApiError
-from clearance.inventory.k8s_cache import ClusterCache, ResourceType
+from clearance.inventory.k8s_cache import ClusterCache, ResourceType, parse_all
+from clearance.inventory.k8s_objects import Controller, Node, Pod
 
 logger = logging.getLogger(__name__)
 
 
 def list_into(api: KubeApi, cache: ClusterCache, resource: ResourceType) -> bool:
     """List ``resource`` into ``cache``; record a failure instead of raising. True on success."""
+    parsed: list[Controller | Pod | Node] = []
+    malformed: dict[str, str] = {}
+    version = ""
     try:
-        items, version = api.list(resource.path)
+        for items, page_version in api.list_pages(resource.path):
+            version = page_version
+            records, bad = parse_all(resource.kind, items, start=len(parsed) + len(malformed))
+            parsed += records
+            malformed.update(bad)
     except KubeApiError as exc:
         if exc.failure is Failure.NOT_FOUND and resource.optional:
             cache.mark_absent(resource.kind)
@@ -28,7 +36,7 @@ def list_into(api: KubeApi, cache: ClusterCache, resource: ResourceType) -> bool
         logger.warning("%s", exc)
         cache.fail(resource.kind, str(exc))
         return False
-    cache.replace(resource.kind, items, version)
+    cache.install(resource.kind, parsed, malformed, version)
     return True
 
 
