@@ -46,8 +46,8 @@ def numbered_threat(n: int, updated: datetime) -> dict[str, Any]:
     agent = threat["agentRealtimeInfo"]
     agent["agentId"] = str(657613730168123595 + n % 20)
     agent["agentComputerName"] = f"EC2AMAZ-{n % 20:07d}"
-    agent["networkInterfaces"][0]["inet"] = [f"10.0.{n // 250}.{n % 250 + 1}"]
-    agent["networkInterfaces"][0]["physical"] = f"06:35:e6:62:{n // 256 % 256:02x}:{n % 256:02x}"
+    agent["networkInterfaces"][0]["inet"] = [f"10.0.0.{n % 20 + 1}"]
+    agent["networkInterfaces"][0]["physical"] = f"06:35:e6:62:53:{n % 20:02x}"
     return threat
 
 

@@ -54,10 +54,11 @@ def numbered_alert(n: int, moment: datetime) -> dict[str, Any]:
     epoch = int(moment.timestamp())
     alert["id"] = f"{epoch}.{872885 + n}"
     alert["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+    agent = n % 40 + 1  # one agent keeps its name and address
     alert["agent"] = {
-        "id": f"{n % 40 + 1:03d}",
-        "name": f"ip-10-0-{n // 250}-{n % 250 + 1}.us-west-1.compute.internal",
-        "ip": f"10.0.{n // 250}.{n % 250 + 1}",
+        "id": f"{agent:03d}",
+        "name": f"ip-10-0-0-{agent}.us-west-1.compute.internal",
+        "ip": f"10.0.0.{agent}",
     }
     return alert
 

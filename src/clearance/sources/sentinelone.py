@@ -20,6 +20,7 @@ suppressed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import re
@@ -135,6 +136,7 @@ class _Threat(_Model):
     indicators: list[Any] | None = None
 
 
+@functools.lru_cache(maxsize=65536)  # agents recur across threats; parsing is the cost
 def _usable_ip(value: str) -> bool:
     """Link-local addresses (fe80::/10, 169.254/16) repeat on every machine; they name none."""
     try:
