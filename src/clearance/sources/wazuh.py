@@ -10,8 +10,8 @@ The Wazuh server API does not serve alerts (4.x); the indexer does, in the
   narrows the search with a ``timestamp >=`` range and continues exactly after that hit, so each
   batch's watermark is a safe resume point and nothing is read twice.
 
-Mapping: ``rule.level`` 0–15 → severity (0–3 informational, 4–6 low, 7–11 medium, 12–14 high,
-15 critical); ``rule.description`` → title; ``rule.id`` → rule; ``rule.mitre.id`` → techniques;
+Mapping: ``rule.level`` 0–16 → severity (0–3 informational, 4–6 low, 7–11 medium, 12–14 high,
+15–16 critical); ``rule.description`` → title; ``rule.id`` → rule; ``rule.mitre.id`` → techniques;
 ``agent.name``/``agent.ip`` → host/IP. An alert is an event: always open, confidence 1.
 """
 
@@ -110,7 +110,8 @@ class _Alert(_Model):
 
 
 def severity_of_level(level: int) -> Severity:
-    """Wazuh rule level (0–15) → OCSF severity (reference §0; a policy choice)."""
+    """Wazuh rule level (0 ignored … 16 severe attack) → OCSF severity (reference §0; a policy
+    choice). See https://documentation.wazuh.com/current/user-manual/ruleset/rules/index.html"""
     if level >= 15:
         return Severity.CRITICAL
     if level >= 12:

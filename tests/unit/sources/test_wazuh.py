@@ -53,6 +53,7 @@ def test_real_indexed_alert_becomes_a_signal() -> None:
         (11, Severity.MEDIUM),
         (12, Severity.HIGH),
         (15, Severity.CRITICAL),
+        (16, Severity.CRITICAL),
     ],
 )
 def test_rule_levels(level: int, expected: Severity) -> None:
