@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import email.utils
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -288,3 +289,25 @@ def test_alerts_keep_their_values_when_fetched_twice(
     again = [s for b in make_source(url, []).fetch(None) for s in b.signals]
     assert first == again
     assert state.alerts == before
+
+
+def test_a_stalled_api_times_out_is_retried_and_named() -> None:
+    with socket.socket() as stalled:  # accepts connections, never answers
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(8)
+        url = f"http://127.0.0.1:{stalled.getsockname()[1]}"
+        sleeps: list[float] = []
+        source = make_source(url, sleeps, timeout=0.2, max_retries=1)
+        with pytest.raises(SourceError, match=r"timed out talking to 127\.0\.0\.1:\d+/"):
+            list(source.fetch(None))
+    assert sleeps == [0.5]
+
+
+def test_an_unreachable_api_is_named_without_the_secret() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before the source connects
+    with pytest.raises(SourceError) as caught:
+        list(make_source(f"http://127.0.0.1:{port}", [], max_retries=0).fetch(None))
+    assert f"cannot reach 127.0.0.1:{port}/" in str(caught.value)
+    assert defender.CLIENT_SECRET not in str(caught.value)
