@@ -24,6 +24,7 @@ from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
 from clearance.errors import InventoryError
+from clearance.inventory.k8s_wire import decode_page
 
 CONNECTED = "CONNECTED"  # pseudo event: a watch stream was opened
 
@@ -130,7 +131,9 @@ class KubeApi:
             return self._error(Failure.UNAUTHORIZED, what, f"credential plugin failed: {exc}")
         return self._error(Failure.UNREACHABLE, what, f"{type(exc).__name__}: {exc}")
 
-    def list_pages(self, path: str, *, limit: int = 500) -> Iterator[tuple[list[Any], str]]:
+    def list_pages(
+        self, path: str, *, kind: str = "", limit: int = 500
+    ) -> Iterator[tuple[list[Any], str]]:
         """Pages of items at ``path`` (following ``continue``), each with the list's version.
 
         Pages rather than one list: the caller parses each into slim records and drops the raw
@@ -148,15 +151,13 @@ class KubeApi:
             if response.status_code != 200:
                 raise self._status_error(response, what)
             try:
-                body = msgspec.json.decode(response.content)
-                page = body["items"] or []
-                meta = body.get("metadata") or {}
+                page, version, token = decode_page(kind, response.content)
             except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
                 raise self._error(Failure.BAD_RESPONSE, what, "not a Kubernetes list") from exc
-            yield page, str(meta.get("resourceVersion") or "")
-            if not meta.get("continue"):
+            yield page, version
+            if not token:
                 return
-            params["continue"] = meta["continue"]
+            params["continue"] = token
 
     def watch(
         self, path: str, resource_version: str, *, timeout_seconds: int

@@ -24,7 +24,7 @@ def list_into(api: KubeApi, cache: ClusterCache, resource: ResourceType) -> bool
     malformed: dict[str, str] = {}
     version = ""
     try:
-        for items, page_version in api.list_pages(resource.path):
+        for items, page_version in api.list_pages(resource.path, kind=resource.kind):
             version = page_version
             records, bad = parse_all(resource.kind, items, start=len(parsed) + len(malformed))
             parsed += records
