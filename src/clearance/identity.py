@@ -29,6 +29,7 @@ from clearance.model.assets import AssetKind, AssetRef, asset, compatible, index
 _JOINING = (AssetKind.INSTANCE, AssetKind.MAC, AssetKind.HOST)
 _KINDS = {AssetKind.HOST, AssetKind.INSTANCE, AssetKind.IP, AssetKind.MAC}
 # How much a shared value says about two records being one machine, strongest first.
+_MEMO_LIMIT = 1 << 16
 _STRENGTH = {AssetKind.INSTANCE: 0, AssetKind.MAC: 1, AssetKind.HOST: 2, AssetKind.IP: 3}
 
 
@@ -52,6 +53,8 @@ class IdentityGraph:
         self._refs: dict[int, set[AssetRef]] = {}  # machine root -> every ref of its groups
         self._members: dict[int, list[int]] = {}  # machine root -> its groups
         self.skipped: list[str] = []  # values that could not be normalized, with their group
+        # Expansions by input: a node is expanded on every decision about its workloads.
+        self._memo: dict[frozenset[AssetRef], Expansion] = {}
 
     def add(self, group: Mapping[str, Iterable[str]], *, label: str = "") -> None:
         """Add one machine as one platform sees it. Malformed values are skipped and listed."""
@@ -71,6 +74,7 @@ class IdentityGraph:
                     self.skipped.append(f"{label or 'group'}: {exc}")
         if not refs:
             return
+        self._memo.clear()
         gid = len(self._groups)
         self._groups.append(frozenset(refs))
         self._labels.append(label or str(min(refs)))
@@ -153,7 +157,16 @@ class IdentityGraph:
         point at different machines, only the machine reached by the strongest identifier
         (instance id, then MAC, then host name) is joined, and the conflict is reported.
         """
-        given = sorted(set(refs))
+        key = frozenset(refs)
+        known = self._memo.get(key)
+        if known is None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            known = self._memo[key] = self._expand(key)
+        return known
+
+    def _expand(self, refs: frozenset[AssetRef]) -> Expansion:
+        given = sorted(refs)
         ambiguities: list[str] = []
         reached: dict[int, list[AssetRef]] = defaultdict(list)
         for ref in given:

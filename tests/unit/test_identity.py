@@ -145,3 +145,11 @@ def test_expansion_never_crosses_instance_ids(groups: list[tuple[str, str, str]]
             r.value for r in graph.expand(refs(f"instance:{instance}")).refs if r.kind == "instance"
         }
         assert found == {instance}
+
+
+def test_a_group_added_after_an_expansion_is_seen_by_the_next_one() -> None:
+    graph = IdentityGraph()
+    graph.add({"instance": ["i-1"], "host": ["a"]})
+    assert "mac:aa:aa:aa:aa:aa:aa" not in expanded(graph, refs("instance:i-1"))
+    graph.add({"instance": ["i-1"], "mac": ["aa:aa:aa:aa:aa:aa"]})
+    assert "mac:aa:aa:aa:aa:aa:aa" in expanded(graph, refs("instance:i-1"))
