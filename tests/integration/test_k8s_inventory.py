@@ -262,3 +262,23 @@ def test_health_times_come_from_the_injected_clock(tmp_path: Path, server: KubeA
     health = inventory.health()
     assert health.name == "inventory:k8s"
     assert health.last_success == T0
+
+
+def test_one_shot_resolution_lists_only_the_target_namespace_and_nodes(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    assert inventory.resolve(ICX_DB).unresolved == ()
+    assert sorted(server.cluster.lists) == [
+        "/api/v1/namespaces/icx/pods",
+        "/api/v1/nodes",
+        "/apis/apps/v1/namespaces/icx/deployments",
+        "/apis/apps/v1/namespaces/icx/replicasets",
+    ]
+    kotsadm = Target.of("production", "prod-eu", "default", "deployment/kotsadm-api")
+    assert "host:duckboat-02" in refs(inventory.resolve(kotsadm))
+    listed = len(server.cluster.lists)
+    # Both namespaces stay cached: resolving either again reads nothing more.
+    assert "host:duckboat-01" in refs(inventory.resolve(ICX_DB))
+    assert "host:duckboat-02" in refs(inventory.resolve(kotsadm))
+    assert len(server.cluster.lists) == listed

@@ -73,6 +73,7 @@ class FakeCluster:
         self.forbidden: set[str] = set()
         self.rollouts_installed = False
         self.list_calls: dict[str, int] = {p: 0 for p in RESOURCES}
+        self.lists: list[str] = []  # the path of every list request, in order
         self.stopping = False
         self._sorted: dict[tuple[str, str | None], list[tuple[tuple[str, str], bytes]]] = {}
         for plural, items in (objects or {}).items():
@@ -247,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._watch(plural, namespace, query)
             return
         cluster.list_calls[plural] += 1
+        if "continue" not in query:
+            cluster.lists.append(url.path)
         code, body = cluster.page(
             plural, namespace, int(query.get("limit", "0")), query.get("continue")
         )

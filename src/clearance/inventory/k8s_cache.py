@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,21 +28,30 @@ from clearance.inventory.k8s_objects import (
 @dataclass(frozen=True, slots=True)
 class ResourceType:
     kind: str  # lower case, as in WorkloadRef
-    path: str  # cluster-wide list/watch path
+    prefix: str  # API group/version path
+    plural: str
+    namespaced: bool = True
     optional: bool = False  # a CRD that may not be installed (404 = absent, not an error)
+
+    def path(self, namespace: str | None = None) -> str:
+        """The cluster-wide list/watch path, or the namespaced one."""
+        if namespace is not None and self.namespaced:
+            return f"{self.prefix}/namespaces/{namespace}/{self.plural}"
+        return f"{self.prefix}/{self.plural}"
 
 
 RESOURCES = (
-    ResourceType("node", "/api/v1/nodes"),
-    ResourceType("pod", "/api/v1/pods"),
-    ResourceType("replicaset", "/apis/apps/v1/replicasets"),
-    ResourceType("deployment", "/apis/apps/v1/deployments"),
-    ResourceType("statefulset", "/apis/apps/v1/statefulsets"),
-    ResourceType("daemonset", "/apis/apps/v1/daemonsets"),
-    ResourceType("job", "/apis/batch/v1/jobs"),
-    ResourceType("cronjob", "/apis/batch/v1/cronjobs"),
-    ResourceType("rollout", "/apis/argoproj.io/v1alpha1/rollouts", optional=True),
+    ResourceType("node", "/api/v1", "nodes", namespaced=False),
+    ResourceType("pod", "/api/v1", "pods"),
+    ResourceType("replicaset", "/apis/apps/v1", "replicasets"),
+    ResourceType("deployment", "/apis/apps/v1", "deployments"),
+    ResourceType("statefulset", "/apis/apps/v1", "statefulsets"),
+    ResourceType("daemonset", "/apis/apps/v1", "daemonsets"),
+    ResourceType("job", "/apis/batch/v1", "jobs"),
+    ResourceType("cronjob", "/apis/batch/v1", "cronjobs"),
+    ResourceType("rollout", "/apis/argoproj.io/v1alpha1", "rollouts", optional=True),
 )
+BY_KIND = {r.kind: r for r in RESOURCES}
 
 
 @dataclass
@@ -52,6 +61,7 @@ class ResourceState:
     error: str | None = None  # the last failure, cleared by the next success
     absent: bool = False  # optional CRD not served by this cluster
     last_success: datetime | None = None  # the last list, event or watch (re)connection
+    namespaces: set[str] = field(default_factory=set)  # listed one namespace at a time
 
 
 class ClusterCache:
@@ -122,18 +132,42 @@ class ClusterCache:
         parsed: list[Controller | Pod | Node],
         malformed: dict[str, str],
         resource_version: str,
+        *,
+        namespace: str | None = None,
     ) -> None:
-        """Install records parsed from a complete list (see :func:`parse_all`)."""
+        """Install records parsed from a complete list (see :func:`parse_all`).
+
+        With ``namespace``, the list was of that namespace only: only its objects are replaced,
+        and the resource counts as listed for that namespace, not for the cluster.
+        """
         with self._lock:
             for uid in list(self._uids[kind]):
-                self._remove(kind, uid)
+                if namespace is None or self._namespace_of(kind, uid) == namespace:
+                    self._remove(kind, uid)
             for record in parsed:
                 self._insert(kind, record)
-            self._malformed[kind] = malformed
             state = self.state[kind]
-            state.synced, state.resource_version, state.error = True, resource_version, None
-            state.absent = False
+            if namespace is None:
+                self._malformed[kind] = malformed
+                state.synced, state.resource_version = True, resource_version
+            else:
+                self._malformed[kind].update(malformed)
+                state.namespaces.add(namespace)
+            state.error, state.absent = None, False
             self._succeeded(kind)
+
+    def listed(self, kind: str, namespace: str) -> bool:
+        """Whether ``kind`` has been listed cluster-wide, or for ``namespace``."""
+        with self._lock:
+            state = self.state[kind]
+            return state.synced or namespace in state.namespaces
+
+    def _namespace_of(self, kind: str, uid: str) -> str | None:
+        if kind == "pod":
+            return self._pods[uid].namespace
+        if kind == "node":
+            return None
+        return self._controllers[uid].namespace
 
     def apply(self, kind: str, event: str, obj: Mapping[str, Any]) -> None:
         """Apply one watch event (ADDED, MODIFIED, DELETED, BOOKMARK)."""

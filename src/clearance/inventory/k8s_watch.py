@@ -18,13 +18,19 @@ from clearance.inventory.k8s_objects import Controller, Node, Pod
 logger = logging.getLogger(__name__)
 
 
-def list_into(api: KubeApi, cache: ClusterCache, resource: ResourceType) -> bool:
-    """List ``resource`` into ``cache``; record a failure instead of raising. True on success."""
+def list_into(
+    api: KubeApi, cache: ClusterCache, resource: ResourceType, namespace: str | None = None
+) -> bool:
+    """List ``resource`` (cluster-wide, or in ``namespace``) into ``cache``.
+
+    A failure is recorded in the cache instead of raised. True on success.
+    """
+    scope = namespace if resource.namespaced else None
     parsed: list[Controller | Pod | Node] = []
     malformed: dict[str, str] = {}
     version = ""
     try:
-        for items, page_version in api.list_pages(resource.path, kind=resource.kind):
+        for items, page_version in api.list_pages(resource.path(scope), kind=resource.kind):
             version = page_version
             records, bad = parse_all(resource.kind, items, start=len(parsed) + len(malformed))
             parsed += records
@@ -36,7 +42,7 @@ def list_into(api: KubeApi, cache: ClusterCache, resource: ResourceType) -> bool
         logger.warning("%s", exc)
         cache.fail(resource.kind, str(exc))
         return False
-    cache.install(resource.kind, parsed, malformed, version)
+    cache.install(resource.kind, parsed, malformed, version, namespace=scope)
     return True
 
 
@@ -93,7 +99,7 @@ class Reflector:
         kind = self.resource.kind
         version = self.cache.state[kind].resource_version
         for event, obj in self.api.watch(
-            self.resource.path, version, timeout_seconds=self.watch_timeout
+            self.resource.path(), version, timeout_seconds=self.watch_timeout
         ):
             if self.stop.is_set():
                 return

@@ -13,9 +13,10 @@ Configuration (``clearance.yaml``)::
 
 ``start()`` runs a list + watch reflector per cluster and resource (the server does this), so a
 decision reads the cache and never waits on an API server. Without ``start()`` (a one-shot
-``clearance check``), the first ``resolve`` for a cluster lists it once. Everything that cannot be
-correlated is in ``Exposure.unresolved``, naming the cluster; API failures (unreachable, expired
-credential, RBAC 403) are in ``health()``; malformed objects are skipped and counted there.
+``clearance check``), ``resolve`` lists what it needs once: the target's namespace and the
+nodes. Everything that cannot be correlated is in ``Exposure.unresolved``, naming the cluster;
+API failures (unreachable, expired credential, RBAC 403) are in ``health()``; malformed objects
+are skipped and counted there.
 """
 
 from __future__ import annotations
@@ -27,17 +28,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from clearance.errors import InventoryError
 from clearance.identity import IdentityGraph
-from clearance.inventory.k8s_api import KubeApi, load_config
-from clearance.inventory.k8s_cache import RESOURCES, ClusterCache
+from clearance.inventory.k8s_api import KubeApi
+from clearance.inventory.k8s_cache import BY_KIND, RESOURCES, ClusterCache
 from clearance.inventory.k8s_candidates import read_manifest
+from clearance.inventory.k8s_config import (
+    ClusterSettings,
+    KubernetesInventoryConfig,
+    api_factories,
+)
 from clearance.inventory.k8s_objects import MalformedObjectError
 from clearance.inventory.k8s_resolve import Resolution, resolve_in_cluster, workload_kind
 from clearance.inventory.k8s_watch import Reflector, list_into
 from clearance.model.target import Exposure, Proximity, SourceHealth, Target, UnresolvedReason
+
+__all__ = ["ClusterSettings", "KubernetesInventory", "KubernetesInventoryConfig"]
 
 # What each workload kind's chain reads, beside pods and nodes.
 _CHAIN = {
@@ -49,23 +57,6 @@ _CHAIN = {
     "job": ("job",),
     "replicaset": ("replicaset",),
 }
-
-
-class ClusterSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1)
-    context: str | None = None  # default: the cluster name
-    kubeconfig: Path | None = None  # default: the inventory's
-    in_cluster: bool = False
-
-
-class KubernetesInventoryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    kubeconfig: Path | None = None
-    clusters: list[ClusterSettings] = Field(min_length=1)
-    timeout_seconds: float = Field(default=10.0, gt=0)
-    initial_sync_seconds: float = Field(default=10.0, ge=0)
-    watch_timeout_seconds: int = Field(default=300, ge=1)
 
 
 def _utc_now() -> datetime:
@@ -102,29 +93,9 @@ class KubernetesInventory:
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> KubernetesInventory:
         if not isinstance(config, KubernetesInventoryConfig):
             raise InventoryError(name, "expected a kubernetes inventory configuration")
-
-        def path(p: Path | None) -> Path | None:
-            if p is None:
-                return None
-            p = p.expanduser()
-            return p if p.is_absolute() else base_dir / p
-
-        apis: dict[str, Callable[[], KubeApi]] = {}
-        for cluster in config.clusters:
-            # Load every kubeconfig now: a missing file or context fails at start-up.
-            single = load_config(
-                name,
-                cluster.name,
-                kubeconfig=path(cluster.kubeconfig) or path(config.kubeconfig),
-                context=cluster.context,
-                in_cluster=cluster.in_cluster,
-            )
-            apis[cluster.name] = lambda c=cluster.name, s=single: KubeApi.connect(  # type: ignore[misc]
-                name, c, s, timeout=config.timeout_seconds
-            )
         return cls(
             name,
-            apis,
+            api_factories(name, config, base_dir),
             initial_sync_seconds=config.initial_sync_seconds,
             watch_timeout_seconds=config.watch_timeout_seconds,
         )
@@ -181,18 +152,31 @@ class KubernetesInventory:
         for resource in RESOURCES:
             list_into(api, cache, resource)
 
-    def _ensure_synced(self, cluster: str, kinds: tuple[str, ...]) -> None:
+    def _ensure_listed(self, cluster: str, kinds: tuple[str, ...], namespace: str) -> None:
+        """Make sure ``kinds`` are in the cache for ``namespace`` before resolving there.
+
+        With reflectors running, wait (at most ``initial_sync_seconds``) for their first list.
+        Without (one-shot use), list what is missing now, in the target's namespace only: a
+        ``clearance check`` in CI need not read every pod of a large cluster.
+        """
         cache = self.caches[cluster]
-        if all(cache.state[k].synced for k in kinds):
+        if all(cache.listed(k, namespace) for k in kinds):
             return
         if not self._threads:
             with self._sync_lock:
-                if not all(cache.state[k].synced for k in kinds):
-                    self.sync(cluster)
+                try:
+                    api = self._api(cluster)
+                except InventoryError as exc:
+                    for kind in kinds:
+                        cache.fail(kind, str(exc))
+                    return
+                for kind in kinds:
+                    if not cache.listed(kind, namespace):
+                        list_into(api, cache, BY_KIND[kind], namespace)
             return
         deadline = time.monotonic() + self._initial_sync
-        while not all(cache.state[k].synced for k in kinds) and time.monotonic() < deadline:
-            if all(cache.state[k].synced or cache.state[k].error for k in kinds):
+        while not all(cache.listed(k, namespace) for k in kinds) and time.monotonic() < deadline:
+            if all(cache.listed(k, namespace) or cache.state[k].error for k in kinds):
                 return  # failed already: do not make the decision wait for the retry
             self._stop.wait(0.02)
 
@@ -229,12 +213,12 @@ class KubernetesInventory:
             except MalformedObjectError as exc:
                 raise InventoryError(self.name, str(exc)) from exc
         needed = (*_CHAIN[kind], "pod", "node")
-        self._ensure_synced(cluster, needed)
+        namespace = target.namespace
+        self._ensure_listed(cluster, needed, namespace)
         cache = self.caches[cluster]
         for k in needed[:-1]:
-            state = cache.state[k]
-            if not state.synced:
-                why = state.error or f"cluster {cluster!r}: {k}s not listed yet"
+            if not cache.listed(k, namespace):
+                why = cache.state[k].error or f"cluster {cluster!r}: {k}s not listed yet"
                 return unresolved(UnresolvedReason.INVENTORY_UNAVAILABLE, why)
         result = resolve_in_cluster(cache, target, parsed)
         node_state = cache.state["node"]
@@ -265,16 +249,20 @@ class KubernetesInventory:
                 result.note(f"identity: {text}")
 
     def health(self) -> SourceHealth:
-        """The cache's age (its stalest cluster) and every current API error, named."""
+        """The cache's age and every current API error, naming cluster and resource.
+
+        ``last_success`` is the stalest cluster's (so ``stale`` and ``source_down`` judge the
+        oldest data a decision may read); a cluster never reached adds its error but no age:
+        its targets are ``inventory_unavailable`` on their own.
+        """
         fresh = [t for c in self.caches.values() if (t := c.fresh_as_of()) is not None]
         errors = [e for c in self.caches.values() for e in c.errors()]
         failed_at = [
             c.last_error_at for c in self.caches.values() if c.errors() and c.last_error_at
         ]
-        never = [name for name, c in self.caches.items() if c.fresh_as_of() is None and c.errors()]
         return SourceHealth(
             name=f"inventory:{self.name}",
-            last_success=min(fresh) if fresh and not never else None,
+            last_success=min(fresh) if fresh else None,
             last_error="; ".join(errors) if errors else None,
             last_error_at=max(failed_at) if failed_at else None,
             skipped=sum(c.skipped for c in self.caches.values()),
