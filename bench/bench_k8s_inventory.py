@@ -5,6 +5,8 @@ kube_apiserver.py``) runs in its own process, serving objects shaped like the re
 ``tests/fixtures/k8s`` (EKS nodes with providerIDs, RS-owned pods with docker IDs): 10,000
 Deployments, one ReplicaSet each, 10 pods each, spread over the nodes. Measured in this process:
 
+0. **one-shot check**: a fresh inventory resolving one target without a watch (it lists the
+   target's namespace and the nodes), as ``clearance check`` in a pipeline does;
 1. **initial list**: wall time to list every resource (500 per page, as client-go does) into the
    cache, and the peak resident memory (``ru_maxrss``) before and after;
 2. **warm-cache resolution**: ``resolve`` of random Deployments, p50/p99/max over many calls, with
@@ -129,6 +131,18 @@ def measure(url: str, nodes: int, deployments: int, resolutions: int) -> dict[st
     inventory = KubernetesInventory(
         "k8s", {"prod-eu": lambda: KubeApi.connect("k8s", "prod-eu", single, timeout=60)}
     )
+    # A one-shot `clearance check`: no watch, the target's namespace and the nodes listed once.
+    one_shot = KubernetesInventory(
+        "k8s", {"prod-eu": lambda: KubeApi.connect("k8s", "prod-eu", single, timeout=60)}
+    )
+    started = time.perf_counter()
+    exposure = one_shot.resolve(
+        Target.of("production", "prod-eu", "team-000", "deployment/app-00000")
+    )
+    one_shot_seconds = time.perf_counter() - started
+    assert not exposure.unresolved, exposure.unresolved
+    del one_shot, exposure
+
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     inventory.sync("prod-eu")
@@ -171,6 +185,7 @@ def measure(url: str, nodes: int, deployments: int, resolutions: int) -> dict[st
         "pods": counts["pod"],
         "deployments": counts["deployment"],
         "replicasets": counts["replicaset"],
+        "one_shot_check_resolve_seconds": round(one_shot_seconds, 3),
         "initial_list_seconds": round(list_seconds, 2),
         "peak_rss_mb_before_list": round(rss_before / 1024, 1),
         "peak_rss_mb_after_list": round(rss_after / 1024, 1),
