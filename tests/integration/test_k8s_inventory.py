@@ -282,3 +282,43 @@ def test_one_shot_resolution_lists_only_the_target_namespace_and_nodes(
     assert "host:duckboat-01" in refs(inventory.resolve(ICX_DB))
     assert "host:duckboat-02" in refs(inventory.resolve(kotsadm))
     assert len(server.cluster.lists) == listed
+
+
+def test_failing_exec_credential_plugin_is_a_credential_error(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    # EKS/GKE kubeconfigs run a plugin for a token; an expired SSO session makes it fail.
+    plugin = tmp_path / "expired-sso"
+    plugin.write_text("#!/bin/sh\necho 'Error: the SSO session has expired' >&2\nexit 255\n")
+    plugin.chmod(0o755)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": "prod-eu", "cluster": {"server": server.url}}],
+                "users": [
+                    {
+                        "name": "u",
+                        "user": {
+                            "exec": {
+                                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                                "command": str(plugin),
+                            }
+                        },
+                    }
+                ],
+                "contexts": [{"name": "prod-eu", "context": {"cluster": "prod-eu", "user": "u"}}],
+            }
+        )
+    )
+    inventory = build(tmp_path, kubeconfig)
+    [(reason, detail)] = inventory.resolve(ICX_DB).unresolved
+    assert reason is UnresolvedReason.INVENTORY_UNAVAILABLE
+    assert "cluster 'prod-eu'" in detail
+    assert "credential plugin failed" in detail
+    assert "SSO session has expired" in detail
+
+
+def test_in_cluster_config_outside_a_cluster_fails_at_start_up(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="cluster 'local': cannot load config"):
+        build(tmp_path, tmp_path / "unused", clusters=[{"name": "local", "in_cluster": True}])
