@@ -92,6 +92,12 @@ class IdentityGraph:
             for key in index_keys(ref):
                 self._by_key[key].add(gid)
 
+    def add_all(self, groups: Iterable[Mapping[str, Iterable[str]]], *, source: str) -> None:
+        """Add a source's ``Batch.identities``, labelling each machine ``source:<first name>``."""
+        for group in groups:
+            names = [*group.get("host", ()), *group.get("instance", ()), *group.get("ip", ())]
+            self.add(group, label=f"{source}:{names[0]}" if names else source)
+
     def __len__(self) -> int:
         return len(self._members)
 

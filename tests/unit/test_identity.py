@@ -153,3 +153,14 @@ def test_a_group_added_after_an_expansion_is_seen_by_the_next_one() -> None:
     assert "mac:aa:aa:aa:aa:aa:aa" not in expanded(graph, refs("instance:i-1"))
     graph.add({"instance": ["i-1"], "mac": ["aa:aa:aa:aa:aa:aa"]})
     assert "mac:aa:aa:aa:aa:aa:aa" in expanded(graph, refs("instance:i-1"))
+
+
+def test_add_all_labels_machines_by_source_for_the_notes() -> None:
+    graph = IdentityGraph()
+    graph.add_all(
+        [{"host": ["web-1"], "ip": ["10.0.0.5"]}, {"host": ["db-2"], "ip": ["10.0.0.5"]}],
+        source="falcon",
+    )
+    [note] = graph.expand(refs("ip:10.0.0.5")).ambiguities
+    assert "falcon:db-2" in note
+    assert "falcon:web-1" in note

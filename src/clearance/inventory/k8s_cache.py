@@ -284,8 +284,16 @@ def parse_all(
                 parsed.append(parse_node(obj))
             else:
                 parsed.append(parse_controller(obj, kind))
-        except MalformedObjectError as exc:
+        except (MalformedObjectError, TypeError, AttributeError, ValueError) as exc:
+            # A field of an unexpected type anywhere in the object is that object's problem:
+            # it is skipped with its reason, never allowed to cost the list.
             meta = obj.get("metadata") if isinstance(obj, Mapping) else None
             uid = meta.get("uid") if isinstance(meta, Mapping) else None
-            malformed[uid if isinstance(uid, str) and uid else f"#{start + i}"] = str(exc)
+            name = meta.get("name") if isinstance(meta, Mapping) else None
+            reason = (
+                str(exc)
+                if isinstance(exc, MalformedObjectError)
+                else f"malformed {kind} {name or f'#{start + i}'}: unexpected shape ({exc})"
+            )
+            malformed[uid if isinstance(uid, str) and uid else f"#{start + i}"] = reason
     return parsed, malformed

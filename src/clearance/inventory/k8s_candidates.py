@@ -174,8 +174,23 @@ class ManifestWorkload:
     scheduling: Scheduling
 
 
-def read_manifest(manifest: Mapping[str, Any]) -> ManifestWorkload:
-    """Parse the workload object being deployed (``--manifest FILE`` or an admission object)."""
+def read_manifest(manifest: Any) -> ManifestWorkload:
+    """Parse the workload object being deployed (``--manifest FILE`` or an admission object).
+
+    Raises :class:`MalformedObjectError`, naming the manifest, for anything that is not a
+    workload with a pod template.
+    """
+    try:
+        return _read_manifest(manifest)
+    except (TypeError, AttributeError, ValueError) as exc:
+        if isinstance(exc, MalformedObjectError):
+            raise
+        raise MalformedObjectError("manifest", f"unexpected shape ({exc})") from exc
+
+
+def _read_manifest(manifest: Any) -> ManifestWorkload:
+    if not isinstance(manifest, Mapping):
+        raise MalformedObjectError("manifest", "not an object")
     kind = str(manifest.get("kind") or "").lower()
     meta = manifest.get("metadata") or {}
     name = meta.get("name") or meta.get("generateName") or ""

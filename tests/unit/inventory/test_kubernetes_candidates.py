@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clearance.inventory.k8s_candidates import candidate_nodes, read_manifest
 from clearance.inventory.k8s_objects import (
@@ -175,3 +177,42 @@ def test_read_manifest_of_a_cronjob_uses_its_job_template() -> None:
 def test_manifests_that_are_not_workloads_are_refused_by_name(manifest: dict[str, Any]) -> None:
     with pytest.raises(MalformedObjectError, match="manifest"):
         read_manifest(manifest)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+        lambda c: (
+            st.lists(c, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "kind",
+                        "metadata",
+                        "spec",
+                        "template",
+                        "jobTemplate",
+                        "name",
+                        "nodeSelector",
+                        "affinity",
+                        "nodeAffinity",
+                        "tolerations",
+                        "nodeName",
+                        "x",
+                    ]
+                ),
+                c,
+                max_size=4,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_any_manifest_is_read_or_refused_by_name_never_crashes(manifest: Any) -> None:
+    errors: list[str] = []
+    try:
+        read_manifest(manifest)
+    except MalformedObjectError as exc:
+        errors.append(str(exc))
+    assert all(e.startswith("malformed manifest") for e in errors)

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from clearance.inventory.k8s_cache import parse_all
 from clearance.inventory.k8s_nodes import parse_provider_id
 from clearance.inventory.k8s_objects import (
     MalformedObjectError,
@@ -178,3 +181,61 @@ def test_kind_node_has_no_instance_but_keeps_its_names() -> None:
     kinds = {r.kind for r, _ in node.refs}
     assert AssetKind.INSTANCE not in kinds
     assert "host:attack-chain-6-control-plane" in refs_of(node)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+PATHS = [
+    ("metadata",),
+    ("metadata", "uid"),
+    ("metadata", "ownerReferences"),
+    ("spec",),
+    ("spec", "nodeName"),
+    ("spec", "tolerations"),
+    ("spec", "affinity"),
+    ("status",),
+    ("status", "containerStatuses"),
+    ("status", "addresses"),
+    ("spec", "taints"),
+    ("metadata", "labels"),
+    ("spec", "providerID"),
+]
+
+
+def _put(obj: Any, path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        if not isinstance(obj.get(key), dict):
+            obj[key] = {}
+        obj = obj[key]
+    obj[path[-1]] = value
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["pod", "node", "deployment"]),
+    st.lists(st.tuples(st.sampled_from(PATHS), JSON), min_size=1, max_size=4),
+)
+def test_garbage_in_an_object_is_skipped_never_raised(
+    kind: str, damage: list[tuple[tuple[str, ...], Any]]
+) -> None:
+    source = {
+        "pod": "k9s.pod.gke-node.replicaset-owned.json",
+        "node": "k9s.node.minikube.json",
+        "deployment": "k9s.deployment.json",
+    }[kind]
+    good = load(source)
+    bad = copy.deepcopy(good)
+    for path, value in damage:
+        _put(bad, path, value)
+    parsed, malformed = parse_all(kind, [bad, good])
+    assert len(parsed) + len(malformed) == 2
+    assert good_record_kept(parsed, good)
+
+
+def good_record_kept(parsed: list[Any], good: dict[str, Any]) -> bool:
+    return any(r.uid == good["metadata"]["uid"] for r in parsed)
