@@ -1,4 +1,4 @@
-"""Every inventory passes the inventory contract; here, the Kubernetes one against its stand-in."""
+"""Every inventory passes the inventory contract: Kubernetes (against its stand-in) and static."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from clearance.inventory.kubernetes import KubernetesInventory, KubernetesInventoryConfig
+from clearance.inventory.static import StaticInventory
 from clearance.model.target import Target
 from contract.inventory_contract import InventoryCase, InventoryContract
 from standins.kube_apiserver import KubeApiServer, load_cluster
@@ -36,3 +37,26 @@ class TestKubernetesInventoryContract(InventoryContract):
                 },
             )
             inventory.stop()
+
+
+STATIC = """\
+targets:
+  - cluster: prod-eu
+    namespace: shop
+    workload: deployment/checkout
+    assets:
+      direct: [pod:shop/checkout-7d9f6c-abcde]
+      host: [host:ip-10-0-1-5.eu-west-1.compute.internal, instance:i-0a1b2c3d4e5f60718]
+"""
+
+
+class TestStaticInventoryContract(InventoryContract):
+    @pytest.fixture
+    def case(self, tmp_path: Path) -> InventoryCase:
+        path = tmp_path / "inventory.yaml"
+        path.write_text(STATIC)
+        return InventoryCase(
+            inventory=StaticInventory.from_file("hosts", path),
+            known=Target.of("production", "prod-eu", "shop", "deployment/checkout"),
+            expected_refs={"pod:shop/checkout-7d9f6c-abcde", "instance:i-0a1b2c3d4e5f60718"},
+        )
