@@ -111,24 +111,31 @@ def _tolerates(toleration: Toleration, taint: Taint) -> bool:
     return toleration.key == taint.key and toleration.value == taint.value
 
 
-def schedulable_on(scheduling: Scheduling, node: Node) -> bool:
-    """Whether the filters this module models let a pod with ``scheduling`` run on ``node``."""
+def exclusion(scheduling: Scheduling, node: Node) -> str | None:
+    """Why a pod with ``scheduling`` may not run on ``node`` (the first filter that says no)."""
     if scheduling.node_name is not None:
         # nodeName bypasses the scheduler: taints and cordons do not apply (NoExecute would
         # evict, but the pod still lands there first).
-        return node.name == scheduling.node_name
+        return None if node.name == scheduling.node_name else "not the nodeName"
     if node.unschedulable and not any(
         _tolerates(t, Taint("node.kubernetes.io/unschedulable", "", "NoSchedule"))
         for t in scheduling.tolerations
     ):
-        return False
+        return "cordoned"
     if not _affinity_allows(scheduling, node):
-        return False
-    return all(
-        any(_tolerates(t, taint) for t in scheduling.tolerations)
-        for taint in node.taints
-        if taint.effect in ("NoSchedule", "NoExecute")
-    )
+        return "nodeSelector/affinity not matched"
+    for taint in node.taints:
+        if taint.effect in ("NoSchedule", "NoExecute") and not any(
+            _tolerates(t, taint) for t in scheduling.tolerations
+        ):
+            value = f"={taint.value}" if taint.value else ""
+            return f"taint {taint.key}{value}:{taint.effect} not tolerated"
+    return None
+
+
+def schedulable_on(scheduling: Scheduling, node: Node) -> bool:
+    """Whether the filters this module models let a pod with ``scheduling`` run on ``node``."""
+    return exclusion(scheduling, node) is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +156,21 @@ def candidate_nodes(
             scheduling.tolerations + DAEMONSET_TOLERATIONS,
         )
     every = sorted(nodes, key=lambda n: n.name)
-    chosen = tuple(n for n in every if schedulable_on(scheduling, n))
+    excluded: dict[str, int] = {}
+    chosen_list: list[Node] = []
+    for node in every:
+        why = exclusion(scheduling, node)
+        if why is None:
+            chosen_list.append(node)
+        else:
+            excluded[why] = excluded.get(why, 0) + 1
+    chosen = tuple(chosen_list)
     notes = [SUPERSET_NOTE]
+    if excluded:
+        notes.append(
+            f"{sum(excluded.values())} of {len(every)} nodes excluded: "
+            + ", ".join(f"{why} ({n})" for why, n in sorted(excluded.items()))
+        )
     pools = sorted(
         {
             f"{label}={node.labels[label]}"

@@ -111,11 +111,12 @@ def add_candidates(
         out.note(f"{what}: {note}")
     if not found.nodes:
         # No node fits today: where it will run is unknown, not safe (an autoscaler may add one).
+        why = next((n for n in found.notes if "excluded:" in n), "the cluster has no nodes")
         out.unresolved.append(
             (
                 UnresolvedReason.NODES_UNKNOWN,
                 f"no existing node in cluster {cluster!r} satisfies the scheduling constraints of "
-                f"{what}",
+                f"{what} ({why})",
             )
         )
     for node in found.nodes:

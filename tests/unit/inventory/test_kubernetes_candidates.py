@@ -216,3 +216,19 @@ def test_any_manifest_is_read_or_refused_by_name_never_crashes(manifest: Any) ->
     except MalformedObjectError as exc:
         errors.append(str(exc))
     assert all(e.startswith("malformed manifest") for e in errors)
+
+
+def test_the_notes_say_why_nodes_were_excluded() -> None:
+    nodes = [
+        *eks_nodes(),
+        node("cordoned", unschedulable=True),
+        node("x86", {"kubernetes.io/arch": "amd64"}),
+    ]
+    found = candidate_nodes(
+        spec(nodeSelector={"kubernetes.io/arch": "arm64"}), nodes, daemonset=False
+    )
+    assert found.nodes == ()
+    assert (
+        "4 of 4 nodes excluded: cordoned (1), nodeSelector/affinity not matched (1), "
+        "taint type=hound:NoSchedule not tolerated (2)"
+    ) in found.notes
