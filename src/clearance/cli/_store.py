@@ -28,7 +28,8 @@ def open_from_args(args: argparse.Namespace, *, create: bool) -> SqlStore:
         path = sqlite_path(url)
         if path is not None and not path.exists():
             raise SchemaError(f"no database at {path}; pass --database or set ${DATABASE_URL_ENV}")
-    return SqlStore.open(url, migrate=create)
+    # Reading commands accept an older schema: the log they read exists since the first one.
+    return SqlStore.open(url, migrate=create, require_current=create)
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -20,7 +20,15 @@ from clearance.sources.interface import Quarantined
 from clearance.store import break_glass, decisions, grants, signals, tokens
 from clearance.store.appender import ChainAppender
 from clearance.store.chain import prepare
-from clearance.store.engine import Database, build_engine, is_current, migrate
+from clearance.store.engine import (
+    Database,
+    build_engine,
+    current_revision,
+    head_revision,
+    is_current,
+    migrate,
+    safe_url,
+)
 from clearance.store.interface import (
     Approval,
     AuditRecord,
@@ -45,19 +53,29 @@ class SqlStore:
         self._appender = ChainAppender(db)
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, pool_size: int = 8) -> SqlStore:
+    def open(
+        cls, url: str, *, migrate: bool = True, pool_size: int = 8, require_current: bool = True
+    ) -> SqlStore:
         """Connect to ``url``; with ``migrate``, bring the schema to head first.
 
-        Without ``migrate`` the schema must already be current (SchemaError otherwise), so a
-        replica never runs against a database it does not understand.
+        Without ``migrate`` the schema must already be at head (SchemaError otherwise), so a
+        replica never runs against a database it does not understand; ``require_current=False``
+        accepts any Clearance schema (the audit commands read the log of an older one).
+        An unreachable database raises StoreUnavailableError either way.
         """
         store = cls(Database(build_engine(url, pool_size=pool_size)))
         if migrate:
             store.migrate()
-        elif not store.ready():
+            return store
+        with store.db.read("check schema revision") as conn:
+            revision = current_revision(conn)
+        head = head_revision()
+        if revision is None or (require_current and revision != head):
             store.close()
+            found = "no Clearance schema" if revision is None else f"schema revision {revision}"
             raise SchemaError(
-                "the database schema is not current; run `clearance serve` or migrate() first"
+                f"the database at {safe_url(url)} has {found}; this Clearance needs {head}. "
+                "Start `clearance serve` once (it migrates), or open the store with migrate=True"
             )
         return store
 
