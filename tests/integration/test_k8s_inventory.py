@@ -322,3 +322,42 @@ def test_failing_exec_credential_plugin_is_a_credential_error(
 def test_in_cluster_config_outside_a_cluster_fails_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="cluster 'local': cannot load config"):
         build(tmp_path, tmp_path / "unused", clusters=[{"name": "local", "in_cluster": True}])
+
+
+def test_a_continue_token_expiring_mid_list_restarts_the_list(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    from clearance.inventory.k8s_cache import BY_KIND, ClusterCache
+    from clearance.inventory.k8s_watch import list_into
+
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    cache = ClusterCache("prod-eu", lambda: T0)
+    server.cluster.compact_after_first_page = True
+    assert list_into(inventory._api("prod-eu"), cache, BY_KIND["pod"], page_size=3)
+    assert cache.counts()["pod"] == len(json.loads(CLUSTER.read_text())["pods"])
+    assert cache.errors() == []
+    assert server.cluster.lists.count("/api/v1/pods") == 2
+
+
+def test_a_cluster_lost_after_sync_keeps_serving_the_cache_and_says_so(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    inventory.start()
+    try:
+        before = inventory.resolve(ICX_DB)
+        assert inventory.health().last_error is None
+        server.cluster.tokens.clear()  # the credential is revoked...
+        server.cluster.compact()  # ...and the watches must re-list: 401
+        eventually(lambda: inventory.health().last_error is not None, "error surfaced")
+        health = inventory.health()
+        assert health.last_error is not None
+        assert "HTTP 401" in health.last_error
+        assert health.last_error_at is not None
+        assert health.last_success is not None
+        assert health.last_error_at >= health.last_success
+        # Stale beats nothing: the last good objects still resolve; the stale/source_down
+        # stances judge their age through health.
+        assert inventory.resolve(ICX_DB) == before
+    finally:
+        inventory.stop()

@@ -74,6 +74,7 @@ class FakeCluster:
         self.rollouts_installed = False
         self.list_calls: dict[str, int] = {p: 0 for p in RESOURCES}
         self.lists: list[str] = []  # the path of every list request, in order
+        self.compact_after_first_page = False  # expire the continue token of the next list once
         self.stopping = False
         self._sorted: dict[tuple[str, str | None], list[tuple[tuple[str, str], bytes]]] = {}
         for plural, items in (objects or {}).items():
@@ -108,10 +109,17 @@ class FakeCluster:
         self._put(plural, obj, "DELETED")
 
     def compact(self) -> None:
-        """Forget history: every watch or continue token from before now is 410 Gone."""
+        """Writes happen and history is compacted: every watch or continue token from before
+        now is 410 Gone; a fresh list (at the new version) is fine."""
         with self._cond:
-            self.compacted = self.version + 1
-            self.events.clear()
+            self._compact()
+            self._cond.notify_all()
+
+    def _compact(self) -> None:
+        self.version = next(self._rv)
+        self._sorted.clear()
+        self.compacted = self.version
+        self.events.clear()
 
     def stop(self) -> None:
         with self._cond:
@@ -123,6 +131,10 @@ class FakeCluster:
     ) -> tuple[int, bytes]:
         with self._cond:
             offset, rv = 0, self.version
+            if cont and self.compact_after_first_page:
+                # etcd compacted while a client paged through a long list.
+                self.compact_after_first_page = False
+                self._compact()
             if cont:
                 state = orjson.loads(base64.urlsafe_b64decode(cont))
                 offset, rv = state["offset"], state["rv"]

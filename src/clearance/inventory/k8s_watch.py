@@ -19,31 +19,43 @@ logger = logging.getLogger(__name__)
 
 
 def list_into(
-    api: KubeApi, cache: ClusterCache, resource: ResourceType, namespace: str | None = None
+    api: KubeApi,
+    cache: ClusterCache,
+    resource: ResourceType,
+    namespace: str | None = None,
+    *,
+    page_size: int = 500,
 ) -> bool:
     """List ``resource`` (cluster-wide, or in ``namespace``) into ``cache``.
 
-    A failure is recorded in the cache instead of raised. True on success.
+    A failure is recorded in the cache instead of raised. True on success. A ``410 Gone`` mid-way
+    (the continue token expired: etcd compacted during a long list) restarts the list once.
     """
     scope = namespace if resource.namespaced else None
-    parsed: list[Controller | Pod | Node] = []
-    malformed: dict[str, str] = {}
-    version = ""
-    try:
-        for items, page_version in api.list_pages(resource.path(scope), kind=resource.kind):
-            version = page_version
-            records, bad = parse_all(resource.kind, items, start=len(parsed) + len(malformed))
-            parsed += records
-            malformed.update(bad)
-    except KubeApiError as exc:
-        if exc.failure is Failure.NOT_FOUND and resource.optional:
-            cache.mark_absent(resource.kind)
-            return True
-        logger.warning("%s", exc)
-        cache.fail(resource.kind, str(exc))
-        return False
-    cache.install(resource.kind, parsed, malformed, version, namespace=scope)
-    return True
+    for attempt in (1, 2):
+        parsed: list[Controller | Pod | Node] = []
+        malformed: dict[str, str] = {}
+        version = ""
+        try:
+            pages = api.list_pages(resource.path(scope), kind=resource.kind, limit=page_size)
+            for items, page_version in pages:
+                version = page_version
+                records, bad = parse_all(resource.kind, items, start=len(parsed) + len(malformed))
+                parsed += records
+                malformed.update(bad)
+        except KubeApiError as exc:
+            if exc.failure is Failure.GONE and attempt == 1:
+                logger.info("%s; listing again from the start", exc)
+                continue
+            if exc.failure is Failure.NOT_FOUND and resource.optional:
+                cache.mark_absent(resource.kind)
+                return True
+            logger.warning("%s", exc)
+            cache.fail(resource.kind, str(exc))
+            return False
+        cache.install(resource.kind, parsed, malformed, version, namespace=scope)
+        return True
+    return False  # pragma: no cover - the loop returns on its second attempt
 
 
 class Reflector:
