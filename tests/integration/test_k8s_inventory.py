@@ -104,8 +104,8 @@ def test_rbac_forbidding_nodes_is_nodes_unknown_naming_the_cluster(
     inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
     exposure = inventory.resolve(ICX_DB)
     assert "pod:icx/icx-db-7d4b578979-2w75j" in refs(exposure)  # what is known is kept
-    reasons = dict(exposure.unresolved)
-    detail = reasons[UnresolvedReason.NODES_UNKNOWN]
+    [(reason, detail)] = exposure.unresolved
+    assert reason is UnresolvedReason.NODES_UNKNOWN
     assert "prod-eu" in detail
     assert "forbidden" in detail
     health = inventory.health()

@@ -223,6 +223,10 @@ class KubernetesInventory:
         result = resolve_in_cluster(cache, target, parsed)
         node_state = cache.state["node"]
         if not node_state.synced and result.machines:
+            # The nodes could not be listed at all: say that once, rather than node by node.
+            result.unresolved = [
+                u for u in result.unresolved if u[0] is not UnresolvedReason.NODES_UNKNOWN
+            ]
             result.unresolved.append(
                 (
                     UnresolvedReason.NODES_UNKNOWN,
@@ -230,7 +234,7 @@ class KubernetesInventory:
                 )
             )
         if self.identities is not None:
-            self._expand(result)
+            _expand(result, self.identities)
         return Exposure(
             target=target,
             assets=result.assets(),
@@ -238,15 +242,6 @@ class KubernetesInventory:
             unresolved=tuple(dict.fromkeys(result.unresolved)),
             notes=tuple(result.notes),
         )
-
-    def _expand(self, result: Resolution) -> None:
-        assert self.identities is not None
-        for _, (refs, path) in sorted(result.machines.items()):
-            expansion = self.identities.expand(refs)
-            for ref, by in expansion.joined:
-                result.add(Proximity.HOST, ref, f"{path} → identity: same machine as {by}")
-            for text in expansion.ambiguities:
-                result.note(f"identity: {text}")
 
     def health(self) -> SourceHealth:
         """The cache's age and every current API error, naming cluster and resource.
@@ -267,3 +262,13 @@ class KubernetesInventory:
             last_error_at=max(failed_at) if failed_at else None,
             skipped=sum(c.skipped for c in self.caches.values()),
         )
+
+
+def _expand(result: Resolution, graph: IdentityGraph) -> None:
+    """Add every name the identity graph knows for each node's machine, and its ambiguities."""
+    for _, (refs, path) in sorted(result.machines.items()):
+        expansion = graph.expand(refs)
+        for ref, by in expansion.joined:
+            result.add(Proximity.HOST, ref, f"{path} → identity: same machine as {by}")
+        for text in expansion.ambiguities:
+            result.note(f"identity: {text}")
