@@ -158,26 +158,30 @@ def _locate(error: Any, root: Node, origin: str) -> Problem:
 def _allowed_keys(path: list[Any]) -> list[str]:
     """Field names valid at ``path`` in the schema, for 'did you mean' suggestions."""
     model: Any = PolicyDocument
+    in_mapping = False  # the next path part is a user-chosen key (an environment's name)
     for part in path:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int):
             continue
-        field = (
-            model.model_fields.get(str(part))
-            if isinstance(model, type) and issubclass(model, BaseModel)
-            else None
-        )
+        if in_mapping:
+            in_mapping = False
+            continue
+        field = model.model_fields.get(str(part)) if _is_model(model) else None
         if field is None:
-            model = None
-            continue
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        model = next(
-            (a for a in (*args, annotation) if isinstance(a, type) and issubclass(a, BaseModel)),
-            None,
-        )
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
+            return []
+        origin = getattr(field.annotation, "__origin__", None)
+        args = getattr(field.annotation, "__args__", ())
+        if origin is dict:
+            in_mapping = True
+            model = args[1] if len(args) == 2 else None
+        elif origin is list:
+            model = args[0] if args else None
+        else:
+            model = next((a for a in (*args, field.annotation) if _is_model(a)), None)
+    return list(model.model_fields) if _is_model(model) else []
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _rule_problems(document: PolicyDocument, root: Node, origin: str, raw: bytes) -> list[Problem]:

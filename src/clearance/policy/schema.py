@@ -14,8 +14,8 @@ from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -44,7 +44,12 @@ def duration_seconds(value: object) -> int:
     return seconds
 
 
-Duration = Annotated[str, AfterValidator(lambda v: (duration_seconds(v), v)[1])]
+def _duration(value: object) -> object:
+    duration_seconds(value)  # raises ValueError with the message a user needs, for any type
+    return value
+
+
+Duration = Annotated[str, BeforeValidator(_duration)]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
 

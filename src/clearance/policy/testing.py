@@ -1,0 +1,178 @@
+"""Table-driven policy tests, like ``opa test``: pin what a policy decides for given inputs.
+
+A test file (``*_test.yaml``) names the policy and lists cases; each case gives a target, what
+it touches (exposure by proximity), the signals seen, the sources' health and the expected
+outcome. Signals are correlated with the exposure the same way a live decision does it::
+
+    policy: ../policy.yaml
+    now: 2026-11-28T12:00:00Z
+    cases:
+      - name: a critical detection on the node blocks production
+        target: {environment: production, cluster: prod-eu, namespace: shop,
+                 workload: deployment/checkout}
+        exposure: {direct: [pod:shop/checkout-1], host: [host:node-1]}
+        signals:
+          - {uid: "edr:1", source: edr, kind: detection, title: Credential dumping,
+             severity: 5, confidence: 0.9, age: 10m, assets: [host:NODE-1]}
+        expect: {verdict: block, reasons: [rule:critical-detection-near-target]}
+
+``age`` (``last_seen = now - age``) may replace ``first_seen``/``last_seen``. ``sources``
+defaults to every source named by the signals, fresh at ``now`` (or one source, ``edr``, when
+there are no signals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clearance.correlate import SignalIndex
+from clearance.engine import decide
+from clearance.errors import ClearanceError, ConfigError
+from clearance.model.assets import parse_asset
+from clearance.model.signal import format_time, signal_from_dict
+from clearance.model.snapshot import Snapshot
+from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHealth, Target
+from clearance.policy.compiled import Policy
+from clearance.policy.load import load_policy
+from clearance.policy.schema import Duration, duration_seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaseTarget(_Strict):
+    environment: str
+    cluster: str
+    namespace: str
+    workload: str
+    images: list[str] = []
+
+
+class CaseSource(_Strict):
+    name: str
+    last_success: datetime | None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+class Expect(_Strict):
+    verdict: Literal["proceed", "approve", "block"]
+    reasons: list[str] = Field(default=[], description="reason codes that must fire, unwaived")
+    absent: list[str] = Field(default=[], description="reason codes that must not fire")
+    score_at_least: float | None = None
+    score_below: float | None = None
+
+
+class Case(_Strict):
+    name: str
+    now: datetime | None = None
+    target: CaseTarget
+    exposure: dict[Literal["direct", "host", "namespace", "cluster", "environment"], list[str]]
+    signals: list[dict[str, Any]] = []
+    sources: list[CaseSource] | None = None
+    expect: Expect
+
+
+class TestFile(_Strict):
+    policy: Path
+    now: datetime | None = None
+    cases: list[Case] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    file: Path
+    case: str
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def discover(directory: Path) -> list[Path]:
+    if directory.is_file():
+        return [directory]
+    files = sorted(directory.rglob("*_test.yaml")) + sorted(directory.rglob("*_test.yml"))
+    if not files:
+        raise ConfigError(f"no *_test.yaml files under {directory}")
+    return files
+
+
+def run_file(path: Path) -> list[Outcome]:
+    """Run every case of one test file; a bad policy raises PolicyError (exit 3)."""
+    try:
+        spec = TestFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the test file: {exc}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path}: {where}: {err['msg']}") from exc
+    policy = load_policy(spec.policy if spec.policy.is_absolute() else path.parent / spec.policy)
+    return [_run_case(path, policy, case, case.now or spec.now) for case in spec.cases]
+
+
+def _run_case(path: Path, policy: Policy, case: Case, now: datetime | None) -> Outcome:
+    if now is None:
+        return Outcome(path, case.name, ("no `now` given for the case or the file",))
+    try:
+        decision = decide(*_inputs(case, now), policy, now)
+    except (ClearanceError, ValueError, KeyError) as exc:
+        return Outcome(path, case.name, (f"could not decide: {exc}",))
+    failures = []
+    expect = case.expect
+    if decision.verdict.value != expect.verdict:
+        fired = ", ".join(
+            f"{r.code}={r.verdict.value}" for r in decision.reasons if not r.waived_by
+        )
+        failures.append(f"verdict {decision.verdict.value}, expected {expect.verdict} ({fired})")
+    fired_codes = {r.code for r in decision.reasons if r.waived_by is None}
+    failures += [
+        f"reason {code} did not fire" for code in expect.reasons if code not in fired_codes
+    ]
+    failures += [f"reason {code} fired" for code in expect.absent if code in fired_codes]
+    if expect.score_at_least is not None and decision.score < expect.score_at_least:
+        failures.append(f"score {decision.score:g} < {expect.score_at_least:g}")
+    if expect.score_below is not None and decision.score >= expect.score_below:
+        failures.append(f"score {decision.score:g} ≥ {expect.score_below:g}")
+    return Outcome(path, case.name, tuple(failures))
+
+
+def _inputs(case: Case, now: datetime) -> tuple[Target, Snapshot]:
+    t = case.target
+    target = Target.of(t.environment, t.cluster, t.namespace, t.workload, tuple(t.images))
+    assets = tuple(
+        ExposedAsset(Proximity[group.upper()], parse_asset(ref), via="policy test")
+        for group, refs in case.exposure.items()
+        for ref in refs
+    )
+    exposure = Exposure(target=target, assets=assets, inventory="policy-test")
+    signals = [signal_from_dict(_with_times(item, now)) for item in case.signals]
+    if case.sources is None:
+        names = sorted({s.source for s in signals}) or ["edr"]
+        sources = tuple(SourceHealth(name, now) for name in names)
+    else:
+        sources = tuple(
+            SourceHealth(s.name, s.last_success, s.last_error, s.last_error_at)
+            for s in case.sources
+        )
+    matches = SignalIndex(signals).match(exposure)
+    return target, Snapshot(exposure=exposure, matches=matches, sources=sources)
+
+
+def _with_times(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    data = dict(item)
+    age: Duration | None = data.pop("age", None)
+    if age is not None:
+        last = now - timedelta(seconds=duration_seconds(age))
+        data.setdefault("last_seen", format_time(last))
+        data.setdefault("first_seen", format_time(last))
+    return data

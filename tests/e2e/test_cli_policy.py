@@ -1,0 +1,52 @@
+"""`clearance policy validate` and `clearance policy test` through a real subprocess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cli_fleet import Run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_validate_accepts_the_example_and_prints_its_digest(clearance: Run) -> None:
+    result = clearance("policy", "validate", str(ROOT / "examples/policy.yaml"))
+    assert result.code == 0, result.err
+    assert result.out.startswith(f"ok: {ROOT / 'examples/policy.yaml'} (sha256:")
+
+
+def test_validate_lists_every_problem_and_exits_3(clearance: Run, tmp_path: Path) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text(
+        (ROOT / "examples/policy.yaml")
+        .read_text()
+        .replace("stale: approve           #", "#")
+        .replace("sensitivity: 1.5", "sensitivity: high")
+    )
+    result = clearance("policy", "validate", str(bad))
+    assert result.code == 3
+    assert f"{bad}:" in result.err
+    assert "missing failure stance 'stale'" in result.err
+    assert "sensitivity" in result.err
+
+
+def test_the_example_policy_tests_pass(clearance: Run) -> None:
+    result = clearance("policy", "test", str(ROOT / "examples/policy-tests"))
+    assert result.code == 0, result.out
+    assert "0 failed" in result.out
+
+
+def test_a_failing_case_is_named_with_why_and_exits_1(clearance: Run, tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text((ROOT / "examples/policy.yaml").read_text())
+    (tmp_path / "pin_test.yaml").write_text(
+        "policy: policy.yaml\nnow: 2026-11-28T12:00:00Z\ncases:\n"
+        "  - name: expects the wrong verdict\n"
+        "    target: {environment: production, cluster: c, namespace: n, workload: deployment/a}\n"
+        "    exposure: {host: [host:node-1]}\n"
+        "    expect: {verdict: block, reasons: [stance:stale]}\n"
+    )
+    result = clearance("policy", "test", str(tmp_path))
+    assert result.code == 1
+    assert "FAIL pin_test.yaml: expects the wrong verdict" in result.out
+    assert "verdict proceed, expected block" in result.out
+    assert "reason stance:stale did not fire" in result.out
