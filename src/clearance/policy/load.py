@@ -169,7 +169,7 @@ def _allowed_keys(path: list[Any]) -> list[str]:
         if field is None:
             return []
         origin = getattr(field.annotation, "__origin__", None)
-        args = getattr(field.annotation, "__args__", ())
+        args: tuple[Any, ...] = tuple(getattr(field.annotation, "__args__", ()))
         if origin is dict:
             in_mapping = True
             model = args[1] if len(args) == 2 else None
