@@ -129,6 +129,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         approvals_required=env.approvals.required if verdict is Verdict.APPROVE else 0,
         approval_group=env.approvals.group if verdict is Verdict.APPROVE else None,
         degraded=tuple(sorted(degraded)),
+        notes=snapshot.exposure.notes,
         policy_digest=policy.digest,
         inputs_digest=inputs_digest,
     )

@@ -8,14 +8,17 @@ the sources quarantined is counted in their health, so the decision says how man
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from clearance.config import Config
 from clearance.correlate import SignalIndex
 from clearance.errors import SourceError
+from clearance.identity import IdentityGraph
 from clearance.model.snapshot import Snapshot
-from clearance.model.target import SourceHealth, Target
+from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHealth, Target
 from clearance.sources.interface import Dated, Quarantined, Source
 
 logger = logging.getLogger(__name__)
@@ -27,15 +30,24 @@ class Gathered:
     quarantined: tuple[Quarantined, ...]
 
 
-def gather(config: Config, target: Target, now: datetime) -> Gathered:
+def gather(
+    config: Config, target: Target, now: datetime, manifest: Mapping[str, Any] | None = None
+) -> Gathered:
     index = SignalIndex()
+    graph = IdentityGraph()
     health: list[SourceHealth] = []
     quarantined: list[Quarantined] = []
     for source in config.sources:
-        h, q = _read(source, index, now)
+        h, q = _read(source, index, graph, now)
         health.append(h)
         quarantined.extend(q)
-    exposure = config.inventory.resolve(target)
+    inventory = config.inventory
+    if len(graph) and hasattr(inventory, "identities"):
+        # The Kubernetes inventory expands each node's names as one machine (more precise).
+        inventory.identities = graph
+        exposure = inventory.resolve(target, manifest=manifest)
+    else:
+        exposure = expand_hosts(inventory.resolve(target, manifest=manifest), graph)
     inventory_health = config.inventory.health()
     if inventory_health is not None:
         health.append(inventory_health)
@@ -44,7 +56,7 @@ def gather(config: Config, target: Target, now: datetime) -> Gathered:
 
 
 def _read(
-    source: Source, index: SignalIndex, now: datetime
+    source: Source, index: SignalIndex, graph: IdentityGraph, now: datetime
 ) -> tuple[SourceHealth, list[Quarantined]]:
     quarantined: list[Quarantined] = []
     try:
@@ -52,6 +64,7 @@ def _read(
             for signal in batch.signals:
                 index.add(signal)
             quarantined.extend(batch.quarantined)
+            graph.add_all(batch.identities, source=source.name)
         # A file's data is as old as the file; a live pull is as fresh as the moment it ran.
         last_success = source.modified_at() if isinstance(source, Dated) else now
     except SourceError as exc:
@@ -60,3 +73,31 @@ def _read(
     for q in quarantined:
         logger.warning("skipped %s: %s (%s)", q.location, q.detail, q.reason)
     return SourceHealth(source.name, last_success, skipped=len(quarantined)), quarantined
+
+
+def expand_hosts(exposure: Exposure, graph: IdentityGraph) -> Exposure:
+    """Add every name the EDR host inventories know for each host the exposure touches.
+
+    Each host reference is expanded on its own (a static inventory does not say which names
+    belong to one machine); ambiguities are kept as notes, never joined.
+    """
+    if not len(graph):
+        return exposure
+    added: list[ExposedAsset] = []
+    notes: list[str] = []
+    for exposed in exposure.assets:
+        if exposed.proximity is not Proximity.HOST:
+            continue
+        expansion = graph.expand([exposed.ref])
+        added += [
+            ExposedAsset(Proximity.HOST, ref, f"identity: same machine as {by}")
+            for ref, by in expansion.joined
+        ]
+        notes += [f"identity: {text}" for text in expansion.ambiguities]
+    if not added and not notes:
+        return exposure
+    return replace(
+        exposure,
+        assets=tuple(sorted({*exposure.assets, *added})),
+        notes=tuple(dict.fromkeys((*exposure.notes, *notes))),
+    )

@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from clearance.config import load_config, locate
 from clearance.errors import ConfigError
@@ -39,6 +40,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     target.add_argument("--actor", help="who asked for the deploy (recorded)")
     target.add_argument("--commit", help="commit being deployed (recorded)")
+    target.add_argument(
+        "--manifest",
+        type=Path,
+        help="the workload manifest about to be applied (YAML or JSON): its images, and the "
+        "nodes it may be scheduled on when the workload is new or changing",
+    )
     add_run_arguments(parser)
 
 
@@ -94,5 +101,23 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
         config = load_config(config_path(args, stack, now))
         policy = load_policy(config.policy_path)
         policy.environment(target.environment)  # unknown environment: fail before any I/O
-        gathered = gather(config, target, now)
+        gathered = gather(config, target, now, manifest=_manifest(args))
     return LocalResult(decide(target, gathered.snapshot, policy, now), len(gathered.quarantined))
+
+
+def _manifest(args: argparse.Namespace) -> dict[str, Any] | None:
+    path: Path | None = getattr(args, "manifest", None)
+    if path is None:
+        return None
+    import yaml
+
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"--manifest {path}: cannot read it: {exc}") from exc
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ConfigError(
+            f"--manifest {path}: expected one Kubernetes object, found {len(documents)}"
+        )
+    manifest: dict[str, Any] = documents[0]
+    return manifest

@@ -13,8 +13,9 @@ a pydantic ``Config`` validated first, then ``create``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -28,8 +29,13 @@ __all__ = ["Inventory", "InventoryError", "InventoryPlugin"]
 class Inventory(Protocol):
     name: str
 
-    def resolve(self, target: Target) -> Exposure:
-        """Resolve ``target``; unresolvable parts go in ``Exposure.unresolved``, never dropped."""
+    def resolve(self, target: Target, *, manifest: Mapping[str, Any] | None = None) -> Exposure:
+        """Resolve ``target``; unresolvable parts go in ``Exposure.unresolved``, never dropped.
+
+        ``manifest`` is the object about to be applied (``check --manifest``, an admission
+        request): what it will run and where it may be scheduled, for a workload that is new
+        or changing.
+        """
         ...
 
     def health(self) -> SourceHealth | None:

@@ -17,14 +17,15 @@ automatically, and so are the images named on the command line (``--image``), as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clearance.errors import InvalidAssetError, InventoryError
-from clearance.model.assets import AssetKind, AssetRef, parse_asset
+from clearance.model.assets import AssetKind, AssetRef, ImageRef, parse_asset, parse_image
 from clearance.model.target import (
     ExposedAsset,
     Exposure,
@@ -100,7 +101,7 @@ class StaticInventory:
             entries[key] = tuple(exposed)
         return cls(name, entries)
 
-    def resolve(self, target: Target) -> Exposure:
+    def resolve(self, target: Target, *, manifest: Mapping[str, Any] | None = None) -> Exposure:
         assets = self._entries.get(target.key)
         if assets is None:
             return Exposure(
@@ -123,9 +124,32 @@ class StaticInventory:
             ExposedAsset(Proximity.DIRECT, AssetRef(AssetKind.IMAGE, str(image)), "--image")
             for image in target.images
         ]
+        implied += [
+            ExposedAsset(Proximity.DIRECT, AssetRef(AssetKind.IMAGE, str(image)), "manifest")
+            for image in manifest_images(manifest or {})
+        ]
         return Exposure(
             target=target, assets=tuple(sorted({*assets, *implied})), inventory=self.name
         )
 
     def health(self) -> SourceHealth | None:
         return None
+
+
+def manifest_images(manifest: Mapping[str, Any]) -> list[ImageRef]:
+    """Images a workload manifest runs (pod template or pod spec; init containers too)."""
+    spec: Any = manifest.get("spec") or {}
+    if isinstance(spec, Mapping) and "jobTemplate" in spec:  # CronJob
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    if isinstance(spec, Mapping) and "template" in spec:
+        spec = (spec.get("template") or {}).get("spec") or {}
+    images = []
+    if isinstance(spec, Mapping):
+        for group in ("initContainers", "containers", "ephemeralContainers"):
+            for container in spec.get(group) or []:
+                if isinstance(container, Mapping) and isinstance(container.get("image"), str):
+                    try:
+                        images.append(parse_image(container["image"]))
+                    except ValueError:
+                        continue  # the API server would refuse it; not an asset we can name
+    return images

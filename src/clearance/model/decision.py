@@ -157,6 +157,7 @@ class Decision:
     approvals_required: int
     approval_group: str | None
     degraded: tuple[str, ...]  # failure classes whose stance fired
+    notes: tuple[str, ...]  # what the inventory wants the reader to know (candidates, ambiguity)
     policy_digest: str
     inputs_digest: str
 
@@ -178,6 +179,7 @@ class Decision:
             "exposure": dict(sorted(self.exposure_summary.items())),
             "approvals": {"required": self.approvals_required, "group": self.approval_group},
             "degraded": list(self.degraded),
+            "notes": list(self.notes),
             "policy_digest": self.policy_digest,
             "inputs_digest": self.inputs_digest,
         }

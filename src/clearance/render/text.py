@@ -45,6 +45,10 @@ def render_text(decision: Decision) -> str:
             )
     if d.suppressed:
         lines.append(f"  ({len(d.suppressed)} suppressed signal(s) ignored)")
+    if d.notes:
+        lines.append("")
+        lines.append("Notes")
+        lines += [f"  {note}" for note in d.notes]
     if d.sources:
         lines.append("")
         lines.append("Sources")
