@@ -38,3 +38,12 @@ def test_a_rule_that_evaluates_to_a_non_boolean_cannot_fire_silently() -> None:
     with pytest.raises(ValueError, match="not a boolean"):
         compiled.fires({"signal": {"severity": 3}})
     assert compile_rule(rule("signal.severity > 2")).rule.verdict is Verdict.BLOCK
+
+
+def test_variables_bound_by_macros_are_not_unknown_variables() -> None:
+    compiled = compile_rule(rule('signal.techniques.exists(t, t.startsWith("T1486"))'))
+    assert compiled.fires({"signal": {"techniques": ["T1486.001"]}})
+    decision = compile_rule(rule("signals.exists(s, s.severity >= 5) && score > 1", "decision"))
+    assert decision.variables == frozenset({"signals", "score"})
+    with pytest.raises(RuleCompileError, match="unknown variable"):
+        compile_rule(rule("signal.techniques.exists(t, t == x)"))

@@ -58,6 +58,11 @@ SIGNAL_FIELDS = frozenset(
         "status", "age_seconds", "count", "techniques", "assets",
     }
 )  # fmt: skip
+# Macros bind their own variable (`signals.exists(s, s.severity > 3)`); the compiled program
+# lists it among its variables, but it is not one the engine must provide.
+_MACRO_BINDING = re.compile(
+    r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,"
+)
 _SIGNAL_WORD = re.compile(r"\bsignal\b")
 _SIGNAL_FIELD = re.compile(r"\bsignal\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -118,7 +123,8 @@ def compile_rule(rule: Rule) -> CompiledRule:
             ) from exc
         raise RuleCompileError(f"invalid CEL in rule {rule.name!r}: {_first_line(text)}") from exc
     allowed = SIGNAL_VARIABLES if rule.scope == "signal" else DECISION_VARIABLES
-    unknown = sorted(set(program.variables()) - allowed)
+    bound = set(_MACRO_BINDING.findall(rule.when))
+    unknown = sorted(set(program.variables()) - allowed - bound)
     if unknown:
         raise RuleCompileError(
             f"rule {rule.name!r} uses unknown variable(s) {', '.join(unknown)}; "
@@ -133,7 +139,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
     return CompiledRule(
         rule=rule,
         program=program,
-        variables=frozenset(program.variables()),
+        variables=frozenset(program.variables()) & allowed,
         signal_fields=fields,
     )
 
