@@ -1,0 +1,88 @@
+"""Reading pushed payloads and export files into items, for the push normalizers (Falco, OCSF).
+
+A body is one JSON value (an object or a list of objects) or JSON Lines. Each item keeps where it
+came from (``body[3]``, ``line 7``) and its digest, so a bad item is quarantined by name and
+position while its neighbours are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.sources._mapping import canonical_bytes, parse_json
+from clearance.sources.interface import Quarantined, payload_digest
+
+__all__ = ["Item", "read_items"]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One vendor item: the parsed value, where it was, and the bytes its digest covers."""
+
+    value: Any
+    location: str
+    raw: bytes
+
+    @property
+    def digest(self) -> str:
+        return payload_digest(self.raw)
+
+    def quarantine(self, source: str, reason: str, detail: str) -> Quarantined:
+        return Quarantined(source, reason, detail, self.digest, self.location, self.raw)
+
+
+def read_items(
+    data: bytes, *, source: str, location: str, list_keys: tuple[str, ...] = ()
+) -> tuple[list[Item], list[Quarantined]]:
+    """Split a body into items. JSON Lines are tried only when the whole body is not JSON; a
+    line that is not JSON is quarantined as ``invalid_json`` with its line number. An object
+    holding its items under one of ``list_keys`` (a response page) yields those items."""
+    where = location or "body"
+    try:
+        parsed = parse_json(data)
+    except ValueError:
+        return _lines(data, source, where)
+    if isinstance(parsed, dict):
+        for key in list_keys:
+            if isinstance(parsed.get(key), list):
+                return list(_elements(parsed[key], f"{where}: {key}")), []
+        return [Item(parsed, where, _canonical(parsed, data))], []
+    if isinstance(parsed, list):
+        return list(_elements(parsed, where)), []
+    detail = f"expected a JSON object, a list of objects or JSON Lines, got {type(parsed).__name__}"
+    return [], [Quarantined(source, "invalid_shape", detail, payload_digest(data), where, data)]
+
+
+def _elements(values: list[Any], where: str) -> Iterator[Item]:
+    for index, value in enumerate(values):
+        yield Item(value, f"{where}[{index}]", _canonical(value, b""))
+
+
+def _canonical(value: Any, fallback: bytes) -> bytes:
+    try:
+        return canonical_bytes(value)
+    except (TypeError, ValueError, RecursionError):  # pragma: no cover - parsed JSON re-encodes
+        return fallback
+
+
+def _lines(data: bytes, source: str, where: str) -> tuple[list[Item], list[Quarantined]]:
+    items: list[Item] = []
+    bad: list[Quarantined] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        at = f"{where}: line {number}"
+        try:
+            value = parse_json(line)
+        except ValueError as exc:
+            detail = f"line {number} is not JSON: {_short(str(exc))}"
+            bad.append(Quarantined(source, "invalid_json", detail, payload_digest(line), at, line))
+            continue
+        items.append(Item(value, at, _canonical(value, line)))
+    return items, bad
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

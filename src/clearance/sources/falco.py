@@ -1,0 +1,323 @@
+"""Falco: runtime detections pushed by Falco or falcosidekick, normalized and folded.
+
+Accepted bodies (``docs/sources/falco.md``): Falco's JSON output (one alert, a JSON list, or JSON
+Lines as ``file_output`` writes them) and falcosidekick's webhook payload (the same fields plus a
+``uuid``; one event or a list). The same code serves ``POST /v1/ingest/falco``, ``clearance
+ingest --format falco`` and the NATS consumer (:mod:`clearance.sources.nats_falco`).
+
+Mapping, pure and clock-free:
+
+* ``priority`` → severity (reference §0, a policy choice): Emergency/Alert/Critical 5, Error 4,
+  Warning 3, Notice 2, Informational/Debug 1. Falco has no status or confidence: open, 1.0.
+* Assets: pod ``ns/name``, namespace ``cluster/ns``, the cluster, the container (64-character
+  ``container.full_id`` preferred over the 12-character ``container.id``), the image
+  (``repository:tag@digest``), and the host only when ``hostname_is_node`` says Falco's
+  ``hostname`` really is the node: under a DaemonSet it is the Falco pod's name unless
+  ``FALCO_HOSTNAME`` is set (reference §0; fixture ``events.syscall-k8s``: ``falco-xczjd``).
+* Falco sends no cluster name: it is the normalizer's ``cluster`` (per endpoint or NATS subject),
+  or a falcosidekick ``customfields`` entry named by ``cluster_field``, which falcosidekick merges
+  into ``output_fields`` (falcosidekick ``handlers.go``, ``newFalcoPayload``).
+* ``k8s_audit`` alerts name the API object acted on (``ka.target.*``): its namespace, and the pod
+  when the resource is ``pods``; the user is in the title.
+* Repeats of a rule on one workload (rule + cluster + pod, else container, else host) fold into
+  one signal with ``count`` and first/last seen. Its uid is a hash of that key, so the next
+  body's events update the same signal.
+* ``Falco internal: …`` events (``source: internal``, the metrics snapshot) and falcosidekick's
+  ``/test`` event are telemetry, not findings: skipped and counted in ``skipped``, not
+  quarantined.
+
+Parsing is hand-written over plain dicts rather than pydantic: Falco is the high-volume stream
+(bench/bench_normalize_push.py), and every field is still type-checked before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from clearance.errors import InvalidAssetError, InvalidSignalError
+from clearance.model.assets import AssetKind, AssetRef
+from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid, parse_time
+from clearance.sources._mapping import RejectedError, refs
+from clearance.sources._push import Item, read_items
+from clearance.sources.interface import Batch, Quarantined
+
+__all__ = ["FalcoConfig", "FalcoNormalizer", "severity_of_priority"]
+
+_SEVERITY = {
+    "emergency": Severity.CRITICAL,
+    "alert": Severity.CRITICAL,
+    "critical": Severity.CRITICAL,
+    "error": Severity.HIGH,
+    "warning": Severity.MEDIUM,
+    "notice": Severity.LOW,
+    "informational": Severity.INFORMATIONAL,
+    "info": Severity.INFORMATIONAL,
+    "debug": Severity.INFORMATIONAL,
+}
+_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
+# Falco prefixes ``output`` with the event's wall-clock time and priority ("13:44:05.478445995:
+# Critical …"): stripped, so the title of a folded signal does not change with every repeat.
+_OUTPUT_PREFIX = re.compile(r"^\d{2}:\d{2}:\d{2}\.\d+: \w+ ")
+_TITLE_LIMIT = 500
+# Falco writes "<NA>" (or null) for a field it could not resolve.
+_ABSENT = frozenset({"", "<NA>", "N/A"})
+_TEST_RULE = "Test rule"  # falcosidekick's /test event (handlers.go, TestRule)
+
+
+class FalcoConfig(BaseModel):
+    """Settings of one Falco endpoint or NATS subject."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster: str | None = None
+    cluster_field: str | None = None
+    hostname_is_node: bool = False
+
+
+def severity_of_priority(priority: str) -> Severity | None:
+    """Falco priority (case-insensitive, as in rules) → OCSF severity; None if not a priority."""
+    return _SEVERITY.get(priority.strip().lower())
+
+
+@dataclass(slots=True)
+class _Event:
+    key: tuple[str, ...]
+    rule: str
+    severity: Severity
+    moment: datetime
+    assets: list[AssetRef]
+    techniques: tuple[str, ...]
+    title: str
+    digest: str
+
+
+@dataclass(slots=True)
+class _Fold:
+    events: list[_Event] = field(default_factory=list)
+
+
+class FalcoNormalizer:
+    """``clearance ingest --format falco`` and the body of ``POST /v1/ingest/falco``.
+
+    ``skipped`` counts, per reason, the events that were read but are not findings
+    (``internal``, ``test_event``) across every call on this instance.
+    """
+
+    format: ClassVar[str] = "falco"
+
+    def __init__(
+        self,
+        source: str = "falco",
+        *,
+        cluster: str | None = None,
+        cluster_field: str | None = None,
+        hostname_is_node: bool = False,
+    ) -> None:
+        self.source = source
+        self.cluster = cluster.strip().lower() if cluster and cluster.strip() else None
+        self.cluster_field = cluster_field
+        self.hostname_is_node = hostname_is_node
+        self.skipped: Counter[str] = Counter()
+
+    @classmethod
+    def from_config(cls, source: str, config: FalcoConfig) -> FalcoNormalizer:
+        return cls(
+            source,
+            cluster=config.cluster,
+            cluster_field=config.cluster_field,
+            hostname_is_node=config.hostname_is_node,
+        )
+
+    def normalize(self, data: bytes, *, location: str = "") -> Batch:
+        return self.normalize_many([(data, location)])
+
+    def normalize_many(self, bodies: Iterable[tuple[bytes, str]]) -> Batch:
+        """Normalize several bodies (NATS messages) as one batch, folding across them."""
+        items: list[Item] = []
+        quarantined: list[Quarantined] = []
+        for data, location in bodies:
+            found, bad = read_items(data, source=self.source, location=location)
+            items.extend(found)
+            quarantined.extend(bad)
+        folds: dict[tuple[str, ...], _Fold] = {}
+        for item in items:
+            try:
+                event = self._event(item)
+            except RejectedError as exc:
+                quarantined.append(item.quarantine(self.source, exc.reason, exc.detail))
+                continue
+            except (InvalidSignalError, InvalidAssetError, OverflowError) as exc:
+                quarantined.append(item.quarantine(self.source, "invalid_value", str(exc)))
+                continue
+            if event is not None:
+                folds.setdefault(event.key, _Fold()).events.append(event)
+        signals = tuple(self._signal(key, fold.events) for key, fold in folds.items())
+        return Batch(signals=signals, quarantined=tuple(quarantined))
+
+    def _event(self, item: Item) -> _Event | None:
+        alert = item.value
+        if not isinstance(alert, dict):
+            raise RejectedError("invalid_item", f"expected an object, got {type(alert).__name__}")
+        rule = _text(alert.get("rule"))
+        if rule is None:
+            raise RejectedError("missing_field", "field 'rule' is missing or not a string")
+        origin = _text(alert.get("source")) or "syscall"
+        if origin == "internal" or rule.startswith("Falco internal:"):
+            self.skipped["internal"] += 1
+            return None
+        if rule == _TEST_RULE:
+            self.skipped["test_event"] += 1
+            return None
+        priority = _text(alert.get("priority"))
+        if priority is None:
+            raise RejectedError("missing_field", "field 'priority' is missing or not a string")
+        severity = severity_of_priority(priority)
+        if severity is None:
+            raise RejectedError("invalid_value", f"priority {priority!r} is not a Falco priority")
+        fields = alert.get("output_fields")
+        if fields is None:
+            fields = {}
+        elif not isinstance(fields, dict):
+            raise RejectedError("invalid_field", "field 'output_fields' is not an object")
+        cluster = self._cluster(fields)
+        if origin == "k8s_audit":
+            scope, assets = _audit_assets(fields, cluster)
+        else:
+            scope, assets = self._runtime_assets(alert, fields, cluster)
+        if not assets:
+            tip = "set the endpoint's cluster" if origin == "k8s_audit" else _HOST_TIP
+            raise RejectedError("no_asset", f"{rule!r} names no pod, container or node ({tip})")
+        tags = alert.get("tags")
+        techniques = tuple(
+            sorted({t for t in tags if isinstance(t, str) and _TECHNIQUE.match(t)})
+            if isinstance(tags, list)
+            else ()
+        )
+        output = _text(alert.get("output"))
+        title = _OUTPUT_PREFIX.sub("", output) if output else rule
+        return _Event(
+            key=(rule, origin, cluster or "", scope),
+            rule=rule,
+            severity=severity,
+            moment=_moment(alert, fields),
+            assets=assets,
+            techniques=techniques,
+            title=title[:_TITLE_LIMIT],
+            digest=item.digest,
+        )
+
+    def _cluster(self, fields: dict[str, Any]) -> str | None:
+        if self.cluster_field:
+            named = _text(fields.get(self.cluster_field))
+            if named:
+                return named.lower()
+        return self.cluster
+
+    def _runtime_assets(
+        self, alert: dict[str, Any], fields: dict[str, Any], cluster: str | None
+    ) -> tuple[str, list[AssetRef]]:
+        ns, pod = _text(fields.get("k8s.ns.name")), _text(fields.get("k8s.pod.name"))
+        container = _text(fields.get("container.full_id")) or _text(fields.get("container.id"))
+        host = _text(alert.get("hostname")) if self.hostname_is_node else None
+        pairs: list[tuple[AssetKind, str | None]] = [
+            (AssetKind.POD, f"{ns}/{pod}" if ns and pod else None),
+            (AssetKind.NAMESPACE, f"{cluster}/{ns}" if cluster and ns else None),
+            # "host" is Falco's container.id for a process outside any container.
+            (AssetKind.CONTAINER, container if container != "host" else None),
+            (AssetKind.IMAGE, _image(fields)),
+            (AssetKind.HOST, host),
+        ]
+        assets = refs(pairs)
+        if cluster:
+            # Also what a host-level event names when Falco's hostname is not the node: it
+            # happened on one of the cluster's nodes.
+            assets.extend(refs([(AssetKind.CLUSTER, cluster)]))
+        named = {a.kind: a.value for a in assets}
+        if AssetKind.POD in named:
+            scope = "pod:" + named[AssetKind.POD]
+        elif AssetKind.CONTAINER in named:
+            scope = "container:" + named[AssetKind.CONTAINER][:12]
+        elif AssetKind.HOST in named:
+            scope = "host:" + named[AssetKind.HOST]
+        else:
+            scope = "cluster"
+        return scope, assets
+
+    def _signal(self, key: tuple[str, ...], events: Sequence[_Event]) -> Signal:
+        ordered = sorted(events, key=lambda e: e.moment)  # stable: input order breaks ties
+        last = ordered[-1]
+        assets = sorted({a for e in events for a in e.assets})
+        uid = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
+        return Signal(
+            uid=SignalUid(f"{self.source}:{uid}"),
+            source=self.source,
+            kind=SignalKind.DETECTION,
+            title=last.title,
+            severity=max(e.severity for e in events),
+            confidence=1.0,
+            status=SignalStatus.OPEN,
+            first_seen=ordered[0].moment,
+            last_seen=last.moment,
+            assets=tuple(assets),
+            rule=last.rule,
+            techniques=tuple(sorted({t for e in events for t in e.techniques})),
+            raw_digest=last.digest,
+            count=len(events),
+        )
+
+
+_HOST_TIP = (
+    "a host event: set hostname_is_node if Falco's hostname is the node, or the endpoint's cluster"
+)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        stripped = value.strip()
+        return stripped if stripped not in _ABSENT else None
+    return None
+
+
+def _image(fields: dict[str, Any]) -> str | None:
+    """``repository[:tag][@digest]``. A repository with neither tag nor digest is skipped: Falco
+    leaves the tag empty when the runtime did not report it, which does not mean ``latest``."""
+    repository = _text(fields.get("container.image.repository"))
+    tag = _text(fields.get("container.image.tag"))
+    digest = _text(fields.get("container.image.digest"))
+    if digest and not digest.startswith("sha256:"):
+        digest = None
+    if not repository:
+        return digest
+    if not tag and not digest:
+        return None
+    return repository + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+
+
+def _audit_assets(fields: dict[str, Any], cluster: str | None) -> tuple[str, list[AssetRef]]:
+    ns = _text(fields.get("ka.target.namespace"))
+    resource = _text(fields.get("ka.target.resource")) or ""
+    name = _text(fields.get("ka.target.name")) or ""
+    pairs: list[tuple[AssetKind, str | None]] = [
+        (AssetKind.POD, f"{ns}/{name}" if ns and name and resource == "pods" else None),
+        (AssetKind.NAMESPACE, f"{cluster}/{ns}" if cluster and ns else None),
+        (AssetKind.CLUSTER, cluster),
+    ]
+    return f"k8s:{ns or ''}/{resource}/{name}", refs(pairs)
+
+
+def _moment(alert: dict[str, Any], fields: dict[str, Any]) -> datetime:
+    text = _text(alert.get("time"))
+    if text is not None:
+        return parse_time(text)
+    nanos = fields.get("evt.time")
+    if isinstance(nanos, int) and not isinstance(nanos, bool) and 0 < nanos < 1 << 63:
+        return datetime.fromtimestamp(nanos / 1e9, tz=UTC)
+    raise RejectedError("missing_field", "field 'time' is missing and evt.time is not a number")
