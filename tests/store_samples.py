@@ -12,7 +12,7 @@ from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.model import ChangeInfo, Decision, Signal, Snapshot, Target
 from clearance.policy.compiled import Policy
-from clearance.policy.schema import PolicyDocument
+from clearance.policy.load import load_policy_text
 from clearance.store.interface import AuditRecord, Caller
 from clearance.store.sql import SqlStore
 
@@ -20,8 +20,8 @@ POLICY_TEXT = yaml.safe_dump(yaml.safe_load(POLICY_YAML)).encode()
 
 
 def load_policy(text_: bytes, origin: str) -> Policy:
-    """What ``clearance.policy.load.load_policy_text`` does, for tests that need no file."""
-    return Policy.build(PolicyDocument.model_validate(yaml.safe_load(text_)), text_, origin)
+    """The shipped loader, as ``clearance check`` and ``clearance audit replay`` use it."""
+    return load_policy_text(text_, origin)
 
 
 POLICY = load_policy(POLICY_TEXT, "<test>")

@@ -11,11 +11,10 @@ so it points at the member that changed) shows where.
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from clearance.errors import ClearanceError
 from clearance.model.decision import canonical_json
@@ -45,8 +44,9 @@ class ReplayResult:
 
 def default_policy_loader() -> PolicyLoader:
     """``clearance.policy.load.load_policy_text``: the loader ``clearance check`` uses."""
-    module = importlib.import_module("clearance.policy.load")
-    return cast(PolicyLoader, module.load_policy_text)
+    from clearance.policy.load import load_policy_text  # noqa: PLC0415 - YAML only when replaying
+
+    return load_policy_text
 
 
 def replay(store: Store, decision_id: str, load: PolicyLoader | None = None) -> ReplayResult:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from clearance.cli import main
+from clearance.model import Verdict
 from clearance.store.sql import SqlStore
 from store_samples import append, sample
 
@@ -44,7 +46,6 @@ def test_export_writes_json_lines_since_a_time(
 def test_replay_by_id_exits_zero_when_identical(
     store: SqlStore, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("clearance.policy.load")
     s = sample(0)
     append(store, s)
     assert main(["audit", "replay", "--database", store_url, s.decision.id]) == 0
@@ -114,3 +115,17 @@ def test_verify_an_export_file_without_the_database(
     )
     assert main(["audit", "verify", "--file", str(exported)]) == 1
     assert "record seq 1" in capsys.readouterr().err
+
+
+def test_replay_all_reports_each_decision_and_fails_on_a_difference(
+    store: SqlStore, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    honest, other = sample(0), sample(1)
+    append(store, honest)
+    append(store, replace(other, decision=replace(other.decision, verdict=Verdict.PROCEED)))
+    assert main(["audit", "replay", "--all", "--database", store_url]) == 1
+    captured = capsys.readouterr()
+    assert f"identical: {honest.decision.id}" in captured.out
+    assert f"differs: {other.decision.id}" in captured.out
+    assert '-  "verdict": "proceed"' in captured.out
+    assert "2 replayed, 1 differ" in captured.err

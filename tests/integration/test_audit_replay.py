@@ -63,9 +63,6 @@ def test_replay_needs_the_exact_policy_bytes(store: SqlStore) -> None:
 
 
 def test_replay_with_the_shipped_policy_loader(store: SqlStore) -> None:
-    load = pytest.importorskip("clearance.policy.load")
-    if not hasattr(load, "load_policy_text"):
-        pytest.skip("clearance.policy.load.load_policy_text is not written yet")
     s = sample(0)
     append(store, s)
     assert replay(store, s.decision.id).identical
