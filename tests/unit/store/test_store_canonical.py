@@ -43,7 +43,7 @@ def test_same_bytes_as_rfc8785(value: Any) -> None:
     [
         {"b": 1, "a": [1.0, 2.5, -0.0, 1e-7, 1e22, 2**53 + 1.0]},
         {"\U0001f600": 1, "\ufb33": 2},  # UTF-16 order differs from code-point order here
-        {"s": "tab\tnl\ncontrol\x01 quote\" backslash\\ del\x7f \u2028 é"},
+        {"s": 'tab\tnl\ncontrol\x01 quote" backslash\\ del\x7f \u2028 é'},
     ],
 )
 def test_known_divergences_of_plain_json_are_handled(value: Any) -> None:
