@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ async def _drain(consumer: FalcoNatsConsumer, until: Callable[[], bool]) -> None
     await asyncio.wait_for(loop(), WAIT)
 
 
-def _run(test: Callable[[str], Awaitable[None]]) -> None:
+def _run(test: Callable[[str], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(test(_url()))
 
 
