@@ -84,3 +84,11 @@ def test_parse_asset_names_the_unknown_kind() -> None:
     with pytest.raises(InvalidAssetError, match="unknown asset kind 'hots'"):
         parse_asset("hots:web-1")
     assert parse_asset("cluster:Prod-EU").kind is AssetKind.CLUSTER
+
+
+def test_a_bare_digest_round_trips_and_indexes() -> None:
+    ref = asset("image", "sha256:" + "E" * 64)
+    assert ref.value == "sha256:" + "e" * 64
+    assert asset("image", ref.value) == ref
+    assert index_keys(ref) == ("image@sha256:" + "e" * 64,)
+    assert compatible(ref, asset("image", "ghcr.io/acme/api@sha256:" + "e" * 64))

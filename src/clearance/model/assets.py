@@ -92,6 +92,8 @@ class ImageRef:
     digest: str | None
 
     def __str__(self) -> str:
+        if not self.repository:  # a bare content address, as some scanners report it
+            return self.digest or ""
         text = self.repository
         if self.tag:
             text += f":{self.tag}"
