@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "audit": ("clearance.cli.audit", "verify, export or replay the hash-chained decision log"),
     "tokens": ("clearance.cli.tokens", "create, list or revoke API tokens for the service"),
+    "serve": ("clearance.cli.serve", "run the decision service over HTTP"),
+    "approve": ("clearance.cli.approve", "approve a decision on the service (needs a reason)"),
+    "reject": ("clearance.cli.approve", "reject a decision on the service (needs a reason)"),
+    "exceptions": ("clearance.cli.exceptions", "create, list or revoke exceptions on the service"),
 }
 
 logger = logging.getLogger(__name__)

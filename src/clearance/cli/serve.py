@@ -1,0 +1,88 @@
+"""``clearance serve``: the decision service over HTTP (FastAPI on uvicorn).
+
+The policy is loaded once at start and its exact text stored, so any recorded decision can be
+replayed. ``--demo`` materializes the demo fleet and loads its signals into the store, so the
+service answers with the demo's real decisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from clearance.cli._store import add_database_argument
+from clearance.config import Config, load_config, locate
+from clearance.sources.interface import Dated
+
+logger = logging.getLogger(__name__)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--config", help="clearance.yaml (default: $CLEARANCE_CONFIG or ./clearance.yaml)"
+    )
+    source.add_argument("--demo", action="store_true", help="serve the built-in demo fleet")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        help="server settings YAML (auth, OIDC issuers, break-glass, webhook); see docs/api.md",
+    )
+    add_database_argument(parser)
+    parser.set_defaults(run=run)
+
+
+def seed(store: object, config: Config, now: datetime) -> int:
+    """Read every configured source once into the store (what one ``sync`` pass does)."""
+    from clearance.store.sql import SqlStore
+
+    assert isinstance(store, SqlStore)
+    total = 0
+    for source in config.sources:
+        for batch in source.fetch(None):
+            store.upsert_signals(batch.signals, now)
+            store.add_quarantined(batch.quarantined, now)
+            total += len(batch.signals)
+        last = source.modified_at() if isinstance(source, Dated) else now
+        store.record_source_success(source.name, last)
+    return total
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from clearance.server.app import build_context, create_app
+    from clearance.server.settings import load_settings
+    from clearance.store import database_url
+    from clearance.store.sql import SqlStore
+
+    logging.getLogger("clearance").setLevel(logging.INFO)
+    now = datetime.now(UTC)
+    settings = load_settings(args.settings)
+    with ExitStack() as stack:
+        if args.demo:
+            from clearance import demo
+
+            directory = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="clearance-demo-"))
+            )
+            config_path = demo.materialize(directory, now)
+        else:
+            config_path = locate(args.config)
+        load_config(config_path)  # a bad configuration fails before the store is touched
+        store = SqlStore.open(database_url(args.database))
+        stack.callback(store.close)
+        if args.demo:
+            count = seed(store, load_config(config_path), now)
+            logger.info("demo: loaded %d signals into the store", count)
+        ctx = build_context(config_path, store, settings)
+        app = create_app(ctx)
+        print(f"clearance: serving on http://{args.host}:{args.port} (OpenAPI at /openapi.json)")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

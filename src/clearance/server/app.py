@@ -1,0 +1,145 @@
+"""Explicit assembly of the service: store, policy, inventory, services, auth, routes.
+
+``build_context`` opens everything a running service needs (and stores the policy text, so
+replay can reload it); ``create_app`` wires a FastAPI app over a context. Nothing happens at
+import time. Tests and the benchmark build their own context with an injected clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+
+from clearance import __version__
+from clearance.config import Config, load_config
+from clearance.policy.compiled import Policy
+from clearance.policy.load import load_policy_text
+from clearance.policy.schema import duration_seconds
+from clearance.server import errors
+from clearance.server.auth import Authenticator, Principal
+from clearance.server.metrics import Metrics
+from clearance.server.settings import ServerSettings
+from clearance.service.approvals import ApprovalBook
+from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
+from clearance.service.decisions import Clock, DecisionService
+from clearance.service.notify import Webhook
+from clearance.store.sql import SqlStore
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ServerContext:
+    store: SqlStore
+    config: Config
+    policy: Policy
+    settings: ServerSettings
+    decisions: DecisionService
+    approvals: ApprovalBook
+    break_glass: BreakGlassDesk
+    auth: Authenticator
+    metrics: Metrics
+    webhook: Webhook
+    clock: Clock
+    slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
+
+    def principal(self, request: Request) -> Principal:
+        peer = request.client.host if request.client else "-"
+        return self.auth.authenticate(request.headers.get("authorization"), self.clock(), peer)
+
+    def close(self) -> None:
+        self.webhook.join(timeout=2.0)
+        self.store.close()
+
+
+def build_context(
+    config_path: Path,
+    store: SqlStore,
+    settings: ServerSettings,
+    clock: Clock = system_clock,
+    *,
+    _audit: bool = True,
+) -> ServerContext:
+    """Load the configuration and policy, keep the policy text, and build the services."""
+    config = load_config(config_path)
+    policy_text = config.policy_path.read_bytes()
+    policy = load_policy_text(policy_text, str(config.policy_path))
+    store.put_policy(policy.digest, policy_text, clock())
+    metrics = Metrics()
+    webhook = Webhook(
+        settings.notify.webhook_url,
+        retries=settings.notify.retries,
+        backoff=settings.notify.backoff,
+        on_result=lambda ok: metrics.notifications.labels("delivered" if ok else "failed").inc(),
+    )
+    approvals = ApprovalBook(store, policy)
+    rules = BreakGlassRules(
+        expires_after=timedelta(seconds=duration_seconds(settings.break_glass.expires_after)),
+        second_person=settings.break_glass.second_person,
+    )
+    desk = BreakGlassDesk(store, rules, webhook)
+    decisions = DecisionService(
+        store,
+        config.inventory,
+        policy,
+        policy_text,
+        [s.name for s in config.sources],
+        approvals,
+        desk,
+        clock,
+        _audit=_audit,
+    )
+    return ServerContext(
+        store=store,
+        config=config,
+        policy=policy,
+        settings=settings,
+        decisions=decisions,
+        approvals=approvals,
+        break_glass=desk,
+        auth=Authenticator(store, settings),
+        metrics=metrics,
+        webhook=webhook,
+        clock=clock,
+    )
+
+
+def create_app(ctx: ServerContext) -> FastAPI:
+    # The routes import ServerContext from here: import them once the module is complete.
+    from clearance.server.routes import admin, decisions, health, signals  # noqa: PLC0415
+
+    app = FastAPI(
+        title="Clearance",
+        version=__version__,
+        description="Is it safe to deploy this, to that target, right now? See docs/api.md.",
+    )
+    app.state.ctx = ctx
+    errors.install(app, ctx.settings.retry_after)
+    for module in (decisions, admin, signals, health):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        ctx.metrics.latency.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    return app

@@ -1,0 +1,206 @@
+"""Who is calling: API tokens (``store.verify_token``) and OIDC JWTs from CI, checked per scope.
+
+``Authorization: Bearer <credential>``. A credential shaped like a JWT (three base64url parts,
+header ``eyJ…``) is verified as OIDC: its issuer must be configured; the signature is checked
+against the issuer's JWKS, fetched with httpx and cached by key id, refetched when an unknown
+key id appears (key rotation; refetches are spaced by ``jwks_min_refetch``); then audience,
+issuer, expiry and not-before. Claims map to scopes and groups by the issuer's rules. Anything
+else is an API token.
+
+Refusals are :class:`AuthError` (401, with the reason) or :class:`ScopeError` (403). Each refusal
+is logged with the reason and the peer, never with the credential.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+import jwt
+from jwt import PyJWK
+
+from clearance.errors import ClearanceError
+from clearance.server.settings import OidcIssuer, ServerSettings
+from clearance.store.interface import Caller, Scope, Store, TokenError
+
+logger = logging.getLogger(__name__)
+
+
+class AuthError(ClearanceError):
+    """401: no credential, or one that cannot be accepted (``reason`` says why)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ScopeError(ClearanceError):
+    """403: authenticated, but the credential lacks the scope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    caller: Caller
+    scopes: frozenset[Scope]
+
+    def require(self, scope: Scope) -> Caller:
+        if scope not in self.scopes and Scope.ADMIN not in self.scopes:
+            held = ", ".join(sorted(s.value for s in self.scopes)) or "none"
+            raise ScopeError(f"{self.caller.subject} lacks the {scope.value!r} scope (has: {held})")
+        return self.caller
+
+
+class JwksCache:
+    """One issuer's signing keys by kid; refetched on an unknown kid, at most every N seconds."""
+
+    def __init__(self, issuer: OidcIssuer, fetch: Callable[[str], dict[str, Any]]) -> None:
+        self.issuer = issuer
+        self._fetch = fetch
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+
+    def key(self, kid: str) -> PyJWK:
+        with self._lock:
+            if kid in self._keys:
+                return self._keys[kid]
+            wait = self.issuer.jwks_min_refetch
+            if self._fetched_at is None or time.monotonic() - self._fetched_at >= wait:
+                self._refresh()
+            if kid not in self._keys:
+                raise AuthError(f"unknown key id {kid!r} for issuer {self.issuer.issuer}")
+            return self._keys[kid]
+
+    def _refresh(self) -> None:
+        document = self._fetch(self.issuer.jwks)
+        keys: dict[str, PyJWK] = {}
+        for item in document.get("keys", []):
+            if not isinstance(item, dict) or "kid" not in item:
+                continue
+            try:
+                keys[str(item["kid"])] = PyJWK(item)
+            except jwt.PyJWTError as exc:
+                logger.warning(
+                    "skipping JWKS key %s of %s: %s", item.get("kid"), self.issuer.issuer, exc
+                )
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+
+def _fetch_jwks(url: str) -> dict[str, Any]:
+    try:
+        response = httpx.get(url, timeout=5.0)
+        response.raise_for_status()
+        data = response.json()
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        raise AuthError(f"cannot fetch the issuer's JWKS ({type(exc).__name__})") from exc
+    if not isinstance(data, dict):
+        raise AuthError("the issuer's JWKS is not a JSON object")
+    return data
+
+
+class Authenticator:
+    def __init__(
+        self,
+        store: Store,
+        settings: ServerSettings,
+        fetch: Callable[[str], dict[str, Any]] = _fetch_jwks,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._issuers = {i.issuer: JwksCache(i, fetch) for i in settings.oidc}
+
+    def authenticate(self, header: str | None, now: datetime, peer: str = "-") -> Principal:
+        try:
+            return self._authenticate(header, now)
+        except AuthError as exc:
+            logger.warning("authentication refused for %s: %s", peer, exc.reason)
+            raise
+
+    def _authenticate(self, header: str | None, now: datetime) -> Principal:
+        if not header:
+            raise AuthError("no credentials: send Authorization: Bearer <token>")
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise AuthError("the Authorization header must be 'Bearer <token>'")
+        if credential.startswith("eyJ") and credential.count(".") == 2:
+            return self._oidc(credential, now)
+        try:
+            info = self.store.verify_token(credential, now)
+        except TokenError as exc:
+            raise AuthError(f"API token {exc.reason}") from exc
+        caller = info.caller()
+        groups = tuple(sorted(self.settings.token_groups.get(info.name, ())))
+        caller = Caller(caller.subject, caller.method, caller.token_id, None, groups)
+        return Principal(caller, info.scopes)
+
+    def _oidc(self, token: str, now: datetime) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"malformed JWT ({exc})") from exc
+        issuer_name = unverified.get("iss")
+        cache = self._issuers.get(str(issuer_name))
+        if cache is None:
+            raise AuthError(f"JWT issuer {issuer_name!r} is not trusted")
+        issuer = cache.issuer
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise AuthError("JWT header has no key id (kid)")
+        key = cache.key(kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=issuer.algorithms,
+                audience=issuer.audience,
+                issuer=issuer.issuer,
+                leeway=issuer.leeway,
+                options={"require": ["exp", "iat", "iss", "aud"], "verify_iat": False},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("JWT expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError(f"JWT audience is not {issuer.audience!r}") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise AuthError("JWT signature does not verify") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"JWT refused ({exc})") from exc
+        # PyJWT reads the wall clock for exp; check against the service clock too (tests, skew).
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp + issuer.leeway < now.timestamp():
+            raise AuthError("JWT expired")
+        return _principal(issuer, claims)
+
+
+def _principal(issuer: OidcIssuer, claims: dict[str, Any]) -> Principal:
+    subject = claims.get(issuer.subject_claim)
+    if not isinstance(subject, str) or not subject:
+        raise AuthError(f"JWT has no {issuer.subject_claim!r} claim to name the caller")
+    scopes: set[Scope] = set()
+    groups: set[str] = set()
+    if issuer.groups_claim:
+        value = claims.get(issuer.groups_claim)
+        if isinstance(value, list):
+            groups.update(str(g) for g in value)
+    for rule in issuer.rules:
+        if all(
+            isinstance(claims.get(name), str) and fnmatch.fnmatchcase(claims[name], pattern)
+            for name, pattern in rule.claims.items()
+        ):
+            scopes.update(rule.scopes)
+            groups.update(rule.groups)
+    caller = Caller(
+        subject=subject, method="oidc", issuer=issuer.issuer, groups=tuple(sorted(groups))
+    )
+    return Principal(caller, frozenset(scopes))

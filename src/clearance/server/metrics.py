@@ -1,0 +1,66 @@
+"""Prometheus metrics, one registry per app (so tests and replicas never share counters)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from clearance.model.signal import utc
+from clearance.store.interface import SourceState
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter(
+            "clearance_decisions",
+            "Decisions issued, by verdict and environment",
+            ["verdict", "environment"],
+            registry=r,
+        )
+        self.degraded = Counter(
+            "clearance_degraded_decisions",
+            "Verdicts issued under a failure stance, by environment and failure class",
+            ["environment", "failure_class"],
+            registry=r,
+        )
+        self.approval_wait = Histogram(
+            "clearance_approval_wait_seconds",
+            "From an approve verdict to the approval that cleared it",
+            buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+            registry=r,
+        )
+        self.latency = Histogram(
+            "clearance_http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            ["method", "route", "status"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.freshness = Gauge(
+            "clearance_source_age_seconds",
+            "Seconds since each source last succeeded (-1: never)",
+            ["source"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "clearance_notifications",
+            "Outbound notifications by outcome",
+            ["outcome"],
+            registry=r,
+        )
+
+    def decided(self, verdict: str, environment: str, degraded: list[str]) -> None:
+        self.decisions.labels(verdict, environment).inc()
+        for failure in degraded:
+            self.degraded.labels(environment, failure).inc()
+
+    def render(self, states: tuple[SourceState, ...], now: datetime) -> bytes:
+        for state in states:
+            age = -1.0
+            if state.last_success is not None:
+                age = (utc(now) - utc(state.last_success)).total_seconds()
+            self.freshness.labels(state.name).set(age)
+        return generate_latest(self.registry)

@@ -1,0 +1,43 @@
+"""What every route needs: the context of its app, and the caller checked for a scope.
+
+Authentication is a dependency, so it runs before the body is validated: an unauthenticated
+request is answered 401 whatever its body holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from clearance.server.app import ServerContext
+from clearance.store.interface import Caller, Scope
+
+Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+
+_bearer = HTTPBearer(auto_error=False, description="an API token or an OIDC JWT")
+
+
+def context(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def needs(scope: Scope) -> Callable[..., Caller]:
+    """A dependency: 401 without valid credentials, 403 without ``scope`` (admin holds all)."""
+
+    def check(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        return context(request).principal(request).require(scope)
+
+    return check
+
+
+Decider = Annotated[Caller, Depends(needs(Scope.DECIDE))]
+Approver = Annotated[Caller, Depends(needs(Scope.APPROVE))]
+Admin = Annotated[Caller, Depends(needs(Scope.ADMIN))]
+Ingester = Annotated[Caller, Depends(needs(Scope.INGEST))]

@@ -1,0 +1,91 @@
+"""``/v1/exceptions`` (admin) and ``/v1/break-glass`` (confirm, list)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from clearance.model.exemptions import Exemption
+from clearance.model.signal import format_time, utc
+from clearance.server.bodies import ExceptionRequest
+from clearance.server.errors import InvalidInputError
+from clearance.server.routes._deps import Admin, Approver, Decider, Id, context
+from clearance.service.breakglass import describe
+from clearance.store.interface import ExemptionRecord
+
+router = APIRouter(tags=["exceptions and break-glass"])
+
+
+def exemption_json(record: ExemptionRecord, now: Any) -> dict[str, Any]:
+    return {
+        **record.exemption.to_dict(),
+        "created_at": format_time(utc(record.created_at)),
+        "revoked_at": None if record.revoked_at is None else format_time(utc(record.revoked_at)),
+        "revoked_by": record.revoked_by,
+        "active": record.active(now),
+    }
+
+
+@router.post("/v1/exceptions", status_code=201, summary="Waive one finding on one target")
+def create(body: ExceptionRequest, request: Request, who: Admin) -> JSONResponse:
+    ctx = context(request)
+    now = ctx.clock()
+    if (body.signal is None) == (body.rule is None):
+        raise InvalidInputError(
+            "name exactly one of signal or rule",
+            [{"field": "body.signal", "problem": "exactly one of signal or rule is required"}],
+        )
+    if utc(body.expires) <= now:
+        raise InvalidInputError(
+            "expires: the exception would already have expired",
+            [{"field": "body.expires", "problem": "must be in the future"}],
+        )
+    exemption = Exemption(
+        id=body.id or "exc_" + secrets.token_hex(6),
+        signal=body.signal,
+        rule=body.rule,
+        environment=body.environment,
+        cluster=body.cluster,
+        namespace=body.namespace,
+        workload=body.workload,
+        expires=body.expires,
+        reason=body.reason,
+        ticket=body.ticket,
+        approver=who.subject,
+        created_by=who.subject,
+    )
+    record = ctx.store.add_exemption(exemption, now)
+    return JSONResponse({"exception": exemption_json(record, now)}, status_code=201)
+
+
+@router.get("/v1/exceptions", summary="Exceptions (active only, unless include_inactive)")
+def listing(request: Request, _caller: Decider, include_inactive: bool = False) -> dict[str, Any]:
+    ctx = context(request)
+    now = ctx.clock()
+    records = ctx.store.list_exemptions(now, include_inactive=include_inactive)
+    return {"exceptions": [exemption_json(r, now) for r in records]}
+
+
+@router.delete("/v1/exceptions/{exception_id}", summary="Revoke an exception")
+def revoke(exception_id: Id, request: Request, who: Admin) -> dict[str, Any]:
+    ctx = context(request)
+    now = ctx.clock()
+    return {
+        "exception": exemption_json(ctx.store.revoke_exemption(exception_id, who.subject, now), now)
+    }
+
+
+@router.post("/v1/break-glass/{grant_id}/confirm", summary="Second-person confirmation")
+def confirm(grant_id: Id, request: Request, who: Approver) -> dict[str, Any]:
+    ctx = context(request)
+    return {"break_glass": describe(ctx.break_glass.confirm(grant_id, who, ctx.clock()))}
+
+
+@router.get("/v1/break-glass", summary="Break-glass grants (live only, unless include_expired)")
+def grants(request: Request, _caller: Decider, include_expired: bool = False) -> dict[str, Any]:
+    ctx = context(request)
+    found = ctx.store.list_break_glass(ctx.clock(), include_expired=include_expired)
+    return {"break_glass": [describe(g) for g in found]}

@@ -1,0 +1,157 @@
+"""``/v1/decisions``: ask, read, list; approvals and break-glass on one decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from clearance.model.signal import format_time, utc
+from clearance.model.target import ChangeInfo, Target
+from clearance.policy.schema import duration_seconds
+from clearance.server.bodies import ApprovalRequest, BreakGlassRequest, DecisionRequest, Name
+from clearance.server.errors import OverloadedError
+from clearance.server.routes._deps import Approver, Decider, Id, context
+from clearance.service.approvals import ApprovalState
+from clearance.service.breakglass import describe
+from clearance.service.decisions import Outcome
+from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+
+
+@router.post("", status_code=200, summary="Decide a deploy (recorded before it is returned)")
+def ask(body: DecisionRequest, request: Request, who: Decider) -> dict[str, Any]:
+    ctx = context(request)
+    change = body.change
+    target = Target.of(
+        environment=body.environment,
+        cluster=body.cluster,
+        namespace=body.namespace,
+        workload=body.workload,
+        images=tuple(body.images),
+        change=ChangeInfo(
+            commit=change.commit if change else None,
+            pipeline_run=change.pipeline_run if change else None,
+            actor=change.actor if change else None,
+        ),
+    )
+    wait = duration_seconds(ctx.settings.queue_wait)
+    if not ctx.slots.acquire(timeout=wait):
+        raise OverloadedError(
+            f"{ctx.settings.max_in_flight} decisions are in flight; retry shortly"
+        )
+    try:
+        outcome = ctx.decisions.decide(target, who)
+    finally:
+        ctx.slots.release()
+    decision = outcome.record.decision
+    ctx.metrics.decided(
+        decision["verdict"], decision["target"]["environment"], list(decision["degraded"])
+    )
+    return outcome.to_dict()
+
+
+@router.get("/{decision_id}", summary="A recorded decision and where it stands now")
+def read(decision_id: Id, request: Request, _caller: Decider) -> dict[str, Any]:
+    ctx = context(request)
+    return ctx.decisions.get(decision_id).to_dict()
+
+
+@router.get("", summary="Recorded decisions, newest first")
+def listing(
+    request: Request,
+    _caller: Decider,
+    environment: Annotated[Name | None, Query()] = None,
+    verdict: Annotated[str | None, Query(pattern="^(proceed|approve|block)$")] = None,
+    target: Annotated[str | None, Query(max_length=600, pattern=r"^[^\x00-\x1f]+$")] = None,
+    actor: Annotated[Name | None, Query()] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+) -> dict[str, Any]:
+    ctx = context(request)
+    filters = DecisionFilter(
+        environment=environment,
+        verdict=verdict,
+        target_key=target,
+        actor=actor,
+        since=None if since is None or since.tzinfo is None else utc(since),
+        until=None if until is None or until.tzinfo is None else utc(until),
+    )
+    page = ctx.store.list_decisions(filters, limit=limit, cursor=cursor)
+    return {
+        "decisions": [
+            {
+                "id": r.decision_id,
+                "seq": r.seq,
+                "at": format_time(utc(r.at)),
+                "verdict": r.decision["verdict"],
+                "score": r.decision["score"],
+                "target": r.decision["target"],
+                "requested_by": r.caller.get("subject"),
+            }
+            for r in page.records
+        ],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def approval_json(a: Approval) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "decision_id": a.decision_id,
+        "approver": a.approver,
+        "outcome": a.outcome.value,
+        "reason": a.reason,
+        "at": format_time(utc(a.at)),
+        "expires_at": None if a.expires_at is None else format_time(utc(a.expires_at)),
+        "score": a.score,
+        "signals": list(a.signals),
+    }
+
+
+@router.post("/{decision_id}/approvals", status_code=201, summary="Approve or reject")
+def answer(decision_id: Id, body: ApprovalRequest, request: Request, who: Approver) -> JSONResponse:
+    ctx = context(request)
+    before = ctx.decisions.get(decision_id).state
+    approval = ctx.approvals.answer(
+        decision_id, who, ApprovalOutcome(body.outcome), body.reason, ctx.clock()
+    )
+    after: Outcome = ctx.decisions.get(decision_id)
+    _observe_wait(ctx.metrics.approval_wait.observe, before, after.state)
+    return JSONResponse(
+        {"approval": approval_json(approval), "decision": after.to_dict()}, status_code=201
+    )
+
+
+def _observe_wait(observe: Any, before: ApprovalState, after: ApprovalState) -> None:
+    if before.status != "approved" and after.status == "approved" and after.waited_seconds:
+        observe(max(after.waited_seconds, 0.0))
+
+
+@router.get("/{decision_id}/approvals", summary="Approvals given on this decision")
+def approvals(decision_id: Id, request: Request, _caller: Decider) -> dict[str, Any]:
+    ctx = context(request)
+    ctx.store.get_decision(decision_id)  # 404 for an unknown id
+    return {"approvals": [approval_json(a) for a in ctx.store.list_approvals(decision_id)]}
+
+
+@router.post(
+    "/{decision_id}/break-glass", status_code=201, summary="Audited proceed-anyway (notifies)"
+)
+def break_glass(
+    decision_id: Id, body: BreakGlassRequest, request: Request, who: Approver
+) -> JSONResponse:
+    ctx = context(request)
+    grant = ctx.break_glass.request(decision_id, who, body.reason, body.ticket, ctx.clock())
+    return JSONResponse(
+        {
+            "break_glass": describe(grant),
+            "needs_second_person": ctx.break_glass.rules.second_person,
+        },
+        status_code=201,
+    )

@@ -1,0 +1,79 @@
+"""``POST /v1/signals`` (push normalized signals) and ``GET /v1/sources`` (freshness)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from clearance.errors import ModelError
+from clearance.freshness import assess
+from clearance.model.signal import Signal, format_time, signal_from_dict, utc
+from clearance.server.bodies import SignalsRequest
+from clearance.server.errors import InvalidInputError
+from clearance.server.routes._deps import Decider, Ingester, context
+
+router = APIRouter(tags=["signals"])
+
+
+@router.post("/v1/signals", summary="Store normalized signals (bad items named, good ones kept)")
+def push(body: SignalsRequest, request: Request, _caller: Ingester) -> dict[str, Any]:
+    """Each item as ``clearance.model.signal.signal_from_dict`` reads it. Good items are stored
+    even when others are bad; the answer is then 422 naming each bad item's index and field."""
+    ctx = context(request)
+    now = ctx.clock()
+    good: list[Signal] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(body.signals):
+        try:
+            good.append(signal_from_dict(item))
+        except (ModelError, ValueError, TypeError, KeyError) as exc:
+            problems.append({"field": f"body.signals.{index}", "problem": str(exc)})
+    counts = ctx.store.upsert_signals(good, now) if good else None
+    for source in sorted({s.source for s in good}):
+        ctx.store.record_source_success(source, now)
+    stored = {
+        "received": len(body.signals),
+        "stored": len(good),
+        "inserted": counts.inserted if counts else 0,
+        "updated": counts.updated if counts else 0,
+        "unchanged": counts.unchanged if counts else 0,
+    }
+    if problems:
+        raise InvalidInputError(
+            f"{len(problems)} of {len(body.signals)} signals are invalid; "
+            f"the other {len(good)} were stored. First: {problems[0]['field']}: "
+            f"{problems[0]['problem']}",
+            problems,
+            result=stored,
+        )
+    return stored
+
+
+@router.get("/v1/sources", summary="Freshness and quarantine counts per source")
+def sources(request: Request, _caller: Decider, environment: str | None = None) -> dict[str, Any]:
+    """With ``environment``, each source is also judged fresh/stale/down by that policy."""
+    ctx = context(request)
+    now = ctx.clock()
+    env = None if environment is None else ctx.policy.environment(environment)
+    items = []
+    for state in ctx.store.source_states():
+        age = None
+        if state.last_success is not None:
+            age = int((now - utc(state.last_success)).total_seconds())
+        item: dict[str, Any] = {
+            "name": state.name,
+            "last_success": None
+            if state.last_success is None
+            else format_time(utc(state.last_success)),
+            "age_seconds": age,
+            "last_error": state.last_error,
+            "last_error_at": None
+            if state.last_error_at is None
+            else format_time(utc(state.last_error_at)),
+            "quarantined": dict(state.quarantined),
+        }
+        if env is not None:
+            item["freshness"] = assess(state.health(), env, now).state.value
+        items.append(item)
+    return {"sources": items}

@@ -1,0 +1,110 @@
+"""Service settings: who may call (OIDC issuers, claim mappings, token groups), overload limits,
+break-glass rules and the outbound webhook.
+
+Read from the ``server:`` key of a YAML file (``clearance serve --settings FILE``; the file may
+be ``clearance.yaml`` itself once its loader accepts the key) or from a file that holds only
+these keys. Every field is optional; the defaults accept API tokens only::
+
+    server:
+      max_in_flight: 64            # decisions computed at once; beyond, wait up to queue_wait
+      queue_wait: 2s               # … then answer 429 with Retry-After
+      token_groups:                # API token name → groups (approval rights)
+        alice: [security]
+      oidc:
+        - issuer: https://token.actions.githubusercontent.com
+          audience: https://github.com/acme
+          jwks_url: https://token.actions.githubusercontent.com/.well-known/jwks   # default
+          subject_claim: actor     # which claim names the caller
+          groups_claim: null       # a claim holding a list of groups, if the issuer has one
+          rules:                   # every rule whose claims all match adds its scopes/groups
+            - claims: {repository: acme/shop, ref: refs/heads/main}
+              scopes: [decide]
+      break_glass:
+        expires_after: 1h
+        second_person: false
+      notify:
+        webhook_url: https://hooks.example/clearance
+        retries: 3
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clearance.errors import ConfigError
+from clearance.policy.schema import Duration
+from clearance.store.interface import Scope
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClaimRule(_Strict):
+    """Claims to match (exact strings, or ``*`` globs) → the scopes and groups granted."""
+
+    claims: dict[str, str] = Field(min_length=1)
+    scopes: list[Scope] = []
+    groups: list[str] = []
+
+
+class OidcIssuer(_Strict):
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    jwks_url: str | None = None
+    subject_claim: str = "sub"
+    groups_claim: str | None = None
+    algorithms: list[str] = ["RS256"]
+    leeway: int = Field(default=30, ge=0, le=300, description="clock skew allowed, seconds")
+    jwks_min_refetch: float = Field(
+        default=1.0, ge=0, description="seconds between JWKS refetches for unknown key ids"
+    )
+    rules: list[ClaimRule] = []
+
+    @property
+    def jwks(self) -> str:
+        return self.jwks_url or self.issuer.rstrip("/") + "/.well-known/jwks"
+
+
+class BreakGlassSettings(_Strict):
+    expires_after: Duration = "1h"
+    second_person: bool = False
+
+
+class NotifySettings(_Strict):
+    webhook_url: str | None = None
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: float = Field(default=0.5, ge=0, le=60)
+
+
+class ServerSettings(_Strict):
+    max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    queue_wait: Duration = "2s"
+    retry_after: int = Field(default=1, ge=1, le=3600, description="seconds, for 429/503")
+    token_groups: dict[str, list[str]] = {}
+    oidc: list[OidcIssuer] = []
+    break_glass: BreakGlassSettings = BreakGlassSettings()
+    notify: NotifySettings = NotifySettings()
+
+
+def load_settings(path: Path | None) -> ServerSettings:
+    """Settings from ``path`` (its ``server:`` key, or the whole file); defaults without one."""
+    if path is None:
+        return ServerSettings()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read server settings {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if isinstance(raw, dict) and "server" in raw:
+        raw = raw["server"] or {}
+    try:
+        return ServerSettings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "document"
+        raise ConfigError(f"{path}: server.{where}: {err['msg']}") from exc

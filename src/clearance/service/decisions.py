@@ -1,0 +1,137 @@
+"""Decide from the store, record, and say where the decision stands with its approvals.
+
+The service's equivalent of :mod:`clearance.gather`: the target is resolved by the configured
+inventory, candidate signals come from the store's asset index (``signals_touching`` the
+exposure's index keys), source health from what ``clearance sync`` or ``POST /v1/signals``
+recorded, and live exceptions from the store. The pure :func:`clearance.engine.decide` then
+decides, and the decision is appended to the hash-chained log **before** it is returned.
+
+A configured source the store has never heard from is reported as never having succeeded, so
+the ``source_down`` stance applies: the service does not treat silence as safety.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from clearance.correlate import SignalIndex
+from clearance.engine import decide
+from clearance.inventory.interface import Inventory
+from clearance.model.assets import index_keys
+from clearance.model.decision import Decision
+from clearance.model.snapshot import Snapshot
+from clearance.model.target import SourceHealth, Target
+from clearance.policy.compiled import Policy
+from clearance.service.approvals import ApprovalBook, ApprovalState
+from clearance.service.breakglass import BreakGlassDesk
+from clearance.store.interface import AuditRecord, Caller, Store
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A recorded decision and where it stands now (approvals, break-glass)."""
+
+    record: AuditRecord
+    decision: Decision | None  # None when read back from the log (the record holds its JSON)
+    state: ApprovalState
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.record.decision_id,
+            "seq": self.record.seq,
+            "hash": self.record.hash,
+            "status": self.state.status,
+            "exit_code": self.state.exit_code,
+            "decision": dict(self.record.decision),
+            "requested_by": self.record.caller.get("subject"),
+            "approval": self.state.to_dict(),
+        }
+
+
+class DecisionService:
+    """Thread-safe; one per process. ``audit`` may be disabled only by the benchmark factory."""
+
+    def __init__(
+        self,
+        store: Store,
+        inventory: Inventory,
+        policy: Policy,
+        policy_text: bytes,
+        source_names: Sequence[str],
+        approvals: ApprovalBook,
+        break_glass: BreakGlassDesk,
+        clock: Clock,
+        *,
+        _audit: bool = True,
+    ) -> None:
+        self.store = store
+        self.inventory = inventory
+        self.policy = policy
+        self.policy_text = policy_text
+        self.source_names = tuple(source_names)
+        self.approvals = approvals
+        self.break_glass = break_glass
+        self.clock = clock
+        self._audit = _audit
+        self._policy_stored = False
+
+    def snapshot(self, target: Target, now: datetime) -> Snapshot:
+        exposure = self.inventory.resolve(target)
+        keys = {key for exposed in exposure.assets for key in index_keys(exposed.ref)}
+        candidates = self.store.signals_touching(sorted(keys)) if keys else ()
+        matches = SignalIndex(candidates).match(exposure)
+        health = list(self.store.source_health())
+        known = {h.name for h in health}
+        health += [SourceHealth(name, None) for name in self.source_names if name not in known]
+        inventory_health = self.inventory.health()
+        if inventory_health is not None:
+            health.append(inventory_health)
+        exemptions = tuple(
+            r.exemption
+            for r in self.store.list_exemptions(now)
+            if r.exemption.covers_target(target)
+        )
+        return Snapshot(
+            exposure=exposure, matches=matches, sources=tuple(health), exemptions=exemptions
+        )
+
+    def decide(self, target: Target, caller: Caller) -> Outcome:
+        """Decide ``target`` now, record it, and return it with its approval state."""
+        now = self.clock()
+        self.policy.environment(target.environment)  # unknown environment: TargetError
+        snapshot = self.snapshot(target, now)
+        decision = decide(target, snapshot, self.policy, now)
+        if self._audit:
+            policy_text = None if self._policy_stored else self.policy_text
+            record = self.store.append_decision(decision, snapshot, caller, now, policy_text)
+            self._policy_stored = True
+        else:  # benchmark-only: see bench/bench_http_decisions.py
+            record = _unrecorded(decision, caller)
+        state = self.approvals.state(record, now, self.break_glass.active_for(record, now))
+        return Outcome(record, decision, state)
+
+    def get(self, decision_id: str) -> Outcome:
+        """A recorded decision with its approval state as of now (NotFoundError if unknown)."""
+        now = self.clock()
+        record = self.store.get_decision(decision_id)
+        state = self.approvals.state(record, now, self.break_glass.active_for(record, now))
+        return Outcome(record, None, state)
+
+
+def _unrecorded(decision: Decision, caller: Caller) -> AuditRecord:
+    return AuditRecord(
+        schema_version=0,
+        seq=0,
+        decision_id=decision.id,
+        at=decision.at,
+        decision=decision.to_dict(),
+        snapshot={},
+        policy_digest=decision.policy_digest,
+        caller=caller.to_dict(),
+        prev_hash="",
+        hash="",
+    )
