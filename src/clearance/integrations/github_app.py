@@ -1,0 +1,207 @@
+"""Answering a protection rule as the GitHub App: app JWT → installation token → callback.
+
+https://docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
+— RS256, ``iat`` 60 s in the past (clock drift), ``exp`` at most 10 minutes ahead, ``iss`` the
+App's client ID (or app id). The JWT buys an installation token
+(``POST /app/installations/{id}/access_tokens``, valid one hour, cached until 5 minutes before
+``expires_at``), which authorizes ``POST deployment_callback_url``. A failed callback is retried
+with exponential backoff; every attempt is kept in :class:`DeliveryLog`, which the API returns,
+so a gate left pending by GitHub being down is visible, not silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+
+from clearance.integrations.github import Gate
+from clearance.integrations.interface import CallbackError
+from clearance.integrations.settings import GitHubSettings
+from clearance.model.signal import format_time, parse_time
+
+logger = logging.getLogger(__name__)
+API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+Clock = Callable[[], datetime]
+
+
+def app_jwt(app_id: str, private_key_pem: str, now: datetime) -> str:
+    issued = int(now.timestamp()) - 60
+    claims = {"iat": issued, "exp": issued + 600 - 60, "iss": app_id}
+    return jwt.encode(claims, private_key_pem, algorithm="RS256")
+
+
+@dataclass
+class Attempt:
+    at: datetime
+    status: int | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": format_time(self.at), "status": self.status, "error": self.error}
+
+
+@dataclass
+class Delivery:
+    """Every attempt to answer one gate for one decision; ``outcome`` once it ends."""
+
+    decision_id: str
+    url: str
+    body: dict[str, str]
+    attempts: list[Attempt] = field(default_factory=list)
+    outcome: str = "pending"  # delivered | failed | pending
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "url": self.url,
+            "state": self.body.get("state"),
+            "outcome": self.outcome,
+            "attempts": [a.to_dict() for a in self.attempts],
+        }
+
+
+class DeliveryLog:
+    """The most recent callbacks (bounded), by decision id, oldest first per decision."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._items: OrderedDict[str, list[Delivery]] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def add(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._items.setdefault(delivery.decision_id, []).append(delivery)
+            self._items.move_to_end(delivery.decision_id)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+    def of(self, decision_id: str) -> list[Delivery]:
+        with self._lock:
+            return list(self._items.get(decision_id, ()))
+
+    def failed(self) -> list[Delivery]:
+        with self._lock:
+            return [d for ds in self._items.values() for d in ds if d.outcome == "failed"]
+
+
+class GitHubApp:
+    """Posts protection-rule answers as the App, with retries; thread-safe."""
+
+    def __init__(
+        self,
+        settings: GitHubSettings,
+        clock: Clock,
+        log: DeliveryLog | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+        verify: Any = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.log = log or DeliveryLog()
+        self._sleep = sleep
+        self._client = httpx.Client(timeout=10.0, transport=transport, verify=verify)
+        self._tokens: dict[int, tuple[str, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def installation_token(self, installation_id: int) -> str:
+        now = self.clock()
+        with self._lock:
+            cached = self._tokens.get(installation_id)
+            if cached and cached[1] - timedelta(minutes=5) > now:
+                return cached[0]
+        bearer = app_jwt(self.settings.app_id, self.settings.key_pem(), now)
+        url = (
+            f"{self.settings.api_url.rstrip('/')}/app/installations/{installation_id}/access_tokens"
+        )
+        reply = self._client.post(url, headers={**API_HEADERS, "Authorization": f"Bearer {bearer}"})
+        if reply.status_code != 201:
+            raise CallbackError(
+                f"installation token for {installation_id}: HTTP {reply.status_code}"
+            )
+        data = reply.json()
+        token, expires = str(data["token"]), parse_time(str(data["expires_at"]))
+        with self._lock:
+            self._tokens[installation_id] = (token, expires)
+        return token
+
+    def post(self, gate: Gate, decision_id: str, body: dict[str, str]) -> Delivery:
+        """Answer ``gate``; retry failures with exponential backoff; log every attempt."""
+        delivery = Delivery(decision_id, gate.callback_url, body)
+        self.log.add(delivery)
+        if not gate.callback_url.startswith(self.settings.api_url.rstrip("/") + "/"):
+            # The URL comes from the payload: only ever send our installation token to GitHub.
+            delivery.attempts.append(Attempt(self.clock(), None, "callback URL is not on api_url"))
+            delivery.outcome = "failed"
+            return delivery
+        for attempt in range(self.settings.retries + 1):
+            if attempt:
+                self._sleep(self.settings.backoff_seconds * 2 ** (attempt - 1))
+            try:
+                if gate.installation_id is None:
+                    raise CallbackError("the delivery names no installation")
+                token = self.installation_token(gate.installation_id)
+                reply = self._client.post(
+                    gate.callback_url,
+                    json=body,
+                    headers={**API_HEADERS, "Authorization": f"Bearer {token}"},
+                )
+            except (httpx.HTTPError, CallbackError, ValueError, KeyError) as exc:
+                delivery.attempts.append(Attempt(self.clock(), None, _describe(exc)))
+                continue
+            delivery.attempts.append(Attempt(self.clock(), reply.status_code))
+            if reply.status_code in (200, 204):
+                delivery.outcome = "delivered"
+                return delivery
+            if reply.status_code == 401:
+                with self._lock:  # a revoked token: fetch a new one next time
+                    self._tokens.pop(gate.installation_id, None)
+        delivery.outcome = "failed"
+        logger.error(
+            "GitHub callback for decision %s failed after %d attempts: %s",
+            decision_id,
+            len(delivery.attempts),
+            delivery.attempts[-1].error or delivery.attempts[-1].status,
+        )
+        return delivery
+
+
+def _describe(exc: Exception) -> str:
+    # httpx messages can carry the URL but never our headers; keep the type for the record.
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class PendingGates:
+    """Gates answered with a status report, waiting for the approvals flow to finish them.
+
+    In memory: a restart loses them (the pipeline stays pending; GitHub times the job out after
+    30 days). A multi-replica deployment should keep them in the store (left to the service).
+    """
+
+    gates: dict[str, Gate] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hold(self, decision_id: str, gate: Gate) -> None:
+        with self.lock:
+            self.gates[decision_id] = gate
+
+    def release(self, decision_id: str) -> Gate | None:
+        with self.lock:
+            return self.gates.pop(decision_id, None)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,119 @@
+"""The contract every integration route is built on: decide-and-record, and who is asking.
+
+The routes never call the engine or the store themselves. They are given a :class:`Decider`
+(the decision service: gather a snapshot, ``decide``, apply approvals, append to the audit log
+with the caller's identity) and an :class:`Authenticator` (the server's token / OIDC check), so
+they can be mounted on the service app with one line and tested against the real engine.
+
+Error tree (under :class:`clearance.errors.ClearanceError`)::
+
+    IntegrationError
+    ├── PayloadError       a body that does not parse; names the field (HTTP 400/422)
+    ├── SignatureError     a webhook whose signature does not verify (HTTP 401, nothing decided)
+    ├── CallerError        a missing or refused credential (HTTP 401)
+    └── CallbackError      a call back to the pipeline (GitHub) failed after its retries
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from clearance.errors import ClearanceError
+from clearance.model.decision import Decision, Verdict
+from clearance.model.target import Target
+from clearance.store.interface import Caller
+
+
+class IntegrationError(ClearanceError):
+    pass
+
+
+class PayloadError(IntegrationError):
+    """The body does not parse. ``field`` is the dotted path of the first bad field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class SignatureError(IntegrationError):
+    pass
+
+
+class CallerError(IntegrationError):
+    pass
+
+
+class CallbackError(IntegrationError):
+    pass
+
+
+# ApprovalState.status (clearance.service.approvals) → the verdict the pipeline acts on now.
+_EFFECTIVE = {
+    "proceed": Verdict.PROCEED,
+    "approved": Verdict.PROCEED,
+    "break_glass": Verdict.PROCEED,
+    "pending_approval": Verdict.APPROVE,
+    "rejected": Verdict.BLOCK,
+    "block": Verdict.BLOCK,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A decision and where it stands now: ``status`` is the service's approval status
+    (``proceed``, ``approved``, ``break_glass``, ``pending_approval``, ``rejected``, ``block``).
+
+    ``verdict`` is what the pipeline acts on: an ``approve`` decision whose approvals were given
+    reads as proceed, one that was rejected as block. An unknown status reads as block.
+    """
+
+    decision: Decision
+    status: str
+    recorded: bool = True
+
+    @property
+    def verdict(self) -> Verdict:
+        return _EFFECTIVE.get(self.status, Verdict.BLOCK)
+
+    @classmethod
+    def unapproved(cls, decision: Decision, *, recorded: bool = True) -> Answer:
+        """The answer when no approval has been given yet (the verdict as decided)."""
+        status = {Verdict.PROCEED: "proceed", Verdict.APPROVE: "pending_approval"}.get(
+            decision.verdict, "block"
+        )
+        return cls(decision, status, recorded)
+
+
+class Decider(Protocol):
+    """Decide whether ``target`` may be deployed now, on behalf of ``caller``.
+
+    ``record=False`` asks for a decision that is *not* appended to the audit log as a deploy
+    (a Kubernetes dry-run request); everything else about it is the same. ``manifest`` is the
+    Kubernetes object about to be applied when the caller has it (admission), so the inventory
+    can compute the nodes a new pod template may be scheduled on. The :class:`Answer` carries the
+    approval status, so a gate opens once the approvals are given.
+    Raises :class:`clearance.errors.ClearanceError` subclasses only.
+    """
+
+    def decide(
+        self,
+        target: Target,
+        caller: Caller,
+        *,
+        record: bool = True,
+        manifest: Mapping[str, Any] | None = None,
+    ) -> Answer: ...
+
+
+class Authenticator(Protocol):
+    """Turn an ``Authorization`` header value (``None``: none sent) into a :class:`Caller`.
+
+    Raises a :class:`clearance.errors.ClearanceError` (the server's ``AuthError``/``ScopeError``,
+    or :class:`CallerError`) when it is refused; the message never contains the credential.
+    The server adapts its own authenticator, requiring the ``decide`` scope.
+    """
+
+    def __call__(self, authorization: str | None) -> Caller: ...

@@ -1,0 +1,145 @@
+"""Integration settings: how each dialect's request is mapped to a Clearance target.
+
+GitHub names an environment, Flagger a canary, the API server a namespace: none of them names a
+Clearance environment and cluster, so the mapping is configuration, validated with pydantic so a
+bad file fails at start-up naming the field. Loaded from YAML (``$CLEARANCE_INTEGRATIONS``)::
+
+    console_url: https://clearance.example.com
+    github:
+      app_id: Iv23liABCDEF                # the App's client ID (or numeric app id)
+      private_key_path: /secrets/github-app.pem
+      webhook_secret_path: /secrets/github-webhook-secret
+      environments:
+        "acme/shop:production": {environment: production, cluster: prod-eu,
+                                 namespace: shop, workload: deployment/checkout,
+                                 images: ["ghcr.io/acme/checkout:{sha}"]}
+    admission:
+      cluster: prod-eu
+      namespaces: {shop: production}
+      default_environment: development
+      approve: {production: deny, development: warn}
+      unknown_kind: deny
+      on_error: deny
+    argo: {cluster: prod-eu, environment: production}
+    flagger: {cluster: prod-eu, namespaces: {test: staging}, default_environment: staging}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from clearance.errors import ConfigError
+
+Stance = Literal["allow", "deny"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetTemplate(_Model):
+    """A Clearance target; ``{sha}`` and ``{ref}`` in images are filled from the deployment."""
+
+    environment: str = Field(min_length=1)
+    cluster: str = Field(min_length=1)
+    namespace: str = Field(min_length=1)
+    workload: str = Field(min_length=3, pattern=r"^[^/]+/[^/]+$")
+    images: tuple[str, ...] = ()
+
+
+class GitHubSettings(_Model):
+    app_id: str = Field(min_length=1, description="client ID (recommended) or numeric app id")
+    private_key: SecretStr | None = None
+    private_key_path: Path | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_path: Path | None = None
+    api_url: str = "https://api.github.com"
+    # "owner/repo:environment" first, then "environment" alone.
+    environments: dict[str, TargetTemplate] = {}
+    retries: int = Field(default=5, ge=0, le=10)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+
+    def key_pem(self) -> str:
+        return _secret(self.private_key, self.private_key_path, "github.private_key")
+
+    def secret(self) -> bytes:
+        return _secret(
+            self.webhook_secret, self.webhook_secret_path, "github.webhook_secret"
+        ).encode()
+
+    def target_for(self, repository: str, environment: str) -> TargetTemplate | None:
+        return self.environments.get(f"{repository}:{environment}") or self.environments.get(
+            environment
+        )
+
+
+class AdmissionSettings(_Model):
+    cluster: str = Field(min_length=1)
+    namespaces: dict[str, str] = {}  # namespace → Clearance environment
+    default_environment: str | None = None
+    # approve → deny (default: fail closed) or warn (allowed with a warning), per environment.
+    approve: dict[str, Literal["deny", "warn"]] = {}
+    unknown_kind: Stance = "deny"  # an object Clearance cannot read a pod template from
+    on_error: Stance = "deny"  # Clearance cannot decide (unmapped namespace, store down, …)
+    # The API server sends a credential only when given a kubeconfig for the webhook
+    # (--admission-control-config-file); without one, requests are recorded as the cluster.
+    require_auth: bool = False
+
+    def environment_for(self, namespace: str) -> str | None:
+        return self.namespaces.get(namespace, self.default_environment)
+
+
+class ArgoSettings(_Model):
+    cluster: str | None = None
+    environment: str | None = None
+
+
+class FlaggerSettings(_Model):
+    cluster: str = Field(min_length=1)
+    namespaces: dict[str, str] = {}
+    default_environment: str | None = None
+
+    def environment_for(self, namespace: str) -> str | None:
+        return self.namespaces.get(namespace, self.default_environment)
+
+
+class IntegrationSettings(_Model):
+    console_url: str | None = None  # where a person approves: {console_url}/decisions/{id}
+    github: GitHubSettings | None = None
+    admission: AdmissionSettings | None = None
+    argo: ArgoSettings = ArgoSettings()
+    flagger: FlaggerSettings | None = None
+
+    def decision_url(self, decision_id: str) -> str | None:
+        if not self.console_url:
+            return None
+        return f"{self.console_url.rstrip('/')}/decisions/{decision_id}"
+
+
+def load_settings(path: Path) -> IntegrationSettings:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return IntegrationSettings.model_validate(raw)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "document"
+        raise ConfigError(f"{path}: {where}: {err['msg']}") from exc
+
+
+def _secret(value: SecretStr | None, path: Path | None, name: str) -> str:
+    if value is not None:
+        return value.get_secret_value()
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from exc
+    raise ConfigError(f"{name} (or {name}_path) is required")

@@ -1,0 +1,260 @@
+"""HTTP routes of the integrations: GitHub protection rules, admission, Argo Rollouts, Flagger.
+
+Mount with one line: ``app.include_router(integration_router(deps))``. The routes decide through
+``deps.decider`` (the decision service) and never answer 500: what Clearance cannot decide is
+answered in the dialect's own terms (admission: the configured stance; Flagger: 403 hold; GitHub:
+``rejected`` with the reason), and malformed bodies are 4xx naming the field.
+
+    POST /v1/integrations/github/webhook            X-Hub-Signature-256, 202, decide later
+    GET  /v1/integrations/github/deliveries         failed callbacks (admin view)
+    GET  /v1/integrations/github/deliveries/{id}    every callback attempt for a decision
+    POST /v1/integrations/k8s/admission             AdmissionReview v1 in/out
+    GET|POST /v1/integrations/argo/measurement      Argo Rollouts web metric
+    POST /v1/integrations/flagger/{hook}            pre-rollout, confirm-rollout, confirm-promotion
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from clearance.errors import ClearanceError, TargetError
+from clearance.integrations import admission, argo, flagger, github
+from clearance.integrations.github_gates import GitHubGates
+from clearance.integrations.interface import (
+    Answer,
+    Authenticator,
+    Decider,
+    PayloadError,
+    SignatureError,
+)
+from clearance.integrations.metrics import IntegrationMetrics
+from clearance.integrations.settings import IntegrationSettings
+from clearance.store.interface import Caller
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IntegrationDeps:
+    decider: Decider
+    settings: IntegrationSettings
+    authenticate: Authenticator
+    metrics: IntegrationMetrics
+    github: GitHubGates | None = None  # None: the GitHub webhook answers 404 (not configured)
+
+
+def problem(status: int, detail: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": _TITLES.get(status, "Error")}
+    body |= {"status": status, "detail": detail}
+    if field is not None:
+        body["errors"] = [{"field": field, "problem": detail}]
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 422: "Unprocessable"}
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError("body", f"not JSON ({exc.__class__.__name__})") from exc
+
+
+def _validate(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise PayloadError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) from exc
+
+
+def integration_router(deps: IntegrationDeps) -> APIRouter:
+    """Every integration route, under ``/v1/integrations``."""
+    router = APIRouter(prefix="/v1/integrations", tags=["integrations"])
+    for build in (_github_routes, _admission_routes, _argo_routes, _flagger_routes):
+        build(router, deps)
+    return router
+
+
+async def _authenticated(deps: IntegrationDeps, header: str | None) -> Caller | JSONResponse:
+    try:
+        return await run_in_threadpool(deps.authenticate, header)
+    except ClearanceError as exc:
+        return problem(401, str(exc))
+
+
+async def _decide(
+    deps: IntegrationDeps, integration: str, target: Any, caller: Caller, **kw: Any
+) -> Answer:
+    ans: Answer = await run_in_threadpool(lambda: deps.decider.decide(target, caller, **kw))
+    deps.metrics.observe(integration, ans.decision)
+    return ans
+
+
+def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
+    settings = deps.settings
+
+    @router.post("/github/webhook", status_code=202)
+    async def github_webhook(request: Request, background: BackgroundTasks) -> Response:
+        gates = deps.github
+        if gates is None or settings.github is None:
+            return problem(404, "the GitHub integration is not configured")
+        raw = await request.body()
+        try:
+            github.verify_signature(
+                settings.github.secret(), raw, request.headers.get("X-Hub-Signature-256")
+            )
+        except SignatureError as exc:
+            logger.warning("GitHub webhook refused from %s: %s", _peer(request), exc)
+            return problem(401, str(exc))
+        event = request.headers.get("X-GitHub-Event", "")
+        delivery = request.headers.get("X-GitHub-Delivery", "-")
+        if event == "ping":
+            return JSONResponse({"pong": True}, status_code=200)
+        if event != "deployment_protection_rule":
+            return JSONResponse({"ignored": event}, status_code=202)
+        try:
+            parsed = github.parse_request(json.loads(raw), settings.github)
+        except json.JSONDecodeError:
+            return problem(400, "not JSON", "body")
+        except PayloadError as exc:
+            return problem(400, str(exc), exc.field)
+        background.add_task(gates.handle, parsed, delivery)
+        return JSONResponse({"accepted": delivery}, status_code=202)
+
+    @router.get("/github/deliveries/{decision_id}")
+    async def github_deliveries(decision_id: str, request: Request) -> Response:
+        caller = await _authenticated(deps, request.headers.get("Authorization"))
+        if isinstance(caller, JSONResponse):
+            return caller
+        gates = deps.github
+        items = gates.app.log.of(decision_id) if gates else []
+        return JSONResponse({"deliveries": [d.to_dict() for d in items]})
+
+    @router.get("/github/deliveries")
+    async def github_failed(request: Request) -> Response:
+        caller = await _authenticated(deps, request.headers.get("Authorization"))
+        if isinstance(caller, JSONResponse):
+            return caller
+        gates = deps.github
+        items = gates.app.log.failed() if gates else []
+        return JSONResponse({"failed": [d.to_dict() for d in items]})
+
+
+def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
+    settings = deps.settings
+
+    @router.post("/k8s/admission")
+    async def k8s_admission(request: Request) -> Response:
+        cfg = settings.admission
+        if cfg is None:
+            return problem(404, "the admission integration is not configured")
+        try:
+            review = admission.parse_review(await _json(request))
+        except PayloadError as exc:
+            return problem(400, str(exc), exc.field)
+        header = request.headers.get("Authorization")
+        if header or cfg.require_auth:
+            caller: Caller | JSONResponse = await _authenticated(deps, header)
+            if isinstance(caller, JSONResponse):
+                return caller
+        else:
+            caller = Caller(subject=f"kube-apiserver:{cfg.cluster}", method="admission")
+        target = admission.target_of(review, cfg)
+        if isinstance(target, admission.Unreadable):
+            return JSONResponse(
+                admission.stance_answer(review, cfg.unknown_kind == "allow", target.why)
+            )
+        try:
+            # A dry run is decided like any request but not recorded as a deploy.
+            ans = await _decide(
+                deps, "admission", target, caller, record=not review.dry_run, manifest=review.obj
+            )
+        except ClearanceError as exc:
+            logger.warning("admission %s: cannot decide: %s", review.uid, exc)
+            return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", str(exc)))
+        url = settings.decision_url(ans.decision.id)
+        return JSONResponse(admission.answer(review, ans, cfg, url))
+
+
+def _argo_routes(router: APIRouter, deps: IntegrationDeps) -> None:
+    settings = deps.settings
+
+    async def argo_measure(request: Request, data: Any) -> Response:
+        caller = await _authenticated(deps, request.headers.get("Authorization"))
+        if isinstance(caller, JSONResponse):
+            return caller
+        try:
+            query = _validate(argo.ArgoQuery, data)
+            target = argo.target_of(query, settings.argo)
+        except PayloadError as exc:
+            return problem(400, str(exc), exc.field)
+        try:
+            ans = await _decide(deps, "argo", target, caller)
+        except TargetError as exc:
+            return problem(422, str(exc), "environment")
+        except ClearanceError as exc:
+            # Non-2xx is a measurement Error to Argo: retried, then the analysis fails.
+            return problem(503, f"cannot decide now: {exc}")
+        return JSONResponse(argo.measurement(ans, settings.decision_url(ans.decision.id)))
+
+    @router.get("/argo/measurement")
+    async def argo_get(request: Request) -> Response:
+        params = request.query_params
+        data: dict[str, Any] = {k: v for k, v in params.items() if k != "image"}
+        data["images"] = params.getlist("image")
+        return await argo_measure(request, data)
+
+    @router.post("/argo/measurement")
+    async def argo_post(request: Request) -> Response:
+        try:
+            data = await _json(request)
+        except PayloadError as exc:
+            return problem(400, str(exc), exc.field)
+        return await argo_measure(request, data)
+
+
+def _flagger_routes(router: APIRouter, deps: IntegrationDeps) -> None:
+    settings = deps.settings
+
+    @router.post("/flagger/{hook}")
+    async def flagger_hook(hook: str, request: Request) -> Response:
+        cfg = settings.flagger
+        if cfg is None:
+            return problem(404, "the Flagger integration is not configured")
+        if hook not in flagger.HOOKS:
+            return problem(404, f"unknown hook {hook!r} (known: {', '.join(flagger.HOOKS)})")
+        try:
+            payload = _validate(flagger.FlaggerPayload, await _json(request))
+            target = flagger.target_of(payload, cfg)
+        except PayloadError as exc:
+            return problem(400, str(exc), exc.field)
+        # Flagger webhooks send no headers of their own: a token may ride in metadata.token.
+        header = request.headers.get("Authorization")
+        if header is None and payload.metadata.get("token"):
+            header = f"Bearer {payload.metadata['token']}"
+        caller = await _authenticated(deps, header)
+        if isinstance(caller, JSONResponse):
+            return caller
+        try:
+            ans = await _decide(deps, "flagger", target, caller)
+        except ClearanceError as exc:
+            # Hold (403), never go on, when Clearance cannot decide.
+            return PlainTextResponse(f"Clearance {hook}: cannot decide: {exc}", status_code=403)
+        url = settings.decision_url(ans.decision.id)
+        text = flagger.answer_text(hook, ans, url)
+        return PlainTextResponse(text, status_code=flagger.status_code(ans))
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "-"
