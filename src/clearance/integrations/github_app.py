@@ -168,6 +168,8 @@ class GitHubApp:
             if reply.status_code == 401:
                 with self._lock:  # a revoked token: fetch a new one next time
                     self._tokens.pop(gate.installation_id, None)
+            elif reply.status_code < 500 and reply.status_code != 429:
+                break  # GitHub refused this body (404, 422): repeating it will not help
         delivery.outcome = "failed"
         logger.error(
             "GitHub callback for decision %s failed after %d attempts: %s",
