@@ -114,7 +114,7 @@ class GitHubApiHandler(StandInHandler):
         if self._bearer() not in self.state.tokens:
             self.send_json(401, {"message": "Bad credentials", "documentation_url": DOCS})
             return
-        body = json.loads(raw) if raw else None
+        body: Any = json.loads(raw) if raw else None
         shapes = ({"environment_name", "state", "comment"}, {"environment_name", "comment"})
         ok = isinstance(body, dict) and (
             set(body) in shapes or set(body) == {"environment_name", "state"}
