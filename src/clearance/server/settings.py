@@ -7,7 +7,7 @@ these keys. Every field is optional; the defaults accept API tokens only::
 
     server:
       max_in_flight: 64            # decisions computed at once; beyond, wait up to queue_wait
-      queue_wait: 2s               # … then answer 429 with Retry-After
+      queue_wait: 2.0              # seconds; … then answer 429 with Retry-After
       token_groups:                # API token name → groups (approval rights)
         alice: [security]
       oidc:
@@ -82,7 +82,7 @@ class NotifySettings(_Strict):
 
 class ServerSettings(_Strict):
     max_in_flight: int = Field(default=64, ge=1, le=10_000)
-    queue_wait: Duration = "2s"
+    queue_wait: float = Field(default=2.0, ge=0, le=60, description="seconds")
     retry_after: int = Field(default=1, ge=1, le=3600, description="seconds, for 429/503")
     token_groups: dict[str, list[str]] = {}
     oidc: list[OidcIssuer] = []

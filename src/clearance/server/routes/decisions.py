@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 
 from clearance.model.signal import format_time, utc
 from clearance.model.target import ChangeInfo, Target
-from clearance.policy.schema import duration_seconds
 from clearance.server.bodies import ApprovalRequest, BreakGlassRequest, DecisionRequest, Name
 from clearance.server.errors import OverloadedError
 from clearance.server.routes._deps import Approver, Decider, Id, context
@@ -38,8 +37,7 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> dict[str, Any]
             actor=change.actor if change else None,
         ),
     )
-    wait = duration_seconds(ctx.settings.queue_wait)
-    if not ctx.slots.acquire(timeout=wait):
+    if not ctx.slots.acquire(timeout=ctx.settings.queue_wait):
         raise OverloadedError(
             f"{ctx.settings.max_in_flight} decisions are in flight; retry shortly"
         )

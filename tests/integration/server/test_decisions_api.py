@@ -1,0 +1,113 @@
+"""Decisions through the real service: each verdict, recorded before it is returned."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clearance.audit import verify
+from server_harness import Live
+
+
+def test_each_verdict_is_answered_and_recorded(live: Callable[..., Live]) -> None:
+    server = live()
+    assert (
+        server.push(server.signal("1", 3, "medium"), server.signal("2", 5, "hot")).status_code
+        == 200
+    )
+
+    clean = server.ask("clean")
+    medium = server.ask("medium")
+    hot = server.ask("hot")
+
+    assert (clean["decision"]["verdict"], clean["status"], clean["exit_code"]) == (
+        "proceed",
+        "proceed",
+        0,
+    )
+    assert (medium["decision"]["verdict"], medium["status"], medium["exit_code"]) == (
+        "approve",
+        "pending_approval",
+        10,
+    )
+    assert medium["approval"]["required"] == 2
+    assert medium["approval"]["group"] == "security"
+    assert (hot["decision"]["verdict"], hot["status"], hot["exit_code"]) == ("block", "block", 20)
+    assert any(
+        r["code"] == "rule:critical-detection-near-target" for r in hot["decision"]["reasons"]
+    )
+
+    # Returned only after commit: each is in the log, chained, and the chain verifies.
+    with server.client("ci") as c:
+        for answer in (clean, medium, hot):
+            stored = c.get(f"/v1/decisions/{answer['id']}").json()
+            assert stored["decision"] == answer["decision"]
+            assert stored["requested_by"] == "token:ci"
+        listed = c.get("/v1/decisions", params={"verdict": "block"}).json()["decisions"]
+    assert [d["id"] for d in listed] == [hot["id"]]
+    assert verify(server.ctx.store).ok
+    assert verify(server.ctx.store).records == 3
+
+
+def test_a_source_never_heard_from_is_down_not_silent(live: Callable[..., Live]) -> None:
+    server = live()
+    server.ctx.decisions.source_names = ("edr", "falcon")  # configured, never synced
+    answer = server.ask("clean")
+    assert answer["decision"]["verdict"] == "block"
+    assert "source_down" in answer["decision"]["degraded"]
+
+
+def test_listing_pages_with_a_cursor(live: Callable[..., Live]) -> None:
+    server = live()
+    ids = []
+    for _ in range(3):
+        server.clock.advance(seconds=1)
+        ids.append(server.ask("clean")["id"])
+    with server.client("ci") as c:
+        first = c.get("/v1/decisions", params={"limit": 2}).json()
+        second = c.get("/v1/decisions", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [d["id"] for d in first["decisions"] + second["decisions"]] == ids[::-1]
+    assert second["next_cursor"] is None
+
+
+def test_unknown_decision_is_404_and_unknown_environment_422(live: Callable[..., Live]) -> None:
+    server = live()
+    with server.client("ci") as c:
+        assert c.get("/v1/decisions/dec_nope").status_code == 404
+        bad = c.post(
+            "/v1/decisions",
+            json={"environment": "moon", "cluster": "c", "namespace": "n", "workload": "d/x"},
+        )
+    assert bad.status_code == 422
+    assert "moon" in bad.json()["detail"]
+
+
+def test_bad_bodies_name_the_field(live: Callable[..., Live]) -> None:
+    server = live()
+    with server.client("ci") as c:
+        missing = c.post("/v1/decisions", json={"environment": "production"})
+        extra = c.post(
+            "/v1/decisions",
+            json={
+                "environment": "production",
+                "cluster": "prod-eu",
+                "namespace": "shop",
+                "workload": "deployment/clean",
+                "colour": "red",
+            },
+        )
+        image = c.post(
+            "/v1/decisions",
+            json={
+                "environment": "production",
+                "cluster": "prod-eu",
+                "namespace": "shop",
+                "workload": "deployment/clean",
+                "images": ["UPPER CASE::"],
+            },
+        )
+    assert missing.status_code == 422
+    assert {e["field"] for e in missing.json()["errors"]} >= {"body.cluster", "body.workload"}
+    assert extra.status_code == 422
+    assert extra.json()["errors"][0]["field"] == "body.colour"
+    assert image.status_code == 422
+    assert image.json()["errors"][0]["field"].startswith("body.images")
