@@ -69,7 +69,12 @@ _OUTPUT_PREFIX = re.compile(r"^\d{2}:\d{2}:\d{2}\.\d+: \w+ ")
 _TITLE_LIMIT = 500
 # Falco writes "<NA>" (or null) for a field it could not resolve.
 _ABSENT = frozenset({"", "<NA>", "N/A"})
-_TEST_RULE = "Test rule"  # falcosidekick's /test event (handlers.go, TestRule)
+_TEST_RULE = "Test rule"
+# Event sources that run on a node; "syscalls" is how the ocsf/examples falcosidekick payload
+# spells it (fixture falcosidekick-payload.ocsf-examples.json).
+_HOST_SOURCES = frozenset(
+    {"syscall", "syscalls"}
+)  # falcosidekick's /test event (handlers.go, TestRule)
 
 
 class FalcoConfig(BaseModel):
@@ -192,8 +197,18 @@ class FalcoNormalizer:
             scope, assets = _audit_assets(fields, cluster)
         else:
             scope, assets = self._runtime_assets(alert, fields, cluster)
+            if origin not in _HOST_SOURCES and scope == "cluster":
+                # A plugin event (CloudTrail, Okta, GitHub…) that names no container or node
+                # happened outside the cluster: the endpoint's cluster is not its asset.
+                assets = []
         if not assets:
-            tip = "set the endpoint's cluster" if origin == "k8s_audit" else _HOST_TIP
+            tip = (
+                "set the endpoint's cluster"
+                if origin == "k8s_audit"
+                else _HOST_TIP
+                if origin in _HOST_SOURCES
+                else f"a {origin!r} plugin event about something outside the cluster"
+            )
             raise RejectedError("no_asset", f"{rule!r} names no pod, container or node ({tip})")
         tags = alert.get("tags")
         techniques = tuple(

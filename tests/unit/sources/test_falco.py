@@ -216,3 +216,19 @@ def test_time_falls_back_to_evt_time_nanoseconds() -> None:
     del event["time"]
     (signal,) = FalcoNormalizer().normalize(json.dumps(event).encode()).signals
     assert signal.first_seen == datetime(2023, 5, 25, 13, 44, 5, 478446, tzinfo=UTC)
+
+
+def test_a_plugin_event_outside_the_cluster_is_not_pinned_on_the_cluster() -> None:
+    cloudtrail = {
+        "output": "10:00:00.000000000: Warning CloudTrail logging disabled (user=admin)",
+        "priority": "Warning",
+        "rule": "CloudTrail Logging Disabled",
+        "source": "aws_cloudtrail",
+        "time": "2024-05-01T10:00:00.000000000Z",
+        "hostname": "falco-abcde",
+        "output_fields": {"ct.user": "admin"},
+    }
+    batch = FalcoNormalizer(cluster="prod").normalize(json.dumps(cloudtrail).encode())
+    (bad,) = batch.quarantined
+    assert bad.reason == "no_asset"
+    assert "aws_cloudtrail" in bad.detail
