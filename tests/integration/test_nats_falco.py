@@ -75,7 +75,9 @@ class Recorder:
 
 
 @asynccontextmanager
-async def _stream(url: str) -> AsyncIterator[tuple[Any, NatsFalcoConfig]]:
+async def _stream(
+    url: str, *, create_stream: bool = False
+) -> AsyncIterator[tuple[Any, NatsFalcoConfig]]:
     run = secrets.token_hex(4)
     prefix = f"clearance-test-{run}.falco"
     config = NatsFalcoConfig(
@@ -87,11 +89,13 @@ async def _stream(url: str) -> AsyncIterator[tuple[Any, NatsFalcoConfig]]:
         fetch_timeout=0.5,
         ack_wait=1.0,
         nak_delay=0.0,
+        create_stream=create_stream,
     )
     nc = await nats.connect(url)
     # The operator's stream, made before anything is published (core publishes to subjects no
     # stream captures are dropped, as falcosidekick's would be).
-    await nc.jetstream().add_stream(name=config.stream, subjects=[f"{prefix}.>"])
+    if not create_stream:
+        await nc.jetstream().add_stream(name=config.stream, subjects=[f"{prefix}.>"])
     try:
         yield nc, config
     finally:
@@ -203,3 +207,19 @@ def test_subject_filters_match_like_nats() -> None:
     assert subject_matches("falco.*.x", "falco.notice.x")
     assert not subject_matches("falco.*.x", "falco.notice.y")
     assert not subject_matches("prod.falco.>", "falco.notice.x")
+
+
+def test_the_consumer_can_create_the_stream_and_skips_internal_events_with_a_count() -> None:
+    async def test(url: str) -> None:
+        async with _stream(url, create_stream=True) as (nc, config):
+            store = Recorder()
+            metrics = (FIXTURES / "event.internal-metrics-snapshot.falco-website.json").read_bytes()
+            async with FalcoNatsConsumer(config, store) as consumer:
+                await _publish(nc, config, [metrics.replace(b"\n", b""), _events()[0]])
+                await _drain(consumer, lambda: store.signals >= 1 and consumer.skipped() != {})
+                assert consumer.skipped() == {"internal": 1}
+            assert [q for b in store.batches for q in b.quarantined] == []
+            info = await nc.jetstream().consumer_info(config.stream, config.durable)
+            assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+    _run(test)
