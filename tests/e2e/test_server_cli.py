@@ -1,0 +1,124 @@
+"""The real `clearance` command against a real service: check --server, --wait, approve."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server_harness import Live, start_live
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Live]:
+    live, stop = start_live(f"sqlite:///{tmp_path / 'service.db'}", tmp_path)
+    live.push(live.signal("1", 3, "medium"), live.signal("2", 5, "hot"))
+    yield live
+    stop()
+
+
+def _env(server: Live, who: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CLEARANCE_"))}
+    environ["CLEARANCE_TOKEN"] = server.secrets[who]
+    return environ
+
+
+def _command(server: Live, *args: str) -> list[str]:
+    return [sys.executable, "-m", "clearance", *args, "--server", server.url]
+
+
+def _check(server: Live, workload: str, *extra: str) -> list[str]:
+    return _command(
+        server, "check", "--env", "production", "--cluster", "prod-eu", "--namespace", "shop",
+        "--workload", f"deployment/{workload}", *extra,
+    )  # fmt: skip
+
+
+def run(server: Live, who: str, command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, capture_output=True, text=True, env=_env(server, who), check=False, timeout=60
+    )
+
+
+@pytest.mark.parametrize(("workload", "code"), [("clean", 0), ("medium", 10), ("hot", 20)])
+def test_check_server_exit_codes(server: Live, workload: str, code: int) -> None:
+    done = run(server, "ci", _check(server, workload))
+    assert done.returncode == code, done.stderr
+    assert server.secrets["ci"] not in done.stdout + done.stderr
+
+
+def test_check_server_without_a_token_is_a_usage_error(server: Live) -> None:
+    environ = _env(server, "ci")
+    del environ["CLEARANCE_TOKEN"]
+    done = subprocess.run(
+        _check(server, "clean"), capture_output=True, text=True, env=environ, check=False
+    )
+    assert done.returncode == 2
+    assert "CLEARANCE_TOKEN" in done.stderr
+
+
+def test_wait_completes_after_two_approvals(server: Live) -> None:
+    waiting = subprocess.Popen(
+        _check(server, "medium", "--wait", "--poll-interval", "1s", "--report-every", "1s",
+               "--actor", "dana"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server, "dana"),
+    )  # fmt: skip
+    decision_id = None
+    for _ in range(100):
+        page = server.ctx.store.list_decisions()
+        if page.records:
+            decision_id = page.records[0].decision_id
+            break
+        time.sleep(0.1)
+    assert decision_id is not None
+    refused = run(server, "dana", _command(server, "approve", decision_id, "--reason", "mine"))
+    assert refused.returncode == 2
+    assert "requested" in refused.stderr
+    for who in ("alice", "bob"):
+        done = run(server, who, _command(server, "approve", decision_id, "--reason", "checked"))
+        assert done.returncode == 0, done.stderr
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert "waiting for approval" in err
+    assert "Approved by token:alice, token:bob" in out
+
+
+def test_wait_ends_on_a_rejection_and_times_out_otherwise(server: Live) -> None:
+    timed_out = run(
+        server, "ci", _check(server, "medium", "--wait", "--timeout", "2s", "--poll-interval", "1s")
+    )
+    assert timed_out.returncode == 10
+    assert "gave up waiting" in timed_out.stderr
+    waiting = subprocess.Popen(
+        _check(server, "medium", "--wait", "--poll-interval", "1s"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server, "ci"),
+    )  # fmt: skip
+    time.sleep(1.0)
+    decision_id = server.ctx.store.list_decisions().records[0].decision_id
+    done = run(server, "bob", _command(server, "reject", decision_id, "--reason", "not today"))
+    assert done.returncode == 0, done.stderr
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 20, err
+
+
+def test_exceptions_create_list_revoke(server: Live) -> None:
+    made = run(
+        server, "root",
+        _command(server, "exceptions", "create", "--signal", "edr:2", "--env", "production",
+                 "--cluster", "prod-eu", "--namespace", "shop", "--workload", "deployment/hot",
+                 "--expires-in", "2h", "--reason", "lab host", "--ticket", "SEC-1",
+                 "--id", "exc-1"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert run(server, "ci", _check(server, "hot")).returncode == 0
+    listed = run(server, "root", _command(server, "exceptions", "list"))
+    assert "exc-1" in listed.stdout
+    assert "active" in listed.stdout
+    revoked = run(server, "root", _command(server, "exceptions", "revoke", "exc-1"))
+    assert revoked.returncode == 0, revoked.stderr
+    assert run(server, "ci", _check(server, "hot")).returncode == 20
