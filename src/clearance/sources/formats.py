@@ -14,12 +14,13 @@ class. ``kev`` is special: its normalizer returns no signals; ingest loads the c
 from __future__ import annotations
 
 import importlib
-from typing import cast
+import inspect
+from typing import Any, cast
 
 from clearance.errors import ConfigError
 from clearance.sources.interface import Normalizer
 
-__all__ = ["FORMATS", "format_names", "normalizer_class"]
+__all__ = ["FORMATS", "format_names", "make_normalizer", "normalizer_class"]
 
 FORMATS: dict[str, str] = {
     "falcon": "clearance.sources.falcon_map:FalconNormalizer",
@@ -62,3 +63,18 @@ def normalizer_class(name: str) -> type[Normalizer]:
             f"ingest format {name!r}: {target} declares format {declared!r}, not {name!r}"
         )
     return cast("type[Normalizer]", found)
+
+
+def make_normalizer(name: str, *, source: str | None = None, **options: Any) -> Normalizer:
+    """A normalizer for ``clearance ingest``: ``source`` names the stored signals (default: the
+    format name); ``options`` (``cluster``, ``scanned_at``, ``hostname_is_node``, …) are passed
+    to formats that take them. ``None`` options are left out; an option the format does not take
+    is a :class:`ConfigError`, so ``--cluster`` on a Defender export is refused, not ignored."""
+    cls = normalizer_class(name)
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(cls).parameters
+    unknown = sorted(k for k in given if k not in accepted)
+    if unknown:
+        raise ConfigError(f"ingest format {cls.format!r} does not take {', '.join(unknown)}")
+    factory = cast("Any", cls)
+    return cast("Normalizer", factory(source or cls.format, **given))

@@ -68,3 +68,16 @@ def test_a_module_without_the_class_or_with_another_format_is_refused(
     monkeypatch.setitem(formats.FORMATS, "fake", "clearance_fake_format:Wrong")
     with pytest.raises(ConfigError, match="declares format 'other'"):
         formats.normalizer_class("fake")
+
+
+def test_make_normalizer_passes_the_options_a_format_takes() -> None:
+    falco = formats.make_normalizer("falco", source="falco-eu", cluster="eu", scanned_at=None)
+    assert isinstance(falco, FalcoNormalizer)
+    assert (falco.source, falco.cluster) == ("falco-eu", "eu")
+    wazuh = formats.make_normalizer("wazuh")
+    assert wazuh.format == "wazuh"
+
+
+def test_make_normalizer_refuses_an_option_the_format_does_not_take() -> None:
+    with pytest.raises(ConfigError, match="'defender' does not take cluster"):
+        formats.make_normalizer("defender", cluster="eu")
