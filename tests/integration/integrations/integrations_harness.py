@@ -195,3 +195,20 @@ class Tls:
     def context(self) -> ssl.SSLContext:
         """A client context trusting only the generated CA (as the API server's caBundle)."""
         return ssl.create_default_context(cafile=str(self.ca_pem))
+
+
+def service_context(scenario: Path, store: Store, oidc: list[dict[str, Any]] | None = None) -> Any:
+    """The real service (DecisionService, approvals, auth) over the scenario, at ``NOW``.
+
+    The service reads signals and source health from the store (as ``clearance sync`` leaves
+    them), so the scenario's signals are upserted and the source marked fresh.
+    """
+    from clearance.model.signal import signal_from_dict
+    from clearance.server.app import build_context
+    from clearance.server.settings import ServerSettings
+
+    lines = (scenario / "signals.jsonl").read_text().splitlines()
+    store.upsert_signals([signal_from_dict(json.loads(line)) for line in lines], NOW)
+    store.record_source_success("edr", NOW - timedelta(minutes=1))
+    settings = ServerSettings.model_validate({"oidc": oidc or []})
+    return build_context(scenario / "clearance.yaml", store, settings, clock=lambda: NOW)  # type: ignore[arg-type]

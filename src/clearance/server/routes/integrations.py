@@ -258,3 +258,23 @@ def _flagger_routes(router: APIRouter, deps: IntegrationDeps) -> None:
 
 def _peer(request: Request) -> str:
     return request.client.host if request.client else "-"
+
+
+def mount(app: Any, ctx: Any, settings: IntegrationSettings) -> IntegrationDeps:
+    """Mount every integration on the service app; returns the deps (``deps.github.finish``).
+
+    ``ctx`` is the app's ``ServerContext``: decisions go through its DecisionService, callers
+    through its authenticator (``decide`` scope), counters onto its metrics registry.
+    """
+    from clearance.integrations.github_app import GitHubApp  # noqa: PLC0415
+    from clearance.integrations.service import ServiceDecider, service_authenticator  # noqa: PLC0415
+
+    decider = ServiceDecider(ctx)
+    metrics = IntegrationMetrics(ctx.metrics.registry)
+    gates = None
+    if settings.github is not None:
+        app_client = GitHubApp(settings.github, clock=ctx.clock)
+        gates = GitHubGates(decider, app_client, settings, metrics)
+    deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates)
+    app.include_router(integration_router(deps))
+    return deps

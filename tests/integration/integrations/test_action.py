@@ -1,0 +1,293 @@
+"""action.yml executed step by step as the runner would: inputs through env, GITHUB_OUTPUT and
+GITHUB_STEP_SUMMARY files, and a local stand-in of the Actions OIDC token endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+
+from clearance.integrations.settings import IntegrationSettings
+from clearance.server.app import create_app
+from clearance.server.routes.integrations import mount
+from clearance.store.interface import ApprovalOutcome, Caller
+from clearance.store.sql import SqlStore
+from integration.integrations.integrations_harness import (
+    FIXTURES,
+    NOW,
+    serve,
+    service_context,
+    write_scenario,
+)
+from standins._server import Loopback, StandInHandler
+
+ROOT = FIXTURES.parents[1]
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
+AUDIENCE = "https://clearance.test"
+REQUEST_TOKEN = "runner-request-token-0123456789"
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+    summary: str
+
+
+def run_action(inputs: dict[str, str], tmp: Path, extra_env: dict[str, str] | None = None) -> Run:
+    """Run each step of the composite action with bash, as the runner does."""
+    values = {k: str(v.get("default", "")) for k, v in ACTION["inputs"].items()}
+    values |= inputs
+    out_file, summary_file = tmp / "github_output", tmp / "step_summary"
+    out_file.write_text(""), summary_file.write_text("")
+    base = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "HOME": str(tmp),
+        "GITHUB_OUTPUT": str(out_file),
+        "GITHUB_STEP_SUMMARY": str(summary_file),
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "GITHUB_SHA": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_REPOSITORY": "octo-org/octo-repo",
+        "GITHUB_RUN_ID": "4242",
+        **(extra_env or {}),
+    }
+
+    def expand(text: str) -> str:
+        text = re.sub(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", lambda m: values[m.group(1)], text)
+        return re.sub(r"\$\{\{\s*github\.action_path\s*\}\}", str(ROOT), text)
+
+    stdout = stderr = ""
+    code = 0
+    for step in ACTION["runs"]["steps"]:
+        condition = step.get("if")
+        if condition:
+            m = re.fullmatch(r"inputs\.([\w-]+) == '([^']*)'", condition)
+            assert m, f"the harness does not understand if: {condition}"
+            if values[m.group(1)] != m.group(2):
+                continue
+        assert "${{" not in step["run"], "inputs must reach run scripts through env"
+        env = {**base, **{k: expand(str(v)) for k, v in step.get("env", {}).items()}}
+        proc = subprocess.run(
+            [step["shell"], "-c", step["run"]],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+        )
+        stdout, stderr, code = stdout + proc.stdout, stderr + proc.stderr, proc.returncode
+        if code:
+            break
+    outputs = dict(line.split("=", 1) for line in out_file.read_text().splitlines() if "=" in line)
+    return Run(code, stdout, stderr, outputs, summary_file.read_text())
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    directory = tmp_path / "scenario"
+    directory.mkdir()
+    write_scenario(directory)
+    os.utime(directory / "signals.jsonl")  # local mode decides at the current time: fresh data
+    return directory
+
+
+def local_inputs(scenario: Path, namespace: str, workload: str, **more: str) -> dict[str, str]:
+    env = {"shop": "production", "stage": "staging"}[namespace]
+    return {
+        "environment": env,
+        "cluster": "prod-eu",
+        "namespace": namespace,
+        "workload": workload,
+        "config": str(scenario / "clearance.yaml"),
+        "install": "false",
+        "python": sys.executable,
+        **more,
+    }
+
+
+def test_the_action_installs_clearance_from_its_own_checkout() -> None:
+    install = ACTION["runs"]["steps"][0]
+    assert install["env"]["CLEARANCE_ACTION_PATH"] == "${{ github.action_path }}"
+    assert "-m pip install" in install["run"]
+    assert '"$CLEARANCE_ACTION_PATH"' in install["run"]
+
+
+def test_local_block_fails_the_step_with_summary_outputs_and_annotations(
+    scenario: Path, tmp_path: Path
+) -> None:
+    run = run_action(local_inputs(scenario, "shop", "deployment/checkout"), tmp_path)
+    assert run.code == 20, run.stderr
+    assert run.outputs["verdict"] == "block"
+    assert run.outputs["exit-code"] == "20"
+    assert run.outputs["decision-id"]
+    assert "Clearance: **block**" in run.summary
+    assert "### Contributing detections" in run.summary
+    assert "https://edr.example/detections/d1" in run.summary  # console link
+    assert "::error title=Clearance: block::" in run.stdout
+
+
+def test_local_approve_goes_on_under_fail_on_block_and_fails_under_approve(
+    scenario: Path, tmp_path: Path
+) -> None:
+    run = run_action(local_inputs(scenario, "stage", "deployment/web"), tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.outputs["verdict"] == "approve"
+    assert run.outputs["exit-code"] == "10"
+    assert "::warning title=Clearance::approval required" in run.stdout
+    strict = run_action(
+        local_inputs(scenario, "stage", "deployment/web", **{"fail-on": "approve"}), tmp_path
+    )
+    assert strict.code == 10
+
+
+def test_missing_inputs_are_named(scenario: Path, tmp_path: Path) -> None:
+    run = run_action(local_inputs(scenario, "shop", "deployment/checkout", cluster=""), tmp_path)
+    assert run.code == 2
+    assert "missing inputs: cluster" in run.stdout
+
+
+# --- server mode, against the real service, authenticated by the job's OIDC token ---------------
+
+
+class OidcHandler(StandInHandler):
+    """The runner's token endpoint and the issuer's JWKS, as GitHub serves them."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path_only == "/jwks":
+            self.send_json(200, {"keys": [self.state["jwk"]]})
+            return
+        if self.headers.get("Authorization") != f"bearer {REQUEST_TOKEN}":
+            self.send_json(401, {"message": "Unauthorized"})
+            return
+        claims = dict(self.state["claims"], aud=self.query["audience"])
+        token = jwt.encode(claims, self.state["key"], algorithm="RS256", headers={"kid": "k1"})
+        self.state["issued"].append(token)
+        self.send_json(200, {"count": 1, "value": token})
+
+
+@dataclass
+class Service:
+    url: str
+    oidc: str
+    issued: list[str]
+    store: SqlStore
+    ctx: Any
+
+
+@pytest.fixture
+def service(scenario: Path, tmp_path: Path) -> Iterator[Service]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    fixture = json.loads((FIXTURES / "github/oidc-token.docs-example.json").read_text())
+    wall = int(datetime.now(UTC).timestamp())  # PyJWT checks exp/nbf on the wall clock
+    claims = dict(fixture["payload"], iat=wall, nbf=wall - 600, exp=wall + 300)
+    state: dict[str, Any] = {"jwk": {**jwk, "kid": "k1", "use": "sig"}, "key": key}
+    state |= {"claims": claims, "issued": []}
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'service.db'}")
+    with Loopback(OidcHandler, state) as oidc:
+        issuer = {
+            "issuer": "https://token.actions.githubusercontent.com",
+            "audience": AUDIENCE,
+            "jwks_url": f"{oidc}/jwks",
+            "subject_claim": "sub",
+            "rules": [{"claims": {"repository": "octo-org/octo-repo"}, "scopes": ["decide"]}],
+        }
+        ctx = service_context(scenario, store, [issuer])
+        app: FastAPI = create_app(ctx)
+        mount(app, ctx, IntegrationSettings())
+        with serve(app) as url:
+            yield Service(url, oidc, state["issued"], store, ctx)
+    store.close()
+
+
+def server_inputs(service: Service, namespace: str, workload: str, **more: str) -> dict[str, str]:
+    env = {"shop": "production", "stage": "staging"}[namespace]
+    return {
+        "server": service.url,
+        "audience": AUDIENCE,
+        "environment": env,
+        "cluster": "prod-eu",
+        "namespace": namespace,
+        "workload": workload,
+        "install": "false",
+        "python": sys.executable,
+        **more,
+    }
+
+
+def oidc_env(service: Service) -> dict[str, str]:
+    return {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{service.oidc}/token?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
+    }
+
+
+def test_server_block_authenticates_with_oidc_and_never_prints_the_token(
+    service: Service, tmp_path: Path
+) -> None:
+    run = run_action(
+        server_inputs(service, "shop", "deployment/checkout"), tmp_path, oidc_env(service)
+    )
+    assert run.code == 20, run.stdout + run.stderr
+    assert run.outputs["verdict"] == "block"
+    assert run.outputs["status"] == "block"
+    assert "Clearance: **block**" in run.summary
+    [token] = service.issued
+    lines = run.stdout.splitlines()
+    assert lines[:2] == [f"::add-mask::{REQUEST_TOKEN}", f"::add-mask::{token}"]
+    rest = "\n".join(lines[2:]) + run.stderr + run.summary + json.dumps(run.outputs)
+    assert token not in rest
+    assert REQUEST_TOKEN not in rest
+    [record] = service.store.list_decisions().records
+    assert record.caller["method"] == "oidc"
+    assert record.caller["subject"] == "repo:octo-org/octo-repo:environment:prod"
+    assert record.decision["target"]["change"]["actor"] == "octocat"
+
+
+def test_server_without_id_token_permission_says_so(service: Service, tmp_path: Path) -> None:
+    run = run_action(server_inputs(service, "shop", "deployment/checkout"), tmp_path)
+    assert run.code == 2
+    assert "id-token: write" in run.stdout
+    assert service.store.list_decisions().records == ()
+
+
+def test_wait_for_approval_returns_once_approved(service: Service, tmp_path: Path) -> None:
+    def approve_when_asked() -> None:
+        for _ in range(1000):
+            records = service.store.list_decisions().records
+            if records:
+                approver = Caller("alice", "token", groups=("engineering",))
+                service.ctx.approvals.answer(
+                    records[0].decision_id, approver, ApprovalOutcome.APPROVE, "checked", NOW
+                )
+                return
+            time.sleep(0.01)
+
+    helper = threading.Thread(target=approve_when_asked)
+    helper.start()
+    env = oidc_env(service) | {"CLEARANCE_POLL_SECONDS": "0.05"}
+    inputs = server_inputs(service, "stage", "deployment/web", **{"wait-for-approval": "true"})
+    run = run_action(inputs, tmp_path, env)
+    helper.join()
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.outputs["status"] == "approved"
+    assert run.outputs["exit-code"] == "0"
+    assert "Waiting for approval" in run.stdout
