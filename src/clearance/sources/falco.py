@@ -37,16 +37,17 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from clearance.errors import InvalidAssetError, InvalidSignalError
-from clearance.model.assets import AssetKind, AssetRef
-from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid, parse_time
-from clearance.sources._mapping import RejectedError, refs
+from clearance.model.assets import AssetRef
+from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid
+from clearance.sources._mapping import RejectedError
 from clearance.sources._push import Item, read_items
+from clearance.sources.falco_fields import audit_assets, moment, runtime_assets, text
 from clearance.sources.interface import Batch, Quarantined
 
 __all__ = ["FalcoConfig", "FalcoNormalizer", "severity_of_priority"]
@@ -67,11 +68,12 @@ _TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 # Critical …"): stripped, so the title of a folded signal does not change with every repeat.
 _OUTPUT_PREFIX = re.compile(r"^\d{2}:\d{2}:\d{2}\.\d+: \w+ ")
 _TITLE_LIMIT = 500
-# Falco writes "<NA>" (or null) for a field it could not resolve.
-_ABSENT = frozenset({"", "<NA>", "N/A"})
 _TEST_RULE = "Test rule"
 # Event sources that run on a node; "syscalls" is how the ocsf/examples falcosidekick payload
 # spells it (fixture falcosidekick-payload.ocsf-examples.json).
+_HOST_TIP = (
+    "a host event: set hostname_is_node if Falco's hostname is the node, or the endpoint's cluster"
+)
 _HOST_SOURCES = frozenset(
     {"syscall", "syscalls"}
 )  # falcosidekick's /test event (handlers.go, TestRule)
@@ -171,17 +173,17 @@ class FalcoNormalizer:
         alert = item.value
         if not isinstance(alert, dict):
             raise RejectedError("invalid_item", f"expected an object, got {type(alert).__name__}")
-        rule = _text(alert.get("rule"))
+        rule = text(alert.get("rule"))
         if rule is None:
             raise RejectedError("missing_field", "field 'rule' is missing or not a string")
-        origin = _text(alert.get("source")) or "syscall"
+        origin = text(alert.get("source")) or "syscall"
         if origin == "internal" or rule.startswith("Falco internal:"):
             self.skipped["internal"] += 1
             return None
         if rule == _TEST_RULE:
             self.skipped["test_event"] += 1
             return None
-        priority = _text(alert.get("priority"))
+        priority = text(alert.get("priority"))
         if priority is None:
             raise RejectedError("missing_field", "field 'priority' is missing or not a string")
         severity = severity_of_priority(priority)
@@ -194,12 +196,14 @@ class FalcoNormalizer:
             raise RejectedError("invalid_field", "field 'output_fields' is not an object")
         cluster = self._cluster(fields)
         if origin == "k8s_audit":
-            scope, assets = _audit_assets(fields, cluster)
+            scope, assets = audit_assets(fields, cluster)
         else:
-            scope, assets = self._runtime_assets(alert, fields, cluster)
-            if origin not in _HOST_SOURCES and scope == "cluster":
-                # A plugin event (CloudTrail, Okta, GitHub…) that names no container or node
-                # happened outside the cluster: the endpoint's cluster is not its asset.
+            scope, assets = runtime_assets(
+                alert, fields, cluster, hostname_is_node=self.hostname_is_node
+            )
+            if origin not in _HOST_SOURCES and (scope == "cluster" or scope.startswith("host:")):
+                # A plugin event (CloudTrail, Okta, GitHub…) that names no container happened
+                # outside the cluster: neither the endpoint's cluster nor Falco's node is its asset.
                 assets = []
         if not assets:
             tip = (
@@ -216,13 +220,13 @@ class FalcoNormalizer:
             if isinstance(tags, list)
             else ()
         )
-        output = _text(alert.get("output"))
+        output = text(alert.get("output"))
         title = _OUTPUT_PREFIX.sub("", output) if output else rule
         return _Event(
             key=(rule, origin, cluster or "", scope),
             rule=rule,
             severity=severity,
-            moment=_moment(alert, fields),
+            moment=moment(alert, fields),
             assets=assets,
             techniques=techniques,
             title=title[:_TITLE_LIMIT],
@@ -231,38 +235,10 @@ class FalcoNormalizer:
 
     def _cluster(self, fields: dict[str, Any]) -> str | None:
         if self.cluster_field:
-            named = _text(fields.get(self.cluster_field))
+            named = text(fields.get(self.cluster_field))
             if named:
                 return named.lower()
         return self.cluster
-
-    def _runtime_assets(
-        self, alert: dict[str, Any], fields: dict[str, Any], cluster: str | None
-    ) -> tuple[str, list[AssetRef]]:
-        ns, pod = _text(fields.get("k8s.ns.name")), _text(fields.get("k8s.pod.name"))
-        container = _text(fields.get("container.full_id")) or _text(fields.get("container.id"))
-        host = _text(alert.get("hostname")) if self.hostname_is_node else None
-        pairs: list[tuple[AssetKind, str | None]] = [
-            (AssetKind.POD, f"{ns}/{pod}" if ns and pod else None),
-            (AssetKind.NAMESPACE, f"{cluster}/{ns}" if cluster and ns else None),
-            # "host" is Falco's container.id for a process outside any container.
-            (AssetKind.CONTAINER, container if container != "host" else None),
-            (AssetKind.IMAGE, _image(fields)),
-            (AssetKind.HOST, host),
-        ]
-        assets = refs(pairs)
-        if cluster:
-            # Also what a host-level event names when Falco's hostname is not the node: it
-            # happened on one of the cluster's nodes.
-            assets.extend(refs([(AssetKind.CLUSTER, cluster)]))
-        # The fold key: the closest thing the event names, pod > container > image > host
-        # (``pairs`` lists them in that order).
-        for ref in assets:
-            if ref.kind is AssetKind.CONTAINER:
-                return "container:" + ref.value[:12], assets
-            if ref.kind is not AssetKind.NAMESPACE and ref.kind is not AssetKind.CLUSTER:
-                return str(ref), assets
-        return "cluster", assets
 
     def _signal(self, key: tuple[str, ...], events: Sequence[_Event]) -> Signal:
         if len(events) == 1:
@@ -293,52 +269,3 @@ class FalcoNormalizer:
             raw_digest=last.digest,
             count=len(events),
         )
-
-
-_HOST_TIP = (
-    "a host event: set hostname_is_node if Falco's hostname is the node, or the endpoint's cluster"
-)
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        stripped = value.strip()
-        return stripped if stripped not in _ABSENT else None
-    return None
-
-
-def _image(fields: dict[str, Any]) -> str | None:
-    """``repository[:tag][@digest]``. A repository with neither tag nor digest is skipped: Falco
-    leaves the tag empty when the runtime did not report it, which does not mean ``latest``."""
-    repository = _text(fields.get("container.image.repository"))
-    tag = _text(fields.get("container.image.tag"))
-    digest = _text(fields.get("container.image.digest"))
-    if digest and not digest.startswith("sha256:"):
-        digest = None
-    if not repository:
-        return digest
-    if not tag and not digest:
-        return None
-    return repository + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
-
-
-def _audit_assets(fields: dict[str, Any], cluster: str | None) -> tuple[str, list[AssetRef]]:
-    ns = _text(fields.get("ka.target.namespace"))
-    resource = _text(fields.get("ka.target.resource")) or ""
-    name = _text(fields.get("ka.target.name")) or ""
-    pairs: list[tuple[AssetKind, str | None]] = [
-        (AssetKind.POD, f"{ns}/{name}" if ns and name and resource == "pods" else None),
-        (AssetKind.NAMESPACE, f"{cluster}/{ns}" if cluster and ns else None),
-        (AssetKind.CLUSTER, cluster),
-    ]
-    return f"k8s:{ns or ''}/{resource}/{name}", refs(pairs)
-
-
-def _moment(alert: dict[str, Any], fields: dict[str, Any]) -> datetime:
-    text = _text(alert.get("time"))
-    if text is not None:
-        return parse_time(text)
-    nanos = fields.get("evt.time")
-    if isinstance(nanos, int) and not isinstance(nanos, bool) and 0 < nanos < 1 << 63:
-        return datetime.fromtimestamp(nanos / 1e9, tz=UTC)
-    raise RejectedError("missing_field", "field 'time' is missing and evt.time is not a number")

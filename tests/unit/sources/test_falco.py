@@ -228,7 +228,8 @@ def test_a_plugin_event_outside_the_cluster_is_not_pinned_on_the_cluster() -> No
         "hostname": "falco-abcde",
         "output_fields": {"ct.user": "admin"},
     }
-    batch = FalcoNormalizer(cluster="prod").normalize(json.dumps(cloudtrail).encode())
+    body = json.dumps(cloudtrail).encode()
+    batch = FalcoNormalizer(cluster="prod", hostname_is_node=True).normalize(body)
     (bad,) = batch.quarantined
     assert bad.reason == "no_asset"
     assert "aws_cloudtrail" in bad.detail
