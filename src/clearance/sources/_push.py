@@ -8,7 +8,6 @@ position while its neighbours are used.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from clearance.sources._mapping import canonical_bytes, parse_json
@@ -17,13 +16,25 @@ from clearance.sources.interface import Quarantined, payload_digest
 __all__ = ["Item", "read_items"]
 
 
-@dataclass(frozen=True, slots=True)
 class Item:
-    """One vendor item: the parsed value, where it was, and the bytes its digest covers."""
+    """One vendor item: the parsed value, where it was, and the bytes its digest covers.
 
-    value: Any
-    location: str
-    raw: bytes
+    ``raw`` (sorted-key JSON, so the digest survives a producer reordering keys) and ``digest``
+    are computed on first use: a folded Falco event that is not the latest never needs them.
+    """
+
+    __slots__ = ("_raw", "location", "value")
+
+    def __init__(self, value: Any, location: str, raw: bytes | None = None) -> None:
+        self.value = value
+        self.location = location
+        self._raw = raw
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self._raw = _canonical(self.value, b"")
+        return self._raw
 
     @property
     def digest(self) -> str:
@@ -48,7 +59,7 @@ def read_items(
         for key in list_keys:
             if isinstance(parsed.get(key), list):
                 return list(_elements(parsed[key], f"{where}: {key}")), []
-        return [Item(parsed, where, _canonical(parsed, data))], []
+        return [Item(parsed, where)], []
     if isinstance(parsed, list):
         return list(_elements(parsed, where)), []
     detail = f"expected a JSON object, a list of objects or JSON Lines, got {type(parsed).__name__}"
@@ -57,7 +68,7 @@ def read_items(
 
 def _elements(values: list[Any], where: str) -> Iterator[Item]:
     for index, value in enumerate(values):
-        yield Item(value, f"{where}[{index}]", _canonical(value, b""))
+        yield Item(value, f"{where}[{index}]")
 
 
 def _canonical(value: Any, fallback: bytes) -> bytes:
@@ -80,7 +91,7 @@ def _lines(data: bytes, source: str, where: str) -> tuple[list[Item], list[Quara
             detail = f"line {number} is not JSON: {_short(str(exc))}"
             bad.append(Quarantined(source, "invalid_json", detail, payload_digest(line), at, line))
             continue
-        items.append(Item(value, at, _canonical(value, line)))
+        items.append(Item(value, at))
     return items, bad
 
 

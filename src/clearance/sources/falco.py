@@ -103,7 +103,7 @@ class _Event:
     assets: list[AssetRef]
     techniques: tuple[str, ...]
     title: str
-    digest: str
+    item: Item
 
 
 @dataclass(slots=True)
@@ -230,7 +230,7 @@ class FalcoNormalizer:
             assets=assets,
             techniques=techniques,
             title=title[:_TITLE_LIMIT],
-            digest=item.digest,
+            item=item,
         )
 
     def _cluster(self, fields: dict[str, Any]) -> str | None:
@@ -266,6 +266,6 @@ class FalcoNormalizer:
             assets=tuple(assets),
             rule=last.rule,
             techniques=techniques,
-            raw_digest=last.digest,
+            raw_digest=last.item.digest,
             count=len(events),
         )
