@@ -219,10 +219,10 @@ class KevNormalizer:
         """A body that is not a catalog is one quarantined ``invalid_catalog`` entry and leaves
         ``catalog`` as it was: a broken download never empties the known-exploited list."""
         try:
-            _document(data)
-        except ValueError as exc:
+            self.catalog = load_catalog(data, source=self.source, location=location)
+        except SourceError as exc:
             where = location or "catalog"
-            bad = Quarantined(self.source, "invalid_catalog", str(exc), payload_digest(data), where)
+            detail = str(exc).removeprefix(f"source {self.source!r}: ")
+            bad = Quarantined(self.source, "invalid_catalog", detail, payload_digest(data), where)
             return Batch(quarantined=(bad,))
-        self.catalog = load_catalog(data, source=self.source, location=location)
         return Batch(quarantined=self.catalog.quarantined)
