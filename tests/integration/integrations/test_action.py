@@ -291,3 +291,101 @@ def test_wait_for_approval_returns_once_approved(service: Service, tmp_path: Pat
     assert run.outputs["status"] == "approved"
     assert run.outputs["exit-code"] == "0"
     assert "Waiting for approval" in run.stdout
+
+
+# --- the same gate from GitLab CI and Tekton: their example files, executed -------------------
+
+
+def example_env(variables: dict[str, str], service: Service, token: str) -> dict[str, str]:
+    env = {k: str(v) for k, v in variables.items()}
+    env |= {"CLEARANCE_SERVER": service.url, "CLEARANCE_TOKEN": token}
+    env |= {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": "/tmp"}
+    return env
+
+
+def api_token(service: Service) -> str:
+    from clearance.store.interface import Scope
+
+    _, secret = service.store.create_token("gitlab-ci", [Scope.DECIDE], NOW)
+    return secret
+
+
+def test_the_gitlab_job_exits_with_the_verdict_and_writes_the_dotenv_report(
+    service: Service, tmp_path: Path
+) -> None:
+    ci = yaml.safe_load((ROOT / "examples/gitlab/.gitlab-ci.yml").read_text())
+    job = ci["clearance"]
+    assert job["allow_failure"] == {"exit_codes": [10]}
+    assert job["artifacts"]["reports"]["dotenv"] == job["variables"]["CLEARANCE_DOTENV"]
+    assert job["id_tokens"]["CLEARANCE_TOKEN"]["aud"]
+    command = job["script"][-1]
+    variables = dict(job["variables"], CLEARANCE_WORKLOAD="deployment/web", CLEARANCE_ENV="staging")
+    variables |= {"CLEARANCE_NAMESPACE": "stage", "CLEARANCE_IMAGES": "ghcr.io/acme/web:2.0"}
+    env = example_env(variables, service, api_token(service))
+    proc = subprocess.run(
+        ["bash", "-c", command], check=False, env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 10, (
+        proc.stdout + proc.stderr
+    )  # allowed to fail: "passed with warnings"
+    dotenv = dict(
+        line.split("=", 1) for line in (tmp_path / "clearance.env").read_text().splitlines()
+    )
+    assert dotenv["CLEARANCE_VERDICT"] == "approve"
+    assert dotenv["CLEARANCE_STATUS"] == "pending_approval"
+    assert dotenv["CLEARANCE_EXIT_CODE"] == "10"
+    assert dotenv["CLEARANCE_DECISION_ID"]
+    assert all(re.fullmatch(r"[A-Z_]+", key) for key in dotenv)
+    assert "::" not in proc.stdout  # text format: no GitHub workflow commands in GitLab logs
+    [record] = service.store.list_decisions().records
+    assert record.caller["subject"] == "token:gitlab-ci"
+
+
+def test_the_tekton_task_writes_its_declared_results(service: Service, tmp_path: Path) -> None:
+    task = yaml.safe_load((ROOT / "examples/tekton/task.yaml").read_text())
+    step = task["spec"]["steps"][0]
+    assert step["onError"] == "continue"
+    params = {
+        "server": service.url, "environment": "production", "cluster": "prod-eu",
+        "namespace": "shop", "workload": "deployment/checkout", "images": "",
+    }  # fmt: skip
+    variables = {
+        e["name"]: re.sub(r"\$\(params\.([\w-]+)\)", lambda m: params[m.group(1)], e["value"])
+        for e in step["env"]
+        if "value" in e
+    }
+    results = tmp_path / "results"
+    results.mkdir()
+    variables["CLEARANCE_RESULTS_DIR"] = str(results)
+    env = example_env(variables, service, api_token(service))
+    proc = subprocess.run(
+        ["sh", "-c", step["script"]], check=False, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 20, proc.stdout + proc.stderr
+    declared = {r["name"] for r in task["spec"]["results"]}
+    written = {p.name for p in results.iterdir()}
+    assert written == declared
+    assert (results / "verdict").read_text() == "block"
+    assert sum(p.stat().st_size for p in results.iterdir()) < 4096
+
+
+def test_the_github_example_is_least_privilege_and_pinned() -> None:
+    workflow = yaml.safe_load((ROOT / "examples/github/deploy.yml").read_text())
+    assert workflow["permissions"] == {}
+    job = workflow["jobs"]["deploy"]
+    assert job["permissions"] == {"id-token": "write", "contents": "read"}
+    uses = [s["uses"] for s in job["steps"] if "uses" in s]
+    assert uses
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses)
+
+
+def test_the_jenkins_snippet_maps_every_exit_code() -> None:
+    text = (ROOT / "examples/jenkins/Jenkinsfile").read_text()
+    assert "returnStatus: true" in text
+    for fragment in (
+        "rc == 10",
+        "rc == 20",
+        "rc != 0",
+        "python3 -m clearance.integrations.pipeline",
+    ):
+        assert fragment in text

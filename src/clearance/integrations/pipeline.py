@@ -1,11 +1,17 @@
-"""The GitHub Action's gate step: ``python -m clearance.integrations.action`` (see action.yml).
+"""The pipeline gate: ``python -m clearance.integrations.pipeline`` (GitHub Action, GitLab CI,
+Tekton, Jenkins).
 
 Inputs arrive as ``CLEARANCE_*`` environment variables (action.yml passes ``inputs`` through
-``env``, never into the script text). With a server, the job's OIDC token is requested for the
-configured audience (``ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``; needs ``id-token: write``),
-masked with ``::add-mask::`` before anything else is printed, and sent as the bearer: no stored
-secret. Without one, Clearance decides locally from ``clearance.yaml``. Either way the job summary,
-outputs and annotations are written by ``clearance.render.github``.
+``env``, never into the script text). With a server (``CLEARANCE_SERVER``) the bearer is
+``CLEARANCE_TOKEN`` when set (a GitLab ID token, a Jenkins or Tekton secret), else the GitHub
+job's OIDC token, requested for the audience (``ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``; needs
+``id-token: write``) and masked with ``::add-mask::`` before anything else is printed: no stored
+secret. Without a server, Clearance decides locally from ``clearance.yaml``.
+
+Results: ``CLEARANCE_FORMAT`` ``github`` (default; job summary, outputs and annotations through
+``clearance.render.github``) or ``text``; ``CLEARANCE_DOTENV`` a file for ``KEY=VALUE`` lines
+(GitLab ``artifacts:reports:dotenv``); ``CLEARANCE_RESULTS_DIR`` a directory for one file per
+result (Tekton ``/tekton/results``).
 
 Exit: 0 to go on; the verdict's code (10 approve, 20 block) when ``fail-on`` says so; 2 when the
 gate itself could not run (the message says why, never with the token).
@@ -43,6 +49,7 @@ def main(env: Mapping[str, str] = os.environ, sleep: Callable[[float], None] = t
         print(f"::error title=Clearance could not decide::{_escape(str(exc))}")
         return EXIT_UNUSABLE
     _append(env, "GITHUB_OUTPUT", f"exit-code={code}\n")
+    _results(env, {"exit-code": str(code)})
     if code == 10 and code not in _FAIL[fail_on]:
         print("::warning title=Clearance::approval required; fail-on=block lets the job go on")
     return code if code in _FAIL[fail_on] or code not in (0, 10, 20) else 0
@@ -78,7 +85,8 @@ def _check_locally(env: Mapping[str, str]) -> int:
     from clearance.cli import main as cli  # noqa: PLC0415 - only the local path needs it
 
     t = _target(env)
-    argv = ["check", "--format", "github", "--env", t["environment"], "--cluster", t["cluster"]]
+    fmt = "github" if env.get("CLEARANCE_FORMAT", "github") == "github" else "text"
+    argv = ["check", "--format", fmt, "--env", t["environment"], "--cluster", t["cluster"]]
     argv += ["--namespace", t["namespace"], "--workload", t["workload"]]
     for image in t["images"]:
         argv += ["--image", image]
@@ -89,7 +97,10 @@ def _check_locally(env: Mapping[str, str]) -> int:
         argv += ["--commit", t["change"]["commit"]]
     if t["change"].get("actor"):
         argv += ["--actor", t["change"]["actor"]]
-    return cli(argv)
+    code = cli(argv)
+    if verdict := {0: "proceed", 10: "approve", 20: "block"}.get(code):
+        _results(env, {"verdict": verdict})
+    return code
 
 
 def oidc_token(env: Mapping[str, str], audience: str) -> str:
@@ -114,7 +125,7 @@ def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
     from clearance.integrations.decision_json import decision_from_dict  # noqa: PLC0415
 
     server = env["CLEARANCE_SERVER"].rstrip("/")
-    token = oidc_token(env, env.get("CLEARANCE_AUDIENCE") or server)
+    token = env.get("CLEARANCE_TOKEN") or oidc_token(env, env.get("CLEARANCE_AUDIENCE") or server)
     auth = f"Bearer {token}"
     outcome = _http("POST", f"{server}/v1/decisions", auth, _target(env), what=server)
     if env.get("CLEARANCE_WAIT", "false").lower() == "true":
@@ -129,10 +140,32 @@ def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
         decision = decision_from_dict(outcome["decision"])
     except (KeyError, TypeError, ValueError) as exc:
         raise GateError(f"{server} answered something that is not a decision ({exc})") from exc
-    emit(decision, "github")
+    emit(decision, "github" if env.get("CLEARANCE_FORMAT", "github") == "github" else "text")
     status = str(outcome.get("status", decision.verdict.value))
     _append(env, "GITHUB_OUTPUT", f"status={status}\n")
+    verdict = {"proceed": "proceed", "approved": "proceed", "break_glass": "proceed"}.get(
+        status, "approve" if status == "pending_approval" else "block"
+    )
+    _results(
+        env,
+        {
+            "verdict": verdict,
+            "status": status,
+            "score": f"{decision.score:g}",
+            "decision-id": decision.id,
+        },
+    )
     return int(outcome.get("exit_code", decision.verdict.exit_code))
+
+
+def _results(env: Mapping[str, str], values: Mapping[str, str]) -> None:
+    """GitLab dotenv lines (CLEARANCE_VERDICT=…) and Tekton result files (verdict, …)."""
+    if env.get("CLEARANCE_DOTENV"):
+        lines = "".join(f"CLEARANCE_{k.upper().replace('-', '_')}={v}\n" for k, v in values.items())
+        _append(env, "CLEARANCE_DOTENV", lines)
+    if directory := env.get("CLEARANCE_RESULTS_DIR"):
+        for key, value in values.items():
+            (Path(directory) / key).write_text(value, encoding="utf-8")
 
 
 def _http(method: str, url: str, auth: str, body: Any = None, *, what: str) -> dict[str, Any]:
