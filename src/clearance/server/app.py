@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
 from clearance.config import Config, load_config
@@ -129,17 +129,34 @@ def create_app(ctx: ServerContext) -> FastAPI:
     for module in (decisions, admin, signals, health):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        ctx.metrics.latency.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
-
+    app.add_middleware(_Timing, metrics=ctx.metrics)
     return app
+
+
+class _Timing:
+    """Request latency by route template and status (a plain ASGI middleware: cheap)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.latency.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )

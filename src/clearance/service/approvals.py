@@ -23,6 +23,7 @@ from typing import Any
 from clearance.model.signal import format_time, utc
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import duration_seconds
+from clearance.service.approval_query import approvals_for_target
 from clearance.service.errors import RefusedError, StateError
 from clearance.store.interface import (
     Approval,
@@ -30,11 +31,8 @@ from clearance.store.interface import (
     AuditRecord,
     BreakGlass,
     Caller,
-    DecisionFilter,
     Store,
 )
-
-PRIOR_DECISIONS = 50  # earlier decisions of the same target whose approvals may still count
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,22 +212,9 @@ class ApprovalBook:
         env_name = record.decision["target"]["environment"]
         env = self.policy.environment(env_name)
         window = timedelta(seconds=duration_seconds(env.approvals.expires_after))
-        page = self.store.list_decisions(
-            DecisionFilter(
-                environment=env_name,
-                target_key=target_key(record.decision),
-                verdict="approve",
-                since=utc(record.at) - window,
-                until=utc(record.at),
-            ),
-            limit=PRIOR_DECISIONS,
+        return approvals_for_target(
+            self.store, env_name, target_key(record.decision), utc(record.at) - window, record.seq
         )
-        ids = {r.decision_id for r in page.records if r.seq <= record.seq or record.seq == 0}
-        ids.add(record.decision_id)
-        found: list[Approval] = []
-        for decision_id in sorted(ids):
-            found.extend(self.store.list_approvals(decision_id))
-        return sorted(found, key=lambda a: (utc(a.at), a.id))
 
 
 def _void_reason(
