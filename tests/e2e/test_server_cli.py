@@ -122,3 +122,47 @@ def test_exceptions_create_list_revoke(server: Live) -> None:
     revoked = run(server, "root", _command(server, "exceptions", "revoke", "exc-1"))
     assert revoked.returncode == 0, revoked.stderr
     assert run(server, "ci", _check(server, "hot")).returncode == 20
+
+
+def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    database = f"sqlite:///{tmp_path / 'demo.db'}"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CLEARANCE_")}
+    token = subprocess.run(
+        [sys.executable, "-m", "clearance", "tokens", "create", "ci", "--scope", "decide",
+         "--database", database],
+        capture_output=True, text=True, env=environ, check=True,
+    ).stdout.strip()  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "clearance", "serve", "--demo", "--port", str(port),
+         "--database", database],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        answer = httpx.post(
+            base + "/v1/decisions",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"environment": "production", "cluster": "prod-eu", "namespace": "shop",
+                  "workload": "deployment/checkout"},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["decision"]["verdict"] == "block"
+        assert "Credential dumping" in answer.text
+        assert httpx.get(base + "/openapi.json").json()["info"]["title"] == "Clearance"
+    finally:
+        serving.terminate()
+        _, err = serving.communicate(timeout=10)
+    assert token not in err
