@@ -166,7 +166,9 @@ def answer(
         text = f"Clearance: block {where}, risk {d.score:g}: {reasons} (decision {d.id})"
         return respond(review, False, text, warnings, annotations)
     how = (
-        f"approve it at {decision_url}" if decision_url else f"approve decision {d.id} in Clearance"
+        f"approve it at {decision_url}"
+        if decision_url
+        else f"approve it with `clearance approve {d.id}`"
     )
     needed = f"{d.approvals_required} approval(s)" + (
         f" from {d.approval_group}" if d.approval_group else ""

@@ -127,15 +127,10 @@ def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
     server = env["CLEARANCE_SERVER"].rstrip("/")
     token = env.get("CLEARANCE_TOKEN") or oidc_token(env, env.get("CLEARANCE_AUDIENCE") or server)
     auth = f"Bearer {token}"
-    outcome = _http("POST", f"{server}/v1/decisions", auth, _target(env), what=server)
+    body = _target(env)
+    outcome = _http("POST", f"{server}/v1/decisions", auth, body, what=server)
     if env.get("CLEARANCE_WAIT", "false").lower() == "true":
-        deadline = time.monotonic() + 60 * float(env.get("CLEARANCE_WAIT_MINUTES") or 30)
-        poll = float(env.get("CLEARANCE_POLL_SECONDS") or 15)
-        if outcome.get("status") == "pending_approval":
-            print(f"Waiting for approval of decision {outcome['id']} …", flush=True)
-        while outcome.get("status") == "pending_approval" and time.monotonic() < deadline:
-            sleep(poll)
-            outcome = _http("GET", f"{server}/v1/decisions/{outcome['id']}", auth, what=server)
+        outcome = _wait(env, server, auth, body, outcome, sleep)
     try:
         decision = decision_from_dict(outcome["decision"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -156,6 +151,28 @@ def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
         },
     )
     return int(outcome.get("exit_code", decision.verdict.exit_code))
+
+
+def _wait(
+    env: Mapping[str, str],
+    server: str,
+    auth: str,
+    body: dict[str, Any],
+    outcome: dict[str, Any],
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    """Poll a pending decision; once approved, ask again: an approval counts only while the
+    evidence holds, so a fresh decision may need a fresh approval (as ``check --wait`` does)."""
+    deadline = time.monotonic() + 60 * float(env.get("CLEARANCE_WAIT_MINUTES") or 30)
+    poll = float(env.get("CLEARANCE_POLL_SECONDS") or 15)
+    while outcome.get("status") == "pending_approval" and time.monotonic() < deadline:
+        print(f"Waiting for approval of decision {outcome['id']} …", flush=True)
+        sleep(poll)
+        current = _http("GET", f"{server}/v1/decisions/{outcome['id']}", auth, what=server)
+        if current.get("status") in ("approved", "break_glass"):
+            current = _http("POST", f"{server}/v1/decisions", auth, body, what=server)
+        outcome = current
+    return outcome
 
 
 def _results(env: Mapping[str, str], values: Mapping[str, str]) -> None:
