@@ -88,7 +88,7 @@ def build_context(
         expires_after=timedelta(seconds=duration_seconds(settings.break_glass.expires_after)),
         second_person=settings.break_glass.second_person,
     )
-    desk = BreakGlassDesk(store, rules, webhook)
+    desk = BreakGlassDesk(store, rules, webhook, settings.read_cache)
     decisions = DecisionService(
         store,
         config.inventory,
@@ -98,6 +98,7 @@ def build_context(
         approvals,
         desk,
         clock,
+        read_cache=settings.read_cache,
         _audit=_audit,
     )
     return ServerContext(

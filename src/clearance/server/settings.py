@@ -8,6 +8,7 @@ these keys. Every field is optional; the defaults accept API tokens only::
     server:
       max_in_flight: 64            # decisions computed at once; beyond, wait up to queue_wait
       queue_wait: 2.0              # seconds; … then answer 429 with Retry-After
+      read_cache: 0.5              # seconds other replicas' writes may take to be seen
       token_groups:                # API token name → groups (approval rights)
         alice: [security]
       oidc:
@@ -84,6 +85,13 @@ class ServerSettings(_Strict):
     max_in_flight: int = Field(default=64, ge=1, le=10_000)
     queue_wait: float = Field(default=2.0, ge=0, le=60, description="seconds")
     retry_after: int = Field(default=1, ge=1, le=3600, description="seconds, for 429/503")
+    read_cache: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="seconds to reuse source health, exceptions and break-glass reads "
+        "(this replica's own writes apply at once; 0 turns it off)",
+    )
     token_groups: dict[str, list[str]] = {}
     oidc: list[OidcIssuer] = []
     break_glass: BreakGlassSettings = BreakGlassSettings()

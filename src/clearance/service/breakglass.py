@@ -16,6 +16,7 @@ from clearance.model.signal import format_time, utc
 from clearance.service.approvals import target_key
 from clearance.service.errors import RefusedError
 from clearance.service.notify import Webhook
+from clearance.service.recent import Recent
 from clearance.store.interface import AuditRecord, BreakGlass, Caller, Store
 
 
@@ -26,16 +27,22 @@ class BreakGlassRules:
 
 
 class BreakGlassDesk:
-    def __init__(self, store: Store, rules: BreakGlassRules, webhook: Webhook) -> None:
+    def __init__(
+        self, store: Store, rules: BreakGlassRules, webhook: Webhook, read_cache: float = 0.0
+    ) -> None:
         self.store = store
         self.rules = rules
         self.webhook = webhook
+        self.cache: Recent[tuple[BreakGlass, ...]] = Recent(read_cache)
 
     def active_for(self, record: AuditRecord, now: datetime) -> BreakGlass | None:
         env = record.decision["target"]["environment"]
-        for grant in self.store.list_break_glass(now, target_key=target_key(record.decision)):
-            if grant.environment == env and grant.active(
-                now, needs_confirmation=self.rules.second_person
+        key = target_key(record.decision)
+        for grant in self.cache.get(now, lambda: self.store.list_break_glass(now)):
+            if (
+                grant.target_key == key
+                and grant.environment == env
+                and grant.active(now, needs_confirmation=self.rules.second_person)
             ):
                 return grant
         return None
@@ -57,6 +64,7 @@ class BreakGlassDesk:
             decision_id=decision_id,
         )
         self.store.add_break_glass(grant)
+        self.cache.clear()
         self._notify("break_glass.requested", grant, record)
         return grant
 
@@ -70,6 +78,7 @@ class BreakGlassDesk:
                 f"{caller.subject} requested break-glass {grant_id}; a second person must confirm"
             )
         confirmed = self.store.confirm_break_glass(grant_id, caller.subject, now)
+        self.cache.clear()
         self._notify("break_glass.confirmed", confirmed, None)
         return confirmed
 

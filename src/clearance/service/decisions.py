@@ -26,7 +26,8 @@ from clearance.model.target import SourceHealth, Target
 from clearance.policy.compiled import Policy
 from clearance.service.approvals import ApprovalBook, ApprovalState
 from clearance.service.breakglass import BreakGlassDesk
-from clearance.store.interface import AuditRecord, Caller, Store
+from clearance.service.recent import Recent
+from clearance.store.interface import AuditRecord, Caller, ExemptionRecord, Store
 
 Clock = Callable[[], datetime]
 
@@ -66,6 +67,7 @@ class DecisionService:
         break_glass: BreakGlassDesk,
         clock: Clock,
         *,
+        read_cache: float = 0.0,
         _audit: bool = True,
     ) -> None:
         self.store = store
@@ -78,22 +80,23 @@ class DecisionService:
         self.clock = clock
         self._audit = _audit
         self._policy_stored = False
+        self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
+        self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
 
     def snapshot(self, target: Target, now: datetime) -> Snapshot:
         exposure = self.inventory.resolve(target)
         keys = {key for exposed in exposure.assets for key in index_keys(exposed.ref)}
         candidates = self.store.signals_touching(sorted(keys)) if keys else ()
         matches = SignalIndex(candidates).match(exposure)
-        health = list(self.store.source_health())
+        health = list(self.health_cache.get(now, self.store.source_health))
         known = {h.name for h in health}
         health += [SourceHealth(name, None) for name in self.source_names if name not in known]
         inventory_health = self.inventory.health()
         if inventory_health is not None:
             health.append(inventory_health)
+        records = self.exemption_cache.get(now, lambda: self.store.list_exemptions(now))
         exemptions = tuple(
-            r.exemption
-            for r in self.store.list_exemptions(now)
-            if r.exemption.covers_target(target)
+            r.exemption for r in records if r.active(now) and r.exemption.covers_target(target)
         )
         return Snapshot(
             exposure=exposure, matches=matches, sources=tuple(health), exemptions=exemptions

@@ -58,6 +58,7 @@ def create(body: ExceptionRequest, request: Request, who: Admin) -> JSONResponse
         created_by=who.subject,
     )
     record = ctx.store.add_exemption(exemption, now)
+    ctx.decisions.exemption_cache.clear()
     return JSONResponse({"exception": exemption_json(record, now)}, status_code=201)
 
 
@@ -73,9 +74,9 @@ def listing(request: Request, _caller: Decider, include_inactive: bool = False) 
 def revoke(exception_id: Id, request: Request, who: Admin) -> dict[str, Any]:
     ctx = context(request)
     now = ctx.clock()
-    return {
-        "exception": exemption_json(ctx.store.revoke_exemption(exception_id, who.subject, now), now)
-    }
+    revoked = ctx.store.revoke_exemption(exception_id, who.subject, now)
+    ctx.decisions.exemption_cache.clear()
+    return {"exception": exemption_json(revoked, now)}
 
 
 @router.post("/v1/break-glass/{grant_id}/confirm", summary="Second-person confirmation")

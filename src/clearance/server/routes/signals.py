@@ -32,6 +32,7 @@ def push(body: SignalsRequest, request: Request, _caller: Ingester) -> dict[str,
     counts = ctx.store.upsert_signals(good, now) if good else None
     for source in sorted({s.source for s in good}):
         ctx.store.record_source_success(source, now)
+    ctx.decisions.health_cache.clear()
     stored = {
         "received": len(body.signals),
         "stored": len(good),
