@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from clearance.errors import ClearanceError
 from clearance.integrations.interface import Answer, PayloadError
 from clearance.integrations.settings import AdmissionSettings
 from clearance.model.decision import Verdict
@@ -102,14 +103,17 @@ def target_of(review: Review, settings: AdmissionSettings) -> Target | Unreadabl
     environment = settings.environment_for(review.namespace)
     if environment is None:
         return Unreadable(f"namespace {review.namespace!r} is not mapped to an environment")
-    return Target.of(
-        environment=environment,
-        cluster=settings.cluster,
-        namespace=review.namespace,
-        workload=f"{review.kind.lower()}/{review.name}",
-        images=images_of(review.obj, path),
-        change=ChangeInfo(actor=review.username or None),
-    )
+    try:
+        return Target.of(
+            environment=environment,
+            cluster=settings.cluster,
+            namespace=review.namespace,
+            workload=f"{review.kind.lower()}/{review.name}",
+            images=images_of(review.obj, path),
+            change=ChangeInfo(actor=review.username or None),
+        )
+    except (ValueError, ClearanceError) as exc:  # a malformed image or name in the object
+        return Unreadable(f"the object cannot be read as a target: {exc}")
 
 
 def images_of(obj: Mapping[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
@@ -120,7 +124,8 @@ def images_of(obj: Mapping[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
         return ()
     images: list[str] = []
     for group in ("initContainers", "containers"):
-        for container in spec.get(group) or ():
+        containers = spec.get(group)
+        for container in containers if isinstance(containers, list) else ():
             image = container.get("image") if isinstance(container, dict) else None
             if isinstance(image, str) and image and image not in images:
                 images.append(image)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clearance.errors import ClearanceError
 from clearance.integrations.interface import Answer, PayloadError
 from clearance.integrations.settings import ArgoSettings
 from clearance.integrations.verdicts import dialect
@@ -50,7 +51,7 @@ def target_of(query: ArgoQuery, settings: ArgoSettings) -> Target:
             images=tuple(query.images),
             change=ChangeInfo(pipeline_run=query.revision),
         )
-    except ValueError as exc:
+    except (ValueError, ClearanceError) as exc:
         raise PayloadError("images" if "image" in str(exc) else "workload", str(exc)) from exc
 
 

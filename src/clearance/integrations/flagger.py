@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clearance.errors import ClearanceError
 from clearance.integrations.interface import Answer, PayloadError
 from clearance.integrations.settings import FlaggerSettings
 from clearance.integrations.verdicts import dialect
@@ -49,7 +50,7 @@ def target_of(payload: FlaggerPayload, settings: FlaggerSettings) -> Target:
             images=images,
             change=ChangeInfo(pipeline_run=payload.checksum or None),
         )
-    except ValueError as exc:
+    except (ValueError, ClearanceError) as exc:
         field = "metadata.images" if "image" in str(exc) else "metadata.workload"
         raise PayloadError(field, str(exc)) from exc
 

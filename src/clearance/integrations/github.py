@@ -14,6 +14,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
+from clearance.errors import ClearanceError
 from clearance.integrations.interface import Answer, PayloadError, SignatureError
 from clearance.integrations.settings import GitHubSettings
 from clearance.integrations.verdicts import dialect
@@ -88,7 +89,7 @@ def parse_request(payload: Any, settings: GitHubSettings) -> Request:
                 actor=str(sender.get("login")) if sender.get("login") else None,
             ),
         )
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, IndexError, ClearanceError) as exc:
         return Request(gate, None, f"the mapping for {repository}:{environment} is invalid: {exc}")
     return Request(gate, target)
 

@@ -215,3 +215,11 @@ def test_when_clearance_cannot_decide_the_stance_answers_never_a_500(
     response = reply.json()["response"]
     assert response["allowed"] is False
     assert "store is unavailable" in response["status"]["message"]
+
+
+def test_an_unparseable_image_is_a_clear_denial_not_a_500(base: str, tls: Tls) -> None:
+    reply = post(base, tls, kube_review("shop", "checkout", "NOT AN IMAGE::"))
+    assert reply.status_code == 200
+    response = reply.json()["response"]
+    assert response["allowed"] is False
+    assert "cannot be read as a target" in response["status"]["message"]
