@@ -11,45 +11,29 @@ policy, one way to turn a vendor's error into a :class:`SourceError`.
   OpenSearch ``{"error": {"reason"}}``, OAuth ``error_description``); an HTML page says a proxy
   or gateway answered instead of the API. The query string is never echoed (it can carry
   tokens), and every secret the client holds is masked out of any text it raises or logs.
-* **Auth.** ``auth`` is a callable returning headers, called per request, so an OAuth2 token
-  refreshes itself; a 401 asks it to ``invalidate`` once and retries (a token revoked early).
+* **Auth.** ``auth`` supplies headers per request, so an OAuth2 token refreshes itself; a 401
+  asks it to ``invalidate`` once and retries (a token revoked early). The credentials themselves
+  live in :mod:`clearance.sources._auth`.
 """
 
 from __future__ import annotations
 
-import base64
 import email.utils
 import logging
 import random as _random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from clearance.errors import InvalidAssetError, InvalidSignalError, SourceError
-from clearance.model.signal import Signal
-from clearance.sources._mapping import (
-    RejectedError,
-    canonical_bytes,
-    parse_json,
-    validation_detail,
-)
-from clearance.sources.interface import Quarantined, payload_digest
+from clearance.errors import SourceError
+from clearance.sources._mapping import parse_json
+from clearance.sources._vendor_errors import is_html, vendor_message
 
-__all__ = [
-    "Auth",
-    "HttpClient",
-    "OAuth2ClientCredentials",
-    "RejectedError",
-    "RetryPolicy",
-    "StaticAuth",
-    "map_page",
-    "read_items",
-    "retry_after",
-]
+__all__ = ["Auth", "HttpClient", "RetryPolicy", "retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +42,6 @@ _TIPS = {
     403: "check the API client's permissions or roles",
     404: "check base_url",
 }
-_MESSAGE_LIMIT = 200
 
 
 class Auth(Protocol):
@@ -68,29 +51,6 @@ class Auth(Protocol):
     def headers(self) -> dict[str, str]: ...
 
     def invalidate(self) -> bool: ...
-
-
-class StaticAuth:
-    """A fixed credential in one header: ``Authorization: ApiToken …`` or HTTP Basic."""
-
-    def __init__(self, scheme: str, credential: SecretStr, header: str = "Authorization") -> None:
-        self._header = header
-        self._scheme = scheme
-        self._credential = credential
-
-    @classmethod
-    def basic(cls, username: str, password: SecretStr) -> StaticAuth:
-        pair = f"{username}:{password.get_secret_value()}".encode()
-        return cls("Basic", SecretStr(base64.b64encode(pair).decode()))
-
-    def __repr__(self) -> str:
-        return f"StaticAuth({self._scheme!r}, **********)"
-
-    def headers(self) -> dict[str, str]:
-        return {self._header: f"{self._scheme} {self._credential.get_secret_value()}"}
-
-    def invalidate(self) -> bool:
-        return False
 
 
 class RetryPolicy:
@@ -247,7 +207,7 @@ class HttpClient:
         try:
             return parse_json(response.content)
         except ValueError as exc:
-            kind = "an HTML page" if _is_html(response) else "a body that is not JSON"
+            kind = "an HTML page" if is_html(response) else "a body that is not JSON"
             raise SourceError(
                 self.source,
                 f"HTTP {response.status_code} from {where} carried {kind} "
@@ -256,7 +216,7 @@ class HttpClient:
 
     def error(self, status: int, where: str, response: httpx.Response) -> SourceError:
         """The SourceError for a failing response: status, place, vendor message, tip."""
-        message = _vendor_message(response)
+        message = vendor_message(response)
         text = f"HTTP {status} from {where}" + (f": {message}" if message else "")
         tip = self._tips.get(status)
         if tip:
@@ -271,172 +231,3 @@ class HttpClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
-
-
-def _is_html(response: httpx.Response) -> bool:
-    ctype = response.headers.get("content-type", "").lower()
-    return "html" in ctype or response.content.lstrip()[:1] == b"<"
-
-
-def _vendor_message(response: httpx.Response) -> str:
-    """The vendor's own words about the failure, short and on one line."""
-    if _is_html(response):
-        return "an HTML page answered (a proxy or gateway, not the API)"
-    try:
-        body = parse_json(response.content)
-    except ValueError:
-        text = response.text.strip()
-        return _short(text) if text else ""
-    return _short(_message_in(body))
-
-
-def _message_in(body: Any) -> str:
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):  # Microsoft / OData, OpenSearch
-            for key in ("message", "reason"):
-                if isinstance(error.get(key), str):
-                    code = error.get("code") or error.get("type")
-                    return f"{code}: {error[key]}" if isinstance(code, str) else error[key]
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # SentinelOne
-            first = errors[0]
-            parts = [str(first[k]) for k in ("title", "detail") if first.get(k)]
-            return " - ".join(parts)
-        if isinstance(body.get("error_description"), str):  # OAuth 2.0 token endpoint
-            return str(body["error_description"]).splitlines()[0]
-        if isinstance(error, str):
-            return error
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    return ""
-
-
-def _short(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 1] + "…"
-
-
-class OAuth2ClientCredentials:
-    """OAuth 2.0 client-credentials tokens (RFC 6749 §4.4), fetched on first use and renewed
-    ``renew_window`` seconds before ``expires_in`` runs out. The token request goes through
-    ``client`` (its retries and error mapping) without auth headers of its own."""
-
-    def __init__(
-        self,
-        client: HttpClient,
-        token_url: str,
-        *,
-        client_id: str,
-        client_secret: SecretStr,
-        scope: str,
-        renew_window: float = 300.0,
-    ) -> None:
-        self._client = client
-        self._token_url = token_url
-        self._form = {"grant_type": "client_credentials", "client_id": client_id, "scope": scope}
-        self._secret = client_secret
-        self._renew_window = renew_window
-        self._token: SecretStr | None = None
-        self._expires_at = 0.0
-        self.requests = 0
-
-    def __repr__(self) -> str:
-        return f"OAuth2ClientCredentials(token_url={self._token_url!r})"
-
-    def headers(self) -> dict[str, str]:
-        now = self._client.retry.clock()
-        if self._token is None or now >= self._expires_at - self._renew_window:
-            self._fetch(now)
-        assert self._token is not None
-        return {"Authorization": f"Bearer {self._token.get_secret_value()}"}
-
-    def invalidate(self) -> bool:
-        self._token = None
-        return True
-
-    def _fetch(self, now: float) -> None:
-        self.requests += 1
-        form = {**self._form, "client_secret": self._secret.get_secret_value()}
-        body = self._client.request_json("POST", self._token_url, data=form, authenticate=False)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise SourceError(self._client.source, "token endpoint answered without access_token")
-        lifetime = body.get("expires_in", 3599)
-        try:
-            seconds = float(lifetime)
-        except (TypeError, ValueError):
-            seconds = 3599.0
-        self._token = SecretStr(token)
-        self._expires_at = now + seconds
-
-
-# --- pages of vendor items (shared by the REST adapters' mappings and file normalizers) -------
-
-_Mapper = Callable[[dict[str, Any], str], Signal]
-
-
-def map_page(
-    items: Sequence[Any], map_one: _Mapper, *, source: str, location: str
-) -> tuple[list[Signal], list[Quarantined]]:
-    """Map each item with ``map_one(item, raw_digest)``; an item it rejects (RejectedError, a
-    pydantic ValidationError, an invalid signal or asset) is quarantined with its reason and
-    sha256 digest, and never costs its neighbours."""
-    signals: list[Signal] = []
-    quarantined: list[Quarantined] = []
-    for index, item in enumerate(items):
-        raw = canonical_bytes(item)
-        digest = payload_digest(raw)
-        reason, detail = "", ""
-        try:
-            if not isinstance(item, dict):
-                raise RejectedError(
-                    "invalid_item", f"expected an object, got {type(item).__name__}"
-                )
-            signals.append(map_one(item, digest))
-            continue
-        except RejectedError as exc:
-            reason, detail = exc.reason, exc.detail
-        except ValidationError as exc:
-            reason, detail = "invalid_field", validation_detail(exc)
-        except (InvalidSignalError, InvalidAssetError) as exc:
-            reason, detail = "invalid_value", str(exc)
-        quarantined.append(Quarantined(source, reason, detail, digest, f"{location}[{index}]", raw))
-    return signals, quarantined
-
-
-def read_items(
-    data: bytes, *, source: str, location: str, keys: Sequence[str]
-) -> tuple[list[Any], str, Quarantined | None]:
-    """The items of an export file: a JSON list, an API response page holding its list under
-    one of ``keys``, or JSON Lines. Returns ``(items, where, problem)``; a file that is none of
-    these is one quarantined entry (``invalid_json`` or ``invalid_shape``)."""
-    where = location or "file"
-    try:
-        parsed = parse_json(data)
-    except ValueError:
-        lines = [line for line in data.splitlines() if line.strip()]
-        if len(lines) > 1:  # JSON Lines: a bad line is an item to quarantine, not the file
-            return [_line(line) for line in lines], f"{where}: line", None
-        bad = Quarantined(source, "invalid_json", "not JSON", payload_digest(data), where, data)
-        return [], where, bad
-    if isinstance(parsed, list):
-        return parsed, where, None
-    if isinstance(parsed, dict):
-        for key in keys:
-            if isinstance(parsed.get(key), list):
-                return parsed[key], f"{where}: {key}", None
-        return [parsed], where, None
-    detail = f"expected a list of items or a response page, got {type(parsed).__name__}"
-    return (
-        [],
-        where,
-        Quarantined(source, "invalid_shape", detail, payload_digest(data), where, data),
-    )
-
-
-def _line(line: bytes) -> Any:
-    try:
-        return parse_json(line)
-    except ValueError:
-        return line.decode("utf-8", "replace")

@@ -76,3 +76,13 @@ def _usable(kind: AssetKind, value: str) -> AssetRef | None:
         if address.is_unspecified or address.is_loopback:
             return None
     return ref
+
+
+def identity_group(found: Iterable[AssetRef]) -> dict[str, tuple[str, ...]]:
+    """A ``Batch.identities`` group: each kind's normalized values, first seen first, once each."""
+    group: dict[str, list[str]] = {}
+    for ref in found:
+        values = group.setdefault(ref.kind.value, [])
+        if ref.value not in values:
+            values.append(ref.value)
+    return {kind: tuple(values) for kind, values in group.items()}

@@ -19,54 +19,37 @@ covers alerts updated while a fetch was paging; re-reading is idempotent.
 from __future__ import annotations
 
 import random
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
-from pydantic.alias_generators import to_camel
 
-from clearance.errors import InvalidSignalError, SourceError
-from clearance.model.assets import AssetKind, AssetRef
-from clearance.model.signal import (
-    Severity,
-    Signal,
-    SignalKind,
-    SignalStatus,
-    SignalUid,
-    format_time,
-    parse_time,
+from clearance.errors import SourceError
+from clearance.model.signal import format_time, parse_time
+from clearance.sources._auth import OAuth2ClientCredentials
+from clearance.sources._pages import checked_watermark
+from clearance.sources._plugin import checked_config
+from clearance.sources._rest import rest_client
+from clearance.sources.defender_map import (
+    DefenderNormalizer,
+    machine_identity,
+    map_alerts,
+    newest_update,
 )
-from clearance.sources._http import (
-    HttpClient,
-    OAuth2ClientCredentials,
-    RejectedError,
-    RetryPolicy,
-    map_page,
-    read_items,
-)
-from clearance.sources._mapping import refs
 from clearance.sources.interface import Batch
 
-__all__ = ["DefenderConfig", "DefenderNormalizer", "DefenderSource", "machine_identity"]
+__all__ = [
+    "DefenderConfig",
+    "DefenderNormalizer",
+    "DefenderSource",
+    "machine_identity",
+    "map_alerts",
+]
 
-_SEVERITY = {
-    "unspecified": Severity.UNKNOWN,
-    "informational": Severity.INFORMATIONAL,
-    "low": Severity.LOW,
-    "medium": Severity.MEDIUM,
-    "high": Severity.HIGH,  # MDE has no Critical
-}
-_STATUS = {
-    "new": SignalStatus.OPEN,
-    "inprogress": SignalStatus.IN_PROGRESS,
-    "resolved": SignalStatus.RESOLVED,
-}
-_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 _TIPS = {
     401: "check tenant_id, client_id and client_secret",
     403: "grant the app Alert.Read.All and Machine.Read.All (application) with admin consent",
@@ -97,162 +80,6 @@ class DefenderConfig(BaseModel):
     verify: bool = True
 
 
-class _Model(BaseModel):
-    # The API's camelCase names, read into snake_case attributes.
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel)
-
-
-class _Alert(_Model):
-    id: str = Field(min_length=1)
-    title: str | None = None
-    severity: str | None = None
-    status: str | None = None
-    classification: str | None = None
-    category: str | None = None
-    detector_id: str | None = None
-    alert_creation_time: str | None = None
-    first_event_time: str | None = None
-    last_event_time: str | None = None
-    last_update_time: str | None = None
-    machine_id: str | None = None
-    computer_dns_name: str | None = None
-    mitre_techniques: list[str] | None = None
-
-
-class _IpAddress(_Model):
-    ip_address: str | None = None
-    mac_address: str | None = None
-
-
-class _VmMetadata(_Model):
-    vm_id: str | None = None
-
-
-class _Machine(_Model):
-    id: str = Field(min_length=1)
-    computer_dns_name: str | None = None
-    last_ip_address: str | None = None
-    ip_addresses: list[_IpAddress] | None = None
-    vm_metadata: _VmMetadata | None = None
-
-
-def machine_identity(item: Any) -> tuple[str, dict[str, tuple[str, ...]]] | None:
-    """``(machine id, identities group)`` for a machine record, None when it is unusable.
-
-    ``lastExternalIpAddress`` is left out: it is the NAT address many machines share, and would
-    join unrelated machines (see docs/sources/defender.md).
-    """
-    try:
-        machine = _Machine.model_validate(item)
-    except ValueError:
-        return None
-    pairs: list[tuple[AssetKind, str | None]] = [
-        (AssetKind.HOST, machine.computer_dns_name),
-        (AssetKind.IP, machine.last_ip_address),
-    ]
-    for address in machine.ip_addresses or ():
-        pairs += [(AssetKind.IP, address.ip_address), (AssetKind.MAC, address.mac_address)]
-    if machine.vm_metadata is not None:
-        pairs.append((AssetKind.INSTANCE, machine.vm_metadata.vm_id))
-    groups: dict[str, list[str]] = {}
-    for ref in refs(pairs):
-        values = groups.setdefault(ref.kind.value, [])
-        if ref.value not in values:
-            values.append(ref.value)
-    if not groups:
-        return None
-    return machine.id, {kind: tuple(values) for kind, values in groups.items()}
-
-
-def _signal(
-    item: dict[str, Any], digest: str, source: str, portal: str, hosts: Mapping[str, str]
-) -> Signal:
-    alert = _Alert.model_validate(item)
-    first = alert.first_event_time or alert.alert_creation_time or alert.last_update_time
-    if not first:
-        raise RejectedError("missing_field", "alert has no firstEventTime or alertCreationTime")
-    first_seen = parse_time(first)
-    last_seen = max(first_seen, parse_time(alert.last_event_time or first))
-    host = alert.computer_dns_name or hosts.get(alert.machine_id or "")
-    assets: list[AssetRef] = refs([(AssetKind.HOST, host)])
-    if not assets:
-        raise RejectedError("no_asset", f"alert {alert.id} names no machine Clearance can match")
-    status = _STATUS.get((alert.status or "new").strip().lower(), SignalStatus.OPEN)
-    if (alert.classification or "").strip().lower() == "falsepositive":
-        status = SignalStatus.SUPPRESSED
-    return Signal(
-        uid=SignalUid(f"{source}:{alert.id}"),
-        source=source,
-        kind=SignalKind.DETECTION,
-        title=alert.title or alert.category or "Defender for Endpoint alert",
-        severity=_SEVERITY.get((alert.severity or "").strip().lower(), Severity.UNKNOWN),
-        confidence=1.0,  # MDE has no numeric confidence; triage shows in status/classification
-        status=status,
-        first_seen=first_seen,
-        last_seen=last_seen,
-        assets=tuple(assets),
-        rule=alert.detector_id or alert.category,
-        techniques=tuple(t for t in alert.mitre_techniques or () if _TECHNIQUE.match(t)),
-        url=f"{portal.rstrip('/')}/alerts/{alert.id}",
-        raw_digest=digest,
-    )
-
-
-def map_alerts(
-    items: list[Any],
-    *,
-    source: str,
-    location: str = "value",
-    portal: str = "https://security.microsoft.com",
-    hosts: Mapping[str, str] | None = None,
-) -> Batch:
-    """Map one page of alerts (pure: no network, no clock)."""
-    known = hosts or {}
-    signals, quarantined = map_page(
-        items,
-        lambda item, digest: _signal(item, digest, source, portal, known),
-        source=source,
-        location=location,
-    )
-    return Batch(signals=tuple(signals), quarantined=tuple(quarantined))
-
-
-def _newest_update(items: list[Any], current: str | None) -> str | None:
-    best = parse_time(current) if current else None
-    for item in items:
-        text = item.get("lastUpdateTime") if isinstance(item, dict) else None
-        try:
-            moment = parse_time(text) if isinstance(text, str) else None
-        except InvalidSignalError:
-            moment = None
-        if moment is not None and (best is None or moment > best):
-            best = moment
-    return None if best is None else format_time(best)
-
-
-class DefenderNormalizer:
-    """``clearance ingest --format defender``: an ``/api/alerts`` or ``/api/machines`` response
-    (``{"value": [...]}``), or a JSON list of alerts."""
-
-    format: ClassVar[str] = "defender"
-
-    def __init__(self, source: str = "defender") -> None:
-        self.source = source
-
-    def normalize(self, data: bytes, *, location: str = "") -> Batch:
-        items, where, problem = read_items(
-            data, source=self.source, location=location, keys=("value",)
-        )
-        if problem is not None:
-            return Batch(quarantined=(problem,))
-        if items and all(
-            isinstance(i, dict) and "title" not in i and "osPlatform" in i for i in items
-        ):
-            groups = [found[1] for i in items if (found := machine_identity(i)) is not None]
-            return Batch(identities=tuple(groups))
-        return map_alerts(items, source=self.source, location=where)
-
-
 class DefenderSource:
     """A pull source over one Entra app registration. ``sleep``/``random``/``clock`` and the
     httpx ``transport`` are injectable for tests."""
@@ -271,22 +98,16 @@ class DefenderSource:
     ) -> None:
         self.name = name
         self.config = config
-        retry = RetryPolicy(
-            max_retries=config.max_retries,
-            max_wait=config.max_wait,
+        self._http = rest_client(
+            name,
+            config,
+            auth=None,  # the token endpoint is reached through this client; set just below
+            secrets=(config.client_secret,),
+            tips=_TIPS,
             sleep=sleep,
             random=random,
             clock=clock,
-        )
-        self._http = HttpClient(
-            name,
-            config.base_url,
-            timeout=config.timeout,
-            verify=config.verify,
-            retry=retry,
-            secrets=(config.client_secret,),
             transport=transport,
-            tips=_TIPS,
         )
         token_url = config.token_url or (
             f"https://login.microsoftonline.com/{config.tenant_id}/oauth2/v2.0/token"
@@ -304,13 +125,11 @@ class DefenderSource:
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> DefenderSource:
-        if not isinstance(config, DefenderConfig):
-            raise SourceError(name, f"expected a defender config, got {type(config).__name__}")
-        return cls(name, config)
+        return cls(name, checked_config(name, config, DefenderConfig, "defender"))
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield the machines (as identities) and then one batch per alerts page."""
-        start = _checked(self.name, watermark) or (
+        start = checked_watermark(self.name, watermark) or (
             format_time(self.config.since) if self.config.since else None
         )
         hosts: dict[str, str] = {}
@@ -336,7 +155,7 @@ class DefenderSource:
                 portal=self.config.portal_url,
                 hosts=hosts,
             )
-            newest = _newest_update(items, newest)
+            newest = newest_update(items, newest)
             yield Batch(
                 signals=batch.signals,
                 quarantined=batch.quarantined,
@@ -370,14 +189,3 @@ class DefenderSource:
             else:
                 yield items, True
                 return
-
-
-def _checked(source: str, watermark: str | None) -> str | None:
-    if watermark is not None:
-        try:
-            parse_time(watermark)
-        except InvalidSignalError as exc:
-            raise SourceError(
-                source, f"stored watermark {watermark!r} is not an RFC 3339 time (tip: reset it)"
-            ) from exc
-    return watermark

@@ -40,15 +40,11 @@ from clearance.model.signal import (
     format_time,
     parse_time,
 )
-from clearance.sources._http import (
-    HttpClient,
-    RejectedError,
-    RetryPolicy,
-    StaticAuth,
-    map_page,
-    read_items,
-)
-from clearance.sources._mapping import refs
+from clearance.sources._auth import StaticAuth
+from clearance.sources._mapping import RejectedError, refs
+from clearance.sources._pages import map_page, read_items
+from clearance.sources._plugin import checked_config
+from clearance.sources._rest import rest_client
 from clearance.sources.interface import Batch
 
 __all__ = ["WazuhConfig", "WazuhNormalizer", "WazuhSource", "map_alerts", "severity_of_level"]
@@ -212,23 +208,16 @@ class WazuhSource:
     ) -> None:
         self.name = name
         self.config = config
-        retry = RetryPolicy(
-            max_retries=config.max_retries,
-            max_wait=config.max_wait,
+        self._http = rest_client(
+            name,
+            config,
+            auth=StaticAuth.basic(config.username, config.password),
+            secrets=(config.password,),
+            tips=_TIPS,
             sleep=sleep,
             random=random,
             clock=clock,
-        )
-        self._http = HttpClient(
-            name,
-            config.base_url,
-            auth=StaticAuth.basic(config.username, config.password),
-            timeout=config.timeout,
-            verify=config.verify,
-            retry=retry,
-            secrets=(config.password,),
             transport=transport,
-            tips=_TIPS,
         )
 
     def __repr__(self) -> str:
@@ -236,9 +225,7 @@ class WazuhSource:
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> WazuhSource:
-        if not isinstance(config, WazuhConfig):
-            raise SourceError(name, f"expected a wazuh config, got {type(config).__name__}")
-        return cls(name, config)
+        return cls(name, checked_config(name, config, WazuhConfig, "wazuh"))
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per page of hits, oldest first, each with its exact resume point."""
