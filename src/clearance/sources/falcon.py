@@ -29,8 +29,10 @@ from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from clearance.errors import InvalidSignalError, SourceError
-from clearance.model.signal import format_time, parse_time
+from clearance.errors import SourceError
+from clearance.model.signal import format_time
+from clearance.sources._pages import checked_watermark
+from clearance.sources._plugin import checked_config
 from clearance.sources.falcon_map import HostIdentity, alert_watermark, host_identity, map_alerts
 from clearance.sources.interface import Batch
 
@@ -94,13 +96,11 @@ class FalconSource:
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> FalconSource:
-        if not isinstance(config, FalconConfig):
-            raise SourceError(name, f"expected a falcon config, got {type(config).__name__}")
-        return cls(name, config)
+        return cls(name, checked_config(name, config, FalconConfig, "falcon"))
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per alerts page from ``watermark`` on, oldest update first."""
-        _check_watermark(self.name, watermark)
+        checked_watermark(self.name, watermark)
         alerts, hosts, _ = self._connect()
         fql = self._filter(watermark)
         known: dict[str, HostIdentity | None] = {}
@@ -285,14 +285,3 @@ class FalconSource:
         if tip:
             text += f" (tip: {tip})"
         return SourceError(self.name, text)
-
-
-def _check_watermark(source: str, watermark: str | None) -> None:
-    """A stored watermark is an RFC 3339 time this source wrote; anything else is refused."""
-    if watermark is not None:
-        try:
-            parse_time(watermark)
-        except InvalidSignalError as exc:
-            raise SourceError(
-                source, f"stored watermark {watermark!r} is not an RFC 3339 time (tip: reset it)"
-            ) from exc

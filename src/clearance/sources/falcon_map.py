@@ -22,9 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
     Severity,
@@ -32,18 +31,12 @@ from clearance.model.signal import (
     SignalKind,
     SignalStatus,
     SignalUid,
-    format_time,
     parse_time,
 )
-from clearance.sources._mapping import (
-    RejectedError,
-    canonical_bytes,
-    parse_json,
-    refs,
-    validation_detail,
-)
+from clearance.sources._mapping import RejectedError, parse_json, refs
+from clearance.sources._pages import map_page, newest_time, quarantine_file
 from clearance.sources.falcon_hosts import Device, HostIdentity, device_refs, host_identity
-from clearance.sources.interface import Batch, Quarantined, payload_digest
+from clearance.sources.interface import Batch, Quarantined
 
 __all__ = [
     "FalconNormalizer",
@@ -209,41 +202,15 @@ def map_alerts(
     clusters: Mapping[str, str] | None = None,
 ) -> tuple[list[Signal], list[Quarantined]]:
     """Map alert objects to signals; each unusable one is quarantined with its reason."""
-    signals: list[Signal] = []
-    quarantined: list[Quarantined] = []
-    for index, item in enumerate(items):
-        raw = canonical_bytes(item)
-        digest = payload_digest(raw)
-        try:
-            if not isinstance(item, dict):
-                raise RejectedError(
-                    "invalid_item", f"expected an alert object, got {type(item).__name__}"
-                )
-            alert = _Alert.model_validate(item)
-            if not alert.composite_id.strip():
-                raise RejectedError("missing_field", "alert has an empty composite_id")
-            signals.append(_signal(alert, digest, source, hosts or {}, clusters or {}))
-        except RejectedError as exc:
-            quarantined.append(_quarantine(source, exc.reason, exc.detail, raw, location, index))
-        except ValidationError as exc:
-            detail = validation_detail(exc)
-            quarantined.append(_quarantine(source, "invalid_field", detail, raw, location, index))
-        except InvalidSignalError as exc:
-            quarantined.append(_quarantine(source, "invalid_value", str(exc), raw, location, index))
-    return signals, quarantined
+    known, named = hosts or {}, clusters or {}
 
+    def map_one(item: dict[str, Any], digest: str) -> Signal:
+        alert = _Alert.model_validate(item)
+        if not alert.composite_id.strip():
+            raise RejectedError("missing_field", "alert has an empty composite_id")
+        return _signal(alert, digest, source, known, named)
 
-def _quarantine(
-    source: str, reason: str, detail: str, raw: bytes, location: str, index: int
-) -> Quarantined:
-    return Quarantined(
-        source=source,
-        reason=reason,
-        detail=detail,
-        digest=payload_digest(raw),
-        location=f"{location}[{index}]",
-        payload=raw,
-    )
+    return map_page(items, map_one, source=source, location=location, expected="an alert object")
 
 
 def alert_watermark(items: Iterable[Any], current: str | None = None) -> str | None:
@@ -251,18 +218,7 @@ def alert_watermark(items: Iterable[Any], current: str | None = None) -> str | N
 
     Quarantined alerts count: they were received and kept, so the next fetch need not repeat them.
     """
-    best = parse_time(current) if current else None
-    for item in items:
-        text = item.get("updated_timestamp") if isinstance(item, dict) else None
-        if not isinstance(text, str):
-            continue
-        try:
-            moment = parse_time(text)
-        except InvalidSignalError:
-            continue
-        if best is None or moment > best:
-            best = moment
-    return None if best is None else format_time(best)
+    return newest_time(items, lambda item: item.get("updated_timestamp"), current)
 
 
 @dataclass
@@ -282,28 +238,15 @@ class FalconNormalizer:
         try:
             parsed = parse_json(data)
         except ValueError as exc:
-            bad = Quarantined(
-                source=self.source,
-                reason="invalid_json",
-                detail=f"not JSON: {exc}",
-                digest=payload_digest(data),
-                location=location,
-                payload=data,
-            )
+            bad = quarantine_file(self.source, "invalid_json", f"not JSON: {exc}", data, location)
             return Batch(quarantined=(bad,))
         where = f"{location}:resources" if location else "resources"
         if isinstance(parsed, dict) and "composite_id" in parsed:
             parsed = [parsed]
         items = parsed.get("resources") if isinstance(parsed, dict) else parsed
         if not isinstance(items, list):
-            bad = Quarantined(
-                source=self.source,
-                reason="invalid_shape",
-                detail="expected a Falcon response with 'resources', a list of alerts or an alert",
-                digest=payload_digest(data),
-                location=location,
-                payload=data[:4096],
-            )
+            detail = "expected a Falcon response with 'resources', a list of alerts or an alert"
+            bad = quarantine_file(self.source, "invalid_shape", detail, data, location, keep=4096)
             return Batch(quarantined=(bad,))
         devices = [i for i in items if isinstance(i, dict) and "device_id" in i]
         if devices and len(devices) == len(items) and not any("composite_id" in i for i in devices):

@@ -24,8 +24,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from clearance.errors import InvalidSignalError, SourceError
+from clearance.errors import SourceError
 from clearance.model.signal import format_time, parse_time
+from clearance.sources._pages import checked_watermark
+from clearance.sources._plugin import checked_config
 from clearance.sources.guardduty_map import finding_watermark, map_findings
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
@@ -82,13 +84,11 @@ class GuardDutySource:
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> GuardDutySource:
-        if not isinstance(config, GuardDutyConfig):
-            raise SourceError(name, f"expected a guardduty config, got {type(config).__name__}")
-        return cls(name, config)
+        return cls(name, checked_config(name, config, GuardDutyConfig, "guardduty"))
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per ``ListFindings`` page from ``watermark`` on, oldest update first."""
-        _check_watermark(self.name, watermark)
+        checked_watermark(self.name, watermark)
         client = self._connect()
         detector = self.config.detector_id or self._detector(client)
         listing: dict[str, Any] = {
@@ -268,14 +268,3 @@ class _UnparseableError(SourceError):
 
 def _reveal(secret: SecretStr | None) -> str | None:
     return None if secret is None else secret.get_secret_value()
-
-
-def _check_watermark(source: str, watermark: str | None) -> None:
-    """A stored watermark is an RFC 3339 time this source wrote; anything else is refused."""
-    if watermark is not None:
-        try:
-            parse_time(watermark)
-        except InvalidSignalError as exc:
-            raise SourceError(
-                source, f"stored watermark {watermark!r} is not an RFC 3339 time (tip: reset it)"
-            ) from exc

@@ -20,9 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
     Severity,
@@ -30,17 +29,11 @@ from clearance.model.signal import (
     SignalKind,
     SignalStatus,
     SignalUid,
-    format_time,
     parse_time,
 )
-from clearance.sources._mapping import (
-    RejectedError,
-    canonical_bytes,
-    parse_json,
-    refs,
-    validation_detail,
-)
-from clearance.sources.interface import Batch, Quarantined, payload_digest
+from clearance.sources._mapping import RejectedError, parse_json, refs
+from clearance.sources._pages import map_page, newest_time, quarantine_file
+from clearance.sources.interface import Batch, Quarantined
 
 __all__ = ["GuardDutyNormalizer", "finding_watermark", "map_findings", "severity_of"]
 
@@ -195,55 +188,18 @@ def map_findings(
     items: Sequence[Any], *, source: str, location: str = "Findings"
 ) -> tuple[list[Signal], list[Quarantined]]:
     """Map findings (either spelling) to signals; each unusable one is quarantined with a reason."""
-    signals: list[Signal] = []
-    quarantined: list[Quarantined] = []
-    for index, item in enumerate(items):
-        raw = canonical_bytes(item)
-        digest = payload_digest(raw)
-        reason, detail = "", ""
-        try:
-            if not isinstance(item, dict):
-                raise RejectedError(
-                    "invalid_item", f"expected a finding, got {type(item).__name__}"
-                )
-            signals.append(_signal(_Finding.model_validate(item), digest, source))
-            continue
-        except RejectedError as exc:
-            reason, detail = exc.reason, exc.detail
-        except ValidationError as exc:
-            reason = "invalid_field"
-            detail = validation_detail(exc)
-        except InvalidSignalError as exc:
-            reason, detail = "invalid_value", str(exc)
-        quarantined.append(
-            Quarantined(
-                source=source,
-                reason=reason,
-                detail=detail,
-                digest=digest,
-                location=f"{location}[{index}]",
-                payload=raw,
-            )
-        )
-    return signals, quarantined
+    return map_page(
+        items,
+        lambda item, digest: _signal(_Finding.model_validate(item), digest, source),
+        source=source,
+        location=location,
+        expected="a finding",
+    )
 
 
 def finding_watermark(items: Iterable[Any], current: str | None = None) -> str | None:
     """The latest ``UpdatedAt`` among ``items`` (RFC 3339 UTC), or ``current``."""
-    best = parse_time(current) if current else None
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        text = item.get("UpdatedAt", item.get("updatedAt"))
-        if not isinstance(text, str):
-            continue
-        try:
-            moment = parse_time(text)
-        except InvalidSignalError:
-            continue
-        if best is None or moment > best:
-            best = moment
-    return None if best is None else format_time(best)
+    return newest_time(items, lambda item: item.get("UpdatedAt", item.get("updatedAt")), current)
 
 
 @dataclass
@@ -275,11 +231,4 @@ class GuardDutyNormalizer:
         return Batch(signals=tuple(signals), quarantined=tuple(quarantined))
 
     def _whole(self, data: bytes, location: str, reason: str, detail: str) -> Quarantined:
-        return Quarantined(
-            source=self.source,
-            reason=reason,
-            detail=detail,
-            digest=payload_digest(data),
-            location=location,
-            payload=data[:4096],
-        )
+        return quarantine_file(self.source, reason, detail, data, location, keep=4096)
