@@ -161,7 +161,6 @@ def run_one(url: str, clients: int, seconds: float, audit: bool) -> dict[str, An
         store.upsert_signals([signal_from_dict(s) for s in signals], now)
         store.record_source_success("edr", now)
         _, token = store.create_token(f"bench-{secrets.token_hex(3)}", [Scope.DECIDE], now)
-        before = _count(store)
         store.close()
         port = _free_port()
         env = dict(os.environ)
@@ -183,6 +182,9 @@ def run_one(url: str, clients: int, seconds: float, audit: bool) -> dict[str, An
                     pass
                 time.sleep(0.05)
             asyncio.run(_load(base, token, clients, 1.0))  # warm up
+            counter = SqlStore.open(store_url, migrate=False)
+            before = _count(counter)
+            counter.close()
             started = time.perf_counter()
             latencies, statuses = asyncio.run(_load(base, token, clients, seconds))
             elapsed = time.perf_counter() - started
@@ -207,6 +209,7 @@ def run_one(url: str, clients: int, seconds: float, audit: bool) -> dict[str, An
         "p99_ms": percentile(latencies, 99) * 1000,
         "server_mean_ms": server_ms,
         "recorded": recorded,
+        "every_answer_recorded": (recorded == ok) if audit else None,
         "chain_intact": intact,
     }
 

@@ -14,6 +14,7 @@ is logged with the reason and the peer, never with the credential.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import logging
 import threading
@@ -29,7 +30,7 @@ from jwt import PyJWK
 
 from clearance.errors import ClearanceError
 from clearance.server.settings import OidcIssuer, ServerSettings
-from clearance.store.interface import Caller, Scope, Store, TokenError
+from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,34 @@ class Authenticator:
         self.store = store
         self.settings = settings
         self._issuers = {i.issuer: JwksCache(i, fetch) for i in settings.oidc}
+        # API tokens verified in the last read_cache seconds, by the sha256 of the secret (the
+        # secret itself is never kept): a revocation elsewhere is seen within that time.
+        self._recent: dict[str, tuple[float, TokenInfo, Principal]] = {}
+        self._recent_lock = threading.Lock()
+
+    def remembered(self, header: str | None, now: datetime) -> Principal | None:
+        """The principal of an API token verified moments ago, without I/O; else None."""
+        ttl = self.settings.read_cache
+        if ttl <= 0 or not header or header[:7].lower() != "bearer ":
+            return None
+        key = hashlib.sha256(header[7:].strip().encode()).hexdigest()
+        with self._recent_lock:
+            entry = self._recent.get(key)
+        if entry is None:
+            return None
+        at, info, principal = entry
+        if time.monotonic() - at >= ttl or (info.expires_at is not None and now >= info.expires_at):
+            return None
+        return principal
+
+    def _remember(self, credential: str, info: TokenInfo, principal: Principal) -> None:
+        if self.settings.read_cache <= 0:
+            return
+        key = hashlib.sha256(credential.encode()).hexdigest()
+        with self._recent_lock:
+            if len(self._recent) > 10_000:
+                self._recent.clear()
+            self._recent[key] = (time.monotonic(), info, principal)
 
     def authenticate(self, header: str | None, now: datetime, peer: str = "-") -> Principal:
         try:
@@ -141,7 +170,9 @@ class Authenticator:
         caller = info.caller()
         groups = tuple(sorted(self.settings.token_groups.get(info.name, ())))
         caller = Caller(caller.subject, caller.method, caller.token_id, None, groups)
-        return Principal(caller, info.scopes)
+        principal = Principal(caller, info.scopes)
+        self._remember(credential, info, principal)
+        return principal
 
     def _oidc(self, token: str, now: datetime) -> Principal:
         try:

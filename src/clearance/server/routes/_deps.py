@@ -6,11 +6,12 @@ request is answered 401 whatever its body holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from clearance.server.app import ServerContext
 from clearance.store.interface import Caller, Scope
@@ -25,14 +26,20 @@ def context(request: Request) -> ServerContext:
     return ctx
 
 
-def needs(scope: Scope) -> Callable[..., Caller]:
+def needs(scope: Scope) -> Callable[..., Awaitable[Caller]]:
     """A dependency: 401 without valid credentials, 403 without ``scope`` (admin holds all)."""
 
-    def check(
+    async def check(
         request: Request,
         _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Caller:
-        return context(request).principal(request).require(scope)
+        ctx = context(request)
+        # A token verified moments ago needs no I/O; anything else (a database read, a JWKS
+        # fetch) runs on the thread pool, off the event loop.
+        principal = ctx.auth.remembered(request.headers.get("authorization"), ctx.clock())
+        if principal is None:
+            principal = await run_in_threadpool(ctx.principal, request)
+        return principal.require(scope)
 
     return check
 
