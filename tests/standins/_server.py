@@ -17,9 +17,13 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 HTML_GATEWAY_PAGE = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
@@ -49,6 +53,31 @@ class Scripted:
     def next_queued(self) -> Reply | None:
         with self.lock:
             return self.queued.pop(0) if self.queued else None
+
+
+def add_numbered(
+    items: list[dict[str, Any]],
+    count: int,
+    clock: datetime,
+    make: Callable[[int, datetime], dict[str, Any]],
+) -> datetime:
+    """Append ``count`` items ``make(n, moment)`` to ``items`` (``n`` their index), each a second
+    after the one before, starting a second after ``clock``; returns the last moment used."""
+    for _ in range(count):
+        clock += timedelta(seconds=1)
+        items.append(make(len(items), clock))
+    return clock
+
+
+def moment(text: object) -> datetime:
+    """An RFC 3339 time as the vendors write it (``Z`` or an offset); the epoch when absent or
+    unreadable, so such items sort first and never match a ``since`` filter."""
+    if not isinstance(text, str) or not text:
+        return _EPOCH
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return _EPOCH
 
 
 class StandInHandler(BaseHTTPRequestHandler):
@@ -106,10 +135,14 @@ class StandInHandler(BaseHTTPRequestHandler):
 
 
 class Loopback:
-    """Run ``handler`` (bound to ``state``) on a free loopback port; yields the base URL."""
+    """Run ``handler`` on a free loopback port, with ``state`` bound to it as the class attribute
+    ``attr`` (``state`` for a :class:`StandInHandler`); as a context manager, yields the base URL.
+    """
 
-    def __init__(self, handler: type[StandInHandler], state: Any) -> None:
-        self._handler = type(handler.__name__, (handler,), {"state": state})
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], state: Any, *, attr: str = "state"
+    ) -> None:
+        self._handler = type(handler.__name__, (handler,), {attr: state})
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:

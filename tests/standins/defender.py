@@ -24,11 +24,11 @@ import secrets
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from standins._server import Loopback, Scripted, StandInHandler
+from standins._server import Loopback, Scripted, StandInHandler, add_numbered, moment
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "defender"
 TENANT = "a839b112-1253-6432-9bf6-94542403f21c"
@@ -82,12 +82,9 @@ class DefenderState:
 
     def add_alerts(self, count: int) -> list[dict[str, Any]]:
         """``count`` alerts, each updated a second after the newest one held."""
-        made = []
-        for _ in range(count):
-            self.clock += timedelta(seconds=1)
-            made.append(numbered_alert(len(self.alerts), self.clock))
-            self.alerts.append(made[-1])
-        return made
+        first = len(self.alerts)
+        self.clock = add_numbered(self.alerts, count, self.clock, numbered_alert)
+        return self.alerts[first:]
 
 
 class DefenderHandler(StandInHandler):
@@ -174,12 +171,7 @@ class DefenderHandler(StandInHandler):
 
 
 def _updated(alert: dict[str, Any]) -> datetime:
-    never = datetime(1970, 1, 1, tzinfo=UTC)
-    text = alert.get("lastUpdateTime") if isinstance(alert, dict) else None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else never
-    except (TypeError, ValueError):
-        return never
+    return moment(alert.get("lastUpdateTime") if isinstance(alert, dict) else None)
 
 
 def serve(state: DefenderState) -> Loopback:

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.model import ListShape, MapShape, Shape, StructureShape  # type: ignore[import-untyped]
+
+from standins._server import Loopback
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "guardduty"
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -99,18 +100,15 @@ class GuardDutyStandIn:
     # Errors for the next calls: (status, error type, message).
     queued: list[tuple[int, str, str]] = field(default_factory=list)
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
+    _loopback: Loopback | None = None
 
     def start(self) -> str:
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._loopback = Loopback(_Handler, self, attr="standin")
+        return self._loopback.start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._loopback is not None:
+            self._loopback.stop()
 
     def throttle(self, times: int) -> None:
         self.queued += [(429, "ThrottlingException", "Rate exceeded")] * times

@@ -19,11 +19,11 @@ import base64
 import copy
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from standins._server import Loopback, Scripted, StandInHandler
+from standins._server import Loopback, Scripted, StandInHandler, add_numbered, moment
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sentinelone"
 API_TOKEN = "eyJraWQiOiJ0b2tlblNpZ25pbmciLCJhbGciOiJFUzI1NiJ9.s1-standin-token.0123456789XYZ"
@@ -63,25 +63,15 @@ class SentinelOneState:
     clock: datetime = field(default_factory=lambda: datetime(2025, 6, 1, tzinfo=UTC))
 
     def add_threats(self, count: int) -> list[dict[str, Any]]:
-        made = []
-        for _ in range(count):
-            self.clock += timedelta(seconds=1)
-            made.append(numbered_threat(len(self.threats), self.clock))
-            self.threats.append(made[-1])
-        return made
+        first = len(self.threats)
+        self.clock = add_numbered(self.threats, count, self.clock, numbered_threat)
+        return self.threats[first:]
 
 
 def _updated(threat: Any) -> str:
     info = threat.get("threatInfo") if isinstance(threat, dict) else None
     text = info.get("updatedAt") if isinstance(info, dict) else None
     return text if isinstance(text, str) else ""
-
-
-def _moment(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SentinelOneHandler(StandInHandler):
@@ -102,15 +92,15 @@ class SentinelOneHandler(StandInHandler):
         if not 1 <= limit <= 1000:
             self.send_json(400, _errors(4000010, "Validation Error", "limit: must be 1-1000"))
             return
-        selected = sorted(self.state.threats, key=lambda t: _moment(_updated(t)))
+        selected = sorted(self.state.threats, key=lambda t: moment(_updated(t)))
         if query.get("sortOrder") == "desc":
             selected.reverse()
         if "updatedAt__gte" in query:
-            since = _moment(query["updatedAt__gte"])
-            selected = [t for t in selected if _moment(_updated(t)) >= since]
+            since = moment(query["updatedAt__gte"])
+            selected = [t for t in selected if moment(_updated(t)) >= since]
         if "updatedAt__gt" in query:
-            since = _moment(query["updatedAt__gt"])
-            selected = [t for t in selected if _moment(_updated(t)) > since]
+            since = moment(query["updatedAt__gt"])
+            selected = [t for t in selected if moment(_updated(t)) > since]
         offset = int(base64.b64decode(query["cursor"]).decode()) if "cursor" in query else 0
         page = selected[offset : offset + limit]
         more = offset + limit < len(selected)

@@ -22,11 +22,11 @@ import copy
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from standins._server import Loopback, Reply, Scripted, StandInHandler
+from standins._server import Loopback, Reply, Scripted, StandInHandler, add_numbered
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wazuh"
 USERNAME = "clearance-reader"
@@ -96,12 +96,9 @@ class WazuhState:
     clock: datetime = field(default_factory=lambda: datetime(2025, 6, 1, tzinfo=UTC))
 
     def add_alerts(self, count: int) -> list[dict[str, Any]]:
-        made = []
-        for _ in range(count):
-            self.clock += timedelta(seconds=1)
-            made.append(numbered_alert(len(self.alerts), self.clock))
-            self.alerts.append(made[-1])
-        return made
+        first = len(self.alerts)
+        self.clock = add_numbered(self.alerts, count, self.clock, numbered_alert)
+        return self.alerts[first:]
 
 
 def _range_ok(alert: dict[str, Any], term: dict[str, Any]) -> bool:
