@@ -51,7 +51,8 @@ def serve(root: Path, store_url: str, port: int) -> None:
     ctx = build_context(root / "clearance.yaml", store, ServerSettings())
     app = create_app(ctx)
     settings = {"admission": {"cluster": "prod-eu", "namespaces": {"shop": "production"}}}
-    mount(app, ctx, IntegrationSettings.model_validate(settings))
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "4"))
+    mount(app, ctx, IntegrationSettings.model_validate(settings), concurrency=concurrency)
     uvicorn.run(
         app,
         host="127.0.0.1",

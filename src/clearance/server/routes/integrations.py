@@ -15,9 +15,10 @@ answered in the dialect's own terms (admission: the configured stance; Flagger: 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -49,6 +50,16 @@ class IntegrationDeps:
     authenticate: Authenticator
     metrics: IntegrationMetrics
     github: GitHubGates | None = None  # None: the GitHub webhook answers 404 (not configured)
+    # Decisions computed at once by these routes; the rest wait their turn in arrival order.
+    # Decisions are CPU-bound Python: dozens of threads fighting over the GIL only stretch the
+    # tail (a first-come queue keeps p99 near the queue length times one decision).
+    concurrency: int = 4
+    _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+
+    def slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        return self._slots
 
 
 def problem(status: int, detail: str, field: str | None = None) -> JSONResponse:
@@ -96,7 +107,8 @@ async def _authenticated(deps: IntegrationDeps, header: str | None) -> Caller | 
 async def _decide(
     deps: IntegrationDeps, integration: str, target: Any, caller: Caller, **kw: Any
 ) -> Answer:
-    ans: Answer = await run_in_threadpool(lambda: deps.decider.decide(target, caller, **kw))
+    async with deps.slots():
+        ans: Answer = await run_in_threadpool(lambda: deps.decider.decide(target, caller, **kw))
     deps.metrics.observe(integration, ans.decision)
     return ans
 
@@ -260,7 +272,9 @@ def _peer(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-def mount(app: Any, ctx: Any, settings: IntegrationSettings) -> IntegrationDeps:
+def mount(
+    app: Any, ctx: Any, settings: IntegrationSettings, concurrency: int = 4
+) -> IntegrationDeps:
     """Mount every integration on the service app; returns the deps (``deps.github.finish``).
 
     ``ctx`` is the app's ``ServerContext``: decisions go through its DecisionService, callers
@@ -276,5 +290,6 @@ def mount(app: Any, ctx: Any, settings: IntegrationSettings) -> IntegrationDeps:
         app_client = GitHubApp(settings.github, clock=ctx.clock)
         gates = GitHubGates(decider, app_client, settings, metrics)
     deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates)
+    deps.concurrency = concurrency
     app.include_router(integration_router(deps))
     return deps
