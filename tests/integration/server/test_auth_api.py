@@ -166,3 +166,14 @@ def test_oidc_claims_outside_the_rules_get_no_scope(oidc: tuple[Live, Receiver])
     jwks.document = {"keys": [_jwk(key, "k1")]}
     with server.client(token=_token(key, "k1", repository="acme/other")) as c:
         assert c.post("/v1/decisions", json=TARGET).status_code == 403
+
+
+def test_a_revocation_applies_once_the_token_cache_ages(live: Callable[..., Live]) -> None:
+    server = live(read_cache=0)
+    with server.client("ci") as c:
+        assert c.post("/v1/decisions", json=TARGET).status_code == 200
+        info = next(t for t in server.ctx.store.list_tokens() if t.name == "ci")
+        server.ctx.store.revoke_token(info.id, server.clock.now)  # e.g. `clearance tokens revoke`
+        refused = c.post("/v1/decisions", json=TARGET)
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]
