@@ -5,34 +5,31 @@ the secrets to mask and the status tips differ."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
 
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from clearance.sources._http import Auth, HttpClient, RetryPolicy
 
-__all__ = ["RestSettings", "rest_client"]
+__all__ = ["RestConnection", "rest_client"]
 
 
-class RestSettings(Protocol):
-    """The connection settings every REST source's config carries."""
+class RestConnection(BaseModel):
+    """The ``clearance.yaml`` settings every REST source's config shares: where the API is and
+    how patiently to talk to it. A source's own config adds its credentials and query options."""
 
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def timeout(self) -> float: ...
-    @property
-    def verify(self) -> bool: ...
-    @property
-    def max_retries(self) -> int: ...
-    @property
-    def max_wait(self) -> float: ...
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(min_length=1)
+    timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    max_wait: float = Field(default=300.0, ge=0)
+    verify: bool = True
 
 
 def rest_client(
     source: str,
-    config: RestSettings,
+    config: RestConnection,
     *,
     auth: Auth | None,
     secrets: Iterable[SecretStr],

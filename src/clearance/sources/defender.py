@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import OAuth2ClientCredentials
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import rest_client
+from clearance.sources._rest import RestConnection, rest_client
 from clearance.sources.defender_map import (
     DefenderNormalizer,
     machine_identity,
@@ -57,10 +57,10 @@ _TIPS = {
 }
 
 
-class DefenderConfig(BaseModel):
+class DefenderConfig(RestConnection):
     """``clearance.yaml`` settings for a ``defender`` source."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Also timeout, max_retries, max_wait and verify, from RestConnection.
 
     tenant_id: str = Field(min_length=1)
     client_id: str = Field(min_length=1)
@@ -74,10 +74,6 @@ class DefenderConfig(BaseModel):
     page_size: int = Field(default=1000, ge=1, le=10000)
     machines: bool = True
     overlap: float = Field(default=300.0, ge=0)
-    timeout: float = Field(default=30.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
-    max_wait: float = Field(default=300.0, ge=0)
-    verify: bool = True
 
 
 class DefenderSource:

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import SourceError
 from clearance.model.signal import format_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import rest_client
+from clearance.sources._rest import RestConnection, rest_client
 from clearance.sources.interface import Batch
 from clearance.sources.sentinelone_map import SentinelOneNormalizer, map_threats, newest_update
 
@@ -44,10 +44,10 @@ _TIPS = {
 }
 
 
-class SentinelOneConfig(BaseModel):
+class SentinelOneConfig(RestConnection):
     """``clearance.yaml`` settings for a ``sentinelone`` source."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Also timeout, max_retries, max_wait and verify, from RestConnection.
 
     base_url: str = Field(min_length=1)  # https://<console>.sentinelone.net
     api_token: SecretStr
@@ -55,10 +55,6 @@ class SentinelOneConfig(BaseModel):
     account_ids: tuple[str, ...] = ()
     since: AwareDatetime | None = None
     page_size: int = Field(default=1000, ge=1, le=1000)
-    timeout: float = Field(default=30.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
-    max_wait: float = Field(default=300.0, ge=0)
-    verify: bool = True
 
 
 class SentinelOneSource:

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import InvalidSignalError, SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import rest_client
+from clearance.sources._rest import RestConnection, rest_client
 from clearance.sources.interface import Batch
 from clearance.sources.wazuh_map import WazuhNormalizer, map_alerts, severity_of_level
 
@@ -43,10 +43,10 @@ _TIPS = {
 }
 
 
-class WazuhConfig(BaseModel):
+class WazuhConfig(RestConnection):
     """``clearance.yaml`` settings for a ``wazuh`` source (the indexer, not the server API)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Also timeout, max_retries, max_wait and verify, from RestConnection.
 
     base_url: str = Field(min_length=1)  # https://<indexer>:9200
     username: str = Field(min_length=1)
@@ -57,10 +57,6 @@ class WazuhConfig(BaseModel):
     min_level: int = Field(default=0, ge=0, le=15)
     since: AwareDatetime | None = None
     page_size: int = Field(default=1000, ge=1, le=10000)
-    timeout: float = Field(default=30.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
-    max_wait: float = Field(default=300.0, ge=0)
-    verify: bool = True
 
 
 def parse_watermark(source: str, watermark: str) -> tuple[str, list[Any] | None]:
