@@ -2,25 +2,32 @@
 
 The YAML is composed into nodes first (they carry positions), then validated by the pydantic
 schema; each validation error's path is walked back through the nodes to the line and column
-it came from. Unknown keys point at the key, bad values at the value, missing fields at the
-mapping that lacks them. CEL rules are compiled here too, and their errors located inside the
-``when:`` text.
+it came from (see locate.py). Unknown keys point at the key, bad values at the value, missing
+fields at the mapping that lacks them. The checks the schema cannot make alone (duplicate YAML
+keys and names, CEL rules, references to environments, asset kinds) run on the raw document,
+so that one bad field does not hide the problems elsewhere: every problem is reported at once.
 """
 
 from __future__ import annotations
 
-import difflib
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from clearance.errors import PolicyError, Problem
+from clearance.model.assets import AssetKind
 from clearance.policy.compiled import Policy
+from clearance.policy.locate import dotted, error_position, mark, scalar_position, walk
 from clearance.policy.rules import RuleCompileError, compile_rule
-from clearance.policy.schema import POLICY_SCHEMA_VERSION, PolicyDocument
+from clearance.policy.schema import POLICY_SCHEMA_VERSION, PolicyDocument, Rule
+
+_UNKNOWN_NAMES = re.compile(r"unknown variable\(s\) ([\w, ]+);")
+_UNKNOWN_FIELDS = re.compile(r"unknown signal field\(s\) ([\w, ]+);")
 
 
 def load_policy(path: Path) -> Policy:
@@ -28,288 +35,228 @@ def load_policy(path: Path) -> Policy:
         text = path.read_bytes()
     except OSError as exc:
         raise PolicyError(
-            [Problem(str(path), 1, 1, f"cannot read the policy: {exc.strerror}")]
+            [Problem(str(path), 1, 1, f"cannot read the policy: {exc.strerror or exc}")]
         ) from exc
     return load_policy_text(text, str(path))
 
 
 def load_policy_text(text: bytes | str, origin: str) -> Policy:
+    """Validate and compile a policy; raise PolicyError listing every problem found."""
     raw = text.encode() if isinstance(text, str) else text
-    root, data = _compose(raw, origin)
-    problems: list[Problem] = []
-    problems += _duplicate_keys(root, origin)
-    if not isinstance(data, dict):
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    root, data = _compose(raw, origin, lines)
+    if not isinstance(data, dict) or not isinstance(root, MappingNode):
         raise PolicyError(
             [
                 Problem(
                     origin,
-                    *_mark(root),
-                    "a policy is a mapping with schema_version, environments, scoring, …",
+                    *mark(root),
+                    f"a policy is a mapping (schema_version, environments, scoring, rules, …), "
+                    f"not a {type(data).__name__}; start from examples/policy.yaml",
                 )
             ]
         )
-    if data.get("schema_version") != POLICY_SCHEMA_VERSION:
-        node = _child(root, "schema_version") or root
-        problems.append(
-            Problem(
-                origin,
-                *_mark(node),
-                f"schema_version must be {POLICY_SCHEMA_VERSION} "
-                f"(got {data.get('schema_version')!r})",
-            )
-        )
+    found: list[tuple[int, int, str]] = []
+    found += _duplicate_keys(root)
+    found += _version(root, data)
     document: PolicyDocument | None = None
     try:
         document = PolicyDocument.model_validate(data)
     except ValidationError as exc:
-        problems += [_locate(error, root, origin) for error in exc.errors()]
-    if document is not None:
-        problems += _rule_problems(document, root, origin, raw)
-        problems += _reference_problems(document, root, origin)
-    if problems:
-        unique = sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
-        raise PolicyError(unique)
-    assert document is not None
+        found += [error_position(e, root) for e in exc.errors() if not _checked_here(e)]
+    found += _duplicate_names(root, data)
+    found += _rules(root, data, lines)
+    found += _references(root, data)
+    if found or document is None:
+        problems = sorted({Problem(origin, *f) for f in found}, key=_order)
+        raise PolicyError(problems or [Problem(origin, 1, 1, "the policy is not valid")])
     return Policy.build(document, raw, origin)
 
 
-def _compose(raw: bytes, origin: str) -> tuple[Node, Any]:
+def _order(p: Problem) -> tuple[int, int, str]:
+    return p.line, p.column, p.message
+
+
+def _compose(raw: bytes, origin: str, lines: list[str]) -> tuple[Node, Any]:
     try:
         root = yaml.compose(raw, Loader=yaml.SafeLoader)
         data = yaml.safe_load(raw)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        at = exc.problem_mark or exc.context_mark
+        line, column = (at.line + 1, at.column + 1) if at else (1, 1)
+        if line > max(len(lines), 1):  # the end of the stream: name the last line, not past it
+            line, column = max(len(lines), 1), len(lines[-1]) + 1 if lines else 1
+        what = exc.problem or str(exc)
         raise PolicyError(
-            [Problem(origin, line, column, f"not valid YAML: {exc.problem or exc}")]
+            [Problem(origin, line, column, f"not valid YAML: {what}; check indentation and quotes")]
         ) from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # a bad encoding, or a value YAML cannot build
         raise PolicyError([Problem(origin, 1, 1, f"not valid YAML: {exc}")]) from exc
     if root is None:
-        raise PolicyError([Problem(origin, 1, 1, "the policy is empty")])
+        raise PolicyError(
+            [Problem(origin, 1, 1, "the policy is empty; start from examples/policy.yaml")]
+        )
     return root, data
 
 
-def _mark(node: Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _checked_here(error: Any) -> bool:
+    """Errors this module reports itself, with a better position or message."""
+    loc = tuple(error["loc"])
+    if loc[:1] == ("schema_version",):
+        return True
+    return loc == () and "duplicate " in str(error["msg"]) and " name(s)" in str(error["msg"])
 
 
-def _child(node: Node | None, key: str | int) -> Node | None:
-    if isinstance(node, MappingNode):
-        for k, v in node.value:
-            if isinstance(k, ScalarNode) and k.value == str(key):
-                return v  # type: ignore[no-any-return]
-    if isinstance(node, SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-        return node.value[key]  # type: ignore[no-any-return]
-    return None
-
-
-def _key_node(node: Node | None, key: str) -> Node | None:
-    if isinstance(node, MappingNode):
-        for k, _ in node.value:
-            if isinstance(k, ScalarNode) and k.value == key:
-                return k
-    return None
-
-
-def _locate(error: Any, root: Node, origin: str) -> Problem:
-    loc = [
-        p
-        for p in error["loc"]
-        if not (isinstance(p, str) and p.startswith(("function-", "literal[")))
-    ]
-    node: Node | None = root
-    parent: Node | None = None
-    for part in loc:
-        parent, node = node, _child(node, part)
-        if node is None:
-            break
-    where = ".".join(str(p) for p in loc) or "the document"
-    kind = error["type"]
-    if kind == "extra_forbidden" and loc:
-        key = str(loc[-1])
-        at = _key_node(parent, key) or parent or root
-        message = f"unknown field {key!r}" + (
-            f" in {'.'.join(str(p) for p in loc[:-1])}" if len(loc) > 1 else ""
+def _version(root: Node, data: dict[Any, Any]) -> list[tuple[int, int, str]]:
+    if "schema_version" not in data:
+        return [
+            (
+                *mark(root),
+                f"missing field 'schema_version': add `schema_version: {POLICY_SCHEMA_VERSION}` "
+                "as the first line",
+            )
+        ]
+    version = data["schema_version"]
+    if type(version) is int and version == POLICY_SCHEMA_VERSION:
+        return []
+    node = walk(root, "schema_version") or root
+    return [
+        (
+            *mark(node),
+            f"unsupported schema_version {version!r}: schema_version must be "
+            f"{POLICY_SCHEMA_VERSION} for this Clearance; see CHANGELOG.md to migrate, "
+            "or upgrade Clearance",
         )
-        allowed = _allowed_keys(loc[:-1])
-        if close := difflib.get_close_matches(key, allowed, n=1):
-            message += f"; did you mean {close[0]!r}?"
-        return Problem(origin, *_mark(at), message)
-    if kind == "missing":
-        at = parent or root
-        field = str(loc[-1]) if loc else "?"
-        if len(loc) >= 2 and loc[-2] == "stances":
-            message = (
-                f"missing failure stance {field!r} in {'.'.join(str(p) for p in loc[:-1])}: "
-                "every stance must be set (block, approve or proceed_with_warning); "
-                "there is no default"
-            )
-        else:
-            message = (
-                f"missing field {field!r} in {'.'.join(str(p) for p in loc[:-1]) or 'the document'}"
-            )
-        return Problem(origin, *_mark(at), message)
-    at = node or parent or root
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return Problem(origin, *_mark(at), f"{where}: {message}")
+    ]
 
 
-def _allowed_keys(path: list[Any]) -> list[str]:
-    """Field names valid at ``path`` in the schema, for 'did you mean' suggestions."""
-    model: Any = PolicyDocument
-    in_mapping = False  # the next path part is a user-chosen key (an environment's name)
-    for part in path:
-        if isinstance(part, int):
-            continue
-        if in_mapping:
-            in_mapping = False
-            continue
-        field = model.model_fields.get(str(part)) if _is_model(model) else None
-        if field is None:
-            return []
-        origin = getattr(field.annotation, "__origin__", None)
-        args: tuple[Any, ...] = tuple(getattr(field.annotation, "__args__", ()))
-        if origin is dict:
-            in_mapping = True
-            model = args[1] if len(args) == 2 else None
-        elif origin is list:
-            model = args[0] if args else None
-        else:
-            model = next((a for a in (*args, field.annotation) if _is_model(a)), None)
-    return list(model.model_fields) if _is_model(model) else []
-
-
-def _is_model(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseModel)
-
-
-def _rule_problems(document: PolicyDocument, root: Node, origin: str, raw: bytes) -> list[Problem]:
-    problems = []
-    rules_node = _child(root, "rules")
-    lines = raw.decode("utf-8", errors="replace").splitlines()
-    for i, rule in enumerate(document.rules):
-        try:
-            compile_rule(rule)
-        except RuleCompileError as exc:
-            when = _child(_child(rules_node, i), "when")
-            if when is None:
-                line, column = _mark(_child(rules_node, i) or root)
-            else:
-                line, column = _cel_position(when, exc.line, exc.column, lines)
-            problems.append(Problem(origin, line, column, str(exc)))
-    return problems
-
-
-def _cel_position(when: Node, line: int, column: int, lines: list[str]) -> tuple[int, int]:
-    """Map a 1-based position inside a ``when:`` expression to the file.
-
-    Plain and quoted scalars start where the node does. Block scalars (``|``, ``>``) start on
-    the next line, indented; a folded (``>``) one joins its lines with spaces, so a column past
-    the end of one line continues on the next.
-    """
-    start_line, start_column = _mark(when)
-    style = when.style if isinstance(when, ScalarNode) else None
-    if style not in ("|", ">"):
-        quote = 1 if style in ("'", '"') else 0
-        if line == 1:
-            return start_line, start_column + quote + column - 1
-        return start_line + line - 1, column
-    content: list[tuple[int, int, str]] = []
-    for number in range(start_line, len(lines)):  # 0-based index of the line after the indicator
-        text = lines[number]
-        if text.strip():
-            indent = len(text) - len(text.lstrip())
-            if content and indent < content[0][1]:
-                break
-            content.append((number + 1, indent, text.strip()))
-        elif content:
-            continue
-    if not content:
-        return start_line, start_column
-    if style == "|":
-        number, indent, _ = content[min(line, len(content)) - 1]
-        return number, indent + column
-    remaining = column
-    for number, indent, text in content:
-        if remaining <= len(text) + 1:
-            return number, indent + remaining
-        remaining -= len(text) + 1
-    number, indent, text = content[-1]
-    return number, indent + len(text) + 1
-
-
-def _reference_problems(document: PolicyDocument, root: Node, origin: str) -> list[Problem]:
-    known = set(document.environments)
-    problems = []
-    for i, rule in enumerate(document.rules):
-        for j, env in enumerate(rule.environments or []):
-            if env not in known:
-                node = _child(_child(_child(_child(root, "rules"), i), "environments"), j) or root
-                problems.append(
-                    Problem(
-                        origin,
-                        *_mark(node),
-                        f"rule {rule.name!r} names unknown environment {env!r}",
-                    )
-                )
-    for i, exc in enumerate(document.exceptions):
-        if exc.target.environment not in known:
-            node = (
-                _child(_child(_child(_child(root, "exceptions"), i), "target"), "environment")
-                or root
-            )
-            problems.append(
-                Problem(
-                    origin,
-                    *_mark(node),
-                    f"exception {exc.id!r} names unknown environment {exc.target.environment!r}",
-                )
-            )
-    kinds = {
-        "host",
-        "instance",
-        "ip",
-        "mac",
-        "container",
-        "pod",
-        "namespace",
-        "cluster",
-        "image",
-        "workload",
-    }
-    for i, s in enumerate(document.suppressions):
-        if s.asset is not None and s.asset.partition(":")[0].lower() not in kinds:
-            node = _child(_child(_child(root, "suppressions"), i), "asset") or root
-            problems.append(
-                Problem(
-                    origin,
-                    *_mark(node),
-                    f"suppression {s.name!r}: asset {s.asset!r} must be kind:pattern "
-                    f"with kind one of {', '.join(sorted(kinds))}",
-                )
-            )
-    return problems
-
-
-def _duplicate_keys(node: Node, origin: str) -> list[Problem]:
+def _duplicate_keys(node: Node) -> Iterator[tuple[int, int, str]]:
     """PyYAML keeps the last of two equal keys silently; a policy must not."""
-    problems = []
     if isinstance(node, MappingNode):
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for k, v in node.value:
             if isinstance(k, ScalarNode):
                 if k.value in seen:
-                    problems.append(
-                        Problem(
-                            origin,
-                            *_mark(k),
-                            f"duplicate key {k.value!r}: the later value would silently win",
-                        )
+                    yield (
+                        *mark(k),
+                        f"duplicate key {k.value!r} (first on line {seen[k.value]}): the later "
+                        "value would silently win; keep one",
                     )
-                seen.add(k.value)
-            problems += _duplicate_keys(v, origin)
+                seen.setdefault(k.value, mark(k)[0])
+            yield from _duplicate_keys(v)
     elif isinstance(node, SequenceNode):
         for item in node.value:
-            problems += _duplicate_keys(item, origin)
-    return problems
+            yield from _duplicate_keys(item)
+
+
+def _items(data: dict[Any, Any], section: str) -> list[tuple[int, dict[Any, Any]]]:
+    value = data.get(section)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _duplicate_names(root: Node, data: dict[Any, Any]) -> Iterator[tuple[int, int, str]]:
+    for section, field, kind in (
+        ("rules", "name", "rule"),
+        ("suppressions", "name", "suppression"),
+        ("exceptions", "id", "exception"),
+    ):
+        first: dict[str, int] = {}
+        for i, item in _items(data, section):
+            name = item.get(field)
+            if not isinstance(name, str):
+                continue
+            if name in first:
+                node = walk(root, section, i, field) or root
+                yield (
+                    *mark(node),
+                    f"duplicate {kind} {field} {name!r} ({section}[{first[name]}] has it too): "
+                    "reasons and audit records name it, so it must be unique; rename one",
+                )
+            first.setdefault(name, i)
+
+
+def _rules(root: Node, data: dict[Any, Any], lines: list[str]) -> Iterator[tuple[int, int, str]]:
+    """Compile every rule that passes the schema; locate CEL errors inside ``when:``."""
+    for i, item in _items(data, "rules"):
+        try:
+            rule = Rule.model_validate(item)
+        except ValidationError:
+            continue  # reported by the document's validation
+        try:
+            compile_rule(rule)
+        except RuleCompileError as exc:
+            when = walk(root, "rules", i, "when")
+            if when is None:
+                yield (*mark(walk(root, "rules", i) or root), str(exc))
+                continue
+            line, column = exc.line, exc.column
+            if (line, column) == (1, 1):
+                line, column = _name_position(rule.when, str(exc))
+            yield (*scalar_position(when, line, column, lines), str(exc))
+
+
+def _name_position(expression: str, message: str) -> tuple[int, int]:
+    """Where the first unknown variable or signal field appears in the expression."""
+    pattern = None
+    if m := _UNKNOWN_NAMES.search(message):
+        name = m.group(1).split(",")[0].strip()
+        pattern = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
+    elif m := _UNKNOWN_FIELDS.search(message):
+        name = m.group(1).split(",")[0].strip()
+        pattern = re.compile(rf"(?<=\.)\s*{re.escape(name)}\b")
+    hit = pattern.search(expression) if pattern else None
+    if hit is None:
+        return 1, 1
+    offset = hit.start() + len(hit.group()) - len(hit.group().lstrip())
+    line = expression.count("\n", 0, offset) + 1
+    return line, offset - (expression.rfind("\n", 0, offset) + 1) + 1
+
+
+def _references(root: Node, data: dict[Any, Any]) -> Iterator[tuple[int, int, str]]:
+    envs = data.get("environments")
+    if isinstance(envs, dict):
+        yield from _environment_references(root, data, sorted(str(k) for k in envs))
+    yield from _asset_kinds(root, data)
+
+
+def _environment_references(
+    root: Node, data: dict[Any, Any], known: list[str]
+) -> Iterator[tuple[int, int, str]]:
+    hint = f"; known: {', '.join(known)}" if known else ""
+    for i, rule in _items(data, "rules"):
+        names = rule.get("environments")
+        for j, env in enumerate(names if isinstance(names, list) else []):
+            if isinstance(env, str) and env not in known:
+                node = walk(root, "rules", i, "environments", j) or root
+                yield (
+                    *mark(node),
+                    f"{dotted(['rules', i, 'environments', j])}: rule {rule.get('name')!r} "
+                    f"names unknown environment {env!r}{hint}",
+                )
+    for i, exc in _items(data, "exceptions"):
+        target = exc.get("target")
+        env = target.get("environment") if isinstance(target, dict) else None
+        if isinstance(env, str) and env not in known:
+            node = walk(root, "exceptions", i, "target", "environment") or root
+            yield (
+                *mark(node),
+                f"exceptions[{i}].target.environment: exception {exc.get('id')!r} names "
+                f"unknown environment {env!r}{hint}",
+            )
+
+
+def _asset_kinds(root: Node, data: dict[Any, Any]) -> Iterator[tuple[int, int, str]]:
+    kinds = [k.value for k in AssetKind]
+    for i, s in _items(data, "suppressions"):
+        asset = s.get("asset")
+        if isinstance(asset, str) and (
+            ":" not in asset or asset.partition(":")[0].lower() not in kinds
+        ):
+            node = walk(root, "suppressions", i, "asset") or root
+            yield (
+                *mark(node),
+                f"suppressions[{i}].asset: suppression {s.get('name')!r} has asset {asset!r}; "
+                f"write kind:pattern with kind one of {', '.join(kinds)} (e.g. host:web-*)",
+            )
