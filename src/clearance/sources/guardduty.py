@@ -11,8 +11,9 @@ What a fetch does (details and links in ``docs/sources/guardduty.md``):
 
 Throttling (``ThrottlingException``, HTTP 429) and transient errors are retried by botocore's own
 retry modes (``standard`` by default, ``adaptive`` adds client-side rate limiting), configured
-here; what still fails becomes a :class:`SourceError` naming the source, the call, the HTTP
-status and AWS's error code, never a credential. boto3 is imported inside :meth:`fetch`.
+in :mod:`clearance.sources.guardduty_api`; what still fails becomes a :class:`SourceError` naming
+the source, the call, the HTTP status and AWS's error code, never a credential. boto3 is imported
+inside :meth:`fetch`.
 """
 
 from __future__ import annotations
@@ -28,21 +29,13 @@ from clearance.errors import SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
+from clearance.sources.guardduty_api import GuardDutyApi, UnparseableError
 from clearance.sources.guardduty_map import finding_watermark, map_findings
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
 __all__ = ["GuardDutyConfig", "GuardDutySource"]
 
 _SORT = {"AttributeName": "updatedAt", "OrderBy": "ASC"}
-_HINTS = {
-    "AccessDeniedException": "the IAM principal needs guardduty:ListDetectors, "
-    "guardduty:ListFindings and guardduty:GetFindings",
-    "UnrecognizedClientException": "check the AWS access key",
-    "InvalidSignatureException": "check the AWS secret access key",
-    "ExpiredTokenException": "the session token expired; refresh the credentials",
-    "BadRequestException": "check detector_id and region",
-    "ThrottlingException": "raise max_attempts or use retry_mode 'adaptive'",
-}
 
 
 class GuardDutyConfig(BaseModel):
@@ -79,8 +72,7 @@ class GuardDutySource:
     ) -> None:
         self.name = name
         self.config = config
-        self._sleep = sleep
-        self._client: Any = None
+        self._api = GuardDutyApi(name, config, sleep=sleep)
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> GuardDutySource:
@@ -89,7 +81,7 @@ class GuardDutySource:
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per ``ListFindings`` page from ``watermark`` on, oldest update first."""
         checked_watermark(self.name, watermark)
-        client = self._connect()
+        client = self._api.client()
         detector = self.config.detector_id or self._detector(client)
         listing: dict[str, Any] = {
             "DetectorId": detector,
@@ -103,7 +95,7 @@ class GuardDutySource:
         page = 0
         while True:
             page += 1
-            listed = self._call("ListFindings", client.list_findings, **listing)
+            listed = self._api.call("ListFindings", client.list_findings, **listing)
             ids = listed.get("FindingIds") or []
             where = f"findings page {page}: Findings"
             findings, unreadable = self._get(client, detector, ids, where) if ids else ([], [])
@@ -123,22 +115,22 @@ class GuardDutySource:
         finding that does not fit the model fails the page: then each id is fetched alone and
         only the ones botocore cannot read are quarantined."""
         try:
-            got = self._call(
+            got = self._api.call(
                 "GetFindings", client.get_findings, DetectorId=detector, FindingIds=ids
             )
             return list(got.get("Findings") or []), []
-        except _UnparseableError:
+        except UnparseableError:
             if len(ids) == 1:
                 raise
         findings: list[Any] = []
         unreadable: list[Quarantined] = []
         for index, finding_id in enumerate(ids):
             try:
-                one = self._call(
+                one = self._api.call(
                     "GetFindings", client.get_findings, DetectorId=detector, FindingIds=[finding_id]
                 )
                 findings += one.get("Findings") or []
-            except _UnparseableError as exc:
+            except UnparseableError as exc:
                 unreadable.append(
                     Quarantined(
                         source=self.name,
@@ -164,7 +156,7 @@ class GuardDutySource:
         return criterion
 
     def _detector(self, client: Any) -> str:
-        ids = self._call("ListDetectors", client.list_detectors).get("DetectorIds") or []
+        ids = self._api.call("ListDetectors", client.list_detectors).get("DetectorIds") or []
         if not ids:
             raise SourceError(
                 self.name,
@@ -172,99 +164,3 @@ class GuardDutySource:
                 "or set detector_id)",
             )
         return str(ids[0])
-
-    def _connect(self) -> Any:
-        if self._client is None:
-            try:
-                import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 - optional extra
-                from botocore.config import Config  # type: ignore[import-untyped]  # noqa: PLC0415
-            except ImportError as exc:
-                raise SourceError(
-                    self.name, "boto3 is not installed; install clearance[aws]"
-                ) from exc
-            cfg = self.config
-            session = boto3.session.Session(
-                aws_access_key_id=cfg.access_key_id,
-                aws_secret_access_key=_reveal(cfg.secret_access_key),
-                aws_session_token=_reveal(cfg.session_token),
-                profile_name=cfg.profile,
-                region_name=cfg.region,
-            )
-            # total_max_attempts counts the first try; botocore's max_attempts would not.
-            retries: Any = {"mode": cfg.retry_mode, "total_max_attempts": cfg.max_attempts}
-            client = session.client(
-                "guardduty",
-                endpoint_url=cfg.endpoint_url,
-                config=Config(
-                    retries=retries,
-                    connect_timeout=cfg.connect_timeout,
-                    read_timeout=cfg.read_timeout,
-                    user_agent_extra="clearance",
-                ),
-            )
-            _sleep_through(client, self._sleep, cfg.max_attempts)
-            self._client = client
-        return self._client
-
-    def _call(self, operation: str, method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
-        """One API call; botocore retries throttling itself, what still fails is a SourceError."""
-        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]  # noqa: PLC0415
-
-        try:
-            result: dict[str, Any] = method(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = str(error.get("Code", "Unknown"))
-            text = (
-                f"{operation}: HTTP {status} {code}: {self._scrub(str(error.get('Message', '')))}"
-            )
-            if code in _HINTS:
-                text += f" (tip: {_HINTS[code]})"
-            raise SourceError(self.name, text) from exc
-        except BotoCoreError as exc:
-            raise SourceError(self.name, f"{operation}: {self._scrub(str(exc))}") from exc
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:
-            # botocore's response parser meeting JSON that does not fit the service model.
-            raise _UnparseableError(
-                self.name, f"{operation}: response does not fit the API model"
-            ) from exc
-        return result
-
-    def _scrub(self, message: str) -> str:
-        for secret in (self.config.secret_access_key, self.config.session_token):
-            value = _reveal(secret)
-            if value:
-                message = message.replace(value, "***")
-        return message[:300]
-
-
-def _sleep_through(client: Any, sleep: Callable[[float], None], max_attempts: int) -> None:
-    """Keep botocore's retry decisions (which errors, how many times, what backoff) but wait
-    through ``sleep``: botocore's endpoint would call ``time.sleep`` itself, which a test cannot
-    skip and a caller cannot observe. Its standard handler is swapped for the same handler
-    wrapped; the adaptive mode's client-side rate limiter is left as botocore set it."""
-    from botocore.retries import standard  # type: ignore[import-untyped]  # noqa: PLC0415
-
-    service = client.meta.service_model.service_id.hyphenize()
-    event, unique_id = f"needs-retry.{service}", f"retry-config-{service}"
-    client.meta.events.unregister(event, unique_id=unique_id)
-    handler = standard.register_retry_handler(client, max_attempts=max_attempts)
-    client.meta.events.unregister(event, unique_id=unique_id)
-
-    def needs_retry(**kwargs: Any) -> float | None:
-        delay = handler.needs_retry(**kwargs)
-        if delay is None:
-            return None
-        sleep(delay)
-        return 0.0  # botocore sleeps this long before retrying: the wait is already done
-
-    client.meta.events.register(event, needs_retry, unique_id=f"clearance-{unique_id}")
-
-
-class _UnparseableError(SourceError):
-    """A response botocore could not parse against the GuardDuty model."""
-
-
-def _reveal(secret: SecretStr | None) -> str | None:
-    return None if secret is None else secret.get_secret_value()
