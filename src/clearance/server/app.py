@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
@@ -116,7 +117,8 @@ def build_context(
     )
 
 
-def create_app(ctx: ServerContext) -> FastAPI:
+def create_app(ctx: ServerContext, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The app over ``ctx``; ``extra_routers`` (e.g. the integrations') are mounted beside ours."""
     # The routes import ServerContext from here: import them once the module is complete.
     from clearance.server.routes import admin, decisions, health, signals  # noqa: PLC0415
 
@@ -129,6 +131,8 @@ def create_app(ctx: ServerContext) -> FastAPI:
     errors.install(app, ctx.settings.retry_after)
     for module in (decisions, admin, signals, health):
         app.include_router(module.router)
+    for router in extra_routers:
+        app.include_router(router)
 
     app.add_middleware(_Timing, metrics=ctx.metrics)
     return app

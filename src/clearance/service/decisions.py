@@ -12,9 +12,10 @@ the ``source_down`` stance applies: the service does not treat silence as safety
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
@@ -83,8 +84,11 @@ class DecisionService:
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
 
-    def snapshot(self, target: Target, now: datetime) -> Snapshot:
-        exposure = self.inventory.resolve(target)
+    def snapshot(
+        self, target: Target, now: datetime, manifest: Mapping[str, Any] | None = None
+    ) -> Snapshot:
+        """``manifest``: the object about to be applied (admission), when the caller has it."""
+        exposure = self.inventory.resolve(target, manifest=manifest)
         keys = {key for exposed in exposure.assets for key in index_keys(exposed.ref)}
         candidates = self.store.signals_touching(sorted(keys)) if keys else ()
         matches = SignalIndex(candidates).match(exposure)
@@ -102,11 +106,13 @@ class DecisionService:
             exposure=exposure, matches=matches, sources=tuple(health), exemptions=exemptions
         )
 
-    def decide(self, target: Target, caller: Caller) -> Outcome:
+    def decide(
+        self, target: Target, caller: Caller, manifest: Mapping[str, Any] | None = None
+    ) -> Outcome:
         """Decide ``target`` now, record it, and return it with its approval state."""
         now = self.clock()
         self.policy.environment(target.environment)  # unknown environment: TargetError
-        snapshot = self.snapshot(target, now)
+        snapshot = self.snapshot(target, now, manifest)
         decision = decide(target, snapshot, self.policy, now)
         if self._audit:
             policy_text = None if self._policy_stored else self.policy_text
