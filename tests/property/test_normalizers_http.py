@@ -16,19 +16,9 @@ from clearance.sources.defender import DefenderNormalizer
 from clearance.sources.interface import Batch
 from clearance.sources.sentinelone import SentinelOneNormalizer
 from clearance.sources.wazuh import WazuhNormalizer
+from property.random_json import JSON
 from standins import defender, sentinelone, wazuh
 
-JSON: st.SearchStrategy[Any] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 NOT_AN_OBJECT = JSON.filter(lambda v: not isinstance(v, dict))
 
 

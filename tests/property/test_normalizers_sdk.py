@@ -11,20 +11,10 @@ from hypothesis import strategies as st
 
 from clearance.sources.falcon_map import FalconNormalizer, map_alerts
 from clearance.sources.guardduty_map import GuardDutyNormalizer, map_findings
+from property.random_json import JSON
 from standins.falcon import fixture
 from standins.guardduty import FIXTURES as GD_FIXTURES
 
-JSON: st.SearchStrategy[Any] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 ALERT_KEYS = ["composite_id", "timestamp", "device", "severity", "status", "confidence", "tags"]
 FINDING_KEYS = ["Id", "CreatedAt", "UpdatedAt", "Resource", "Service", "Severity", "Type"]
 
