@@ -99,12 +99,18 @@ def target_key(decision: Mapping[str, Any]) -> str:
     return f"{target['cluster']}/{target['namespace']}/{target['workload']}"
 
 
+def identities(subject: str) -> set[str]:
+    """The names one person goes by here: ``token:alice`` is also ``alice`` (a CI actor)."""
+    return {subject, subject.removeprefix("token:")}
+
+
 def requesters(record: AuditRecord) -> set[str]:
-    """Who asked for this decision: the authenticated caller and the change's named actor."""
-    names = {str(record.caller.get("subject"))}
+    """Who asked for this decision: the authenticated caller and the change's named actor,
+    each under every name it goes by (so a personal token cannot approve its owner's deploy)."""
+    names = identities(str(record.caller.get("subject")))
     actor = (record.decision["target"].get("change") or {}).get("actor")
     if actor:
-        names.add(str(actor))
+        names |= identities(str(actor))
     return names
 
 
@@ -133,10 +139,10 @@ class ApprovalBook:
                 f"decision {decision_id} has verdict {decision['verdict']!r}; only 'approve' "
                 "verdicts take approvals (a block needs an exception or break-glass)"
             )
-        if caller.subject in requesters(record):
+        if identities(caller.subject) & requesters(record):
             raise RefusedError(
-                f"{caller.subject} requested decision {decision_id} and cannot approve or "
-                "reject it: another person must"
+                f"{caller.subject} requested decision {decision_id} (as its caller or its "
+                "change's actor) and cannot approve or reject it: another person must"
             )
         env = self.policy.environment(decision["target"]["environment"])
         group = env.approvals.group
@@ -228,7 +234,7 @@ def _void_reason(
     who = f"{approval.approver}'s {approval.outcome.value} (on {approval.decision_id})"
     if approval.expires_at is not None and utc(approval.expires_at) <= utc(now):
         return f"{who} expired at {format_time(utc(approval.expires_at))}"
-    if approval.approver in asked_by:
+    if identities(approval.approver) & asked_by:
         return f"{who} does not count: {approval.approver} requested {decision_id}"
     if approval.decision_id == decision_id:
         return None

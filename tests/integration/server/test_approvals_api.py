@@ -125,3 +125,14 @@ def test_approvals_expire(live: Callable[..., Live]) -> None:
         later = c.get(f"/v1/decisions/{decision['id']}").json()
     assert later["status"] == "pending_approval"
     assert all("expired" in v["reason"] for v in later["approval"]["voided"])
+
+
+def test_a_personal_token_cannot_approve_its_owners_deploy(live: Callable[..., Live]) -> None:
+    server = live()
+    assert server.push(server.signal("1", 3, "medium")).status_code == 200
+    # The pipeline asks (token ci) on behalf of the actor alice; alice's own token may not approve.
+    decision = server.ask("medium", who="ci", change={"actor": "alice"})
+    refused = server.answer(decision["id"], "alice")
+    assert refused.status_code == 403
+    assert "requested" in refused.json()["detail"]
+    assert server.answer(decision["id"], "bob").status_code == 201

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
+
 from server_harness import Live, Receiver
 
 
@@ -121,9 +123,10 @@ def test_break_glass_with_a_second_person(live: Callable[..., Live]) -> None:
 
 
 def test_a_dead_webhook_never_blocks_the_break_glass(
-    live: Callable[..., Live], receiver: Receiver
+    live: Callable[..., Live], receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = live(notify={"webhook_url": receiver.url, "retries": 1, "backoff": 0})
+    hook = receiver.url + "/hook?token=hunter2"
+    server = live(notify={"webhook_url": hook, "retries": 1, "backoff": 0})
     receiver.fail_next = [500, 500]
     server.push(server.signal("2", 5, "hot"))
     blocked = server.ask("hot")
@@ -134,6 +137,8 @@ def test_a_dead_webhook_never_blocks_the_break_glass(
     assert made.status_code == 201
     server.ctx.webhook.join()
     assert server.ctx.store.list_break_glass(server.clock.now)[0].notified_at is None
+    assert "notification to" in caplog.text  # each failure is logged …
+    assert "hunter2" not in caplog.text  # … without the URL's secret
     with server.client() as c:
         metrics = c.get("/metrics").text
     assert 'clearance_notifications_total{outcome="failed"} 1.0' in metrics
