@@ -1,13 +1,15 @@
-"""``clearance policy validate FILE`` and ``clearance policy test DIR``.
+"""``clearance policy validate FILE`` and ``clearance policy test PATH``.
 
 ``validate`` exits 0 for a usable policy and 3 with every problem (``file:line:col: message``)
-otherwise. ``test`` runs table-driven cases (see clearance.policy.testing): 0 when all pass,
-1 when any fails, 3 for a bad policy.
+on stderr otherwise. ``test`` runs table-driven cases (see clearance.policy.testing and
+docs/policy.md): one PASS/FAIL line per case, then a summary; 0 when all pass, 1 when any
+fails, 2 for a test file that does not follow the format, 3 for a bad policy.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -18,35 +20,50 @@ def register(parser: argparse.ArgumentParser) -> None:
     validate.set_defaults(run=run_validate)
     test = sub.add_parser("test", help="run *_test.yaml policy test cases")
     test.add_argument("path", type=Path, help="a directory of *_test.yaml files, or one file")
-    test.add_argument("-v", "--verbose-cases", action="store_true", help="print passing cases too")
+    test.add_argument(
+        "-q", "--quiet", action="store_true", help="print failing cases and the summary only"
+    )
     test.set_defaults(run=run_test)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def run_validate(args: argparse.Namespace) -> int:
-    from clearance.policy.load import load_policy
+    from clearance.policy.load import load_policy  # lazily: `clearance` starts fast
 
     policy = load_policy(args.file)
     doc = policy.document
     print(
-        f"ok: {args.file} ({policy.digest}), {len(doc.environments)} environment(s), "
-        f"{len(doc.rules)} rule(s), {len(doc.suppressions)} suppression(s), "
-        f"{len(doc.exceptions)} exception(s)"
+        f"ok: {args.file} ({policy.digest}), {_count(len(doc.environments), 'environment')}, "
+        f"{_count(len(doc.rules), 'rule')}, {_count(len(doc.suppressions), 'suppression')}, "
+        f"{_count(len(doc.exceptions), 'exception')}"
     )
     return 0
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from clearance.policy.testing import discover, run_file
+    from clearance.cli import EXIT_USAGE
+    from clearance.policy.testing import CaseFileError, discover, run_file
 
-    outcomes = [o for path in discover(args.path) for o in run_file(path)]
+    try:
+        outcomes = [o for path in discover(args.path) for o in run_file(path)]
+    except CaseFileError as exc:
+        print(
+            f"clearance: error: {exc}\nTip: docs/policy.md (Policy tests) describes the format; "
+            "examples/policy-tests has samples.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     for o in outcomes:
         if o.passed:
-            if args.verbose_cases:
+            if not args.quiet:
                 print(f"PASS {o.file.name}: {o.case}")
             continue
         print(f"FAIL {o.file.name}: {o.case}")
         for failure in o.failures:
             print(f"     {failure}")
     failed = sum(1 for o in outcomes if not o.passed)
-    print(f"policy tests: {len(outcomes) - failed} passed, {failed} failed")
+    print(f"{len(outcomes) - failed} passed, {failed} failed")
     return 1 if failed else 0

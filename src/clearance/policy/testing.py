@@ -18,7 +18,8 @@ outcome. Signals are correlated with the exposure the same way a live decision d
 
 ``age`` (``last_seen = now - age``) may replace ``first_seen``/``last_seen``. ``sources``
 defaults to every source named by the signals, fresh at ``now`` (or one source, ``edr``, when
-there are no signals).
+there are no signals). Each entry of ``reasons``/``absent`` matches a reason (not waived by an
+exception) whose code equals it or whose message contains it. docs/policy.md has the format.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ from clearance.model.snapshot import Snapshot
 from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHealth, Target
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy
+from clearance.policy.locate import dotted
 from clearance.policy.schema import Duration, duration_seconds
+
+
+class CaseFileError(ConfigError):
+    """A test file that cannot be read or does not follow the format (every problem listed)."""
 
 
 class _Strict(BaseModel):
@@ -64,8 +70,10 @@ class CaseSource(_Strict):
 
 class Expect(_Strict):
     verdict: Literal["proceed", "approve", "block"]
-    reasons: list[str] = Field(default=[], description="reason codes that must fire, unwaived")
-    absent: list[str] = Field(default=[], description="reason codes that must not fire")
+    reasons: list[str] = Field(
+        default=[], description="codes (or message substrings) of reasons that must fire, unwaived"
+    )
+    absent: list[str] = Field(default=[], description="the same, for reasons that must not fire")
     score_at_least: float | None = None
     score_below: float | None = None
 
@@ -80,7 +88,7 @@ class Case(_Strict):
     expect: Expect
 
 
-class TestFile(_Strict):
+class CaseFile(_Strict):
     policy: Path
     now: datetime | None = None
     cases: list[Case] = Field(min_length=1)
@@ -102,20 +110,19 @@ def discover(directory: Path) -> list[Path]:
         return [directory]
     files = sorted(directory.rglob("*_test.yaml")) + sorted(directory.rglob("*_test.yml"))
     if not files:
-        raise ConfigError(f"no *_test.yaml files under {directory}")
+        raise CaseFileError(f"no *_test.yaml files under {directory}")
     return files
 
 
 def run_file(path: Path) -> list[Outcome]:
     """Run every case of one test file; a bad policy raises PolicyError (exit 3)."""
     try:
-        spec = TestFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the test file: {exc}") from exc
+        spec = CaseFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CaseFileError(f"{path}: cannot read the test file: {exc}") from exc
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {where}: {err['msg']}") from exc
+        lines = [f"{path}: {dotted(e['loc']) or 'the file'}: {e['msg']}" for e in exc.errors()]
+        raise CaseFileError("\n".join(lines)) from exc
     policy = load_policy(spec.policy if spec.policy.is_absolute() else path.parent / spec.policy)
     return [_run_case(path, policy, case, case.now or spec.now) for case in spec.cases]
 
@@ -130,15 +137,18 @@ def _run_case(path: Path, policy: Policy, case: Case, now: datetime | None) -> O
     failures = []
     expect = case.expect
     if decision.verdict.value != expect.verdict:
-        fired = ", ".join(
-            f"{r.code}={r.verdict.value}" for r in decision.reasons if not r.waived_by
+        why = ", ".join(f"{r.code}={r.verdict.value}" for r in decision.reasons if not r.waived_by)
+        failures.append(
+            f"verdict {decision.verdict.value}, expected {expect.verdict} "
+            f"(score {decision.score:g}; {why or 'no reasons'})"
         )
-        failures.append(f"verdict {decision.verdict.value}, expected {expect.verdict} ({fired})")
-    fired_codes = {r.code for r in decision.reasons if r.waived_by is None}
-    failures += [
-        f"reason {code} did not fire" for code in expect.reasons if code not in fired_codes
-    ]
-    failures += [f"reason {code} fired" for code in expect.absent if code in fired_codes]
+    fired = [r for r in decision.reasons if r.waived_by is None]
+
+    def matches(wanted: str) -> bool:
+        return any(r.code == wanted or wanted in r.message for r in fired)
+
+    failures += [f"reason {w} did not fire" for w in expect.reasons if not matches(w)]
+    failures += [f"reason {w} fired" for w in expect.absent if matches(w)]
     if expect.score_at_least is not None and decision.score < expect.score_at_least:
         failures.append(f"score {decision.score:g} < {expect.score_at_least:g}")
     if expect.score_below is not None and decision.score >= expect.score_below:
