@@ -4,14 +4,17 @@ the secrets to mask and the status tips differ."""
 
 from __future__ import annotations
 
+import random as _random
+import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import TypedDict, Unpack
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from clearance.sources._http import Auth, HttpClient, RetryPolicy
 
-__all__ = ["RestConnection", "rest_client"]
+__all__ = ["HttpSeams", "RestConnection", "rest_client"]
 
 
 class RestConnection(BaseModel):
@@ -27,6 +30,17 @@ class RestConnection(BaseModel):
     verify: bool = True
 
 
+class HttpSeams(TypedDict, total=False):
+    """What a REST source lets tests inject (each defaults to the real thing): the sleep between
+    retries, the jitter's random source, the clock read for Retry-After dates and token expiry,
+    and the httpx transport."""
+
+    sleep: Callable[[float], None]
+    random: Callable[[], float]
+    clock: Callable[[], float]
+    transport: httpx.BaseTransport | None
+
+
 def rest_client(
     source: str,
     config: RestConnection,
@@ -34,19 +48,15 @@ def rest_client(
     auth: Auth | None,
     secrets: Iterable[SecretStr],
     tips: Mapping[int, str],
-    sleep: Callable[[float], None],
-    random: Callable[[], float],
-    clock: Callable[[], float],
-    transport: httpx.BaseTransport | None,
+    **seams: Unpack[HttpSeams],
 ) -> HttpClient:
-    """The client a REST source talks through, built from its config's connection settings;
-    ``sleep``/``random``/``clock``/``transport`` are the source's injected test seams."""
+    """The client a REST source talks through, built from its config's connection settings."""
     retry = RetryPolicy(
         max_retries=config.max_retries,
         max_wait=config.max_wait,
-        sleep=sleep,
-        random=random,
-        clock=clock,
+        sleep=seams.get("sleep", time.sleep),
+        random=seams.get("random", _random.random),
+        clock=seams.get("clock", time.time),
     )
     return HttpClient(
         source,
@@ -56,6 +66,6 @@ def rest_client(
         verify=config.verify,
         retry=retry,
         secrets=secrets,
-        transport=transport,
+        transport=seams.get("transport"),
         tips=tips,
     )

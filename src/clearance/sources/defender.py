@@ -18,14 +18,11 @@ covers alerts updated while a fetch was paging; re-reading is idempotent.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
-import httpx
 from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import SourceError
@@ -33,7 +30,7 @@ from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import OAuth2ClientCredentials
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import RestConnection, rest_client
+from clearance.sources._rest import HttpSeams, RestConnection, rest_client
 from clearance.sources.defender_map import (
     DefenderNormalizer,
     machine_identity,
@@ -77,8 +74,8 @@ class DefenderConfig(RestConnection):
 
 
 class DefenderSource:
-    """A pull source over one Entra app registration. ``sleep``/``random``/``clock`` and the
-    httpx ``transport`` are injectable for tests."""
+    """A pull source over one Entra app registration. Tests inject ``sleep``, ``random``, ``clock``
+    and the httpx ``transport`` (:class:`HttpSeams`)."""
 
     Config: ClassVar[type[BaseModel]] = DefenderConfig
 
@@ -86,11 +83,7 @@ class DefenderSource:
         self,
         name: str,
         config: DefenderConfig,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        random: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
+        **seams: Unpack[HttpSeams],
     ) -> None:
         self.name = name
         self.config = config
@@ -100,10 +93,7 @@ class DefenderSource:
             auth=None,  # the token endpoint is reached through this client; set just below
             secrets=(config.client_secret,),
             tips=_TIPS,
-            sleep=sleep,
-            random=random,
-            clock=clock,
-            transport=transport,
+            **seams,
         )
         token_url = config.token_url or (
             f"https://login.microsoftonline.com/{config.tenant_id}/oauth2/v2.0/token"

@@ -17,13 +17,10 @@ Mapping: :mod:`clearance.sources.sentinelone_map`.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
-import httpx
 from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import SourceError
@@ -31,7 +28,7 @@ from clearance.model.signal import format_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import RestConnection, rest_client
+from clearance.sources._rest import HttpSeams, RestConnection, rest_client
 from clearance.sources.interface import Batch
 from clearance.sources.sentinelone_map import SentinelOneNormalizer, map_threats, newest_update
 
@@ -58,8 +55,8 @@ class SentinelOneConfig(RestConnection):
 
 
 class SentinelOneSource:
-    """A pull source over one console and API token. ``sleep``/``random``/``clock`` and the
-    httpx ``transport`` are injectable for tests."""
+    """A pull source over one console and API token. Tests inject ``sleep``, ``random``, ``clock``
+    and the httpx ``transport`` (:class:`HttpSeams`)."""
 
     Config: ClassVar[type[BaseModel]] = SentinelOneConfig
 
@@ -67,11 +64,7 @@ class SentinelOneSource:
         self,
         name: str,
         config: SentinelOneConfig,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        random: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
+        **seams: Unpack[HttpSeams],
     ) -> None:
         self.name = name
         self.config = config
@@ -81,10 +74,7 @@ class SentinelOneSource:
             auth=StaticAuth("ApiToken", config.api_token),
             secrets=(config.api_token,),
             tips=_TIPS,
-            sleep=sleep,
-            random=random,
-            clock=clock,
-            transport=transport,
+            **seams,
         )
 
     def __repr__(self) -> str:

@@ -16,21 +16,18 @@ Mapping: :mod:`clearance.sources.wazuh_map`.
 from __future__ import annotations
 
 import json
-import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
-import httpx
 from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import InvalidSignalError, SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import RestConnection, rest_client
+from clearance.sources._rest import HttpSeams, RestConnection, rest_client
 from clearance.sources.interface import Batch
 from clearance.sources.wazuh_map import WazuhNormalizer, map_alerts, severity_of_level
 
@@ -84,11 +81,7 @@ class WazuhSource:
         self,
         name: str,
         config: WazuhConfig,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        random: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
+        **seams: Unpack[HttpSeams],
     ) -> None:
         self.name = name
         self.config = config
@@ -98,10 +91,7 @@ class WazuhSource:
             auth=StaticAuth.basic(config.username, config.password),
             secrets=(config.password,),
             tips=_TIPS,
-            sleep=sleep,
-            random=random,
-            clock=clock,
-            transport=transport,
+            **seams,
         )
 
     def __repr__(self) -> str:
