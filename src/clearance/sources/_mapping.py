@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,10 @@ from pydantic import ValidationError
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, asset
+
+# A MITRE ATT&CK technique or sub-technique id (T1059, T1059.004). Vendors mix in their own ids
+# (CrowdStrike's CST0002), which name no ATT&CK technique and are dropped.
+ATTACK_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 
 
 class RejectedError(Exception):

@@ -8,7 +8,6 @@ Field facts: ``docs/sources/defender.md`` and ``tests/fixtures/defender/``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -24,7 +23,7 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
-from clearance.sources._mapping import RejectedError, identity_group, refs
+from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, identity_group, refs
 from clearance.sources._pages import map_page, newest_time, read_items
 from clearance.sources.interface import Batch
 
@@ -42,7 +41,6 @@ _STATUS = {
     "inprogress": SignalStatus.IN_PROGRESS,
     "resolved": SignalStatus.RESOLVED,
 }
-_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 
 
 class _Model(BaseModel):
@@ -134,7 +132,7 @@ def _signal(
         last_seen=last_seen,
         assets=tuple(assets),
         rule=alert.detector_id or alert.category,
-        techniques=tuple(t for t in alert.mitre_techniques or () if _TECHNIQUE.match(t)),
+        techniques=tuple(t for t in alert.mitre_techniques or () if ATTACK_TECHNIQUE.match(t)),
         url=f"{portal.rstrip('/')}/alerts/{alert.id}",
         raw_digest=digest,
     )

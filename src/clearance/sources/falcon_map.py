@@ -17,7 +17,6 @@ Field facts (see ``docs/sources/crowdstrike.md`` and the real payloads under
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -33,7 +32,7 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
-from clearance.sources._mapping import RejectedError, parse_json, refs
+from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, parse_json, refs
 from clearance.sources._pages import map_page, newest_time, quarantine_file
 from clearance.sources.falcon_hosts import Device, HostIdentity, device_refs, host_identity
 from clearance.sources.interface import Batch, Quarantined
@@ -60,8 +59,6 @@ _STATUS = {
     "in_progress": SignalStatus.IN_PROGRESS,
     "closed": SignalStatus.RESOLVED,
 }
-# MITRE ATT&CK technique ids; CrowdStrike also emits its own (``CST0002``), which are not.
-_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 
 
 class _Model(BaseModel):
@@ -154,7 +151,7 @@ def _alert_refs(
 
 def _techniques(alert: _Alert) -> tuple[str, ...]:
     found = [m.technique_id for m in alert.mitre_attack] + [alert.technique_id]
-    return tuple(sorted({t for t in found if t and _TECHNIQUE.match(t)}))
+    return tuple(sorted({t for t in found if t and ATTACK_TECHNIQUE.match(t)}))
 
 
 def _signal(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,7 +30,7 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
-from clearance.sources._mapping import RejectedError, identity_group, refs
+from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, identity_group, refs
 from clearance.sources._pages import map_page, newest_time, read_items
 from clearance.sources.interface import Batch
 
@@ -42,7 +41,6 @@ _STATUS = {
     "in_progress": SignalStatus.IN_PROGRESS,
     "resolved": SignalStatus.RESOLVED,
 }
-_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 
 
 class _Model(BaseModel):
@@ -140,7 +138,7 @@ def _techniques(indicators: list[Any] | None) -> tuple[str, ...]:
             techniques = tactic.get("techniques") if isinstance(tactic, dict) else None
             for technique in techniques if isinstance(techniques, list) else ():
                 name = technique.get("name") if isinstance(technique, dict) else None
-                if isinstance(name, str) and _TECHNIQUE.match(name) and name not in found:
+                if isinstance(name, str) and ATTACK_TECHNIQUE.match(name) and name not in found:
                     found.append(name)
     return tuple(found)
 

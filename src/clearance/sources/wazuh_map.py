@@ -11,7 +11,6 @@ Mapping: ``rule.level`` 0–16 → severity (0–3 informational, 4–6 low, 7�
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,13 +24,11 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
-from clearance.sources._mapping import RejectedError, refs
+from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, refs
 from clearance.sources._pages import map_page, read_items
 from clearance.sources.interface import Batch
 
 __all__ = ["WazuhNormalizer", "map_alerts", "severity_of_level"]
-
-_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 
 
 class _Model(BaseModel):
@@ -98,7 +95,7 @@ def _signal(item: dict[str, Any], digest: str, source: str) -> Signal:
         last_seen=moment,
         assets=tuple(assets),
         rule=alert.rule.id,
-        techniques=tuple(t for t in mitre or () if _TECHNIQUE.match(t)),
+        techniques=tuple(t for t in mitre or () if ATTACK_TECHNIQUE.match(t)),
         raw_digest=digest,
     )
 
