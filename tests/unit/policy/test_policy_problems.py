@@ -244,3 +244,19 @@ def test_an_unreadable_file_is_a_policy_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policy(tmp_path / "nope.yaml")
     assert str(err.value).startswith(f"{tmp_path / 'nope.yaml'}:1:1: cannot read the policy")
+
+
+def test_the_examples_commented_samples_are_valid_when_uncommented() -> None:
+    text = EXAMPLE.read_text()
+    lines = text.splitlines()
+    out = []
+    for line in lines:
+        if line in ("suppressions: []", "exceptions: []"):
+            out.append(line.removesuffix(" []"))
+        elif line.startswith(("  # - ", "  #   ")):
+            out.append("  " + line.removeprefix("  # "))
+        else:
+            out.append(line)
+    policy = load_policy_text("\n".join(out) + "\n", "uncommented")
+    assert [s.name for s in policy.document.suppressions] == ["ci-runner-shell-spawns"]
+    assert [e.id for e in policy.exemptions] == ["EX-SAMPLE-001"]
