@@ -10,6 +10,7 @@ so that one bad field does not hide the problems elsewhere: every problem is rep
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,7 +64,8 @@ def load_policy_text(text: bytes | str, origin: str) -> Policy:
     try:
         document = PolicyDocument.model_validate(data)
     except ValidationError as exc:
-        found += [error_position(e, root) for e in exc.errors() if not _checked_here(e)]
+        errors = [e for e in exc.errors() if not _checked_here(e)]
+        found += [error_position(e, root) for e in errors if not _typo_explains(e, errors)]
     found += _duplicate_names(root, data)
     found += _rules(root, data, lines)
     found += _references(root, data)
@@ -105,6 +107,19 @@ def _checked_here(error: Any) -> bool:
     if loc[:1] == ("schema_version",):
         return True
     return loc == () and "duplicate " in str(error["msg"]) and " name(s)" in str(error["msg"])
+
+
+def _typo_explains(error: Any, errors: list[Any]) -> bool:
+    """A missing field beside an unknown key that looks like it: report the typo only."""
+    if error["type"] != "missing" or not error["loc"]:
+        return False
+    *parent, name = error["loc"]
+    return any(
+        e["type"] == "extra_forbidden"
+        and list(e["loc"][:-1]) == parent
+        and difflib.get_close_matches(str(e["loc"][-1]), [str(name)], n=1)
+        for e in errors
+    )
 
 
 def _version(root: Node, data: dict[Any, Any]) -> list[tuple[int, int, str]]:

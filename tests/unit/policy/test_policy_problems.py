@@ -53,6 +53,13 @@ def test_unknown_field_without_a_close_match_has_no_suggestion() -> None:
     assert problems(text) == [f"{at(text, 'zzz')} unknown field 'zzz'"]
 
 
+def test_a_typo_is_reported_once_not_also_as_the_missing_field() -> None:
+    text = MINIMAL.replace("      stale: approve", "      stael: approve")
+    (problem,) = problems(text)
+    assert "unknown field 'stael'" in problem
+    assert "did you mean 'stale'?" in problem
+
+
 def test_unknown_weight_key_suggests_the_allowed_one() -> None:
     text = MINIMAL.replace("fatal: 1.0", "fatl: 1.0")
     (problem,) = problems(text)
@@ -226,7 +233,6 @@ def test_every_problem_is_reported_at_once() -> None:
     name = str(FIXTURES / "many_problems.yaml")
     got = [(p.file, p.line, p.column, p.message.split(":")[0]) for p in err.value.problems]
     assert [g[:3] for g in got] == [
-        (name, 5, 5),  # the typo'd thresholds leave the field missing
         (name, 6, 5),  # unknown field 'tresholds'
         (name, 7, 26),  # bad duration
         (name, 9, 14),  # missing stance unknown_target
@@ -235,9 +241,9 @@ def test_every_problem_is_reported_at_once() -> None:
         (name, 23, 20),  # unknown environment
     ]
     messages = [str(p) for p in err.value.problems]
-    assert "did you mean 'thresholds'?" in messages[1]
-    assert "missing failure stance 'unknown_target'" in messages[3]
-    assert "invalid CEL in rule 'bad-cel'" in messages[4]
+    assert "did you mean 'thresholds'?" in messages[0]  # and not also "missing thresholds"
+    assert "missing failure stance 'unknown_target'" in messages[2]
+    assert "invalid CEL in rule 'bad-cel'" in messages[3]
 
 
 def test_an_unreadable_file_is_a_policy_error(tmp_path: Path) -> None:
