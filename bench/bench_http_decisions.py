@@ -1,6 +1,7 @@
 """Decisions per second over HTTP on loopback, 32 concurrent clients, each durably recorded.
 
-The service runs in its own process (``clearance serve``'s app on uvicorn, one worker), over a
+The service runs in its own processes (``clearance serve --workers 2``: uvicorn, two worker
+processes sharing the database and its one hash chain; ``BENCH_WORKERS=1`` for one), over a
 fleet of 50 workloads whose hosts carry 2,000 stored signals (about 8 touch each workload). The
 clients (asyncio keep-alive connections speaking minimal HTTP/1.1, in this process) each ask
 ``POST /v1/decisions`` for a round-robin
@@ -93,19 +94,28 @@ def write_fleet(root: Path, now: datetime) -> list[dict[str, Any]]:
     ]
 
 
+def app_factory() -> Any:
+    """One worker's app (uvicorn calls this in each worker process)."""
+    from clearance.server.app import build_context, create_app
+    from clearance.server.settings import ServerSettings
+
+    store = SqlStore.open(os.environ["BENCH_DATABASE"], migrate=False)
+    audit = os.environ.get(NO_AUDIT_ENV) != "1"
+    settings = ServerSettings(max_in_flight=int(os.environ.get("BENCH_IN_FLIGHT", "64")))
+    root = Path(os.environ["BENCH_ROOT"])
+    ctx = build_context(root / "clearance.yaml", store, settings, _audit=audit)
+    return create_app(ctx)
+
+
 def serve(root: Path, url: str, port: int) -> None:
     """The child process: the service, with the audit append on unless the bench env says off."""
     import uvicorn
 
-    from clearance.server.app import build_context, create_app
-    from clearance.server.settings import ServerSettings
-
-    store = SqlStore.open(url)
-    audit = os.environ.get(NO_AUDIT_ENV) != "1"
-    settings = ServerSettings(max_in_flight=int(os.environ.get("BENCH_IN_FLIGHT", "64")))
-    ctx = build_context(root / "clearance.yaml", store, settings, _audit=audit)
+    os.environ["BENCH_ROOT"], os.environ["BENCH_DATABASE"] = str(root), url
     uvicorn.run(
-        create_app(ctx),
+        "bench.bench_http_decisions:app_factory",
+        factory=True,
+        workers=int(os.environ.get("BENCH_WORKERS", "2")),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -241,7 +251,8 @@ def run_one(url: str, clients: int, seconds: float, audit: bool) -> dict[str, An
 
 
 def _server_mean_ms(base: str) -> float:
-    """Mean time inside the service per decision (its own latency histogram, warm-up included)."""
+    """Mean time inside the service per decision (the latency histogram of whichever worker
+    answers the scrape, warm-up included)."""
     total = count = 0.0
     for line in httpx.get(base + "/metrics").text.splitlines():
         if 'route="/v1/decisions"' in line and 'method="POST"' in line and 'status="200"' in line:

@@ -124,7 +124,8 @@ def test_exceptions_create_list_revoke(server: Live) -> None:
     assert run(server, "ci", _check(server, "hot")).returncode == 20
 
 
-def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path, workers: int) -> None:
     import socket
 
     import httpx
@@ -141,7 +142,7 @@ def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     serving = subprocess.Popen(
         [sys.executable, "-m", "clearance", "serve", "--demo", "--port", str(port),
-         "--database", database],
+         "--database", database, "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -160,9 +161,23 @@ def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path) -> None:
         )  # fmt: skip
         assert answer.status_code == 200, answer.text
         assert answer.json()["decision"]["verdict"] == "block"
+        for commit in ("a", "b", "c"):  # whichever worker answers, one chain grows
+            more = httpx.post(
+                base + "/v1/decisions",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"environment": "production", "cluster": "prod-eu", "namespace": "shop",
+                      "workload": "deployment/checkout", "change": {"commit": commit}},
+            )  # fmt: skip
+            assert more.status_code == 200
         assert "Credential dumping" in answer.text
         assert httpx.get(base + "/openapi.json").json()["info"]["title"] == "Clearance"
     finally:
         serving.terminate()
         _, err = serving.communicate(timeout=10)
     assert token not in err
+    verified = subprocess.run(
+        [sys.executable, "-m", "clearance", "audit", "verify", "--database", database],
+        capture_output=True, text=True, env=environ, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "4 records" in verified.stdout

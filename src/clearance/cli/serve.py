@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import tempfile
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -24,6 +25,13 @@ logger = logging.getLogger(__name__)
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); they share the database and its one hash chain. "
+        "Each keeps its own /metrics: scrape per process, or run one worker per replica",
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--config", help="clearance.yaml (default: $CLEARANCE_CONFIG or ./clearance.yaml)"
@@ -57,9 +65,10 @@ def seed(store: object, config: Config, now: datetime) -> int:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from clearance.server.app import build_context, create_app
+    from clearance.config import CONFIG_ENV
+    from clearance.server.app import SETTINGS_ENV, build_context, create_app
     from clearance.server.settings import load_settings
-    from clearance.store import database_url
+    from clearance.store import DATABASE_URL_ENV, database_url
     from clearance.store.sql import SqlStore
 
     logging.getLogger("clearance").setLevel(logging.INFO)
@@ -81,8 +90,22 @@ def run(args: argparse.Namespace) -> int:
         if args.demo:
             count = seed(store, load_config(config_path), now)
             logger.info("demo: loaded %d signals into the store", count)
-        ctx = build_context(config_path, store, settings)
-        app = create_app(ctx)
+        ctx = build_context(config_path, store, settings)  # stores the policy text, checks all
         print(f"clearance: serving on http://{args.host}:{args.port} (OpenAPI at /openapi.json)")
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        if args.workers > 1:
+            ctx.close()
+            os.environ[CONFIG_ENV] = str(config_path.resolve())
+            os.environ[DATABASE_URL_ENV] = database_url(args.database)
+            if args.settings is not None:
+                os.environ[SETTINGS_ENV] = str(args.settings.resolve())
+            uvicorn.run(
+                "clearance.server.app:app_from_environment",
+                factory=True,
+                workers=args.workers,
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+            )
+        else:
+            uvicorn.run(create_app(ctx), host=args.host, port=args.port, log_level="warning")
     return 0

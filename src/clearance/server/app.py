@@ -7,6 +7,7 @@ import time. Tests and the benchmark build their own context with an injected cl
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -18,18 +19,19 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
-from clearance.config import Config, load_config
+from clearance.config import Config, load_config, locate
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
 from clearance.server import errors
 from clearance.server.auth import Authenticator, Principal
 from clearance.server.metrics import Metrics
-from clearance.server.settings import ServerSettings
+from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService
 from clearance.service.notify import Webhook
+from clearance.store import database_url
 from clearance.store.sql import SqlStore
 
 
@@ -115,6 +117,21 @@ def build_context(
         webhook=webhook,
         clock=clock,
     )
+
+
+SETTINGS_ENV = "CLEARANCE_SERVER_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """One worker's app, for ``clearance serve --workers N`` (uvicorn calls it in each worker).
+
+    Reads ``$CLEARANCE_CONFIG``, ``$CLEARANCE_DATABASE_URL`` and ``$CLEARANCE_SERVER_SETTINGS``,
+    which ``serve`` sets; the schema was migrated by the parent, so workers only check it.
+    """
+    settings_path = os.environ.get(SETTINGS_ENV)
+    store = SqlStore.open(database_url(), migrate=False)
+    settings = load_settings(Path(settings_path) if settings_path else None)
+    return create_app(build_context(locate(None), store, settings))
 
 
 def create_app(ctx: ServerContext, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
