@@ -111,3 +111,13 @@ def test_bad_bodies_name_the_field(live: Callable[..., Live]) -> None:
     assert extra.json()["errors"][0]["field"] == "body.colour"
     assert image.status_code == 422
     assert image.json()["errors"][0]["field"].startswith("body.images")
+
+
+def test_listing_times_need_a_time_zone(live: Callable[..., Live]) -> None:
+    server = live()
+    with server.client("ci") as c:
+        naive = c.get("/v1/decisions", params={"since": "2026-01-01T00:00:00"})
+        aware = c.get("/v1/decisions", params={"since": "2026-01-01T00:00:00Z"})
+    assert naive.status_code == 422
+    assert naive.json()["errors"][0]["field"] == "query.since"
+    assert aware.status_code == 200
