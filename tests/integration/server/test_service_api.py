@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -95,10 +96,10 @@ def test_too_many_in_flight_is_429_with_retry_after(live: Callable[..., Live]) -
     entered = threading.Event()
     real = server.ctx.decisions.decide
 
-    def slow(target: Target, caller: Caller) -> Outcome:
+    def slow(target: Target, caller: Caller, manifest: Mapping[str, Any] | None = None) -> Outcome:
         entered.set()
         release.wait(5)
-        return real(target, caller)
+        return real(target, caller, manifest)
 
     server.ctx.decisions.decide = slow  # type: ignore[method-assign]
     worker = threading.Thread(target=server.ask, args=("clean",))
