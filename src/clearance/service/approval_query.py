@@ -8,14 +8,14 @@ decision, on every ask. On the SQL store we join approvals to the decision log's
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import select
 
 from clearance.model.signal import utc
 from clearance.store import tables as t
-from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter, Store
+from clearance.store.grants import approval_from_row
+from clearance.store.interface import Approval, DecisionFilter, Store
 from clearance.store.sql import SqlStore
 
 PRIOR_DECISIONS = 50  # generic path: earlier decisions of the target whose approvals may count
@@ -53,18 +53,4 @@ def _joined(
         query = query.where(d.c.seq <= upto_seq)
     with store.db.read("list approvals for a target") as conn:
         rows = conn.execute(query).all()
-    return [
-        Approval(
-            id=r.id,
-            decision_id=r.decision_id,
-            approver=r.approver,
-            outcome=ApprovalOutcome(r.outcome),
-            reason=r.reason,
-            at=r.at,
-            expires_at=r.expires_at,
-            score=float(r.score),
-            signals=tuple(json.loads(r.signals)),
-            groups=tuple(json.loads(r.groups)),
-        )
-        for r in rows
-    ]
+    return [approval_from_row(r) for r in rows]

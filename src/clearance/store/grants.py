@@ -58,20 +58,22 @@ def list_approvals(conn: Connection, decision_id: str) -> tuple[Approval, ...]:
         .where(t.approvals.c.decision_id == decision_id)
         .order_by(t.approvals.c.at, t.approvals.c.id)
     ).all()
-    return tuple(
-        Approval(
-            id=r.id,
-            decision_id=r.decision_id,
-            approver=r.approver,
-            outcome=ApprovalOutcome(r.outcome),
-            reason=r.reason,
-            at=r.at,
-            expires_at=r.expires_at,
-            score=float(r.score),
-            signals=tuple(json.loads(r.signals)),
-            groups=tuple(json.loads(r.groups)),
-        )
-        for r in rows
+    return tuple(approval_from_row(r) for r in rows)
+
+
+def approval_from_row(r: Any) -> Approval:
+    """An approvals-table row (or any row with its columns) as an Approval."""
+    return Approval(
+        id=r.id,
+        decision_id=r.decision_id,
+        approver=r.approver,
+        outcome=ApprovalOutcome(r.outcome),
+        reason=r.reason,
+        at=r.at,
+        expires_at=r.expires_at,
+        score=float(r.score),
+        signals=tuple(json.loads(r.signals)),
+        groups=tuple(json.loads(r.groups)),
     )
 
 
