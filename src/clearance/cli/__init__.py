@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "clearance.cli.sync",
         "pull every configured source into the store (--watch: keep going)",
     ),
+    "ingest": (
+        "clearance.cli.ingest",
+        "store a platform's export file (--format falcon|falco|…|trivy|kev) as sync would",
+    ),
     "audit": ("clearance.cli.audit", "verify, export or replay the hash-chained decision log"),
     "tokens": ("clearance.cli.tokens", "create, list or revoke API tokens for the service"),
     "serve": ("clearance.cli.serve", "run the decision service over HTTP"),

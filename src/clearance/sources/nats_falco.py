@@ -30,40 +30,18 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.errors import SourceError
+from clearance.ingest.settings import NatsFalcoConfig, SubjectConfig
 from clearance.model.signal import Signal
-from clearance.sources.falco import FalcoConfig, FalcoNormalizer
+from clearance.sources.falco import FalcoNormalizer
 from clearance.sources.interface import Batch, Quarantined
 
-__all__ = ["FalcoNatsConsumer", "NatsFalcoConfig", "StoreBatch", "subject_matches"]
+__all__ = ["FalcoNatsConsumer", "NatsFalcoConfig", "StoreBatch", "SubjectConfig", "subject_matches"]
 
 log = logging.getLogger(__name__)
 
 StoreBatch = Callable[[Batch], Awaitable[None]]
-
-
-class SubjectConfig(FalcoConfig):
-    """One NATS subject filter and the Falco settings of the events published on it."""
-
-    subject: str = Field(min_length=1)
-
-
-class NatsFalcoConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = "nats://127.0.0.1:4222"
-    stream: str = Field(default="FALCO", min_length=1)
-    durable: str = Field(default="clearance-falco", min_length=1)
-    subjects: tuple[SubjectConfig, ...] = (SubjectConfig(subject="falco.>"),)
-    create_stream: bool = False
-    batch_size: int = Field(default=256, ge=1, le=10_000)
-    fetch_timeout: float = Field(default=5.0, gt=0)
-    ack_wait: float = Field(default=30.0, gt=0)
-    # Redelivery after a failed store waits this long, so a store that is down is not hammered.
-    nak_delay: float = Field(default=1.0, ge=0)
-    connect_timeout: float = Field(default=5.0, gt=0)
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
@@ -81,14 +59,14 @@ class FalcoNatsConsumer:
     """A durable pull consumer feeding ``store``. Use ``async with``, then ``run`` or
     ``poll_once`` (tests drive it one fetch at a time)."""
 
-    def __init__(self, config: NatsFalcoConfig, store: StoreBatch, *, source: str = "falco"):
+    def __init__(self, config: NatsFalcoConfig, store: StoreBatch, *, source: str | None = None):
         self.config = config
         self.store = store
-        self.source = source
+        self.source = source or config.source
         self.normalizers = [
-            (s.subject, FalcoNormalizer.from_config(source, s)) for s in config.subjects
+            (s.subject, FalcoNormalizer.from_config(self.source, s)) for s in config.subjects
         ]
-        self._fallback = FalcoNormalizer(source)
+        self._fallback = FalcoNormalizer(self.source)
         self._nc: Any = None
         self._sub: Any = None
 

@@ -42,7 +42,7 @@ from typing import Any, NewType, Protocol
 from clearance.errors import ClearanceError
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
-from clearance.model.signal import Signal
+from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
 from clearance.sources.interface import Quarantined
@@ -207,6 +207,16 @@ class DecisionPage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceDocument:
+    """A document a source ships whole (the KEV catalog), as last stored."""
+
+    name: str
+    digest: str
+    body: bytes
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class UpsertCounts:
     inserted: int = 0
     updated: int = 0  # existing uid, content changed (last_seen, status, …)
@@ -366,6 +376,16 @@ class Store(Protocol):
     ) -> None: ...
 
     def record_source_failure(self, name: str, error: str, now: datetime) -> None: ...
+
+    def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
+        """Keep the latest body of a reference document (the KEV catalog) under its name."""
+        ...
+
+    def get_reference(self, name: str) -> ReferenceDocument | None: ...
+
+    def active_signals_of_kind(self, kind: SignalKind) -> tuple[Signal, ...]:
+        """Open and in-progress signals of ``kind``, sorted by uid (re-enrichment reads them)."""
+        ...
 
     def get_watermark(self, name: str) -> str | None: ...
 

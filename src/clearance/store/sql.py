@@ -13,11 +13,11 @@ from datetime import datetime
 
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
-from clearance.model.signal import Signal, utc
+from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
 from clearance.sources.interface import Quarantined
-from clearance.store import break_glass, decisions, grants, signals, tokens
+from clearance.store import break_glass, decisions, grants, reference, signals, tokens
 from clearance.store.appender import ChainAppender
 from clearance.store.chain import prepare
 from clearance.store.engine import (
@@ -37,6 +37,7 @@ from clearance.store.interface import (
     DecisionFilter,
     DecisionPage,
     ExemptionRecord,
+    ReferenceDocument,
     SchemaError,
     Scope,
     SourceState,
@@ -117,6 +118,18 @@ class SqlStore:
     def record_source_failure(self, name: str, error: str, now: datetime) -> None:
         with self.db.write(f"record failure of source {name!r}") as conn:
             signals.record_failure(conn, name, error, now)
+
+    def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
+        with self.db.write(f"store reference {name!r}") as conn:
+            return reference.put(conn, name, body, utc(now))
+
+    def get_reference(self, name: str) -> ReferenceDocument | None:
+        with self.db.read(f"read reference {name!r}") as conn:
+            return reference.get(conn, name)
+
+    def active_signals_of_kind(self, kind: SignalKind) -> tuple[Signal, ...]:
+        with self.db.read(f"read active {kind.value} signals") as conn:
+            return tuple(reference.active_of_kind(conn, kind))
 
     def get_watermark(self, name: str) -> str | None:
         with self.db.read(f"read watermark of source {name!r}") as conn:

@@ -220,3 +220,14 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime),
     Column("last_used_at", UTCDateTime),
 )
+
+# Reference data a source ships as one document (the CISA KEV catalog): the latest body kept
+# whole, so enrichment is reproducible from what was stored.
+reference_data = Table(
+    "reference_data",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,150 @@
+"""`clearance ingest` through a real subprocess, into a real SQLite store: a platform's export is
+stored as the live path stores it, bad items are quarantined beside the good ones, and the KEV
+catalog raises images that carry a listed CVE, whichever arrives first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_fleet import Run
+
+from clearance.model.signal import SignalKind
+from clearance.store.sql import SqlStore
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+NOW = "2026-11-28T12:00:00Z"
+
+
+def _store(url: str) -> SqlStore:
+    return SqlStore.open(url)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def test_falco_export_is_stored_with_its_cluster_and_bad_lines_quarantined(
+    clearance: Run, url: str, tmp_path: Path
+) -> None:
+    events = (FIXTURES / "falco" / "events.syscall-k8s.falco-website.jsonl").read_bytes()
+    export = tmp_path / "falco.jsonl"
+    export.write_bytes(events + b'{"rule": "broken", "priority": \n')
+    result = clearance(
+        "ingest", "--format", "falco", "--cluster", "prod-eu", "--database", url,
+        "--now", NOW, str(export),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert f"{export}: 6 signal(s) stored as 'falco', 1 quarantined" in result.out
+    store = _store(url)
+    try:
+        (state,) = store.source_states()
+        assert state.name == "falco"
+        assert state.quarantined == {"invalid_json": 1}
+        assert state.last_success is not None
+        assert state.last_success.isoformat() == "2026-11-28T12:00:00+00:00"
+        pods = store.signals_touching(["pod:default/kubecon"])
+        assert [s.severity for s in pods] == [5]  # the Critical "Terminal shell in container"
+        assert {"cluster:prod-eu", "pod:default/kubecon"} <= {str(a) for a in pods[0].assets}
+    finally:
+        store.close()
+
+
+def test_the_same_export_twice_changes_nothing(clearance: Run, url: str) -> None:
+    export = str(FIXTURES / "falco" / "events.k8s_audit.falco-website.jsonl")
+    args = ("ingest", "--format", "falco", "--database", url, "--now", NOW, export)
+    assert clearance(*args).code == 0
+    store = _store(url)
+    try:
+        first = {s.uid: s for s in store.signals_touching(_all_keys(store))}
+    finally:
+        store.close()
+    assert clearance(*args).code == 0
+    store = _store(url)
+    try:
+        assert {s.uid: s for s in store.signals_touching(_all_keys(store))} == first
+    finally:
+        store.close()
+
+
+def _all_keys(store: SqlStore) -> list[str]:
+    from sqlalchemy import select
+
+    from clearance.store import tables as t
+
+    with store.db.read("test: every asset key") as conn:
+        return [row.key for row in conn.execute(select(t.signal_assets.c.key))]
+
+
+def _catalog_listing(tmp_path: Path, cve: str, ransomware: str = "Known") -> Path:
+    catalog = json.loads(
+        (FIXTURES / "kev" / "known_exploited_vulnerabilities.trimmed.json").read_text()
+    )
+    entry = dict(catalog["vulnerabilities"][0])
+    entry |= {"cveID": cve, "knownRansomwareCampaignUse": ransomware}
+    catalog["vulnerabilities"].append(entry)
+    catalog["vulnerabilities"].append(entry | {"cveID": "not-a-cve"})  # quarantined, not fatal
+    path = tmp_path / "kev.json"
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+@pytest.mark.parametrize("kev_first", [True, False], ids=["kev-then-trivy", "trivy-then-kev"])
+def test_a_kev_listed_cve_in_a_scanned_image_becomes_a_known_exploited_signal(
+    clearance: Run, url: str, tmp_path: Path, kev_first: bool
+) -> None:
+    report = str(FIXTURES / "trivy" / "report.image.alpine-3.10.golden.json")
+    kev = str(_catalog_listing(tmp_path, "CVE-2019-1549"))
+    runs = [("kev", kev), ("trivy", report)]
+    for fmt, path in runs if kev_first else runs[::-1]:
+        result = clearance("ingest", "--format", fmt, "--database", url, "--now", NOW, path)
+        assert result.code == 0, result.err
+    assert "1 known-exploited (CISA KEV)" in result.out
+    store = _store(url)
+    try:
+        found = list(store.active_signals_of_kind(SignalKind.KNOWN_EXPLOITED))
+        assert [s.rule for s in found] == ["CVE-2019-1549"]
+        assert found[0].severity == 5  # known ransomware use
+        vulnerability = next(
+            s
+            for s in store.active_signals_of_kind(SignalKind.VULNERABILITY)
+            if s.rule == "CVE-2019-1549"
+        )
+        assert found[0].assets == vulnerability.assets
+        states = {s.name: s for s in store.source_states()}
+        assert states["kev"].quarantined == {"invalid_value": 1}
+    finally:
+        store.close()
+
+
+def test_a_kev_file_that_is_not_a_catalog_keeps_the_stored_one(
+    clearance: Run, url: str, tmp_path: Path
+) -> None:
+    kev = str(_catalog_listing(tmp_path, "CVE-2019-1549"))
+    assert clearance("ingest", "--format", "kev", "--database", url, kev).code == 0
+    html = tmp_path / "proxy.html"
+    html.write_text("<html><body>502 Bad Gateway</body></html>")
+    result = clearance("ingest", "--format", "kev", "--database", url, str(html))
+    assert result.code == 5
+    assert "not" in result.err.lower()
+    report = str(FIXTURES / "trivy" / "report.image.alpine-3.10.golden.json")
+    result = clearance("ingest", "--format", "trivy", "--database", url, report)
+    assert "1 known-exploited (CISA KEV)" in result.out
+
+
+def test_an_option_the_format_does_not_take_is_refused_before_anything_is_stored(
+    clearance: Run, url: str, tmp_path: Path
+) -> None:
+    export = str(FIXTURES / "defender" / "alerts.list-expand-evidence.docs.json")
+    args = ("ingest", "--format", "defender", "--cluster", "x", "--database", url, export)
+    result = clearance(*args)
+    assert result.code == 2
+    assert "does not take cluster" in result.err
+    result = clearance(
+        "ingest", "--format", "falco", "--database", url, str(tmp_path / "missing.jsonl")
+    )
+    assert result.code == 2
+    assert "cannot read" in result.err
+    assert not (tmp_path / "store.db").exists()
