@@ -107,7 +107,7 @@ class Live:
         return data
 
 
-def write_fleet(root: Path) -> Path:
+def write_fleet(root: Path, extra: dict[str, Any] | None = None) -> Path:
     (root / "policy.yaml").write_text(POLICY_YAML)
     inventory = {
         "targets": [
@@ -126,6 +126,7 @@ def write_fleet(root: Path) -> Path:
         "policy": "policy.yaml",
         "sources": [{"name": "edr", "type": "file", "path": "edr.jsonl"}],
         "inventory": {"name": "hosts", "type": "static", "path": "inventory.yaml"},
+        **(extra or {}),
     }
     path = root / "clearance.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -164,8 +165,11 @@ class Receiver:
     arrived: threading.Event
 
 
-def start_live(store_url: str, root: Path, **settings: Any) -> tuple[Live, Callable[[], None]]:
-    """Start a service over ``store_url`` with the fleet written into ``root``; returns a stop."""
+def start_live(
+    store_url: str, root: Path, config: dict[str, Any] | None = None, **settings: Any
+) -> tuple[Live, Callable[[], None]]:
+    """Start a service over ``store_url`` with the fleet written into ``root`` (``config``: more
+    ``clearance.yaml`` keys); ``settings`` are server settings. Returns a stop."""
     clock = Clock()
     store = SqlStore.open(store_url)
     secrets = {
@@ -173,7 +177,9 @@ def start_live(store_url: str, root: Path, **settings: Any) -> tuple[Live, Calla
     }
     store.record_source_success("edr", clock.now)
     merged = {"token_groups": GROUPS, **settings}
-    ctx = build_context(write_fleet(root), store, ServerSettings.model_validate(merged), clock)
+    ctx = build_context(
+        write_fleet(root, config), store, ServerSettings.model_validate(merged), clock
+    )
     url, stop = serve_in_thread(create_app(ctx))
 
     def stop_all() -> None:

@@ -9,13 +9,15 @@ touching Clearance. Relative paths are relative to the config file.
     sources:
       - {name: edr-export, type: file, path: signals.jsonl}
     inventory: {name: hosts, type: static, path: inventory.yaml}
+    ingest:                          # optional: see clearance.ingest.settings
+      falco: {default: {cluster: prod-eu}}
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clearance.errors import ConfigError
+from clearance.ingest.settings import IngestSettings
 from clearance.inventory.interface import Inventory, InventoryPlugin
 from clearance.policy.schema import Duration, duration_seconds
 from clearance.sources.interface import Source, SourcePlugin
@@ -56,6 +59,7 @@ class ConfigDocument(BaseModel):
     policy: Path
     sources: list[PluginEntry] = []
     inventory: PluginEntry
+    ingest: IngestSettings = IngestSettings()  # push receivers and the Falco NATS consumer
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class Config:
     sources: tuple[Source, ...]
     inventory: Inventory
     sync: dict[str, SyncSettings]
+    ingest: IngestSettings = field(default_factory=IngestSettings)
 
 
 def locate(explicit: str | None) -> Path:
@@ -109,6 +114,7 @@ def load_config(path: Path) -> Config:
             s.name: SyncSettings(every_seconds=duration_seconds(s.every), retries=s.retries)
             for s in doc.sources
         },
+        ingest=doc.ingest,
     )
 
 

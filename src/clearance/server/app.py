@@ -137,7 +137,7 @@ def app_from_environment() -> FastAPI:
 def create_app(ctx: ServerContext, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The app over ``ctx``; ``extra_routers`` (e.g. the integrations') are mounted beside ours."""
     # The routes import ServerContext from here: import them once the module is complete.
-    from clearance.server.routes import admin, decisions, health, signals  # noqa: PLC0415
+    from clearance.server.routes import admin, decisions, health, ingest, signals  # noqa: PLC0415
 
     app = FastAPI(
         title="Clearance",
@@ -146,7 +146,7 @@ def create_app(ctx: ServerContext, extra_routers: Sequence[APIRouter] = ()) -> F
     )
     app.state.ctx = ctx
     errors.install(app, ctx.settings.retry_after)
-    for module in (decisions, admin, signals, health):
+    for module in (decisions, admin, signals, ingest, health):
         app.include_router(module.router)
     for router in extra_routers:
         app.include_router(router)

@@ -45,6 +45,18 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.quarantined = Gauge(
+            "clearance_source_quarantined_items",
+            "Malformed vendor items kept in quarantine, by source and reason",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.received = Counter(
+            "clearance_ingested_signals",
+            "Signals pushed to this process's receivers, by source and outcome",
+            ["source", "outcome"],
+            registry=r,
+        )
         self.notifications = Counter(
             "clearance_notifications",
             "Outbound notifications by outcome",
@@ -57,10 +69,17 @@ class Metrics:
         for failure in degraded:
             self.degraded.labels(environment, failure).inc()
 
+    def ingested(self, source: str, stored: int, quarantined: int) -> None:
+        self.received.labels(source, "stored").inc(stored)
+        self.received.labels(source, "quarantined").inc(quarantined)
+
     def render(self, states: tuple[SourceState, ...], now: datetime) -> bytes:
         for state in states:
             age = -1.0
             if state.last_success is not None:
                 age = (utc(now) - utc(state.last_success)).total_seconds()
             self.freshness.labels(state.name).set(age)
+            # From the store, so every replica reports what the sync loop quarantined anywhere.
+            for reason, count in state.quarantined.items():
+                self.quarantined.labels(state.name, reason).set(count)
         return generate_latest(self.registry)
