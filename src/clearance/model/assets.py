@@ -140,7 +140,8 @@ def parse_image(value: str) -> ImageRef:
 
 def asset(kind: AssetKind | str, value: str) -> AssetRef:
     """Make a normalized reference; raises :class:`InvalidAssetError` for a malformed value."""
-    kind = AssetKind(kind)
+    if kind.__class__ is not AssetKind:  # Enum lookup by value is slow; callers mostly pass one
+        kind = AssetKind(kind)
     match kind:
         case AssetKind.HOST:
             norm = normalize_host(value)

@@ -61,7 +61,7 @@ def refs(pairs: Iterable[tuple[AssetKind, str | None]]) -> list[AssetRef]:
     an address that names no machine (``0.0.0.0``, loopback), which would match unrelated ones."""
     found: list[AssetRef] = []
     for kind, value in pairs:
-        if value and (ref := _usable(kind, value)) is not None:
+        if value and (ref := usable(kind, value)) is not None:
             found.append(ref)
     return found
 
@@ -69,7 +69,8 @@ def refs(pairs: Iterable[tuple[AssetKind, str | None]]) -> list[AssetRef]:
 # The same hosts recur across thousands of alerts; parsing an address each time was the largest
 # cost of normalizing a Falcon page (bench/bench_falcon_sync.py).
 @functools.lru_cache(maxsize=65536)
-def _usable(kind: AssetKind, value: str) -> AssetRef | None:
+def usable(kind: AssetKind, value: str) -> AssetRef | None:
+    """One non-empty value of :func:`refs`: its reference, or None when :func:`refs` skips it."""
     if not value.strip():
         return None
     try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from clearance.sources._mapping import canonical_bytes, parse_json
 from clearance.sources.interface import Quarantined, payload_digest
 
@@ -51,6 +53,8 @@ def read_items(
     line that is not JSON is quarantined as ``invalid_json`` with its line number. An object
     holding its items under one of ``list_keys`` (a response page) yields those items."""
     where = location or "body"
+    if _json_lines(data):
+        return _lines(data, source, where)
     try:
         parsed = parse_json(data)
     except ValueError:
@@ -78,11 +82,25 @@ def _canonical(value: Any, fallback: bytes) -> bytes:
         return fallback
 
 
+def _json_lines(data: bytes) -> bool:
+    """Whether the body is JSON Lines, known without parsing all of it as one value first: a
+    complete JSON value followed by more than whitespace can only be JSON Lines, and parsing a
+    large file as one value only to fail at line 2 cost a fifth of orjson's time again."""
+    first, _, rest = data.partition(b"\n")
+    if not rest.strip():
+        return False
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def _lines(data: bytes, source: str, where: str) -> tuple[list[Item], list[Quarantined]]:
     items: list[Item] = []
     bad: list[Quarantined] = []
     for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
+        if not line or line.isspace():  # what strip() would empty, without the copy
             continue
         at = f"{where}: line {number}"
         try:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from clearance.model.assets import AssetRef
 from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid
@@ -31,9 +31,10 @@ VENDOR_SEVERITY = (
 _TITLE_LIMIT = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Vulnerability:
-    """One (package, CVE) row of a report, already typed."""
+class Vulnerability(NamedTuple):
+    """One (package, CVE) row of a report, already typed. A NamedTuple rather than a frozen
+    dataclass: one is built per row, and a frozen dataclass sets each field through
+    ``object.__setattr__`` (bench/bench_normalize_push.py)."""
 
     cve: str
     package: str
@@ -57,37 +58,47 @@ def vulnerability_signals(
     """One signal per CVE over the rows of one image (pure)."""
     by_cve: dict[str, list[Vulnerability]] = {}
     for row in found:
-        by_cve.setdefault(row.cve, []).append(row)
+        if (same := by_cve.get(row.cve)) is None:
+            by_cve[row.cve] = [row]
+        else:
+            same.append(row)
+    on = tuple(assets)
     signals = []
     for cve, rows in by_cve.items():
-        packages = ", ".join(
-            dict.fromkeys(f"{r.package} {r.installed}".strip() for r in rows if r.package)
-        )
-        fixed = ", ".join(dict.fromkeys(r.fixed for r in rows if r.fixed))
+        if len(rows) == 1:
+            # The usual case, one package per CVE: what the general case below computes.
+            row = rows[0]
+            packages = f"{row.package} {row.installed}".strip() if row.package else ""
+            fixed, described, url = row.fixed, row.title, row.url or None
+            severity, suppressed, digest = row.severity, row.suppressed, row.digest
+        else:
+            packages = ", ".join(
+                dict.fromkeys(f"{r.package} {r.installed}".strip() for r in rows if r.package)
+            )
+            fixed = ", ".join(dict.fromkeys(r.fixed for r in rows if r.fixed))
+            described = next((r.title for r in rows if r.title), "")
+            url = next((r.url for r in rows if r.url), None)
+            severity = max(r.severity for r in rows)
+            suppressed = all(r.suppressed for r in rows)
+            digest = _digest_of([r.digest for r in rows])
         title = cve + (f" in {packages}" if packages else "")
         title += f" (fixed in {fixed})" if fixed else " (no fix yet)"
-        described = next((r.title for r in rows if r.title), "")
         if described:
             title += f": {described}"
-        digest = rows[0].digest if len(rows) == 1 else _digest_of([r.digest for r in rows])
         signals.append(
             Signal(
                 uid=SignalUid(f"{source}:{image_key}:{cve}"),
                 source=source,
                 kind=SignalKind.VULNERABILITY,
                 title=title[:_TITLE_LIMIT],
-                severity=max(r.severity for r in rows),
+                severity=severity,
                 confidence=1.0,
-                status=(
-                    SignalStatus.SUPPRESSED
-                    if all(r.suppressed for r in rows)
-                    else SignalStatus.OPEN
-                ),
+                status=SignalStatus.SUPPRESSED if suppressed else SignalStatus.OPEN,
                 first_seen=seen,
                 last_seen=seen,
-                assets=tuple(assets),
+                assets=on,
                 rule=cve,
-                url=next((r.url for r in rows if r.url), None),
+                url=url,
                 raw_digest=digest,
             )
         )

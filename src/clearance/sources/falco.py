@@ -36,7 +36,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -106,11 +106,6 @@ class _Event:
     item: Item
 
 
-@dataclass(slots=True)
-class _Fold:
-    events: list[_Event] = field(default_factory=list)
-
-
 class FalcoNormalizer:
     """``clearance ingest --format falco`` and the body of ``POST /v1/ingest/falco``.
 
@@ -154,7 +149,8 @@ class FalcoNormalizer:
             found, bad = read_items(data, source=self.source, location=location)
             items.extend(found)
             quarantined.extend(bad)
-        folds: dict[tuple[str, ...], _Fold] = {}
+        # A fold is the list of its events (get, not setdefault: no list built per event).
+        folds: dict[tuple[str, ...], list[_Event]] = {}
         for item in items:
             try:
                 event = self._event(item)
@@ -165,8 +161,11 @@ class FalcoNormalizer:
                 quarantined.append(item.quarantine(self.source, "invalid_value", str(exc)))
                 continue
             if event is not None:
-                folds.setdefault(event.key, _Fold()).events.append(event)
-        signals = tuple(self._signal(key, fold.events) for key, fold in folds.items())
+                if (fold := folds.get(event.key)) is None:
+                    folds[event.key] = [event]
+                else:
+                    fold.append(event)
+        signals = tuple(self._signal(key, events) for key, events in folds.items())
         return Batch(signals=signals, quarantined=tuple(quarantined))
 
     def _event(self, item: Item) -> _Event | None:
@@ -245,6 +244,7 @@ class FalcoNormalizer:
             first = last = events[0]
             assets: Sequence[AssetRef] = first.assets
             techniques = first.techniques
+            severity = first.severity
         else:
             ordered = sorted(events, key=lambda e: e.moment)  # stable: input order breaks ties
             first, last = ordered[0], ordered[-1]
@@ -252,13 +252,14 @@ class FalcoNormalizer:
             # sorting AssetRefs (bench/bench_normalize_push.py).
             assets = list(dict.fromkeys(a for e in ordered for a in e.assets))
             techniques = tuple(sorted({t for e in events for t in e.techniques}))
+            severity = max(e.severity for e in events)
         uid = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
         return Signal(
             uid=SignalUid(f"{self.source}:{uid}"),
             source=self.source,
             kind=SignalKind.DETECTION,
             title=last.title,
-            severity=max(e.severity for e in events),
+            severity=severity,
             confidence=1.0,
             status=SignalStatus.OPEN,
             first_seen=first.moment,

@@ -51,6 +51,7 @@ _CONFIDENCE = {1: 0.4, 2: 0.7, 3: 1.0}
 _TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 _SECONDS_BELOW = 10**11  # 10^11 ms is March 1973; 10^11 s is the year 5138
 _TITLE_LIMIT = 500
+_SEVERITIES = tuple(Severity)  # by severity_id 0..6: indexing skips Enum's slow lookup by value
 
 
 class OcsfNormalizer:
@@ -113,7 +114,7 @@ class OcsfNormalizer:
             status=_status(finding),
             first_seen=first,
             last_seen=max(first, last),
-            assets=tuple(sorted(set(assets))),
+            assets=_sorted_unique(assets),
             rule=_rule(info) or title[:_TITLE_LIMIT],
             techniques=_techniques(finding, info),
             url=_text(info.get("src_url")),
@@ -164,13 +165,20 @@ class OcsfNormalizer:
         return pairs
 
 
+def _sorted_unique(assets: list[AssetRef]) -> tuple[AssetRef, ...]:
+    """``tuple(sorted(set(assets)))``, keyed on ``(kind, value)`` (AssetRef's own equality and
+    order) so hashing and comparing are C tuples rather than the dataclass's Python methods."""
+    unique = {(a.kind, a.value): a for a in assets}
+    return tuple(map(unique.__getitem__, sorted(unique)))
+
+
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+    if isinstance(value, str):
+        return value.strip() or None
     return None
 
 
@@ -188,7 +196,7 @@ def _image(image: dict[str, Any]) -> str | None:
 def _severity(finding: dict[str, Any]) -> Severity:
     value = finding.get("severity_id")
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
-        return Severity(value)
+        return _SEVERITIES[value]
     caption = _text(finding.get("severity"))
     if caption and caption.upper() in Severity.__members__:
         return Severity[caption.upper()]
@@ -231,24 +239,36 @@ def _techniques(finding: dict[str, Any], info: dict[str, Any]) -> tuple[str, ...
         attacks = []
     found: set[str] = set()
     for attack in attacks:
+        if not isinstance(attack, dict):
+            continue
         for part in ("technique", "sub_technique"):
-            uid = _text(_obj(_obj(attack).get(part)).get("uid"))
+            node = attack.get(part)
+            uid = _text(node.get("uid")) if isinstance(node, dict) else None
             if uid and _TECHNIQUE.match(uid):
                 found.add(uid)
     return tuple(sorted(found))
 
 
 def _times(finding: dict[str, Any], info: dict[str, Any]) -> tuple[datetime, datetime]:
-    moment = _time(finding, "time")
-    first = _time(info, "first_seen_time") or _time(info, "created_time") or moment
-    last = _time(info, "last_seen_time") or _time(info, "modified_time") or moment or first
+    moment = _time(finding, "time", "time_dt")
+    first = (
+        _time(info, "first_seen_time", "first_seen_time_dt")
+        or _time(info, "created_time", "created_time_dt")
+        or moment
+    )
+    last = (
+        _time(info, "last_seen_time", "last_seen_time_dt")
+        or _time(info, "modified_time", "modified_time_dt")
+        or moment
+        or first
+    )
     if first is None or last is None:
         raise RejectedError("missing_field", "no time: neither 'time' nor finding_info times")
     return first, last
 
 
-def _time(obj: dict[str, Any], name: str) -> datetime | None:
-    text = _text(obj.get(f"{name}_dt"))
+def _time(obj: dict[str, Any], name: str, name_dt: str) -> datetime | None:
+    text = _text(obj.get(name_dt))
     if text:
         return parse_time(text)
     value = obj.get(name)

@@ -127,13 +127,14 @@ class TrivyNormalizer:
 
 
 def _flatten(items: list[Item]) -> Iterator[Item]:
-    """Lists (a JSON array of reports, a Kubernetes ``List``) become their elements."""
+    """Lists (a JSON array of reports, a Kubernetes ``List``) become their elements. An element's
+    canonical bytes are computed only if it is quarantined: the whole list's encoded, so each
+    element encodes too."""
     for item in items:
         value = item.value
         if isinstance(value, dict) and isinstance(value.get("items"), list):
             for index, element in enumerate(value["items"]):
-                raw = canonical_bytes(element)
-                yield Item(element, f"{item.location}: items[{index}]", raw)
+                yield Item(element, f"{item.location}: items[{index}]")
         else:
             yield item
 

@@ -37,17 +37,20 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def read_documents(
     data: bytes, *, source: str, location: str
 ) -> tuple[list[Item], Quarantined | None]:
-    """JSON first (a report, a list), then YAML documents; neither → one ``invalid_format``."""
+    """JSON first (a report, a list), then YAML documents; neither → one ``invalid_format``.
+
+    A JSON item's canonical bytes are left to :class:`Item` to compute if it is quarantined
+    (parsed JSON always re-encodes); a YAML document's are computed here, since a YAML value
+    JSON cannot hold (a non-string key) makes the document ``invalid_format``.
+    """
     try:
         parsed = parse_json(data)
     except ValueError:
         pass
     else:
         if isinstance(parsed, list):
-            return [
-                Item(v, f"{location}[{i}]", canonical_bytes(v)) for i, v in enumerate(parsed)
-            ], None
-        return [Item(parsed, location, canonical_bytes(parsed))], None
+            return [Item(v, f"{location}[{i}]") for i, v in enumerate(parsed)], None
+        return [Item(parsed, location)], None
     try:
         docs = [d for d in yaml.load_all(data, Loader=_Loader) if d is not None]
         items = [
