@@ -42,6 +42,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="server settings YAML (auth, OIDC issuers, break-glass, webhook); see docs/api.md",
     )
+    parser.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="do not pull sources or consume NATS in this process (a `sync --watch` does it)",
+    )
     add_database_argument(parser)
     parser.set_defaults(run=run)
 
@@ -60,6 +65,26 @@ def seed(store: object, config: Config, now: datetime) -> int:
         last = source.modified_at() if isinstance(source, Dated) else now
         store.record_source_success(source.name, last)
     return total
+
+
+def _start_background(stack: ExitStack, config: Config, url: str) -> None:
+    """The pull loop and the NATS consumer, on their own store connection (so the workers'
+    app contexts can come and go), stopped when the server stops."""
+    from clearance.background import Background
+    from clearance.leases import lease_for
+    from clearance.store.sql import SqlStore
+
+    if not config.sources and config.ingest.falco_nats is None:
+        return
+    store = SqlStore.open(url, migrate=False)
+    stack.callback(store.close)
+    lease = lease_for(url)
+    stack.callback(lease.close)
+    background = Background(config, store, lease, lambda: datetime.now(UTC))
+    background.start()
+    stack.callback(background.stop)
+    names = [s.name for s in config.sources]
+    logger.info("syncing %s in the background", ", ".join(names) or "NATS")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
             count = seed(store, load_config(config_path), now)
             logger.info("demo: loaded %d signals into the store", count)
         ctx = build_context(config_path, store, settings)  # stores the policy text, checks all
+        if not args.no_sync:
+            _start_background(stack, ctx.config, database_url(args.database))
         print(f"clearance: serving on http://{args.host}:{args.port} (OpenAPI at /openapi.json)")
         if args.workers > 1:
             ctx.close()

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from clearance.cli._local import add_run_arguments, config_path, now_from
@@ -33,43 +33,43 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clearance.background import Background, poller_for
     from clearance.config import load_config
     from clearance.leases import lease_for
     from clearance.store import database_url, open_store
-    from clearance.sync import Poller, Schedule
 
     url = database_url(args.database)
     with ExitStack() as stack:
         config = load_config(config_path(args, stack, now_from(args)))
+        nats = config.ingest.falco_nats
+        if not config.sources and not (args.watch and nats is not None):
+            print("no sources configured: nothing to sync", file=sys.stderr)
+            return 0
         store = open_store(url)
         stack.callback(store.close)
         lease = lease_for(url)
         stack.callback(lease.close)
-        poller = Poller(
-            store=store,
-            sources={s.name: s for s in config.sources},
-            schedules={
-                name: Schedule(every=timedelta(seconds=s.every_seconds), retries=s.retries)
-                for name, s in config.sync.items()
-            },
-            lease=lease,
-            clock=lambda: datetime.now(UTC),
-            sleep=time.sleep,
-        )
-        if not config.sources:
-            print("no sources configured: nothing to sync", file=sys.stderr)
-            return 0
         progress = _progress if sys.stderr.isatty() else None
         if not args.watch:
+            poller = poller_for(config, store, lease, _now, time.sleep)
             results = [poller.pull(name, progress) for name in sorted(poller.sources)]
             _report(results)
             return 0 if all(r.ok for r in results) else EXIT_SOURCE_FAILED
+        background = Background(config, store, lease, _now, report=_report, progress=progress)
+        if nats is not None:
+            print(f"{nats.source}: consuming Falco events from NATS stream {nats.stream!r}")
+        background.start()
         try:
-            while True:
-                _report(poller.run_due(progress))
-                time.sleep(max(1.0, poller.seconds_until_due()))
+            while background.running:
+                time.sleep(0.5)
         except KeyboardInterrupt:
+            background.stop()
             return 130
+        return 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _progress(source: str, batches: int, signals: int) -> None:

@@ -80,11 +80,17 @@ class FalcoNatsConsumer:
     async def connect(self) -> None:
         cfg = self.config
         try:
+            # One retry, then fail: nats-py otherwise retries a server that is down for minutes
+            # (forever with max_reconnect_attempts=-1) without a word. The caller
+            # (clearance.background) reconnects with backoff and records each failure as the
+            # source's error, which the source_down stance reads.
             self._nc = await nats.connect(
                 cfg.url,
                 connect_timeout=cfg.connect_timeout,
-                max_reconnect_attempts=-1,
-                allow_reconnect=True,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.5,
+                error_cb=_quiet,
             )
             js = self._nc.jetstream()
             if cfg.create_stream:
@@ -146,6 +152,8 @@ class FalcoNatsConsumer:
             msgs = await self._sub.fetch(self.config.batch_size, timeout=self.config.fetch_timeout)
         except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either when idle
             return 0
+        except nats.errors.Error as exc:  # the connection is gone: the caller reconnects
+            raise SourceError(self.source, f"NATS {_host(self.config.url)}: {exc}") from exc
         batch = self.normalize(msgs)
         try:
             await self.store(batch)
@@ -187,6 +195,11 @@ class FalcoNatsConsumer:
             for reason, count in normalizer.skipped.items():
                 total[reason] = total.get(reason, 0) + count
         return total
+
+
+async def _quiet(exc: Exception) -> None:
+    """nats-py logs every connection error with a traceback; the caller reports them once."""
+    log.debug("NATS: %s", exc)
 
 
 def _sequence(msg: Any) -> str:
