@@ -207,7 +207,7 @@ def _severity(finding: dict[str, Any]) -> Severity:
 
 def _confidence(finding: dict[str, Any]) -> float:
     score = finding.get("confidence_score")
-    if isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 100:
+    if isinstance(score, (int, float)) and not isinstance(score, bool) and 0 <= score <= 100:
         return float(score) / 100.0
     level = finding.get("confidence_id")
     return _CONFIDENCE.get(level, 1.0) if isinstance(level, int) else 1.0

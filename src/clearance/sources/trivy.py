@@ -128,8 +128,8 @@ class TrivyNormalizer:
 
 def _flatten(items: list[Item]) -> Iterator[Item]:
     """Lists (a JSON array of reports, a Kubernetes ``List``) become their elements. An element's
-    canonical bytes are computed only if it is quarantined: the whole list's encoded, so each
-    element encodes too."""
+    canonical bytes are computed only if it is quarantined: it is part of a parsed JSON body or
+    of a YAML document that already encoded, so it encodes too."""
     for item in items:
         value = item.value
         if isinstance(value, dict) and isinstance(value.get("items"), list):
