@@ -181,3 +181,75 @@ def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path, workers: int
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "4 records" in verified.stdout
+
+
+def test_serve_mounts_the_integrations_over_tls(tmp_path: Path) -> None:
+    """``serve --integrations … --tls-cert … --tls-key …``: the admission webhook answers an
+    AdmissionReview over HTTPS that only the generated CA's clients trust (the API server's
+    caBundle), and the demo's blocked workload is denied."""
+    import json
+    import socket
+    import ssl
+
+    import httpx
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key, ca_pem = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_pem))
+    integrations = tmp_path / "integrations.yaml"
+    integrations.write_text(
+        json.dumps({"admission": {"cluster": "prod-eu", "namespaces": {"shop": "production"}}})
+    )
+    database = f"sqlite:///{tmp_path / 'demo.db'}"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CLEARANCE_")}
+    token = subprocess.run(
+        [sys.executable, "-m", "clearance", "tokens", "create", "apiserver", "--scope", "decide",
+         "--database", database],
+        capture_output=True, text=True, env=environ, check=True,
+    ).stdout.strip()  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "clearance", "serve", "--demo", "--port", str(port),
+         "--database", database, "--integrations", str(integrations),
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
+    )  # fmt: skip
+    base = f"https://127.0.0.1:{port}"
+    fixtures = Path(__file__).parent.parent / "fixtures" / "admission"
+    review = json.loads(
+        (fixtures / "admissionreview.v1.deployment-create.kube-review.json").read_text()
+    )
+    review["request"] |= {"namespace": "shop", "name": "checkout"}
+    try:
+        trusting = ssl.create_default_context(cafile=str(ca_pem))
+        with httpx.Client(verify=trusting, timeout=10) as client:
+            for _ in range(200):
+                try:
+                    if client.get(base + "/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            answer = client.post(
+                base + "/v1/integrations/k8s/admission",
+                headers={"Authorization": f"Bearer {token}"},
+                json=review,
+            )
+        assert answer.status_code == 200, answer.text
+        response = answer.json()["response"]
+        assert response["uid"] == review["request"]["uid"]
+        assert response["allowed"] is False
+        assert "Credential dumping" in response["status"]["message"]
+        with pytest.raises(httpx.ConnectError):  # a client without the CA does not trust it
+            httpx.get(base + "/readyz")
+    finally:
+        serving.terminate()
+        out, err = serving.communicate(timeout=10)
+    assert f"serving on https://127.0.0.1:{port}" in out
+    assert "integrations mounted" in out
+    assert token not in out + err

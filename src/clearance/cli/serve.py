@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clearance.cli._store import add_database_argument
 from clearance.config import Config, load_config, locate
+from clearance.errors import ConfigError
 from clearance.sources.interface import Dated
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,16 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="server settings YAML (auth, OIDC issuers, break-glass, webhook); see docs/api.md",
     )
     parser.add_argument(
+        "--integrations",
+        type=Path,
+        help="integration settings YAML (GitHub App, admission, Argo, Flagger; "
+        "default: $CLEARANCE_INTEGRATIONS); see docs/integrations/",
+    )
+    parser.add_argument(
+        "--tls-cert", type=Path, help="serve HTTPS with this PEM certificate (chain first)"
+    )
+    parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
+    parser.add_argument(
         "--no-sync",
         action="store_true",
         help="do not pull sources or consume NATS in this process (a `sync --watch` does it)",
@@ -65,6 +76,18 @@ def seed(store: object, config: Config, now: datetime) -> int:
         last = source.modified_at() if isinstance(source, Dated) else now
         store.record_source_success(source.name, last)
     return total
+
+
+def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
+    """uvicorn's TLS files; both or neither, and both readable before anything starts."""
+    if (cert is None) != (key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if cert is None or key is None:
+        return None
+    for path in (cert, key):
+        if not path.is_file():
+            raise ConfigError(f"cannot read TLS file {path}")
+    return str(cert), str(key)
 
 
 def _start_background(stack: ExitStack, config: Config, url: str) -> None:
@@ -91,7 +114,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from clearance.config import CONFIG_ENV
-    from clearance.server.app import SETTINGS_ENV, build_context, create_app
+    from clearance.server.app import (
+        INTEGRATIONS_ENV,
+        SETTINGS_ENV,
+        build_context,
+        create_app,
+        integration_settings,
+    )
     from clearance.server.settings import load_settings
     from clearance.store import DATABASE_URL_ENV, database_url
     from clearance.store.sql import SqlStore
@@ -99,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("clearance").setLevel(logging.INFO)
     now = datetime.now(UTC)
     settings = load_settings(args.settings)
+    integrations = integration_settings(args.integrations)
+    tls = _tls(args.tls_cert, args.tls_key)
+    scheme = "https" if tls else "http"
+    cert, key = tls or (None, None)
     with ExitStack() as stack:
         if args.demo:
             from clearance import demo
@@ -118,13 +151,18 @@ def run(args: argparse.Namespace) -> int:
         ctx = build_context(config_path, store, settings)  # stores the policy text, checks all
         if not args.no_sync:
             _start_background(stack, ctx.config, database_url(args.database))
-        print(f"clearance: serving on http://{args.host}:{args.port} (OpenAPI at /openapi.json)")
+        print(
+            f"clearance: serving on {scheme}://{args.host}:{args.port} (OpenAPI at /openapi.json)"
+            + ("; integrations mounted under /v1/integrations" if integrations else "")
+        )
         if args.workers > 1:
             ctx.close()
             os.environ[CONFIG_ENV] = str(config_path.resolve())
             os.environ[DATABASE_URL_ENV] = database_url(args.database)
             if args.settings is not None:
                 os.environ[SETTINGS_ENV] = str(args.settings.resolve())
+            if args.integrations is not None:
+                os.environ[INTEGRATIONS_ENV] = str(args.integrations.resolve())
             uvicorn.run(
                 "clearance.server.app:app_from_environment",
                 factory=True,
@@ -132,7 +170,17 @@ def run(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 log_level="warning",
+                ssl_certfile=cert,
+                ssl_keyfile=key,
             )
         else:
-            uvicorn.run(create_app(ctx), host=args.host, port=args.port, log_level="warning")
+            app = create_app(ctx, integrations=integrations)
+            uvicorn.run(
+                app,
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+                ssl_certfile=cert,
+                ssl_keyfile=key,
+            )
     return 0

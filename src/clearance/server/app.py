@@ -7,10 +7,11 @@ import time. Tests and the benchmark build their own context with an injected cl
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
 from clearance.config import Config, load_config, locate
+from clearance.integrations.settings import IntegrationSettings
+from clearance.integrations.settings import load_settings as load_integration_settings
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
@@ -33,6 +36,8 @@ from clearance.service.decisions import Clock, DecisionService
 from clearance.service.notify import Webhook
 from clearance.store import database_url
 from clearance.store.sql import SqlStore
+
+logger = logging.getLogger(__name__)
 
 
 def system_clock() -> datetime:
@@ -53,6 +58,9 @@ class ServerContext:
     webhook: Webhook
     clock: Clock
     slots: threading.BoundedSemaphore = field(init=False)
+    # Called with (decision_id, new approval status) when an approval or a break-glass changes
+    # a decision's status: the GitHub protection rule answers its held gate from here.
+    settled: list[Callable[[str, str], object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
@@ -60,6 +68,17 @@ class ServerContext:
     def principal(self, request: Request) -> Principal:
         peer = request.client.host if request.client else "-"
         return self.auth.authenticate(request.headers.get("authorization"), self.clock(), peer)
+
+    def settle(self, decision_id: str, before: str, after: str) -> None:
+        """Tell the listeners that ``decision_id`` went from ``before`` to ``after``. Runs after
+        the response (a background task): a listener's failure is logged, never the caller's."""
+        if before == after:
+            return
+        for listener in self.settled:
+            try:
+                listener(decision_id, after)
+            except Exception:
+                logger.exception("notifying %s of decision %s failed", listener, decision_id)
 
     def close(self) -> None:
         self.webhook.join(timeout=2.0)
@@ -120,22 +139,39 @@ def build_context(
 
 
 SETTINGS_ENV = "CLEARANCE_SERVER_SETTINGS"
+INTEGRATIONS_ENV = "CLEARANCE_INTEGRATIONS"
+
+
+def integration_settings(path: Path | None) -> IntegrationSettings | None:
+    """``path``, else ``$CLEARANCE_INTEGRATIONS``, else none (the integrations are not mounted)."""
+    if path is None:
+        named = os.environ.get(INTEGRATIONS_ENV)
+        path = Path(named) if named else None
+    return None if path is None else load_integration_settings(path)
 
 
 def app_from_environment() -> FastAPI:
     """One worker's app, for ``clearance serve --workers N`` (uvicorn calls it in each worker).
 
-    Reads ``$CLEARANCE_CONFIG``, ``$CLEARANCE_DATABASE_URL`` and ``$CLEARANCE_SERVER_SETTINGS``,
-    which ``serve`` sets; the schema was migrated by the parent, so workers only check it.
+    Reads ``$CLEARANCE_CONFIG``, ``$CLEARANCE_DATABASE_URL``, ``$CLEARANCE_SERVER_SETTINGS`` and
+    ``$CLEARANCE_INTEGRATIONS``, which ``serve`` sets; the schema was migrated by the parent, so
+    workers only check it.
     """
     settings_path = os.environ.get(SETTINGS_ENV)
     store = SqlStore.open(database_url(), migrate=False)
     settings = load_settings(Path(settings_path) if settings_path else None)
-    return create_app(build_context(locate(None), store, settings))
+    ctx = build_context(locate(None), store, settings)
+    return create_app(ctx, integrations=integration_settings(None))
 
 
-def create_app(ctx: ServerContext, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
-    """The app over ``ctx``; ``extra_routers`` (e.g. the integrations') are mounted beside ours."""
+def create_app(
+    ctx: ServerContext,
+    extra_routers: Sequence[APIRouter] = (),
+    integrations: IntegrationSettings | None = None,
+) -> FastAPI:
+    """The app over ``ctx``; ``extra_routers`` are mounted beside ours. With ``integrations``
+    the GitHub, admission, Argo and Flagger endpoints are mounted too, and a GitHub gate held
+    for approval is answered when the approvals settle."""
     # The routes import ServerContext from here: import them once the module is complete.
     from clearance.server.routes import admin, decisions, health, ingest, signals  # noqa: PLC0415
 
@@ -150,6 +186,12 @@ def create_app(ctx: ServerContext, extra_routers: Sequence[APIRouter] = ()) -> F
         app.include_router(module.router)
     for router in extra_routers:
         app.include_router(router)
+    if integrations is not None:
+        from clearance.server.routes.integrations import mount  # noqa: PLC0415
+
+        deps = mount(app, ctx, integrations)
+        if deps.github is not None:
+            ctx.settled.append(deps.github.finish)
 
     app.add_middleware(_Timing, metrics=ctx.metrics)
     return app

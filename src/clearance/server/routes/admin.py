@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
 from clearance.model.exemptions import Exemption
@@ -80,9 +80,15 @@ def revoke(exception_id: Id, request: Request, who: Admin) -> dict[str, Any]:
 
 
 @router.post("/v1/break-glass/{grant_id}/confirm", summary="Second-person confirmation")
-def confirm(grant_id: Id, request: Request, who: Approver) -> dict[str, Any]:
+def confirm(
+    grant_id: Id, request: Request, who: Approver, background: BackgroundTasks
+) -> dict[str, Any]:
     ctx = context(request)
-    return {"break_glass": describe(ctx.break_glass.confirm(grant_id, who, ctx.clock()))}
+    grant = ctx.break_glass.confirm(grant_id, who, ctx.clock())
+    if grant.decision_id is not None:  # a confirmed grant releases the decision it was asked on
+        after = ctx.decisions.get(grant.decision_id).state.status
+        background.add_task(ctx.settle, grant.decision_id, "unconfirmed", after)
+    return {"break_glass": describe(grant)}
 
 
 @router.get("/v1/break-glass", summary="Break-glass grants (live only, unless include_expired)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
 from clearance.model.signal import format_time, utc
@@ -121,7 +121,13 @@ def approval_json(a: Approval) -> dict[str, Any]:
 
 
 @router.post("/{decision_id}/approvals", status_code=201, summary="Approve or reject")
-def answer(decision_id: Id, body: ApprovalRequest, request: Request, who: Approver) -> JSONResponse:
+def answer(
+    decision_id: Id,
+    body: ApprovalRequest,
+    request: Request,
+    who: Approver,
+    background: BackgroundTasks,
+) -> JSONResponse:
     ctx = context(request)
     before = ctx.decisions.get(decision_id).state
     approval = ctx.approvals.answer(
@@ -129,6 +135,7 @@ def answer(decision_id: Id, body: ApprovalRequest, request: Request, who: Approv
     )
     after: Outcome = ctx.decisions.get(decision_id)
     _observe_wait(ctx.metrics.approval_wait.observe, before, after.state)
+    background.add_task(ctx.settle, decision_id, before.status, after.state.status)
     return JSONResponse(
         {"approval": approval_json(approval), "decision": after.to_dict()}, status_code=201
     )
@@ -150,10 +157,17 @@ def approvals(decision_id: Id, request: Request, _caller: Decider) -> dict[str, 
     "/{decision_id}/break-glass", status_code=201, summary="Audited proceed-anyway (notifies)"
 )
 def break_glass(
-    decision_id: Id, body: BreakGlassRequest, request: Request, who: Approver
+    decision_id: Id,
+    body: BreakGlassRequest,
+    request: Request,
+    who: Approver,
+    background: BackgroundTasks,
 ) -> JSONResponse:
     ctx = context(request)
+    before = ctx.decisions.get(decision_id).state.status
     grant = ctx.break_glass.request(decision_id, who, body.reason, body.ticket, ctx.clock())
+    after = ctx.decisions.get(decision_id).state.status
+    background.add_task(ctx.settle, decision_id, before, after)
     return JSONResponse(
         {
             "break_glass": describe(grant),

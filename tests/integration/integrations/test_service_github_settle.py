@@ -1,0 +1,169 @@
+"""The GitHub protection rule on the real service: a gate held for approval is answered on
+GitHub when the approval is given through the service's own API (``create_app(ctx,
+integrations=…)``, as ``clearance serve --integrations`` mounts it)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from clearance.integrations.settings import IntegrationSettings
+from clearance.model.signal import signal_from_dict
+from clearance.server.app import build_context, create_app
+from clearance.server.settings import ServerSettings
+from clearance.store.interface import Scope
+from clearance.store.sql import SqlStore
+from integration.integrations.integrations_harness import FIXTURES, NOW, serve, write_scenario
+from standins._server import Loopback
+from standins.github_api import GitHubApiHandler, GitHubApiState
+
+SECRET = "webhook-secret-for-tests"
+APP_ID = "Iv23liCLEARANCE"
+INSTALLATION = 4242
+
+
+@dataclass
+class Service:
+    url: str
+    api: str
+    github: GitHubApiState
+    tokens: dict[str, str]
+    store: SqlStore
+
+
+def _keys() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    private, public = _keys()
+    scenario = tmp_path / "scenario"
+    scenario.mkdir()
+    write_scenario(scenario)
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'service.db'}")
+    lines = (scenario / "signals.jsonl").read_text().splitlines()
+    store.upsert_signals([signal_from_dict(json.loads(line)) for line in lines], NOW)
+    store.record_source_success("edr", NOW - timedelta(minutes=1))
+    tokens = {
+        "alice": store.create_token("alice", (Scope.APPROVE,), NOW)[1],
+        "bob": store.create_token("bob", (Scope.APPROVE,), NOW)[1],
+    }
+    state = GitHubApiState(APP_ID, public, NOW, installations={INSTALLATION})
+    with Loopback(GitHubApiHandler, state) as api:
+        integrations = IntegrationSettings.model_validate(
+            {
+                "github": {
+                    "app_id": APP_ID,
+                    "private_key": private,
+                    "webhook_secret": SECRET,
+                    "api_url": api,
+                    "environments": {
+                        "staging": {
+                            "environment": "staging",
+                            "cluster": "prod-eu",
+                            "namespace": "stage",
+                            "workload": "deployment/web",
+                        }
+                    },
+                }
+            }
+        )
+        settings = ServerSettings.model_validate({"token_groups": {"alice": ["engineering"]}})
+        ctx = build_context(scenario / "clearance.yaml", store, settings, clock=lambda: NOW)
+        with serve(create_app(ctx, integrations=integrations)) as url:
+            yield Service(url, api, state, tokens, store)
+        ctx.close()
+
+
+def _deliver(service: Service) -> None:
+    data: dict[str, Any] = json.loads(
+        (FIXTURES / "github/deployment_protection_rule.requested.payload.json").read_text()
+    )
+    data["deployment_callback_url"] = (
+        f"{service.api}/repos/Codertocat/Hello-World/actions/runs/42/deployment_protection_rule"
+    )
+    data["installation"] = {"id": INSTALLATION}
+    data["environment"] = "staging"
+    body = json.dumps(data).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-GitHub-Event": "deployment_protection_rule",
+        "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "X-Hub-Signature-256": signature,
+        "Content-Type": "application/json",
+    }
+    reply = httpx.post(
+        service.url + "/v1/integrations/github/webhook", content=body, headers=headers
+    )
+    assert reply.status_code == 202, reply.text
+
+
+def _reviews(service: Service, count: int) -> list[dict[str, Any]]:
+    for _ in range(1000):
+        if len(service.github.reviews) >= count:
+            break
+        time.sleep(0.01)
+    assert len(service.github.reviews) >= count, service.github.reviews
+    return [r["body"] for r in service.github.reviews]
+
+
+def _approve(service: Service, who: str, decision_id: str, outcome: str) -> httpx.Response:
+    return httpx.post(
+        f"{service.url}/v1/decisions/{decision_id}/approvals",
+        json={"outcome": outcome, "reason": "reviewed the KEV finding; patched image next"},
+        headers={"Authorization": f"Bearer {service.tokens[who]}"},
+    )
+
+
+def _held_decision(service: Service) -> str:
+    [status] = _reviews(service, 1)
+    assert "state" not in status  # a status report: the gate stays pending
+    [record] = service.store.list_decisions().records
+    assert record.decision["verdict"] == "approve"
+    return record.decision_id
+
+
+def test_an_approval_given_on_the_service_approves_the_held_github_gate(
+    service: Service,
+) -> None:
+    _deliver(service)
+    decision_id = _held_decision(service)
+    # bob may approve but is not in the required group: the gate stays held.
+    assert _approve(service, "bob", decision_id, "approve").status_code == 403
+    time.sleep(0.2)
+    assert len(service.github.reviews) == 1
+    assert _approve(service, "alice", decision_id, "approve").status_code == 201
+    final = _reviews(service, 2)[1]
+    assert final["state"] == "approved"
+    assert final["environment_name"] == "staging"
+    assert decision_id in final["comment"]
+
+
+def test_a_rejection_on_the_service_rejects_the_held_github_gate(service: Service) -> None:
+    _deliver(service)
+    decision_id = _held_decision(service)
+    assert _approve(service, "alice", decision_id, "reject").status_code == 201
+    final = _reviews(service, 2)[1]
+    assert final["state"] == "rejected"
