@@ -83,6 +83,25 @@ def test_duplicates_within_a_batch_fold_into_one(store: SqlStore) -> None:
     assert (stored.first_seen, stored.last_seen) == (early.first_seen, late.last_seen)
 
 
+def test_later_events_add_to_the_fold_and_a_reread_does_not(store: SqlStore) -> None:
+    first = signal("falco:1", age=timedelta(minutes=30))
+    first = replace(first, last_seen=first.first_seen + timedelta(minutes=5), count=3)
+    store.upsert_signals([first], NOW)
+    later = replace(
+        first,
+        first_seen=first.last_seen + timedelta(minutes=1),
+        last_seen=first.last_seen + timedelta(minutes=2),
+        count=2,
+    )
+    store.upsert_signals([later], NOW)
+    stored = store.get_signal("falco:1")
+    assert stored.count == 5  # three events pushed, then two more
+    assert (stored.first_seen, stored.last_seen) == (first.first_seen, later.last_seen)
+    again = store.upsert_signals([first, later], NOW)  # the same events, read again
+    assert again.unchanged == 1
+    assert store.get_signal("falco:1").count == 5
+
+
 def test_signals_touching_finds_candidates_through_index_keys(store: SqlStore) -> None:
     digest = "sha256:" + "ab" * 32
     store.upsert_signals(

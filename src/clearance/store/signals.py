@@ -36,9 +36,25 @@ def _merge(batch: Sequence[Signal]) -> dict[str, Signal]:
         if kept is None:
             merged[signal.uid] = signal
             continue
-        newer, older = (signal, kept) if signal.last_seen >= kept.last_seen else (kept, signal)
-        merged[signal.uid] = _with_first_seen(newer, min(newer.first_seen, older.first_seen))
+        merged[signal.uid] = fold(kept, signal)
     return merged
+
+
+def fold(old: Signal, incoming: Signal) -> Signal:
+    """Two copies of one signal as one: the newer copy's content, the earliest first_seen.
+
+    The count: events that all came after the older copy's (a later Falco push of the same rule
+    on the same pod) add to it; copies whose times overlap are the same events read again (a
+    re-ingested file, a vendor alert whose first_seen never moves), so the larger count stands
+    and re-reading is idempotent.
+    """
+    newer, older = (incoming, old) if incoming.last_seen >= old.last_seen else (old, incoming)
+    signal = _with_first_seen(newer, min(newer.first_seen, older.first_seen))
+    if newer.first_seen > older.last_seen:
+        count = newer.count + older.count
+    else:
+        count = max(newer.count, older.count)
+    return signal if count == signal.count else _with_count(signal, count)
 
 
 def _with_first_seen(signal: Signal, first_seen: datetime) -> Signal:
@@ -46,6 +62,12 @@ def _with_first_seen(signal: Signal, first_seen: datetime) -> Signal:
         return signal
     data = signal.to_dict()
     data["first_seen"] = format_time(first_seen)
+    return signal_from_dict(data)
+
+
+def _with_count(signal: Signal, count: int) -> Signal:
+    data = signal.to_dict()
+    data["count"] = count
     return signal_from_dict(data)
 
 
@@ -79,9 +101,7 @@ def upsert(conn: Connection, batch: Sequence[Signal], now: datetime) -> UpsertCo
                 continue
             old_status, old_data = stored[incoming.uid]
             old = signal_from_dict(old_data)
-            first_seen = min(old.first_seen, incoming.first_seen)
-            newest = old if incoming.last_seen < old.last_seen else incoming
-            signal = _with_first_seen(newest, first_seen)
+            signal = fold(old, incoming)
             if signal.to_dict() == old_data:
                 unchanged += 1
                 continue
