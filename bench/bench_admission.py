@@ -51,8 +51,12 @@ def serve(root: Path, store_url: str, port: int) -> None:
     ctx = build_context(root / "clearance.yaml", store, ServerSettings())
     app = create_app(ctx)
     settings = {"admission": {"cluster": "prod-eu", "namespaces": {"shop": "production"}}}
-    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "4"))
-    mount(app, ctx, IntegrationSettings.model_validate(settings), concurrency=concurrency)
+    limits = {
+        k: int(v)
+        for k in ("concurrency", "computing")
+        if (v := os.environ.get(f"BENCH_{k.upper()}"))
+    }
+    mount(app, ctx, IntegrationSettings.model_validate(settings), **limits)
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -93,31 +97,57 @@ def review(i: int, dry_run: bool) -> dict[str, Any]:
     }
 
 
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes
+) -> tuple[int, bytes]:
+    """One keep-alive HTTP/1.1 POST of an AdmissionReview; returns the status and the body.
+
+    A minimal client on purpose, as in ``bench_http_decisions``: httpx's async pool scans every
+    connection on each request (anyio ``extra`` lookups per connection), so at 50 connections
+    it spent a whole core for ~70 requests/s here and measured itself, not the webhook.
+    """
+    writer.write(
+        f"POST {URL} HTTP/1.1\r\nHost: clearance.clearance.svc\r\n"
+        "Content-Type: application/json\r\nAccept: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
 async def _load(
-    base: str, context: ssl.SSLContext, clients: int, seconds: float, dry_run: bool
+    port: int, context: ssl.SSLContext, clients: int, seconds: float, dry_run: bool
 ) -> tuple[list[float], Counter[str]]:
     latencies: list[float] = []
     outcomes: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, verify=context, limits=limits, timeout=10) as c:
 
-        async def worker(n: int) -> None:
-            i = n
-            while time.perf_counter() < deadline:
-                body = review(i, dry_run)
-                started = time.perf_counter()
-                reply = await c.post(URL, json=body)
-                latencies.append(time.perf_counter() - started)
-                ok = reply.status_code == 200
-                response = reply.json().get("response", {}) if ok else {}
-                if ok and response.get("uid") == body["request"]["uid"]:
-                    outcomes["allowed" if response["allowed"] else "denied"] += 1
-                else:
-                    outcomes[f"http {reply.status_code}"] += 1
-                i += clients
+    async def worker(n: int) -> None:
+        # One TLS connection per client, kept alive, as each API server connection is.
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=context, server_hostname="clearance.clearance.svc"
+        )
+        i = n
+        while time.perf_counter() < deadline:
+            body = review(i, dry_run)
+            started = time.perf_counter()
+            status, raw = await _exchange(reader, writer, json.dumps(body).encode())
+            latencies.append(time.perf_counter() - started)
+            response = json.loads(raw).get("response", {}) if status == 200 else {}
+            if response.get("uid") == body["request"]["uid"]:
+                outcomes["allowed" if response["allowed"] else "denied"] += 1
+            else:
+                outcomes[f"http {status}"] += 1
+            i += clients
+        writer.close()
 
-        await asyncio.gather(*(worker(n) for n in range(clients)))
+    await asyncio.gather(*(worker(n) for n in range(clients)))
     return latencies, outcomes
 
 
@@ -156,15 +186,30 @@ def run(clients: int, seconds: float) -> list[dict[str, Any]]:
                     pass
                 time.sleep(0.05)
             for dry_run in (False, True):
-                asyncio.run(_load(base, context, clients, 1.0, dry_run))  # warm up
-                started = time.perf_counter()
-                latencies, outcomes = asyncio.run(_load(base, context, clients, seconds, dry_run))
+                asyncio.run(_load(port, context, clients, 1.0, dry_run))  # warm up
+                started, cpu = time.perf_counter(), _cpu_seconds(child.pid)
+                latencies, outcomes = asyncio.run(_load(port, context, clients, seconds, dry_run))
                 elapsed = time.perf_counter() - started
-                results.append(_summary(latencies, outcomes, elapsed, clients, dry_run))
+                result = _summary(latencies, outcomes, elapsed, clients, dry_run)
+                used = _cpu_seconds(child.pid)
+                if used is not None and cpu is not None and latencies:
+                    # The service's own CPU per answer: comparable across runs even when other
+                    # work shares the cores (latency and throughput are not).
+                    result["service_cpu_ms"] = round(1000 * (used - cpu) / len(latencies), 2)
+                results.append(result)
         finally:
             child.terminate()
             child.wait(10)
     return results
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _summary(

@@ -9,6 +9,7 @@ appended to the log; its approval status is computed as for a recorded one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,13 @@ class OverloadedError(ClearanceError):
 
 
 class ServiceDecider:
-    def __init__(self, ctx: ServerContext) -> None:
+    """``computing``: decisions computed at once (CPU-bound Python under one GIL: a few threads
+    keep the tail short); more may wait for the log's group commit meanwhile, which is what
+    lets one commit carry many records."""
+
+    def __init__(self, ctx: ServerContext, computing: int = 2) -> None:
         self.ctx = ctx
+        self.computing = threading.BoundedSemaphore(computing)
 
     def decide(
         self,
@@ -38,30 +44,36 @@ class ServiceDecider:
         record: bool = True,
         manifest: Mapping[str, Any] | None = None,
     ) -> Answer:
-        # ``manifest`` is not used yet: DecisionService.snapshot resolves without it, so a new
-        # workload's candidate nodes come from the inventory's view of the cluster.
+        # ``manifest``: the object being admitted; the inventory reads its images (and a new
+        # workload's scheduling constraints) beside what it already knows of the target.
         ctx = self.ctx
         if not ctx.slots.acquire(timeout=ctx.settings.queue_wait):
             raise OverloadedError(f"{ctx.settings.max_in_flight} decisions are in flight")
         try:
-            answer = self._recorded(target, caller) if record else self._dry(target, caller)
+            if record:
+                answer = self._recorded(target, caller, manifest)
+            else:
+                answer = self._dry(target, caller, manifest)
         finally:
             ctx.slots.release()
         d = answer.decision
         ctx.metrics.decided(d.verdict.value, d.target.environment, list(d.degraded))
         return answer
 
-    def _recorded(self, target: Target, caller: Caller) -> Answer:
-        outcome = self.ctx.decisions.decide(target, caller)
+    def _recorded(
+        self, target: Target, caller: Caller, manifest: Mapping[str, Any] | None
+    ) -> Answer:
+        outcome = self.ctx.decisions.decide(target, caller, manifest, computing=self.computing)
         if outcome.decision is None:  # decide() returns the fresh decision; never a read-back
             raise ClearanceError(f"decision {outcome.record.decision_id} came back without data")
         return Answer(outcome.decision, outcome.state.status)
 
-    def _dry(self, target: Target, caller: Caller) -> Answer:
+    def _dry(self, target: Target, caller: Caller, manifest: Mapping[str, Any] | None) -> Answer:
         service = self.ctx.decisions
-        now = service.clock()
-        service.policy.environment(target.environment)
-        decision = decide(target, service.snapshot(target, now), service.policy, now)
+        with self.computing:
+            now = service.clock()
+            service.policy.environment(target.environment)
+            decision = decide(target, service.snapshot(target, now, manifest), service.policy, now)
         record = AuditRecord(
             schema_version=0,
             seq=0,

@@ -8,6 +8,7 @@ decision, on every ask. On the SQL store we join approvals to the decision log's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -39,18 +40,37 @@ def approvals_for_target(
     return sorted(found, key=lambda a: (utc(a.at), a.id))
 
 
-def _joined(
-    store: SqlStore, environment: str, target_key: str, since: datetime, upto_seq: int
-) -> list[Approval]:
+@dataclass(frozen=True, slots=True)
+class TargetApproval:
+    """An approval with the time and place in the log of the decision it was given on."""
+
+    approval: Approval
+    decision_at: datetime
+    decision_seq: int
+
+
+def target_approvals(
+    store: SqlStore, environment: str, target_key: str, since: datetime
+) -> list[TargetApproval]:
+    """Approvals given on decisions about this target at or after ``since``, oldest first, each
+    with its decision's time and seq (so a cache of them can filter for a later decision)."""
     a, d = t.approvals, t.decisions
     query = (
-        select(a)
+        select(a, d.c.at.label("decision_at"), d.c.seq.label("decision_seq"))
         .join(d, d.c.decision_id == a.c.decision_id)
         .where(d.c.target_key == target_key, d.c.environment == environment, d.c.at >= since)
         .order_by(a.c.at, a.c.id)
     )
-    if upto_seq:
-        query = query.where(d.c.seq <= upto_seq)
     with store.db.read("list approvals for a target") as conn:
         rows = conn.execute(query).all()
-    return [approval_from_row(r) for r in rows]
+    return [TargetApproval(approval_from_row(r), r.decision_at, int(r.decision_seq)) for r in rows]
+
+
+def _joined(
+    store: SqlStore, environment: str, target_key: str, since: datetime, upto_seq: int
+) -> list[Approval]:
+    return [
+        r.approval
+        for r in target_approvals(store, environment, target_key, since)
+        if not upto_seq or r.decision_seq <= upto_seq
+    ]

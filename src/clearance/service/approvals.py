@@ -15,6 +15,8 @@ the earlier sign-off was voided. Distinct people count once each; one live rejec
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +25,7 @@ from typing import Any
 from clearance.model.signal import format_time, utc
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import duration_seconds
-from clearance.service.approval_query import approvals_for_target
+from clearance.service.approval_query import TargetApproval, approvals_for_target, target_approvals
 from clearance.service.errors import RefusedError, StateError
 from clearance.store.interface import (
     Approval,
@@ -33,6 +35,7 @@ from clearance.store.interface import (
     Caller,
     Store,
 )
+from clearance.store.sql import SqlStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +118,19 @@ def requesters(record: AuditRecord) -> set[str]:
 
 
 class ApprovalBook:
-    def __init__(self, store: Store, policy: Policy) -> None:
+    def __init__(self, store: Store, policy: Policy, read_cache: float = 0.0) -> None:
         self.store = store
         self.policy = policy
+        self.recent: RecentApprovals | None = None
+        self.cache_reads(read_cache)
+
+    def cache_reads(self, ttl: float) -> None:
+        """Reuse a target's approvals for ``ttl`` seconds (the service's ``read_cache``); this
+        process's own approvals apply at once. Only on the SQL store; ``0`` turns it off."""
+        store = self.store
+        self.recent = (
+            RecentApprovals(store, ttl) if ttl > 0 and isinstance(store, SqlStore) else None
+        )
 
     def answer(
         self,
@@ -218,9 +231,72 @@ class ApprovalBook:
         env_name = record.decision["target"]["environment"]
         env = self.policy.environment(env_name)
         window = timedelta(seconds=duration_seconds(env.approvals.expires_after))
-        return approvals_for_target(
-            self.store, env_name, target_key(record.decision), utc(record.at) - window, record.seq
-        )
+        key, since = target_key(record.decision), utc(record.at) - window
+        if self.recent is not None:
+            return self.recent.get(env_name, key, since, record.seq, now)
+        return approvals_for_target(self.store, env_name, key, since, record.seq)
+
+
+class RecentApprovals:
+    """Each target's approvals as read recently: every ``approve`` decision reads them, and a
+    webhook asks about the same targets many times a second.
+
+    An entry is fresh while the store's ``approvals_generation`` is the one read before loading
+    it (this process's approvals apply at once) and, as in
+    :class:`~clearance.service.recent.Recent`, for ``ttl`` seconds on both the monotonic and the
+    service clock (another replica's approval is seen within ``ttl``). It holds the approvals on
+    the target's decisions since some time, with each decision's time and seq, so a later
+    decision (a later window start, a higher seq) is answered by filtering it.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self, store: SqlStore, ttl: float) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[
+            tuple[str, str], tuple[int, float, datetime, datetime, list[TargetApproval]]
+        ] = {}
+
+    def get(
+        self, environment: str, key: str, since: datetime, upto_seq: int, now: datetime
+    ) -> list[Approval]:
+        generation = self.store.approvals_generation  # before loading: a later write invalidates
+        entry = self._entries.get((environment, key))
+        rows: list[TargetApproval] | None = None
+        if entry is not None:
+            at_generation, loaded_at, loaded_for, loaded_since, cached = entry
+            moved = (now - loaded_for).total_seconds()
+            if (
+                at_generation == generation
+                and time.monotonic() - loaded_at < self.ttl
+                and 0 <= moved < self.ttl
+                and since >= loaded_since
+            ):
+                rows = cached
+        if rows is None:
+            # From a little earlier than asked, so a decision taken a moment before this one
+            # (another thread's) is answered from the entry too; filtered below.
+            loaded_since = since - timedelta(seconds=self.ttl)
+            rows = target_approvals(self.store, environment, key, loaded_since)
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+                kept = self._entries.get((environment, key))
+                if kept is None or kept[2] <= now:  # a late decision does not evict a newer one
+                    self._entries[(environment, key)] = (
+                        generation,
+                        time.monotonic(),
+                        now,
+                        loaded_since,
+                        rows,
+                    )
+        return [
+            r.approval
+            for r in rows
+            if r.decision_at >= since and (not upto_seq or r.decision_seq <= upto_seq)
+        ]
 
 
 def _void_reason(

@@ -13,9 +13,10 @@ the ``source_down`` stance applies: the service does not treat silence as safety
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
@@ -28,9 +29,17 @@ from clearance.policy.compiled import Policy
 from clearance.service.approvals import ApprovalBook, ApprovalState
 from clearance.service.breakglass import BreakGlassDesk
 from clearance.service.recent import Recent
+from clearance.service.touching import TouchingCache
 from clearance.store.interface import AuditRecord, Caller, ExemptionRecord, Store
 
 Clock = Callable[[], datetime]
+
+
+@runtime_checkable
+class _SignalGenerations(Protocol):
+    """A store that counts its own signal writes (``SqlStore``): its reads may be cached."""
+
+    signals_generation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +92,23 @@ class DecisionService:
         self._policy_stored = False
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
+        generation: Callable[[], int] | None = None
+        if isinstance(store, _SignalGenerations):
+            counted = store
+            generation = lambda: counted.signals_generation  # noqa: E731
+        self.signal_cache = TouchingCache(read_cache, generation)
+        if approvals.recent is None:  # every ``approve`` decision reads them: same staleness
+            approvals.cache_reads(read_cache)
 
     def snapshot(
         self, target: Target, now: datetime, manifest: Mapping[str, Any] | None = None
     ) -> Snapshot:
         """``manifest``: the object about to be applied (admission), when the caller has it."""
         exposure = self.inventory.resolve(target, manifest=manifest)
-        keys = {key for exposed in exposure.assets for key in index_keys(exposed.ref)}
-        candidates = self.store.signals_touching(sorted(keys)) if keys else ()
+        keys = tuple(
+            sorted({key for exposed in exposure.assets for key in index_keys(exposed.ref)})
+        )
+        candidates = self.signal_cache.get(keys, now, self.store.signals_touching) if keys else ()
         matches = SignalIndex(candidates).match(exposure)
         health = list(self.health_cache.get(now, self.store.source_health))
         known = {h.name for h in health}
@@ -107,13 +125,25 @@ class DecisionService:
         )
 
     def decide(
-        self, target: Target, caller: Caller, manifest: Mapping[str, Any] | None = None
+        self,
+        target: Target,
+        caller: Caller,
+        manifest: Mapping[str, Any] | None = None,
+        *,
+        computing: AbstractContextManager[Any] | None = None,
     ) -> Outcome:
-        """Decide ``target`` now, record it, and return it with its approval state."""
-        now = self.clock()
-        self.policy.environment(target.environment)  # unknown environment: TargetError
-        snapshot = self.snapshot(target, now, manifest)
-        decision = decide(target, snapshot, self.policy, now)
+        """Decide ``target`` now, record it, and return it with its approval state.
+
+        ``computing`` (a semaphore, say) is held while the decision is computed and released
+        before the append waits for its group commit: callers bound the CPU-bound part without
+        bounding how many records can share one commit.
+        """
+        with computing or nullcontext():
+            # Read the clock once computing: decisions then read the caches in time order.
+            now = self.clock()
+            self.policy.environment(target.environment)  # unknown environment: TargetError
+            snapshot = self.snapshot(target, now, manifest)
+            decision = decide(target, snapshot, self.policy, now)
         if self._audit:
             policy_text = None if self._policy_stored else self.policy_text
             record = self.store.append_decision(decision, snapshot, caller, now, policy_text)

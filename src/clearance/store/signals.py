@@ -22,6 +22,11 @@ from clearance.store import tables as t
 from clearance.store.interface import NotFoundError, SourceState, UpsertCounts
 
 CHUNK = 500  # rows per IN (...) query: far below SQLite's and PostgreSQL's parameter limits
+# Signals parsed by ``touching``, by their stored JSON text: the same text is the same signal,
+# so a decision re-reading a workload's rows reuses the object (and its memoized content
+# digest) instead of parsing it again. Bounded; a changed row has new text and is parsed anew.
+_PARSED_MAX = 16384
+_parsed: dict[str, Signal] = {}
 
 
 def _keys(signal: Signal) -> set[str]:
@@ -167,8 +172,18 @@ def touching(conn: Connection, keys: Iterable[str]) -> tuple[Signal, ...]:
             select(t.signals.c.uid, t.signals.c.data).where(t.signals.c.uid.in_(uids))
         ):
             if row.uid not in found:
-                found[row.uid] = signal_from_dict(json.loads(row.data))
+                found[row.uid] = _parse(row.data)
     return tuple(found[uid] for uid in sorted(found))
+
+
+def _parse(data: str) -> Signal:
+    signal = _parsed.get(data)
+    if signal is None:
+        signal = signal_from_dict(json.loads(data))
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        _parsed[data] = signal
+    return signal
 
 
 def add_quarantined(conn: Connection, items: Sequence[Quarantined], now: datetime) -> int:

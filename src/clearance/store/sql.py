@@ -8,6 +8,7 @@ Each method is one transaction: reads on a plain connection, writes through
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
@@ -52,6 +53,12 @@ class SqlStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._appender = ChainAppender(db)
+        # Bumped after each signal or approval write this process makes (committed or not), so
+        # a reader caching what it read (the decision service) sees its own process's writes at
+        # once; other processes' writes reach it within the reader's own staleness bound.
+        self._generations = itertools.count(1)  # next() is atomic under the GIL
+        self.signals_generation = 0
+        self.approvals_generation = 0
 
     @classmethod
     def open(
@@ -92,8 +99,11 @@ class SqlStore:
 
     # signals and sources
     def upsert_signals(self, signals_: Sequence[Signal], now: datetime) -> UpsertCounts:
-        with self.db.write("upsert signals") as conn:
-            return signals.upsert(conn, signals_, utc(now))
+        try:
+            with self.db.write("upsert signals") as conn:
+                return signals.upsert(conn, signals_, utc(now))
+        finally:  # after the commit: a reader that read the old rows sees a new generation
+            self.signals_generation = next(self._generations)
 
     def get_signal(self, uid: str) -> Signal:
         with self.db.read("read signal") as conn:
@@ -184,8 +194,11 @@ class SqlStore:
 
     # approvals
     def add_approval(self, approval: Approval) -> None:
-        with self.db.write("record approval") as conn:
-            grants.add_approval(conn, approval)
+        try:
+            with self.db.write("record approval") as conn:
+                grants.add_approval(conn, approval)
+        finally:
+            self.approvals_generation = next(self._generations)
 
     def list_approvals(self, decision_id: str) -> tuple[Approval, ...]:
         with self.db.read("list approvals") as conn:

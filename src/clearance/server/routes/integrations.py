@@ -50,10 +50,11 @@ class IntegrationDeps:
     authenticate: Authenticator
     metrics: IntegrationMetrics
     github: GitHubGates | None = None  # None: the GitHub webhook answers 404 (not configured)
-    # Decisions computed at once by these routes; the rest wait their turn in arrival order.
-    # Decisions are CPU-bound Python: dozens of threads fighting over the GIL only stretch the
-    # tail (a first-come queue keeps p99 near the queue length times one decision).
-    concurrency: int = 4
+    # Decisions in flight in these routes (each on a worker thread); the rest wait their turn
+    # in arrival order. The decider bounds the CPU-bound part itself (ServiceDecider.computing:
+    # threads fighting over the GIL only stretch the tail); the others in flight are waiting
+    # for the audit log, and the more wait, the more records one group commit carries.
+    concurrency: int = 32
     _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     def slots(self) -> asyncio.Semaphore:
@@ -273,7 +274,7 @@ def _peer(request: Request) -> str:
 
 
 def mount(
-    app: Any, ctx: Any, settings: IntegrationSettings, concurrency: int = 4
+    app: Any, ctx: Any, settings: IntegrationSettings, concurrency: int = 32, computing: int = 2
 ) -> IntegrationDeps:
     """Mount every integration on the service app; returns the deps (``deps.github.finish``).
 
@@ -283,7 +284,7 @@ def mount(
     from clearance.integrations.github_app import GitHubApp  # noqa: PLC0415
     from clearance.integrations.service import ServiceDecider, service_authenticator  # noqa: PLC0415
 
-    decider = ServiceDecider(ctx)
+    decider = ServiceDecider(ctx, computing)
     metrics = IntegrationMetrics(ctx.metrics.registry)
     gates = None
     if settings.github is not None:

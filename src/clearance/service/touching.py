@@ -1,0 +1,65 @@
+"""The signals touching a target's index keys, as read recently: a decision's main store read.
+
+A webhook asks about the same few workloads over and over (every replica set, every retry), and
+each ask read the same rows and parsed the same JSON into fresh ``Signal`` objects, whose
+content digests (memoized per object) were then computed again. Entries here are the parsed
+signals, shared by every decision that asks for the same keys, and are fresh only while:
+
+* the store's ``signals_generation`` is the one read before loading them: this process's own
+  signal writes (``clearance sync`` in the server, ``POST /v1/signals``) are seen at once;
+* like :class:`~clearance.service.recent.Recent`, less than ``ttl`` seconds have passed on the
+  monotonic clock and on the service clock since the load: another replica's write is seen
+  within ``ttl`` (the service's ``read_cache``), and a decision never reads signals cached for a
+  later time than its own.
+
+Stores without a ``signals_generation`` (and ``ttl = 0``) are read every time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from clearance.model.signal import Signal
+
+MAX_ENTRIES = 4096  # distinct key sets kept; beyond, start over (entries live < ttl anyway)
+
+Loader = Callable[[list[str]], tuple[Signal, ...]]
+
+
+class TouchingCache:
+    def __init__(self, ttl: float, generation: Callable[[], int] | None) -> None:
+        self.ttl = ttl
+        self._generation = generation if ttl > 0 else None
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, ...], tuple[int, float, datetime, tuple[Signal, ...]]] = {}
+
+    def get(self, keys: tuple[str, ...], now: datetime, load: Loader) -> tuple[Signal, ...]:
+        """The signals touching ``keys`` (sorted), from the cache when still fresh."""
+        if self._generation is None:
+            return load(list(keys))
+        generation = self._generation()  # read before loading: a later write invalidates
+        entry = self._entries.get(keys)
+        if entry is not None:
+            at_generation, loaded_at, loaded_for, signals = entry
+            moved = (now - loaded_for).total_seconds()
+            if (
+                at_generation == generation
+                and time.monotonic() - loaded_at < self.ttl
+                and 0 <= moved < self.ttl
+            ):
+                return signals
+        signals = load(list(keys))
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            kept = self._entries.get(keys)
+            if kept is None or kept[2] <= now:  # a late decision does not evict a newer entry
+                self._entries[keys] = (generation, time.monotonic(), now, signals)
+        return signals
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
