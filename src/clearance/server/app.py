@@ -105,7 +105,7 @@ def build_context(
         backoff=settings.notify.backoff,
         on_result=lambda ok: metrics.notifications.labels("delivered" if ok else "failed").inc(),
     )
-    approvals = ApprovalBook(store, policy)
+    approvals = ApprovalBook(store, policy, settings.read_cache)
     rules = BreakGlassRules(
         expires_after=timedelta(seconds=duration_seconds(settings.break_glass.expires_after)),
         second_person=settings.break_glass.second_person,
