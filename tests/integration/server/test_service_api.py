@@ -96,10 +96,12 @@ def test_too_many_in_flight_is_429_with_retry_after(live: Callable[..., Live]) -
     entered = threading.Event()
     real = server.ctx.decisions.decide
 
-    def slow(target: Target, caller: Caller, manifest: Mapping[str, Any] | None = None) -> Outcome:
+    def slow(
+        target: Target, caller: Caller, manifest: Mapping[str, Any] | None = None, **kw: Any
+    ) -> Outcome:
         entered.set()
         release.wait(5)
-        return real(target, caller, manifest)
+        return real(target, caller, manifest, **kw)
 
     server.ctx.decisions.decide = slow  # type: ignore[method-assign]
     worker = threading.Thread(target=server.ask, args=("clean",))
