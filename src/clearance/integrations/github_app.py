@@ -16,9 +16,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
@@ -185,13 +185,21 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class GateBook(Protocol):
+    """Where gates answered with a status report wait for the approvals flow to finish them."""
+
+    def hold(self, decision_id: str, gate: Gate) -> None: ...
+
+    def release(self, decision_id: str) -> Gate | None:
+        """The held gate, once: a second release gets None."""
+        ...
+
+
 @dataclass
 class PendingGates:
-    """Gates answered with a status report, waiting for the approvals flow to finish them.
-
-    In memory: a restart loses them (the pipeline stays pending; GitHub times the job out after
-    30 days). A multi-replica deployment should keep them in the store (left to the service).
-    """
+    """Held gates in memory, for tests and a single process without a store; the service keeps
+    them in its store (:class:`StoredGates`), so any worker or replica can finish them and a
+    restart loses none."""
 
     gates: dict[str, Gate] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -203,6 +211,27 @@ class PendingGates:
     def release(self, decision_id: str) -> Gate | None:
         with self.lock:
             return self.gates.pop(decision_id, None)
+
+
+class GateStore(Protocol):
+    def hold_gate(self, decision_id: str, gate: dict[str, Any], now: datetime) -> None: ...
+
+    def release_gate(self, decision_id: str, now: datetime) -> dict[str, Any] | None: ...
+
+
+class StoredGates:
+    """Held gates in the service's store (table ``held_gates``)."""
+
+    def __init__(self, store: GateStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def hold(self, decision_id: str, gate: Gate) -> None:
+        self.store.hold_gate(decision_id, asdict(gate), self.clock())
+
+    def release(self, decision_id: str) -> Gate | None:
+        data = self.store.release_gate(decision_id, self.clock())
+        return None if data is None else Gate(**data)
 
 
 def now_utc() -> datetime:

@@ -14,7 +14,7 @@ import logging
 
 from clearance.errors import ClearanceError
 from clearance.integrations.github import Request, finish_body, refusal_body, review_body
-from clearance.integrations.github_app import Delivery, GitHubApp, PendingGates
+from clearance.integrations.github_app import Delivery, GateBook, GitHubApp, PendingGates
 from clearance.integrations.interface import Decider
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
@@ -32,13 +32,13 @@ class GitHubGates:
         app: GitHubApp,
         settings: IntegrationSettings,
         metrics: IntegrationMetrics,
-        pending: PendingGates | None = None,
+        pending: GateBook | None = None,
     ) -> None:
         self.decider = decider
         self.app = app
         self.settings = settings
         self.metrics = metrics
-        self.pending = pending or PendingGates()
+        self.pending: GateBook = pending or PendingGates()
 
     def handle(self, request: Request, delivery_id: str) -> Delivery:
         gate = request.gate

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
@@ -18,7 +19,15 @@ from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
 from clearance.sources.interface import Quarantined
-from clearance.store import break_glass, decisions, grants, reference, signals, tokens
+from clearance.store import (
+    break_glass,
+    decisions,
+    grants,
+    held_gates,
+    reference,
+    signals,
+    tokens,
+)
 from clearance.store.appender import ChainAppender
 from clearance.store.chain import prepare
 from clearance.store.engine import (
@@ -128,6 +137,17 @@ class SqlStore:
     def record_source_failure(self, name: str, error: str, now: datetime) -> None:
         with self.db.write(f"record failure of source {name!r}") as conn:
             signals.record_failure(conn, name, error, now)
+
+    def hold_gate(self, decision_id: str, gate: dict[str, Any], now: datetime) -> None:
+        """Keep a gate waiting for ``decision_id``'s approvals (GitHub protection rules)."""
+        with self.db.write("hold gate") as conn:
+            held_gates.hold(conn, decision_id, gate, utc(now))
+
+    def release_gate(self, decision_id: str, now: datetime) -> dict[str, Any] | None:
+        """The held gate, to this caller only: a second release (here or on another replica)
+        gets None."""
+        with self.db.write("release gate") as conn:
+            return held_gates.release(conn, decision_id, utc(now))
 
     def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
         with self.db.write(f"store reference {name!r}") as conn:

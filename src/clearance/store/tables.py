@@ -231,3 +231,14 @@ reference_data = Table(
     Column("body", LargeBinary, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# GitHub protection-rule gates answered "waiting for approval", until the approvals settle.
+# In the store so that whichever worker or replica records the approval answers the gate.
+held_gates = Table(
+    "held_gates",
+    metadata,
+    Column("decision_id", String(100), primary_key=True),
+    Column("gate", Text, nullable=False),  # JSON: where and how to answer it
+    Column("held_at", UTCDateTime, nullable=False),
+    Column("released_at", UTCDateTime),
+)

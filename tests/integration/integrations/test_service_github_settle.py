@@ -8,7 +8,8 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ class Service:
     github: GitHubApiState
     tokens: dict[str, str]
     store: SqlStore
+    start_replica: Callable[[], AbstractContextManager[str]]
 
 
 def _keys() -> tuple[str, str]:
@@ -92,8 +94,18 @@ def service(tmp_path: Path) -> Iterator[Service]:
         )
         settings = ServerSettings.model_validate({"token_groups": {"alice": ["engineering"]}})
         ctx = build_context(scenario / "clearance.yaml", store, settings, clock=lambda: NOW)
+
+        @contextmanager
+        def replica() -> Iterator[str]:
+            """Another process's service over the same database (a worker, a replica)."""
+            other = SqlStore.open(f"sqlite:///{tmp_path / 'service.db'}")
+            octx = build_context(scenario / "clearance.yaml", other, settings, clock=lambda: NOW)
+            with serve(create_app(octx, integrations=integrations)) as other_url:
+                yield other_url
+            octx.close()
+
         with serve(create_app(ctx, integrations=integrations)) as url:
-            yield Service(url, api, state, tokens, store)
+            yield Service(url, api, state, tokens, store, replica)
         ctx.close()
 
 
@@ -129,9 +141,11 @@ def _reviews(service: Service, count: int) -> list[dict[str, Any]]:
     return [r["body"] for r in service.github.reviews]
 
 
-def _approve(service: Service, who: str, decision_id: str, outcome: str) -> httpx.Response:
+def _approve(
+    service: Service, who: str, decision_id: str, outcome: str, url: str | None = None
+) -> httpx.Response:
     return httpx.post(
-        f"{service.url}/v1/decisions/{decision_id}/approvals",
+        f"{url or service.url}/v1/decisions/{decision_id}/approvals",
         json={"outcome": outcome, "reason": "reviewed the KEV finding; patched image next"},
         headers={"Authorization": f"Bearer {service.tokens[who]}"},
     )
@@ -167,3 +181,16 @@ def test_a_rejection_on_the_service_rejects_the_held_github_gate(service: Servic
     assert _approve(service, "alice", decision_id, "reject").status_code == 201
     final = _reviews(service, 2)[1]
     assert final["state"] == "rejected"
+
+
+def test_an_approval_recorded_by_another_replica_finishes_the_gate_once(service: Service) -> None:
+    _deliver(service)
+    decision_id = _held_decision(service)
+    with service.start_replica() as other:
+        assert _approve(service, "alice", decision_id, "approve", url=other).status_code == 201
+        final = _reviews(service, 2)[1]
+    assert final["state"] == "approved"
+    # The gate is answered once, whichever replica hears of the decision again.
+    assert _approve(service, "alice", decision_id, "approve").status_code in (201, 409)
+    time.sleep(0.3)
+    assert len(service.github.reviews) == 2

@@ -281,7 +281,7 @@ def mount(
     ``ctx`` is the app's ``ServerContext``: decisions go through its DecisionService, callers
     through its authenticator (``decide`` scope), counters onto its metrics registry.
     """
-    from clearance.integrations.github_app import GitHubApp  # noqa: PLC0415
+    from clearance.integrations.github_app import GitHubApp, StoredGates  # noqa: PLC0415
     from clearance.integrations.service import ServiceDecider, service_authenticator  # noqa: PLC0415
 
     decider = ServiceDecider(ctx, computing)
@@ -289,7 +289,8 @@ def mount(
     gates = None
     if settings.github is not None:
         app_client = GitHubApp(settings.github, clock=ctx.clock)
-        gates = GitHubGates(decider, app_client, settings, metrics)
+        held = StoredGates(ctx.store, ctx.clock)  # any worker or replica finishes the gate
+        gates = GitHubGates(decider, app_client, settings, metrics, pending=held)
     deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates)
     deps.concurrency = concurrency
     app.include_router(integration_router(deps))

@@ -1,0 +1,32 @@
+"""Held GitHub protection-rule gates, answered by whichever replica records the approval.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+TIME = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "held_gates",
+        sa.Column("decision_id", sa.String(100), primary_key=True),
+        sa.Column("gate", sa.Text, nullable=False),
+        sa.Column("held_at", TIME, nullable=False),
+        sa.Column("released_at", TIME),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("held_gates")
