@@ -13,11 +13,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from clearance.engine import decide
 from clearance.errors import ClearanceError
 from clearance.integrations.interface import Answer
 from clearance.model.target import Target
-from clearance.store.interface import AuditRecord, Caller, Scope
+from clearance.store.interface import Caller, Scope
 
 if TYPE_CHECKING:
     from clearance.server.app import ServerContext
@@ -50,44 +49,16 @@ class ServiceDecider:
         if not ctx.slots.acquire(timeout=ctx.settings.queue_wait):
             raise OverloadedError(f"{ctx.settings.max_in_flight} decisions are in flight")
         try:
-            if record:
-                answer = self._recorded(target, caller, manifest)
-            else:
-                answer = self._dry(target, caller, manifest)
+            outcome = ctx.decisions.decide(
+                target, caller, manifest, computing=self.computing, record=record
+            )
         finally:
             ctx.slots.release()
-        d = answer.decision
-        ctx.metrics.decided(d.verdict.value, d.target.environment, list(d.degraded))
-        return answer
-
-    def _recorded(
-        self, target: Target, caller: Caller, manifest: Mapping[str, Any] | None
-    ) -> Answer:
-        outcome = self.ctx.decisions.decide(target, caller, manifest, computing=self.computing)
-        if outcome.decision is None:  # decide() returns the fresh decision; never a read-back
+        d = outcome.decision
+        if d is None:  # decide() returns the decision it computed; never a read-back
             raise ClearanceError(f"decision {outcome.record.decision_id} came back without data")
-        return Answer(outcome.decision, outcome.state.status)
-
-    def _dry(self, target: Target, caller: Caller, manifest: Mapping[str, Any] | None) -> Answer:
-        service = self.ctx.decisions
-        with self.computing:
-            now = service.clock()
-            service.policy.environment(target.environment)
-            decision = decide(target, service.snapshot(target, now, manifest), service.policy, now)
-        record = AuditRecord(
-            schema_version=0,
-            seq=0,
-            decision_id=decision.id,
-            at=decision.at,
-            decision=decision.to_dict(),
-            snapshot={},
-            policy_digest=decision.policy_digest,
-            caller=caller.to_dict(),
-            prev_hash="",
-            hash="",
-        )
-        state = service.approvals.state(record, now, service.break_glass.active_for(record, now))
-        return Answer(decision, state.status, recorded=False)
+        ctx.metrics.decided(d.verdict.value, d.target.environment, list(d.degraded))
+        return Answer(d, outcome.state.status, recorded=record)
 
 
 def service_authenticator(ctx: ServerContext) -> Callable[[str | None], Caller]:

@@ -131,12 +131,15 @@ class DecisionService:
         manifest: Mapping[str, Any] | None = None,
         *,
         computing: AbstractContextManager[Any] | None = None,
+        record: bool = True,
     ) -> Outcome:
         """Decide ``target`` now, record it, and return it with its approval state.
 
         ``computing`` (a semaphore, say) is held while the decision is computed and released
         before the append waits for its group commit: callers bound the CPU-bound part without
-        bounding how many records can share one commit.
+        bounding how many records can share one commit. ``record=False`` is a dry run (an
+        admission ``dryRun``): decided from the same snapshot, with its approval state, but not
+        appended to the log.
         """
         with computing or nullcontext():
             # Read the clock once computing: decisions then read the caches in time order.
@@ -144,14 +147,14 @@ class DecisionService:
             self.policy.environment(target.environment)  # unknown environment: TargetError
             snapshot = self.snapshot(target, now, manifest)
             decision = decide(target, snapshot, self.policy, now)
-        if self._audit:
+        if record and self._audit:
             policy_text = None if self._policy_stored else self.policy_text
-            record = self.store.append_decision(decision, snapshot, caller, now, policy_text)
+            entry = self.store.append_decision(decision, snapshot, caller, now, policy_text)
             self._policy_stored = True
-        else:  # benchmark-only: see bench/bench_http_decisions.py
-            record = _unrecorded(decision, caller)
-        state = self.approvals.state(record, now, self.break_glass.active_for(record, now))
-        return Outcome(record, decision, state)
+        else:  # a dry run, or benchmark-only (see bench/bench_http_decisions.py)
+            entry = _unrecorded(decision, caller)
+        state = self.approvals.state(entry, now, self.break_glass.active_for(entry, now))
+        return Outcome(entry, decision, state)
 
     def get(self, decision_id: str) -> Outcome:
         """A recorded decision with its approval state as of now (NotFoundError if unknown)."""
