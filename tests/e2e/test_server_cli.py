@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -124,28 +125,50 @@ def test_exceptions_create_list_revoke(server: Live) -> None:
     assert run(server, "ci", _check(server, "hot")).returncode == 20
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path, workers: int) -> None:
-    import socket
+@dataclass
+class Served:
+    """``clearance serve --demo`` in a subprocess, with a token made before it starts."""
 
-    import httpx
+    process: subprocess.Popen[str]
+    port: int
+    token: str
+    database: str
+    environ: dict[str, str]
+
+
+def _serve_demo(tmp_path: Path, *flags: str, scope: str = "decide") -> Served:
+    import socket
 
     database = f"sqlite:///{tmp_path / 'demo.db'}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CLEARANCE_")}
     token = subprocess.run(
-        [sys.executable, "-m", "clearance", "tokens", "create", "ci", "--scope", "decide",
+        [sys.executable, "-m", "clearance", "tokens", "create", "ci", "--scope", scope,
          "--database", database],
         capture_output=True, text=True, env=environ, check=True,
     ).stdout.strip()  # fmt: skip
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    serving = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "clearance", "serve", "--demo", "--port", str(port),
-         "--database", database, "--workers", str(workers)],
+         "--database", database, *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    return Served(process, port, token, database, environ)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path, workers: int) -> None:
+    import httpx
+
+    served = _serve_demo(tmp_path, "--workers", str(workers))
+    serving, token, database, environ = (
+        served.process,
+        served.token,
+        served.database,
+        served.environ,
+    )
+    base = f"http://127.0.0.1:{served.port}"
     try:
         for _ in range(200):
             try:
@@ -188,7 +211,6 @@ def test_serve_mounts_the_integrations_over_tls(tmp_path: Path) -> None:
     AdmissionReview over HTTPS that only the generated CA's clients trust (the API server's
     caBundle), and the demo's blocked workload is denied."""
     import json
-    import socket
     import ssl
 
     import httpx
@@ -204,22 +226,16 @@ def test_serve_mounts_the_integrations_over_tls(tmp_path: Path) -> None:
     integrations.write_text(
         json.dumps({"admission": {"cluster": "prod-eu", "namespaces": {"shop": "production"}}})
     )
-    database = f"sqlite:///{tmp_path / 'demo.db'}"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CLEARANCE_")}
-    token = subprocess.run(
-        [sys.executable, "-m", "clearance", "tokens", "create", "apiserver", "--scope", "decide",
-         "--database", database],
-        capture_output=True, text=True, env=environ, check=True,
-    ).stdout.strip()  # fmt: skip
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    serving = subprocess.Popen(
-        [sys.executable, "-m", "clearance", "serve", "--demo", "--port", str(port),
-         "--database", database, "--integrations", str(integrations),
-         "--tls-cert", str(cert), "--tls-key", str(key)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
-    )  # fmt: skip
+    served = _serve_demo(
+        tmp_path,
+        "--integrations",
+        str(integrations),
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+    )
+    serving, token, port = served.process, served.token, served.port
     base = f"https://127.0.0.1:{port}"
     fixtures = Path(__file__).parent.parent / "fixtures" / "admission"
     review = json.loads(
