@@ -126,7 +126,10 @@ class Background:
         self._nats_stop = asyncio.Event()
         if self._stop.is_set():
             return
-        consumer = FalcoNatsConsumer(settings, self._store_nats)
+        async def store(batch: Batch) -> None:
+            await asyncio.to_thread(store_batch, self.store, batch, settings.source, self.clock())
+
+        consumer = FalcoNatsConsumer(settings, store)
         attempt = 0
         while not self._nats_stop.is_set():
             try:
@@ -155,10 +158,6 @@ class Background:
                 await asyncio.to_thread(
                     self.store.record_source_success, consumer.source, self.clock()
                 )
-
-    async def _store_nats(self, batch: Batch) -> None:
-        source = self.config.ingest.falco_nats.source if self.config.ingest.falco_nats else "falco"
-        await asyncio.to_thread(store_batch, self.store, batch, source, self.clock())
 
     async def _pause(self, seconds: float) -> None:
         assert self._nats_stop is not None
