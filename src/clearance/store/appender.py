@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from clearance.model.signal import parse_time
 from clearance.store import tables as t
@@ -30,6 +30,17 @@ from clearance.store.interface import (
 
 MAX_GROUP = 256  # records per group commit: bounds one transaction's size and latency
 MAX_PENDING = 1024  # appends allowed to wait; beyond, refuse at once (the caller answers 503)
+
+# Built once: constructing a statement per append (and a new one per head value) cost more CPU
+# than executing it. Executions reuse SQLAlchemy's compiled form through its statement cache.
+_HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT_RECORDS = insert(t.decisions)
+_MOVE_HEAD = (
+    update(t.audit_head)
+    .where(t.audit_head.c.id == 1)
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
 
 
 @dataclass(slots=True)
@@ -118,9 +129,7 @@ class ChainAppender:
     def _write(self, group: list[_Pending], *, careful: bool) -> list[AuditRecord]:
         new_policies: set[str] = set()
         with self._db.write("append decision") as conn:
-            head = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-            if self._db.dialect == "postgresql":
-                head = head.with_for_update()
+            head = _HEAD_FOR_UPDATE if self._db.dialect == "postgresql" else _HEAD
             row = conn.execute(head).one()
             seq, prev = int(row.seq), str(row.hash)
             # A decision id digests the policy, the inputs and the time: the same id is the same
@@ -167,10 +176,8 @@ class ChainAppender:
                 records.append(sealed[p.decision_id])
                 prev = digest
             if rows:
-                conn.execute(insert(t.decisions), rows)
-                conn.execute(
-                    update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=prev)
-                )
+                conn.execute(_INSERT_RECORDS, rows)
+                conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
         self._stored_policies |= new_policies  # only once committed
         return records
 

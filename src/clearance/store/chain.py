@@ -34,6 +34,7 @@ _BODY_KEYS = (
     "seq",
     "snapshot",
 )
+_KEY_PREFIXES = {key: canonical_json(key) + b":" for key in _BODY_KEYS}  # once, not per record
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ def seal(prepared: Prepared, seq: int, prev_hash: str) -> tuple[bytes, str]:
         "seq": canonical_json(seq),
         "prev_hash": canonical_json(prev_hash),
     }
-    body = b"{" + b",".join(canonical_json(key) + b":" + parts[key] for key in _BODY_KEYS) + b"}"
+    body = b"{" + b",".join(_KEY_PREFIXES[key] + parts[key] for key in _BODY_KEYS) + b"}"
     return body, body_hash(body)
 
 
