@@ -126,6 +126,7 @@ class Background:
         self._nats_stop = asyncio.Event()
         if self._stop.is_set():
             return
+
         async def store(batch: Batch) -> None:
             await asyncio.to_thread(store_batch, self.store, batch, settings.source, self.clock())
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -58,9 +59,11 @@ class Delivery:
     body: dict[str, str]
     attempts: list[Attempt] = field(default_factory=list)
     outcome: str = "pending"  # delivered | failed | pending
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "decision_id": self.decision_id,
             "url": self.url,
             "state": self.body.get("state"),
@@ -69,8 +72,21 @@ class Delivery:
         }
 
 
+class CallbackLog(Protocol):
+    """Where callbacks are kept: ``add`` when one starts, ``update`` after each attempt."""
+
+    def add(self, delivery: Delivery) -> None: ...
+
+    def update(self, delivery: Delivery) -> None: ...
+
+    def of(self, decision_id: str) -> list[dict[str, Any]]: ...
+
+    def failed(self) -> list[dict[str, Any]]: ...
+
+
 class DeliveryLog:
-    """The most recent callbacks (bounded), by decision id, oldest first per decision."""
+    """The most recent callbacks (bounded) in memory, by decision id, oldest first per decision;
+    the service keeps them in its store (:class:`StoredDeliveryLog`)."""
 
     def __init__(self, limit: int = 1000) -> None:
         self._items: OrderedDict[str, list[Delivery]] = OrderedDict()
@@ -84,13 +100,52 @@ class DeliveryLog:
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
 
-    def of(self, decision_id: str) -> list[Delivery]:
-        with self._lock:
-            return list(self._items.get(decision_id, ()))
+    def update(self, delivery: Delivery) -> None:
+        """Nothing to do: the log holds the delivery itself."""
 
-    def failed(self) -> list[Delivery]:
+    def of(self, decision_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [d for ds in self._items.values() for d in ds if d.outcome == "failed"]
+            return [d.to_dict() for d in self._items.get(decision_id, ())]
+
+    def failed(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [d.to_dict() for ds in self._items.values() for d in ds if d.outcome == "failed"]
+
+
+class CallbackStore(Protocol):
+    def save_callback(
+        self,
+        callback_id: str,
+        decision_id: str,
+        integration: str,
+        record: dict[str, Any],
+        now: datetime,
+    ) -> None: ...
+
+    def list_callbacks(
+        self, decision_id: str | None = None, outcome: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+
+class StoredDeliveryLog:
+    """Callbacks in the service's store (table ``callbacks``), shown with the decision."""
+
+    def __init__(self, store: CallbackStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def add(self, delivery: Delivery) -> None:
+        self.update(delivery)
+
+    def update(self, delivery: Delivery) -> None:
+        record = delivery.to_dict()
+        self.store.save_callback(delivery.id, delivery.decision_id, "github", record, self.clock())
+
+    def of(self, decision_id: str) -> list[dict[str, Any]]:
+        return self.store.list_callbacks(decision_id=decision_id)
+
+    def failed(self) -> list[dict[str, Any]]:
+        return self.store.list_callbacks(outcome="failed")
 
 
 class GitHubApp:
@@ -100,14 +155,14 @@ class GitHubApp:
         self,
         settings: GitHubSettings,
         clock: Clock,
-        log: DeliveryLog | None = None,
+        log: CallbackLog | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         verify: Any = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.log = log or DeliveryLog()
+        self.log: CallbackLog = log or DeliveryLog()
         self._sleep = sleep
         self._client = httpx.Client(timeout=10.0, transport=transport, verify=verify)
         self._tokens: dict[int, tuple[str, datetime]] = {}
@@ -145,6 +200,7 @@ class GitHubApp:
             # The URL comes from the payload: only ever send our installation token to GitHub.
             delivery.attempts.append(Attempt(self.clock(), None, "callback URL is not on api_url"))
             delivery.outcome = "failed"
+            self.log.update(delivery)
             return delivery
         for attempt in range(self.settings.retries + 1):
             if attempt:
@@ -160,17 +216,21 @@ class GitHubApp:
                 )
             except (httpx.HTTPError, CallbackError, ValueError, KeyError) as exc:
                 delivery.attempts.append(Attempt(self.clock(), None, _describe(exc)))
+                self.log.update(delivery)
                 continue
             delivery.attempts.append(Attempt(self.clock(), reply.status_code))
             if reply.status_code in (200, 204):
                 delivery.outcome = "delivered"
+                self.log.update(delivery)
                 return delivery
+            self.log.update(delivery)
             if reply.status_code == 401:
                 with self._lock:  # a revoked token: fetch a new one next time
                     self._tokens.pop(gate.installation_id, None)
             elif reply.status_code < 500 and reply.status_code != 429:
                 break  # GitHub refused this body (404, 422): repeating it will not help
         delivery.outcome = "failed"
+        self.log.update(delivery)
         logger.error(
             "GitHub callback for decision %s failed after %d attempts: %s",
             decision_id,

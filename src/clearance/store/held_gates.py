@@ -1,5 +1,6 @@
 """Held gates: hold once, release once (the release is a conditional UPDATE, so two replicas
-settling the same decision at the same moment cannot both answer GitHub)."""
+settling the same decision at the same moment cannot both answer GitHub); and the callbacks
+sent to answer them, with every attempt."""
 
 from __future__ import annotations
 
@@ -36,3 +37,37 @@ def release(conn: Connection, decision_id: str, now: datetime) -> dict[str, Any]
     ).one()
     gate: dict[str, Any] = json.loads(row.gate)
     return gate
+
+
+def save_callback(
+    conn: Connection,
+    callback_id: str,
+    decision_id: str,
+    integration: str,
+    record: dict[str, Any],
+    now: datetime,
+) -> None:
+    values = {
+        "decision_id": decision_id,
+        "integration": integration,
+        "outcome": str(record.get("outcome", "pending")),
+        "record": json.dumps(record, sort_keys=True),
+        "updated_at": now,
+    }
+    found = conn.execute(
+        update(t.callbacks).where(t.callbacks.c.id == callback_id).values(**values)
+    )
+    if found.rowcount == 0:
+        conn.execute(insert(t.callbacks).values(id=callback_id, **values))
+
+
+def list_callbacks(
+    conn: Connection, decision_id: str | None, outcome: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(t.callbacks.c.record).order_by(t.callbacks.c.updated_at, t.callbacks.c.id)
+    if decision_id is not None:
+        query = query.where(t.callbacks.c.decision_id == decision_id)
+    if outcome is not None:
+        query = query.where(t.callbacks.c.outcome == outcome)
+    rows = conn.execute(query.limit(limit)).all()
+    return [json.loads(row.record) for row in rows]

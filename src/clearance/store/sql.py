@@ -149,6 +149,25 @@ class SqlStore:
         with self.db.write("release gate") as conn:
             return held_gates.release(conn, decision_id, utc(now))
 
+    def save_callback(
+        self,
+        callback_id: str,
+        decision_id: str,
+        integration: str,
+        record: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Keep (or update) one callback an integration sent, with its attempts."""
+        with self.db.write("record callback") as conn:
+            held_gates.save_callback(conn, callback_id, decision_id, integration, record, utc(now))
+
+    def list_callbacks(
+        self, decision_id: str | None = None, outcome: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Callbacks oldest first: of one decision, or with one outcome (``failed``)."""
+        with self.db.read("list callbacks") as conn:
+            return held_gates.list_callbacks(conn, decision_id, outcome, limit)
+
     def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
         with self.db.write(f"store reference {name!r}") as conn:
             return reference.put(conn, name, body, utc(now))

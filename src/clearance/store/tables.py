@@ -242,3 +242,16 @@ held_gates = Table(
     Column("held_at", UTCDateTime, nullable=False),
     Column("released_at", UTCDateTime),
 )
+
+# Every answer an integration sent back (a GitHub callback): its attempts and outcome, so a
+# failed callback is visible with the decision whichever replica sent it.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("decision_id", String(100), nullable=False, index=True),
+    Column("integration", String(50), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("record", Text, nullable=False),  # JSON: url, state, outcome, attempts
+    Column("updated_at", UTCDateTime, nullable=False),
+)

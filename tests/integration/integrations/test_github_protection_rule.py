@@ -282,5 +282,5 @@ def test_the_installation_token_never_leaves_for_another_host(world: World) -> N
             break
         time.sleep(0.01)
     [item] = world.gates.app.log.failed()
-    assert item.attempts[0].error == "callback URL is not on api_url"
+    assert item["attempts"][0]["error"] == "callback URL is not on api_url"
     assert world.github.jwt_claims == []

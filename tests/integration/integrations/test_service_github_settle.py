@@ -71,6 +71,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     tokens = {
         "alice": store.create_token("alice", (Scope.APPROVE,), NOW)[1],
         "bob": store.create_token("bob", (Scope.APPROVE,), NOW)[1],
+        "ci": store.create_token("ci", (Scope.DECIDE,), NOW)[1],
     }
     state = GitHubApiState(APP_ID, public, NOW, installations={INSTALLATION})
     with Loopback(GitHubApiHandler, state) as api:
@@ -81,6 +82,8 @@ def service(tmp_path: Path) -> Iterator[Service]:
                     "private_key": private,
                     "webhook_secret": SECRET,
                     "api_url": api,
+                    "retries": 2,
+                    "backoff_seconds": 0.01,
                     "environments": {
                         "staging": {
                             "environment": "staging",
@@ -194,3 +197,26 @@ def test_an_approval_recorded_by_another_replica_finishes_the_gate_once(service:
     assert _approve(service, "alice", decision_id, "approve").status_code in (201, 409)
     time.sleep(0.3)
     assert len(service.github.reviews) == 2
+
+
+def test_the_callbacks_are_shown_with_the_decision_on_any_replica(service: Service) -> None:
+    # GitHub is down for the final answer: every retry fails, and that is seen with the decision.
+    _deliver(service)
+    decision_id = _held_decision(service)
+    retries = 2
+    for _ in range(retries + 1):
+        service.github.scripted.queue(502, b'{"message": "Server Error"}')
+    assert _approve(service, "alice", decision_id, "approve").status_code == 201
+    with service.start_replica() as other:
+        for _ in range(500):
+            body = httpx.get(
+                f"{other}/v1/decisions/{decision_id}",
+                headers={"Authorization": f"Bearer {service.tokens['ci']}"},
+            ).json()
+            if [c["outcome"] for c in body.get("callbacks", [])] == ["delivered", "failed"]:
+                break
+            time.sleep(0.02)
+    status, final = body["callbacks"]
+    assert status["state"] is None  # the status report that held the gate
+    assert final["state"] == "approved"
+    assert [a["status"] for a in final["attempts"]] == [502] * (retries + 1)

@@ -56,8 +56,14 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
 
 @router.get("/{decision_id}", summary="A recorded decision and where it stands now")
 def read(decision_id: Id, request: Request, _caller: Decider) -> JSONResponse:
+    """With ``callbacks`` when an integration answered for it (a GitHub gate), so a callback
+    that failed is seen with the decision, whichever replica sent it."""
     ctx = context(request)
-    return JSONResponse(ctx.decisions.get(decision_id).to_dict())
+    body = ctx.decisions.get(decision_id).to_dict()
+    callbacks = ctx.store.list_callbacks(decision_id=decision_id)
+    if callbacks:
+        body["callbacks"] = callbacks
+    return JSONResponse(body)
 
 
 @router.get("", summary="Recorded decisions, newest first")

@@ -152,7 +152,7 @@ def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             return caller
         gates = deps.github
         items = gates.app.log.of(decision_id) if gates else []
-        return JSONResponse({"deliveries": [d.to_dict() for d in items]})
+        return JSONResponse({"deliveries": items})
 
     @router.get("/github/deliveries")
     async def github_failed(request: Request) -> Response:
@@ -161,7 +161,7 @@ def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             return caller
         gates = deps.github
         items = gates.app.log.failed() if gates else []
-        return JSONResponse({"failed": [d.to_dict() for d in items]})
+        return JSONResponse({"failed": items})
 
 
 def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
@@ -281,14 +281,19 @@ def mount(
     ``ctx`` is the app's ``ServerContext``: decisions go through its DecisionService, callers
     through its authenticator (``decide`` scope), counters onto its metrics registry.
     """
-    from clearance.integrations.github_app import GitHubApp, StoredGates  # noqa: PLC0415
+    from clearance.integrations.github_app import (  # noqa: PLC0415
+        GitHubApp,
+        StoredDeliveryLog,
+        StoredGates,
+    )
     from clearance.integrations.service import ServiceDecider, service_authenticator  # noqa: PLC0415
 
     decider = ServiceDecider(ctx, computing)
     metrics = IntegrationMetrics(ctx.metrics.registry)
     gates = None
     if settings.github is not None:
-        app_client = GitHubApp(settings.github, clock=ctx.clock)
+        log = StoredDeliveryLog(ctx.store, ctx.clock)  # shown with the decision, any replica
+        app_client = GitHubApp(settings.github, clock=ctx.clock, log=log)
         held = StoredGates(ctx.store, ctx.clock)  # any worker or replica finishes the gate
         gates = GitHubGates(decider, app_client, settings, metrics, pending=held)
     deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates)

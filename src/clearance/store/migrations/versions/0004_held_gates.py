@@ -1,4 +1,5 @@
-"""Held GitHub protection-rule gates, answered by whichever replica records the approval.
+"""Held GitHub protection-rule gates, answered by whichever replica records the approval, and
+the callbacks integrations sent (attempts and outcome), visible whichever replica sent them.
 
 Revision ID: 0004
 Revises: 0003
@@ -26,7 +27,18 @@ def upgrade() -> None:
         sa.Column("held_at", TIME, nullable=False),
         sa.Column("released_at", TIME),
     )
+    op.create_table(
+        "callbacks",
+        sa.Column("id", sa.String(100), primary_key=True),
+        sa.Column("decision_id", sa.String(100), nullable=False),
+        sa.Column("integration", sa.String(50), nullable=False),
+        sa.Column("outcome", sa.String(20), nullable=False),
+        sa.Column("record", sa.Text, nullable=False),
+        sa.Column("updated_at", TIME, nullable=False),
+    )
+    op.create_index("ix_callbacks_decision_id", "callbacks", ["decision_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("callbacks")
     op.drop_table("held_gates")
