@@ -29,6 +29,9 @@ class SignalIndex:
     def __len__(self) -> int:
         return len(self._by_uid)
 
+    def signals(self) -> tuple[Signal, ...]:
+        return tuple(self._by_uid.values())
+
     def add(self, signal: Signal) -> None:
         if signal.uid in self._by_uid:
             self.remove(signal.uid)

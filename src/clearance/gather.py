@@ -17,9 +17,11 @@ from clearance.config import Config
 from clearance.correlate import SignalIndex
 from clearance.errors import SourceError
 from clearance.identity import IdentityGraph
+from clearance.model.signal import SignalKind
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHealth, Target
-from clearance.sources.interface import Dated, Quarantined, Source
+from clearance.sources.interface import Dated, DocumentFeed, Quarantined, Source
+from clearance.sources.kev import enrich, load_catalog
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +39,15 @@ def gather(
     graph = IdentityGraph()
     health: list[SourceHealth] = []
     quarantined: list[Quarantined] = []
+    feeds = [s for s in config.sources if isinstance(s, DocumentFeed)]
     for source in config.sources:
+        if isinstance(source, DocumentFeed):
+            continue
         h, q = _read(source, index, graph, now)
+        health.append(h)
+        quarantined.extend(q)
+    for feed in feeds:
+        h, q = _apply(feed, index, now)
         health.append(h)
         quarantined.extend(q)
     inventory = config.inventory
@@ -73,6 +82,26 @@ def _read(
     for q in quarantined:
         logger.warning("skipped %s: %s (%s)", q.location, q.detail, q.reason)
     return SourceHealth(source.name, last_success, skipped=len(quarantined)), quarantined
+
+
+def _apply(
+    feed: DocumentFeed, index: SignalIndex, now: datetime
+) -> tuple[SourceHealth, list[Quarantined]]:
+    """A reference feed (the KEV catalog) applied to the signals read: each listed CVE in an
+    image adds its ``known_exploited`` signal, as sync would store it."""
+    try:
+        document = feed.fetch_document(None)
+        if document.body is None:  # pragma: no cover - no validator was sent
+            raise SourceError(feed.name, "the feed sent no document")
+        catalog = load_catalog(document.body, source=feed.name)
+    except SourceError as exc:
+        logger.warning("%s", exc)
+        return SourceHealth(feed.name, None, str(exc), now), []
+    vulnerabilities = [s for s in index.signals() if s.kind is SignalKind.VULNERABILITY]
+    for signal in enrich(vulnerabilities, catalog):
+        index.add(signal)
+    bad = list(catalog.quarantined)
+    return SourceHealth(feed.name, now, skipped=len(bad)), bad
 
 
 def expand_hosts(exposure: Exposure, graph: IdentityGraph) -> Exposure:

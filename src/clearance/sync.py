@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from clearance.errors import SourceError
 from clearance.leases import Lease
-from clearance.sources.interface import Dated, Source
+from clearance.sources.interface import Dated, DocumentFeed, Source
 from clearance.store.interface import Store
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ class Poller:
         return max(0.0, min((d - now).total_seconds() for d in due)) if due else 60.0
 
     def _pull_once(self, source: Source, progress: Progress | None) -> PullResult:
+        if isinstance(source, DocumentFeed):
+            return self._pull_document(source)
         watermark = self.store.get_watermark(source.name)
         batches = signals = quarantined = 0
         for batch in source.fetch(watermark):
@@ -141,6 +143,28 @@ class Poller:
         self.store.record_source_success(source.name, data_time)
         return PullResult(
             source.name, ok=True, batches=batches, signals=signals, quarantined=quarantined
+        )
+
+    def _pull_document(self, feed: DocumentFeed) -> PullResult:
+        """A feed's document: stored and applied when it changed, and only then is its
+        validator (the ETag) kept; unchanged, the source is simply fresh."""
+        # Imported here: storing imports the KEV machinery, which only feeds need.
+        from clearance.ingest.storing import store_document  # noqa: PLC0415
+
+        document = feed.fetch_document(self.store.get_watermark(feed.name))
+        stored = None
+        if document.body is not None:
+            stored = store_document(
+                self.store, feed.kind, document.body, self.clock(), source=feed.name
+            )
+        self.store.set_watermark(feed.name, document.validator)
+        self.store.record_source_success(feed.name, self.clock())
+        return PullResult(
+            feed.name,
+            ok=True,
+            batches=0 if stored is None else 1,
+            signals=0 if stored is None else stored.known_exploited,
+            quarantined=0 if stored is None else stored.quarantined,
         )
 
     def _failed(self, name: str, error: str, schedule: Schedule, breaker: _Breaker) -> PullResult:

@@ -17,12 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from clearance.errors import SourceError
 from clearance.model.signal import SignalKind
 from clearance.sources.interface import Batch
 from clearance.sources.kev import KevCatalog, enrich, load_catalog
 from clearance.store.interface import Store
 
-__all__ = ["KEV_REFERENCE", "KEV_SOURCE", "Stored", "store_batch", "store_kev_catalog"]
+__all__ = [
+    "KEV_REFERENCE",
+    "KEV_SOURCE",
+    "Stored",
+    "store_batch",
+    "store_document",
+    "store_kev_catalog",
+]
 
 KEV_REFERENCE = "cisa-kev"
 KEV_SOURCE = "kev"
@@ -84,10 +92,14 @@ def store_batch(store: Store, batch: Batch, source: str, now: datetime) -> Store
     return Stored(source, len(signals), len(exploited), len(batch.quarantined), inserted, updated)
 
 
-def store_kev_catalog(store: Store, body: bytes, now: datetime) -> Stored:
+def store_kev_catalog(
+    store: Store, body: bytes, now: datetime, *, source: str = KEV_SOURCE
+) -> Stored:
     """Store a KEV catalog (raises :class:`~clearance.errors.SourceError` when ``body`` is not
-    one: the stored catalog is then kept), then re-enrich the stored vulnerabilities."""
-    catalog = load_catalog(body, source=KEV_SOURCE, location=KEV_REFERENCE)
+    one: the stored catalog is then kept), then re-enrich the stored vulnerabilities. ``source``
+    is the name its freshness and quarantine are kept under (``ingest``: ``kev``; a ``type: kev``
+    feed: its own name); the signals it adds are always source ``kev``."""
+    catalog = load_catalog(body, source=source, location=KEV_REFERENCE)
     document = store.put_reference(KEV_REFERENCE, body, now)
     _catalogs.clear()
     _catalogs[document.digest] = catalog
@@ -98,5 +110,16 @@ def store_kev_catalog(store: Store, body: bytes, now: datetime) -> Stored:
         inserted, updated = counts.inserted, counts.updated
     if catalog.quarantined:
         store.add_quarantined(catalog.quarantined, now)
-    store.record_source_success(KEV_SOURCE, now)
-    return Stored(KEV_SOURCE, 0, len(exploited), len(catalog.quarantined), inserted, updated)
+    store.record_source_success(source, now)
+    return Stored(source, 0, len(exploited), len(catalog.quarantined), inserted, updated)
+
+
+# Document kinds a ``DocumentFeed`` can ship, and how each is stored.
+DOCUMENTS = {"kev": store_kev_catalog}
+
+
+def store_document(store: Store, kind: str, body: bytes, now: datetime, *, source: str) -> Stored:
+    handler = DOCUMENTS.get(kind)
+    if handler is None:
+        raise SourceError(source, f"no way to store a {kind!r} document")
+    return handler(store, body, now, source=source)

@@ -22,7 +22,7 @@ import email.utils
 import logging
 import random as _random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -150,6 +150,31 @@ class HttpClient:
         authenticate: bool = True,
     ) -> Any:
         """Send one request (retrying as the policy says) and return the parsed JSON body."""
+        response = self.request(
+            method,
+            path,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            authenticate=authenticate,
+        )
+        return self._parse(response, self._where(self.url(path)))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticate: bool = True,
+        accept: Collection[int] = (),
+    ) -> httpx.Response:
+        """Send one request (retrying as the policy says) and return a 2xx response, or one whose
+        status is in ``accept`` (a 304 to a conditional GET); any other status is raised."""
         url = self.url(path)
         where = self._where(url)
         renewed = False
@@ -175,8 +200,8 @@ class HttpClient:
                     continue
                 raise SourceError(self.source, self._mask(failure)) from exc
             status = response.status_code
-            if 200 <= status < 300:
-                return self._parse(response, where)
+            if 200 <= status < 300 or status in accept:
+                return response
             if status == 401 and authenticate and self.auth is not None and not renewed:
                 renewed = True  # a token revoked or expired early: one fresh token, one retry
                 if self.auth.invalidate():

@@ -86,6 +86,29 @@ class Source(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A reference document as fetched: ``body`` None when it has not changed since
+    ``validator`` (an HTTP 304); ``validator`` is what to send next time (the ETag)."""
+
+    body: bytes | None
+    validator: str | None
+
+
+@runtime_checkable
+class DocumentFeed(Protocol):
+    """A source that ships one document whole (the CISA KEV catalog) rather than signals.
+
+    ``kind`` names what the document is (``kev``); sync stores it and applies it to the stored
+    signals, local mode applies it to the signals it read. ``fetch`` yields nothing.
+    """
+
+    name: str
+    kind: ClassVar[str]
+
+    def fetch_document(self, validator: str | None) -> Document: ...
+
+
 @runtime_checkable
 class Dated(Protocol):
     """A source whose data has an age of its own (a file: when it was last written).
