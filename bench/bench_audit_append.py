@@ -7,6 +7,10 @@ with ``synchronous=FULL``; PostgreSQL with its default ``synchronous_commit=on``
 made before the clock starts: this measures the log, not the engine. At the end the chain is
 verified, so a fast but forked log cannot pass.
 
+Besides appends per second and latency it prints the process's CPU time per append (user +
+system, from ``os.times``): on a shared machine that is the steadier number, and it is what an
+append costs the service beside it.
+
     python -m bench.bench_audit_append [--threads 32] [--records 4000] [--assets 200]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
@@ -74,12 +78,15 @@ def run(url: str, work: list[tuple[Decision, Snapshot]], policy: bytes, threads:
             latencies.extend(mine)
 
     pool = [threading.Thread(target=worker, args=(p,)) for p in range(threads)]
+    cpu_before = os.times()
     start = time.perf_counter()
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
     elapsed = time.perf_counter() - start
+    cpu_after = os.times()
+    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     result = verify(store)
     size = len(canonical_json(store.get_decision(work[0][0].id).body()))
     store.close()
@@ -87,7 +94,8 @@ def run(url: str, work: list[tuple[Decision, Snapshot]], policy: bytes, threads:
         raise SystemExit(f"the log is not one chain of {len(work)} records: {result}")
     return (
         f"{len(work) / elapsed:8.0f} appends/s  p50 {percentile(latencies, 50) * 1e3:6.1f} ms  "
-        f"p99 {percentile(latencies, 99) * 1e3:6.1f} ms  ({len(work)} records of "
+        f"p99 {percentile(latencies, 99) * 1e3:6.1f} ms  "
+        f"CPU {cpu / len(work) * 1e3:5.2f} ms/append  ({len(work)} records of "
         f"{size / 1024:.0f} KiB, {threads} threads, chain verified)"
     )
 
