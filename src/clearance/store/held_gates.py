@@ -64,7 +64,7 @@ def save_callback(
 def list_callbacks(
     conn: Connection, decision_id: str | None, outcome: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(t.callbacks.c.record).order_by(t.callbacks.c.updated_at, t.callbacks.c.id)
+    query = select(t.callbacks.c.record).order_by(t.callbacks.c.seq)  # in the order sent
     if decision_id is not None:
         query = query.where(t.callbacks.c.decision_id == decision_id)
     if outcome is not None:

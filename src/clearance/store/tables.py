@@ -248,7 +248,8 @@ held_gates = Table(
 callbacks = Table(
     "callbacks",
     metadata,
-    Column("id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # the order they were sent
+    Column("id", String(100), nullable=False, unique=True),
     Column("decision_id", String(100), nullable=False, index=True),
     Column("integration", String(50), nullable=False),
     Column("outcome", String(20), nullable=False),

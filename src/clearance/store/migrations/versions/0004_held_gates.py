@@ -29,7 +29,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "callbacks",
-        sa.Column("id", sa.String(100), primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(100), nullable=False, unique=True),
         sa.Column("decision_id", sa.String(100), nullable=False),
         sa.Column("integration", sa.String(50), nullable=False),
         sa.Column("outcome", sa.String(20), nullable=False),
