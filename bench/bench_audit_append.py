@@ -34,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.decide import NOW, exposure_of_200, load_policy, percentile, touching_signals
-from clearance.audit import verify
+from clearance.audit.verify import verify
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.model import ChangeInfo, Decision, Snapshot, SourceHealth, Target, canonical_json

@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 def sync(base_url: str, store_url: str | None) -> dict[str, Any]:
     """One end-to-end run in this process: fetch → normalize → store → advance the watermark."""
-    from clearance.sources.falcon import FalconConfig, FalconSource
+    from clearance.sources.falcon.source import FalconConfig, FalconSource
 
     store = None
     if store_url:
@@ -81,8 +81,8 @@ def throughput(count: int) -> dict[str, Any]:
     """Normalizer signals/s beside orjson.loads of the same bytes (best of three each)."""
     import orjson
 
-    from clearance.sources.falcon_map import FalconNormalizer
-    from clearance.sources.guardduty_map import GuardDutyNormalizer
+    from clearance.sources.falcon.mapping import FalconNormalizer
+    from clearance.sources.guardduty.mapping import GuardDutyNormalizer
     from standins.falcon import generated_alerts
     from standins.guardduty import fixture_findings, numbered
 

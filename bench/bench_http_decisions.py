@@ -230,7 +230,7 @@ def run_one(url: str, clients: int, seconds: float, audit: bool) -> dict[str, An
             child.wait(10)
         store = SqlStore.open(store_url)
         recorded = _count(store) - before
-        from clearance.audit import verify
+        from clearance.audit.verify import verify
 
         intact = verify(store).ok
         store.close()

@@ -116,9 +116,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(url: str, nodes: int, deployments: int, resolutions: int) -> dict[str, Any]:
-    from clearance.identity import IdentityGraph
-    from clearance.inventory.k8s_api import KubeApi, load_config
-    from clearance.inventory.kubernetes import KubernetesInventory
+    from clearance.inventory.identity import IdentityGraph
+    from clearance.inventory.kubernetes.api import KubeApi, load_config
+    from clearance.inventory.kubernetes.inventory import KubernetesInventory
     from clearance.model.target import Target
     from standins.kube_apiserver import KubeApiServer
 

@@ -29,9 +29,9 @@ def payloads(count: int) -> dict[str, tuple[bytes, Any, bool]]:
     """name → (bytes, normalizer, is JSON Lines)."""
     import orjson
 
-    from clearance.sources.defender import DefenderNormalizer
-    from clearance.sources.sentinelone import SentinelOneNormalizer
-    from clearance.sources.wazuh import WazuhNormalizer
+    from clearance.sources.defender.source import DefenderNormalizer
+    from clearance.sources.sentinelone.source import SentinelOneNormalizer
+    from clearance.sources.wazuh.source import WazuhNormalizer
     from standins import defender, sentinelone, wazuh
 
     mde = defender.DefenderState()

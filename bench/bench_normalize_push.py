@@ -109,10 +109,10 @@ def _kev(count: int) -> bytes:
 
 def payloads(count: int) -> dict[str, tuple[bytes, Callable[[bytes], int], bool]]:
     """name → (bytes, normalize returning the signals produced, is JSON Lines)."""
-    from clearance.sources.falco import FalcoNormalizer
-    from clearance.sources.kev import load_catalog
+    from clearance.sources.falco.normalize import FalcoNormalizer
+    from clearance.sources.kev.catalog import load_catalog
     from clearance.sources.ocsf import OcsfNormalizer
-    from clearance.sources.trivy import TrivyNormalizer
+    from clearance.sources.trivy.report import TrivyNormalizer
 
     scanned = datetime(2026, 11, 28, tzinfo=UTC)
 

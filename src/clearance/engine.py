@@ -15,14 +15,13 @@ Order of work, each step adding reasons:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from clearance.errors import TargetError
-from clearance.freshness import assess, describe_age
+from clearance.model.canonical import canonical_json
 from clearance.model.decision import (
     Contribution,
     Decision,
@@ -36,6 +35,7 @@ from clearance.model.signal import Signal, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import Proximity, Target
 from clearance.policy.compiled import Policy
+from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import SIGNAL_FIELDS, CompiledRule, RuleEvaluationError
 from clearance.policy.schema import Environment, Stance
 from clearance.scoring import age_seconds, contribute, risk
@@ -399,13 +399,14 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     """sha256 over everything a decision read, in a fixed order.
 
     Bulky parts (exposed assets, signals) are digested line by line rather than as one canonical
-    JSON document: the same determinism at a fraction of the cost on the decision path.
+    JSON document: the same determinism at a fraction of the cost on the decision path. The small
+    parts are canonical JSON (RFC 8785).
     """
     h = hashlib.sha256()
-    h.update(_stable_json({"target": target.to_dict(), "now": format_time(now)}))
+    h.update(canonical_json({"target": target.to_dict(), "now": format_time(now)}))
     exposure = snapshot.exposure
     h.update(
-        _stable_json(
+        canonical_json(
             {
                 "inventory": exposure.inventory,
                 "unresolved": [[r.value, d] for r, d in exposure.unresolved],
@@ -428,12 +429,6 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
         ).encode()
     )
     h.update(b"\x00")
-    h.update(_stable_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
-    h.update(_stable_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
+    h.update(canonical_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
+    h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
     return "sha256:" + h.hexdigest()
-
-
-def _stable_json(data: Any) -> bytes:
-    """Deterministic JSON for digests (sorted keys, no spaces): cheaper than RFC 8785 here,
-    and the digest is only ever recomputed by Clearance itself, on replay."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

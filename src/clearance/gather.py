@@ -16,12 +16,12 @@ from typing import Any
 from clearance.config import Config
 from clearance.correlate import SignalIndex
 from clearance.errors import SourceError
-from clearance.identity import IdentityGraph
+from clearance.inventory.identity import IdentityGraph
 from clearance.model.signal import SignalKind
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHealth, Target
 from clearance.sources.interface import Dated, DocumentFeed, Quarantined, Source
-from clearance.sources.kev import enrich, load_catalog
+from clearance.sources.kev.catalog import enrich, load_catalog
 
 logger = logging.getLogger(__name__)
 

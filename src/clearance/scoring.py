@@ -13,35 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from clearance.model.decision import Contribution
-from clearance.model.signal import Severity, SignalKind
 from clearance.model.snapshot import Match
-from clearance.model.target import Proximity
-from clearance.policy.schema import Scoring
+from clearance.policy.weights import Weights
 
 # Contributions are recorded to this many decimals: enough to explain a score, few enough that
 # the record reads well. The score itself is computed from the unrounded values.
 _PLACES = 6
-
-
-@dataclass(frozen=True, slots=True)
-class Weights:
-    """The policy's scoring numbers as tables, built once per policy (not parsed per signal)."""
-
-    severity: tuple[float, ...]  # indexed by OCSF severity_id
-    proximity: tuple[float, ...]  # indexed by Proximity rank
-    half_life: dict[SignalKind, int]  # seconds
-
-    @classmethod
-    def of(cls, scoring: Scoring) -> Weights:
-        return cls(
-            severity=tuple(scoring.severity_weight(s) for s in Severity),
-            proximity=tuple(scoring.proximity_weight(p) for p in Proximity),
-            half_life={k: scoring.half_life(k) for k in SignalKind},
-        )
 
 
 def age_seconds(last_seen: datetime, now: datetime) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clearance.inventory.kubernetes import KubernetesInventory, KubernetesInventoryConfig
+from clearance.inventory.kubernetes.inventory import KubernetesInventory, KubernetesInventoryConfig
 from clearance.inventory.static import StaticInventory
 from clearance.model.target import Target
 from contract.inventory_contract import InventoryCase, InventoryContract

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from clearance.sources.defender import DefenderConfig, DefenderSource
-from clearance.sources.sentinelone import SentinelOneConfig, SentinelOneSource
-from clearance.sources.wazuh import WazuhConfig, WazuhSource
+from clearance.sources.defender.source import DefenderConfig, DefenderSource
+from clearance.sources.sentinelone.source import SentinelOneConfig, SentinelOneSource
+from clearance.sources.wazuh.source import WazuhConfig, WazuhSource
 from contract.source_contract import ContractStandIn, SourceContract
 from standins import defender, sentinelone, wazuh
 

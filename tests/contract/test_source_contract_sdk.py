@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from clearance.sources.falcon import FalconConfig, FalconSource
-from clearance.sources.guardduty import GuardDutyConfig, GuardDutySource
+from clearance.sources.falcon.source import FalconConfig, FalconSource
+from clearance.sources.guardduty.source import GuardDutyConfig, GuardDutySource
 from clearance.sources.interface import Source
 from contract.source_contract import ContractStandIn, SourceContract
 from standins.falcon import CLIENT_ID, CLIENT_SECRET, FalconStandIn, fixture

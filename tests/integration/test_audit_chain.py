@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from clearance.audit import Break, verify
+from clearance.audit.verify import Break, verify
 from clearance.model import canonical_json
 from clearance.store.appender import ChainAppender, _Pending
 from clearance.store.chain import body_hash, prepare

@@ -6,8 +6,8 @@ import json
 from datetime import timedelta
 
 from builders import NOW
-from clearance.audit import Break, BrokenRecord
-from clearance.audit_export import export, verify_export
+from clearance.audit.export import export, verify_export
+from clearance.audit.verify import Break, BrokenRecord
 from clearance.model import canonical_json
 from clearance.store.chain import body_hash
 from clearance.store.sql import SqlStore

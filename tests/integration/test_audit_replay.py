@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from builders import NOW, signal
-from clearance.audit_replay import ReplayError, replay, replay_all
+from clearance.audit.replay import ReplayError, replay, replay_all
 from clearance.model import Severity, SignalKind
 from clearance.store.interface import NotFoundError
 from clearance.store.sql import SqlStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 
-from clearance.audit import verify
+from clearance.audit.verify import verify
 from clearance.store.sql import SqlStore
 from store_samples import append, sample
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from clearance.background import Background
 from clearance.config import load_config
-from clearance.leases import lease_for
 from clearance.store.interface import NotFoundError
 from clearance.store.sql import SqlStore
+from clearance.sync.background import Background
+from clearance.sync.leases import lease_for
 from server_harness import write_fleet
 
 NATS_ENV = "CLEARANCE_TEST_NATS_URL"

@@ -17,8 +17,8 @@ import pytest
 from builders import NOW, fresh, make_policy, signal
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
-from clearance.identity import IdentityGraph
-from clearance.inventory.kubernetes import KubernetesInventory, KubernetesInventoryConfig
+from clearance.inventory.identity import IdentityGraph
+from clearance.inventory.kubernetes.inventory import KubernetesInventory, KubernetesInventoryConfig
 from clearance.model import Decision, Proximity, Severity, Signal, Snapshot, Target, Verdict
 from standins.kube_apiserver import KubeApiServer, load_cluster
 

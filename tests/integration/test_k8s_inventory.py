@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from clearance.errors import InventoryError
-from clearance.inventory.kubernetes import KubernetesInventory, KubernetesInventoryConfig
+from clearance.inventory.kubernetes.inventory import KubernetesInventory, KubernetesInventoryConfig
 from clearance.model.target import Exposure, Target, UnresolvedReason
 from standins.kube_apiserver import KubeApiServer, load_cluster
 
@@ -327,8 +327,8 @@ def test_in_cluster_config_outside_a_cluster_fails_at_start_up(tmp_path: Path) -
 def test_a_continue_token_expiring_mid_list_restarts_the_list(
     tmp_path: Path, server: KubeApiServer
 ) -> None:
-    from clearance.inventory.k8s_cache import BY_KIND, ClusterCache
-    from clearance.inventory.k8s_watch import list_into
+    from clearance.inventory.kubernetes.cache import BY_KIND, ClusterCache
+    from clearance.inventory.kubernetes.watch import list_into
 
     inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
     cache = ClusterCache("prod-eu", lambda: T0)

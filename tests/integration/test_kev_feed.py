@@ -16,12 +16,12 @@ from builders import NOW, POLICY_YAML, signal
 from clearance.config import load_config
 from clearance.gather import gather
 from clearance.ingest.storing import KEV_REFERENCE
-from clearance.leases import FileLease
 from clearance.model.signal import SignalKind
 from clearance.model.target import Target
-from clearance.sources.kev_feed import KevFeedConfig, KevFeedSource
+from clearance.sources.kev.feed import KevFeedConfig, KevFeedSource
 from clearance.store.sql import SqlStore
-from clearance.sync import Poller, Schedule
+from clearance.sync.leases import FileLease
+from clearance.sync.poller import Poller, Schedule
 from standins._server import HTML_GATEWAY_PAGE, Loopback
 from standins.cisa_kev import FEED_PATH, KevFeedHandler, KevFeedState
 

@@ -20,13 +20,13 @@ import nats
 import pytest
 
 from clearance.errors import SourceError
-from clearance.sources.interface import Batch
-from clearance.sources.nats_falco import (
+from clearance.sources.falco.nats import (
     FalcoNatsConsumer,
     NatsFalcoConfig,
     SubjectConfig,
     subject_matches,
 )
+from clearance.sources.interface import Batch
 
 NATS_ENV = "CLEARANCE_TEST_NATS_URL"
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "falco"

@@ -66,8 +66,8 @@ def test_bad_urls_and_unreachable_databases_are_store_errors(tmp_path: Path) -> 
 def test_an_older_schema_is_upgraded_in_place_keeping_the_log(tmp_path: Path) -> None:
     from alembic import command
 
-    from clearance.audit import verify
-    from clearance.store.engine import Database, _alembic_config, build_engine
+    from clearance.audit.verify import verify
+    from clearance.store.database import Database, _alembic_config, build_engine
     from store_samples import append, sample
 
     url = f"sqlite:///{tmp_path / 'old.db'}"

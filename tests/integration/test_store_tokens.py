@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from builders import NOW
-from clearance.audit_export import export
+from clearance.audit.export import export
 from clearance.store import tables
 from clearance.store.interface import ConflictError, NotFoundError, Scope, StoreError, TokenError
 from clearance.store.sql import SqlStore

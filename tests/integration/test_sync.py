@@ -14,10 +14,10 @@ import pytest
 
 from builders import signal
 from clearance.errors import SourceError
-from clearance.leases import FileLease, PostgresLease
 from clearance.sources.interface import Batch, Quarantined
 from clearance.store.sql import SqlStore
-from clearance.sync import Poller, Schedule
+from clearance.sync.leases import FileLease, PostgresLease
+from clearance.sync.poller import Poller, Schedule
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

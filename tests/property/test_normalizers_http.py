@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearance.sources.defender import DefenderNormalizer
+from clearance.sources.defender.source import DefenderNormalizer
 from clearance.sources.interface import Batch
-from clearance.sources.sentinelone import SentinelOneNormalizer
-from clearance.sources.wazuh import WazuhNormalizer
+from clearance.sources.sentinelone.source import SentinelOneNormalizer
+from clearance.sources.wazuh.source import WazuhNormalizer
 from property.random_json import JSON
 from standins import defender, sentinelone, wazuh
 

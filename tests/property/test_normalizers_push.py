@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearance.sources.falco import FalcoNormalizer
-from clearance.sources.kev import load_catalog
+from clearance.sources.falco.normalize import FalcoNormalizer
+from clearance.sources.kev.catalog import load_catalog
 from clearance.sources.ocsf import OcsfNormalizer
-from clearance.sources.trivy import TrivyNormalizer
+from clearance.sources.trivy.report import TrivyNormalizer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 FALCO = [

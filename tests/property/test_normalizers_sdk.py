@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearance.sources.falcon_map import FalconNormalizer, map_alerts
-from clearance.sources.guardduty_map import GuardDutyNormalizer, map_findings
+from clearance.sources.falcon.mapping import FalconNormalizer, map_alerts
+from clearance.sources.guardduty.mapping import GuardDutyNormalizer, map_findings
 from property.random_json import JSON
 from standins.falcon import fixture
 from standins.guardduty import FIXTURES as GD_FIXTURES

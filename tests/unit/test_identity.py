@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clearance.identity import IdentityGraph
+from clearance.inventory.identity import IdentityGraph
 from clearance.model.assets import AssetRef, parse_asset
 
 

@@ -51,7 +51,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     if args.file:
-        from clearance.audit_export import verify_export
+        from clearance.audit.export import verify_export
 
         if args.file == "-":
             result = verify_export(sys.stdin)
@@ -59,7 +59,7 @@ def run_verify(args: argparse.Namespace) -> int:
             with Path(args.file).open(encoding="utf-8") as lines:
                 result = verify_export(lines)
     else:
-        from clearance.audit import verify
+        from clearance.audit.verify import verify
 
         store = open_from_args(args, create=False)
         try:
@@ -78,7 +78,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from clearance.audit_export import DEFAULT_REDACT, export
+    from clearance.audit.export import DEFAULT_REDACT, export
 
     since = None if args.since is None else parse_time(args.since)
     store = open_from_args(args, create=False)
@@ -91,7 +91,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from clearance.audit_replay import replay, replay_all
+    from clearance.audit.replay import replay, replay_all
 
     store = open_from_args(args, create=False)
     try:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from pathlib import Path
 
 from clearance.cli._local import add_target_arguments, decide_locally
-from clearance.model.decision import Decision
+from clearance.render.output import emit
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -29,27 +26,3 @@ def run(args: argparse.Namespace) -> int:
     result = decide_locally(args)
     emit(result.decision, args.format, explain=args.explain)
     return result.decision.verdict.exit_code
-
-
-def emit(decision: Decision, fmt: str, *, explain: bool = False) -> None:
-    from clearance.render import github, text
-
-    if fmt == "json":
-        sys.stdout.write(decision.to_json().decode() + "\n")
-        return
-    sys.stdout.write(text.render_text(decision))
-    if explain:
-        sys.stdout.write("\n" + text.render_explanation(decision))
-    if fmt == "github":
-        sys.stdout.write(github.annotation_lines(decision))
-        _append("GITHUB_OUTPUT", github.outputs(decision))
-        _append("GITHUB_STEP_SUMMARY", github.summary(decision))
-
-
-def _append(variable: str, content: str) -> None:
-    path = os.environ.get(variable)
-    if not path:
-        print(f"clearance: warning: ${variable} is not set; not writing it", file=sys.stderr)
-        return
-    with Path(path).open("a", encoding="utf-8") as f:
-        f.write(content)

@@ -1,7 +1,7 @@
 """``clearance policy validate FILE`` and ``clearance policy test PATH``.
 
 ``validate`` exits 0 for a usable policy and 3 with every problem (``file:line:col: message``)
-on stderr otherwise. ``test`` runs table-driven cases (see clearance.policy.testing and
+on stderr otherwise. ``test`` runs table-driven cases (see clearance.policytest and
 docs/policy.md): one PASS/FAIL line per case, then a summary; 0 when all pass, 1 when any
 fails, 2 for a test file that does not follow the format, 3 for a bad policy.
 """
@@ -45,7 +45,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_test(args: argparse.Namespace) -> int:
     from clearance.cli import EXIT_USAGE
-    from clearance.policy.testing import CaseFileError, discover, run_file
+    from clearance.policytest import CaseFileError, discover, run_file
 
     try:
         outcomes = [o for path in discover(args.path) for o in run_file(path)]

@@ -93,9 +93,9 @@ def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
 def _start_background(stack: ExitStack, config: Config, url: str) -> None:
     """The pull loop and the NATS consumer, on their own store connection (so the workers'
     app contexts can come and go), stopped when the server stops."""
-    from clearance.background import Background
-    from clearance.leases import lease_for
     from clearance.store.sql import SqlStore
+    from clearance.sync.background import Background
+    from clearance.sync.leases import lease_for
 
     if not config.sources and config.ingest.falco_nats is None:
         return

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from clearance.cli._local import add_run_arguments, config_path, now_from
 
 if TYPE_CHECKING:
-    from clearance.sync import PullResult
+    from clearance.sync.poller import PullResult
 
 EXIT_SOURCE_FAILED = 5
 
@@ -33,10 +33,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clearance.background import Background, poller_for
     from clearance.config import load_config
-    from clearance.leases import lease_for
     from clearance.store import database_url, open_store
+    from clearance.sync.background import Background, poller_for
+    from clearance.sync.leases import lease_for
 
     url = database_url(args.database)
     with ExitStack() as stack:

@@ -20,7 +20,7 @@ from datetime import datetime
 from clearance.errors import SourceError
 from clearance.model.signal import SignalKind
 from clearance.sources.interface import Batch
-from clearance.sources.kev import KevCatalog, enrich, load_catalog
+from clearance.sources.kev.catalog import KevCatalog, enrich, load_catalog
 from clearance.store.interface import Store
 
 __all__ = [

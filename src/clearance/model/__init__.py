@@ -1,6 +1,7 @@
 """The domain types: frozen dataclasses that hold their own invariants, and nothing else."""
 
 from clearance.model.assets import AssetKind, AssetRef, ImageRef, asset, parse_asset, parse_image
+from clearance.model.canonical import canonical_json
 from clearance.model.decision import (
     Contribution,
     Decision,
@@ -8,7 +9,6 @@ from clearance.model.decision import (
     Reason,
     SourceFreshness,
     Verdict,
-    canonical_json,
 )
 from clearance.model.exemptions import Exemption
 from clearance.model.signal import (

@@ -12,8 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import rfc8785
-
+from clearance.model.canonical import canonical_json
 from clearance.model.signal import format_time
 from clearance.model.target import Target
 
@@ -187,7 +186,3 @@ class Decision:
     def to_json(self) -> bytes:
         """Canonical JSON (RFC 8785): byte-identical for identical decisions."""
         return canonical_json(self.to_dict())
-
-
-def canonical_json(data: Any) -> bytes:
-    return bytes(rfc8785.dumps(data))

@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NewType, TypeVar
 
-import rfc8785
-
 from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetRef, parse_asset
+from clearance.model.canonical import canonical_json
 
 SignalUid = NewType("SignalUid", str)
 
@@ -157,7 +156,7 @@ class Signal:
     def content_digest(self) -> str:
         """sha256 of the canonical JSON form, computed once: decisions digest their inputs often."""
         if not self._digest:
-            self._digest.append(hashlib.sha256(rfc8785.dumps(self.to_dict())).hexdigest())
+            self._digest.append(hashlib.sha256(canonical_json(self.to_dict())).hexdigest())
         return self._digest[0]
 
 

@@ -13,7 +13,7 @@ from clearance.model.exemptions import Exemption
 from clearance.model.signal import Signal
 from clearance.policy.rules import CompiledRule, compile_rule
 from clearance.policy.schema import Environment, PolicyDocument, Suppression
-from clearance.scoring import Weights
+from clearance.policy.weights import Weights
 
 
 @dataclass(frozen=True, slots=True)

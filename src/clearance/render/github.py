@@ -8,8 +8,8 @@ message must escape ``%``, CR and LF.
 
 from __future__ import annotations
 
-from clearance.freshness import describe_age
 from clearance.model.decision import Decision, Verdict
+from clearance.policy.freshness import describe_age
 
 _ICON = {Verdict.PROCEED: "✅", Verdict.APPROVE: "⏸️", Verdict.BLOCK: "⛔"}
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from clearance.freshness import describe_age
 from clearance.model.decision import Decision, Verdict
+from clearance.policy.freshness import describe_age
 
 _HEADLINE = {
     Verdict.PROCEED: "PROCEED  deploy may go ahead",

@@ -1,6 +1,6 @@
-"""Helpers shared by the vendor mappings (``falcon_map``, ``guardduty_map``): one way to digest an
-item, one way to turn a vendor's identifiers into asset references, one way to say why an item
-was quarantined."""
+"""Helpers shared by the vendor mappings (``falcon.mapping``, ``guardduty.mapping``): one way to
+digest an item, one way to turn a vendor's identifiers into asset references, one way to say
+why an item was quarantined."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ or an optional extra absent) fails with a message naming the format and what to 
 Every registered class can be built as ``cls(source_name)``; formats that need more (the Falco
 cluster, a scan time for Trivy reports that carry none) take keyword arguments documented on the
 class. ``kev`` is special: its normalizer returns no signals; ingest loads the catalog with
-:func:`clearance.sources.kev.load_catalog` and enriches vulnerability signals with it
+:func:`clearance.sources.kev.catalog.load_catalog` and enriches vulnerability signals with it
 (``docs/sources/kev.md``).
 """
 
@@ -23,15 +23,15 @@ from clearance.sources.interface import Normalizer
 __all__ = ["FORMATS", "format_names", "make_normalizer", "normalizer_class"]
 
 FORMATS: dict[str, str] = {
-    "falcon": "clearance.sources.falcon_map:FalconNormalizer",
-    "falco": "clearance.sources.falco:FalcoNormalizer",
-    "defender": "clearance.sources.defender:DefenderNormalizer",
-    "sentinelone": "clearance.sources.sentinelone:SentinelOneNormalizer",
-    "guardduty": "clearance.sources.guardduty_map:GuardDutyNormalizer",
-    "wazuh": "clearance.sources.wazuh:WazuhNormalizer",
+    "falcon": "clearance.sources.falcon.mapping:FalconNormalizer",
+    "falco": "clearance.sources.falco.normalize:FalcoNormalizer",
+    "defender": "clearance.sources.defender.source:DefenderNormalizer",
+    "sentinelone": "clearance.sources.sentinelone.source:SentinelOneNormalizer",
+    "guardduty": "clearance.sources.guardduty.mapping:GuardDutyNormalizer",
+    "wazuh": "clearance.sources.wazuh.source:WazuhNormalizer",
     "ocsf": "clearance.sources.ocsf:OcsfNormalizer",
-    "trivy": "clearance.sources.trivy:TrivyNormalizer",
-    "kev": "clearance.sources.kev:KevNormalizer",
+    "trivy": "clearance.sources.trivy.report:TrivyNormalizer",
+    "kev": "clearance.sources.kev.catalog:KevNormalizer",
 }
 
 

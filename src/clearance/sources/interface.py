@@ -19,7 +19,6 @@ source) and a ``create`` constructor.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from clearance.errors import SourceError
+from clearance.model.quarantine import Quarantined, payload_digest
 from clearance.model.signal import Signal
 
 __all__ = [
@@ -41,27 +41,6 @@ __all__ = [
     "SourcePlugin",
     "payload_digest",
 ]
-
-
-def payload_digest(raw: bytes) -> str:
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    """A vendor item that could not be normalized. Kept, counted, never silently dropped.
-
-    ``reason`` is a short stable code (``invalid_json``, ``missing_field``, ``bad_asset``…) used as
-    a metrics label; ``detail`` is the human sentence; ``location`` says where in the input it was
-    (``line 7``, ``resources[3]``).
-    """
-
-    source: str
-    reason: str
-    detail: str
-    digest: str
-    location: str = ""
-    payload: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

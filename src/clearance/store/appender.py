@@ -19,8 +19,8 @@ from sqlalchemy import bindparam, insert, select, update
 from clearance.model.signal import parse_time
 from clearance.store import tables as t
 from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
+from clearance.store.database import Database
 from clearance.store.decisions import put_policy
-from clearance.store.engine import Database
 from clearance.store.interface import (
     AuditRecord,
     ConflictError,

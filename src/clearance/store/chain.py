@@ -6,7 +6,7 @@ happens in :func:`prepare` *before* the chain lock is taken; :func:`seal` then o
 ``seq`` and ``prev_hash``. RFC 8785 serializes an object as its members sorted by key, so
 splicing pre-canonicalized values between canonical keys yields exactly
 ``canonical_json(body)`` (``tests/unit/store/test_store_chain.py`` checks this property).
-``canonical_json`` is :mod:`clearance.store.canonical`, byte-identical to ``rfc8785.dumps``.
+``canonical_json`` is :mod:`clearance.model.canonical`, byte-identical to ``rfc8785.dumps``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from clearance.model.canonical import canonical_json
 from clearance.model.decision import Decision
 from clearance.model.signal import format_time, parse_time, utc
 from clearance.model.snapshot import Snapshot
-from clearance.store.canonical import canonical_json
 from clearance.store.interface import AUDIT_SCHEMA_VERSION, AuditRecord, Caller, StoreError
 
 _BODY_KEYS = (

@@ -1,6 +1,6 @@
 """The decision log's reads, and the policies decisions were made under.
 
-Appending is :mod:`clearance.store.appender`; verification is :mod:`clearance.audit`.
+Appending is :mod:`clearance.store.appender`; verification is :mod:`clearance.audit.verify`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from clearance.store import tables as t
 from clearance.store.chain import record_from_body
-from clearance.store.engine import Database
+from clearance.store.database import Database
 from clearance.store.interface import (
     AuditRecord,
     ConflictError,

@@ -42,10 +42,10 @@ from typing import Any, NewType, Protocol
 from clearance.errors import ClearanceError
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
+from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
-from clearance.sources.interface import Quarantined
 
 __all__ = [
     "AUDIT_SCHEMA_VERSION",

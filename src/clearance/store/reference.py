@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from clearance.model.quarantine import payload_digest
 from clearance.model.signal import Signal, SignalKind, SignalStatus, signal_from_dict
-from clearance.sources.interface import payload_digest
 from clearance.store import tables as t
 from clearance.store.interface import ReferenceDocument
 

@@ -16,8 +16,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from clearance.model.assets import index_keys
+from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, format_time, signal_from_dict, utc
-from clearance.sources.interface import Quarantined
 from clearance.store import tables as t
 from clearance.store.interface import NotFoundError, SourceState, UpsertCounts
 

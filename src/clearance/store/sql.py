@@ -15,10 +15,10 @@ from typing import Any
 
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
+from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
-from clearance.sources.interface import Quarantined
 from clearance.store import (
     break_glass,
     decisions,
@@ -30,7 +30,7 @@ from clearance.store import (
 )
 from clearance.store.appender import ChainAppender
 from clearance.store.chain import prepare
-from clearance.store.engine import (
+from clearance.store.database import (
     Database,
     build_engine,
     current_revision,

@@ -386,6 +386,6 @@ def test_the_jenkins_snippet_maps_every_exit_code() -> None:
         "rc == 10",
         "rc == 20",
         "rc != 0",
-        "python3 -m clearance.integrations.pipeline",
+        "python3 -m clearance.cli.gate",
     ):
         assert fragment in text

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from clearance.integrations.service import ServiceDecider
 from clearance.model.signal import Signal, SignalStatus
 from clearance.model.target import Target
+from clearance.server.integration_decider import ServiceDecider
 from clearance.store.interface import ApprovalOutcome, Caller
 from clearance.store.sql import SqlStore
 from integration.integrations.integrations_harness import NOW, service_context, write_scenario

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clearance.audit import verify
+from clearance.audit.verify import verify
 from server_harness import Live
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearance.inventory.k8s_candidates import candidate_nodes, read_manifest
-from clearance.inventory.k8s_objects import (
+from clearance.inventory.kubernetes.candidates import candidate_nodes, read_manifest
+from clearance.inventory.kubernetes.objects import (
     MalformedObjectError,
     Node,
     Requirement,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearance.inventory.k8s_cache import parse_all
-from clearance.inventory.k8s_nodes import parse_provider_id
-from clearance.inventory.k8s_objects import (
+from clearance.inventory.kubernetes.cache import parse_all
+from clearance.inventory.kubernetes.nodes import parse_provider_id
+from clearance.inventory.kubernetes.objects import (
     MalformedObjectError,
     image_refs,
     parse_controller,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clearance.inventory.k8s_cache import ClusterCache
-from clearance.inventory.k8s_candidates import read_manifest
-from clearance.inventory.k8s_resolve import resolve_in_cluster
+from clearance.inventory.kubernetes.cache import ClusterCache
+from clearance.inventory.kubernetes.candidates import read_manifest
+from clearance.inventory.kubernetes.resolve import resolve_in_cluster
 from clearance.model.target import Proximity, Target, UnresolvedReason
 
 CLUSTER = json.loads(

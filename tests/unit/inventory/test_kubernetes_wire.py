@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from clearance.inventory.k8s_cache import parse_all
-from clearance.inventory.k8s_wire import decode_page
+from clearance.inventory.kubernetes.cache import parse_all
+from clearance.inventory.kubernetes.wire import decode_page
 
 CLUSTER = json.loads(
     (Path(__file__).parents[2] / "fixtures" / "k8s" / "prod-eu.cluster.json").read_text()

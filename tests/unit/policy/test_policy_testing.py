@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clearance.policy.testing import CaseFileError, discover, run_file
+from clearance.policytest import CaseFileError, discover, run_file
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "policy.yaml"
 TARGET = (

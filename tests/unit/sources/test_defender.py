@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
 from clearance.sources._http import retry_after
-from clearance.sources.defender import (
+from clearance.sources.defender.source import (
     DefenderConfig,
     DefenderNormalizer,
     DefenderSource,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from clearance.model.signal import Severity, SignalKind, SignalStatus
-from clearance.sources.falco import FalcoNormalizer, severity_of_priority
+from clearance.sources.falco.normalize import FalcoNormalizer, severity_of_priority
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "falco"
 SYSCALL = (FIXTURES / "events.syscall-k8s.falco-website.jsonl").read_bytes()

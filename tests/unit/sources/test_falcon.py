@@ -12,8 +12,8 @@ import pytest
 
 from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
-from clearance.sources.falcon import FalconConfig, FalconSource
-from clearance.sources.falcon_map import FalconNormalizer, map_alerts, severity_of
+from clearance.sources.falcon.mapping import FalconNormalizer, map_alerts, severity_of
+from clearance.sources.falcon.source import FalconConfig, FalconSource
 from standins.falcon import (
     CLIENT_ID,
     CLIENT_SECRET,

@@ -9,7 +9,7 @@ import pytest
 
 from clearance.errors import ConfigError
 from clearance.sources import formats
-from clearance.sources.falco import FalcoNormalizer
+from clearance.sources.falco.normalize import FalcoNormalizer
 from clearance.sources.interface import Batch
 
 ISSUE_FORMATS = (

@@ -11,8 +11,8 @@ import pytest
 
 from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
-from clearance.sources.guardduty import GuardDutyConfig, GuardDutySource
-from clearance.sources.guardduty_map import GuardDutyNormalizer, map_findings, severity_of
+from clearance.sources.guardduty.mapping import GuardDutyNormalizer, map_findings, severity_of
+from clearance.sources.guardduty.source import GuardDutyConfig, GuardDutySource
 from standins.guardduty import (
     ACCESS_KEY,
     FIXTURES,

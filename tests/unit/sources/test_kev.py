@@ -12,8 +12,8 @@ import pytest
 
 from clearance.errors import SourceError
 from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus
-from clearance.sources.kev import KevCatalog, KevNormalizer, enrich, load_catalog
-from clearance.sources.trivy import TrivyNormalizer
+from clearance.sources.kev.catalog import KevCatalog, KevNormalizer, enrich, load_catalog
+from clearance.sources.trivy.report import TrivyNormalizer
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 CATALOG = FIXTURES / "kev" / "known_exploited_vulnerabilities.trimmed.json"

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
-from clearance.sources.sentinelone import (
+from clearance.sources.sentinelone.source import (
     SentinelOneConfig,
     SentinelOneNormalizer,
     SentinelOneSource,

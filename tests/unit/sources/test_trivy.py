@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from clearance.model.signal import Severity, SignalKind, SignalStatus
-from clearance.sources.trivy import TrivyNormalizer
+from clearance.sources.trivy.report import TrivyNormalizer
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 GOLDEN = FIXTURES / "trivy" / "report.image.alpine-3.10.golden.json"

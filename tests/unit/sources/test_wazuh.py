@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
-from clearance.sources.wazuh import (
+from clearance.sources.wazuh.source import (
     WazuhConfig,
     WazuhNormalizer,
     WazuhSource,

@@ -18,7 +18,7 @@ from builders import NOW, exposure, fresh, make_policy, signal, target
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.model import Severity, SignalKind, SignalStatus, Snapshot, SourceHealth
-from clearance.store.canonical import canonical_json
+from clearance.model.canonical import canonical_json
 
 scalars = (
     st.none()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from clearance.cli._store import sqlite_path
 from clearance.store import DEFAULT_DATABASE_URL, database_url
-from clearance.store.engine import normalize_url, safe_url
+from clearance.store.database import normalize_url, safe_url
 
 
 def test_flag_then_environment_then_default() -> None:

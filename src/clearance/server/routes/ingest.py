@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from clearance.ingest.storing import Stored, store_batch
 from clearance.server.errors import InvalidInputError, problem
 from clearance.server.routes._deps import Id, Ingester, context
-from clearance.sources.falco import FalcoNormalizer
+from clearance.sources.falco.normalize import FalcoNormalizer
 from clearance.sources.interface import Batch
 from clearance.sources.ocsf import OcsfNormalizer
 from clearance.store.interface import NotFoundError

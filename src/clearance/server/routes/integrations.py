@@ -286,7 +286,7 @@ def mount(
         StoredDeliveryLog,
         StoredGates,
     )
-    from clearance.integrations.service import ServiceDecider, service_authenticator  # noqa: PLC0415
+    from clearance.server.integration_decider import ServiceDecider, service_authenticator  # noqa: PLC0415
 
     decider = ServiceDecider(ctx, computing)
     metrics = IntegrationMetrics(ctx.metrics.registry)

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from clearance.errors import ModelError
-from clearance.freshness import assess
 from clearance.model.signal import Signal, format_time, signal_from_dict, utc
+from clearance.policy.freshness import assess
 from clearance.server.bodies import SignalsRequest
 from clearance.server.errors import InvalidInputError
 from clearance.server.routes._deps import Decider, Ingester, context
