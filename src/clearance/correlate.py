@@ -12,13 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from clearance.model.assets import AssetRef, compatible, index_keys
-from clearance.model.signal import Signal
+from clearance.model.signal import Signal, fold
 from clearance.model.snapshot import Match
 from clearance.model.target import Exposure
 
 
 class SignalIndex:
-    """Signals by asset key. Adding a signal with a known uid replaces the older version."""
+    """Signals by asset key. Adding a signal with a known uid folds the two copies
+    (:func:`clearance.model.signal.fold`), as the store does."""
 
     def __init__(self, signals: Iterable[Signal] = ()) -> None:
         self._by_key: defaultdict[str, dict[str, tuple[Signal, AssetRef]]] = defaultdict(dict)
@@ -33,7 +34,9 @@ class SignalIndex:
         return tuple(self._by_uid.values())
 
     def add(self, signal: Signal) -> None:
-        if signal.uid in self._by_uid:
+        known = self._by_uid.get(signal.uid)
+        if known is not None:
+            signal = fold(known, signal)
             self.remove(signal.uid)
         self._by_uid[signal.uid] = signal
         for ref in signal.assets:

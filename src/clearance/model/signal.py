@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NewType, TypeVar
@@ -158,6 +158,27 @@ class Signal:
         if not self._digest:
             self._digest.append(hashlib.sha256(canonical_json(self.to_dict())).hexdigest())
         return self._digest[0]
+
+
+def fold(old: Signal, incoming: Signal) -> Signal:
+    """Two copies of one signal (same uid) as one: the one way copies meet, in every mode.
+
+    The newer copy's content (by ``last_seen``; the incoming one on a tie), the earliest
+    ``first_seen``. The count: events that all came after the older copy's (a later Falco push of
+    the same rule on the same pod) add to it; copies whose times overlap are the same events read
+    again (a re-ingested file, a vendor alert whose first_seen never moves), so the larger count
+    stands and re-reading is idempotent. The store folds what it keeps with what arrives; a local
+    check folds what its sources read; both call this.
+    """
+    newer, older = (incoming, old) if incoming.last_seen >= old.last_seen else (old, incoming)
+    first_seen = min(newer.first_seen, older.first_seen)
+    if newer.first_seen > older.last_seen:
+        count = newer.count + older.count
+    else:
+        count = max(newer.count, older.count)
+    if first_seen == newer.first_seen and count == newer.count:
+        return newer
+    return replace(newer, first_seen=first_seen, count=count)
 
 
 def signal_from_dict(data: dict[str, Any]) -> Signal:
