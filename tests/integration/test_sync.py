@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from builders import signal
+from clearance.errors import SourceError
 from clearance.ingest.storing import store_kev_catalog
 from clearance.model.signal import SignalKind
-from clearance.errors import SourceError
 from clearance.sources.interface import Batch, Quarantined
 from clearance.store.sql import SqlStore
 from clearance.sync.leases import FileLease, PostgresLease
