@@ -191,7 +191,8 @@ def _apply(feed: DocumentFeed, index: SignalIndex, now: datetime) -> _Read:
     for signal in enrich(vulnerabilities, catalog):
         index.add(signal)
     bad = tuple(catalog.quarantined)
-    return _Read(SourceHealth(feed.name, now, skipped=len(bad)), bad)
+    as_of = feed.modified_at() if isinstance(feed, Dated) else now  # as sync records it
+    return _Read(SourceHealth(feed.name, as_of, skipped=len(bad)), bad)
 
 
 class StoredEvidence:
