@@ -67,7 +67,7 @@ def _violations() -> list[str]:
             continue
         for line, module in _imports(path):
             other = _part(module)
-            if other is None or other == own or other == "__version__":
+            if other is None or other in (own, "__version__"):
                 continue
             if own not in RANK or other not in RANK:
                 found.append(f"{relative}:{line}: part {own!r} or {other!r} has no layer")
