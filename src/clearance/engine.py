@@ -22,6 +22,7 @@ from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.canonical import canonical_json
+from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
     Contribution,
     Decision,
@@ -59,9 +60,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     }
 
     counted = [m for m in active if m.signal.uid not in waived]
-    scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now) for m in counted
-    ]
+    scored: list[tuple[float, Contribution]] = [contribute(m, policy.weights, now) for m in counted]
     kinds: tuple[KindTotal, ...] = ()
     if policy.weights.by_kind:
         score, kinds = capped_risk(
@@ -222,6 +221,12 @@ _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
     "first_seen": lambda s, now: s.first_seen,
     "last_seen": lambda s, now: s.last_seen,
     "tracked": lambda s, now: s.tracked,
+    # Unknown exploitability reads as -1 / false / empty, so a comparison never errors (an
+    # error would fail closed and fire the rule on every finding a scanner could not score).
+    "epss": lambda s, now: -1.0 if s.epss is None else s.epss,
+    "epss_percentile": lambda s, now: -1.0 if s.epss_percentile is None else s.epss_percentile,
+    "fix_available": lambda s, now: bool(s.fix_available),
+    "cvss": lambda s, now: cvss_view(s.cvss_vector),
     "count": lambda s, now: s.count,
     "techniques": lambda s, now: list(s.techniques),
     "assets": lambda s, now: [str(a) for a in s.assets],

@@ -22,6 +22,7 @@ ISSUE_FORMATS = (
     "ocsf",
     "trivy",
     "kev",
+    "epss",
 )
 
 
