@@ -5,7 +5,8 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 
 Order of work, each step adding reasons:
 
-1. drop inactive signals (resolved, vendor-suppressed) and policy-suppressed ones (noise);
+1. drop inactive signals (resolved, vendor-suppressed), those a VEX statement waives for their
+   image, and policy-suppressed ones (noise);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
 4. apply failure stances: sources down or stale, target not correlated, no sources at all;
@@ -161,6 +162,9 @@ def _screen(
         if not m.signal.status.active:
             if m.signal.status.value == "suppressed":
                 suppressed.append((m.signal.uid, f"{m.signal.source} (vendor status)"))
+            continue
+        if m.signal.vex is not None:  # the image's own maker says it does not apply here
+            suppressed.append((m.signal.uid, f"VEX: {m.signal.vex}"))
             continue
         rule = policy.suppression_for(m.signal, now)
         if rule is not None:

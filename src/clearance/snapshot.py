@@ -43,6 +43,9 @@ from clearance.sources.epss.catalog import apply as apply_epss
 from clearance.sources.epss.catalog import load_scores
 from clearance.sources.interface import Dated, DocumentFeed, Source
 from clearance.sources.kev.catalog import enrich, load_catalog
+from clearance.sources.vex.documents import VexStatement, load_document
+from clearance.sources.vex.index import VexIndex
+from clearance.sources.vex.index import apply as apply_vex
 from clearance.store.interface import ExemptionRecord
 from clearance.store.read_cache import Recent, TouchingCache
 
@@ -140,7 +143,8 @@ class LiveEvidence:
         ]
         feeds = [feed for feed in sources if isinstance(feed, DocumentFeed)]
         feeds.sort(key=lambda feed: _FEED_ORDER.get(feed.kind, len(_FEED_ORDER)))
-        reads += [_apply(feed, index, now) for feed in feeds]
+        statements: list[VexStatement] = []
+        reads += [_apply(feed, index, statements, now) for feed in feeds]
         return cls(index, IdentityGraph.of(reported), reads)
 
     @property
@@ -185,10 +189,14 @@ def _read(
     )
 
 
-def _apply(feed: DocumentFeed, index: SignalIndex, now: datetime) -> _Read:
+def _apply(
+    feed: DocumentFeed, index: SignalIndex, statements: list[VexStatement], now: datetime
+) -> _Read:
     """A reference feed applied to the signals read, as the storing path applies it to stored
     ones: the KEV catalog adds a ``known_exploited`` signal for each listed CVE in an image;
-    EPSS scores the vulnerabilities (and known-exploited twins) by CVE."""
+    EPSS scores the vulnerabilities (and known-exploited twins) by CVE; VEX documents waive the
+    findings their latest statements say do not apply (``statements``: every VEX statement
+    read so far, since a later document may override an earlier one)."""
     try:
         document = feed.fetch_document(None)
         if document.body is None:  # pragma: no cover - no validator was sent
@@ -197,6 +205,12 @@ def _apply(feed: DocumentFeed, index: SignalIndex, now: datetime) -> _Read:
             scores = load_scores(document.body, source=feed.name)
             bad = scores.quarantined
             for signal in apply_epss(index.signals(), scores):
+                index.replace(signal)
+        elif feed.kind in ("openvex", "cyclonedx-vex"):
+            vex = load_document(document.body, source=feed.name)
+            bad = vex.quarantined
+            statements.extend(vex.statements)
+            for signal in apply_vex(index.signals(), VexIndex(statements)):
                 index.replace(signal)
         else:
             catalog = load_catalog(document.body, source=feed.name)
@@ -213,7 +227,7 @@ def _apply(feed: DocumentFeed, index: SignalIndex, now: datetime) -> _Read:
 
 # Feeds that annotate signals run before feeds that add signals from them, so what is added
 # carries the annotation (a KEV signal keeps its CVE's EPSS), whatever the configuration order.
-_FEED_ORDER = {"epss": 0, "kev": 1}
+_FEED_ORDER = {"epss": 0, "openvex": 0, "cyclonedx-vex": 0, "kev": 1}
 
 
 class StoredEvidence:

@@ -93,7 +93,9 @@ class Signal:
     Exploitability, for vulnerability findings, where it is known (None otherwise): ``epss`` and
     ``epss_percentile`` (FIRST EPSS: the probability of exploitation in the next 30 days, and its
     rank), ``fix_available`` (the scanner names a fixed version), ``cvss_vector`` (the CVSS base
-    vector the scanner reported, e.g. ``CVSS:3.1/AV:N/AC:L/PR:N/…``).
+    vector the scanner reported, e.g. ``CVSS:3.1/AV:N/AC:L/PR:N/…``). ``vex`` names the VEX
+    statement that says the finding does not apply to its image (``not_affected`` or ``fixed``):
+    it then contributes nothing, and decisions say which statement waived it.
     """
 
     uid: SignalUid
@@ -116,6 +118,7 @@ class Signal:
     epss_percentile: float | None = None
     fix_available: bool | None = None
     cvss_vector: str | None = None
+    vex: str | None = None
     _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -177,6 +180,8 @@ class Signal:
             data["fix_available"] = self.fix_available
         if self.cvss_vector is not None:
             data["cvss_vector"] = self.cvss_vector
+        if self.vex is not None:
+            data["vex"] = self.vex
         return data
 
     def content_digest(self) -> str:
@@ -262,6 +267,7 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
             epss_percentile=epss_percentile,
             fix_available=fix_available,
             cvss_vector=None if data.get("cvss_vector") is None else str(data["cvss_vector"]),
+            vex=None if data.get("vex") is None else str(data["vex"]),
         )
     except InvalidSignalError:
         raise

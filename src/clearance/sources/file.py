@@ -119,7 +119,20 @@ class EpssFile(FileFeed):
     kind: ClassVar[str] = "epss"
 
 
-_FEEDS: dict[str, type[FileFeed]] = {"kev": FileFeed, "epss": EpssFile}
+class OpenVexFile(FileFeed):
+    kind: ClassVar[str] = "openvex"
+
+
+class CycloneDxVexFile(FileFeed):
+    kind: ClassVar[str] = "cyclonedx-vex"
+
+
+_FEEDS: dict[str, type[FileFeed]] = {
+    "kev": FileFeed,
+    "epss": EpssFile,
+    "openvex": OpenVexFile,
+    "cyclonedx-vex": CycloneDxVexFile,
+}
 
 
 def _read(name: str, path: Path) -> bytes:

@@ -39,9 +39,11 @@ FORMATS: dict[str, str] = {
     "trivy": "clearance.sources.trivy.report:TrivyNormalizer",
     "kev": "clearance.sources.kev.catalog:KevNormalizer",
     "epss": "clearance.sources.epss.catalog:EpssNormalizer",
+    "openvex": "clearance.sources.vex.documents:VexNormalizer",
+    "cyclonedx-vex": "clearance.sources.vex.documents:CycloneDxVexNormalizer",
 }
 # Formats that are reference documents (stored whole and applied), not findings.
-DOCUMENT_FORMATS = frozenset({"kev", "epss"})
+DOCUMENT_FORMATS = frozenset({"kev", "epss", "openvex", "cyclonedx-vex"})
 
 
 def format_names() -> tuple[str, ...]:

@@ -23,6 +23,8 @@ ISSUE_FORMATS = (
     "trivy",
     "kev",
     "epss",
+    "openvex",
+    "cyclonedx-vex",
 )
 
 

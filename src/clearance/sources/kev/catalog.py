@@ -187,6 +187,7 @@ def _known_exploited(signal: Signal, entry: KevEntry, image: AssetRef, source: s
         epss_percentile=signal.epss_percentile,
         fix_available=signal.fix_available,
         cvss_vector=signal.cvss_vector,
+        vex=signal.vex,
     )
 
 
@@ -210,6 +211,7 @@ def _merged(a: Signal, b: Signal) -> Signal:
         epss_percentile=newer.epss_percentile,
         fix_available=newer.fix_available,
         cvss_vector=newer.cvss_vector,
+        vex=newer.vex,
     )
 
 
