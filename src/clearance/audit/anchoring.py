@@ -83,7 +83,8 @@ class Anchoring:
         self.last_matched: Checkpoint | None = None
         if stored and anchors.keys is None:
             self.notes.append(
-                f"{len(stored)} checkpoints compared, signatures not checked: pass --public-key"
+                f"{_count(len(stored))} in the database compared, signatures not checked: "
+                "pass --public-key"
             )
 
     def _signed(self, checkpoint: Checkpoint, external: bool) -> bool:
@@ -153,7 +154,8 @@ class Anchoring:
             c = self.last_matched
             tail = last_seq - c.seq
             self.notes.append(
-                f"{self.matched} checkpoints match; the latest covers seq {c.seq} "
+                f"{_count(self.matched)} {'matches' if self.matched == 1 else 'match'}; "
+                f"the latest covers seq {c.seq} "
                 f"(signed {format_time(utc(c.at))} by {c.key_id})"
                 + (f"; {tail} records after it are not anchored yet" if tail > 0 else "")
             )
@@ -179,6 +181,10 @@ class Anchoring:
                     "service was stopped",
                 )
             )
+
+
+def _count(n: int) -> str:
+    return f"{n} checkpoint" + ("" if n == 1 else "s")
 
 
 def _duration(delta: timedelta) -> str:
