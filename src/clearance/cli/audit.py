@@ -170,11 +170,11 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _print_verify(result: VerifyResult) -> None:
-    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(result.counts.items()))
+    counts = ", ".join(f"{kind}={n}" for kind, n in sorted(result.counts.items()))
     if result.ok:
         print(f"ok: {result.records} records, head {result.head_hash}")
         if counts:
-            print(f"records: {counts}")
+            print(f"records by kind: {counts}")
         for note in result.notes:
             print(f"note: {note}")
         return
