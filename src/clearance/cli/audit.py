@@ -227,6 +227,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     from clearance.audit.checkpointer import Checkpointer
     from clearance.audit.checkpoints import Mirror
     from clearance.audit.signing import Ed25519FileSigner
+    from clearance.store.interface import SchemaError
 
     settings = _audit_settings(args.settings)
     key = args.key or (settings.signing_key if settings else None)
@@ -236,6 +237,11 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     signer = Ed25519FileSigner.from_file(key)
     store = open_from_args(args, create=False)
     try:
+        if not store.ready():
+            raise SchemaError(
+                "audit checkpoint needs the current schema (checkpoints arrived with 0005); "
+                "start `clearance serve` once (it migrates), then try again"
+            )
         mirror = Mirror(copy) if copy is not None else None
         checkpoint = Checkpointer(store, signer, mirror=mirror).write(datetime.now(UTC))
     finally:

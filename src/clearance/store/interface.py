@@ -14,6 +14,9 @@ Rules every implementation follows:
   the record is committed, so a caller never acts on a decision the log could lose.
 * **One chain.** Appends are serialized (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a row lock on the
   chain head), so concurrent writers extend one chain and never fork it.
+* **Every trust change is a record.** Approvals, exceptions, break-glass grants, API tokens and
+  stored policies are sealed into the same chain in the transaction that writes their row
+  (``clearance.store.events``); :class:`AuditLog` is what ``clearance.audit`` reads back.
 * **No secret at rest.** API tokens are stored as sha256 hashes; the secret is returned once, by
   :meth:`Store.create_token`. A :class:`Caller` has no field that could hold a secret.
 * **Our errors only.** Driver and SQL errors are re-raised as :class:`StoreError` subclasses
