@@ -134,3 +134,48 @@ def test_an_upgraded_database_adopts_the_rows_it_had(tmp_path: Path) -> None:
         assert "scopes is 'admin' in the table, 'decide' in the record at seq" in found.detail
     finally:
         upgraded.close()
+
+
+def test_the_service_checkpointer_anchors_at_start_and_stop_and_refuses_a_rewrite(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    from audit_insider import Insider
+    from clearance.audit.checkpointer import Checkpointer, CheckpointThread
+    from clearance.audit.signing import Ed25519FileSigner, generate
+
+    generate(tmp_path / "audit.pem")
+    signer = Ed25519FileSigner.from_file(tmp_path / "audit.pem")
+
+    def service() -> CheckpointThread:
+        writer = Checkpointer(store, signer, every=1000, interval=timedelta(hours=1))
+        return CheckpointThread(writer, clock=lambda: NOW, poll=0.01)
+
+    def latest_seq() -> int | None:
+        latest = store.latest_checkpoint()
+        return None if latest is None else latest.seq
+
+    for i in range(2):
+        append(store, sample(i))
+    running = service()
+    running.start()
+    for _ in range(500):
+        if latest_seq() is not None:
+            break
+        threading.Event().wait(0.01)
+    assert latest_seq() == 2  # at start: what the service found
+    append(store, sample(2))
+    running.stop()
+    assert latest_seq() == 3  # at a clean stop: the head it leaves
+
+    rows = Insider(store).rows()  # rewritten while the service was down
+    rows[0].body["decision"] = {**rows[0].body["decision"], "verdict": "proceed"}
+    Insider(store).reseal(rows)
+    again = service()
+    again.start()
+    for _ in range(500):
+        if again.last_error is not None:
+            break
+        threading.Event().wait(0.01)
+    again.stop()
+    assert latest_seq() == 3  # never signed
+    assert "refusing to sign: the record at seq 3 breaks the chain" in str(again.last_error)

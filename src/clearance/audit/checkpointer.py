@@ -55,6 +55,11 @@ class Checkpointer:
         head_seq, _ = self.log.chain_head()
         return head_seq - last.seq >= self.every or utc(now) - utc(last.at) >= self.interval
 
+    def moved(self) -> bool:
+        """No checkpoint yet, or the head is not the one the last checkpoint signed."""
+        last = self.log.latest_checkpoint()
+        return last is None or self.log.chain_head() != (last.seq, last.head_hash)
+
     def write(self, now: datetime) -> Checkpoint:
         """Sign the current head, store it, mirror it; CheckpointError if the chain no longer
         runs from the previous checkpoint (or the mirror cannot be written, after storing)."""
@@ -127,22 +132,22 @@ class CheckpointThread:
         self._stop.set()
         self._thread.join(timeout)
         try:
-            last = self.checkpointer.log.latest_checkpoint()
-            head_seq, _ = self.checkpointer.log.chain_head()
-            if last is None or head_seq != last.seq:
+            if self.checkpointer.moved():
                 self._write()
         except ClearanceError as exc:
             logger.error("audit checkpoint at stop failed: %s", exc)
 
     def _run(self) -> None:
+        starting = True  # at start, anchor what the service found (and check it still chains)
         while True:
             try:
-                if self.checkpointer.due(self.clock()):
+                if (starting and self.checkpointer.moved()) or self.checkpointer.due(self.clock()):
                     self._write()
             except ClearanceError as exc:
                 if str(exc) != self.last_error:  # once per distinct failure, not every poll
                     logger.error("audit checkpoint failed: %s", exc)
                 self.last_error = str(exc)
+            starting = False
             if self._stop.wait(self.poll):
                 return
 
