@@ -5,7 +5,8 @@
     ├── PolicyError                  a policy file that cannot be used (all problems listed)
     ├── ModelError
     │   ├── InvalidAssetError        an asset value that cannot be normalized
-    │   └── InvalidSignalError       a signal that breaks its invariants
+    │   ├── InvalidSignalError       a signal that breaks its invariants
+    │   └── InvalidPrincipalError    a name that cannot name a principal
     ├── TargetError
     │   ├── UnknownEnvironmentError  the policy has no such environment
     │   └── UnknownTargetError       the inventory cannot resolve the target
@@ -62,6 +63,10 @@ class InvalidAssetError(ModelError, ValueError):
 
 class InvalidSignalError(ModelError, ValueError):
     pass
+
+
+class InvalidPrincipalError(ModelError, ValueError):
+    """A name that cannot name a principal (empty, control characters, a bad namespace)."""
 
 
 class TargetError(ClearanceError):

@@ -62,6 +62,9 @@ class GitHubSettings(_Model):
     environments: dict[str, TargetTemplate] = {}
     retries: int = Field(default=5, ge=0, le=10)
     backoff_seconds: float = Field(default=2.0, ge=0)
+    # The sender of a signed delivery asked for the deployment: its login is a principal in
+    # this namespace ("user": the same people as API token owners; see docs/approvals.md).
+    namespace: str = Field(default="user", pattern=r"^[a-z][a-z0-9.-]{0,62}$")
 
     def key_pem(self) -> str:
         return _secret(self.private_key, self.private_key_path, "github.private_key")

@@ -34,6 +34,7 @@ from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService
 from clearance.service.notify import Webhook
+from clearance.service.status import ApprovalStatus
 from clearance.store import database_url
 from clearance.store.sql import SqlStore
 
@@ -60,7 +61,7 @@ class ServerContext:
     slots: threading.BoundedSemaphore = field(init=False)
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
-    settled: list[Callable[[str, str], object]] = field(default_factory=list)
+    settled: list[Callable[[str, ApprovalStatus], object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
@@ -69,7 +70,9 @@ class ServerContext:
         peer = request.client.host if request.client else "-"
         return self.auth.authenticate(request.headers.get("authorization"), self.clock(), peer)
 
-    def settle(self, decision_id: str, before: str, after: str) -> None:
+    def settle(
+        self, decision_id: str, before: ApprovalStatus | None, after: ApprovalStatus
+    ) -> None:
         """Tell the listeners that ``decision_id`` went from ``before`` to ``after``. Runs after
         the response (a background task): a listener's failure is logged, never the caller's."""
         if before == after:
@@ -105,12 +108,12 @@ def build_context(
         backoff=settings.notify.backoff,
         on_result=lambda ok: metrics.notifications.labels("delivered" if ok else "failed").inc(),
     )
-    approvals = ApprovalBook(store, policy, settings.read_cache)
+    approvals = ApprovalBook(store, policy, settings.read_cache, settings.principals.build())
     rules = BreakGlassRules(
         expires_after=timedelta(seconds=duration_seconds(settings.break_glass.expires_after)),
         second_person=settings.break_glass.second_person,
     )
-    desk = BreakGlassDesk(store, rules, webhook, settings.read_cache)
+    desk = BreakGlassDesk(store, rules, webhook, approvals.signers, settings.read_cache)
     decisions = DecisionService(
         store,
         config.inventory,

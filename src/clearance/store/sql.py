@@ -22,6 +22,7 @@ from clearance.model.target import SourceHealth
 from clearance.store import (
     break_glass,
     decisions,
+    deliveries,
     grants,
     held_gates,
     reference,
@@ -44,6 +45,7 @@ from clearance.store.interface import (
     AuditRecord,
     BreakGlass,
     Caller,
+    ConflictError,
     DecisionFilter,
     DecisionPage,
     ExemptionRecord,
@@ -168,6 +170,15 @@ class SqlStore:
         with self.db.read("list callbacks") as conn:
             return held_gates.list_callbacks(conn, decision_id, outcome, limit)
 
+    def claim_delivery(self, integration: str, delivery_id: str, now: datetime) -> datetime | None:
+        """Note a signed webhook delivery as received; None the first time, else when it was
+        first received (a replay, on this replica or another)."""
+        try:
+            with self.db.write("note webhook delivery") as conn:
+                return deliveries.claim(conn, integration, delivery_id, utc(now))
+        except ConflictError:  # a concurrent claim of the same id won the insert
+            return utc(now)
+
     def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
         with self.db.write(f"store reference {name!r}") as conn:
             return reference.put(conn, name, body, utc(now))
@@ -288,9 +299,10 @@ class SqlStore:
         scopes: Iterable[Scope],
         now: datetime,
         expires_at: datetime | None = None,
+        owner: str | None = None,
     ) -> tuple[TokenInfo, str]:
         with self.db.write("create API token") as conn:
-            return tokens.create(conn, name, scopes, utc(now), expires_at)
+            return tokens.create(conn, name, scopes, utc(now), expires_at, owner)
 
     def verify_token(self, secret: str, now: datetime) -> TokenInfo:
         now = utc(now)
