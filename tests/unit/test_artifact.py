@@ -21,7 +21,9 @@ def test_images_are_identified_by_digest_where_known() -> None:
 
 def test_another_image_or_commit_is_not_covered() -> None:
     approved = _of("ghcr.io/acme/api:1.0", "ghcr.io/acme/worker:1.0")
-    assert approved.covers(_of("ghcr.io/acme/api:1.0"))  # a subset of what was shown
+    assert approved.covers(_of("ghcr.io/acme/worker:1.0", "ghcr.io/acme/api:1.0"))
+    assert not approved.covers(_of("ghcr.io/acme/api:1.0"))  # leaving one out is another ask
+    assert not approved.covers(_of(commit="abc123"))  # naming no image at all, too
     assert not approved.covers(_of("ghcr.io/evil/backdoor:6.6.6"))
     assert not approved.covers(_of("ghcr.io/acme/api:1.1"))
     assert not approved.covers(_of("ghcr.io/acme/api:1.0", commit="def456"))

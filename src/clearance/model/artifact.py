@@ -3,9 +3,9 @@
 
 An image is identified by its digest when the reference carries one (the same content under
 another tag is the same artifact), else by its exact normalised reference. A sign-off covers a
-later decision when the later one deploys no image it did not cover and the same commit (or,
-both, none). Anything less is not covered: a sign-off for image A / commit A never clears image
-B or commit B.
+later decision when the later one names exactly the same images and the same commit (or, both,
+none). Anything else is not covered: a sign-off for image A / commit A never clears image B or
+commit B, nor a request that leaves the images or the commit out.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Artifact:
         return cls(images, None if commit is None else str(commit).strip().lower())
 
     def covers(self, later: Artifact) -> bool:
-        return later.commit == self.commit and set(later.images) <= set(self.images)
+        return later == self
 
     def difference(self, later: Artifact) -> str:
         """Why ``later`` is not covered, for the reason a sign-off no longer counts."""
@@ -51,6 +51,9 @@ class Artifact:
         new = sorted(set(later.images) - set(self.images))
         if new:
             parts.append(f"image(s) {', '.join(new)} not covered")
+        left_out = sorted(set(self.images) - set(later.images))
+        if left_out and not new:
+            parts.append(f"image(s) {', '.join(left_out)} covered but not named")
         return "; ".join(parts) or "the same artifact"
 
     def images_json(self) -> str:

@@ -5,8 +5,8 @@ contributing signal uids. It counts toward a decision about the same target (env
 ``cluster/namespace/kind/name``) only while:
 
 * it has not expired (the policy's ``approvals.expires_after`` for the environment);
-* the decision deploys the approved artifact: no image the approval did not cover (by digest
-  where known, else the exact reference) and the same commit;
+* the decision deploys the approved artifact: the same images (by digest where known, else the
+  exact reference) and the same commit (:mod:`clearance.model.artifact`);
 * every signal contributing to the decision was among those the approver saw (no new evidence);
 * the decision's score is not above the approved score (the risk did not rise);
 * the approver is none of the decision's requesters (:mod:`clearance.service.signers`).
