@@ -9,6 +9,7 @@ bad file fails at start-up naming the field. Loaded from YAML (``$CLEARANCE_INTE
       app_id: Iv23liABCDEF                # the App's client ID (or numeric app id)
       private_key_path: /secrets/github-app.pem
       webhook_secret_path: /secrets/github-webhook-secret
+      namespace: user                     # whose names GitHub logins are (the sender: requester)
       environments:
         "acme/shop:production": {environment: production, cluster: prod-eu,
                                  namespace: shop, workload: deployment/checkout,

@@ -50,14 +50,18 @@ class BreakGlassDesk:
     def active_for(self, record: AuditRecord, now: datetime) -> BreakGlass | None:
         env = record.decision["target"]["environment"]
         key = target_key(record.decision)
-        artifact = Artifact.of(record.decision["target"])
+        artifact: Artifact | None = None  # parsed only when a grant is for this target
         for grant in self.cache.get(now, lambda: self.store.list_break_glass(now)):
             if (
-                grant.target_key == key
-                and grant.environment == env
-                and _covers(grant, record.decision_id, artifact)
-                and grant.active(now, needs_confirmation=self.rules.second_person)
+                grant.target_key != key
+                or grant.environment != env
+                or not grant.active(now, needs_confirmation=self.rules.second_person)
             ):
+                continue
+            if grant.decision_id == record.decision_id:
+                return grant
+            artifact = artifact or Artifact.of(record.decision["target"])
+            if grant.artifact is not None and grant.artifact.covers(artifact):
                 return grant
         return None
 
@@ -124,12 +128,6 @@ class BreakGlassDesk:
             self.store.mark_break_glass_notified(grant.id, at)
 
         self.webhook.send(payload, delivered)
-
-
-def _covers(grant: BreakGlass, decision_id: str, artifact: Artifact) -> bool:
-    if grant.decision_id == decision_id:
-        return True
-    return grant.artifact is not None and grant.artifact.covers(artifact)
 
 
 def describe(grant: BreakGlass) -> dict[str, Any]:

@@ -59,12 +59,12 @@ def _keys() -> tuple[str, str]:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+def service(tmp_path: Path, store_url: str) -> Iterator[Service]:
     private, public = _keys()
     scenario = tmp_path / "scenario"
     scenario.mkdir()
     write_scenario(scenario)
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'service.db'}")
+    store = SqlStore.open(store_url)  # SQLite and PostgreSQL
     lines = (scenario / "signals.jsonl").read_text().splitlines()
     store.upsert_signals([signal_from_dict(json.loads(line)) for line in lines], NOW)
     store.record_source_success("edr", NOW - timedelta(minutes=1))
@@ -101,7 +101,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
         @contextmanager
         def replica() -> Iterator[str]:
             """Another process's service over the same database (a worker, a replica)."""
-            other = SqlStore.open(f"sqlite:///{tmp_path / 'service.db'}")
+            other = SqlStore.open(store_url)
             octx = build_context(scenario / "clearance.yaml", other, settings, clock=lambda: NOW)
             with serve(create_app(octx, integrations=integrations)) as other_url:
                 yield other_url
