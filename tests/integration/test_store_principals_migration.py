@@ -20,7 +20,7 @@ from store_samples import append, sample
 
 
 def _legacy_answer(db: Database, decision_id: str, id_: str, approver: str, minute: int) -> None:
-    """An approvals row as revision 0004 stored it (no principal, no artifact)."""
+    """An approvals row as the revisions before 0006 stored it (no principal, no artifact)."""
     with db.write("legacy approval") as conn:
         conn.exec_driver_sql(
             "INSERT INTO approvals (id, decision_id, approver, outcome, reason, at, expires_at,"
@@ -32,8 +32,8 @@ def _legacy_answer(db: Database, decision_id: str, id_: str, approver: str, minu
 def test_existing_approvals_get_their_principal(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     db = Database(build_engine(url))
-    with db.write("migrate to 0004") as conn:
-        command.upgrade(_alembic_config(conn), "0004")
+    with db.write("migrate to the revision before 0006") as conn:
+        command.upgrade(_alembic_config(conn), "0007")
     old = SqlStore(db)
     decision_id = append(old, sample(0)).decision_id
     _legacy_answer(db, decision_id, "apr-1", "token:alice", 1)

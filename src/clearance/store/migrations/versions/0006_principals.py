@@ -9,7 +9,7 @@ it; the service tallies it under the same person, so it never counts twice). The
 NULL: they count only for the decision they were given on.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0007 (main had 0007 on 0004 when this was merged)
 Create Date: 2026-11-30
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
