@@ -6,7 +6,8 @@
     ├── ModelError
     │   ├── InvalidAssetError        an asset value that cannot be normalized
     │   ├── InvalidSignalError       a signal that breaks its invariants
-    │   └── InvalidPrincipalError    a name that cannot name a principal
+    │   ├── InvalidPrincipalError    a name that cannot name a principal
+    │   └── UnknownStatusError       an approval status a client does not know (never proceed)
     ├── TargetError
     │   ├── UnknownEnvironmentError  the policy has no such environment
     │   └── UnknownTargetError       the inventory cannot resolve the target
@@ -67,6 +68,10 @@ class InvalidSignalError(ModelError, ValueError):
 
 class InvalidPrincipalError(ModelError, ValueError):
     """A name that cannot name a principal (empty, control characters, a bad namespace)."""
+
+
+class UnknownStatusError(ModelError, ValueError):
+    """A status this Clearance does not know (a newer or a broken service): never proceed."""
 
 
 class TargetError(ClearanceError):

@@ -51,6 +51,11 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--actor", help="who asked for the deploy (recorded)")
     target.add_argument("--commit", help="commit being deployed (recorded)")
     target.add_argument(
+        "--pipeline-run",
+        metavar="RUN",
+        help="the pipeline run asking (recorded), e.g. owner/repo/actions/runs/42",
+    )
+    target.add_argument(
         "--manifest",
         type=Path,
         help="the workload manifest about to be applied (YAML or JSON): its images, and the "
@@ -91,7 +96,11 @@ def target_from(args: argparse.Namespace) -> Target:
             namespace=args.namespace,
             workload=args.workload,
             images=tuple(args.image),
-            change=ChangeInfo(commit=args.commit, actor=args.actor),
+            change=ChangeInfo(
+                commit=args.commit,
+                pipeline_run=getattr(args, "pipeline_run", None),
+                actor=args.actor,
+            ),
         )
     except ValueError as exc:  # a malformed --image
         raise ConfigError(f"--image: {exc}") from exc

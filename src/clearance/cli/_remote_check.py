@@ -21,8 +21,8 @@ from typing import Any
 
 from clearance.cli._remote import Remote, progress, render
 from clearance.errors import ConfigError
+from clearance.model.status import ApprovalStatus
 from clearance.policy.schema import duration_seconds
-from clearance.service.status import ApprovalStatus
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:

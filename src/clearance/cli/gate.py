@@ -121,10 +121,10 @@ def oidc_token(env: Mapping[str, str], audience: str) -> str:
 
 
 def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
+    from clearance.errors import UnknownStatusError
     from clearance.integrations.decision_json import decision_from_dict
+    from clearance.model.status import ApprovalStatus
     from clearance.render.output import emit
-    from clearance.service.errors import UnknownStatusError
-    from clearance.service.status import ApprovalStatus
 
     server = env["CLEARANCE_SERVER"].rstrip("/")
     token = env.get("CLEARANCE_TOKEN") or oidc_token(env, env.get("CLEARANCE_AUDIENCE") or server)

@@ -30,7 +30,7 @@ from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
 from clearance.model.decision import Verdict
 from clearance.model.principal import PrincipalMap
-from clearance.service.status import ApprovalStatus
+from clearance.model.status import ApprovalStatus
 from clearance.store.interface import Caller
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from clearance.config import Config, load_config, locate
 from clearance.integrations.settings import IntegrationSettings
 from clearance.integrations.settings import load_settings as load_integration_settings
 from clearance.inventory.interface import Lifecycle
+from clearance.model.status import ApprovalStatus
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
@@ -36,7 +37,6 @@ from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService
 from clearance.service.notify import Webhook
-from clearance.service.status import ApprovalStatus
 from clearance.store import database_url
 from clearance.store.sql import SqlStore
 

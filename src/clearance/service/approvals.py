@@ -27,12 +27,12 @@ from typing import Any
 from clearance.model.artifact import Artifact
 from clearance.model.principal import PrincipalMap
 from clearance.model.signal import format_time, utc
+from clearance.model.status import ApprovalStatus
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import duration_seconds
 from clearance.service.approval_query import RecentApprovals, approvals_for_target
 from clearance.service.errors import StateError
 from clearance.service.signers import Signers
-from clearance.service.status import ApprovalStatus
 from clearance.store.interface import (
     Approval,
     ApprovalOutcome,

@@ -3,8 +3,7 @@
 ClearanceError
 └── ServiceError
     ├── RefusedError      the caller may not do this (403): self-approval, wrong group
-    ├── StateError        the decision is not in a state that allows it (409)
-    └── UnknownStatusError  a client read an approval status it does not know (exit 5)
+    └── StateError        the decision is not in a state that allows it (409)
 """
 
 from __future__ import annotations
@@ -22,7 +21,3 @@ class RefusedError(ServiceError):
 
 class StateError(ServiceError):
     """E.g. approving a decision whose verdict is not ``approve``."""
-
-
-class UnknownStatusError(ServiceError):
-    """A status this Clearance does not know (a newer or a broken service): never proceed."""

@@ -20,8 +20,8 @@ from clearance.integrations.github_app import GitHubApp
 from clearance.integrations.github_gates import GitHubGates
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
+from clearance.model.status import ApprovalStatus
 from clearance.server.routes.integrations import IntegrationDeps
-from clearance.service.status import ApprovalStatus
 from integration.integrations.integrations_harness import (
     FIXTURES,
     NOW,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
 from clearance.model.signal import format_time, utc
+from clearance.model.status import ApprovalStatus
 from clearance.model.target import ChangeInfo, Target
 from clearance.server.bodies import ApprovalRequest, BreakGlassRequest, DecisionRequest, Name
 from clearance.server.errors import InvalidInputError, OverloadedError
@@ -17,7 +18,6 @@ from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
 from clearance.service.decisions import Outcome
 from clearance.service.signers import requested_by
-from clearance.service.status import ApprovalStatus
 from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])

@@ -1,5 +1,8 @@
 """Where a recorded decision stands now: one closed set of statuses, each with its exit code.
 
+In the model because the service answers it and every client (the CLI, the pipeline gate, the
+integrations) reads it: they share this one definition.
+
 The service answers a status with every decision (``POST``/``GET /v1/decisions``); clients read
 it back with :meth:`ApprovalStatus.from_wire`, which refuses a status it does not know instead of
 guessing: an unknown status must never read as "deploy".
@@ -10,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import assert_never
 
-from clearance.service.errors import UnknownStatusError
+from clearance.errors import UnknownStatusError
 
 
 class ApprovalStatus(StrEnum):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from clearance.service.errors import UnknownStatusError
-from clearance.service.status import ApprovalStatus
+from clearance.errors import UnknownStatusError
+from clearance.model.status import ApprovalStatus
 
 
 def test_each_status_has_its_exit_code() -> None:
