@@ -40,6 +40,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     target.add_argument("--actor", help="who asked for the deploy (recorded)")
     target.add_argument("--commit", help="commit being deployed (recorded)")
+    target.add_argument("--pipeline-run", help="the pipeline run asking (recorded)")
     target.add_argument(
         "--manifest",
         type=Path,
@@ -75,7 +76,11 @@ def target_from(args: argparse.Namespace) -> Target:
             namespace=args.namespace,
             workload=args.workload,
             images=tuple(args.image),
-            change=ChangeInfo(commit=args.commit, actor=args.actor),
+            change=ChangeInfo(
+                commit=args.commit,
+                pipeline_run=getattr(args, "pipeline_run", None),
+                actor=args.actor,
+            ),
         )
     except ValueError as exc:  # a malformed --image
         raise ConfigError(f"--image: {exc}") from exc
@@ -101,23 +106,15 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
         config = load_config(config_path(args, stack, now))
         policy = load_policy(config.policy_path)
         policy.environment(target.environment)  # unknown environment: fail before any I/O
-        gathered = gather(config, target, now, manifest=_manifest(args))
+        gathered = gather(config, target, now, manifest=manifest_from(args))
     return LocalResult(decide(target, gathered.snapshot, policy, now), len(gathered.quarantined))
 
 
-def _manifest(args: argparse.Namespace) -> dict[str, Any] | None:
+def manifest_from(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--manifest FILE``, read and checked against the target (``clearance.manifest``)."""
     path: Path | None = getattr(args, "manifest", None)
     if path is None:
         return None
-    import yaml
+    from clearance.manifest import load_manifest
 
-    try:
-        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"--manifest {path}: cannot read it: {exc}") from exc
-    if len(documents) != 1 or not isinstance(documents[0], dict):
-        raise ConfigError(
-            f"--manifest {path}: expected one Kubernetes object, found {len(documents)}"
-        )
-    manifest: dict[str, Any] = documents[0]
-    return manifest
+    return load_manifest(path, args.namespace, args.workload)

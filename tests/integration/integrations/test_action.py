@@ -174,7 +174,10 @@ class OidcHandler(StandInHandler):
         if self.path_only == "/jwks":
             self.send_json(200, {"keys": [self.state["jwk"]]})
             return
-        if self.headers.get("Authorization") != f"bearer {REQUEST_TOKEN}":
+        # The scheme is case-insensitive (RFC 9110 §11.1): GitHub's docs write "bearer", the
+        # actions toolkit sends "Bearer".
+        scheme, _, credential = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or credential != REQUEST_TOKEN:
             self.send_json(401, {"message": "Unauthorized"})
             return
         claims = dict(self.state["claims"], aud=self.query["audience"])
@@ -290,7 +293,9 @@ def test_wait_for_approval_returns_once_approved(service: Service, tmp_path: Pat
     assert run.code == 0, run.stdout + run.stderr
     assert run.outputs["status"] == "approved"
     assert run.outputs["exit-code"] == "0"
-    assert "Waiting for approval" in run.stdout
+    assert "waiting for approval of" in run.stderr  # progress on stderr, the decision on stdout
+    assert "Approval needed: 0 of 1" in run.stdout  # the pending decision, shown while it waits
+    assert "Status **approved** (exit 0)" in run.summary
 
 
 # --- the same gate from GitLab CI and Tekton: their example files, executed -------------------
