@@ -298,6 +298,30 @@ def test_wait_for_approval_returns_once_approved(service: Service, tmp_path: Pat
     assert "Status **approved** (exit 0)" in run.summary
 
 
+def test_server_mode_sends_the_manifest_input(service: Service, tmp_path: Path) -> None:
+    """A changed workload is judged by what its manifest runs, through the service too."""
+    manifest = tmp_path / "ledger.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ledger"},
+             "spec": {"template": {"spec": {"containers": [
+                 {"name": "ledger", "image": "ghcr.io/acme/web:2.0"}]}}}}
+        )
+    )  # fmt: skip
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    plain = run_action(
+        server_inputs(service, "shop", "deployment/ledger"), tmp_path / "a", oidc_env(service)
+    )
+    assert plain.outputs["verdict"] == "proceed", plain.stdout + plain.stderr
+    changed = run_action(
+        server_inputs(service, "shop", "deployment/ledger", manifest=str(manifest)),
+        tmp_path / "b",
+        oidc_env(service),
+    )
+    assert changed.outputs["verdict"] != "proceed", changed.stdout + changed.stderr
+    assert "CVE-2024-3094 (KEV)" in changed.summary
+
+
 # --- the same gate from GitLab CI and Tekton: their example files, executed -------------------
 
 
