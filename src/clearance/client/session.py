@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 60.0
-BACKOFF = tenacity.wait_exponential_jitter(initial=0.5, max=10.0, jitter=0.5)
+# 0.5 s, 1 s, 2 s … (at most 10 s), each plus up to 0.5 s of jitter so that pipelines that
+# failed together do not come back together.
+BACKOFF = tenacity.wait_exponential(multiplier=0.5, max=10.0) + tenacity.wait_random(0, 0.5)
 _BUSY = (429, 503)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
