@@ -33,6 +33,15 @@ class SignalIndex:
     def signals(self) -> tuple[Signal, ...]:
         return tuple(self._by_uid.values())
 
+    def touching(self, keys: Iterable[str]) -> tuple[Signal, ...]:
+        """Signals filed under any of ``keys``, once each, by uid (what the store's asset index
+        answers for the same keys)."""
+        found: dict[str, Signal] = {}
+        for key in keys:
+            for uid, (signal, _) in self._by_key.get(key, {}).items():
+                found[uid] = signal
+        return tuple(found[uid] for uid in sorted(found))
+
     def add(self, signal: Signal) -> None:
         known = self._by_uid.get(signal.uid)
         if known is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clearance.errors import TargetError
@@ -208,6 +208,10 @@ _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
     "confidence": lambda s, now: s.confidence,
     "status": lambda s, now: s.status.value,
     "age_seconds": lambda s, now: age_seconds(s.last_seen, now),
+    "age": lambda s, now: timedelta(seconds=age_seconds(s.last_seen, now)),
+    "first_seen": lambda s, now: s.first_seen,
+    "last_seen": lambda s, now: s.last_seen,
+    "tracked": lambda s, now: s.tracked,
     "count": lambda s, now: s.count,
     "techniques": lambda s, now: list(s.techniques),
     "assets": lambda s, now: [str(a) for a in s.assets],
@@ -255,6 +259,7 @@ def _rule_reasons(
             "proximity": m.proximity.label,
             "target": target_view,
             "environment": target.environment,
+            "now": now,
         }
         for rule in signal_rules:
             reason = _run(rule, variables, m.signal.uid, m.signal.title)
@@ -271,6 +276,7 @@ def _rule_reasons(
             "sources": _sources_view(snapshot, env, now),
             "target": target_view,
             "environment": target.environment,
+            "now": now,
         }
         for rule in decision_rules:
             reason = _run(rule, variables, None, None)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_fleet import Result
-from served import Served, clearance, serve
+from served import Served, clearance, serve_synced
 
 from builders import POLICY_YAML
 from standins.kube_apiserver import KubeApiServer, load_cluster
@@ -54,7 +54,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def served(root: Path) -> Iterator[Served]:
-    with serve(root / "clearance.yaml", root) as s:
+    with serve_synced(root / "clearance.yaml", root) as s:
         yield s
 
 
@@ -129,17 +129,16 @@ def test_a_manifest_for_another_workload_is_refused_before_asking(
     done, _ = ask(served, "--manifest", str(wrong))
     assert done.code == 2
     assert "metadata.namespace 'payments'" in done.err
-    with served.client("ci") as api:
-        listed = api.get("/v1/decisions", params={"limit": 500}).json()["decisions"]
-        body = {
-            "environment": "production",
-            "cluster": "prod-eu",
-            "namespace": "shop",
-            "workload": "deployment/checkout",
-            "manifest": yaml.safe_load(wrong.read_text()),
-        }
-        refused = api.post("/v1/decisions", json=body)
-        after = api.get("/v1/decisions", params={"limit": 500}).json()["decisions"]
+    listed = served.get("/v1/decisions?limit=500").json()["decisions"]
+    body = {
+        "environment": "production",
+        "cluster": "prod-eu",
+        "namespace": "shop",
+        "workload": "deployment/checkout",
+        "manifest": yaml.safe_load(wrong.read_text()),
+    }
+    refused = served.post("/v1/decisions", body)
+    after = served.get("/v1/decisions?limit=500").json()["decisions"]
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "body.manifest"
     assert len(after) == len(listed)  # refused requests leave nothing behind

@@ -9,6 +9,9 @@ rendered the same; the service only adds where the decision stands there.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_fleet import Fleet, Result, signal
-from served import Served, clearance, serve
+from served import Served, clearance, environ, serve_synced
 
 from builders import POLICY_YAML
 
@@ -60,7 +63,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
 
 @pytest.fixture(scope="module")
 def served(fleet: Fleet) -> Iterator[Served]:
-    with serve(fleet.config, fleet.root) as s:
+    with serve_synced(fleet.config, fleet.root) as s:
         yield s
 
 
@@ -100,8 +103,7 @@ def test_json_is_the_decision_object_in_both_modes(
     assert (service["status"], service["exit_code"]) == (status, EXIT[workload])
     assert service["requested_by"] == "token:ci"
     # The decision part is the recorded decision, byte for byte (no field lost on the way).
-    with served.client("ci") as api:
-        recorded = api.get(f"/v1/decisions/{there['id']}").json()["decision"]
+    recorded = served.get(f"/v1/decisions/{there['id']}").json()["decision"]
     assert {k: v for k, v in there.items() if k != "service"} == recorded
 
 
@@ -111,7 +113,7 @@ def test_the_service_is_named_by_the_environment_as_pipelines_do(served: Served)
     assert asked.out.startswith("BLOCK")
     assert served.tokens["ci"] not in asked.out + asked.err
     flagged = clearance(
-        "check", *target("hot"), "--server", served.url,
+        "check", *target("hot"), "--server", served.base,
         env={"CLEARANCE_TOKEN": served.tokens["ci"]},
     )  # fmt: skip
     assert flagged.code == 20, flagged.err
@@ -125,8 +127,7 @@ def test_text_and_explain_render_the_same_in_both_modes(fleet: Fleet, served: Se
     asked = remote(served, "hot", "--explain")
     assert asked.code == 20, asked.err
     decision_id = next(w for w in asked.out.split() if w.startswith("dec_"))
-    with served.client("ci") as api:
-        at = api.get(f"/v1/decisions/{decision_id}").json()["decision"]["at"]
+    at = served.get(f"/v1/decisions/{decision_id}").json()["decision"]["at"]
     here = local(fleet, "hot", at, "--explain")
     assert here.code == 20, here.err
     # The same report, line for line, but for the decision id/digest line, the source's age
@@ -157,8 +158,7 @@ def test_github_format_writes_outputs_summary_and_annotations_in_both_modes(
     outputs = dict(
         line.split("=", 1) for line in Path(remote_files["GITHUB_OUTPUT"]).read_text().splitlines()
     )
-    with served.client("ci") as api:
-        at = api.get(f"/v1/decisions/{outputs['decision-id']}").json()["decision"]["at"]
+    at = served.get(f"/v1/decisions/{outputs['decision-id']}").json()["decision"]["at"]
     here = local(fleet, "medium", at, "--format", "github", **local_files)
     assert here.code == 10, here.err
     mine = dict(
@@ -182,34 +182,23 @@ def test_github_format_writes_outputs_summary_and_annotations_in_both_modes(
 
 
 def test_wait_returns_once_approved_through_the_api(served: Served) -> None:
-    import subprocess
-    import sys
-    import time
-
-    from served import environ
-
     waiting = subprocess.Popen(
         [sys.executable, "-m", "clearance", "check", *target("review"), "--format", "json",
          "--wait", "--poll-interval", "0.2s", "--report-every", "1s"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ(served.env()),
     )  # fmt: skip
-    with served.client("ci") as api:
-        pending: list[dict[str, Any]] = []
-        for _ in range(300):
-            pending = api.get(
-                "/v1/decisions", params={"target": "prod-eu/shop/deployment/review"}
-            ).json()["decisions"]
-            if pending:
-                break
-            time.sleep(0.05)
+    pending: list[dict[str, Any]] = []
+    for _ in range(300):
+        listed = served.get("/v1/decisions?target=prod-eu/shop/deployment/review")
+        pending = listed.json()["decisions"]
+        if pending:
+            break
+        time.sleep(0.05)
     assert pending, "the waiting check never asked"
     decision_id = pending[0]["id"]
     for who in ("alice", "bob"):
-        with served.client(who) as api:
-            given = api.post(
-                f"/v1/decisions/{decision_id}/approvals",
-                json={"outcome": "approve", "reason": f"{who} looked"},
-            )
+        body = {"outcome": "approve", "reason": f"{who} looked"}
+        given = served.post(f"/v1/decisions/{decision_id}/approvals", body, who)
         assert given.status_code == 201, given.text
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
@@ -222,7 +211,11 @@ def test_wait_returns_once_approved_through_the_api(served: Served) -> None:
 
 @pytest.mark.parametrize(
     ("flags", "named"),
-    [(["--now", "2026-11-28T12:00:00Z"], "audit replay"), (["--demo"], "--demo")],
+    [
+        (["--now", "2026-11-28T12:00:00Z"], "audit replay"),
+        (["--demo"], "--demo"),
+        (["--database", "sqlite:///here.db"], "--database"),
+    ],
 )
 def test_local_only_flags_are_refused_with_a_server(flags: list[str], named: str) -> None:
     env = {"CLEARANCE_SERVER": "http://127.0.0.1:9", "CLEARANCE_TOKEN": "t0ken-never-used"}

@@ -72,7 +72,12 @@ def ask(args: argparse.Namespace, env: Mapping[str, str]) -> Checked:
     from clearance.client.answers import Question
     from clearance.render.output import emit
 
-    for flag, given in (("--demo", args.demo), ("--config", args.config)):
+    local_only = (
+        ("--demo", args.demo),
+        ("--config", args.config),
+        ("--database", getattr(args, "database", None)),
+    )
+    for flag, given in local_only:
         if given:
             raise ConfigError(
                 f"{flag} applies to a local check, not to one asked of a service (--server or "

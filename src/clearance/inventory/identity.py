@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, asset, compatible, index_keys
+from clearance.model.target import ExposedAsset, Exposure, Proximity
 
 _JOINING = (AssetKind.INSTANCE, AssetKind.MAC, AssetKind.HOST)
 _KINDS = {AssetKind.HOST, AssetKind.INSTANCE, AssetKind.IP, AssetKind.MAC}
@@ -215,3 +216,31 @@ class IdentityGraph:
                 joined.append((ref, strongest))
                 known.add(ref)
         return Expansion(tuple(sorted(known)), tuple(joined), tuple(ambiguities))
+
+
+def expand_hosts(exposure: Exposure, graph: IdentityGraph) -> Exposure:
+    """Add every name the EDR host inventories know for each host the exposure touches.
+
+    Each host reference is expanded on its own (a static inventory does not say which names
+    belong to one machine); ambiguities are kept as notes, never joined.
+    """
+    if not len(graph):
+        return exposure
+    added: list[ExposedAsset] = []
+    notes: list[str] = []
+    for exposed in exposure.assets:
+        if exposed.proximity is not Proximity.HOST:
+            continue
+        expansion = graph.expand([exposed.ref])
+        added += [
+            ExposedAsset(Proximity.HOST, ref, f"identity: same machine as {by}")
+            for ref, by in expansion.joined
+        ]
+        notes += [f"identity: {text}" for text in expansion.ambiguities]
+    if not added and not notes:
+        return exposure
+    return replace(
+        exposure,
+        assets=tuple(sorted({*exposure.assets, *added})),
+        notes=tuple(dict.fromkeys((*exposure.notes, *notes))),
+    )

@@ -85,7 +85,10 @@ class Signal:
 
     ``rule`` is the vendor's detection or rule name (Falco rule, CrowdStrike pattern, GuardDuty
     finding type): suppressions and exceptions match on it, since titles are often templated.
-    ``count`` is how many vendor events were folded into this signal.
+    ``count`` is how many vendor events were folded into this signal. ``tracked`` says whether
+    the platform keeps the finding's status current (a Falcon alert is closed by the SOC; a Falco
+    or Wazuh event never is): a policy bounds an untracked finding by its age, since no one will
+    ever mark it resolved.
     """
 
     uid: SignalUid
@@ -103,6 +106,7 @@ class Signal:
     url: str | None = None
     raw_digest: str | None = None
     count: int = 1
+    tracked: bool = True
     _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -151,6 +155,8 @@ class Signal:
             data["url"] = self.url
         if self.raw_digest is not None:
             data["raw_digest"] = self.raw_digest
+        if not self.tracked:
+            data["tracked"] = False
         return data
 
     def content_digest(self) -> str:
@@ -204,6 +210,9 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
         count = data.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int):
             raise InvalidSignalError("field 'count' must be an integer")
+        tracked = data.get("tracked", True)
+        if not isinstance(tracked, bool):
+            raise InvalidSignalError("field 'tracked' must be true or false")
         severity = need("severity")
         if isinstance(severity, bool) or not isinstance(severity, int):
             raise InvalidSignalError("field 'severity' must be an OCSF severity_id 0..6")
@@ -223,6 +232,7 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
             url=None if data.get("url") is None else str(data["url"]),
             raw_digest=None if data.get("raw_digest") is None else str(data["raw_digest"]),
             count=count,
+            tracked=tracked,
         )
     except InvalidSignalError:
         raise

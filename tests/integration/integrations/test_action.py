@@ -308,7 +308,8 @@ def test_server_mode_sends_the_manifest_input(service: Service, tmp_path: Path) 
                  {"name": "ledger", "image": "ghcr.io/acme/web:2.0"}]}}}}
         )
     )  # fmt: skip
-    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
     plain = run_action(
         server_inputs(service, "shop", "deployment/ledger"), tmp_path / "a", oidc_env(service)
     )
