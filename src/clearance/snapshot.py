@@ -130,14 +130,14 @@ class LiveEvidence:
         does not stop the others: its health records the error, and the policy's
         ``source_down`` stance decides what that means."""
         index = SignalIndex()
-        graph = IdentityGraph()
+        reported: list[tuple[str, Mapping[str, Sequence[str]]]] = []
         reads = [
-            _read(source, index, graph, now)
+            _read(source, index, reported, now)
             for source in sources
             if not isinstance(source, DocumentFeed)
         ]
         reads += [_apply(feed, index, now) for feed in sources if isinstance(feed, DocumentFeed)]
-        return cls(index, graph, reads)
+        return cls(index, IdentityGraph.of(reported), reads)
 
     @property
     def quarantined(self) -> tuple[Quarantined, ...]:
@@ -156,14 +156,19 @@ class LiveEvidence:
         return ()
 
 
-def _read(source: Source, index: SignalIndex, graph: IdentityGraph, now: datetime) -> _Read:
+def _read(
+    source: Source,
+    index: SignalIndex,
+    reported: list[tuple[str, Mapping[str, Sequence[str]]]],
+    now: datetime,
+) -> _Read:
     quarantined: list[Quarantined] = []
     try:
         for batch in source.fetch(None):
             for signal in batch.signals:
                 index.add(signal)
             quarantined.extend(batch.quarantined)
-            graph.add_all(batch.identities, source=source.name)
+            reported += [(source.name, group) for group in batch.identities]
         # A file's data is as old as the file; a live pull is as fresh as the moment it ran.
         last_success = source.modified_at() if isinstance(source, Dated) else now
     except SourceError as exc:
@@ -224,9 +229,7 @@ class StoredEvidence:
             and 0 <= (now - cached[1]).total_seconds() < max(self._read_cache, 60.0)
         ):
             return cached[2]
-        graph = IdentityGraph()
-        for source, group in self.store.identity_groups(now - IDENTITY_RETENTION):
-            graph.add_all((group,), source=source)
+        graph = IdentityGraph.of(self.store.identity_groups(now - IDENTITY_RETENTION))
         self._graph = (generation, now, graph)
         return graph
 

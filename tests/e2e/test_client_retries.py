@@ -16,10 +16,10 @@ import pytest
 from served import clearance, environ
 
 from builders import NOW, exposure, fresh, make_policy, signal, target
-from clearance.client.answers import Standing
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.model import Decision, Severity, Snapshot
+from clearance.model.standing import Standing
 from clearance.render.output import document
 from standins._server import Loopback
 from standins.clearance_service import ClearanceHandler, ServiceState, answer_body, busy

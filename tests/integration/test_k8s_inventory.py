@@ -82,6 +82,36 @@ def test_watch_keeps_the_cache_current(tmp_path: Path, server: KubeApiServer) ->
         inventory.stop()
 
 
+def test_a_watched_cache_stays_fresh_however_long_it_runs(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    """The watches re-open every second: a cache kept current is fresh as of any decision's now,
+    even long after start-up, and an optional CRD the cluster lacks (Argo Rollouts here) is not
+    an age that grows; a watch that fails makes the cache as old as when it last heard."""
+    clock = [T0]
+    built = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    inventory = KubernetesInventory(
+        "k8s", built._connect, clock=lambda: clock[0], watch_timeout_seconds=1
+    )
+    inventory.start()
+    try:
+        cache = inventory.caches["prod-eu"]
+        eventually(lambda: cache.state["rollout"].absent, "the missing CRD seen as absent")
+        eventually(lambda: all(s.synced for s in cache.state.values()), "every resource listed")
+        later = T0 + timedelta(hours=6)
+        clock[0] = later  # every event and re-opened watch from now on is heard "later"
+        eventually(lambda: cache.fresh_as_of() == later, "every watch re-opened")
+        assert inventory.health(later + timedelta(seconds=5)).last_success == later + timedelta(
+            seconds=5
+        )
+        server.cluster.tokens.clear()  # the credential is revoked: the watches fail
+        eventually(lambda: inventory.health(later).last_error is not None, "failure seen")
+        clock[0] = later + timedelta(hours=1)
+        assert inventory.health(later + timedelta(hours=1)).last_success == later
+    finally:
+        inventory.stop()
+
+
 def test_410_gone_makes_the_reflector_relist(tmp_path: Path, server: KubeApiServer) -> None:
     inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
     inventory.start()

@@ -50,7 +50,11 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     target.add_argument("--actor", help="who asked for the deploy (recorded)")
     target.add_argument("--commit", help="commit being deployed (recorded)")
-    target.add_argument("--pipeline-run", help="the pipeline run asking (recorded)")
+    target.add_argument(
+        "--pipeline-run",
+        metavar="RUN",
+        help="the pipeline run asking (recorded), e.g. owner/repo/actions/runs/42",
+    )
     target.add_argument(
         "--manifest",
         type=Path,

@@ -20,8 +20,8 @@ from clearance.cli._service import add_check_arguments, remote
 from clearance.render.output import emit
 
 if TYPE_CHECKING:
-    from clearance.client.answers import Standing
     from clearance.model.decision import Decision
+    from clearance.model.standing import Standing
 
 
 @dataclass(frozen=True, slots=True)

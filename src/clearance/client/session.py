@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import tenacity
 
-from clearance.client.answers import CLEARED, Answer, Question
+from clearance.client.answers import Answer, Question
 from clearance.client.credentials import Mask, bearer, server_url, shown
 from clearance.errors import (
     ConfigError,
@@ -34,6 +34,7 @@ from clearance.errors import (
     ServiceUnavailableError,
     TargetError,
 )
+from clearance.model.standing import CLEARED
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, asset, compatible, index_keys
+from clearance.model.canonical import canonical_digest
 from clearance.model.target import ExposedAsset, Exposure, Proximity
 
 _JOINING = (AssetKind.INSTANCE, AssetKind.MAC, AssetKind.HOST)
@@ -92,6 +93,20 @@ class IdentityGraph:
         for ref in refs:
             for key in index_keys(ref):
                 self._by_key[key].add(gid)
+
+    @classmethod
+    def of(cls, reported: Iterable[tuple[str, Mapping[str, Iterable[str]]]]) -> IdentityGraph:
+        """The graph of ``(source, group)`` pairs, built in one canonical order (by source, then
+        by the group's content digest, each distinct group once): whoever reported them first,
+        the same groups give the same machines and the same explanations."""
+        distinct: dict[tuple[str, str], Mapping[str, Iterable[str]]] = {}
+        for source, group in reported:
+            value = {kind: list(values) for kind, values in group.items()}
+            distinct.setdefault((source, canonical_digest(value)), value)
+        graph = cls()
+        for (source, _), group in sorted(distinct.items(), key=lambda item: item[0]):
+            graph.add_all((group,), source=source)
+        return graph
 
     def add_all(self, groups: Iterable[Mapping[str, Iterable[str]]], *, source: str) -> None:
         """Add a source's ``Batch.identities``, labelling each machine ``source:<first name>``."""

@@ -8,13 +8,9 @@ message must escape ``%``, CR and LF.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from clearance.model.decision import Decision, Verdict
+from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
-
-if TYPE_CHECKING:
-    from clearance.client.answers import Standing
 
 _ICON = {Verdict.PROCEED: "✅", Verdict.APPROVE: "⏸️", Verdict.BLOCK: "⛔"}
 

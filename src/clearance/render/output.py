@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from clearance.model.canonical import canonical_json
 from clearance.model.decision import Decision
+from clearance.model.standing import Standing
 from clearance.render import github, text
-
-if TYPE_CHECKING:
-    from clearance.client.answers import Standing
 
 
 def document(decision: Decision, standing: Standing | None = None) -> dict[str, Any]:

@@ -3,13 +3,9 @@ decision the service answered, where it stands there (its approvals) after it.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from clearance.model.decision import Decision, Verdict
+from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
-
-if TYPE_CHECKING:
-    from clearance.client.answers import Standing
 
 _HEADLINE = {
     Verdict.PROCEED: "PROCEED  deploy may go ahead",
