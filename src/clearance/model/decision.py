@@ -263,4 +263,13 @@ class Decision:
             notes=tuple(data.get("notes", ())),
             policy_digest=data["policy_digest"],
             inputs_digest=data["inputs_digest"],
+            kinds=tuple(
+                KindTotal(
+                    kind=k["kind"],
+                    total=float(k["total"]),
+                    cap=None if k.get("cap") is None else float(k["cap"]),
+                    counted=float(k["counted"]),
+                )
+                for k in data.get("kinds", ())
+            ),
         )
