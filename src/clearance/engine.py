@@ -59,9 +59,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     }
 
     counted = [m for m in active if m.signal.uid not in waived]
-    scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now) for m in counted
-    ]
+    scored: list[tuple[float, Contribution]] = [contribute(m, policy.weights, now) for m in counted]
     kinds: tuple[KindTotal, ...] = ()
     if policy.weights.by_kind:
         score, kinds = capped_risk(

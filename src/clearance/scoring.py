@@ -91,7 +91,5 @@ def capped_risk(
         cap = caps.get(kind)
         counted = union if cap is None else min(cap, union)
         remaining *= 1.0 - counted
-        totals.append(
-            KindTotal(kind.value, round(union, _PLACES), cap, round(counted, _PLACES))
-        )
+        totals.append(KindTotal(kind.value, round(union, _PLACES), cap, round(counted, _PLACES)))
     return round(100.0 * (1.0 - remaining), 2), tuple(totals)
