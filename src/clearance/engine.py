@@ -5,7 +5,8 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 
 Order of work, each step adding reasons:
 
-1. drop inactive signals (resolved, vendor-suppressed) and policy-suppressed ones (noise);
+1. drop inactive signals (resolved, vendor-suppressed), those a VEX statement waives for their
+   image, and policy-suppressed ones (noise);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
 4. apply failure stances: sources down or stale, target not correlated, no sources at all;
@@ -22,6 +23,7 @@ from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.canonical import canonical_json
+from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
     Contribution,
     Decision,
@@ -161,6 +163,9 @@ def _screen(
             if m.signal.status.value == "suppressed":
                 suppressed.append((m.signal.uid, f"{m.signal.source} (vendor status)"))
             continue
+        if m.signal.vex is not None:  # the image's own maker says it does not apply here
+            suppressed.append((m.signal.uid, f"VEX: {m.signal.vex}"))
+            continue
         rule = policy.suppression_for(m.signal, now)
         if rule is not None:
             suppressed.append((m.signal.uid, rule.name))
@@ -220,6 +225,12 @@ _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
     "first_seen": lambda s, now: s.first_seen,
     "last_seen": lambda s, now: s.last_seen,
     "tracked": lambda s, now: s.tracked,
+    # Unknown exploitability reads as -1 / false / empty, so a comparison never errors (an
+    # error would fail closed and fire the rule on every finding a scanner could not score).
+    "epss": lambda s, now: -1.0 if s.epss is None else s.epss,
+    "epss_percentile": lambda s, now: -1.0 if s.epss_percentile is None else s.epss_percentile,
+    "fix_available": lambda s, now: bool(s.fix_available),
+    "cvss": lambda s, now: cvss_view(s.cvss_vector),
     "count": lambda s, now: s.count,
     "techniques": lambda s, now: list(s.techniques),
     "assets": lambda s, now: [str(a) for a in s.assets],

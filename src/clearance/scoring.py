@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from clearance.model.decision import Contribution, KindTotal
-from clearance.model.signal import SignalKind
+from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Match
 from clearance.policy.weights import Weights
 
@@ -63,8 +64,22 @@ def contribute(match: Match, weights: Weights, now: datetime) -> tuple[float, Co
         contribution=round(value, _PLACES),
         url=signal.url,
         kind=signal.kind.value if weights.by_kind else None,
+        exploitability=_exploitability(signal),
     )
     return value, record
+
+
+def _exploitability(signal: Signal) -> dict[str, Any] | None:
+    facts: dict[str, Any] = {}
+    if signal.epss is not None:
+        facts["epss"] = signal.epss
+    if signal.epss_percentile is not None:
+        facts["epss_percentile"] = signal.epss_percentile
+    if signal.fix_available is not None:
+        facts["fix_available"] = signal.fix_available
+    if signal.cvss_vector is not None:
+        facts["cvss"] = signal.cvss_vector
+    return facts or None
 
 
 def risk(contributions: Iterable[float]) -> float:

@@ -9,6 +9,7 @@ the CLI and the pipeline gate render it with the same renderers as a local check
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -97,6 +98,9 @@ class Contribution:
     contribution: float
     url: str | None = None
     kind: str | None = None  # set when the policy weighs kinds apart (scoring.kinds)
+    # What is known of a vulnerability's exploitability (EPSS, fix, CVSS vector), when anything
+    # is: shown with the arithmetic, since a rule may have read it.
+    exploitability: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -118,6 +122,8 @@ class Contribution:
             data["url"] = self.url
         if self.kind is not None:
             data["kind"] = self.kind
+        if self.exploitability is not None:
+            data["exploitability"] = dict(self.exploitability)
         return data
 
 

@@ -3,6 +3,9 @@ decision the service answered, where it stands there (its approvals) after it.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from clearance.model.decision import Decision, Verdict
 from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
@@ -89,6 +92,7 @@ def render_explanation(decision: Decision) -> str:
             f"  confidence {c.confidence:g}",
             f"  age {describe_age(c.age_seconds)}, half-life {describe_age(c.half_life_seconds)} "
             f"→ decay {c.decay:g}",
+            *_exploitability(c.exploitability),
             f"  proximity {c.proximity} (via {c.matched}) → weight {c.proximity_weight:g}",
             f"  = {c.severity_weight:g} × {c.confidence:g} × {c.decay:g} × {c.proximity_weight:g}"
             f" = {c.contribution:g}",
@@ -148,3 +152,20 @@ def render_standing(decision: Decision, standing: Standing) -> str:
         )
     lines += [f"  ! {v.reason}" for v in s.voided]
     return "\n".join(lines) + "\n"
+
+
+def _exploitability(facts: Mapping[str, Any] | None) -> list[str]:
+    """``  exploitability: EPSS 0.62 (98th percentile), fix available, CVSS:3.1/AV:N/…``."""
+    if not facts:
+        return []
+    parts = []
+    if "epss" in facts:
+        rank = facts.get("epss_percentile")
+        parts.append(
+            f"EPSS {facts['epss']:g}" + (f" ({rank * 100:.0f}th percentile)" if rank else "")
+        )
+    if "fix_available" in facts:
+        parts.append("fix available" if facts["fix_available"] else "no fix yet")
+    if "cvss" in facts:
+        parts.append(str(facts["cvss"]))
+    return [f"  exploitability: {', '.join(parts)}"]
