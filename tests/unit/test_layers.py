@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("model",),
     ("policy", "sources", "inventory", "store"),
-    ("scoring", "correlate", "ingest", "render", "demo", "manifest"),
+    ("scoring", "correlate", "change", "ingest", "render", "demo", "manifest"),
     ("engine", "config"),
     ("policytest", "audit", "sync", "snapshot"),
     ("service", "integrations", "client"),
