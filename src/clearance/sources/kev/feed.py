@@ -14,52 +14,26 @@ read in local mode by ``clearance check`` (``clearance.snapshot``). A body that 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import ClassVar, Unpack
+from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from clearance.sources._plugin import checked_config
-from clearance.sources._rest import HttpSeams, RestConnection, rest_client
-from clearance.sources.interface import Batch, Document
+from clearance.sources._feed import DocumentFeedSource, FeedConfig
 
 __all__ = ["CISA_FEED", "KevFeedConfig", "KevFeedSource"]
 
 CISA_FEED = "https://www.cisa.gov/sites/default/files/feeds/"
 
 
-class KevFeedConfig(RestConnection):
+class KevFeedConfig(FeedConfig):
     base_url: str = Field(default=CISA_FEED, min_length=1)
     path: str = Field(default="known_exploited_vulnerabilities.json", min_length=1)
 
 
-class KevFeedSource:
-    Config: ClassVar[type[BaseModel]] = KevFeedConfig
+class KevFeedSource(DocumentFeedSource):
+    Config = KevFeedConfig
     kind: ClassVar[str] = "kev"
-
-    def __init__(self, name: str, config: KevFeedConfig, **seams: Unpack[HttpSeams]) -> None:
-        self.name = name
-        self.config = config
-        tips = {404: "check base_url and path: the feed is known_exploited_vulnerabilities.json"}
-        self.client = rest_client(name, config, auth=None, secrets=(), tips=tips, **seams)
-
-    def __repr__(self) -> str:
-        return f"KevFeedSource(name={self.name!r}, base_url={self.config.base_url!r})"
-
-    @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> KevFeedSource:
-        return cls(name, checked_config(name, config, KevFeedConfig, "kev"))
-
-    def fetch(self, watermark: str | None) -> Iterator[Batch]:
-        """No signals: the catalog is a document (``fetch_document``)."""
-        return iter(())
-
-    def fetch_document(self, validator: str | None) -> Document:
-        headers = {"Accept": "application/json"}
-        if validator:
-            headers["If-None-Match"] = validator
-        response = self.client.request("GET", self.config.path, headers=headers, accept=(304,))
-        if response.status_code == 304:
-            return Document(None, validator)
-        return Document(response.content, response.headers.get("etag"))
+    accept: ClassVar[str] = "application/json"
+    not_found_tip: ClassVar[str] = (
+        "check base_url and path: the feed is known_exploited_vulnerabilities.json"
+    )
