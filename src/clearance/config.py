@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clearance import bounded_yaml
 from clearance.errors import ConfigError
 from clearance.ingest.settings import IngestSettings
 from clearance.inventory.interface import Inventory, InventoryPlugin
@@ -83,7 +84,7 @@ def locate(explicit: str | None) -> Path:
 
 def load_config(path: Path) -> Config:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError as exc:
         raise ConfigError(
             f"no configuration at {path} (set --config or {CONFIG_ENV}, or use --demo)"

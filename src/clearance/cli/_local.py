@@ -111,8 +111,11 @@ def _manifest(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     import yaml
 
+    from clearance import bounded_yaml
+
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        text = path.read_text(encoding="utf-8")
+        documents = [d for d in bounded_yaml.load_all(text, str(path)) if d]
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"--manifest {path}: cannot read it: {exc}") from exc
     if len(documents) != 1 or not isinstance(documents[0], dict):

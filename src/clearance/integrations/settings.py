@@ -32,6 +32,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from clearance import bounded_yaml
 from clearance.errors import ConfigError
 
 Stance = Literal["allow", "deny"]
@@ -122,7 +123,7 @@ class IntegrationSettings(_Model):
 
 def load_settings(path: Path) -> IntegrationSettings:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path)) or {}
         return IntegrationSettings.model_validate(raw)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc

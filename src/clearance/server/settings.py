@@ -26,6 +26,8 @@ these keys. Every field is optional; the defaults accept API tokens only::
       notify:
         webhook_url: https://hooks.example/clearance
         retries: 3
+      body_limits: {ingest: 16777216, decisions: 1048576, default: 65536}   # bytes
+      future_skew: 5m              # pushed times later than now + this are refused
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clearance import bounded_yaml
 from clearance.errors import ConfigError
 from clearance.policy.schema import Duration
 from clearance.store.interface import Scope
@@ -81,6 +84,16 @@ class NotifySettings(_Strict):
     backoff: float = Field(default=0.5, ge=0, le=60)
 
 
+class BodyLimitSettings(_Strict):
+    """Bytes a request body may have, per route class; checked before any body is read."""
+
+    ingest: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
+    decisions: int = Field(default=1024 * 1024, ge=1024, le=1024**3)
+    admission: int = Field(default=3 * 1024 * 1024, ge=1024, le=1024**3)
+    github: int = Field(default=1024 * 1024, ge=1024, le=1024**3)
+    default: int = Field(default=64 * 1024, ge=1024, le=1024**3)
+
+
 class ServerSettings(_Strict):
     max_in_flight: int = Field(default=64, ge=1, le=10_000)
     queue_wait: float = Field(default=2.0, ge=0, le=60, description="seconds")
@@ -96,6 +109,10 @@ class ServerSettings(_Strict):
     oidc: list[OidcIssuer] = []
     break_glass: BreakGlassSettings = BreakGlassSettings()
     notify: NotifySettings = NotifySettings()
+    body_limits: BodyLimitSettings = BodyLimitSettings()
+    future_skew: Duration = Field(
+        default="5m", description="how far past the service's clock a pushed time may be"
+    )
 
 
 def load_settings(path: Path | None) -> ServerSettings:
@@ -103,7 +120,7 @@ def load_settings(path: Path | None) -> ServerSettings:
     if path is None:
         return ServerSettings()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path)) or {}
     except OSError as exc:
         raise ConfigError(f"cannot read server settings {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
