@@ -86,9 +86,13 @@ class AdmissionSettings(_Model):
     approve: dict[str, Literal["deny", "warn"]] = {}
     unknown_kind: Stance = "deny"  # an object Clearance cannot read a pod template from
     on_error: Stance = "deny"  # Clearance cannot decide (unmapped namespace, store down, …)
-    # The API server sends a credential only when given a kubeconfig for the webhook
-    # (--admission-control-config-file); without one, requests are recorded as the cluster.
-    require_auth: bool = False
+    # Who may call: a bearer credential (a kubeconfig token for the webhook, given to the API
+    # server with --admission-control-config-file), or a client certificate verified against
+    # `serve --tls-client-ca` whose common name or DNS name is in client_subjects. false is the
+    # explicit insecure mode: requests without either are recorded as the cluster, a warning is
+    # logged at start-up and clearance_insecure_admission is 1 in /metrics.
+    require_auth: bool = True
+    client_subjects: list[str] = []
 
     def environment_for(self, namespace: str) -> str | None:
         return self.namespaces.get(namespace, self.default_environment)

@@ -28,6 +28,7 @@ from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
 from clearance.server import errors
 from clearance.server.auth import Authenticator, Principal
+from clearance.server.guard import AdmissionAccess, BodyLimits, RequestGuard
 from clearance.server.metrics import Metrics
 from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
@@ -186,15 +187,35 @@ def create_app(
         app.include_router(module.router)
     for router in extra_routers:
         app.include_router(router)
+    admission = None
     if integrations is not None:
         from clearance.server.routes.integrations import mount  # noqa: PLC0415
 
         deps = mount(app, ctx, integrations)
         if deps.github is not None:
             ctx.settled.append(deps.github.finish)
+        admission = _admission_access(ctx, integrations)
 
+    limits = BodyLimits(**ctx.settings.body_limits.model_dump())
+    app.add_middleware(RequestGuard, ctx=ctx, limits=limits, admission=admission)
     app.add_middleware(_Timing, metrics=ctx.metrics)
     return app
+
+
+def _admission_access(ctx: ServerContext, integrations: IntegrationSettings) -> AdmissionAccess:
+    cfg = integrations.admission
+    if cfg is None:
+        return AdmissionAccess(requires_auth=True)
+    if not cfg.require_auth:
+        # Named, loudly: anyone who reaches the service can append decisions as any username.
+        logger.warning(
+            "INSECURE: the admission webhook accepts unauthenticated requests "
+            "(admission.require_auth: false); anyone who can reach this service can record "
+            "decisions. Give the API server a token or a client certificate instead "
+            "(docs/integrations/kubernetes-admission.md)"
+        )
+        ctx.metrics.insecure_admission.set(1)
+    return AdmissionAccess(cfg.require_auth, frozenset(cfg.client_subjects))
 
 
 class _Timing:
