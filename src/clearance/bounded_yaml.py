@@ -32,6 +32,9 @@ MAX_NODES = 1_000_000
 class YamlLimitError(yaml.MarkedYAMLError):
     """A YAML document over one of this module's limits; ``problem_mark`` says where."""
 
+    def __init__(self, problem: str, problem_mark: Any = None) -> None:
+        super().__init__(problem=problem, problem_mark=problem_mark)
+
 
 class BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader with the limits above, enforced while composing."""
@@ -53,7 +56,7 @@ class BoundedLoader(yaml.SafeLoader):
         return node
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        event = self.peek_event()
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -109,7 +112,7 @@ def load_all(stream: str | bytes, origin: str = "<input>") -> Iterator[Any]:
     loader = BoundedLoader(stream)
     loader.name = origin
     try:
-        while loader.check_data():
+        while loader.check_data():  # type: ignore[no-untyped-call]
             yield loader.get_data()
     finally:
         loader.dispose()

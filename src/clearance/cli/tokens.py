@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from clearance.cli._store import add_database_argument, open_from_args
 from clearance.errors import ConfigError
 from clearance.model.signal import format_time, parse_time
-from clearance.store.interface import Scope, TokenInfo
+from clearance.store.interface import TokenInfo, scope_words
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +27,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         dest="scopes",
         action="append",
         required=True,
-        choices=[s.value for s in Scope],
-        help="a permission; repeat for several",
+        metavar="SCOPE",
+        help="a permission: decide, approve, admin, ingest (any push source) or "
+        "ingest:SOURCE (that source only); repeat for several",
     )
     expiry = create.add_mutually_exclusive_group()
     expiry.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12h")
@@ -62,9 +63,7 @@ def run_create(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     store = open_from_args(args, create=True)
     try:
-        info, secret = store.create_token(
-            args.name, [Scope(s) for s in args.scopes], now, _expiry(args, now)
-        )
+        info, secret = store.create_token(args.name, list(args.scopes), now, _expiry(args, now))
     finally:
         store.close()
     print(f"created {describe(info)}", file=sys.stderr)
@@ -98,7 +97,7 @@ def describe(info: TokenInfo) -> str:
     def when(moment: datetime | None) -> str:
         return "-" if moment is None else format_time(moment)
 
-    scopes = ",".join(sorted(s.value for s in info.scopes))
+    scopes = ",".join(scope_words(info.scopes, info.sources))
     state = "revoked " + when(info.revoked_at) if info.revoked_at else "active"
     return (
         f"{info.id}  {info.name}  scopes={scopes}  created={when(info.created_at)}  "

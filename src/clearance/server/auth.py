@@ -30,7 +30,7 @@ from jwt import PyJWK
 
 from clearance.errors import ClearanceError
 from clearance.server.settings import OidcIssuer, ServerSettings
-from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo
+from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo, parse_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +49,34 @@ class ScopeError(ClearanceError):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """``sources``: the sources an ``ingest`` scope may write (None: any push source)."""
+
     caller: Caller
     scopes: frozenset[Scope]
+    sources: frozenset[str] | None = None
 
     def require(self, scope: Scope) -> Caller:
         if scope not in self.scopes and Scope.ADMIN not in self.scopes:
             held = ", ".join(sorted(s.value for s in self.scopes)) or "none"
             raise ScopeError(f"{self.caller.subject} lacks the {scope.value!r} scope (has: {held})")
         return self.caller
+
+    def may_write(self, source: str, pulled: frozenset[str]) -> str | None:
+        """None when this principal may push ``source``'s signals; else why not. A source that
+        ``sync`` pulls (``pulled``) is the vendor's word: only an admin may write it by push."""
+        if Scope.ADMIN in self.scopes:
+            return None
+        if Scope.INGEST not in self.scopes:
+            return f"{self.caller.subject} lacks the 'ingest' scope"
+        if source in pulled:
+            return (
+                f"source {source!r} is pulled by sync from its platform; its signals cannot be "
+                "written by push (only an admin may)"
+            )
+        if self.sources is not None and source not in self.sources:
+            allowed = ", ".join(sorted(self.sources)) or "none"
+            return f"{self.caller.subject} may not write source {source!r} (may write: {allowed})"
+        return None
 
 
 class JwksCache:
@@ -170,7 +190,7 @@ class Authenticator:
         caller = info.caller()
         groups = tuple(sorted(self.settings.token_groups.get(info.name, ())))
         caller = Caller(caller.subject, caller.method, caller.token_id, None, groups)
-        principal = Principal(caller, info.scopes)
+        principal = Principal(caller, info.scopes, info.sources)
         self._remember(credential, info, principal)
         return principal
 
@@ -218,7 +238,7 @@ def _principal(issuer: OidcIssuer, claims: dict[str, Any]) -> Principal:
     subject = claims.get(issuer.subject_claim)
     if not isinstance(subject, str) or not subject:
         raise AuthError(f"JWT has no {issuer.subject_claim!r} claim to name the caller")
-    scopes: set[Scope] = set()
+    scopes: set[Scope | str] = set()
     groups: set[str] = set()
     if issuer.groups_claim:
         value = claims.get(issuer.groups_claim)
@@ -234,4 +254,5 @@ def _principal(issuer: OidcIssuer, claims: dict[str, Any]) -> Principal:
     caller = Caller(
         subject=subject, method="oidc", issuer=issuer.issuer, groups=tuple(sorted(groups))
     )
-    return Principal(caller, frozenset(scopes))
+    held, sources = parse_scopes(scopes)
+    return Principal(caller, held, sources)

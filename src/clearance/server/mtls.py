@@ -56,4 +56,4 @@ class ClientCertProtocol(H11Protocol):
         if cert:
             common, names = certificate_names(cert)
             if names:
-                self.app = _WithCertificate(self.app, common, names)  # type: ignore[assignment]
+                self.app = _WithCertificate(self.app, common, names)

@@ -35,12 +35,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from clearance import bounded_yaml
 from clearance.errors import ConfigError
 from clearance.policy.schema import Duration
-from clearance.store.interface import Scope
+from clearance.store.interface import parse_scopes
 
 
 class _Strict(BaseModel):
@@ -48,10 +48,18 @@ class _Strict(BaseModel):
 
 
 class ClaimRule(_Strict):
-    """Claims to match (exact strings, or ``*`` globs) → the scopes and groups granted."""
+    """Claims to match (exact strings, or ``*`` globs) → the scopes and groups granted
+    (``ingest:SOURCE`` grants ``ingest`` for that source only)."""
 
     claims: dict[str, str] = Field(min_length=1)
-    scopes: list[Scope] = []
+    scopes: list[str] = []
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        parse_scopes(value)  # a ValueError naming the unknown scope
+        return value
+
     groups: list[str] = []
 
 

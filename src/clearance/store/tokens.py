@@ -25,6 +25,8 @@ from clearance.store.interface import (
     TokenError,
     TokenId,
     TokenInfo,
+    parse_scopes,
+    scope_words,
 )
 
 TOKEN_PREFIX = "clr_"  # noqa: S105 - a public marker, not a secret
@@ -38,10 +40,12 @@ def token_hash(secret: str) -> str:
 
 
 def _info(row: Row[Any]) -> TokenInfo:
+    scopes, sources = parse_scopes(row.scopes.split())
     return TokenInfo(
         id=TokenId(row.id),
         name=row.name,
-        scopes=frozenset(Scope(s) for s in row.scopes.split()),
+        scopes=scopes,
+        sources=sources,
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
@@ -52,15 +56,14 @@ def _info(row: Row[Any]) -> TokenInfo:
 def create(
     conn: Connection,
     name: str,
-    scopes: Iterable[Scope],
+    scopes: Iterable[Scope | str],
     now: datetime,
     expires_at: datetime | None,
 ) -> tuple[TokenInfo, str]:
     try:
-        wanted = frozenset(Scope(s) for s in scopes)
+        wanted, sources = parse_scopes(scopes)
     except ValueError as exc:
-        known = ", ".join(s.value for s in Scope)
-        raise StoreError(f"token {name!r}: {exc} (scopes are {known})") from exc
+        raise StoreError(f"token {name!r}: {exc}") from exc
     if not name.strip():
         raise StoreError("a token needs a name (who or what uses it)")
     if not wanted:
@@ -77,12 +80,19 @@ def create(
             id=token_id,
             name=name,
             hash=token_hash(secret),
-            scopes=" ".join(sorted(s.value for s in wanted)),
+            scopes=" ".join(scope_words(wanted, sources)),
             created_at=now,
             expires_at=expires_at,
         )
     )
-    info = TokenInfo(id=token_id, name=name, scopes=wanted, created_at=now, expires_at=expires_at)
+    info = TokenInfo(
+        id=token_id,
+        name=name,
+        scopes=wanted,
+        created_at=now,
+        expires_at=expires_at,
+        sources=sources,
+    )
     return info, secret
 
 
