@@ -66,7 +66,9 @@ class Live:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     def push(self, *signals: dict[str, Any]) -> httpx.Response:
-        with self.client("feeder") as c:
+        # The fleet's ``edr`` is a pull source (sync owns it): only an admin may write it by
+        # push, as these tests do to seed it. ``feeder`` (ingest) writes push sources only.
+        with self.client("root") as c:
             return c.post("/v1/signals", json={"signals": list(signals)})
 
     def ask(self, workload: str, who: str = "ci", env: str = "production", **extra: Any) -> Any:

@@ -11,6 +11,7 @@ touching Clearance. Relative paths are relative to the config file.
     inventory: {name: hosts, type: static, path: inventory.yaml}
     ingest:                          # optional: see clearance.ingest.settings
       falco: {default: {cluster: prod-eu}}
+    quarantine: {keep: 10000, max_age: 30d}   # optional: refused items kept per source
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from clearance import bounded_yaml
 from clearance.errors import ConfigError
 from clearance.ingest.settings import IngestSettings
 from clearance.inventory.interface import Inventory, InventoryPlugin
+from clearance.model.quarantine import DEFAULT_RETENTION, Retention
 from clearance.policy.schema import Duration, duration_seconds
 from clearance.sources.interface import Source, SourcePlugin
 
@@ -55,12 +57,24 @@ class SyncSettings:
     retries: int
 
 
+class QuarantineSettings(BaseModel):
+    """``quarantine:``: what each source keeps of the items it refused (newest first)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    keep: int = Field(default=DEFAULT_RETENTION.keep, ge=1, le=10_000_000)
+    max_age: Duration = "30d"
+
+    def retention(self) -> Retention:
+        return Retention(self.keep, duration_seconds(self.max_age))
+
+
 class ConfigDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     policy: Path
     sources: list[PluginEntry] = []
     inventory: PluginEntry
     ingest: IngestSettings = IngestSettings()  # push receivers and the Falco NATS consumer
+    quarantine: QuarantineSettings = QuarantineSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,12 @@ class Config:
     inventory: Inventory
     sync: dict[str, SyncSettings]
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    quarantine: Retention = DEFAULT_RETENTION
+
+    @property
+    def pulled(self) -> frozenset[str]:
+        """Sources ``sync`` owns: their signals are the platform's word, never a pusher's."""
+        return frozenset(s.name for s in self.sources)
 
 
 def locate(explicit: str | None) -> Path:
@@ -116,6 +136,7 @@ def load_config(path: Path) -> Config:
             for s in doc.sources
         },
         ingest=doc.ingest,
+        quarantine=doc.quarantine.retention(),
     )
 
 

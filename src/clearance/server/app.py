@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
 from clearance.config import Config, load_config, locate
+from clearance.ingest.storing import KEV_SOURCE, Stored, store_batch
 from clearance.integrations.settings import IntegrationSettings
 from clearance.integrations.settings import load_settings as load_integration_settings
 from clearance.policy.compiled import Policy
@@ -35,6 +36,7 @@ from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService
 from clearance.service.notify import Webhook
+from clearance.sources.interface import Batch
 from clearance.store import database_url
 from clearance.store.sql import SqlStore
 
@@ -65,6 +67,18 @@ class ServerContext:
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
+
+    @property
+    def pulled(self) -> frozenset[str]:
+        """Sources only ``sync`` (or an admin) writes: the configured pull sources, and the
+        KEV enrichment's own ``kev`` signals."""
+        return self.config.pulled | {KEV_SOURCE}
+
+    def store_batch(self, batch: Batch, source: str, now: datetime) -> Stored:
+        """:func:`clearance.ingest.storing.store_batch` with this service's skew and retention."""
+        skew = timedelta(seconds=duration_seconds(self.settings.future_skew))
+        retention = self.config.quarantine
+        return store_batch(self.store, batch, source, now, skew=skew, retention=retention)
 
     def principal(self, request: Request) -> Principal:
         peer = request.client.host if request.client else "-"

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -190,6 +191,33 @@ class RequestGuard:
             return str(exc)
         scope.setdefault("state", {})["principal"] = principal
         return None
+
+
+MAX_JSON_DEPTH = 64  # far deeper than any body the API reads (a Kubernetes object: ~20)
+
+
+class JsonBodyError(ValueError):
+    """A body that is not JSON the service will read: malformed, not UTF-8, a lone surrogate,
+    a non-finite number, or nested deeper than :data:`MAX_JSON_DEPTH`."""
+
+
+def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``raw`` as JSON (orjson: strict UTF-8, no lone surrogates, no NaN or infinities, no
+    recursion), refusing nesting deeper than ``max_depth``: raises :class:`JsonBodyError`."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise JsonBodyError(f"not JSON: {exc}") from exc
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            raise JsonBodyError(f"nested deeper than {max_depth} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return data
 
 
 def principal_of(state: Any) -> Principal | None:
