@@ -137,6 +137,14 @@ class FailingDecider:
         raise ClearanceError("the store is unavailable (test)")
 
 
+class BrokenDecider:
+    """A decider that fails as a bug would (not a ClearanceError): the integrations must still
+    answer, in their fail-closed form."""
+
+    def decide(self, target: Target, caller: Caller, **_: Any) -> Answer:
+        raise RuntimeError("canonical JSON cannot encode 2**64 (test)")
+
+
 def authenticate(header: str | None) -> Caller:
     if header != f"Bearer {TOKEN}":
         raise CallerError("no valid credential (send Authorization: Bearer <token>)")

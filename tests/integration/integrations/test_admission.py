@@ -13,6 +13,7 @@ from clearance.store.interface import DecisionFilter
 from integration.integrations.integrations_harness import (
     FIXTURES,
     AppUnderTest,
+    BrokenDecider,
     FailingDecider,
     Tls,
     build_app,
@@ -244,9 +245,12 @@ def test_a_certificate_of_another_subject_is_refused(
     stranger.private_key_and_cert_chain_pem.write_to_path(str(path))
     context = tls.context(present=False)
     context.load_cert_chain(str(path))
-    with serve(build_app(test_app.deps), tls.cert, tls.key, client_ca=tls.ca_pem) as url:
-        with httpx.Client(verify=context) as client:
-            reply = client.post(url + URL, json=kube_review("shop", "checkout"))
+    app = build_app(test_app.deps)
+    with (
+        serve(app, tls.cert, tls.key, client_ca=tls.ca_pem) as url,
+        httpx.Client(verify=context) as client,
+    ):
+        reply = client.post(url + URL, json=kube_review("shop", "checkout"))
     assert reply.status_code == 401
     assert test_app.deps.decider.calls == []  # type: ignore[attr-defined]
 
@@ -258,9 +262,28 @@ def test_the_insecure_mode_is_explicit_and_records_the_cluster(
     assert settings.admission is not None
     admission = settings.admission.model_copy(update={"require_auth": False})
     test_app.deps.settings = settings.model_copy(update={"admission": admission})
-    with serve(build_app(test_app.deps), tls.cert, tls.key, client_ca=tls.ca_pem) as url:
-        with httpx.Client(verify=tls.context(present=False)) as client:
-            reply = client.post(url + URL, json=kube_review("shop", "checkout"))
+    app = build_app(test_app.deps)
+    with (
+        serve(app, tls.cert, tls.key, client_ca=tls.ca_pem) as url,
+        httpx.Client(verify=tls.context(present=False)) as client,
+    ):
+        reply = client.post(url + URL, json=kube_review("shop", "checkout"))
     assert reply.status_code == 200
     caller = test_app.deps.decider.calls[-1][1]  # type: ignore[attr-defined]
     assert caller.subject == "kube-apiserver:prod-eu"
+
+
+def test_any_failure_while_deciding_is_the_error_stance(test_app: AppUnderTest, tls: Tls) -> None:
+    # Never a 500: the API server would apply failurePolicy (Ignore admits without a decision).
+    test_app.deps.decider = BrokenDecider()
+    with serve(build_app(test_app.deps), tls.cert, tls.key, client_ca=tls.ca_pem) as url:
+        reply = post(url, tls, kube_review("shop", "checkout"))
+    assert reply.status_code == 200
+    assert reply.json()["response"]["allowed"] is False
+
+
+def test_a_deeply_nested_review_is_400(base: str, tls: Tls) -> None:
+    body = b'{"request": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with httpx.Client(verify=tls.context()) as client:
+        reply = client.post(base + URL, content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400
