@@ -169,7 +169,7 @@ def _nested(match: re.Match[bytes]) -> bytes:
 def _random_json(rng: random.Random, depth: int = 0) -> Any:
     roll = rng.random()
     if depth > 3 or roll < 0.5:
-        return rng.choice(_NASTY[:-4]) if rng.random() < 0.5 else rng.randint(-5, 5)
+        return _nasty(rng) if rng.random() < 0.5 else rng.randint(-5, 5)
     if roll < 0.75:
         return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     return {rng.choice(("a", "uid", "request", "", "é")): _random_json(rng, depth + 1)}
@@ -201,14 +201,20 @@ def _mutate(rng: random.Random, template: Any) -> Any:
         if roll < 0.15 and isinstance(parent, dict):
             del parent[key]
         elif roll < 0.25 and isinstance(parent, dict):
-            parent[rng.choice(("extra", "évil", "\ud800"))] = rng.choice(_NASTY)
+            parent[rng.choice(("extra", "évil", "\ud800"))] = _nasty(rng)
         elif roll < 0.35:
             parent[key] = _deep(rng)
         elif roll < 0.45 and isinstance(parent, list):
             parent.extend([parent[key]] * rng.choice((10, 10, 100, 1000, 20_000)))
         else:
-            parent[key] = rng.choice(_NASTY)
+            parent[key] = _nasty(rng)
     return body
+
+
+def _nasty(rng: random.Random) -> Any:
+    """One hostile value; containers are fresh (a shared one could be mutated into a cycle)."""
+    value = rng.choice(_NASTY)
+    return type(value)(value) if isinstance(value, list | dict) else value
 
 
 def _encode(body: Any, lines: bool) -> bytes:
@@ -358,6 +364,7 @@ async def fuzz(
     seed: int,
     workers: int = 8,
     routes: tuple[Route, ...] = ROUTES,
+    progress: int = 0,
 ) -> Report:
     """Send ``bodies`` generated requests through ``client`` (an httpx.AsyncClient)."""
     templates = _templates()
@@ -385,6 +392,9 @@ async def fuzz(
                 report.note(route, None, body, f"{type(exc).__name__}: {exc}"[:500])
             report.seconds[route.name] += time.perf_counter() - started
             report.sent[route.name] += 1
+            if progress and report.bodies % progress == 0:
+                failed = sum(report.server_errors.values()) + sum(report.crashes.values())
+                print(f"{report.bodies} bodies, {failed} failures", file=sys.stderr, flush=True)
 
     await asyncio.gather(*(worker(i) for i in range(workers)))
     return report
@@ -400,7 +410,14 @@ async def _run(args: argparse.Namespace, directory: Path) -> Report:
             url, stop = _serve(service.app)
             try:
                 async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                    return await fuzz(client, service, args.bodies, args.seed, routes=routes)
+                    return await fuzz(
+                        client,
+                        service,
+                        args.bodies,
+                        args.seed,
+                        routes=routes,
+                        progress=args.progress,
+                    )
             finally:
                 stop()
         # httpx's ASGI transport tries `import sniffio` on every request; where it is not
@@ -408,7 +425,9 @@ async def _run(args: argparse.Namespace, directory: Path) -> Report:
         sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
         transport = httpx.ASGITransport(app=service.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://fuzz") as client:
-            return await fuzz(client, service, args.bodies, args.seed, routes=routes)
+            return await fuzz(
+                client, service, args.bodies, args.seed, routes=routes, progress=args.progress
+            )
     finally:
         service.close()
 
@@ -440,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bodies", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--http", action="store_true", help="over real HTTP (uvicorn, loopback)")
+    parser.add_argument("--progress", type=int, default=0, help="a line every N bodies")
     parser.add_argument("--routes", help="comma-separated route names (default: all)")
     parser.add_argument("--failures", type=Path, help="write failing requests here (JSON Lines)")
     args = parser.parse_args(argv)

@@ -165,8 +165,16 @@ class FalcoNormalizer:
                     folds[event.key] = [event]
                 else:
                     fold.append(event)
-        signals = tuple(self._signal(key, events) for key, events in folds.items())
-        return Batch(signals=signals, quarantined=tuple(quarantined))
+        signals: list[Signal] = []
+        for key, events in folds.items():
+            try:
+                signals.append(self._signal(key, events))
+            except InvalidSignalError as exc:  # e.g. a lone surrogate: not storable
+                detail = str(exc)
+                quarantined += [
+                    e.item.quarantine(self.source, "invalid_value", detail) for e in events
+                ]
+        return Batch(signals=tuple(signals), quarantined=tuple(quarantined))
 
     def _event(self, item: Item) -> _Event | None:
         alert = item.value
@@ -253,7 +261,9 @@ class FalcoNormalizer:
             assets = list(dict.fromkeys(a for e in ordered for a in e.assets))
             techniques = tuple(sorted({t for e in events for t in e.techniques}))
             severity = max(e.severity for e in events)
-        uid = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
+        # surrogatepass: a lone surrogate (valid in JSON text) must not crash the hash; the
+        # Signal then refuses it, and the fold is quarantined.
+        uid = hashlib.sha256("\x1f".join(key).encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return Signal(
             uid=SignalUid(f"{self.source}:{uid}"),
             source=self.source,
