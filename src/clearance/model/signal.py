@@ -125,8 +125,10 @@ class Signal:
         # Locals and no re-assignment of an unchanged time: built once per vendor item, so this
         # is on every normalizer's hot path (bench/bench_normalize_push.py).
         source, uid = self.source, self.uid
-        _text(uid, "uid", MAX_UID, "?")
-        _text(source, "source", MAX_SOURCE, uid)
+        if not (type(uid) is str and len(uid) <= MAX_UID and uid.isascii()):
+            _text(uid, "uid", MAX_UID, "?")
+        if not (type(source) is str and len(source) <= MAX_SOURCE and source.isascii()):
+            _text(source, "source", MAX_SOURCE, uid)
         if not source or ":" in source:
             raise InvalidSignalError(f"signal source {source!r} must be a plain name")
         if not uid.startswith(source + ":") or len(uid) <= len(source) + 1:
@@ -143,6 +145,37 @@ class Signal:
             raise InvalidSignalError(
                 f"signal {uid}: at most {MAX_ASSETS} assets and {MAX_TECHNIQUES} techniques"
             )
+        # One C-level pass over every text (all ASCII, all strings) and a few length checks;
+        # only a signal that fails it is walked field by field, to name the culprit.
+        title, rule, url, digest, techniques = (
+            self.title, self.rule, self.url, self.raw_digest, self.techniques
+        )  # fmt: skip
+        values = [a.value for a in assets]
+        try:
+            plain = "".join((title, rule or "", url or "", digest or "", *techniques, *values))
+        except TypeError:
+            plain = "\x80"  # a value that is not a string: the slow path names it
+        if (
+            not plain.isascii()
+            or len(title) > MAX_TITLE
+            or (rule is not None and len(rule) > MAX_RULE)
+            or (url is not None and len(url) > MAX_URL)
+            or (digest is not None and len(digest) > MAX_SOURCE)
+            or (techniques and max(map(len, techniques)) > MAX_TECHNIQUE)
+            or max(map(len, values)) > MAX_UID
+        ):
+            self._check_texts()
+        first, last = utc(self.first_seen), utc(self.last_seen)
+        if first is not self.first_seen:
+            object.__setattr__(self, "first_seen", first)
+        if last is not self.last_seen:
+            object.__setattr__(self, "last_seen", last)
+        if last < first:
+            raise InvalidSignalError(f"signal {uid}: last_seen is before first_seen")
+
+    def _check_texts(self) -> None:
+        """Every text field, one by one: raises InvalidSignalError naming the first bad one."""
+        uid = self.uid
         _text(self.title, "title", MAX_TITLE, uid)
         if self.rule is not None:
             _text(self.rule, "rule", MAX_RULE, uid)
@@ -152,15 +185,8 @@ class Signal:
             _text(self.raw_digest, "raw_digest", MAX_SOURCE, uid)
         for technique in self.techniques:
             _text(technique, "techniques", MAX_TECHNIQUE, uid)
-        for ref in assets:
+        for ref in self.assets:
             _text(ref.value, "assets", MAX_UID, uid)
-        first, last = utc(self.first_seen), utc(self.last_seen)
-        if first is not self.first_seen:
-            object.__setattr__(self, "first_seen", first)
-        if last is not self.last_seen:
-            object.__setattr__(self, "last_seen", last)
-        if last < first:
-            raise InvalidSignalError(f"signal {uid}: last_seen is before first_seen")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, as stored, exported and recorded in decisions."""
