@@ -342,6 +342,7 @@ class Report:
     failures: list[dict[str, Any]] = field(default_factory=list)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     sent: Counter[str] = field(default_factory=Counter)
+    sink: Path | None = None  # failures are appended here as they happen
 
     def note(self, route: Route, status: int | None, body: bytes, error: str = "") -> None:
         self.bodies += 1
@@ -352,6 +353,10 @@ class Report:
         (self.crashes if status is None else self.server_errors)[route.name] += 1
         if len(self.failures) < 50:
             text = body[:2000].decode("utf-8", "replace")
+            if self.sink is not None:  # as it happens: a long run's findings are not lost
+                failure = {"route": route.name, "status": status, "error": error, "body": text}
+                with self.sink.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(failure) + "\n")
             self.failures.append(
                 {"route": route.name, "status": status, "error": error, "body": text}
             )
@@ -365,10 +370,11 @@ async def fuzz(
     workers: int = 8,
     routes: tuple[Route, ...] = ROUTES,
     progress: int = 0,
+    sink: Path | None = None,
 ) -> Report:
     """Send ``bodies`` generated requests through ``client`` (an httpx.AsyncClient)."""
     templates = _templates()
-    report = Report()
+    report = Report(sink=sink)
     counter = iter(range(bodies))
 
     async def worker(index: int) -> None:
@@ -426,7 +432,13 @@ async def _run(args: argparse.Namespace, directory: Path) -> Report:
         transport = httpx.ASGITransport(app=service.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://fuzz") as client:
             return await fuzz(
-                client, service, args.bodies, args.seed, routes=routes, progress=args.progress
+                client,
+                service,
+                args.bodies,
+                args.seed,
+                routes=routes,
+                progress=args.progress,
+                sink=args.failures,
             )
     finally:
         service.close()
@@ -491,8 +503,6 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
-    if args.failures and report.failures:
-        args.failures.write_text("".join(json.dumps(f) + "\n" for f in report.failures))
     print(json.dumps(summary, indent=2))
     return 1 if summary["responses_5xx"] or summary["crashes"] else 0
 
