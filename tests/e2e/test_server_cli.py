@@ -291,8 +291,11 @@ def test_serve_verifies_the_api_servers_client_certificate(tmp_path: Path, worke
     ca.cert_pem.write_to_path(str(ca_pem))
     client.private_key_and_cert_chain_pem.write_to_path(str(client_pem))
     integrations = tmp_path / "integrations.yaml"
-    admission = {"cluster": "prod-eu", "namespaces": {"shop": "production"}}
-    admission["client_subjects"] = ["kube-apiserver"]  # type: ignore[assignment]
+    admission = {
+        "cluster": "prod-eu",
+        "namespaces": {"shop": "production"},
+        "client_subjects": ["kube-apiserver"],
+    }
     integrations.write_text(json.dumps({"admission": admission}))
     served = _serve_demo(
         tmp_path,
