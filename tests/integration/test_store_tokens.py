@@ -69,7 +69,7 @@ def test_names_unique_scopes_required_unknown_ids_named(store: SqlStore) -> None
         store.create_token("ci", [Scope.DECIDE], NOW)
     with pytest.raises(StoreError, match="at least one scope"):
         store.create_token("empty", [], NOW)
-    with pytest.raises(StoreError, match="unknown scope 'root'.*ingest:<source>"):
+    with pytest.raises(StoreError, match=r"unknown scope 'root'.*ingest:<source>"):
         store.create_token("bad", ["root"], NOW)
     with pytest.raises(NotFoundError, match="tok_nope"):
         store.revoke_token("tok_nope", NOW)
