@@ -295,3 +295,17 @@ def _raw_status(url: str, path: str, length: int, token: str) -> int:
         sock.sendall(request.encode())
         head = sock.recv(4096).decode("latin-1")
     return int(head.split(" ", 2)[1])
+
+
+def test_a_vendor_item_nested_a_thousand_deep_is_quarantined_not_a_500(server: Live) -> None:
+    # Found by bench.fuzz_api: JSON allows 1,024 levels, and quoting such a value in the
+    # quarantine reason overflowed the stack inside the service.
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    finding = json.loads(
+        (fixtures / "ocsf/detection_finding.k8s-container.synthetic.ocsf.json").read_text()
+    )
+    body = json.dumps({**finding, "class_uid": "@@"}).replace('"@@"', "[" * 1000 + "]" * 1000)
+    with server.client("feeder") as feeder:
+        reply = feeder.post("/v1/ingest/ocsf", content=body)
+    assert reply.status_code == 422
+    assert "too_deep" in reply.text

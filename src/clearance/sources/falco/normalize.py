@@ -46,7 +46,7 @@ from clearance.errors import InvalidAssetError, InvalidSignalError
 from clearance.model.assets import AssetRef
 from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid
 from clearance.sources._mapping import RejectedError
-from clearance.sources._push import Item, read_items
+from clearance.sources._push import TOO_DEEP, Item, read_items
 from clearance.sources.falco.fields import audit_assets, moment, runtime_assets, text
 from clearance.sources.interface import Batch, Quarantined
 
@@ -159,6 +159,9 @@ class FalcoNormalizer:
                 continue
             except (InvalidSignalError, InvalidAssetError, OverflowError) as exc:
                 quarantined.append(item.quarantine(self.source, "invalid_value", str(exc)))
+                continue
+            except RecursionError:  # JSON allows 1,024 levels; no event needs them
+                quarantined.append(item.quarantine(self.source, "too_deep", TOO_DEEP))
                 continue
             if event is not None:
                 if (fold := folds.get(event.key)) is None:
