@@ -538,8 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     # The store on tmpfs where there is one: the fuzz measures the API, not the disk's fsync.
     shm = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
-        report = asyncio.run(_run(args, Path(tmp)))
+    try:
+        with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
+            report = asyncio.run(_run(args, Path(tmp)))
+    finally:
+        logging.disable(logging.NOTSET)  # main() is also called by the test suite
     seconds = time.perf_counter() - started
     summary = {
         "bodies": report.bodies,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from clearance.cli._store import add_database_argument, open_from_args
 from clearance.errors import ConfigError
 from clearance.model.signal import format_time, parse_time
-from clearance.store.interface import TokenInfo, scope_words
+from clearance.store.interface import TokenInfo, parse_scopes, scope_words
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +28,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="SCOPE",
+        type=_scope,
         help="a permission: decide, approve, admin, ingest (any push source) or "
         "ingest:SOURCE (that source only); repeat for several",
     )
@@ -57,6 +58,15 @@ def _expiry(args: argparse.Namespace, now: datetime) -> datetime | None:
         except ValueError as exc:
             raise ConfigError(f"--expires-in: {exc}") from exc
     return None
+
+
+def _scope(text: str) -> str:
+    """A scope as ``--scope`` takes it; argparse reports an unknown one as a usage error."""
+    try:
+        parse_scopes([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def run_create(args: argparse.Namespace) -> int:
