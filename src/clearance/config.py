@@ -9,6 +9,7 @@ touching Clearance. Relative paths are relative to the config file.
     sources:
       - {name: edr-export, type: file, path: signals.jsonl}
     inventory: {name: hosts, type: static, path: inventory.yaml}
+    store: sqlite:///clearance.db    # optional: `check` decides from what sync/ingest stored
     ingest:                          # optional: see clearance.ingest.settings
       falco: {default: {cluster: prod-eu}}
     quarantine: {keep: 10000, max_age: 30d}   # optional: refused items kept per source
@@ -75,6 +76,9 @@ class ConfigDocument(BaseModel):
     inventory: PluginEntry
     ingest: IngestSettings = IngestSettings()  # push receivers and the Falco NATS consumer
     quarantine: QuarantineSettings = QuarantineSettings()
+    # The store sync, ingest and serve write and `check` reads (a database URL); None: check
+    # reads the sources now, and the other commands use --database / the default.
+    store: str | None = Field(default=None, min_length=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class Config:
     def pulled(self) -> frozenset[str]:
         """Sources ``sync`` owns: their signals are the platform's word, never a pusher's."""
         return frozenset(s.name for s in self.sources)
+
+    store: str | None = None
 
 
 def locate(explicit: str | None) -> Path:
@@ -137,6 +143,7 @@ def load_config(path: Path) -> Config:
         },
         ingest=doc.ingest,
         quarantine=doc.quarantine.retention(),
+        store=doc.store,
     )
 
 

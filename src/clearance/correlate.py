@@ -33,6 +33,15 @@ class SignalIndex:
     def signals(self) -> tuple[Signal, ...]:
         return tuple(self._by_uid.values())
 
+    def touching(self, keys: Iterable[str]) -> tuple[Signal, ...]:
+        """Signals filed under any of ``keys``, once each, by uid (what the store's asset index
+        answers for the same keys)."""
+        found: dict[str, Signal] = {}
+        for key in keys:
+            for uid, (signal, _) in self._by_key.get(key, {}).items():
+                found[uid] = signal
+        return tuple(found[uid] for uid in sorted(found))
+
     def add(self, signal: Signal) -> None:
         known = self._by_uid.get(signal.uid)
         if known is not None:
@@ -44,6 +53,11 @@ class SignalIndex:
                 # One entry per (key, uid): a signal naming both web-1 and web-1.corp is kept
                 # once under host:web-1, with the first asset that put it there.
                 self._by_key[key].setdefault(signal.uid, (signal, ref))
+
+    def replace(self, signal: Signal) -> None:
+        """Put ``signal`` in place of the held copy with its uid (an annotated copy: no fold)."""
+        self.remove(signal.uid)
+        self.add(signal)
 
     def remove(self, uid: str) -> None:
         signal = self._by_uid.pop(uid, None)

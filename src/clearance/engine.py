@@ -5,7 +5,8 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 
 Order of work, each step adding reasons:
 
-1. drop inactive signals (resolved, vendor-suppressed) and policy-suppressed ones (noise);
+1. drop inactive signals (resolved, vendor-suppressed), those a VEX statement waives for their
+   image, and policy-suppressed ones (noise);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
 4. apply failure stances: sources down or stale, target not correlated, no sources at all;
@@ -17,15 +18,17 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.canonical import canonical_json
+from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
     Contribution,
     Decision,
     Freshness,
+    KindTotal,
     Reason,
     SourceFreshness,
     Verdict,
@@ -43,7 +46,7 @@ from clearance.policy.rules import (
     RuleEvaluationError,
 )
 from clearance.policy.schema import Environment, Stance
-from clearance.scoring import age_seconds, contribute, risk
+from clearance.scoring import age_seconds, capped_risk, contribute, risk
 
 INVENTORY_PREFIX = "inventory:"
 _PROXIMITY_LABELS = {p: p.label for p in Proximity}
@@ -62,10 +65,16 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
     }
 
-    scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now) for m in active if m.signal.uid not in waived
-    ]
-    score = risk(value for value, _ in scored)
+    counted = [m for m in active if m.signal.uid not in waived]
+    scored: list[tuple[float, Contribution]] = [contribute(m, policy.weights, now) for m in counted]
+    kinds: tuple[KindTotal, ...] = ()
+    if policy.weights.by_kind:
+        score, kinds = capped_risk(
+            ((m.signal.kind, value) for m, (value, _) in zip(counted, scored, strict=True)),
+            policy.weights.caps,
+        )
+    else:  # the plain union, exactly as decisions made under such a policy always were
+        score = risk(value for value, _ in scored)
     contributors = tuple(
         record for _, record in sorted(scored, key=lambda vc: (-vc[0], vc[1].signal))
     )
@@ -137,6 +146,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         notes=snapshot.exposure.notes,
         policy_digest=policy.digest,
         inputs_digest=inputs_digest,
+        kinds=kinds,
     )
 
 
@@ -157,6 +167,9 @@ def _screen(
         if not m.signal.status.active:
             if m.signal.status.value == "suppressed":
                 suppressed.append((m.signal.uid, f"{m.signal.source} (vendor status)"))
+            continue
+        if m.signal.vex is not None:  # the image's own maker says it does not apply here
+            suppressed.append((m.signal.uid, f"VEX: {m.signal.vex}"))
             continue
         rule = policy.suppression_for(m.signal, now)
         if rule is not None:
@@ -213,6 +226,16 @@ _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
     "confidence": lambda s, now: s.confidence,
     "status": lambda s, now: s.status.value,
     "age_seconds": lambda s, now: age_seconds(s.last_seen, now),
+    "age": lambda s, now: timedelta(seconds=age_seconds(s.last_seen, now)),
+    "first_seen": lambda s, now: s.first_seen,
+    "last_seen": lambda s, now: s.last_seen,
+    "tracked": lambda s, now: s.tracked,
+    # Unknown exploitability reads as -1 / false / empty, so a comparison never errors (an
+    # error would fail closed and fire the rule on every finding a scanner could not score).
+    "epss": lambda s, now: -1.0 if s.epss is None else s.epss,
+    "epss_percentile": lambda s, now: -1.0 if s.epss_percentile is None else s.epss_percentile,
+    "fix_available": lambda s, now: bool(s.fix_available),
+    "cvss": lambda s, now: cvss_view(s.cvss_vector),
     "count": lambda s, now: s.count,
     "techniques": lambda s, now: list(s.techniques),
     "assets": lambda s, now: [str(a) for a in s.assets],
@@ -260,6 +283,7 @@ def _rule_reasons(
             "proximity": m.proximity.label,
             "target": target_view,
             "environment": target.environment,
+            "now": now,
         }
         for rule in signal_rules:
             reason = _run(rule, variables, m.signal.uid, m.signal.title)
@@ -276,6 +300,7 @@ def _rule_reasons(
             "sources": _sources_view(snapshot, env, now),
             "target": target_view,
             "environment": target.environment,
+            "now": now,
         }
         for rule in decision_rules:
             if "signals" in rule.variables and len(views) > MAX_RULE_SIGNALS:

@@ -101,7 +101,17 @@ class Signal:
 
     ``rule`` is the vendor's detection or rule name (Falco rule, CrowdStrike pattern, GuardDuty
     finding type): suppressions and exceptions match on it, since titles are often templated.
-    ``count`` is how many vendor events were folded into this signal.
+    ``count`` is how many vendor events were folded into this signal. ``tracked`` says whether
+    the platform keeps the finding's status current (a Falcon alert is closed by the SOC; a Falco
+    or Wazuh event never is): a policy bounds an untracked finding by its age, since no one will
+    ever mark it resolved.
+
+    Exploitability, for vulnerability findings, where it is known (None otherwise): ``epss`` and
+    ``epss_percentile`` (FIRST EPSS: the probability of exploitation in the next 30 days, and its
+    rank), ``fix_available`` (the scanner names a fixed version), ``cvss_vector`` (the CVSS base
+    vector the scanner reported, e.g. ``CVSS:3.1/AV:N/AC:L/PR:N/…``). ``vex`` names the VEX
+    statement that says the finding does not apply to its image (``not_affected`` or ``fixed``):
+    it then contributes nothing, and decisions say which statement waived it.
     """
 
     uid: SignalUid
@@ -119,6 +129,12 @@ class Signal:
     url: str | None = None
     raw_digest: str | None = None
     count: int = 1
+    tracked: bool = True
+    epss: float | None = None
+    epss_percentile: float | None = None
+    fix_available: bool | None = None
+    cvss_vector: str | None = None
+    vex: str | None = None
     _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,7 +168,12 @@ class Signal:
         )  # fmt: skip
         values = [a.value for a in assets]
         try:
-            plain = "".join((title, rule or "", url or "", digest or "", *techniques, *values))
+            plain = "".join(
+                (
+                    title, rule or "", url or "", digest or "", self.cvss_vector or "",
+                    self.vex or "", *techniques, *values,
+                )
+            )  # fmt: skip
         except TypeError:
             plain = "\x80"  # a value that is not a string: the slow path names it
         if (
@@ -161,6 +182,8 @@ class Signal:
             or (rule is not None and len(rule) > MAX_RULE)
             or (url is not None and len(url) > MAX_URL)
             or (digest is not None and len(digest) > MAX_SOURCE)
+            or len(self.cvss_vector or "") > MAX_SOURCE
+            or len(self.vex or "") > MAX_URL
             or (techniques and max(map(len, techniques)) > MAX_TECHNIQUE)
             or max(map(len, values)) > MAX_UID
         ):
@@ -172,6 +195,9 @@ class Signal:
             object.__setattr__(self, "last_seen", last)
         if last < first:
             raise InvalidSignalError(f"signal {uid}: last_seen is before first_seen")
+        for name, value in (("epss", self.epss), ("epss_percentile", self.epss_percentile)):
+            if value is not None and not 0.0 <= value <= 1.0:  # NaN fails too
+                raise InvalidSignalError(f"signal {uid}: {name} {value} not in 0..1")
 
     def _check_texts(self) -> None:
         """Every text field, one by one: raises InvalidSignalError naming the first bad one."""
@@ -183,6 +209,10 @@ class Signal:
             _text(self.url, "url", MAX_URL, uid)
         if self.raw_digest is not None:
             _text(self.raw_digest, "raw_digest", MAX_SOURCE, uid)
+        if self.cvss_vector is not None:
+            _text(self.cvss_vector, "cvss_vector", MAX_SOURCE, uid)
+        if self.vex is not None:
+            _text(self.vex, "vex", MAX_URL, uid)
         for technique in self.techniques:
             _text(technique, "techniques", MAX_TECHNIQUE, uid)
         for ref in self.assets:
@@ -211,6 +241,18 @@ class Signal:
             data["url"] = self.url
         if self.raw_digest is not None:
             data["raw_digest"] = self.raw_digest
+        if not self.tracked:
+            data["tracked"] = False
+        if self.epss is not None:
+            data["epss"] = self.epss
+        if self.epss_percentile is not None:
+            data["epss_percentile"] = self.epss_percentile
+        if self.fix_available is not None:
+            data["fix_available"] = self.fix_available
+        if self.cvss_vector is not None:
+            data["cvss_vector"] = self.cvss_vector
+        if self.vex is not None:
+            data["vex"] = self.vex
         return data
 
     def content_digest(self) -> str:
@@ -280,6 +322,14 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
         count = data.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int):
             raise InvalidSignalError("field 'count' must be an integer")
+        tracked = data.get("tracked", True)
+        if not isinstance(tracked, bool):
+            raise InvalidSignalError("field 'tracked' must be true or false")
+        epss = _probability(data, "epss")
+        epss_percentile = _probability(data, "epss_percentile")
+        fix_available = data.get("fix_available")
+        if fix_available is not None and not isinstance(fix_available, bool):
+            raise InvalidSignalError("field 'fix_available' must be true or false")
         severity = need("severity")
         if isinstance(severity, bool) or not isinstance(severity, int):
             raise InvalidSignalError("field 'severity' must be an OCSF severity_id 0..6")
@@ -301,6 +351,14 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
             if data.get("raw_digest") is None
             else _scalar(data["raw_digest"], "raw_digest"),
             count=count,
+            tracked=tracked,
+            epss=epss,
+            epss_percentile=epss_percentile,
+            fix_available=fix_available,
+            cvss_vector=None
+            if data.get("cvss_vector") is None
+            else _scalar(data["cvss_vector"], "cvss_vector"),
+            vex=None if data.get("vex") is None else _scalar(data["vex"], "vex"),
         )
     except InvalidSignalError:
         raise
@@ -315,6 +373,15 @@ def _scalar(value: Any, name: str) -> str:
     if type(value) is int or type(value) is float:
         return str(value)
     raise InvalidSignalError(f"field {name!r} must be a string")
+
+
+def _probability(data: dict[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSignalError(f"field {name!r} must be a number in 0..1")
+    return float(value)
 
 
 _E = TypeVar("_E", Severity, SignalKind, SignalStatus)

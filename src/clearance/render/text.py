@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from clearance.model.decision import Decision, Verdict
 from clearance.policy.freshness import describe_age
 
@@ -80,12 +83,14 @@ def render_explanation(decision: Decision) -> str:
     remaining = 1.0
     for c in d.contributors:
         remaining *= 1.0 - c.contribution
+        table = f" ({c.kind} table)" if c.kind else ""
         lines += [
             f"{c.signal}  {c.title}",
-            f"  severity {c.severity} → weight {c.severity_weight:g}",
+            f"  severity {c.severity}{table} → weight {c.severity_weight:g}",
             f"  confidence {c.confidence:g}",
             f"  age {describe_age(c.age_seconds)}, half-life {describe_age(c.half_life_seconds)} "
             f"→ decay {c.decay:g}",
+            *_exploitability(c.exploitability),
             f"  proximity {c.proximity} (via {c.matched}) → weight {c.proximity_weight:g}",
             f"  = {c.severity_weight:g} × {c.confidence:g} × {c.decay:g} × {c.proximity_weight:g}"
             f" = {c.contribution:g}",
@@ -93,7 +98,22 @@ def render_explanation(decision: Decision) -> str:
         ]
     if not d.contributors:
         lines += ["No active, unsuppressed signal touches this target.", ""]
-    terms = " × ".join(f"(1 − {c.contribution:g})" for c in d.contributors) or "1"
+    if d.kinds:
+        # Each kind is combined on its own, then counts for at most its cap.
+        lines.append("by kind: uₖ = 1 − Π(1 − contribution) over the kind's signals")
+        remaining = 1.0
+        for k in d.kinds:
+            remaining *= 1.0 - k.counted
+            capped = (
+                f", capped at {k.cap:g} → counts {k.counted:g}"
+                if k.cap is not None and k.counted < k.total
+                else ("" if k.cap is None else f" (cap {k.cap:g} not reached)")
+            )
+            lines.append(f"  {k.kind}: {k.total:g}{capped}")
+        lines.append("")
+        terms = " × ".join(f"(1 − {k.counted:g})" for k in d.kinds) or "1"
+    else:
+        terms = " × ".join(f"(1 − {c.contribution:g})" for c in d.contributors) or "1"
     lines += [
         f"risk = 100 × (1 − {terms})",
         f"     = 100 × (1 − {remaining:.6g}) = {d.score:g}",
@@ -105,3 +125,20 @@ def render_explanation(decision: Decision) -> str:
     for uid, exc in d.waived:
         lines.append(f"excepted (not scored): {uid} by exception {exc}")
     return "\n".join(lines) + "\n"
+
+
+def _exploitability(facts: Mapping[str, Any] | None) -> list[str]:
+    """``  exploitability: EPSS 0.62 (98th percentile), fix available, CVSS:3.1/AV:N/…``."""
+    if not facts:
+        return []
+    parts = []
+    if "epss" in facts:
+        rank = facts.get("epss_percentile")
+        parts.append(
+            f"EPSS {facts['epss']:g}" + (f" ({rank * 100:.0f}th percentile)" if rank else "")
+        )
+    if "fix_available" in facts:
+        parts.append("fix available" if facts["fix_available"] else "no fix yet")
+    if "cvss" in facts:
+        parts.append(str(facts["cvss"]))
+    return [f"  exploitability: {', '.join(parts)}"]

@@ -15,8 +15,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from clearance.model.canonical import canonical_json
-from clearance.model.quarantine import payload_digest
+from clearance.model.canonical import canonical_digest, canonical_json
 from clearance.store import tables as t
 
 Group = Mapping[str, Sequence[str]]
@@ -26,8 +25,8 @@ def put(conn: Connection, source: str, groups: Sequence[Group], now: datetime) -
     """Keep each group as seen at ``now``; returns how many were new."""
     by_key: dict[str, str] = {}
     for group in groups:
-        text = canonical_json({kind: list(values) for kind, values in group.items()})
-        by_key[payload_digest(text)] = text.decode()
+        value = {kind: list(values) for kind, values in group.items()}
+        by_key[canonical_digest(value)] = canonical_json(value).decode()
     known = set(
         conn.execute(
             select(t.host_identities.c.key).where(

@@ -152,7 +152,9 @@ class Poller:
                 self.store, feed.kind, document.body, self.clock(), source=feed.name
             )
         self.store.set_watermark(feed.name, document.validator)
-        self.store.record_source_success(feed.name, self.clock())
+        # A mirrored file is as old as the file; a feed fetched over HTTP is as fresh as the GET.
+        data_time = feed.modified_at() if isinstance(feed, Dated) else self.clock()
+        self.store.record_source_success(feed.name, data_time)
         return PullResult(
             feed.name,
             ok=True,

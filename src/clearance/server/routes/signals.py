@@ -16,6 +16,7 @@ from clearance.server.bodies import SignalsRequest
 from clearance.server.errors import InvalidInputError
 from clearance.server.routes._deps import Decider, Writer, context
 from clearance.sources.interface import Batch
+from clearance.store.interface import SourceState
 
 router = APIRouter(tags=["signals"])
 
@@ -99,7 +100,18 @@ def sources(request: Request, _caller: Decider, environment: str | None = None) 
     now = ctx.clock()
     env = None if environment is None else ctx.policy.environment(environment)
     items = []
-    for state in ctx.store.source_states():
+    states = list(ctx.store.source_states())
+    inventory = ctx.config.inventory.health(now)
+    if inventory is not None:  # the inventory's cache ages like a source (inventory:<name>)
+        states.append(
+            SourceState(
+                inventory.name,
+                inventory.last_success,
+                inventory.last_error,
+                inventory.last_error_at,
+            )
+        )
+    for state in states:
         age = None
         if state.last_success is not None:
             age = int((now - utc(state.last_success)).total_seconds())
