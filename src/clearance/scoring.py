@@ -39,15 +39,20 @@ def decay(age: int, half_life: int) -> float:
     return float(0.5 ** (age / half_life))
 
 
-def contribute(match: Match, weights: Weights, now: datetime) -> tuple[float, Contribution]:
-    """The exact contribution of one match, and its factor-by-factor record."""
+def contribute(
+    match: Match, weights: Weights, now: datetime, change: str = ""
+) -> tuple[float, Contribution]:
+    """The exact contribution of one match, and its factor-by-factor record. ``change``: what
+    the deploy does to an image finding (``introduced``/``unchanged``/``fixed``), weighed by
+    the policy's ``scoring.changes`` when it sets them."""
     signal = match.signal
     age = age_seconds(signal.last_seen, now)
     half_life = weights.half_life[signal.kind]
     severity_weight = weights.severity[signal.kind][signal.severity]
     proximity_weight = weights.proximity[match.proximity]
     factor = decay(age, half_life)
-    value = severity_weight * signal.confidence * factor * proximity_weight
+    change_weight = weights.changes.get(change, 1.0) if change else 1.0
+    value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
     record = Contribution(
         signal=signal.uid,
         source=signal.source,
@@ -65,6 +70,8 @@ def contribute(match: Match, weights: Weights, now: datetime) -> tuple[float, Co
         url=signal.url,
         kind=signal.kind.value if weights.by_kind else None,
         exploitability=_exploitability(signal),
+        change=change or None,
+        change_weight=change_weight if change and weights.changes else None,
     )
     return value, record
 

@@ -33,7 +33,8 @@ from clearance.correlate import SignalIndex
 from clearance.errors import SourceError
 from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.interface import Inventory
-from clearance.model.assets import index_keys
+from clearance.inventory.manifest import manifest_images
+from clearance.model.assets import AssetKind, AssetRef, index_keys
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, SignalKind
@@ -107,11 +108,16 @@ def assemble(
     inventory_health = inventory.health(now)
     if inventory_health is not None:
         health.append(inventory_health)
+    deploying = {AssetRef(AssetKind.IMAGE, str(image)) for image in target.images}
+    deploying |= {
+        AssetRef(AssetKind.IMAGE, str(image)) for image in manifest_images(manifest or {})
+    }
     return Snapshot(
         exposure=exposure,
         matches=matches,
         sources=tuple(sorted(health, key=lambda h: h.name)),
         exemptions=evidence.exemptions(target, now),
+        deploying=tuple(sorted(deploying)),
     )
 
 

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "bounded_yaml"),  # bounded_yaml: YAML within bounds, imports nothing of ours
     ("model",),
     ("policy", "sources", "inventory", "store"),
-    ("scoring", "correlate", "ingest", "render", "demo"),
+    ("scoring", "correlate", "change", "ingest", "render", "demo"),
     ("engine", "config"),
     ("policytest", "audit", "sync", "snapshot"),
     ("service", "integrations", "client"),

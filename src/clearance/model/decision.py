@@ -98,6 +98,8 @@ class Contribution:
     # What is known of a vulnerability's exploitability (EPSS, fix, CVSS vector), when anything
     # is: shown with the arithmetic, since a rule may have read it.
     exploitability: Mapping[str, Any] | None = None
+    change: str | None = None  # what the deploy does to an image finding (clearance.change)
+    change_weight: float | None = None  # the policy's weight for that change, when it sets one
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -121,6 +123,10 @@ class Contribution:
             data["kind"] = self.kind
         if self.exploitability is not None:
             data["exploitability"] = dict(self.exploitability)
+        if self.change is not None:
+            data["change"] = self.change
+        if self.change_weight is not None:
+            data["change_weight"] = self.change_weight
         return data
 
 

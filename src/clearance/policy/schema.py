@@ -99,6 +99,14 @@ class Approvals(_Strict):
     expires_after: Duration = "24h"
 
 
+class ExceptionLimits(_Strict):
+    """Bounds on exceptions granted at run time (API, CLI) in the environment."""
+
+    max_lifetime: Duration = Field(
+        default="30d", description="an exception may not expire later than this after it is made"
+    )
+
+
 class Environment(_Strict):
     sensitivity: float = Field(gt=0, le=10, description="thresholds are divided by this")
     thresholds: Thresholds
@@ -107,6 +115,7 @@ class Environment(_Strict):
     )
     approvals: Approvals
     stances: Stances
+    exceptions: ExceptionLimits = ExceptionLimits()
 
     @field_validator("freshness")
     @classmethod
@@ -160,6 +169,10 @@ class Scoring(_Strict):
         Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
         KindScoring,
     ] = {}
+    # How much an image finding counts by what the deploy does to it (change.py): a deploy is
+    # judged by what it brings, not held back by what it removes. Absent: every finding counts
+    # fully, whatever the deploy changes.
+    changes: dict[Literal["introduced", "unchanged", "fixed"], Unit] = {}
 
     @model_validator(mode="after")
     def _complete(self) -> Scoring:
@@ -176,6 +189,19 @@ class Scoring(_Strict):
             if settings.severity_weights is not None:
                 problems += _table_problems(
                     settings.severity_weights, f"kinds.{kind}.severity_weights"
+                )
+        if self.changes:
+            missing_changes = [
+                c for c in ("introduced", "unchanged", "fixed") if c not in self.changes
+            ]
+            if missing_changes:
+                problems.append("changes must set " + ", ".join(missing_changes))
+            elif not (
+                self.changes["introduced"] >= self.changes["unchanged"] >= self.changes["fixed"]
+            ):
+                problems.append(
+                    "changes must not weigh a finding the deploy introduces below one it keeps, "
+                    "nor one it keeps below one it fixes (introduced >= unchanged >= fixed)"
                 )
         if problems:
             raise ValueError(problems[0])

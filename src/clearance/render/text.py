@@ -92,8 +92,10 @@ def render_explanation(decision: Decision) -> str:
             f"→ decay {c.decay:g}",
             *_exploitability(c.exploitability),
             f"  proximity {c.proximity} (via {c.matched}) → weight {c.proximity_weight:g}",
+            *_change(c.change, c.change_weight),
             f"  = {c.severity_weight:g} × {c.confidence:g} × {c.decay:g} × {c.proximity_weight:g}"
-            f" = {c.contribution:g}",
+            + (f" × {c.change_weight:g}" if c.change_weight is not None else "")
+            + f" = {c.contribution:g}",
             "",
         ]
     if not d.contributors:
@@ -142,3 +144,11 @@ def _exploitability(facts: Mapping[str, Any] | None) -> list[str]:
     if "cvss" in facts:
         parts.append(str(facts["cvss"]))
     return [f"  exploitability: {', '.join(parts)}"]
+
+
+def _change(change: str | None, weight: float | None) -> list[str]:
+    """``  the deploy introduces it → weight 1``: what the deploy does to an image finding."""
+    if not change:
+        return []
+    verb = {"introduced": "introduces", "unchanged": "keeps", "fixed": "fixes"}.get(change, change)
+    return [f"  the deploy {verb} it" + (f" → weight {weight:g}" if weight is not None else "")]

@@ -31,7 +31,7 @@ def in_utc(value: datetime, name: str) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError as exc:
-        raise ValueError(f"{name} is out of range once expressed in UTC") from exc
+        raise ValueError(f"{name} is beyond year 9999 once expressed in UTC") from exc
 
 
 class _Body(BaseModel):

@@ -11,11 +11,16 @@ these keys. Every field is optional; the defaults accept API tokens only::
       read_cache: 0.5              # seconds other replicas' writes may take to be seen
       token_groups:                # API token name → groups (approval rights)
         alice: [security]
+      principals:                  # joins between names of one person: never guessed
+        email_domains: [example.com]       # alice@example.com is the person alice
+        aliases: {"github:alice-gh": alice}
       oidc:
         - issuer: https://token.actions.githubusercontent.com
           audience: https://github.com/acme
           jwks_url: https://token.actions.githubusercontent.com/.well-known/jwks   # default
           subject_claim: actor     # which claim names the caller
+          namespace: user          # whose names its claims are (default: user, as token owners)
+          requester_claim: actor   # CI: the claim naming the person the run acts for
           groups_claim: null       # a claim holding a list of groups, if the issuer has one
           rules:                   # every rule whose claims all match adds its scopes/groups
             - claims: {repository: acme/shop, ref: refs/heads/main}
@@ -28,6 +33,11 @@ these keys. Every field is optional; the defaults accept API tokens only::
         retries: 3
       body_limits: {ingest: 16777216, decisions: 1048576, default: 65536}   # bytes
       future_skew: 5m              # pushed times later than now + this are refused
+      audit:                       # signed checkpoints of the audit chain (docs/audit.md)
+        signing_key: /etc/clearance/audit-key.pem     # Ed25519 PEM, kept outside the database
+        checkpoint_every: 1000     # records
+        checkpoint_interval: 5m    # and at least this often, new records or not
+        checkpoints_file: /var/lib/clearance-anchor/checkpoints.jsonl  # append-only copy
 """
 
 from __future__ import annotations
@@ -35,10 +45,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from clearance import bounded_yaml
-from clearance.errors import ConfigError
+from clearance.errors import ConfigError, InvalidPrincipalError
+from clearance.model.principal import PrincipalMap, check_namespace
 from clearance.policy.schema import Duration
 from clearance.store.interface import parse_scopes
 
@@ -67,7 +78,17 @@ class OidcIssuer(_Strict):
     issuer: str = Field(min_length=1)
     audience: str = Field(min_length=1)
     jwks_url: str | None = None
-    subject_claim: str = "sub"
+    subject_claim: str = Field(default="sub", min_length=1, description="names the caller")
+    namespace: str = Field(
+        default="user",
+        description="the principal namespace of this issuer's names: 'user' joins them with "
+        "API token owners (the same people); another keeps them apart",
+    )
+    requester_claim: str | None = Field(
+        default=None,
+        description="CI issuers: the claim naming the person the run acts for (GitHub Actions "
+        "'actor', GitLab 'user_login'); that person, not the caller, requested a decision",
+    )
     groups_claim: str | None = None
     algorithms: list[str] = ["RS256"]
     leeway: int = Field(default=30, ge=0, le=300, description="clock skew allowed, seconds")
@@ -76,9 +97,39 @@ class OidcIssuer(_Strict):
     )
     rules: list[ClaimRule] = []
 
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        try:
+            return check_namespace(value)
+        except InvalidPrincipalError as exc:
+            raise ValueError(str(exc)) from exc
+
     @property
     def jwks(self) -> str:
         return self.jwks_url or self.issuer.rstrip("/") + "/.well-known/jwks"
+
+
+class PrincipalSettings(_Strict):
+    """Configured joins between names of one person (see ``clearance.model.principal``)."""
+
+    email_domains: list[str] = Field(
+        default=[], description="an address in these domains names the person of its local part"
+    )
+    aliases: dict[str, str] = Field(
+        default={}, description="principal → the principal it also is ('github:alice-gh': alice)"
+    )
+
+    def build(self) -> PrincipalMap:
+        return PrincipalMap.configure(self.email_domains, self.aliases)
+
+    @model_validator(mode="after")
+    def _joins(self) -> PrincipalSettings:
+        try:
+            self.build()
+        except InvalidPrincipalError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
 
 
 class BreakGlassSettings(_Strict):
@@ -102,6 +153,19 @@ class BodyLimitSettings(_Strict):
     default: int = Field(default=64 * 1024, ge=1024, le=1024**3)
 
 
+class AuditSettings(_Strict):
+    """Signed checkpoints of the audit chain. Without ``signing_key`` none are written, and the
+    service warns at start that its log is anchored only to itself. Relative paths are relative
+    to the settings file."""
+
+    signing_key: Path | None = None
+    checkpoint_every: int = Field(default=1000, ge=1, le=10_000_000, description="records")
+    checkpoint_interval: Duration = "5m"
+    checkpoints_file: Path | None = Field(
+        default=None, description="an append-only file, or a directory, outside the database"
+    )
+
+
 class ServerSettings(_Strict):
     max_in_flight: int = Field(default=64, ge=1, le=10_000)
     queue_wait: float = Field(default=2.0, ge=0, le=60, description="seconds")
@@ -114,6 +178,7 @@ class ServerSettings(_Strict):
         "(this replica's own writes apply at once; 0 turns it off)",
     )
     token_groups: dict[str, list[str]] = {}
+    principals: PrincipalSettings = PrincipalSettings()
     oidc: list[OidcIssuer] = []
     break_glass: BreakGlassSettings = BreakGlassSettings()
     notify: NotifySettings = NotifySettings()
@@ -121,6 +186,7 @@ class ServerSettings(_Strict):
     future_skew: Duration = Field(
         default="5m", description="how far past the service's clock a pushed time may be"
     )
+    audit: AuditSettings = AuditSettings()
 
 
 def load_settings(path: Path | None) -> ServerSettings:
@@ -136,8 +202,19 @@ def load_settings(path: Path | None) -> ServerSettings:
     if isinstance(raw, dict) and "server" in raw:
         raw = raw["server"] or {}
     try:
-        return ServerSettings.model_validate(raw)
+        settings = ServerSettings.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "document"
         raise ConfigError(f"{path}: server.{where}: {err['msg']}") from exc
+    return settings.model_copy(update={"audit": _relative_to(settings.audit, path.parent)})
+
+
+def _relative_to(audit: AuditSettings, base: Path) -> AuditSettings:
+    key, copy = audit.signing_key, audit.checkpoints_file
+    return audit.model_copy(
+        update={
+            "signing_key": None if key is None else base / key,
+            "checkpoints_file": None if copy is None else base / copy,
+        }
+    )

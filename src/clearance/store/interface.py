@@ -14,6 +14,9 @@ Rules every implementation follows:
   the record is committed, so a caller never acts on a decision the log could lose.
 * **One chain.** Appends are serialized (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a row lock on the
   chain head), so concurrent writers extend one chain and never fork it.
+* **Every trust change is a record.** Approvals, exceptions, break-glass grants, API tokens and
+  stored policies are sealed into the same chain in the transaction that writes their row
+  (``clearance.store.events``); :class:`AuditLog` is what ``clearance.audit`` reads back.
 * **No secret at rest.** API tokens are stored as sha256 hashes; the secret is returned once, by
   :meth:`Store.create_token`. A :class:`Caller` has no field that could hold a secret.
 * **Our errors only.** Driver and SQL errors are re-raised as :class:`StoreError` subclasses
@@ -26,8 +29,9 @@ Error tree (all under :class:`clearance.errors.ClearanceError`)::
     │                           append queue is full: retry shortly (HTTP 503 + Retry-After)
     ├── SchemaError             migrations are not current (readiness fails), or a bad URL
     ├── NotFoundError           no such decision, policy, exception or token
-    ├── ConflictError           a duplicate (approval by the same person, token name, exception id),
-    │                           or a break-glass confirmed by its own requester
+    ├── ConflictError           a duplicate (approval by the same principal, token name, exception
+    │                           id, GitHub delivery), or a break-glass confirmed already, by its
+    │                           own requester, or once it expired or was revoked
     └── TokenError              a presented API token is unknown, revoked or expired (HTTP 401)
 """
 
@@ -40,9 +44,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType, Protocol
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.model.artifact import Artifact
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
+from clearance.model.principal import USER, PrincipalId, parse, principal, recorded
 from clearance.model.quarantine import DEFAULT_RETENTION, Quarantined, Retention
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
@@ -53,13 +59,16 @@ __all__ = [
     "GENESIS_HASH",
     "Approval",
     "ApprovalOutcome",
+    "AuditLog",
     "AuditRecord",
     "BreakGlass",
     "Caller",
+    "Checkpoint",
     "ConflictError",
     "DecisionFilter",
     "DecisionPage",
     "ExemptionRecord",
+    "LogRow",
     "NotFoundError",
     "SchemaError",
     "Scope",
@@ -70,7 +79,10 @@ __all__ = [
     "TokenError",
     "TokenId",
     "TokenInfo",
+    "TrustRow",
+    "TrustSnapshot",
     "UpsertCounts",
+    "token_owner",
 ]
 
 AUDIT_SCHEMA_VERSION = 1
@@ -162,9 +174,13 @@ _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 class Caller:
     """Who asked, as recorded in the audit log. Holds identities, never credentials.
 
-    ``method`` is ``token``, ``oidc`` or ``local`` (the CLI on the machine); ``token_id`` is the
-    id of the API token used (not its secret); ``issuer`` the OIDC issuer; ``groups`` the groups
-    claims mapped to (used for approval rights).
+    ``subject`` is the caller's principal (``clearance.model.principal``: ``user:alice``, an API
+    token's owner or an OIDC claim mapped by the issuer's settings). ``method`` is ``token``,
+    ``oidc``, ``webhook``, ``admission`` or ``local``; ``token_id`` is the id of the API token
+    used (not its secret); ``issuer`` the OIDC issuer; ``groups`` the groups claims mapped to
+    (used for approval rights). ``on_behalf_of`` is the person a CI run acts for, when the
+    platform states it in a signed claim (GitHub Actions' ``actor``, GitLab's ``user_login``, a
+    signed GitHub webhook's sender): then they, not the CI identity, requested the decision.
     """
 
     subject: str
@@ -172,6 +188,12 @@ class Caller:
     token_id: str | None = None
     issuer: str | None = None
     groups: tuple[str, ...] = ()
+    on_behalf_of: str | None = None
+
+    @property
+    def requester(self) -> str:
+        """The person a decision asked by this caller is for."""
+        return self.on_behalf_of or self.subject
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"subject": self.subject, "method": self.method}
@@ -181,6 +203,8 @@ class Caller:
             data["issuer"] = self.issuer
         if self.groups:
             data["groups"] = list(self.groups)
+        if self.on_behalf_of is not None:
+            data["on_behalf_of"] = self.on_behalf_of
         return data
 
 
@@ -294,10 +318,15 @@ class ApprovalOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """A named human's answer to an ``approve`` verdict, bound to the evidence they saw.
+    """A named human's answer to an ``approve`` verdict, bound to the evidence they saw and the
+    artifact they were shown.
 
-    ``score`` and ``signals`` (contributing signal uids) are the evidence at approval time: the
-    service voids the approval when a later decision has a new contributor or a higher score.
+    ``approver`` is the approver's principal; one principal answers a decision once (the store
+    refuses a second answer with ConflictError). ``score`` and ``signals`` (contributing signal
+    uids) are the evidence at approval time, ``artifact`` the decision's images and commit: the
+    service voids the approval for a later decision with a new contributor, a higher score, or
+    an artifact it does not cover. ``artifact`` is None for approvals stored before artifacts
+    were (they count only for the decision they were given on).
     """
 
     id: str
@@ -310,6 +339,7 @@ class Approval:
     score: float
     signals: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    artifact: Artifact | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,12 +357,15 @@ class ExemptionRecord:
 
 @dataclass(frozen=True, slots=True)
 class BreakGlass:
-    """An audited proceed-anyway for one target, with a reason and a ticket, until it expires.
+    """An audited proceed-anyway for one target and artifact, with a reason and a ticket, until
+    it expires.
 
-    ``target_key`` is ``Target.key`` (cluster/namespace/kind/name) in ``environment``. When the
-    policy asks for a second person, ``confirmed_by`` names them (never the requester); an
-    unconfirmed break-glass that needs one does not count. ``notified_at`` records when the
-    outbound notification was delivered (None: not yet).
+    ``target_key`` is ``Target.key`` (cluster/namespace/kind/name) in ``environment``;
+    ``artifact`` the images and commit of the decision it was asked on (None for grants stored
+    before artifacts were: they cover only that decision). When the service asks for a second
+    person, ``confirmed_by`` names them (a principal other than the requester); an unconfirmed
+    break-glass that needs one does not count. ``notified_at`` records when the outbound
+    notification was delivered (None: not yet).
     """
 
     id: str
@@ -348,6 +381,7 @@ class BreakGlass:
     confirmed_at: datetime | None = None
     revoked_at: datetime | None = None
     notified_at: datetime | None = None
+    artifact: Artifact | None = None
 
     def active(self, now: datetime, *, needs_confirmation: bool) -> bool:
         if self.revoked_at is not None or now >= self.expires_at:
@@ -357,7 +391,11 @@ class BreakGlass:
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
-    """An API token's public facts; the secret itself is never stored or returned again."""
+    """An API token's public facts; the secret itself is never stored or returned again.
+
+    ``owner`` is the principal the token belongs to (``user:alice``); a token made before
+    tokens had owners has None, and is owned by the person its name names.
+    """
 
     id: TokenId
     name: str
@@ -368,9 +406,25 @@ class TokenInfo:
     last_used_at: datetime | None = None
     # The sources an ``ingest`` scope may write (``ingest:NAME`` grants); None: any push source.
     sources: frozenset[str] | None = None
+    owner: str | None = None
+
+    @property
+    def principal(self) -> PrincipalId:
+        if self.owner is not None:
+            return recorded(self.owner)
+        try:
+            return principal(USER, self.name)
+        except InvalidPrincipalError:
+            return recorded(self.name)
 
     def caller(self) -> Caller:
-        return Caller(subject=f"token:{self.name}", method="token", token_id=self.id)
+        return Caller(subject=self.principal, method="token", token_id=self.id)
+
+
+def token_owner(owner: str | None, name: str) -> PrincipalId:
+    """The owner a new token is stored with: ``owner`` as a principal (a bare name is a person,
+    ``user:``), else the token's own name. InvalidPrincipalError for a name that cannot be one."""
+    return parse(owner) if owner is not None else principal(USER, name)
 
 
 # --- the contract -------------------------------------------------------------------------------
@@ -460,8 +514,11 @@ class Store(Protocol):
         ...
 
     # policies and the decision log
-    def put_policy(self, digest: str, text: bytes, now: datetime) -> None:
-        """Keep a policy's exact bytes under its digest (idempotent) so replay can reload it."""
+    def put_policy(self, digest: str, text: bytes, now: datetime, by: str | None = None) -> None:
+        """Keep a policy's exact bytes under its digest (idempotent) so replay can reload it.
+
+        A digest stored for the first time is a ``policy.stored`` record in the chain (actor
+        ``by``, default ``service``)."""
         ...
 
     def get_policy(self, digest: str) -> bytes: ...
@@ -522,12 +579,16 @@ class Store(Protocol):
         ...
 
     def confirm_break_glass(self, grant_id: str, by: str, now: datetime) -> BreakGlass:
-        """Second-person confirmation; ConflictError when ``by`` is the requester."""
+        """Second-person confirmation, once: a conditional update, so of concurrent confirmers
+        exactly one wins. ConflictError when ``by`` is the requester, or the grant is confirmed
+        already, expired or revoked at ``now``; NotFoundError for an unknown id."""
         ...
 
     def mark_break_glass_notified(self, grant_id: str, now: datetime) -> BreakGlass: ...
 
-    def revoke_break_glass(self, grant_id: str, now: datetime) -> BreakGlass: ...
+    def revoke_break_glass(
+        self, grant_id: str, now: datetime, by: str | None = None
+    ) -> BreakGlass: ...
 
     def list_break_glass(
         self, now: datetime, *, target_key: str | None = None, include_expired: bool = False
@@ -542,9 +603,13 @@ class Store(Protocol):
         scopes: Iterable[Scope | str],
         now: datetime,
         expires_at: datetime | None = None,
+        owner: str | None = None,
+        by: str | None = None,
     ) -> tuple[TokenInfo, str]:
-        """Make a token (``scopes`` as :func:`parse_scopes` reads them); returns its info and
-        the secret, which is shown once and never kept."""
+        """Make a token (``scopes`` as :func:`parse_scopes` reads them) owned by ``owner``
+        (a principal, see :func:`token_owner`; default: the person its name names); returns its
+        info and the secret, shown once and never kept. ``by`` (who made it) is named in the
+        token's record in the chain."""
         ...
 
     def verify_token(self, secret: str, now: datetime) -> TokenInfo:
@@ -553,4 +618,94 @@ class Store(Protocol):
 
     def list_tokens(self) -> tuple[TokenInfo, ...]: ...
 
-    def revoke_token(self, token_id: str, now: datetime) -> TokenInfo: ...
+    def revoke_token(self, token_id: str, now: datetime, by: str | None = None) -> TokenInfo: ...
+
+
+# --- the audit log as verify and export read it -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One record of the chain as stored, unparsed, so that damage still shows.
+
+    ``table`` is ``decisions`` or ``audit_events``; ``columns`` are the row's filter columns
+    (copies of members of the sealed body, which ``audit verify`` compares with it).
+    """
+
+    seq: int
+    table: str
+    prev_hash: str
+    hash: str
+    record: str
+    columns: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement that the chain's head was ``(seq, head_hash)`` at ``at``.
+
+    ``signature`` is base64 of the signature by key ``key_id`` over the statement
+    (``clearance.audit.checkpoints.statement``); the store keeps it, it never signs.
+    """
+
+    seq: int
+    head_hash: str
+    at: datetime
+    key_id: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRow:
+    """A tracked row (approval, exception, break_glass, token, policy) as its record holds it."""
+
+    object: str
+    id: str
+    state: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustSnapshot:
+    """Every tracked row, read in one snapshot together with the head seq it corresponds to."""
+
+    head_seq: int
+    rows: tuple[TrustRow, ...]
+
+
+class AuditLog(Protocol):
+    """The reads (and the one write) that ``clearance.audit`` needs: verify, export, checkpoint.
+
+    Implemented by :class:`~clearance.store.sql.SqlStore`; every method returns after commit.
+    """
+
+    def chain_head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last sealed record, as the head row says."""
+        ...
+
+    def log_rows(self, upto: int) -> Iterator[LogRow]:
+        """Every record (decisions and others) with seq <= ``upto``, in seq order, streamed."""
+        ...
+
+    def first_row_past_head(self) -> int | None:
+        """The lowest seq stored beyond the head (a record no append sealed there), if any."""
+        ...
+
+    def chain_links(self, after: int, upto: int) -> Iterator[tuple[int, str, str]]:
+        """``(seq, prev_hash, hash)`` of the records in ``(after, upto]``, in seq order."""
+        ...
+
+    def log_records(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Every record's body plus ``hash``, in seq order (recorded at or after ``since``)."""
+        ...
+
+    def trust_snapshot(self) -> TrustSnapshot:
+        """Every tracked row in its recordable form, with the head seq of the same snapshot."""
+        ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    def checkpoints(self) -> tuple[Checkpoint, ...]:
+        """Every stored checkpoint, oldest first."""
+        ...
+
+    def latest_checkpoint(self) -> Checkpoint | None: ...

@@ -152,6 +152,39 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# The other records of the same hash chain (one seq space, one head with ``decisions``): each
+# change to an approval, exception, break-glass grant, API token or stored policy, written in the
+# transaction that changes the row (``clearance.store.events``). ``record`` is the canonical JSON
+# of the sealed body; ``kind``, ``object``, ``object_id``, ``at`` and ``actor`` are copies of it.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(40), nullable=False),
+    Column("object", String(20), nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", NAME),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("record", Text, nullable=False),
+    Index("ix_audit_events_object", "object", "object_id"),
+)
+
+# Signed statements "the chain's head was (seq, head_hash) at ``at``", by a key kept outside the
+# database (``clearance.audit.checkpoints``); also mirrored outside it, since whoever can write
+# this table can delete rows from it.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False, index=True),
+    Column("head_hash", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("key_id", String(100), nullable=False),
+    Column("signature", String(200), nullable=False),  # base64 of the 64-byte Ed25519 signature
+)
+
 approvals = Table(
     "approvals",
     metadata,
@@ -162,7 +195,7 @@ approvals = Table(
         ForeignKey("decisions.decision_id", ondelete="RESTRICT"),
         nullable=False,
     ),
-    Column("approver", NAME, nullable=False),
+    Column("approver", NAME, nullable=False),  # as recorded (the principal, since 0006)
     Column("outcome", String(20), nullable=False),
     Column("reason", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
@@ -170,7 +203,12 @@ approvals = Table(
     Column("score", Float, nullable=False),
     Column("signals", Text, nullable=False),  # JSON list of signal uids
     Column("groups", Text, nullable=False),  # JSON list
-    UniqueConstraint("decision_id", "approver", name="uq_approvals_decision_approver"),
+    # The canonical principal: one answer per person per decision. NULL only for an answer
+    # stored before principals that duplicates an earlier one of the same person (0006).
+    Column("principal", NAME),
+    Column("artifact_images", Text),  # JSON list of image identities; NULL before 0006
+    Column("artifact_commit", NAME),
+    UniqueConstraint("decision_id", "principal", name="uq_approvals_decision_principal"),
 )
 
 exemptions = Table(
@@ -209,6 +247,8 @@ break_glass = Table(
     Column("confirmed_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
     Column("notified_at", UTCDateTime),
+    Column("artifact_images", Text),  # JSON list of image identities; NULL before 0006
+    Column("artifact_commit", NAME),
 )
 
 api_tokens = Table(
@@ -222,6 +262,7 @@ api_tokens = Table(
     Column("expires_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
     Column("last_used_at", UTCDateTime),
+    Column("owner", NAME),  # a principal; NULL: made before owners, owned by its name
 )
 
 # Reference data a source ships as one document (the CISA KEV catalog): the latest body kept
@@ -270,4 +311,14 @@ callbacks = Table(
     Column("outcome", String(20), nullable=False),
     Column("record", Text, nullable=False),  # JSON: url, state, outcome, attempts
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Signed webhook deliveries already received (GitHub's X-GitHub-Delivery), so a replayed one is
+# refused by whichever replica it reaches.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("integration", String(50), primary_key=True),
+    Column("delivery_id", String(200), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
 )

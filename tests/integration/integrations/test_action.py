@@ -258,7 +258,7 @@ def test_server_block_authenticates_with_oidc_and_never_prints_the_token(
     assert REQUEST_TOKEN not in rest
     [record] = service.store.list_decisions().records
     assert record.caller["method"] == "oidc"
-    assert record.caller["subject"] == "repo:octo-org/octo-repo:environment:prod"
+    assert record.caller["subject"] == "user:repo:octo-org/octo-repo:environment:prod"
     assert record.decision["target"]["change"]["actor"] == "octocat"
 
 
@@ -338,7 +338,7 @@ def test_the_gitlab_job_exits_with_the_verdict_and_writes_the_dotenv_report(
     assert all(re.fullmatch(r"[A-Z_]+", key) for key in dotenv)
     assert "::" not in proc.stdout  # text format: no GitHub workflow commands in GitLab logs
     [record] = service.store.list_decisions().records
-    assert record.caller["subject"] == "token:gitlab-ci"
+    assert record.caller["subject"] == "user:gitlab-ci"
 
 
 def test_the_tekton_task_writes_its_declared_results(service: Service, tmp_path: Path) -> None:

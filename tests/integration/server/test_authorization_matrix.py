@@ -68,7 +68,7 @@ def _exception(ids: dict[str, str]) -> dict[str, Any]:
     return {
         **TARGET,
         "signal": "edr:matrix",
-        "expires": "2099-01-01T00:00:00Z",
+        "expires": ids["expires"],
         "reason": "accepted",
         "ticket": "SEC-1",
     }
@@ -203,8 +203,9 @@ def _ids(server: Live) -> dict[str, str]:
             json={"reason": "outage", "ticket": "INC-1"},
         )
     assert grant.status_code == 201, grant.text
+    expires = (now + timedelta(days=7)).isoformat().replace("+00:00", "Z")
     with server.client("root") as root:
-        made = root.post("/v1/exceptions", json=_exception({}))
+        made = root.post("/v1/exceptions", json=_exception({"expires": expires}))
     assert made.status_code == 201, made.text
     return {
         "decision_id": decision["id"],
@@ -213,6 +214,7 @@ def _ids(server: Live) -> dict[str, str]:
         "endpoint": "default",
         "hook": "pre-rollout",
         "now": now.isoformat().replace("+00:00", "Z"),
+        "expires": expires,
     }
 
 

@@ -1,7 +1,7 @@
 """Quarantine retention: how many quarantined items each source has had dropped by the bound.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
