@@ -94,7 +94,7 @@ def test_recorded_through_the_service_and_dry_runs_are_not(mounted: Mounted) -> 
     assert mounted.store.list_decisions().records == ()
     httpx.post(mounted.url + URL, headers=mounted.headers, json=review("shop", "checkout"))
     [record] = mounted.store.list_decisions().records
-    assert record.caller["subject"] == "token:kube-apiserver"  # the credential, not the body
+    assert record.caller["subject"] == "user:kube-apiserver"  # the credential, not the body
     assert record.decision["target"]["change"]["actor"] == "deployer"
 
 
