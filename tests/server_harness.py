@@ -22,6 +22,7 @@ import uvicorn
 import yaml
 
 from builders import POLICY_YAML
+from clearance.integrations.settings import IntegrationSettings
 from clearance.server.app import ServerContext, build_context, create_app
 from clearance.server.settings import ServerSettings
 from clearance.store.interface import Scope
@@ -66,7 +67,9 @@ class Live:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     def push(self, *signals: dict[str, Any]) -> httpx.Response:
-        with self.client("feeder") as c:
+        # The fleet's ``edr`` is a pull source (sync owns it): only an admin may write it by
+        # push, as these tests do to seed it. ``feeder`` (ingest) writes push sources only.
+        with self.client("root") as c:
             return c.post("/v1/signals", json={"signals": list(signals)})
 
     def ask(self, workload: str, who: str = "ci", env: str = "production", **extra: Any) -> Any:
@@ -107,8 +110,8 @@ class Live:
         return data
 
 
-def write_fleet(root: Path, extra: dict[str, Any] | None = None) -> Path:
-    (root / "policy.yaml").write_text(POLICY_YAML)
+def write_fleet(root: Path, extra: dict[str, Any] | None = None, policy: str = POLICY_YAML) -> Path:
+    (root / "policy.yaml").write_text(policy)
     inventory = {
         "targets": [
             {
@@ -166,10 +169,17 @@ class Receiver:
 
 
 def start_live(
-    store_url: str, root: Path, config: dict[str, Any] | None = None, **settings: Any
+    store_url: str,
+    root: Path,
+    config: dict[str, Any] | None = None,
+    *,
+    policy: str = POLICY_YAML,
+    integrations: IntegrationSettings | None = None,
+    **settings: Any,
 ) -> tuple[Live, Callable[[], None]]:
     """Start a service over ``store_url`` with the fleet written into ``root`` (``config``: more
-    ``clearance.yaml`` keys); ``settings`` are server settings. Returns a stop."""
+    ``clearance.yaml`` keys; ``policy``: its text; ``integrations``: mounted when given);
+    ``settings`` are server settings. Returns a stop."""
     clock = Clock()
     store = SqlStore.open(store_url)
     secrets = {
@@ -178,9 +188,9 @@ def start_live(
     store.record_source_success("edr", clock.now)
     merged = {"token_groups": GROUPS, **settings}
     ctx = build_context(
-        write_fleet(root, config), store, ServerSettings.model_validate(merged), clock
+        write_fleet(root, config, policy), store, ServerSettings.model_validate(merged), clock
     )
-    url, stop = serve_in_thread(create_app(ctx))
+    url, stop = serve_in_thread(create_app(ctx, integrations=integrations))
 
     def stop_all() -> None:
         stop()

@@ -12,6 +12,7 @@ touching Clearance. Relative paths are relative to the config file.
     store: sqlite:///clearance.db    # optional: `check` decides from what sync/ingest stored
     ingest:                          # optional: see clearance.ingest.settings
       falco: {default: {cluster: prod-eu}}
+    quarantine: {keep: 10000, max_age: 30d}   # optional: refused items kept per source
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clearance import bounded_yaml
 from clearance.errors import ConfigError
 from clearance.ingest.settings import IngestSettings
 from clearance.inventory.interface import Inventory, InventoryPlugin
+from clearance.model.quarantine import DEFAULT_RETENTION, Retention
 from clearance.policy.schema import Duration, duration_seconds
 from clearance.sources.interface import Source, SourcePlugin
 
@@ -55,12 +58,24 @@ class SyncSettings:
     retries: int
 
 
+class QuarantineSettings(BaseModel):
+    """``quarantine:``: what each source keeps of the items it refused (newest first)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    keep: int = Field(default=DEFAULT_RETENTION.keep, ge=1, le=10_000_000)
+    max_age: Duration = "30d"
+
+    def retention(self) -> Retention:
+        return Retention(self.keep, duration_seconds(self.max_age))
+
+
 class ConfigDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     policy: Path
     sources: list[PluginEntry] = []
     inventory: PluginEntry
     ingest: IngestSettings = IngestSettings()  # push receivers and the Falco NATS consumer
+    quarantine: QuarantineSettings = QuarantineSettings()
     # The store sync, ingest and serve write and `check` reads (a database URL); None: check
     # reads the sources now, and the other commands use --database / the default.
     store: str | None = Field(default=None, min_length=1)
@@ -74,6 +89,13 @@ class Config:
     inventory: Inventory
     sync: dict[str, SyncSettings]
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    quarantine: Retention = DEFAULT_RETENTION
+
+    @property
+    def pulled(self) -> frozenset[str]:
+        """Sources ``sync`` owns: their signals are the platform's word, never a pusher's."""
+        return frozenset(s.name for s in self.sources)
+
     store: str | None = None
 
 
@@ -88,7 +110,7 @@ def locate(explicit: str | None) -> Path:
 
 def load_config(path: Path) -> Config:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError as exc:
         raise ConfigError(
             f"no configuration at {path} (set --config or {CONFIG_ENV}, or use --demo)"
@@ -120,6 +142,7 @@ def load_config(path: Path) -> Config:
             for s in doc.sources
         },
         ingest=doc.ingest,
+        quarantine=doc.quarantine.retention(),
         store=doc.store,
     )
 

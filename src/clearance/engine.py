@@ -41,7 +41,12 @@ from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import Proximity, Target
 from clearance.policy.compiled import Policy
 from clearance.policy.freshness import assess, describe_age
-from clearance.policy.rules import SIGNAL_FIELDS, CompiledRule, RuleEvaluationError
+from clearance.policy.rules import (
+    MAX_RULE_SIGNALS,
+    SIGNAL_FIELDS,
+    CompiledRule,
+    RuleEvaluationError,
+)
 from clearance.policy.schema import Environment, Stance
 from clearance.scoring import age_seconds, capped_risk, contribute, risk
 
@@ -312,7 +317,10 @@ def _rule_reasons(
             "now": now,
         }
         for rule in decision_rules:
-            reason = _run(rule, variables, None, None)
+            if "signals" in rule.variables and len(views) > MAX_RULE_SIGNALS:
+                reason = _over_cap(rule, len(views))
+            else:
+                reason = _run(rule, variables, None, None)
             if reason is not None:
                 reasons.append(_waive(reason, _exemption_for_rule(rule, exemptions)))
     return reasons
@@ -344,6 +352,17 @@ def _run(
         verdict=rule.rule.verdict,
         message=f"{rule.rule.message}{about}.",
         signal=uid,
+    )
+
+
+def _over_cap(rule: CompiledRule, count: int) -> Reason:
+    """A decision-scope rule not run because it would read more signals than its cost bound
+    allows (policy/rules.py): it counts as firing, fail closed, and says why."""
+    return Reason(
+        code=f"rule:{rule.rule.name}",
+        verdict=rule.rule.verdict,
+        message=f"Rule {rule.rule.name!r} was not evaluated: the target has {count} active "
+        f"signals, over the {MAX_RULE_SIGNALS} a decision-scope rule may read; treated as firing.",
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import yaml
 
+from clearance import bounded_yaml
 from clearance.errors import ConfigError
 from clearance.inventory.kubernetes.candidates import read_manifest
 from clearance.model.target import WorkloadRef
@@ -47,7 +48,9 @@ def check_manifest(manifest: Mapping[str, Any], namespace: str, workload: str) -
 def load_manifest(path: Path, namespace: str, workload: str) -> dict[str, Any]:
     """``--manifest FILE``: one object from a YAML or JSON file, checked as above."""
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        text = path.read_text(encoding="utf-8")
+        # Bounded: a manifest is user input (aliases, size and depth limited, as every loader).
+        documents = [d for d in bounded_yaml.load_all(text, str(path)) if d]
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"--manifest {path}: cannot read it: {exc}") from exc
     if len(documents) != 1 or not isinstance(documents[0], dict):

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clearance import bounded_yaml
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.errors import ClearanceError, ConfigError
@@ -117,7 +118,8 @@ def discover(directory: Path) -> list[Path]:
 def run_file(path: Path) -> list[Outcome]:
     """Run every case of one test file; a bad policy raises PolicyError (exit 3)."""
     try:
-        spec = CaseFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        spec = CaseFile.model_validate(bounded_yaml.load(text, str(path)))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CaseFileError(f"{path}: cannot read the test file: {exc}") from exc
     except ValidationError as exc:

@@ -50,3 +50,29 @@ def test_a_failing_case_is_named_with_why_and_exits_1(clearance: Run, tmp_path: 
     assert "FAIL pin_test.yaml: expects the wrong verdict" in result.out
     assert "verdict proceed, expected block" in result.out
     assert "reason stance:stale did not fire" in result.out
+
+
+# Observation 11: a 478-byte alias bomb (10^9 nodes once expanded) and a 100,000-deep document.
+BOMB = "schema_version: 1\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+    for p, c in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+)
+
+
+def test_an_alias_bomb_is_refused_at_load_with_its_line(clearance: Run, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    assert len(BOMB.encode()) < 500
+    result = clearance("policy", "validate", str(bomb))
+    assert result.code == 3
+    assert f"{bomb}:8:" in result.err  # the line whose aliases take it past the bound
+    assert "aliases expand the document past" in result.err
+
+
+def test_a_deep_document_is_refused_not_a_recursion_error(clearance: Run, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = clearance("policy", "validate", str(deep))
+    assert result.code == 3
+    assert "nested deeper than" in result.err
+    assert "RecursionError" not in result.err

@@ -271,3 +271,65 @@ def test_serve_mounts_the_integrations_over_tls(tmp_path: Path) -> None:
     assert f"serving on https://127.0.0.1:{port}" in out
     assert "integrations mounted" in out
     assert token not in out + err
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_verifies_the_api_servers_client_certificate(tmp_path: Path, workers: int) -> None:
+    """``serve --tls-client-ca``: admission accepts the API server by its client certificate
+    (no token), and refuses a caller with neither (observation 8: authenticated by default)."""
+    import json
+    import ssl
+
+    import httpx
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    client = ca.issue_cert("kube-apiserver", common_name="kube-apiserver")
+    cert, key, ca_pem = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.pem"
+    client_pem = tmp_path / "client.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_pem))
+    client.private_key_and_cert_chain_pem.write_to_path(str(client_pem))
+    integrations = tmp_path / "integrations.yaml"
+    admission = {
+        "cluster": "prod-eu",
+        "namespaces": {"shop": "production"},
+        "client_subjects": ["kube-apiserver"],
+    }
+    integrations.write_text(json.dumps({"admission": admission}))
+    served = _serve_demo(
+        tmp_path,
+        "--integrations", str(integrations),
+        "--tls-cert", str(cert),
+        "--tls-key", str(key),
+        "--tls-client-ca", str(ca_pem),
+        "--workers", str(workers),
+    )  # fmt: skip
+    base = f"https://127.0.0.1:{served.port}"
+    fixtures = Path(__file__).parent.parent / "fixtures" / "admission"
+    review = json.loads(
+        (fixtures / "admissionreview.v1.deployment-create.kube-review.json").read_text()
+    )
+    review["request"] |= {"namespace": "shop", "name": "checkout"}
+    apiserver = ssl.create_default_context(cafile=str(ca_pem))
+    apiserver.load_cert_chain(str(client_pem))
+    stranger = ssl.create_default_context(cafile=str(ca_pem))
+    try:
+        with httpx.Client(verify=apiserver, timeout=10) as c:
+            for _ in range(600):  # two workers start slowly on a loaded machine
+                try:
+                    if c.get(base + "/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            answer = c.post(base + "/v1/integrations/k8s/admission", json=review)
+        with httpx.Client(verify=stranger, timeout=10) as c:
+            refused = c.post(base + "/v1/integrations/k8s/admission", json=review)
+    finally:
+        served.process.terminate()
+        served.process.communicate(timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["response"]["allowed"] is False
+    assert refused.status_code == 401

@@ -94,7 +94,7 @@ def test_tokens_create_prints_the_secret_once_and_list_never(
     with pytest.raises(SystemExit) as refused:
         main(["tokens", "create", "x", "--scope", "root", *args])
     assert refused.value.code == 2
-    assert "invalid choice: 'root'" in capsys.readouterr().err
+    assert "unknown scope 'root'" in capsys.readouterr().err
 
 
 def test_verify_an_export_file_without_the_database(

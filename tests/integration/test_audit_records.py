@@ -12,7 +12,6 @@ from sqlalchemy import text
 
 from builders import NOW
 from clearance.audit.verify import Break, verify
-from clearance.store import grants, tokens
 from clearance.store.interface import Approval, ApprovalOutcome, Scope, StoreError
 from clearance.store.sql import SqlStore
 from store_samples import append, sample
@@ -114,8 +113,22 @@ def test_an_upgraded_database_adopts_the_rows_it_had(tmp_path: Path) -> None:
     old = SqlStore(db)
     decision_id = append(old, sample(0)).decision_id
     with db.write("write as the code before 0005 did") as conn:
-        grants.add_approval(conn, _approval(decision_id, "alice"))
-        info, _ = tokens.create(conn, "ci", [Scope.DECIDE], NOW, None)
+        # The rows as that code wrote them (today's code writes columns later revisions add).
+        conn.execute(
+            text(
+                "INSERT INTO approvals (id, decision_id, approver, outcome, reason, at, score,"
+                " signals, groups) VALUES ('apr-alice-0', :d, 'alice', 'approve', 'ok', :at,"
+                " 1.0, '[]', '[]')"
+            ),
+            {"d": decision_id, "at": NOW.replace(tzinfo=None)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (id, name, hash, scopes, created_at)"
+                " VALUES ('tok_ci', 'ci', 'sha256:0', 'decide', :at)"
+            ),
+            {"at": NOW.replace(tzinfo=None)},
+        )
     before = verify(old)  # an older schema: the decision chain alone, and no table compared
     assert (before.ok, before.records, before.counts) == (True, 1, {"decision": 1})
     old.close()
@@ -124,10 +137,11 @@ def test_an_upgraded_database_adopts_the_rows_it_had(tmp_path: Path) -> None:
     try:
         result = verify(upgraded)
         assert result.ok, [str(f) for f in result.findings]
-        assert result.counts == {"decision": 1, "adopted": 3}  # the approval, token, policy
+        # 0005 adopts the approval, token and policy; 0006 the approval and token again, reshaped
+        assert result.counts == {"decision": 1, "adopted": 5}
         with upgraded.db.engine.begin() as conn:
             conn.execute(
-                text("UPDATE api_tokens SET scopes = 'admin' WHERE id = :i"), {"i": info.id}
+                text("UPDATE api_tokens SET scopes = 'admin' WHERE id = :i"), {"i": "tok_ci"}
             )
         (found,) = verify(upgraded).findings
         assert found.kind is Break.MISMATCH

@@ -30,7 +30,7 @@ from clearance.audit.checkpoints import Mirror, read_external
 from clearance.audit.signing import Ed25519FileSigner, PublicKeys, generate
 from clearance.audit.verify import Break, BrokenRecord, VerifyResult, verify
 from clearance.model import Exemption
-from clearance.store.interface import Approval, ApprovalOutcome, BreakGlass, Scope
+from clearance.store.interface import Approval, ApprovalOutcome, BreakGlass, ConflictError, Scope
 from clearance.store.sql import SqlStore
 from store_samples import POLICY, POLICY_TEXT, append, sample
 
@@ -364,7 +364,7 @@ def test_export_holds_every_record_and_verifies_against_the_checkpoints(
     assert approval["state"]["approver"] == "alice"
     token = events[1]["state"]
     assert set(token) == {"id", "name", "hash_fingerprint", "scopes", "created_at", "expires_at",
-                          "revoked_at"}  # fmt: skip
+                          "revoked_at", "owner"}  # fmt: skip
     path = tmp_path / "log.jsonl"
     path.write_text(exported.stdout)
     anchored = ["--public-key", str(log.public), "--checkpoints", str(log.copy)]
@@ -381,7 +381,8 @@ def test_a_repeated_revocation_or_confirmation_records_nothing(log: Log) -> None
     head = store.chain_head()
     store.revoke_token(log.revoked_token, VERIFY_AT, by="local:root")
     store.revoke_exemption("exc-1", "erin", VERIFY_AT)
-    store.confirm_break_glass("bg-1", "carol", VERIFY_AT)
+    with pytest.raises(ConflictError, match="confirmed already"):  # refused, and not recorded
+        store.confirm_break_glass("bg-1", "carol", VERIFY_AT)
     store.mark_break_glass_notified("bg-1", VERIFY_AT)  # delivery bookkeeping, not trust
     store.verify_token(log.secret, VERIFY_AT)  # notes last_used_at: not trust, not recorded
     assert store.chain_head() == head

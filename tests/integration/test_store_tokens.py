@@ -82,8 +82,8 @@ def test_names_unique_scopes_required_unknown_ids_named(store: SqlStore) -> None
         store.create_token("ci", [Scope.DECIDE], NOW)
     with pytest.raises(StoreError, match="at least one scope"):
         store.create_token("empty", [], NOW)
-    with pytest.raises(StoreError, match="scopes are decide, approve, admin, ingest"):
-        store.create_token("bad", ["root"], NOW)  # type: ignore[list-item]
+    with pytest.raises(StoreError, match=r"unknown scope 'root'.*ingest:<source>"):
+        store.create_token("bad", ["root"], NOW)
     with pytest.raises(NotFoundError, match="tok_nope"):
         store.revoke_token("tok_nope", NOW)
 
@@ -97,3 +97,12 @@ def test_no_token_reaches_the_decision_log_or_its_export(store: SqlStore) -> Non
     assert info.id in lines
     assert secret not in lines
     assert secret[4:] not in lines
+
+
+def test_an_ingest_grant_names_its_sources(store: SqlStore) -> None:
+    _, scoped = store.create_token("eu", ["ingest:falco-eu", "ingest:ocsf-eu", "decide"], NOW)
+    _, broad = store.create_token("any", ["ingest", "ingest:falco-eu"], NOW)
+    eu = store.verify_token(scoped, NOW)
+    assert eu.scopes == {Scope.INGEST, Scope.DECIDE}
+    assert eu.sources == frozenset({"falco-eu", "ocsf-eu"})
+    assert store.verify_token(broad, NOW).sources is None  # plain ingest lifts the limit

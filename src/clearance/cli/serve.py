@@ -14,7 +14,7 @@ import tempfile
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clearance.cli._store import add_database_argument
 from clearance.config import Config, load_config, locate
@@ -58,6 +58,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
     parser.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        help="verify client certificates against this PEM CA bundle (optional for callers with "
+        "a token); the admission webhook accepts the subjects in admission.client_subjects",
+    )
+    parser.add_argument(
         "--no-sync",
         action="store_true",
         help="do not pull sources or consume NATS in this process (a `sync --watch` does it)",
@@ -93,6 +99,26 @@ def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
         if not path.is_file():
             raise ConfigError(f"cannot read TLS file {path}")
     return str(cert), str(key)
+
+
+def _client_tls(ca: Path | None, serving_tls: bool) -> dict[str, Any]:
+    """uvicorn's settings to verify client certificates (``--tls-client-ca``): optional, so
+    that token callers need none; a verified certificate is reported to the app
+    (clearance.server.mtls)."""
+    if ca is None:
+        return {}
+    if not serving_tls:
+        raise ConfigError(
+            "--tls-client-ca needs --tls-cert and --tls-key (client certificates "
+            "are only seen over TLS)"
+        )
+    if not ca.is_file():
+        raise ConfigError(f"cannot read the client CA bundle {ca}")
+    import ssl
+
+    from clearance.server.mtls import PROTOCOL
+
+    return {"ssl_cert_reqs": ssl.CERT_OPTIONAL, "ssl_ca_certs": str(ca), "http": PROTOCOL}
 
 
 def _start_background(stack: ExitStack, config: Config, url: str) -> None:
@@ -174,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     tls = _tls(args.tls_cert, args.tls_key)
     scheme = "https" if tls else "http"
     cert, key = tls or (None, None)
+    client_tls = _client_tls(args.tls_client_ca, tls is not None)
     with ExitStack() as stack:
         if args.demo:
             from clearance import demo
@@ -215,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
                 log_level="warning",
                 ssl_certfile=cert,
                 ssl_keyfile=key,
+                **client_tls,
             )
         else:
             app = create_app(ctx, integrations=integrations)
@@ -225,5 +253,6 @@ def run(args: argparse.Namespace) -> int:
                 log_level="warning",
                 ssl_certfile=cert,
                 ssl_keyfile=key,
+                **client_tls,
             )
     return 0

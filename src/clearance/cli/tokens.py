@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from clearance.cli._store import add_database_argument, open_from_args
 from clearance.errors import ConfigError, InvalidPrincipalError
 from clearance.model.signal import format_time, parse_time
-from clearance.store.interface import Scope, TokenInfo, token_owner
+from clearance.store.interface import TokenInfo, parse_scopes, scope_words, token_owner
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +35,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         dest="scopes",
         action="append",
         required=True,
-        choices=[s.value for s in Scope],
-        help="a permission; repeat for several",
+        metavar="SCOPE",
+        type=_scope,
+        help="a permission: decide, approve, admin, ingest (any push source) or "
+        "ingest:SOURCE (that source only); repeat for several",
     )
     expiry = create.add_mutually_exclusive_group()
     expiry.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12h")
@@ -66,6 +68,15 @@ def _expiry(args: argparse.Namespace, now: datetime) -> datetime | None:
     return None
 
 
+def _scope(text: str) -> str:
+    """A scope as ``--scope`` takes it; argparse reports an unknown one as a usage error."""
+    try:
+        parse_scopes([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
 def run_create(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     try:
@@ -76,7 +87,7 @@ def run_create(args: argparse.Namespace) -> int:
     try:
         info, secret = store.create_token(
             args.name,
-            [Scope(s) for s in args.scopes],
+            list(args.scopes),
             now,
             _expiry(args, now),
             owner=args.owner,
@@ -125,7 +136,7 @@ def describe(info: TokenInfo) -> str:
     def when(moment: datetime | None) -> str:
         return "-" if moment is None else format_time(moment)
 
-    scopes = ",".join(sorted(s.value for s in info.scopes))
+    scopes = ",".join(scope_words(info.scopes, info.sources))
     state = "revoked " + when(info.revoked_at) if info.revoked_at else "active"
     return (
         f"{info.id}  {info.name}  owner={info.principal}  scopes={scopes}  "

@@ -25,11 +25,14 @@ Time is passed in. The parsed catalog is cached by digest: a Trivy push does not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from clearance.errors import SourceError
-from clearance.model.signal import Signal, SignalKind
+from clearance.model.canonical import canonical_json
+from clearance.model.quarantine import DEFAULT_RETENTION, Quarantined, Retention, payload_digest
+from clearance.model.signal import Signal, SignalKind, format_time
 from clearance.sources.epss.catalog import EPSS_KINDS, EpssScores, load_scores
 from clearance.sources.epss.catalog import apply as apply_epss
 from clearance.sources.interface import Batch
@@ -40,6 +43,7 @@ from clearance.sources.vex.index import apply as apply_vex
 from clearance.store.interface import Store
 
 __all__ = [
+    "DEFAULT_SKEW",
     "EPSS_REFERENCE",
     "KEV_REFERENCE",
     "KEV_SOURCE",
@@ -50,6 +54,9 @@ __all__ = [
     "store_kev_catalog",
 ]
 
+# How far past the storing clock a signal's times may be: clocks differ a little between a
+# sensor, a vendor's console and this service; more than this is a forged or broken time.
+DEFAULT_SKEW = timedelta(minutes=5)
 KEV_REFERENCE = "cisa-kev"
 KEV_SOURCE = "kev"
 EPSS_REFERENCE = "first-epss"
@@ -129,15 +136,28 @@ def stored_catalog(store: Store) -> KevCatalog | None:
 
 
 def store_batch(
-    store: Store, batch: Batch, source: str, now: datetime, *, complete: bool = True
+    store: Store,
+    batch: Batch,
+    source: str,
+    now: datetime,
+    *,
+    complete: bool = True,
+    skew: timedelta = DEFAULT_SKEW,
+    retention: Retention = DEFAULT_RETENTION,
 ) -> Stored:
     """Store ``batch`` as ``source``'s data at ``now``; returns the counts.
 
     ``complete``: the batch is all the source has to say now (a push), so its success is recorded
     at ``now``. A pull stores page after page with ``complete=False`` and records its success
     once every page is stored, at the data's own time (a file's modification time).
+
+    A signal seen later than ``now + skew`` is quarantined (``future_time``), not stored: the
+    copy with the latest ``last_seen`` wins a fold, so a time in the future would pin a signal's
+    status (a forged ``resolved`` would outlive the vendor's own reports). The quarantine is held
+    to ``retention``.
     """
-    signals = list(batch.signals)
+    signals, future = _split_future(batch.signals, now + skew)
+    quarantined = [*batch.quarantined, *future]
     exploited = []
     if any(s.kind in EPSS_KINDS for s in signals):
         scores = stored_scores(store)
@@ -157,8 +177,8 @@ def store_batch(
     if signals or exploited:
         counts = store.upsert_signals([*signals, *exploited], now)
         inserted, updated, unchanged = counts.inserted, counts.updated, counts.unchanged
-    if batch.quarantined:
-        store.add_quarantined(batch.quarantined, now)
+    if quarantined:
+        store.add_quarantined(quarantined, now, retention)
     if batch.identities:
         store.put_identities(source, batch.identities, now)
     # Only now that the batch is stored may the resume point move past it.
@@ -167,8 +187,33 @@ def store_batch(
     if complete:
         store.record_source_success(source, now)
     return Stored(
-        source, len(signals), len(exploited), len(batch.quarantined), inserted, updated, unchanged
+        source, len(signals), len(exploited), len(quarantined), inserted, updated, unchanged
     )
+
+
+def _split_future(
+    signals: Sequence[Signal], latest: datetime
+) -> tuple[list[Signal], list[Quarantined]]:
+    """The signals seen no later than ``latest``, and the others as quarantined items."""
+    kept: list[Signal] = []
+    future: list[Quarantined] = []
+    for signal in signals:
+        if signal.last_seen <= latest and signal.first_seen <= latest:
+            kept.append(signal)
+            continue
+        payload = canonical_json(signal.to_dict())
+        future.append(
+            Quarantined(
+                source=signal.source,
+                reason="future_time",
+                detail=f"signal {signal.uid!r} was seen at {format_time(signal.last_seen)}, "
+                f"after the service's clock ({format_time(latest)} with the allowed skew)",
+                digest=payload_digest(payload),
+                location=signal.uid,
+                payload=payload,
+            )
+        )
+    return kept, future
 
 
 def store_kev_catalog(

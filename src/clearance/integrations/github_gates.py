@@ -73,6 +73,12 @@ class GitHubGates:
             # Cannot decide: say so and refuse (fail closed); the pipeline can be re-run.
             logger.warning("GitHub gate %s: %s", gate.repository, exc)
             return self.app.post(gate, f"error:{delivery_id}", refusal_body(gate, str(exc)))
+        except Exception:
+            # Any other failure (a bug) must still answer the gate, or the deployment waits
+            # for GitHub's timeout: refuse without details (they are in the log).
+            logger.exception("GitHub gate %s: deciding failed", gate.repository)
+            reason = "Clearance failed while deciding (see its log); refused, fail closed"
+            return self.app.post(gate, f"error:{delivery_id}", refusal_body(gate, reason))
         self.metrics.observe(INTEGRATION, ans.decision)
         decision_id = ans.decision.id
         if ans.verdict is Verdict.APPROVE:

@@ -33,6 +33,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from clearance import bounded_yaml
 from clearance.errors import ConfigError
 
 Stance = Literal["allow", "deny"]
@@ -89,9 +90,13 @@ class AdmissionSettings(_Model):
     approve: dict[str, Literal["deny", "warn"]] = {}
     unknown_kind: Stance = "deny"  # an object Clearance cannot read a pod template from
     on_error: Stance = "deny"  # Clearance cannot decide (unmapped namespace, store down, …)
-    # The API server sends a credential only when given a kubeconfig for the webhook
-    # (--admission-control-config-file); without one, requests are recorded as the cluster.
-    require_auth: bool = False
+    # Who may call: a bearer credential (a kubeconfig token for the webhook, given to the API
+    # server with --admission-control-config-file), or a client certificate verified against
+    # `serve --tls-client-ca` whose common name or DNS name is in client_subjects. false is the
+    # explicit insecure mode: requests without either are recorded as the cluster, a warning is
+    # logged at start-up and clearance_insecure_admission is 1 in /metrics.
+    require_auth: bool = True
+    client_subjects: list[str] = []
 
     def environment_for(self, namespace: str) -> str | None:
         return self.namespaces.get(namespace, self.default_environment)
@@ -126,7 +131,7 @@ class IntegrationSettings(_Model):
 
 def load_settings(path: Path) -> IntegrationSettings:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path)) or {}
         return IntegrationSettings.model_validate(raw)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc

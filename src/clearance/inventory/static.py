@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clearance import bounded_yaml
 from clearance.errors import InvalidAssetError, InventoryError
 from clearance.inventory.identity import IdentityGraph, expand_hosts
 from clearance.inventory.manifest import manifest_images
@@ -74,7 +75,7 @@ class StaticInventory:
     @classmethod
     def from_file(cls, name: str, path: Path) -> StaticInventory:
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path))
             parsed = _File.model_validate(raw)
         except OSError as exc:
             raise InventoryError(name, f"cannot read {path}: {exc.strerror}") from exc

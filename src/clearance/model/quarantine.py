@@ -29,3 +29,20 @@ class Quarantined:
     digest: str
     location: str = ""
     payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much of what was refused a source keeps: the newest ``keep`` items, none older than
+    ``max_age_seconds``. A bound, so that one hostile or broken push cannot grow the store
+    without end; what it drops is counted (``GET /v1/sources``, ``/metrics``)."""
+
+    keep: int = 10_000
+    max_age_seconds: int = 30 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        if self.keep < 1 or self.max_age_seconds < 1:
+            raise ValueError("quarantine retention needs keep >= 1 and max_age > 0")
+
+
+DEFAULT_RETENTION = Retention()

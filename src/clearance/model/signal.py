@@ -15,6 +15,19 @@ from clearance.model.canonical import canonical_json
 
 SignalUid = NewType("SignalUid", str)
 
+# Bounds every stored signal holds, so that nothing stored can break a decision: every value
+# must survive canonical JSON (RFC 8785: integers within ±2^53-1, finite numbers, valid UTF-8)
+# and no field may grow without bound. They sit far above what any platform sends.
+MAX_COUNT = 2**53 - 1
+MAX_UID = 512  # the store's column
+MAX_SOURCE = 200
+MAX_TITLE = 2000
+MAX_RULE = 500
+MAX_URL = 2000
+MAX_ASSETS = 1000
+MAX_TECHNIQUES = 100
+MAX_TECHNIQUE = 64
+
 
 class Severity(IntEnum):
     """OCSF ``severity_id``. 99 (Other) is mapped by adapters, never stored."""
@@ -61,7 +74,10 @@ def utc(moment: datetime) -> datetime:
         return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidSignalError(f"timestamp {moment.isoformat()} has no time zone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        raise InvalidSignalError(f"timestamp {moment.isoformat()} is out of range in UTC") from exc
 
 
 def parse_time(text: str) -> datetime:
@@ -125,6 +141,10 @@ class Signal:
         # Locals and no re-assignment of an unchanged time: built once per vendor item, so this
         # is on every normalizer's hot path (bench/bench_normalize_push.py).
         source, uid = self.source, self.uid
+        if not (type(uid) is str and len(uid) <= MAX_UID and uid.isascii()):
+            _text(uid, "uid", MAX_UID, "?")
+        if not (type(source) is str and len(source) <= MAX_SOURCE and source.isascii()):
+            _text(source, "source", MAX_SOURCE, uid)
         if not source or ":" in source:
             raise InvalidSignalError(f"signal source {source!r} must be a plain name")
         if not uid.startswith(source + ":") or len(uid) <= len(source) + 1:
@@ -132,10 +152,42 @@ class Signal:
         confidence = self.confidence
         if not (0.0 <= confidence <= 1.0) or math.isnan(confidence):
             raise InvalidSignalError(f"signal {uid}: confidence {confidence} not in 0..1")
-        if not self.assets:
+        assets, count = self.assets, self.count
+        if not assets:
             raise InvalidSignalError(f"signal {uid}: names no asset")
-        if self.count < 1:
-            raise InvalidSignalError(f"signal {uid}: count must be at least 1")
+        if type(count) is not int or not 1 <= count <= MAX_COUNT:
+            raise InvalidSignalError(f"signal {uid}: count {count!r} not in 1..{MAX_COUNT}")
+        if len(assets) > MAX_ASSETS or len(self.techniques) > MAX_TECHNIQUES:
+            raise InvalidSignalError(
+                f"signal {uid}: at most {MAX_ASSETS} assets and {MAX_TECHNIQUES} techniques"
+            )
+        # One C-level pass over every text (all ASCII, all strings) and a few length checks;
+        # only a signal that fails it is walked field by field, to name the culprit.
+        title, rule, url, digest, techniques = (
+            self.title, self.rule, self.url, self.raw_digest, self.techniques
+        )  # fmt: skip
+        values = [a.value for a in assets]
+        try:
+            plain = "".join(
+                (
+                    title, rule or "", url or "", digest or "", self.cvss_vector or "",
+                    self.vex or "", *techniques, *values,
+                )
+            )  # fmt: skip
+        except TypeError:
+            plain = "\x80"  # a value that is not a string: the slow path names it
+        if (
+            not plain.isascii()
+            or len(title) > MAX_TITLE
+            or (rule is not None and len(rule) > MAX_RULE)
+            or (url is not None and len(url) > MAX_URL)
+            or (digest is not None and len(digest) > MAX_SOURCE)
+            or len(self.cvss_vector or "") > MAX_SOURCE
+            or len(self.vex or "") > MAX_URL
+            or (techniques and max(map(len, techniques)) > MAX_TECHNIQUE)
+            or max(map(len, values)) > MAX_UID
+        ):
+            self._check_texts()
         first, last = utc(self.first_seen), utc(self.last_seen)
         if first is not self.first_seen:
             object.__setattr__(self, "first_seen", first)
@@ -146,6 +198,25 @@ class Signal:
         for name, value in (("epss", self.epss), ("epss_percentile", self.epss_percentile)):
             if value is not None and not 0.0 <= value <= 1.0:  # NaN fails too
                 raise InvalidSignalError(f"signal {uid}: {name} {value} not in 0..1")
+
+    def _check_texts(self) -> None:
+        """Every text field, one by one: raises InvalidSignalError naming the first bad one."""
+        uid = self.uid
+        _text(self.title, "title", MAX_TITLE, uid)
+        if self.rule is not None:
+            _text(self.rule, "rule", MAX_RULE, uid)
+        if self.url is not None:
+            _text(self.url, "url", MAX_URL, uid)
+        if self.raw_digest is not None:
+            _text(self.raw_digest, "raw_digest", MAX_SOURCE, uid)
+        if self.cvss_vector is not None:
+            _text(self.cvss_vector, "cvss_vector", MAX_SOURCE, uid)
+        if self.vex is not None:
+            _text(self.vex, "vex", MAX_URL, uid)
+        for technique in self.techniques:
+            _text(technique, "techniques", MAX_TECHNIQUE, uid)
+        for ref in self.assets:
+            _text(ref.value, "assets", MAX_UID, uid)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, as stored, exported and recorded in decisions."""
@@ -189,6 +260,22 @@ class Signal:
         if not self._digest:
             self._digest.append(hashlib.sha256(canonical_json(self.to_dict())).hexdigest())
         return self._digest[0]
+
+
+def _text(value: object, name: str, limit: int, uid: str) -> None:
+    """A string of at most ``limit`` characters that encodes as UTF-8 (no lone surrogate)."""
+    if type(value) is not str:
+        raise InvalidSignalError(f"signal {uid!r}: field {name!r} must be a string")
+    if len(value) > limit:
+        raise InvalidSignalError(f"signal {uid[:80]!r}: field {name!r} is over {limit} characters")
+    if not value.isascii():  # the common case costs one C scan; only non-ASCII is encoded
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidSignalError(
+                f"signal {uid[:80]!r}: field {name!r} holds a lone "
+                f"surrogate at {exc.start} (not valid Unicode)"
+            ) from exc
 
 
 def fold(old: Signal, incoming: Signal) -> Signal:
@@ -247,32 +334,45 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
         if isinstance(severity, bool) or not isinstance(severity, int):
             raise InvalidSignalError("field 'severity' must be an OCSF severity_id 0..6")
         return Signal(
-            uid=SignalUid(str(need("uid"))),
-            source=str(need("source")),
+            uid=SignalUid(_scalar(need("uid"), "uid")),
+            source=_scalar(need("source"), "source"),
             kind=_enum(SignalKind, need("kind"), "kind"),
-            title=str(need("title")),
+            title=_scalar(need("title"), "title"),
             severity=_enum(Severity, severity, "severity"),
             confidence=float(confidence),
             status=_enum(SignalStatus, data.get("status", "open"), "status"),
-            first_seen=parse_time(str(need("first_seen"))),
-            last_seen=parse_time(str(data.get("last_seen", need("first_seen")))),
-            assets=tuple(parse_asset(str(a)) for a in assets),
-            rule=None if data.get("rule") is None else str(data["rule"]),
-            techniques=tuple(str(t) for t in techniques),
-            url=None if data.get("url") is None else str(data["url"]),
-            raw_digest=None if data.get("raw_digest") is None else str(data["raw_digest"]),
+            first_seen=parse_time(_scalar(need("first_seen"), "first_seen")),
+            last_seen=parse_time(_scalar(data.get("last_seen", need("first_seen")), "last_seen")),
+            assets=tuple(parse_asset(_scalar(a, "assets")) for a in assets[: MAX_ASSETS + 1]),
+            rule=None if data.get("rule") is None else _scalar(data["rule"], "rule"),
+            techniques=tuple(_scalar(t, "techniques") for t in techniques[: MAX_TECHNIQUES + 1]),
+            url=None if data.get("url") is None else _scalar(data["url"], "url"),
+            raw_digest=None
+            if data.get("raw_digest") is None
+            else _scalar(data["raw_digest"], "raw_digest"),
             count=count,
             tracked=tracked,
             epss=epss,
             epss_percentile=epss_percentile,
             fix_available=fix_available,
-            cvss_vector=None if data.get("cvss_vector") is None else str(data["cvss_vector"]),
-            vex=None if data.get("vex") is None else str(data["vex"]),
+            cvss_vector=None
+            if data.get("cvss_vector") is None
+            else _scalar(data["cvss_vector"], "cvss_vector"),
+            vex=None if data.get("vex") is None else _scalar(data["vex"], "vex"),
         )
     except InvalidSignalError:
         raise
     except ValueError as exc:  # InvalidAssetError is a ValueError too, and says which asset
         raise InvalidSignalError(str(exc)) from exc
+
+
+def _scalar(value: Any, name: str) -> str:
+    """A text field: a string (a number is taken as its decimal form), never a list or map."""
+    if type(value) is str:
+        return value
+    if type(value) is int or type(value) is float:
+        return str(value)
+    raise InvalidSignalError(f"field {name!r} must be a string")
 
 
 def _probability(data: dict[str, Any], name: str) -> float | None:

@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from clearance import bounded_yaml
 from clearance.errors import PolicyError, Problem
 from clearance.model.assets import AssetKind
 from clearance.policy.compiled import Policy
@@ -81,17 +82,19 @@ def _order(p: Problem) -> tuple[int, int, str]:
 
 def _compose(raw: bytes, origin: str, lines: list[str]) -> tuple[Node, Any]:
     try:
-        root = yaml.compose(raw, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(raw)
+        root = bounded_yaml.compose(raw, origin)
+        data = bounded_yaml.load(raw, origin)
     except yaml.MarkedYAMLError as exc:
         at = exc.problem_mark or exc.context_mark
         line, column = (at.line + 1, at.column + 1) if at else (1, 1)
         if line > max(len(lines), 1):  # the end of the stream: name the last line, not past it
             line, column = max(len(lines), 1), len(lines[-1]) + 1 if lines else 1
         what = exc.problem or str(exc)
-        raise PolicyError(
-            [Problem(origin, line, column, f"not valid YAML: {what}; check indentation and quotes")]
-        ) from exc
+        if isinstance(exc, bounded_yaml.YamlLimitError):
+            message = f"refused: {what} (a policy needs nothing like it)"
+        else:
+            message = f"not valid YAML: {what}; check indentation and quotes"
+        raise PolicyError([Problem(origin, line, column, message)]) from exc
     except (yaml.YAMLError, ValueError) as exc:  # a bad encoding, or a value YAML cannot build
         raise PolicyError([Problem(origin, 1, 1, f"not valid YAML: {exc}")]) from exc
     if root is None:

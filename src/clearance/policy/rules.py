@@ -67,6 +67,22 @@ _MACRO_BINDING = re.compile(
 _SIGNAL_WORD = re.compile(r"\bsignal\b")
 _SIGNAL_FIELD = re.compile(r"\bsignal\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 
+# The cost bound. The cel package offers no cost limit, no AST and no cancellation, and a
+# comprehension costs its list's length times its body's cost: three nested over 200 signals
+# took 11.8 s a decision (and, holding the GIL, stalled every other request). So: a rule may
+# nest comprehensions (all, exists, exists_one, map, filter) at most this deep, checked at
+# load; a decision-scope rule reads at most MAX_RULE_SIGNALS signals (engine.py: over it, the
+# rule is not run and counts as firing, fail closed). Signal-scope rules see one signal's short
+# lists (techniques, assets), so one level is all they need.
+MAX_NESTING = {"decision": 2, "signal": 1}
+MAX_RULE_SIGNALS = 256
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_TOKEN = re.compile(
+    r"""(?P<string>[rRbB]{0,2}(?:'{3}[\s\S]*?'{3}|"{3}[\s\S]*?"{3}|'(?:\\.|[^'\\\n])*'"""
+    r"""|"(?:\\.|[^"\\\n])*"))|(?P<macro>\.\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\()"""
+    r"""|(?P<open>\()|(?P<close>\))"""
+)
+
 # The parser reports "<input>:LINE:COL: message" (1-based, in the expression's own text).
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
@@ -123,6 +139,15 @@ def compile_rule(rule: Rule) -> CompiledRule:
                 int(m.group(2)),
             ) from exc
         raise RuleCompileError(f"invalid CEL in rule {rule.name!r}: {_first_line(text)}") from exc
+    depth, line, column = comprehension_depth(rule.when)
+    limit = MAX_NESTING[rule.scope]
+    if depth > limit:
+        raise RuleCompileError(
+            f"rule {rule.name!r} nests comprehensions {depth} deep; a {rule.scope}-scope rule "
+            f"may nest at most {limit} (each level multiplies the work by a list's length)",
+            line,
+            column,
+        )
     allowed = SIGNAL_VARIABLES if rule.scope == "signal" else DECISION_VARIABLES
     bound = set(_MACRO_BINDING.findall(rule.when))
     unknown = sorted(set(program.variables()) - allowed - bound)
@@ -143,6 +168,29 @@ def compile_rule(rule: Rule) -> CompiledRule:
         variables=frozenset(program.variables()) & allowed,
         signal_fields=fields,
     )
+
+
+def comprehension_depth(expression: str) -> tuple[int, int, int]:
+    """How deep comprehension macros nest in ``expression``, and where (1-based line and
+    column) the deepest one opens. A scan of the tokens that matter (string literals skipped,
+    parentheses matched): the cel package exposes no syntax tree."""
+    stack: list[bool] = []  # one entry per open parenthesis: does it open a comprehension?
+    deepest, at = 0, 0
+    for match in _TOKEN.finditer(expression):
+        if match.group("string") is not None:
+            continue
+        if match.group("macro") is not None:
+            stack.append(match.group("name") in _MACROS)
+            depth = sum(stack)
+            if depth > deepest:
+                deepest, at = depth, match.start()
+        elif match.group("open") is not None:
+            stack.append(False)
+        elif stack:
+            stack.pop()
+    line = expression.count("\n", 0, at) + 1
+    column = at - (expression.rfind("\n", 0, at) + 1) + 1
+    return deepest, line, column
 
 
 def _signal_fields(rule: Rule) -> frozenset[str] | None:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
 from clearance.config import Config, load_config, locate
+from clearance.ingest.storing import KEV_SOURCE, Stored, store_batch
 from clearance.integrations.settings import IntegrationSettings
 from clearance.integrations.settings import load_settings as load_integration_settings
 from clearance.inventory.interface import Lifecycle
@@ -31,12 +32,14 @@ from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
 from clearance.server import errors
 from clearance.server.auth import Authenticator, Principal
+from clearance.server.guard import AdmissionAccess, BodyLimits, RequestGuard
 from clearance.server.metrics import Metrics
 from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService
 from clearance.service.notify import Webhook
+from clearance.sources.interface import Batch
 from clearance.store import database_url
 from clearance.store.sql import SqlStore
 
@@ -69,6 +72,18 @@ class ServerContext:
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
+
+    @property
+    def pulled(self) -> frozenset[str]:
+        """Sources only ``sync`` (or an admin) writes: the configured pull sources, and the
+        KEV enrichment's own ``kev`` signals."""
+        return self.config.pulled | {KEV_SOURCE}
+
+    def store_batch(self, batch: Batch, source: str, now: datetime) -> Stored:
+        """:func:`clearance.ingest.storing.store_batch` with this service's skew and retention."""
+        skew = timedelta(seconds=duration_seconds(self.settings.future_skew))
+        retention = self.config.quarantine
+        return store_batch(self.store, batch, source, now, skew=skew, retention=retention)
 
     def start(self, supervise_every: float = 5.0) -> None:
         """Start what keeps the decisions' inputs current (the inventory's watches), and a
@@ -230,15 +245,35 @@ def create_app(
         app.include_router(module.router)
     for router in extra_routers:
         app.include_router(router)
+    admission = None
     if integrations is not None:
         from clearance.server.routes.integrations import mount  # noqa: PLC0415
 
         deps = mount(app, ctx, integrations)
         if deps.github is not None:
             ctx.settled.append(deps.github.finish)
+        admission = _admission_access(ctx, integrations)
 
+    limits = BodyLimits(**ctx.settings.body_limits.model_dump())
+    app.add_middleware(RequestGuard, ctx=ctx, limits=limits, admission=admission)
     app.add_middleware(_Timing, metrics=ctx.metrics)
     return app
+
+
+def _admission_access(ctx: ServerContext, integrations: IntegrationSettings) -> AdmissionAccess:
+    cfg = integrations.admission
+    if cfg is None:
+        return AdmissionAccess(requires_auth=True)
+    if not cfg.require_auth:
+        # Named, loudly: anyone who reaches the service can append decisions as any username.
+        logger.warning(
+            "INSECURE: the admission webhook accepts unauthenticated requests "
+            "(admission.require_auth: false); anyone who can reach this service can record "
+            "decisions. Give the API server a token or a client certificate instead "
+            "(docs/integrations/kubernetes-admission.md)"
+        )
+        ctx.metrics.insecure_admission.set(1)
+    return AdmissionAccess(cfg.require_auth, frozenset(cfg.client_subjects))
 
 
 class _Timing:

@@ -36,7 +36,7 @@ from jwt import PyJWK
 from clearance.errors import ClearanceError, InvalidPrincipalError
 from clearance.model.principal import PrincipalId, PrincipalMap
 from clearance.server.settings import OidcIssuer, ServerSettings
-from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo
+from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo, parse_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +55,34 @@ class ScopeError(ClearanceError):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """``sources``: the sources an ``ingest`` scope may write (None: any push source)."""
+
     caller: Caller
     scopes: frozenset[Scope]
+    sources: frozenset[str] | None = None
 
     def require(self, scope: Scope) -> Caller:
         if scope not in self.scopes and Scope.ADMIN not in self.scopes:
             held = ", ".join(sorted(s.value for s in self.scopes)) or "none"
             raise ScopeError(f"{self.caller.subject} lacks the {scope.value!r} scope (has: {held})")
         return self.caller
+
+    def may_write(self, source: str, pulled: frozenset[str]) -> str | None:
+        """None when this principal may push ``source``'s signals; else why not. A source that
+        ``sync`` pulls (``pulled``) is the vendor's word: only an admin may write it by push."""
+        if Scope.ADMIN in self.scopes:
+            return None
+        if Scope.INGEST not in self.scopes:
+            return f"{self.caller.subject} lacks the 'ingest' scope"
+        if source in pulled:
+            return (
+                f"source {source!r} is pulled by sync from its platform; its signals cannot be "
+                "written by push (only an admin may)"
+            )
+        if self.sources is not None and source not in self.sources:
+            allowed = ", ".join(sorted(self.sources)) or "none"
+            return f"{self.caller.subject} may not write source {source!r} (may write: {allowed})"
+        return None
 
 
 class JwksCache:
@@ -181,7 +201,7 @@ class Authenticator:
             token_id=info.id,
             groups=groups,
         )
-        principal = Principal(caller, info.scopes)
+        principal = Principal(caller, info.scopes, info.sources)
         self._remember(credential, info, principal)
         return principal
 
@@ -244,7 +264,7 @@ def _principal(issuer: OidcIssuer, claims: dict[str, Any], principals: Principal
         on_behalf_of = _person(
             issuer, claims, issuer.requester_claim, principals, "the person the run acts for"
         )
-    scopes: set[Scope] = set()
+    scopes: set[Scope | str] = set()
     groups: set[str] = set()
     if issuer.groups_claim:
         value = claims.get(issuer.groups_claim)
@@ -264,4 +284,5 @@ def _principal(issuer: OidcIssuer, claims: dict[str, Any], principals: Principal
         groups=tuple(sorted(groups)),
         on_behalf_of=on_behalf_of,
     )
-    return Principal(caller, frozenset(scopes))
+    held, sources = parse_scopes(scopes)
+    return Principal(caller, held, sources)

@@ -6,7 +6,7 @@ belongs in a name) and are bounded in length.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,6 +29,17 @@ Text = Annotated[
     str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
 ]
 Words = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
+
+
+def in_utc(value: datetime, name: str) -> datetime:
+    """``value`` in UTC; a ValueError naming ``name`` when it has no zone or leaves the
+    calendar in UTC (``9999-12-31T23:59:59-14:00`` is in year 10000 there)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} needs a time zone (e.g. 2026-12-01T00:00:00Z)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{name} is beyond year 9999 once expressed in UTC") from exc
 
 
 class _Body(BaseModel):
@@ -116,9 +127,7 @@ class ExceptionRequest(_Body):
     @field_validator("expires")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("expires needs a time zone (e.g. 2026-12-01T00:00:00Z)")
-        return value
+        return in_utc(value, "expires")
 
 
 class SignalsRequest(_Body):

@@ -58,6 +58,23 @@ class Metrics:
             ["source", "outcome"],
             registry=r,
         )
+        self.insecure_admission = Gauge(
+            "clearance_insecure_admission",
+            "1 when the admission webhook accepts unauthenticated requests (require_auth: false)",
+            registry=r,
+        )
+        self.quarantine_dropped = Gauge(
+            "clearance_source_quarantine_dropped_items",
+            "Quarantined items dropped by the retention bound (oldest first), by source",
+            ["source"],
+            registry=r,
+        )
+        self.refused_writes = Counter(
+            "clearance_refused_signal_writes",
+            "Pushed signals refused at the boundary, by source and reason",
+            ["source", "reason"],
+            registry=r,
+        )
         self.notifications = Counter(
             "clearance_notifications",
             "Outbound notifications by outcome",
@@ -89,4 +106,5 @@ class Metrics:
             # From the store, so every replica reports what the sync loop quarantined anywhere.
             for reason, count in state.quarantined.items():
                 self.quarantined.labels(state.name, reason).set(count)
+            self.quarantine_dropped.labels(state.name).set(state.quarantine_dropped)
         return generate_latest(self.registry)

@@ -31,6 +31,8 @@ these keys. Every field is optional; the defaults accept API tokens only::
       notify:
         webhook_url: https://hooks.example/clearance
         retries: 3
+      body_limits: {ingest: 16777216, decisions: 2097152, default: 65536}   # bytes
+      future_skew: 5m              # pushed times later than now + this are refused
       audit:                       # signed checkpoints of the audit chain (docs/audit.md)
         signing_key: /etc/clearance/audit-key.pem     # Ed25519 PEM, kept outside the database
         checkpoint_every: 1000     # records
@@ -45,10 +47,11 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from clearance import bounded_yaml
 from clearance.errors import ConfigError, InvalidPrincipalError
 from clearance.model.principal import PrincipalMap, check_namespace
 from clearance.policy.schema import Duration
-from clearance.store.interface import Scope
+from clearance.store.interface import parse_scopes
 
 
 class _Strict(BaseModel):
@@ -56,10 +59,18 @@ class _Strict(BaseModel):
 
 
 class ClaimRule(_Strict):
-    """Claims to match (exact strings, or ``*`` globs) → the scopes and groups granted."""
+    """Claims to match (exact strings, or ``*`` globs) → the scopes and groups granted
+    (``ingest:SOURCE`` grants ``ingest`` for that source only)."""
 
     claims: dict[str, str] = Field(min_length=1)
-    scopes: list[Scope] = []
+    scopes: list[str] = []
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        parse_scopes(value)  # a ValueError naming the unknown scope
+        return value
+
     groups: list[str] = []
 
 
@@ -132,6 +143,17 @@ class NotifySettings(_Strict):
     backoff: float = Field(default=0.5, ge=0, le=60)
 
 
+class BodyLimitSettings(_Strict):
+    """Bytes a request body may have, per route class; checked before any body is read."""
+
+    ingest: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
+    # A target and the manifest being deployed (itself at most 1 MiB: clearance/manifest.py).
+    decisions: int = Field(default=2 * 1024 * 1024, ge=1024, le=1024**3)
+    admission: int = Field(default=3 * 1024 * 1024, ge=1024, le=1024**3)
+    github: int = Field(default=1024 * 1024, ge=1024, le=1024**3)
+    default: int = Field(default=64 * 1024, ge=1024, le=1024**3)
+
+
 class AuditSettings(_Strict):
     """Signed checkpoints of the audit chain. Without ``signing_key`` none are written, and the
     service warns at start that its log is anchored only to itself. Relative paths are relative
@@ -161,6 +183,10 @@ class ServerSettings(_Strict):
     oidc: list[OidcIssuer] = []
     break_glass: BreakGlassSettings = BreakGlassSettings()
     notify: NotifySettings = NotifySettings()
+    body_limits: BodyLimitSettings = BodyLimitSettings()
+    future_skew: Duration = Field(
+        default="5m", description="how far past the service's clock a pushed time may be"
+    )
     audit: AuditSettings = AuditSettings()
 
 
@@ -169,7 +195,7 @@ def load_settings(path: Path | None) -> ServerSettings:
     if path is None:
         return ServerSettings()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path)) or {}
     except OSError as exc:
         raise ConfigError(f"cannot read server settings {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -43,7 +43,13 @@ class Item:
         return payload_digest(self.raw)
 
     def quarantine(self, source: str, reason: str, detail: str) -> Quarantined:
-        return Quarantined(source, reason, detail, self.digest, self.location, self.raw)
+        # A detail can quote the item (a 100,000-character value, say): keep it readable.
+        return Quarantined(
+            source, reason, _short(detail, 500), self.digest, self.location, self.raw
+        )
+
+
+TOO_DEEP = "the item is nested too deep to read (a value holding hundreds of levels)"
 
 
 def read_items(

@@ -33,7 +33,7 @@ from clearance.errors import InvalidAssetError, InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid, parse_time
 from clearance.sources._mapping import RejectedError, refs
-from clearance.sources._push import Item, read_items
+from clearance.sources._push import TOO_DEEP, Item, read_items
 from clearance.sources.interface import Batch
 
 __all__ = ["OcsfNormalizer"]
@@ -79,6 +79,8 @@ class OcsfNormalizer:
                 ValueError,
             ) as exc:
                 quarantined.append(item.quarantine(self.source, "invalid_value", str(exc)))
+            except RecursionError:  # JSON allows 1,024 levels; no finding needs them
+                quarantined.append(item.quarantine(self.source, "too_deep", TOO_DEEP))
         return Batch(signals=tuple(signals), quarantined=tuple(quarantined))
 
     def _signal(self, item: Item) -> Signal:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -203,14 +203,17 @@ def lock_head(conn: Connection) -> tuple[int, str]:
     return int(row.seq), str(row.hash)
 
 
-def adopt_all(conn: Connection, actor: str, now: datetime) -> int:
-    """Record every tracked row as it is found (kind ``adopted``); how many were recorded.
+def adopt_all(
+    conn: Connection, actor: str, now: datetime, only: Collection[Tracked] = TRACKED
+) -> int:
+    """Record every row of the tracked tables (``only``: those a migration reshaped) as it is
+    found (kind ``adopted``); how many were recorded.
 
     For migrations: the tables are reflected from the database rather than taken from
     ``tables.py``, so a later revision's columns are not asked of an older schema.
     """
     count = 0
-    for tracked in TRACKED:
+    for tracked in only:
         table = Table(tracked.table, MetaData(), autoload_with=conn)
         query = select(table).order_by(table.c[tracked.key])
         for row in conn.execute(query).mappings().all():

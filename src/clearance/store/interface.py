@@ -37,6 +37,7 @@ Error tree (all under :class:`clearance.errors.ClearanceError`)::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +49,7 @@ from clearance.model.artifact import Artifact
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
 from clearance.model.principal import USER, PrincipalId, parse, principal, recorded
-from clearance.model.quarantine import Quarantined
+from clearance.model.quarantine import DEFAULT_RETENTION, Quarantined, Retention
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
@@ -129,6 +130,44 @@ class Scope(StrEnum):
     APPROVE = "approve"
     ADMIN = "admin"
     INGEST = "ingest"
+
+
+def parse_scopes(words: Iterable[Scope | str]) -> tuple[frozenset[Scope], frozenset[str] | None]:
+    """Scopes as granted (``decide``, ``ingest``, ``ingest:falco-eu``…) → the scopes held, and
+    the sources an ``ingest`` grant is limited to (None: any push source; ``ingest:NAME`` grants
+    ``ingest`` for NAME only, and plain ``ingest`` beside it lifts the limit). Raises ValueError
+    naming an unknown scope."""
+    scopes: set[Scope] = set()
+    sources: set[str] = set()
+    unrestricted = False
+    for word in words:
+        text = str(word.value if isinstance(word, Scope) else word).strip()
+        kind, sep, name = text.partition(":")
+        if sep and kind == Scope.INGEST.value and _SOURCE_NAME.match(name):
+            scopes.add(Scope.INGEST)
+            sources.add(name)
+            continue
+        try:
+            scope = Scope(text)
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise ValueError(f"unknown scope {text!r} (scopes: {known}, ingest:<source>)") from None
+        scopes.add(scope)
+        unrestricted = unrestricted or scope is Scope.INGEST
+    limit = None if unrestricted or Scope.INGEST not in scopes else frozenset(sources)
+    return frozenset(scopes), limit
+
+
+def scope_words(scopes: frozenset[Scope], sources: frozenset[str] | None) -> list[str]:
+    """The inverse of :func:`parse_scopes`: the grants as written, sorted."""
+    words = {s.value for s in scopes}
+    if sources is not None and Scope.INGEST in scopes:
+        words.discard(Scope.INGEST.value)
+        words.update(f"ingest:{name}" for name in sources)
+    return sorted(words)
+
+
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +297,8 @@ class SourceState:
     last_error_at: datetime | None = None
     watermark: str | None = None
     quarantined: Mapping[str, int] = field(default_factory=dict)
+    quarantine_dropped: int = 0  # dropped by the retention bound, ever
+    unreadable: int = 0  # stored signals that no longer parse (skipped by decisions)
 
     def health(self) -> SourceHealth:
         """The form a decision snapshot records (freshness is derived later, from policy)."""
@@ -266,7 +307,7 @@ class SourceState:
             last_success=self.last_success,
             last_error=self.last_error,
             last_error_at=self.last_error_at,
-            skipped=sum(self.quarantined.values()),
+            skipped=sum(self.quarantined.values()) + self.unreadable,
         )
 
 
@@ -363,6 +404,8 @@ class TokenInfo:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    # The sources an ``ingest`` scope may write (``ingest:NAME`` grants); None: any push source.
+    sources: frozenset[str] | None = None
     owner: str | None = None
 
     @property
@@ -421,8 +464,12 @@ class Store(Protocol):
         """
         ...
 
-    def add_quarantined(self, items: Sequence[Quarantined], now: datetime) -> int:
-        """Keep bad vendor items (deduplicated by source and digest); returns how many were new."""
+    def add_quarantined(
+        self, items: Sequence[Quarantined], now: datetime, retention: Retention = DEFAULT_RETENTION
+    ) -> int:
+        """Keep bad vendor items (deduplicated by source and digest); returns how many were new.
+        Each source keeps at most ``retention.keep`` items, none older than ``retention.max_age``
+        (the oldest go first, counted in ``SourceState.quarantine_dropped``)."""
         ...
 
     def put_identities(
@@ -553,15 +600,16 @@ class Store(Protocol):
     def create_token(
         self,
         name: str,
-        scopes: Iterable[Scope],
+        scopes: Iterable[Scope | str],
         now: datetime,
         expires_at: datetime | None = None,
         owner: str | None = None,
         by: str | None = None,
     ) -> tuple[TokenInfo, str]:
-        """Make a token owned by ``owner`` (a principal, see :func:`token_owner`; default: the
-        person its name names); returns its info and the secret, shown once and never kept.
-        ``by`` (who made it) is named in the token's record in the chain."""
+        """Make a token (``scopes`` as :func:`parse_scopes` reads them) owned by ``owner``
+        (a principal, see :func:`token_owner`; default: the person its name names); returns its
+        info and the secret, shown once and never kept. ``by`` (who made it) is named in the
+        token's record in the chain."""
         ...
 
     def verify_token(self, secret: str, now: datetime) -> TokenInfo:

@@ -7,19 +7,23 @@ transaction; :class:`clearance.store.sql.SqlStore` owns the transactions.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from clearance.errors import ModelError
 from clearance.model.assets import index_keys
-from clearance.model.quarantine import Quarantined
+from clearance.model.quarantine import Quarantined, Retention
 from clearance.model.signal import Signal, fold, signal_from_dict, utc
 from clearance.store import tables as t
 from clearance.store.interface import NotFoundError, SourceState, UpsertCounts
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 500  # rows per IN (...) query: far below SQLite's and PostgreSQL's parameter limits
 # Signals parsed by ``touching``, by their stored JSON text: the same text is the same signal,
@@ -27,6 +31,9 @@ CHUNK = 500  # rows per IN (...) query: far below SQLite's and PostgreSQL's para
 # digest) instead of parsing it again. Bounded; a changed row has new text and is parsed anew.
 _PARSED_MAX = 16384
 _parsed: dict[str, Signal] = {}
+# Stored rows that no longer parse, uid → source: skipped by decisions, counted in the source's
+# health (``SourceState.unreadable``), logged once. Per process, bounded.
+_unreadable: dict[str, str] = {}
 
 
 def _keys(signal: Signal) -> set[str]:
@@ -74,17 +81,21 @@ def upsert(conn: Connection, batch: Sequence[Signal], now: datetime) -> UpsertCo
                 inserted += 1
                 continue
             old_status, old_data = stored[incoming.uid]
-            old = signal_from_dict(old_data)
-            signal = fold(old, incoming)
+            try:
+                old: Signal | None = signal_from_dict(old_data)
+            except (ModelError, ValueError, TypeError, KeyError):
+                old = None  # an unreadable row (see _parse) is replaced by the new copy
+            signal = incoming if old is None else fold(old, incoming)
             if signal.to_dict() == old_data:
                 unchanged += 1
                 continue
             conn.execute(
                 update(t.signals).where(t.signals.c.uid == signal.uid).values(_row(signal, now))
             )
-            if _keys(signal) != _keys(old):
+            if old is None or _keys(signal) != _keys(old):
                 conn.execute(delete(t.signal_assets).where(t.signal_assets.c.uid == signal.uid))
                 new_keys.extend({"uid": signal.uid, "key": k} for k in sorted(_keys(signal)))
+            _unreadable.pop(signal.uid, None)
             if signal.status.value != old_status:
                 new_history.append({"uid": signal.uid, "status": signal.status.value, "at": now})
             updated += 1
@@ -138,25 +149,44 @@ def touching(conn: Connection, keys: Iterable[str]) -> tuple[Signal, ...]:
             .distinct()
         )
         for row in conn.execute(
-            select(t.signals.c.uid, t.signals.c.data).where(t.signals.c.uid.in_(uids))
+            select(t.signals.c.uid, t.signals.c.source, t.signals.c.data).where(
+                t.signals.c.uid.in_(uids)
+            )
         ):
             if row.uid not in found:
-                found[row.uid] = _parse(row.data)
+                signal = _parse(row.uid, row.source, row.data)
+                if signal is not None:
+                    found[row.uid] = signal
     return tuple(found[uid] for uid in sorted(found))
 
 
-def _parse(data: str) -> Signal:
+def _parse(uid: str, source: str, data: str) -> Signal | None:
+    """The stored row as a Signal; None (logged once, counted in the source's health) for a row
+    that no longer parses: written by hand, or by a version with looser checks. A decision skips
+    it rather than failing: one bad row must not answer 500 for every target it touches."""
     signal = _parsed.get(data)
     if signal is None:
-        signal = signal_from_dict(json.loads(data))
+        try:
+            signal = signal_from_dict(json.loads(data))
+        except (ModelError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            if uid not in _unreadable:
+                logger.warning("skipping stored signal %r of source %r: %s", uid, source, exc)
+                if len(_unreadable) >= _PARSED_MAX:
+                    _unreadable.clear()
+                _unreadable[uid] = source
+            return None
         if len(_parsed) >= _PARSED_MAX:
             _parsed.clear()
         _parsed[data] = signal
     return signal
 
 
-def add_quarantined(conn: Connection, items: Sequence[Quarantined], now: datetime) -> int:
-    """Insert items not yet kept for their (source, digest); returns how many were new."""
+def add_quarantined(
+    conn: Connection, items: Sequence[Quarantined], now: datetime, retention: Retention
+) -> int:
+    """Insert items not yet kept for their (source, digest), then hold each source to
+    ``retention``; returns how many were new. Of a batch larger than the bound, only the last
+    ``retention.keep`` items are inserted at all (the rest are counted as dropped at once)."""
     added = 0
     by_source: dict[str, dict[str, Quarantined]] = defaultdict(dict)
     for item in items:
@@ -173,6 +203,8 @@ def add_quarantined(conn: Connection, items: Sequence[Quarantined], now: datetim
                     )
                 ).scalars()
             )
+        fresh = [q for digest, q in by_digest.items() if digest not in known]
+        dropped = max(len(fresh) - retention.keep, 0)
         rows = [
             {
                 "source": q.source,
@@ -183,13 +215,36 @@ def add_quarantined(conn: Connection, items: Sequence[Quarantined], now: datetim
                 "payload": q.payload,
                 "at": now,
             }
-            for digest, q in by_digest.items()
-            if digest not in known
+            for q in fresh[dropped:]
         ]
         if rows:
             conn.execute(insert(t.quarantine), rows)
             added += len(rows)
+        dropped += _retain(conn, source, now, retention)
+        if dropped:
+            _ensure_source(conn, source)
+            conn.execute(
+                update(t.source_health)
+                .where(t.source_health.c.name == source)
+                .values(quarantine_dropped=t.source_health.c.quarantine_dropped + dropped)
+            )
     return added
+
+
+def _retain(conn: Connection, source: str, now: datetime, retention: Retention) -> int:
+    """Delete ``source``'s quarantined items past the bound (too old, then the oldest over
+    ``keep``); returns how many."""
+    q = t.quarantine.c
+    cutoff = utc(now) - timedelta(seconds=retention.max_age_seconds)
+    old = conn.execute(delete(t.quarantine).where(q.source == source, q.at < cutoff)).rowcount
+    # The id of the newest item that falls outside the bound, if any: everything up to it goes.
+    edge = conn.execute(
+        select(q.id).where(q.source == source).order_by(q.id.desc()).offset(retention.keep).limit(1)
+    ).scalar()
+    over = 0
+    if edge is not None:
+        over = conn.execute(delete(t.quarantine).where(q.source == source, q.id <= edge)).rowcount
+    return int(old or 0) + int(over or 0)
 
 
 def _ensure_source(conn: Connection, name: str) -> None:
@@ -241,7 +296,7 @@ def states(conn: Connection) -> tuple[SourceState, ...]:
         counts[source][reason] = int(count)
     health = {row.name: row for row in conn.execute(select(t.source_health))}
     result: list[SourceState] = []
-    for name in sorted(set(health) | set(counts)):
+    for name in sorted(set(health) | set(counts) | set(_unreadable.values())):
         row = health.get(name)
         result.append(
             SourceState(
@@ -251,6 +306,8 @@ def states(conn: Connection) -> tuple[SourceState, ...]:
                 last_error_at=None if row is None else row.last_error_at,
                 watermark=None if row is None else row.watermark,
                 quarantined=dict(sorted(counts.get(name, {}).items())),
+                quarantine_dropped=0 if row is None else int(row.quarantine_dropped or 0),
+                unreadable=sum(1 for s in _unreadable.values() if s == name),
             )
         )
     return tuple(result)

@@ -15,7 +15,7 @@ from typing import Any
 
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
-from clearance.model.quarantine import Quarantined
+from clearance.model.quarantine import DEFAULT_RETENTION, Quarantined, Retention
 from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
@@ -140,9 +140,11 @@ class SqlStore:
         with self.db.read("find signals by asset") as conn:
             return signals.touching(conn, keys)
 
-    def add_quarantined(self, items: Sequence[Quarantined], now: datetime) -> int:
+    def add_quarantined(
+        self, items: Sequence[Quarantined], now: datetime, retention: Retention = DEFAULT_RETENTION
+    ) -> int:
         with self.db.write("quarantine items") as conn:
-            return signals.add_quarantined(conn, items, utc(now))
+            return signals.add_quarantined(conn, items, utc(now), retention)
 
     def put_identities(
         self, source: str, groups: Sequence[Mapping[str, Sequence[str]]], now: datetime
@@ -347,7 +349,7 @@ class SqlStore:
     def create_token(
         self,
         name: str,
-        scopes: Iterable[Scope],
+        scopes: Iterable[Scope | str],
         now: datetime,
         expires_at: datetime | None = None,
         owner: str | None = None,

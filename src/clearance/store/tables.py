@@ -95,6 +95,8 @@ source_health = Table(
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime),
     Column("watermark", Text),
+    # Quarantined items dropped by the retention bound (store/signals.py), ever.
+    Column("quarantine_dropped", BigInteger, nullable=False, server_default="0"),
 )
 
 quarantine = Table(
@@ -109,6 +111,7 @@ quarantine = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "digest", name="uq_quarantine_source_digest"),
+    Index("ix_quarantine_source_id", "source", "id"),
 )
 
 policies = Table(

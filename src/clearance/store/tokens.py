@@ -30,6 +30,8 @@ from clearance.store.interface import (
     TokenError,
     TokenId,
     TokenInfo,
+    parse_scopes,
+    scope_words,
     token_owner,
 )
 
@@ -44,10 +46,12 @@ def token_hash(secret: str) -> str:
 
 
 def _info(row: Row[Any]) -> TokenInfo:
+    scopes, sources = parse_scopes(row.scopes.split())
     return TokenInfo(
         id=TokenId(row.id),
         name=row.name,
-        scopes=frozenset(Scope(s) for s in row.scopes.split()),
+        scopes=scopes,
+        sources=sources,
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
@@ -59,16 +63,15 @@ def _info(row: Row[Any]) -> TokenInfo:
 def create(
     conn: Connection,
     name: str,
-    scopes: Iterable[Scope],
+    scopes: Iterable[Scope | str],
     now: datetime,
     expires_at: datetime | None,
     owner: str | None = None,
 ) -> tuple[TokenInfo, str]:
     try:
-        wanted = frozenset(Scope(s) for s in scopes)
+        wanted, sources = parse_scopes(scopes)
     except ValueError as exc:
-        known = ", ".join(s.value for s in Scope)
-        raise StoreError(f"token {name!r}: {exc} (scopes are {known})") from exc
+        raise StoreError(f"token {name!r}: {exc}") from exc
     if not name.strip():
         raise StoreError("a token needs a name (who or what uses it)")
     if not wanted:
@@ -89,7 +92,7 @@ def create(
             id=token_id,
             name=name,
             hash=token_hash(secret),
-            scopes=" ".join(sorted(s.value for s in wanted)),
+            scopes=" ".join(scope_words(wanted, sources)),
             created_at=now,
             expires_at=expires_at,
             owner=principal,
@@ -101,6 +104,7 @@ def create(
         scopes=wanted,
         created_at=now,
         expires_at=expires_at,
+        sources=sources,
         owner=principal,
     )
     return info, secret

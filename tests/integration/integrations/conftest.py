@@ -28,6 +28,7 @@ SETTINGS = {
         "namespaces": {"shop": "production", "stage": "staging", "dev": "development"},
         "unknown_kind": "deny",
         "on_error": "deny",
+        "client_subjects": ["kube-apiserver"],
     },
     "argo": {"cluster": "prod-eu"},
     "flagger": {"cluster": "prod-eu", "namespaces": {"test": "development"}},
@@ -78,4 +79,8 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
         extra.write_to_path(str(cert_path), append=True)
     cert.private_key_pem.write_to_path(str(key_path))
     ca.cert_pem.write_to_path(str(ca_path))
-    return Tls(ca, cert_path, key_path, ca_path)
+    # The API server's client certificate (kube-apiserver's admission config names it).
+    client = ca.issue_cert("kube-apiserver", common_name="kube-apiserver")
+    client_path = directory / "client.pem"
+    client.private_key_and_cert_chain_pem.write_to_path(str(client_path))
+    return Tls(ca, cert_path, key_path, ca_path, client_path)

@@ -42,6 +42,7 @@ from clearance.integrations.metrics import IntegrationMetrics
 from clearance.model.signal import format_time
 from clearance.model.target import Target
 from clearance.policy.load import load_policy
+from clearance.server.mtls import ClientCertProtocol
 from clearance.server.routes.integrations import IntegrationDeps, integration_router
 from clearance.store.interface import Caller, Store
 
@@ -136,6 +137,14 @@ class FailingDecider:
         raise ClearanceError("the store is unavailable (test)")
 
 
+class BrokenDecider:
+    """A decider that fails as a bug would (not a ClearanceError): the integrations must still
+    answer, in their fail-closed form."""
+
+    def decide(self, target: Target, caller: Caller, **_: Any) -> Answer:
+        raise RuntimeError("canonical JSON cannot encode 2**64 (test)")
+
+
 def authenticate(header: str | None) -> Caller:
     if header != f"Bearer {TOKEN}":
         raise CallerError("no valid credential (send Authorization: Bearer <token>)")
@@ -143,8 +152,16 @@ def authenticate(header: str | None) -> Caller:
 
 
 @contextmanager
-def serve(app: FastAPI, certfile: Path | None = None, keyfile: Path | None = None) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield its base URL."""
+def serve(
+    app: FastAPI,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+    *,
+    client_ca: Path | None = None,
+) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield its base URL.
+    With ``client_ca``, client certificates are verified against it and reported to the app
+    as ``clearance serve --tls-client-ca`` does."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -154,6 +171,9 @@ def serve(app: FastAPI, certfile: Path | None = None, keyfile: Path | None = Non
         log_level="warning",
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
+        ssl_cert_reqs=ssl.CERT_OPTIONAL if client_ca else ssl.CERT_NONE,
+        ssl_ca_certs=str(client_ca) if client_ca else None,
+        http=ClientCertProtocol if client_ca else "auto",
         lifespan="off",
     )
     server = uvicorn.Server(config)
@@ -191,10 +211,15 @@ class Tls:
     cert: Path
     key: Path
     ca_pem: Path
+    client: Path | None = None  # the API server's client certificate and key (CN kube-apiserver)
 
-    def context(self) -> ssl.SSLContext:
-        """A client context trusting only the generated CA (as the API server's caBundle)."""
-        return ssl.create_default_context(cafile=str(self.ca_pem))
+    def context(self, *, present: bool = True) -> ssl.SSLContext:
+        """A client context trusting only the generated CA (as the API server's caBundle),
+        presenting the API server's client certificate unless ``present`` is False."""
+        context = ssl.create_default_context(cafile=str(self.ca_pem))
+        if present and self.client is not None:
+            context.load_cert_chain(str(self.client))
+        return context
 
 
 def service_context(scenario: Path, store: Store, oidc: list[dict[str, Any]] | None = None) -> Any:

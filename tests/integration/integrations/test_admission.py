@@ -13,6 +13,7 @@ from clearance.store.interface import DecisionFilter
 from integration.integrations.integrations_harness import (
     FIXTURES,
     AppUnderTest,
+    BrokenDecider,
     FailingDecider,
     Tls,
     build_app,
@@ -44,7 +45,7 @@ def post(base: str, tls: Tls, body: Any) -> httpx.Response:
 
 @pytest.fixture
 def base(test_app: AppUnderTest, tls: Tls) -> Any:
-    with serve(test_app.app, tls.cert, tls.key) as url:
+    with serve(test_app.app, tls.cert, tls.key, client_ca=tls.ca_pem) as url:
         yield url
 
 
@@ -104,7 +105,8 @@ def test_the_decision_is_recorded_with_the_callers_identity(
     store = test_app.deps.decider.store  # type: ignore[attr-defined]
     records = store.list_decisions(DecisionFilter(environment="production")).records
     assert len(records) == 1
-    assert records[0].caller["subject"] == "kube-apiserver:prod-eu"
+    # Named by its verified client certificate, not by anything in the body.
+    assert records[0].caller == {"subject": "x509:kube-apiserver", "method": "mtls"}
     assert records[0].decision["target"]["change"]["actor"] == "kube-review"
     assert records[0].decision["target"]["workload"] == "deployment/checkout"
     assert records[0].decision["target"]["images"] == ["ghcr.io/acme/checkout:1.0"]
@@ -168,7 +170,7 @@ def test_unknown_kind_follows_the_allow_stance_when_configured(
     test_app.deps.settings = settings.model_copy(update={"admission": admission})
     review = kube_review("shop")
     review["request"]["kind"] = {"group": "", "version": "v1", "kind": "ConfigMap"}
-    with serve(build_app(test_app.deps), tls.cert, tls.key) as url:
+    with serve(build_app(test_app.deps), tls.cert, tls.key, client_ca=tls.ca_pem) as url:
         response = post(url, tls, review).json()["response"]
     assert response["allowed"] is True
     assert "ConfigMap" in response["warnings"][0]
@@ -209,7 +211,7 @@ def test_when_clearance_cannot_decide_the_stance_answers_never_a_500(
     test_app: AppUnderTest, tls: Tls
 ) -> None:
     test_app.deps.decider = FailingDecider()
-    with serve(build_app(test_app.deps), tls.cert, tls.key) as url:
+    with serve(build_app(test_app.deps), tls.cert, tls.key, client_ca=tls.ca_pem) as url:
         reply = post(url, tls, kube_review("shop", "checkout"))
     assert reply.status_code == 200
     response = reply.json()["response"]
@@ -223,3 +225,65 @@ def test_an_unparseable_image_is_a_clear_denial_not_a_500(base: str, tls: Tls) -
     response = reply.json()["response"]
     assert response["allowed"] is False
     assert "cannot be read as a target" in response["status"]["message"]
+
+
+def test_without_a_token_or_an_allowed_certificate_admission_is_refused_unread(
+    base: str, tls: Tls, test_app: AppUnderTest
+) -> None:
+    # Observation 8: authenticated by default. No certificate, no token: 401, nothing decided.
+    with httpx.Client(verify=tls.context(present=False)) as client:
+        reply = client.post(base + URL, json=kube_review("shop", "checkout"))
+    assert reply.status_code == 401
+    assert test_app.deps.decider.calls == []  # type: ignore[attr-defined]
+
+
+def test_a_certificate_of_another_subject_is_refused(
+    test_app: AppUnderTest, tls: Tls, tmp_path: Any
+) -> None:
+    stranger = tls.ca.issue_cert("intruder", common_name="intruder")
+    path = tmp_path / "intruder.pem"
+    stranger.private_key_and_cert_chain_pem.write_to_path(str(path))
+    context = tls.context(present=False)
+    context.load_cert_chain(str(path))
+    app = build_app(test_app.deps)
+    with (
+        serve(app, tls.cert, tls.key, client_ca=tls.ca_pem) as url,
+        httpx.Client(verify=context) as client,
+    ):
+        reply = client.post(url + URL, json=kube_review("shop", "checkout"))
+    assert reply.status_code == 401
+    assert test_app.deps.decider.calls == []  # type: ignore[attr-defined]
+
+
+def test_the_insecure_mode_is_explicit_and_records_the_cluster(
+    test_app: AppUnderTest, tls: Tls
+) -> None:
+    settings = test_app.deps.settings
+    assert settings.admission is not None
+    admission = settings.admission.model_copy(update={"require_auth": False})
+    test_app.deps.settings = settings.model_copy(update={"admission": admission})
+    app = build_app(test_app.deps)
+    with (
+        serve(app, tls.cert, tls.key, client_ca=tls.ca_pem) as url,
+        httpx.Client(verify=tls.context(present=False)) as client,
+    ):
+        reply = client.post(url + URL, json=kube_review("shop", "checkout"))
+    assert reply.status_code == 200
+    caller = test_app.deps.decider.calls[-1][1]  # type: ignore[attr-defined]
+    assert caller.subject == "kube-apiserver:prod-eu"
+
+
+def test_any_failure_while_deciding_is_the_error_stance(test_app: AppUnderTest, tls: Tls) -> None:
+    # Never a 500: the API server would apply failurePolicy (Ignore admits without a decision).
+    test_app.deps.decider = BrokenDecider()
+    with serve(build_app(test_app.deps), tls.cert, tls.key, client_ca=tls.ca_pem) as url:
+        reply = post(url, tls, kube_review("shop", "checkout"))
+    assert reply.status_code == 200
+    assert reply.json()["response"]["allowed"] is False
+
+
+def test_a_deeply_nested_review_is_400(base: str, tls: Tls) -> None:
+    body = b'{"request": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with httpx.Client(verify=tls.context()) as client:
+        reply = client.post(base + URL, content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400

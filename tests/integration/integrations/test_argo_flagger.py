@@ -15,6 +15,8 @@ from integration.integrations.integrations_harness import (
     FIXTURES,
     TOKEN,
     AppUnderTest,
+    BrokenDecider,
+    build_app,
     serve,
 )
 
@@ -178,3 +180,36 @@ def test_flagger_bad_input(base: str) -> None:
     reply = httpx.post(f"{base}/v1/integrations/flagger/confirm-rollout", json=bad_image)
     assert reply.status_code == 400
     assert reply.json()["errors"][0]["field"] == "metadata.images"
+
+
+# --- any failure: the fail-closed form, never a 500 ----------------------------------------------
+
+
+def test_a_failure_while_deciding_is_an_argo_error_and_a_flagger_hold(
+    test_app: AppUnderTest,
+) -> None:
+    test_app.deps.decider = BrokenDecider()
+    with serve(build_app(test_app.deps)) as url:
+        argo = httpx.get(
+            f"{url}/v1/integrations/argo/measurement?namespace=shop&workload=deployment/checkout"
+            "&environment=production",
+            headers=AUTH,
+        )
+        flagger = httpx.post(
+            f"{url}/v1/integrations/flagger/pre-rollout", json=flagger_payload(token=TOKEN)
+        )
+    assert argo.status_code == 503  # an Error measurement: retried, then the analysis fails
+    assert flagger.status_code == 403  # hold
+    assert "cannot decide" in flagger.text
+
+
+@pytest.mark.parametrize("depth", [100, 5_000])
+def test_deeply_nested_bodies_are_400_never_a_recursion_error(base: str, depth: int) -> None:
+    body = b"[" * depth + b"]" * depth
+    for path in ("argo/measurement", "flagger/pre-rollout"):
+        reply = httpx.post(
+            f"{base}/v1/integrations/{path}",
+            content=body,
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+        assert reply.status_code == 400, path

@@ -26,6 +26,7 @@ from integration.integrations.integrations_harness import (
     FIXTURES,
     NOW,
     TOKEN,
+    BrokenDecider,
     EngineDecider,
     authenticate,
     build_app,
@@ -285,3 +286,18 @@ def test_the_installation_token_never_leaves_for_another_host(world: World) -> N
     [item] = world.gates.app.log.failed()
     assert item["attempts"][0]["error"] == "callback URL is not on api_url"
     assert world.github.jwt_claims == []
+
+
+def test_any_failure_while_deciding_still_answers_the_gate_fail_closed(world: World) -> None:
+    # Observation 3: the gate caught only ClearanceError, so a bug left GitHub waiting.
+    world.gates.decider = BrokenDecider()
+    deliver(world, json.dumps(payload(world)).encode())
+    [review] = wait_for_reviews(world, 1)
+    assert review["body"]["state"] == "rejected"
+    assert "fail closed" in review["body"]["comment"]
+    assert "2**64" not in review["body"]["comment"]  # the details stay in the log
+
+
+def test_a_deeply_nested_signed_delivery_is_400(world: World) -> None:
+    reply = deliver(world, b"[" * 5000 + b"]" * 5000)
+    assert reply.status_code == 400

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from clearance.integrations.settings import IntegrationSettings
 from clearance.server.app import create_app
 from clearance.server.routes.integrations import mount
-from clearance.store.interface import ApprovalOutcome, Caller
+from clearance.store.interface import ApprovalOutcome, Caller, Scope
 from clearance.store.sql import SqlStore
 from integration.integrations.integrations_harness import (
     FIXTURES,
@@ -34,6 +34,7 @@ class Mounted:
     url: str
     store: SqlStore
     ctx: Any
+    headers: dict[str, str]
 
 
 @pytest.fixture
@@ -53,8 +54,10 @@ def mounted(tmp_path: Path) -> Iterator[Mounted]:
         }
     )
     mount(app, ctx, settings)
+    # The API server's webhook kubeconfig carries a token (admission is authenticated).
+    _, secret = store.create_token("kube-apiserver", [Scope.DECIDE], NOW)
     with serve(app) as url:
-        yield Mounted(url, store, ctx)
+        yield Mounted(url, store, ctx, {"Authorization": f"Bearer {secret}"})
     store.close()
 
 
@@ -69,28 +72,34 @@ def review(namespace: str, name: str, dry_run: bool = False) -> dict[str, Any]:
 
 
 def test_denied_until_approved_then_allowed(mounted: Mounted) -> None:
-    first = httpx.post(mounted.url + URL, json=review("stage", "web")).json()["response"]
+    first = httpx.post(
+        mounted.url + URL, headers=mounted.headers, json=review("stage", "web")
+    ).json()["response"]
     assert first["allowed"] is False
     decision_id = first["auditAnnotations"]["decision-id"]
     approver = Caller("alice", "token", groups=("engineering",))
     mounted.ctx.approvals.answer(decision_id, approver, ApprovalOutcome.APPROVE, "ok", NOW)
-    again = httpx.post(mounted.url + URL, json=review("stage", "web")).json()["response"]
+    again = httpx.post(
+        mounted.url + URL, headers=mounted.headers, json=review("stage", "web")
+    ).json()["response"]
     assert again["allowed"] is True
     assert again["auditAnnotations"]["status"] == "approved"
 
 
 def test_recorded_through_the_service_and_dry_runs_are_not(mounted: Mounted) -> None:
-    dry = httpx.post(mounted.url + URL, json=review("shop", "checkout", dry_run=True)).json()
+    dry = httpx.post(
+        mounted.url + URL, headers=mounted.headers, json=review("shop", "checkout", dry_run=True)
+    ).json()
     assert dry["response"]["allowed"] is False
     assert mounted.store.list_decisions().records == ()
-    httpx.post(mounted.url + URL, json=review("shop", "checkout"))
+    httpx.post(mounted.url + URL, headers=mounted.headers, json=review("shop", "checkout"))
     [record] = mounted.store.list_decisions().records
-    assert record.caller == {"subject": "kube-apiserver:prod-eu", "method": "admission"}
+    assert record.caller["subject"] == "user:kube-apiserver"  # the credential, not the body
     assert record.decision["target"]["change"]["actor"] == "deployer"
 
 
 def test_integration_counters_are_on_the_service_metrics(mounted: Mounted) -> None:
-    httpx.post(mounted.url + URL, json=review("shop", "checkout"))
+    httpx.post(mounted.url + URL, headers=mounted.headers, json=review("shop", "checkout"))
     text = httpx.get(mounted.url + "/metrics").text
     assert (
         'clearance_integration_verdicts_total{environment="production",'

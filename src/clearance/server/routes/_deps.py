@@ -14,6 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from clearance.server.app import ServerContext
+from clearance.server.auth import Principal
+from clearance.server.guard import principal_of
 from clearance.store.interface import Caller, Scope
 
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
@@ -26,6 +28,20 @@ def context(request: Request) -> ServerContext:
     return ctx
 
 
+async def _principal(request: Request) -> Principal:
+    # The request guard authenticated the caller before the body was read; without the guard
+    # (an app assembled by hand), authenticate here. A token verified moments ago needs no
+    # I/O; anything else (a database read, a JWKS fetch) runs on the thread pool.
+    principal = principal_of(request.state)
+    if principal is not None:
+        return principal
+    ctx = context(request)
+    principal = ctx.auth.remembered(request.headers.get("authorization"), ctx.clock())
+    if principal is None:
+        principal = await run_in_threadpool(ctx.principal, request)
+    return principal
+
+
 def needs(scope: Scope) -> Callable[..., Awaitable[Caller]]:
     """A dependency: 401 without valid credentials, 403 without ``scope`` (admin holds all)."""
 
@@ -33,18 +49,23 @@ def needs(scope: Scope) -> Callable[..., Awaitable[Caller]]:
         request: Request,
         _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Caller:
-        ctx = context(request)
-        # A token verified moments ago needs no I/O; anything else (a database read, a JWKS
-        # fetch) runs on the thread pool, off the event loop.
-        principal = ctx.auth.remembered(request.headers.get("authorization"), ctx.clock())
-        if principal is None:
-            principal = await run_in_threadpool(ctx.principal, request)
-        return principal.require(scope)
+        return (await _principal(request)).require(scope)
 
     return check
+
+
+async def _writer(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    principal = await _principal(request)
+    principal.require(Scope.INGEST)
+    return principal
 
 
 Decider = Annotated[Caller, Depends(needs(Scope.DECIDE))]
 Approver = Annotated[Caller, Depends(needs(Scope.APPROVE))]
 Admin = Annotated[Caller, Depends(needs(Scope.ADMIN))]
 Ingester = Annotated[Caller, Depends(needs(Scope.INGEST))]
+# An ingest caller with its grants: which sources it may write (Principal.may_write).
+Writer = Annotated[Principal, Depends(_writer)]

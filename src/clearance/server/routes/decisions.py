@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
 from clearance.model.target import ChangeInfo, Target
-from clearance.server.bodies import ApprovalRequest, BreakGlassRequest, DecisionRequest, Name
+from clearance.server.bodies import (
+    ApprovalRequest,
+    BreakGlassRequest,
+    DecisionRequest,
+    Name,
+    in_utc,
+)
 from clearance.server.errors import InvalidInputError, OverloadedError
 from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
@@ -82,19 +88,23 @@ def listing(
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> dict[str, Any]:
     ctx = context(request)
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
+    bounds: dict[str, datetime | None] = {"since": since, "until": until}
+    for name, moment in bounds.items():
+        if moment is None:
+            continue
+        try:
+            bounds[name] = in_utc(moment, name)
+        except ValueError as exc:
             raise InvalidInputError(
-                f"{name}: needs a time zone (e.g. 2026-12-01T00:00:00Z)",
-                [{"field": f"query.{name}", "problem": "needs a time zone"}],
-            )
+                f"query.{name}: {exc}", [{"field": f"query.{name}", "problem": str(exc)}]
+            ) from exc
     filters = DecisionFilter(
         environment=environment,
         verdict=verdict,
         target_key=target,
         actor=actor,
-        since=None if since is None else utc(since),
-        until=None if until is None else utc(until),
+        since=bounds["since"],
+        until=bounds["until"],
     )
     page = ctx.store.list_decisions(filters, limit=limit, cursor=cursor)
     return {

@@ -14,7 +14,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness")
-def healthz() -> dict[str, Any]:
+async def healthz() -> dict[str, Any]:
+    # On the event loop, never the thread pool: a queue of slow decisions waiting for a
+    # worker thread must not make the service look dead.
     return {"status": "ok"}
 
 

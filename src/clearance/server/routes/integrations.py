@@ -17,7 +17,6 @@ answered in the dialect's own terms (admission: the configured stance; Flagger: 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +38,9 @@ from clearance.integrations.interface import (
 )
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
-from clearance.store.interface import Caller
+from clearance.server.auth import ScopeError
+from clearance.server.guard import JsonBodyError, client_names, parse_json, principal_of
+from clearance.store.interface import Caller, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def problem(status: int, detail: str, field: str | None = None) -> JSONResponse:
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
     422: "Unprocessable",
@@ -82,11 +84,11 @@ _TITLES = {
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
+    """The body as JSON (at most its route's limit: the request guard cuts it off)."""
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PayloadError("body", f"not JSON ({exc.__class__.__name__})") from exc
+        return parse_json(await request.body())
+    except JsonBodyError as exc:
+        raise PayloadError("body", str(exc)) from exc
 
 
 def _validate(model: type[BaseModel], data: Any) -> Any:
@@ -105,9 +107,18 @@ def integration_router(deps: IntegrationDeps) -> APIRouter:
     return router
 
 
-async def _authenticated(deps: IntegrationDeps, header: str | None) -> Caller | JSONResponse:
+async def _authenticated(
+    deps: IntegrationDeps, request: Request, header: str | None
+) -> Caller | JSONResponse:
+    """The caller, needing the ``decide`` scope (401/403 otherwise). The request guard may
+    have authenticated it already, before the body was read."""
+    principal = principal_of(request.state)
     try:
+        if principal is not None and header == request.headers.get("Authorization"):
+            return principal.require(Scope.DECIDE)
         return await run_in_threadpool(deps.authenticate, header)
+    except ScopeError as exc:
+        return problem(403, str(exc))
     except ClearanceError as exc:
         return problem(401, str(exc))
 
@@ -144,9 +155,9 @@ def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         if event != "deployment_protection_rule":
             return JSONResponse({"ignored": event}, status_code=202)
         try:
-            parsed = github.parse_request(json.loads(raw), settings.github)
-        except json.JSONDecodeError:
-            return problem(400, "not JSON", "body")
+            parsed = github.parse_request(parse_json(raw), settings.github)
+        except JsonBodyError as exc:
+            return problem(400, str(exc), "body")
         except PayloadError as exc:
             return problem(400, str(exc), exc.field)
         if not delivery or len(delivery) > 200:
@@ -166,7 +177,7 @@ def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
 
     @router.get("/github/deliveries/{decision_id}")
     async def github_deliveries(decision_id: str, request: Request) -> Response:
-        caller = await _authenticated(deps, request.headers.get("Authorization"))
+        caller = await _authenticated(deps, request, request.headers.get("Authorization"))
         if isinstance(caller, JSONResponse):
             return caller
         gates = deps.github
@@ -175,7 +186,7 @@ def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
 
     @router.get("/github/deliveries")
     async def github_failed(request: Request) -> Response:
-        caller = await _authenticated(deps, request.headers.get("Authorization"))
+        caller = await _authenticated(deps, request, request.headers.get("Authorization"))
         if isinstance(caller, JSONResponse):
             return caller
         gates = deps.github
@@ -191,17 +202,26 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         cfg = settings.admission
         if cfg is None:
             return problem(404, "the admission integration is not configured")
+        # Who is calling, before the body is read: a bearer credential, a verified client
+        # certificate naming an allowed subject, or (only with require_auth: false) anyone.
+        header = request.headers.get("Authorization")
+        names = client_names(request.scope)
+        allowed = [n for n in names if n in cfg.client_subjects]
+        caller: Caller | JSONResponse
+        if header:
+            caller = await _authenticated(deps, request, header)
+        elif allowed:
+            caller = Caller(subject=f"x509:{allowed[0]}", method="mtls")
+        elif not cfg.require_auth:
+            caller = Caller(subject=f"kube-apiserver:{cfg.cluster}", method="admission")
+        else:
+            caller = problem(401, "send a bearer token or an allowed client certificate")
+        if isinstance(caller, JSONResponse):
+            return caller
         try:
             review = admission.parse_review(await _json(request))
         except PayloadError as exc:
             return problem(400, str(exc), exc.field)
-        header = request.headers.get("Authorization")
-        if header or cfg.require_auth:
-            caller: Caller | JSONResponse = await _authenticated(deps, header)
-            if isinstance(caller, JSONResponse):
-                return caller
-        else:
-            caller = Caller(subject=f"kube-apiserver:{cfg.cluster}", method="admission")
         target = admission.target_of(review, cfg)
         if isinstance(target, admission.Unreadable):
             return JSONResponse(
@@ -215,6 +235,12 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         except ClearanceError as exc:
             logger.warning("admission %s: cannot decide: %s", review.uid, exc)
             return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", str(exc)))
+        except Exception:
+            # Never leave the API server without an answer (it would apply failurePolicy,
+            # which may be Ignore): a failure here is the configured error stance, logged.
+            logger.exception("admission %s: deciding failed", review.uid)
+            why = "Clearance failed while deciding (see its log)"
+            return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", why))
         url = settings.decision_url(ans.decision.id)
         return JSONResponse(admission.answer(review, ans, cfg, url))
 
@@ -223,7 +249,7 @@ def _argo_routes(router: APIRouter, deps: IntegrationDeps) -> None:
     settings = deps.settings
 
     async def argo_measure(request: Request, data: Any) -> Response:
-        caller = await _authenticated(deps, request.headers.get("Authorization"))
+        caller = await _authenticated(deps, request, request.headers.get("Authorization"))
         if isinstance(caller, JSONResponse):
             return caller
         try:
@@ -238,6 +264,9 @@ def _argo_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         except ClearanceError as exc:
             # Non-2xx is a measurement Error to Argo: retried, then the analysis fails.
             return problem(503, f"cannot decide now: {exc}")
+        except Exception:
+            logger.exception("argo: deciding failed")  # still an Error measurement, never 500
+            return problem(503, "cannot decide now: Clearance failed (see its log)")
         return JSONResponse(argo.measurement(ans, settings.decision_url(ans.decision.id)))
 
     @router.get("/argo/measurement")
@@ -249,6 +278,9 @@ def _argo_routes(router: APIRouter, deps: IntegrationDeps) -> None:
 
     @router.post("/argo/measurement")
     async def argo_post(request: Request) -> Response:
+        caller = await _authenticated(deps, request, request.headers.get("Authorization"))
+        if isinstance(caller, JSONResponse):
+            return caller  # refused before the body is read
         try:
             data = await _json(request)
         except PayloadError as exc:
@@ -275,7 +307,7 @@ def _flagger_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         header = request.headers.get("Authorization")
         if header is None and payload.metadata.get("token"):
             header = f"Bearer {payload.metadata['token']}"
-        caller = await _authenticated(deps, header)
+        caller = await _authenticated(deps, request, header)
         if isinstance(caller, JSONResponse):
             return caller
         try:
@@ -283,6 +315,10 @@ def _flagger_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         except ClearanceError as exc:
             # Hold (403), never go on, when Clearance cannot decide.
             return PlainTextResponse(f"Clearance {hook}: cannot decide: {exc}", status_code=403)
+        except Exception:
+            logger.exception("flagger %s: deciding failed", hook)
+            text = f"Clearance {hook}: cannot decide: Clearance failed (see its log)"
+            return PlainTextResponse(text, status_code=403)
         url = settings.decision_url(ans.decision.id)
         text = flagger.answer_text(hook, ans, url)
         return PlainTextResponse(text, status_code=flagger.status_code(ans))

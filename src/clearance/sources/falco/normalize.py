@@ -46,7 +46,7 @@ from clearance.errors import InvalidAssetError, InvalidSignalError
 from clearance.model.assets import AssetRef
 from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid
 from clearance.sources._mapping import RejectedError
-from clearance.sources._push import Item, read_items
+from clearance.sources._push import TOO_DEEP, Item, read_items
 from clearance.sources.falco.fields import audit_assets, moment, runtime_assets, text
 from clearance.sources.interface import Batch, Quarantined
 
@@ -160,13 +160,24 @@ class FalcoNormalizer:
             except (InvalidSignalError, InvalidAssetError, OverflowError) as exc:
                 quarantined.append(item.quarantine(self.source, "invalid_value", str(exc)))
                 continue
+            except RecursionError:  # JSON allows 1,024 levels; no event needs them
+                quarantined.append(item.quarantine(self.source, "too_deep", TOO_DEEP))
+                continue
             if event is not None:
                 if (fold := folds.get(event.key)) is None:
                     folds[event.key] = [event]
                 else:
                     fold.append(event)
-        signals = tuple(self._signal(key, events) for key, events in folds.items())
-        return Batch(signals=signals, quarantined=tuple(quarantined))
+        signals: list[Signal] = []
+        for key, events in folds.items():
+            try:
+                signals.append(self._signal(key, events))
+            except InvalidSignalError as exc:  # e.g. a lone surrogate: not storable
+                detail = str(exc)
+                quarantined += [
+                    e.item.quarantine(self.source, "invalid_value", detail) for e in events
+                ]
+        return Batch(signals=tuple(signals), quarantined=tuple(quarantined))
 
     def _event(self, item: Item) -> _Event | None:
         alert = item.value
@@ -253,7 +264,9 @@ class FalcoNormalizer:
             assets = list(dict.fromkeys(a for e in ordered for a in e.assets))
             techniques = tuple(sorted({t for e in events for t in e.techniques}))
             severity = max(e.severity for e in events)
-        uid = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
+        # surrogatepass: a lone surrogate (valid in JSON text) must not crash the hash; the
+        # Signal then refuses it, and the fold is quarantined.
+        uid = hashlib.sha256("\x1f".join(key).encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return Signal(
             uid=SignalUid(f"{self.source}:{uid}"),
             source=self.source,

@@ -85,9 +85,10 @@ def upgrade() -> None:
     )
     # Approvals, grants and tokens changed shape (principal, artifact, owner): record them again
     # as they now are, so `audit verify` compares the tables with records of the same shape.
-    from clearance.store.events import adopt_all  # noqa: PLC0415 - the chain's own sealing
+    from clearance.store import events  # noqa: PLC0415 - the chain's own sealing
 
-    adopt_all(op.get_bind(), actor="migration 0006", now=datetime.now(UTC))
+    reshaped = (events.APPROVAL, events.BREAK_GLASS, events.TOKEN)
+    events.adopt_all(op.get_bind(), "migration 0006", datetime.now(UTC), only=reshaped)
 
 
 def downgrade() -> None:

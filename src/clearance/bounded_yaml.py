@@ -1,0 +1,129 @@
+"""YAML that cannot hang or crash the reader: bounded size, depth, aliases and expansion.
+
+Every YAML file Clearance reads from a person (the policy, ``clearance.yaml``, server and
+integration settings, ``--manifest`` files, policy test cases) is loaded here. PyYAML's safe
+loader refuses arbitrary objects but nothing else: a 478-byte "billion laughs" document expands
+to 10⁹ nodes through aliases (any reader that walks it hangs), and a 100,000-deep one crashes
+its recursive composer with RecursionError. This loader refuses, with the line and column:
+
+* a document over :data:`MAX_BYTES` (checked before parsing);
+* nesting deeper than :data:`MAX_DEPTH`;
+* more than :data:`MAX_ALIASES` alias uses, or a document whose aliases would expand to more
+  than :data:`MAX_NODES` nodes (each node counted as often as it would be read).
+
+The limits are far above any real policy or Kubernetes manifest. Errors are
+``yaml.MarkedYAMLError`` (:class:`YamlLimitError`), so callers report them as any YAML error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_ALIASES = 1_000
+MAX_NODES = 1_000_000
+
+
+class YamlLimitError(yaml.MarkedYAMLError):
+    """A YAML document over one of this module's limits; ``problem_mark`` says where."""
+
+    def __init__(self, problem: str, problem_mark: Any = None) -> None:
+        super().__init__(problem=problem, problem_mark=problem_mark)
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the limits above, enforced while composing."""
+
+    def __init__(self, stream: str | bytes) -> None:
+        if len(stream) > MAX_BYTES:
+            raise YamlLimitError(
+                problem=f"the document is {len(stream)} bytes; the limit is {MAX_BYTES}"
+            )
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._sizes: dict[int, int] = {}  # id(node) → nodes it expands to
+
+    def compose_document(self) -> Node | None:
+        self._aliases = 0
+        self._sizes = {}
+        node: Node | None = super().compose_document()
+        return node
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise YamlLimitError(
+                    problem=f"more than {MAX_ALIASES} aliases", problem_mark=event.start_mark
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise YamlLimitError(
+                    problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=event.start_mark
+                )
+            node: Node | None = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is not None:
+            self._count(node, event)
+        return node
+
+    def _count(self, node: Node, event: yaml.Event) -> None:
+        known = self._sizes.get(id(node))
+        if known is not None:  # an alias: the anchored node is read again, whole
+            size = known
+        elif isinstance(node, SequenceNode):
+            size = 1 + sum(self._sizes.get(id(child), 1) for child in node.value)
+        elif isinstance(node, MappingNode):
+            size = 1 + sum(
+                self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value
+            )
+        else:
+            size = 1
+        if size > MAX_NODES:
+            raise YamlLimitError(
+                problem=f"aliases expand the document past {MAX_NODES} nodes",
+                problem_mark=event.start_mark,
+            )
+        if known is None:
+            self._sizes[id(node)] = size
+
+
+def load(stream: str | bytes, origin: str = "<input>") -> Any:
+    """One YAML document, as ``yaml.safe_load`` would give it, within the limits."""
+    loader = BoundedLoader(stream)
+    loader.name = origin
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def load_all(stream: str | bytes, origin: str = "<input>") -> Iterator[Any]:
+    """Every document of a YAML stream, within the limits (counted per document)."""
+    loader = BoundedLoader(stream)
+    loader.name = origin
+    try:
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            yield loader.get_data()
+    finally:
+        loader.dispose()
+
+
+def compose(stream: str | bytes, origin: str = "<input>") -> Node | None:
+    """The node tree of one document (for positions), within the limits."""
+    loader = BoundedLoader(stream)
+    loader.name = origin
+    try:
+        node: Node | None = loader.get_single_node()
+        return node
+    finally:
+        loader.dispose()

@@ -1,0 +1,67 @@
+"""Every YAML a person gives Clearance is read within bounds (observation 11 of issue 11)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clearance import bounded_yaml
+from clearance.config import load_config
+from clearance.errors import ClearanceError
+from clearance.integrations.settings import load_settings as load_integration_settings
+from clearance.policytest import run_file
+from clearance.server.settings import load_settings as load_server_settings
+
+BOMB = "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+    for p, c in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+)
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_ordinary_documents_read_as_safe_load_reads_them() -> None:
+    assert bounded_yaml.load("a: &x [1, 2]\nb: *x\n") == {"a": [1, 2], "b": [1, 2]}
+    assert list(bounded_yaml.load_all("a: 1\n---\nb: 2\n")) == [{"a": 1}, {"b": 2}]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (BOMB, "aliases expand the document past"),
+        (DEEP, "nested deeper than"),
+        ("a: [" + ", ".join(["*x"] * 1001) + "]", "more than 1000 aliases"),
+    ],
+)
+def test_a_document_over_a_bound_is_refused_with_its_position(text: str, problem: str) -> None:
+    if "*x" in text:
+        text = "x: &x 1\n" + text
+    with pytest.raises(bounded_yaml.YamlLimitError) as caught:
+        bounded_yaml.load(text, "bomb.yaml")
+    assert problem in str(caught.value)
+    assert 'in "bomb.yaml", line' in str(caught.value)
+
+
+def test_a_document_over_the_size_limit_is_refused_before_parsing() -> None:
+    with pytest.raises(bounded_yaml.YamlLimitError, match="bytes; the limit is"):
+        bounded_yaml.load("a: 1\n" * (bounded_yaml.MAX_BYTES // 4))
+
+
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    "clearance.yaml": load_config,
+    "server settings": load_server_settings,
+    "integration settings": load_integration_settings,
+    "policy test cases": run_file,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
+@pytest.mark.parametrize("text", [BOMB, DEEP], ids=["alias bomb", "deep"])
+def test_every_loader_refuses_a_bomb_with_our_error(name: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / "file.yaml"
+    path.write_text(text)
+    with pytest.raises(ClearanceError) as caught:
+        LOADERS[name](path)
+    assert str(path) in str(caught.value)
