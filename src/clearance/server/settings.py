@@ -24,19 +24,26 @@ these keys. Every field is optional; the defaults accept API tokens only::
         expires_after: 1h
         second_person: false
       notify:
-        webhook_url: https://hooks.example/clearance
+        webhook_url: ${CLEARANCE_NOTIFY_URL}   # or webhook_url_file: a URL may carry a token
         retries: 3
+
+``${VAR}`` and ``<secret>_file`` work in this file as in ``clearance.yaml``
+(:mod:`clearance.secrets`); the webhook URL is held as a secret, since hooks often carry their
+token in it.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from clearance.errors import ConfigError
 from clearance.policy.schema import Duration
+from clearance.secrets import expand_environment, read_secret_files
 from clearance.store.interface import Scope
 
 
@@ -76,7 +83,7 @@ class BreakGlassSettings(_Strict):
 
 
 class NotifySettings(_Strict):
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None  # a hook URL often carries its token
     retries: int = Field(default=3, ge=0, le=10)
     backoff: float = Field(default=0.5, ge=0, le=60)
 
@@ -98,8 +105,9 @@ class ServerSettings(_Strict):
     notify: NotifySettings = NotifySettings()
 
 
-def load_settings(path: Path | None) -> ServerSettings:
-    """Settings from ``path`` (its ``server:`` key, or the whole file); defaults without one."""
+def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> ServerSettings:
+    """Settings from ``path`` (its ``server:`` key, or the whole file); defaults without one.
+    ``${VAR}`` is filled from ``env`` (default: the process environment)."""
     if path is None:
         return ServerSettings()
     try:
@@ -110,6 +118,11 @@ def load_settings(path: Path | None) -> ServerSettings:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if isinstance(raw, dict) and "server" in raw:
         raw = raw["server"] or {}
+    try:
+        raw = expand_environment(raw, os.environ if env is None else env, "server")
+        raw = read_secret_files(raw, ServerSettings, path.parent, "server")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     try:
         return ServerSettings.model_validate(raw)
     except ValidationError as exc:
