@@ -43,6 +43,7 @@ def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
 
 def container(docs: list[Doc]) -> Doc:
     [main] = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert isinstance(main, dict)
     return main
 
 
