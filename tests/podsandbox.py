@@ -111,26 +111,24 @@ def _existing_ancestor(directory: str) -> str:
 
 
 def _reexpose(paths: list[Path], scratch: Path) -> list[str]:
-    """Host directories the pod user cannot traverse (pyenv under /root, mode 700) are bound
-    again below a world-traversable tmpfs, so an unprivileged user reaches the interpreter."""
-    lines: list[str] = []
-    done: set[Path] = set()
+    """Host directories the pod user cannot traverse (pyenv or a checkout under /root, mode
+    700) are bound again below a world-traversable tmpfs, so an unprivileged user reaches the
+    interpreter and the installed package."""
+    children: dict[Path, set[str]] = {}
     for target in paths:
         real = target.resolve()
-        for ancestor in real.parents:
-            if ancestor == Path("/") or ancestor in done:
-                continue
-            if not ancestor.stat().st_mode & stat.S_IXOTH:
-                child = real.relative_to(ancestor).parts[0]
-                keep = scratch / f"keep{len(done)}"
-                lines += [
-                    f"mkdir -p {_q(keep)}",
-                    f"mount -n --bind {_q(ancestor / child)} {_q(keep)}",
-                    f"mount -n -t tmpfs -o mode=755 tmpfs {_q(ancestor)}",
-                    f"mkdir -p {_q(ancestor / child)}",
-                    f"mount -n --move {_q(keep)} {_q(ancestor / child)}",
-                ]
-                done.add(ancestor)
+        for ancestor in reversed(real.parents):
+            if ancestor != Path("/") and not ancestor.stat().st_mode & stat.S_IXOTH:
+                children.setdefault(ancestor, set()).add(real.relative_to(ancestor).parts[0])
+                break
+    lines: list[str] = []
+    for number, (ancestor, names) in enumerate(sorted(children.items())):
+        kept = [(scratch / f"keep{number}-{i}", ancestor / n) for i, n in enumerate(sorted(names))]
+        for keep, original in kept:
+            lines += [f"mkdir -p {_q(keep)}", f"mount -n --bind {_q(original)} {_q(keep)}"]
+        lines.append(f"mount -n -t tmpfs -o mode=755 tmpfs {_q(ancestor)}")
+        for keep, original in kept:
+            lines += [f"mkdir -p {_q(original)}", f"mount -n --move {_q(keep)} {_q(original)}"]
     return lines
 
 

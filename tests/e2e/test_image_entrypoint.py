@@ -165,7 +165,8 @@ def pod_from_manifests(
         writable=writable,
         uid=spec["securityContext"]["runAsUser"],
         gid=spec["securityContext"]["runAsGroup"],
-        readable=[venv / "bin" / "python", Path(sys.executable)],
+        # The virtualenv, its interpreter and (editable installs) the source it points to.
+        readable=[venv / "pyvenv.cfg", venv / "bin" / "python", ROOT / "src"],
     )
 
 
