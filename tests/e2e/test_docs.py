@@ -291,9 +291,9 @@ def commands() -> list[Command]:
 # Commands that are not Clearance's, or that cannot run here: pattern → why.
 NOT_RUN = {
     r"^pip install ": "the install matrix installs the wheel with each extra (.ci/install-matrix)",
+    r"^make install-matrix$": "what CI runs after the tests (.ci/run)",
     r"^make demo$": "the install matrix runs its command, `clearance demo`, in every install",
     r"^make test$": "what CI runs (.ci/run)",
-    r"^make install-matrix$": "what CI runs after the tests (.ci/run)",
     r"^make image": "needs a container engine; none runs here (CI runs the image's entrypoint: "
     "tests/e2e/test_image_entrypoint.py)",
     r"^export ": "sets a variable for the commands after it",
@@ -308,6 +308,8 @@ RUNS = {
     "clearance policy test examples/policy-tests": 0,
     "clearance tokens create ci --scope decide": 0,
     "clearance demo": 0,
+    "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
+    "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z": 20,
 }
 
 
