@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from clearance.config import Config
 from clearance.model import (
     ExposedAsset,
     Exposure,
@@ -16,12 +17,14 @@ from clearance.model import (
     SignalKind,
     SignalStatus,
     SignalUid,
+    Snapshot,
     SourceHealth,
     Target,
     parse_asset,
 )
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import PolicyDocument
+from clearance.snapshot import LiveEvidence, assemble
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -108,3 +111,17 @@ def exposure(tgt: Target, **groups: tuple[str, ...]) -> Exposure:
 
 def fresh(name: str = "edr", age: timedelta = timedelta(minutes=1)) -> SourceHealth:
     return SourceHealth(name=name, last_success=NOW - age)
+
+
+def live_snapshot(
+    config: Config, tgt: Target, now: datetime, manifest: dict[str, Any] | None = None
+) -> Snapshot:
+    """The snapshot a local check assembles: the configured sources read now."""
+    return assemble(
+        tgt,
+        now,
+        inventory=config.inventory,
+        evidence=LiveEvidence.read(config.sources, now),
+        expected=[s.name for s in config.sources],
+        manifest=manifest,
+    )

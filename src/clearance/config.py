@@ -9,6 +9,7 @@ touching Clearance. Relative paths are relative to the config file.
     sources:
       - {name: edr-export, type: file, path: signals.jsonl}
     inventory: {name: hosts, type: static, path: inventory.yaml}
+    store: sqlite:///clearance.db    # optional: `check` decides from what sync/ingest stored
     ingest:                          # optional: see clearance.ingest.settings
       falco: {default: {cluster: prod-eu}}
 """
@@ -73,6 +74,9 @@ class ConfigDocument(BaseModel):
     sources: list[PluginEntry] = []
     inventory: PluginEntry
     ingest: IngestSettings = IngestSettings()  # push receivers and the Falco NATS consumer
+    # The store sync, ingest and serve write and `check` reads (a database URL); None: check
+    # reads the sources now, and the other commands use --database / the default.
+    store: str | None = Field(default=None, min_length=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class Config:
     inventory: Inventory
     sync: dict[str, SyncSettings]
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    store: str | None = None
 
 
 def locate(explicit: str | None) -> Path:
@@ -134,6 +139,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
             for s in doc.sources
         },
         ingest=doc.ingest,
+        store=doc.store,
     )
 
 

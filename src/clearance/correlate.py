@@ -12,13 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from clearance.model.assets import AssetRef, compatible, index_keys
-from clearance.model.signal import Signal
+from clearance.model.signal import Signal, fold
 from clearance.model.snapshot import Match
 from clearance.model.target import Exposure
 
 
 class SignalIndex:
-    """Signals by asset key. Adding a signal with a known uid replaces the older version."""
+    """Signals by asset key. Adding a signal with a known uid folds the two copies
+    (:func:`clearance.model.signal.fold`), as the store does."""
 
     def __init__(self, signals: Iterable[Signal] = ()) -> None:
         self._by_key: defaultdict[str, dict[str, tuple[Signal, AssetRef]]] = defaultdict(dict)
@@ -32,8 +33,19 @@ class SignalIndex:
     def signals(self) -> tuple[Signal, ...]:
         return tuple(self._by_uid.values())
 
+    def touching(self, keys: Iterable[str]) -> tuple[Signal, ...]:
+        """Signals filed under any of ``keys``, once each, by uid (what the store's asset index
+        answers for the same keys)."""
+        found: dict[str, Signal] = {}
+        for key in keys:
+            for uid, (signal, _) in self._by_key.get(key, {}).items():
+                found[uid] = signal
+        return tuple(found[uid] for uid in sorted(found))
+
     def add(self, signal: Signal) -> None:
-        if signal.uid in self._by_uid:
+        known = self._by_uid.get(signal.uid)
+        if known is not None:
+            signal = fold(known, signal)
             self.remove(signal.uid)
         self._by_uid[signal.uid] = signal
         for ref in signal.assets:

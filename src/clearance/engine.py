@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clearance.errors import TargetError
@@ -26,6 +26,7 @@ from clearance.model.decision import (
     Contribution,
     Decision,
     Freshness,
+    KindTotal,
     Reason,
     SourceFreshness,
     Verdict,
@@ -38,7 +39,7 @@ from clearance.policy.compiled import Policy
 from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import SIGNAL_FIELDS, CompiledRule, RuleEvaluationError
 from clearance.policy.schema import Environment, Stance
-from clearance.scoring import age_seconds, contribute, risk
+from clearance.scoring import age_seconds, capped_risk, contribute, risk
 
 INVENTORY_PREFIX = "inventory:"
 _PROXIMITY_LABELS = {p: p.label for p in Proximity}
@@ -57,10 +58,18 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
     }
 
+    counted = [m for m in active if m.signal.uid not in waived]
     scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now) for m in active if m.signal.uid not in waived
+        contribute(m, policy.weights, now) for m in counted
     ]
-    score = risk(value for value, _ in scored)
+    kinds: tuple[KindTotal, ...] = ()
+    if policy.weights.by_kind:
+        score, kinds = capped_risk(
+            ((m.signal.kind, value) for m, (value, _) in zip(counted, scored, strict=True)),
+            policy.weights.caps,
+        )
+    else:  # the plain union, exactly as decisions made under such a policy always were
+        score = risk(value for value, _ in scored)
     contributors = tuple(
         record for _, record in sorted(scored, key=lambda vc: (-vc[0], vc[1].signal))
     )
@@ -132,6 +141,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         notes=snapshot.exposure.notes,
         policy_digest=policy.digest,
         inputs_digest=inputs_digest,
+        kinds=kinds,
     )
 
 
@@ -208,6 +218,10 @@ _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
     "confidence": lambda s, now: s.confidence,
     "status": lambda s, now: s.status.value,
     "age_seconds": lambda s, now: age_seconds(s.last_seen, now),
+    "age": lambda s, now: timedelta(seconds=age_seconds(s.last_seen, now)),
+    "first_seen": lambda s, now: s.first_seen,
+    "last_seen": lambda s, now: s.last_seen,
+    "tracked": lambda s, now: s.tracked,
     "count": lambda s, now: s.count,
     "techniques": lambda s, now: list(s.techniques),
     "assets": lambda s, now: [str(a) for a in s.assets],
@@ -255,6 +269,7 @@ def _rule_reasons(
             "proximity": m.proximity.label,
             "target": target_view,
             "environment": target.environment,
+            "now": now,
         }
         for rule in signal_rules:
             reason = _run(rule, variables, m.signal.uid, m.signal.title)
@@ -271,6 +286,7 @@ def _rule_reasons(
             "sources": _sources_view(snapshot, env, now),
             "target": target_view,
             "environment": target.environment,
+            "now": now,
         }
         for rule in decision_rules:
             reason = _run(rule, variables, None, None)

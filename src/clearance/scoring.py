@@ -1,21 +1,26 @@
 """Scoring: each matched signal's contribution, and how contributions combine into risk.
 
-    contribution = weight(severity) × confidence × decay(age, half_life(kind)) × weight(proximity)
+    contribution = weight(kind, severity) × confidence × decay(age, half_life(kind))
+                   × weight(proximity)
     decay        = 0.5 ** (age / half_life)
     risk         = 100 × (1 − Π(1 − cᵢ))
 
-The union is bounded (0..100), monotone in every factor, and independent of signal order
-(contributions are multiplied in sorted order, so even floating-point rounding cannot depend on
-the order signals arrived in). Every number comes from the policy's ``scoring`` section.
+When the policy caps a kind (``scoring.kinds.<kind>.cap``), that kind's contributions are first
+combined on their own, ``uₖ = 1 − Π(1 − cᵢ)`` over its signals, and count for at most the cap:
+``risk = 100 × (1 − Πₖ (1 − min(capₖ, uₖ)))``. Both forms are bounded (0..100), monotone in every
+factor, and independent of signal order (contributions are multiplied in sorted order, so even
+floating-point rounding cannot depend on the order signals arrived in). Every number comes from
+the policy's ``scoring`` section.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from clearance.model.decision import Contribution
+from clearance.model.decision import Contribution, KindTotal
+from clearance.model.signal import SignalKind
 from clearance.model.snapshot import Match
 from clearance.policy.weights import Weights
 
@@ -38,7 +43,7 @@ def contribute(match: Match, weights: Weights, now: datetime) -> tuple[float, Co
     signal = match.signal
     age = age_seconds(signal.last_seen, now)
     half_life = weights.half_life[signal.kind]
-    severity_weight = weights.severity[signal.severity]
+    severity_weight = weights.severity[signal.kind][signal.severity]
     proximity_weight = weights.proximity[match.proximity]
     factor = decay(age, half_life)
     value = severity_weight * signal.confidence * factor * proximity_weight
@@ -57,6 +62,7 @@ def contribute(match: Match, weights: Weights, now: datetime) -> tuple[float, Co
         matched=str(match.matched.ref),
         contribution=round(value, _PLACES),
         url=signal.url,
+        kind=signal.kind.value if weights.by_kind else None,
     )
     return value, record
 
@@ -65,3 +71,27 @@ def risk(contributions: Iterable[float]) -> float:
     """Probabilistic union of contributions, 0..100, rounded to two decimals."""
     remaining = math.prod(1.0 - min(1.0, max(0.0, c)) for c in sorted(contributions))
     return round(100.0 * (1.0 - remaining), 2)
+
+
+def capped_risk(
+    contributions: Iterable[tuple[SignalKind, float]], caps: Mapping[SignalKind, float]
+) -> tuple[float, tuple[KindTotal, ...]]:
+    """The risk with each capped kind's union bounded by its cap, and every kind's total.
+
+    Uncapped kinds combine as in :func:`risk`; the totals say, per kind that scored, what it
+    added up to and what counted, so a reader sees a cap at work.
+    """
+    by_kind: dict[SignalKind, list[float]] = {}
+    for kind, value in contributions:
+        by_kind.setdefault(kind, []).append(min(1.0, max(0.0, value)))
+    totals: list[KindTotal] = []
+    remaining = 1.0
+    for kind in sorted(by_kind):
+        union = 1.0 - math.prod(1.0 - c for c in sorted(by_kind[kind]))
+        cap = caps.get(kind)
+        counted = union if cap is None else min(cap, union)
+        remaining *= 1.0 - counted
+        totals.append(
+            KindTotal(kind.value, round(union, _PLACES), cap, round(counted, _PLACES))
+        )
+    return round(100.0 * (1.0 - remaining), 2), tuple(totals)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from builders import NOW
 from clearance.errors import ClearanceError
 from clearance.inventory.interface import Inventory
 from clearance.model.assets import AssetKind
@@ -101,7 +102,7 @@ class InventoryContract:
     def test_health_is_none_or_names_the_inventory(self, case: InventoryCase) -> None:
         self._resolve(case, case.known)
         try:
-            health = case.inventory.health()
+            health = case.inventory.health(NOW)
         except Exception as exc:
             pytest.fail(f"health leaked {type(exc).__name__}: {exc}")
         if health is not None:

@@ -135,7 +135,7 @@ def classify(doc: Any) -> str | None:
         return "static-inventory"
     if keys <= {"schema_version", "environments", "scoring", "rules", "suppressions", "exceptions"}:
         return "policy"
-    if keys <= {"policy", "sources", "inventory", "ingest"}:
+    if keys <= {"policy", "sources", "inventory", "ingest", "store"}:
         return "config"
     if keys <= {"console_url", "github", "admission", "argo", "flagger"}:
         return "integrations"

@@ -55,13 +55,14 @@ def check(
     target: Target,
     signals: list[Signal],
     manifest: dict[str, Any] | None = None,
+    identities: IdentityGraph | None = None,
 ) -> tuple[Decision, Snapshot]:
-    exposure = inventory.resolve(target, manifest=manifest)
+    exposure = inventory.resolve(target, manifest=manifest, identities=identities)
     index = SignalIndex(signals)
     snapshot = Snapshot(
         exposure=exposure,
         matches=index.match(exposure),
-        sources=(fresh("falcon"), inventory.health()),
+        sources=(fresh("falcon"), inventory.health(NOW)),
     )
     return decide(target, snapshot, make_policy(), NOW), snapshot
 
@@ -172,12 +173,11 @@ def test_a_mac_only_detection_reaches_the_node_through_the_identity_graph(
         },
         label="falcon:aid1",
     )
-    inventory.identities = graph
     s1 = signal("sentinelone:1888", severity=Severity.CRITICAL, assets=("mac:0A:1B:2C:3D:4E:5F",))
-    decision, snapshot = check(inventory, ICX_DB, [s1])
+    decision, snapshot = check(inventory, ICX_DB, [s1], identities=graph)
     [match] = snapshot.matches
     assert match.proximity is Proximity.HOST
     assert match.matched.via.endswith("identity: same machine as instance:i-03dc801fd988ab620")
     assert decision.verdict is Verdict.BLOCK
-    other, _ = check(inventory, KOTSADM, [s1])
+    other, _ = check(inventory, KOTSADM, [s1], identities=graph)
     assert other.verdict is Verdict.PROCEED

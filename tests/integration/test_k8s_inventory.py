@@ -6,7 +6,7 @@ import copy
 import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,36 @@ def test_watch_keeps_the_cache_current(tmp_path: Path, server: KubeApiServer) ->
         inventory.stop()
 
 
+def test_a_watched_cache_stays_fresh_however_long_it_runs(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    """The watches re-open every second: a cache kept current is fresh as of any decision's now,
+    even long after start-up, and an optional CRD the cluster lacks (Argo Rollouts here) is not
+    an age that grows; a watch that fails makes the cache as old as when it last heard."""
+    clock = [T0]
+    built = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
+    inventory = KubernetesInventory(
+        "k8s", built._connect, clock=lambda: clock[0], watch_timeout_seconds=1
+    )
+    inventory.start()
+    try:
+        cache = inventory.caches["prod-eu"]
+        eventually(lambda: cache.state["rollout"].absent, "the missing CRD seen as absent")
+        eventually(lambda: all(s.synced for s in cache.state.values()), "every resource listed")
+        later = T0 + timedelta(hours=6)
+        clock[0] = later  # every event and re-opened watch from now on is heard "later"
+        eventually(lambda: cache.fresh_as_of() == later, "every watch re-opened")
+        assert inventory.health(later + timedelta(seconds=5)).last_success == later + timedelta(
+            seconds=5
+        )
+        server.cluster.tokens.clear()  # the credential is revoked: the watches fail
+        eventually(lambda: inventory.health(later).last_error is not None, "failure seen")
+        clock[0] = later + timedelta(hours=1)
+        assert inventory.health(later + timedelta(hours=1)).last_success == later
+    finally:
+        inventory.stop()
+
+
 def test_410_gone_makes_the_reflector_relist(tmp_path: Path, server: KubeApiServer) -> None:
     inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
     inventory.start()
@@ -92,7 +122,7 @@ def test_410_gone_makes_the_reflector_relist(tmp_path: Path, server: KubeApiServ
         eventually(lambda: "host:duckboat-02" in refs(inventory.resolve(ICX_DB)), "relisted")
         assert server.cluster.list_calls["pods"] >= 2
         assert any(r.relists for r in inventory.reflectors if r.resource.kind == "pod")
-        assert inventory.health().last_error is None
+        assert inventory.health(T0).last_error is None
     finally:
         inventory.stop()
 
@@ -108,7 +138,7 @@ def test_rbac_forbidding_nodes_is_nodes_unknown_naming_the_cluster(
     assert reason is UnresolvedReason.NODES_UNKNOWN
     assert "prod-eu" in detail
     assert "forbidden" in detail
-    health = inventory.health()
+    health = inventory.health(T0)
     assert health.last_error is not None
     assert 'cannot list resource "nodes"' in health.last_error
 
@@ -138,7 +168,7 @@ def test_expired_credential_is_a_clear_error_not_a_crash(
     assert "HTTP 401" in detail
     assert "expired" in detail
     assert "expired-token" not in detail  # never the secret
-    health = inventory.health()
+    health = inventory.health(T0)
     assert health.last_success is None
     assert health.last_error is not None
 
@@ -238,7 +268,7 @@ def test_without_the_rollouts_crd_other_workloads_are_unaffected(
 ) -> None:
     inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
     assert inventory.resolve(ICX_DB).unresolved == ()
-    assert inventory.health().last_error is None
+    assert inventory.health(T0).last_error is None
     missing = inventory.resolve(Target.of("production", "prod-eu", "icx", "rollout/web"))
     assert [r for r, _ in missing.unresolved] == [UnresolvedReason.TARGET_NOT_FOUND]
 
@@ -251,17 +281,23 @@ def test_malformed_object_served_is_skipped_and_counted(
     server.cluster.add("pods", broken)
     inventory = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
     assert inventory.resolve(ICX_DB).unresolved == ()
-    assert inventory.health().skipped == 1
+    assert inventory.health(T0).skipped == 1
 
 
-def test_health_times_come_from_the_injected_clock(tmp_path: Path, server: KubeApiServer) -> None:
+def test_a_cache_listed_for_this_check_is_fresh_as_of_the_decisions_time(
+    tmp_path: Path, server: KubeApiServer
+) -> None:
+    """One clock: health is judged at the decision's ``now``, not stamped by the wall clock, so
+    two checks with the same ``--now`` hash the same inputs."""
     kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
     built = build(tmp_path, kubeconfig)
     inventory = KubernetesInventory("k8s", built._connect, clock=lambda: T0)
     inventory.resolve(ICX_DB)
-    health = inventory.health()
+    later = T0 + timedelta(days=3)
+    health = inventory.health(later)
     assert health.name == "inventory:k8s"
-    assert health.last_success == T0
+    assert health.last_success == later
+    assert inventory.health(later) == health
 
 
 def test_one_shot_resolution_lists_only_the_target_namespace_and_nodes(
@@ -346,11 +382,11 @@ def test_a_cluster_lost_after_sync_keeps_serving_the_cache_and_says_so(
     inventory.start()
     try:
         before = inventory.resolve(ICX_DB)
-        assert inventory.health().last_error is None
+        assert inventory.health(T0).last_error is None
         server.cluster.tokens.clear()  # the credential is revoked...
         server.cluster.compact()  # ...and the watches must re-list: 401
-        eventually(lambda: inventory.health().last_error is not None, "error surfaced")
-        health = inventory.health()
+        eventually(lambda: inventory.health(T0).last_error is not None, "error surfaced")
+        health = inventory.health(T0)
         assert health.last_error is not None
         assert "HTTP 401" in health.last_error
         assert health.last_error_at is not None

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders import NOW, POLICY_YAML, signal
+from builders import NOW, POLICY_YAML, live_snapshot, signal
 from clearance.config import load_config
-from clearance.gather import gather
 from clearance.ingest.storing import KEV_REFERENCE
 from clearance.model.signal import SignalKind
 from clearance.model.target import Target
@@ -134,7 +133,7 @@ def test_local_check_applies_the_feed_to_the_signals_it_reads(
     target = Target.of(
         environment="production", cluster="prod-eu", namespace="shop", workload="deployment/web"
     )
-    snapshot = gather(load_config(tmp_path / "clearance.yaml"), target, NOW).snapshot
+    snapshot = live_snapshot(load_config(tmp_path / "clearance.yaml"), target, NOW)
     kinds = sorted(m.signal.kind.value for m in snapshot.matches)
     assert kinds == ["known_exploited", "vulnerability"]
     assert {h.name for h in snapshot.sources} == {"scans", "cisa-kev"}

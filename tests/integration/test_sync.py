@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -14,6 +15,8 @@ import pytest
 
 from builders import signal
 from clearance.errors import SourceError
+from clearance.ingest.storing import store_kev_catalog
+from clearance.model.signal import SignalKind
 from clearance.sources.interface import Batch, Quarantined
 from clearance.store.sql import SqlStore
 from clearance.sync.leases import FileLease, PostgresLease
@@ -42,7 +45,7 @@ class ScriptedSource:
             if self.fail_after is not None and i >= self.fail_after:
                 self.fail_after = None
                 raise SourceError(self.name, "connection reset")
-            yield Batch(page.signals, page.quarantined, watermark=str(i))
+            yield Batch(page.signals, page.quarantined, str(i), page.identities)
 
 
 class Clock:
@@ -152,6 +155,38 @@ def test_run_due_honours_each_schedule(store: SqlStore) -> None:
     assert p.seconds_until_due() == 60
     clock.now += timedelta(minutes=1)
     assert len(p.run_due()) == 1
+
+
+KEV_FIXTURE = Path(__file__).parent.parent / "fixtures" / "kev"
+
+
+def test_a_pulled_vulnerability_on_a_kev_listed_cve_is_raised_to_known_exploited(
+    store: SqlStore,
+) -> None:
+    """Pulled data is stored as pushed data is: the stored KEV catalog applies to it."""
+    catalog = (KEV_FIXTURE / "known_exploited_vulnerabilities.trimmed.json").read_bytes()
+    store_kev_catalog(store, catalog, START)
+    listed = json.loads(catalog)["vulnerabilities"][0]["cveID"]
+    vuln = signal(
+        "scanner:img-1",
+        kind=SignalKind.VULNERABILITY,
+        assets=("image:ghcr.io/acme/web:2.0",),
+        rule=listed,
+    )
+    source = ScriptedSource("scanner", [Batch((vuln,))])
+    assert poller(store, source, Clock(), []).pull("scanner").ok
+    raised = store.active_signals_of_kind(SignalKind.KNOWN_EXPLOITED)
+    assert [(s.rule, [str(a) for a in s.assets]) for s in raised] == [
+        (listed, ["image:ghcr.io/acme/web:2.0"])
+    ]
+
+
+def test_the_host_identities_a_pull_reports_are_kept(store: SqlStore) -> None:
+    group = {"host": ("ip-10-0-1-5.ec2.internal",), "instance": ("i-0abc123",), "mac": ()}
+    source = ScriptedSource("edr", [Batch(identities=(group,)), Batch(identities=(group,))])
+    assert poller(store, source, Clock(), []).pull("edr").ok
+    assert store.identity_groups(START - timedelta(days=1)) == (("edr", group),)
+    assert store.identity_groups(START + timedelta(seconds=1)) == ()  # seen at the pull, not since
 
 
 def test_one_poller_per_source_across_processes_with_file_leases(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,9 +24,14 @@ from clearance.model import (
     Verdict,
     parse_asset,
 )
-from clearance.scoring import risk
+from clearance.policy.load import load_policy
+from clearance.scoring import capped_risk, risk
 
 POLICY = make_policy()
+# The shipped policy weighs kinds apart and caps some (scoring.kinds): every property below
+# holds for it too.
+BY_KIND = load_policy(Path(__file__).parents[2] / "examples" / "policy.yaml")
+POLICIES = (POLICY, BY_KIND)
 TARGET = target()
 GROUPS = {
     Proximity.DIRECT: "pod:shop/api-1",
@@ -75,10 +81,37 @@ def test_risk_is_bounded(contributions: list[float]) -> None:
 
 @given(signal_lists)
 def test_score_is_bounded_and_independent_of_signal_order(items: list[Signal]) -> None:
-    forward = decide(TARGET, snapshot(items), POLICY, NOW)
-    backward = decide(TARGET, snapshot(list(reversed(items))), POLICY, NOW)
-    assert 0.0 <= forward.score <= 100.0
-    assert forward.to_json() == backward.to_json()
+    for policy in POLICIES:
+        forward = decide(TARGET, snapshot(items), policy, NOW)
+        backward = decide(TARGET, snapshot(list(reversed(items))), policy, NOW)
+        assert 0.0 <= forward.score <= 100.0
+        assert forward.to_json() == backward.to_json()
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(list(SignalKind)), st.floats(0, 1, allow_nan=False)),
+        max_size=40,
+    ),
+    st.dictionaries(st.sampled_from(list(SignalKind)), st.floats(0, 1, allow_nan=False)),
+    st.tuples(st.sampled_from(list(SignalKind)), st.floats(0, 1, allow_nan=False)),
+)
+def test_capped_risk_is_bounded_monotone_and_each_cap_holds(
+    contributions: list[tuple[SignalKind, float]],
+    caps: dict[SignalKind, float],
+    extra: tuple[SignalKind, float],
+) -> None:
+    score, totals = capped_risk(contributions, caps)
+    assert 0.0 <= score <= 100.0
+    assert capped_risk(list(reversed(contributions)), caps)[0] == score
+    assert capped_risk([*contributions, extra], caps)[0] >= score  # more evidence, never less
+    for total in totals:  # the record rounds to 6 places
+        assert total.counted <= total.total + 1e-6
+        if total.cap is not None:
+            assert total.counted <= total.cap + 1e-6
+    for kind, cap in caps.items():  # one kind alone can never count for more than its cap
+        alone = [(k, c) for k, c in contributions if k is kind]
+        assert capped_risk(alone, caps)[0] <= round(100.0 * cap, 2)
 
 
 @given(signal_lists, signals(uid=99_999), known_severities, known_severities, confidences)
@@ -92,10 +125,11 @@ def test_score_is_monotone_in_severity_and_confidence(
     high = replace(
         extra, severity=max(extra.severity, severity), confidence=max(extra.confidence, confidence)
     )
-    assert (
-        decide(TARGET, snapshot([*items, low]), POLICY, NOW).score
-        <= decide(TARGET, snapshot([*items, high]), POLICY, NOW).score
-    )
+    for policy in POLICIES:
+        assert (
+            decide(TARGET, snapshot([*items, low]), policy, NOW).score
+            <= decide(TARGET, snapshot([*items, high]), policy, NOW).score
+        )
 
 
 @given(signal_lists, signals(uid=99_999), proximities, proximities)

@@ -31,7 +31,7 @@ def test_fqdn_in_another_domain_does_not_match_even_with_the_same_short_name() -
     assert index.match(exposure(target(), host=("host:web-1.prod.local",))) == ()
 
 
-def test_a_newer_version_of_a_signal_replaces_the_older_one() -> None:
+def test_a_newer_copy_of_a_signal_replaces_the_older_ones_content() -> None:
     index = SignalIndex([signal("edr:1", assets=("host:node-1",))])
     index.add(signal("edr:1", assets=("host:node-9",)))
     assert len(index) == 1

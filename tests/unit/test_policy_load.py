@@ -123,3 +123,40 @@ def test_non_monotone_weights_are_refused() -> None:
     text = POLICY_YAML.replace("high: 0.6", "high: 0.2")
     (problem,) = problems(text)
     assert "severity_weights.high (0.2) must not be below severity_weights.medium (0.3)" in problem
+
+
+KINDS = """\
+  kinds:
+    vulnerability:
+      severity_weights: {unknown: 0.02, informational: 0.0, low: 0.02, medium: 0.05,
+                         high: 0.15, critical: 0.3, fatal: 0.3}
+      cap: 0.35
+"""
+
+
+def _with_kinds(kinds: str) -> str:
+    return POLICY_YAML.replace("  proximity_weights:", kinds + "  proximity_weights:", 1)
+
+
+def test_a_kinds_table_loads_and_weighs_only_its_kind() -> None:
+    from clearance.model.signal import Severity, SignalKind
+
+    policy = load_policy_text(_with_kinds(KINDS), "policy.yaml")
+    assert policy.weights.severity[SignalKind.VULNERABILITY][Severity.HIGH] == 0.15
+    assert policy.weights.severity[SignalKind.DETECTION][Severity.HIGH] == 0.6
+    assert policy.weights.caps == {SignalKind.VULNERABILITY: 0.35}
+    assert policy.weights.by_kind
+
+
+def test_a_non_monotone_kind_table_is_refused_naming_the_kind() -> None:
+    (problem,) = problems(_with_kinds(KINDS.replace("high: 0.15", "high: 0.01")))
+    assert (
+        "kinds.vulnerability.severity_weights.high (0.01) must not be below "
+        "kinds.vulnerability.severity_weights.medium (0.05)" in problem
+    )
+
+
+def test_an_unknown_kind_and_a_cap_above_one_are_refused() -> None:
+    assert any("vulnerabilty" in p for p in problems(_with_kinds(KINDS.replace(
+        "vulnerability:", "vulnerabilty:"))))  # fmt: skip
+    assert any("cap" in p for p in problems(_with_kinds(KINDS.replace("0.35", "1.5"))))

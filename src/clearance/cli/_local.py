@@ -1,14 +1,20 @@
-"""What ``check``, ``explain`` and ``demo`` share: turn flags into a decision in local mode."""
+"""What ``check``, ``explain`` and ``demo`` share: turn flags into a decision in local mode.
+
+The snapshot is assembled by :func:`clearance.snapshot.assemble`, as the service assembles its
+own: from the configured sources read now, or, when a store is configured (``--database`` or
+``store:`` in clearance.yaml), from what ``sync``, ``ingest`` and the push receivers stored.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.config import load_config, locate
 from clearance.errors import ConfigError
@@ -16,11 +22,15 @@ from clearance.model.decision import Decision
 from clearance.model.signal import parse_time
 from clearance.model.target import ChangeInfo, Target
 
+if TYPE_CHECKING:
+    from clearance.snapshot import Evidence
+
 
 @dataclass(frozen=True, slots=True)
 class LocalResult:
     decision: Decision
     skipped: int
+    store: str | None = None  # the store read (its URL, password hidden), when one was
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,12 +51,23 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--actor", help="who asked for the deploy (recorded)")
     target.add_argument("--commit", help="commit being deployed (recorded)")
     target.add_argument(
+        "--pipeline-run",
+        metavar="RUN",
+        help="the pipeline run asking (recorded), e.g. owner/repo/actions/runs/42",
+    )
+    target.add_argument(
         "--manifest",
         type=Path,
         help="the workload manifest about to be applied (YAML or JSON): its images, and the "
         "nodes it may be scheduled on when the workload is new or changing",
     )
     add_run_arguments(parser)
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="decide from this store (what sync, ingest and the push receivers stored) instead "
+        "of reading the sources now (default: clearance.yaml's store:, if any)",
+    )
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +96,11 @@ def target_from(args: argparse.Namespace) -> Target:
             namespace=args.namespace,
             workload=args.workload,
             images=tuple(args.image),
-            change=ChangeInfo(commit=args.commit, actor=args.actor),
+            change=ChangeInfo(
+                commit=args.commit,
+                pipeline_run=getattr(args, "pipeline_run", None),
+                actor=args.actor,
+            ),
         )
     except ValueError as exc:  # a malformed --image
         raise ConfigError(f"--image: {exc}") from exc
@@ -92,8 +117,8 @@ def config_path(args: argparse.Namespace, stack: ExitStack, now: datetime) -> Pa
 
 def decide_locally(args: argparse.Namespace, target: Target | None = None) -> LocalResult:
     from clearance.engine import decide
-    from clearance.gather import gather
     from clearance.policy.load import load_policy
+    from clearance.snapshot import LiveEvidence, assemble
 
     now = now_from(args)
     target = target or target_from(args)
@@ -101,8 +126,65 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
         config = load_config(config_path(args, stack, now))
         policy = load_policy(config.policy_path)
         policy.environment(target.environment)  # unknown environment: fail before any I/O
-        gathered = gather(config, target, now, manifest=_manifest(args))
-    return LocalResult(decide(target, gathered.snapshot, policy, now), len(gathered.quarantined))
+        manifest = _manifest(args)
+        url = getattr(args, "database", None) or config.store
+        shown = None
+        if url is None:
+            live = LiveEvidence.read(config.sources, now)
+            evidence: Evidence = live
+            skipped = len(live.quarantined)
+        else:
+            evidence, shown = _stored(url, stack)
+            skipped = 0
+        snapshot = assemble(
+            target,
+            now,
+            inventory=config.inventory,
+            evidence=evidence,
+            expected=[s.name for s in config.sources],
+            manifest=manifest,
+        )
+    decision = decide(target, snapshot, policy, now)
+    _tell_where(shown, config.sources == () and url is None)
+    return LocalResult(decision, skipped, shown)
+
+
+def _tell_where(store: str | None, no_sources: bool) -> None:
+    """Say which store a decision was read from; with no source and no store, point at the
+    store ``sync``/``ingest`` write by default, if one is here (stderr: stdout is the result)."""
+    if store is not None:
+        print(f"clearance: decided from the store at {store}", file=sys.stderr)
+    elif no_sources and Path("clearance.db").exists():
+        print(
+            "clearance: tip: no source is configured, but ./clearance.db holds what sync or "
+            "ingest stored: pass --database sqlite:///clearance.db (or set store: in "
+            "clearance.yaml) to decide from it, or --server to ask the service",
+            file=sys.stderr,
+        )
+
+
+def _stored(url: str, stack: ExitStack) -> tuple[Evidence, str]:
+    """Stored evidence from the store at ``url``, which must exist and be at the schema head
+    (a check never creates or migrates a store)."""
+    try:
+        from clearance.cli._store import sqlite_path
+        from clearance.snapshot import StoredEvidence
+        from clearance.store.database import safe_url
+        from clearance.store.sql import SqlStore
+    except ImportError as exc:
+        raise ConfigError(
+            f"reading a store needs the server extra ({exc.name} is missing): "
+            "pip install 'clearance[server]'"
+        ) from exc
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"no store at {path}: run `clearance sync` or `clearance ingest` first, or drop "
+            "--database (and store:) to read the sources now"
+        )
+    store = SqlStore.open(url, migrate=False)
+    stack.callback(store.close)
+    return StoredEvidence(store), safe_url(url)
 
 
 def _manifest(args: argparse.Namespace) -> dict[str, Any] | None:

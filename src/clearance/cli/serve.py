@@ -18,7 +18,7 @@ from pathlib import Path
 from clearance.cli._store import add_database_argument
 from clearance.config import Config, load_config, locate
 from clearance.errors import ConfigError
-from clearance.sources.interface import Dated
+from clearance.store.interface import Store
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +62,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-def seed(store: object, config: Config, now: datetime) -> int:
-    """Read every configured source once into the store (what one ``sync`` pass does)."""
-    from clearance.store.sql import SqlStore
+def seed(store: Store, config: Config, url: str) -> int:
+    """Pull every configured source once into the store, as one ``clearance sync`` does (the
+    same poller and storing path), before the first request is served."""
+    import time
 
-    assert isinstance(store, SqlStore)
-    total = 0
-    for source in config.sources:
-        for batch in source.fetch(None):
-            store.upsert_signals(batch.signals, now)
-            store.add_quarantined(batch.quarantined, now)
-            total += len(batch.signals)
-        last = source.modified_at() if isinstance(source, Dated) else now
-        store.record_source_success(source.name, last)
-    return total
+    from clearance.sync.background import poller_for
+    from clearance.sync.leases import lease_for
+
+    lease = lease_for(url)
+    try:
+        poller = poller_for(config, store, lease, lambda: datetime.now(UTC), time.sleep)
+        results = [poller.pull(name) for name in sorted(poller.sources)]
+    finally:
+        lease.close()
+    return sum(r.signals for r in results)
 
 
 def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         store = SqlStore.open(database_url(args.database))
         stack.callback(store.close)
         if args.demo:
-            count = seed(store, load_config(config_path), now)
+            count = seed(store, load_config(config_path), database_url(args.database))
             logger.info("demo: loaded %d signals into the store", count)
         ctx = build_context(config_path, store, settings)  # stores the policy text, checks all
         if not args.no_sync:

@@ -1,9 +1,13 @@
-"""Store a normalized batch as a live sync would, and keep the KEV catalog's signals current.
+"""Store a normalized batch, and keep the KEV catalog's signals current: the one storing path.
 
-One function for every push path (HTTP receivers, NATS, ``clearance ingest``):
+Every writer goes through :func:`store_batch`: the pull loop (``sync``, ``serve``'s background
+and its ``--demo`` seed), the push receivers (``POST /v1/ingest/*``, ``POST /v1/signals``), the
+NATS consumer and ``clearance ingest``:
 
-* signals are upserted, bad items quarantined, and the source's success recorded, in that order,
-  so a source is never reported fresh for data that was not stored;
+* signals are upserted (folded with what is stored: :func:`clearance.model.signal.fold`), bad
+  items quarantined, the host identities the batch reports kept, then the batch's watermark
+  moved, then (for a push) the source's success recorded, in that order, so a source is never
+  reported fresh, nor a pull resumed past, data that was not stored;
 * vulnerability signals are enriched with the stored KEV catalog: each CVE that CISA lists adds a
   ``known_exploited`` signal on the same image (``docs/sources/kev.md``), stored with them;
 * a new catalog is stored whole, then every stored active vulnerability is enriched again, so a
@@ -46,6 +50,7 @@ class Stored:
     quarantined: int
     inserted: int
     updated: int
+    unchanged: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +60,7 @@ class Stored:
             "quarantined": self.quarantined,
             "inserted": self.inserted,
             "updated": self.updated,
+            "unchanged": self.unchanged,
         }
 
 
@@ -74,22 +80,37 @@ def stored_catalog(store: Store) -> KevCatalog | None:
     return catalog
 
 
-def store_batch(store: Store, batch: Batch, source: str, now: datetime) -> Stored:
-    """Store ``batch`` as ``source``'s data at ``now``; returns the counts."""
+def store_batch(
+    store: Store, batch: Batch, source: str, now: datetime, *, complete: bool = True
+) -> Stored:
+    """Store ``batch`` as ``source``'s data at ``now``; returns the counts.
+
+    ``complete``: the batch is all the source has to say now (a push), so its success is recorded
+    at ``now``. A pull stores page after page with ``complete=False`` and records its success
+    once every page is stored, at the data's own time (a file's modification time).
+    """
     signals = list(batch.signals)
     exploited = []
     if any(s.kind is SignalKind.VULNERABILITY for s in signals):
         catalog = stored_catalog(store)
         if catalog is not None:
             exploited = enrich(signals, catalog, source=KEV_SOURCE)
-    inserted = updated = 0
+    inserted = updated = unchanged = 0
     if signals or exploited:
         counts = store.upsert_signals([*signals, *exploited], now)
-        inserted, updated = counts.inserted, counts.updated
+        inserted, updated, unchanged = counts.inserted, counts.updated, counts.unchanged
     if batch.quarantined:
         store.add_quarantined(batch.quarantined, now)
-    store.record_source_success(source, now)
-    return Stored(source, len(signals), len(exploited), len(batch.quarantined), inserted, updated)
+    if batch.identities:
+        store.put_identities(source, batch.identities, now)
+    # Only now that the batch is stored may the resume point move past it.
+    if batch.watermark is not None:
+        store.set_watermark(source, batch.watermark)
+    if complete:
+        store.record_source_success(source, now)
+    return Stored(
+        source, len(signals), len(exploited), len(batch.quarantined), inserted, updated, unchanged
+    )
 
 
 def store_kev_catalog(

@@ -1,7 +1,7 @@
 """The contract every integration route is built on: decide-and-record, and who is asking.
 
 The routes never call the engine or the store themselves. They are given a :class:`Decider`
-(the decision service: gather a snapshot, ``decide``, apply approvals, append to the audit log
+(the decision service: assemble a snapshot, ``decide``, apply approvals, append to the audit log
 with the caller's identity) and an :class:`Authenticator` (the server's token / OIDC check), so
 they can be mounted on the service app with one line and tested against the real engine.
 

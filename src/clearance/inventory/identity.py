@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, asset, compatible, index_keys
+from clearance.model.canonical import canonical_digest
+from clearance.model.target import ExposedAsset, Exposure, Proximity
 
 _JOINING = (AssetKind.INSTANCE, AssetKind.MAC, AssetKind.HOST)
 _KINDS = {AssetKind.HOST, AssetKind.INSTANCE, AssetKind.IP, AssetKind.MAC}
@@ -91,6 +93,20 @@ class IdentityGraph:
         for ref in refs:
             for key in index_keys(ref):
                 self._by_key[key].add(gid)
+
+    @classmethod
+    def of(cls, reported: Iterable[tuple[str, Mapping[str, Iterable[str]]]]) -> IdentityGraph:
+        """The graph of ``(source, group)`` pairs, built in one canonical order (by source, then
+        by the group's content digest, each distinct group once): whoever reported them first,
+        the same groups give the same machines and the same explanations."""
+        distinct: dict[tuple[str, str], Mapping[str, Iterable[str]]] = {}
+        for source, group in reported:
+            value = {kind: list(values) for kind, values in group.items()}
+            distinct.setdefault((source, canonical_digest(value)), value)
+        graph = cls()
+        for (source, _), group in sorted(distinct.items(), key=lambda item: item[0]):
+            graph.add_all((group,), source=source)
+        return graph
 
     def add_all(self, groups: Iterable[Mapping[str, Iterable[str]]], *, source: str) -> None:
         """Add a source's ``Batch.identities``, labelling each machine ``source:<first name>``."""
@@ -215,3 +231,31 @@ class IdentityGraph:
                 joined.append((ref, strongest))
                 known.add(ref)
         return Expansion(tuple(sorted(known)), tuple(joined), tuple(ambiguities))
+
+
+def expand_hosts(exposure: Exposure, graph: IdentityGraph) -> Exposure:
+    """Add every name the EDR host inventories know for each host the exposure touches.
+
+    Each host reference is expanded on its own (a static inventory does not say which names
+    belong to one machine); ambiguities are kept as notes, never joined.
+    """
+    if not len(graph):
+        return exposure
+    added: list[ExposedAsset] = []
+    notes: list[str] = []
+    for exposed in exposure.assets:
+        if exposed.proximity is not Proximity.HOST:
+            continue
+        expansion = graph.expand([exposed.ref])
+        added += [
+            ExposedAsset(Proximity.HOST, ref, f"identity: same machine as {by}")
+            for ref, by in expansion.joined
+        ]
+        notes += [f"identity: {text}" for text in expansion.ambiguities]
+    if not added and not notes:
+        return exposure
+    return replace(
+        exposure,
+        assets=tuple(sorted({*exposure.assets, *added})),
+        notes=tuple(dict.fromkeys((*exposure.notes, *notes))),
+    )

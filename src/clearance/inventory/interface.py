@@ -14,33 +14,58 @@ a pydantic ``Config`` validated first, then ``create``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from clearance.errors import InventoryError
+from clearance.inventory.identity import IdentityGraph
 from clearance.model.target import Exposure, SourceHealth, Target
 
-__all__ = ["Inventory", "InventoryError", "InventoryPlugin"]
+__all__ = ["Inventory", "InventoryError", "InventoryPlugin", "Lifecycle"]
 
 
 @runtime_checkable
 class Inventory(Protocol):
     name: str
 
-    def resolve(self, target: Target, *, manifest: Mapping[str, Any] | None = None) -> Exposure:
+    def resolve(
+        self,
+        target: Target,
+        *,
+        manifest: Mapping[str, Any] | None = None,
+        identities: IdentityGraph | None = None,
+    ) -> Exposure:
         """Resolve ``target``; unresolvable parts go in ``Exposure.unresolved``, never dropped.
 
         ``manifest`` is the object about to be applied (``check --manifest``, an admission
         request): what it will run and where it may be scheduled, for a workload that is new
-        or changing.
+        or changing. ``identities`` (the host identity graph the sources reported) adds every
+        name of each host the target touches, with how it was joined.
         """
         ...
 
-    def health(self) -> SourceHealth | None:
-        """The age of what resolution reads (a watch cache), or None for a static file."""
+    def health(self, now: datetime) -> SourceHealth | None:
+        """How current what resolution reads is, as of the decision's ``now``, or None for a
+        static file. Deterministic: a cache that is being kept current is fresh as of ``now``."""
         ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """An inventory (or source) that keeps state current in the background: ``clearance serve``
+    starts it before the first decision, checks on it, and stops it at shutdown."""
+
+    def start(self) -> None: ...
+
+    def supervise(self) -> None:
+        """Restart whatever stopped unexpectedly (a watch thread that died); cheap, called
+        every few seconds."""
+        ...
+
+    def stop(self) -> None: ...
 
 
 class InventoryPlugin(Protocol):

@@ -11,13 +11,15 @@ Kubernetes. Format (``examples/inventory.yaml``)::
           direct: [pod:shop/checkout-7d9f, image:ghcr.io/acme/checkout:1.4]
           host: [host:ip-10-0-1-5.eu-west-1.compute.internal, instance:i-0abc, ip:10.0.1.5]
 
-The target's namespace (``namespace:cluster/ns``) and cluster (``cluster:name``) are added
-automatically, and so are the images named on the command line (``--image``), as direct assets.
+The target's workload (``workload:cluster/ns/kind/name``, direct), namespace
+(``namespace:cluster/ns``) and cluster (``cluster:name``) are added automatically, and so are the
+images named on the command line (``--image``) and in a ``--manifest``, as direct assets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clearance.errors import InvalidAssetError, InventoryError
+from clearance.inventory.identity import IdentityGraph, expand_hosts
 from clearance.model.assets import AssetKind, AssetRef, ImageRef, parse_asset, parse_image
 from clearance.model.target import (
     ExposedAsset,
@@ -101,7 +104,13 @@ class StaticInventory:
             entries[key] = tuple(exposed)
         return cls(name, entries)
 
-    def resolve(self, target: Target, *, manifest: Mapping[str, Any] | None = None) -> Exposure:
+    def resolve(
+        self,
+        target: Target,
+        *,
+        manifest: Mapping[str, Any] | None = None,
+        identities: IdentityGraph | None = None,
+    ) -> Exposure:
         assets = self._entries.get(target.key)
         if assets is None:
             return Exposure(
@@ -111,6 +120,14 @@ class StaticInventory:
                 unresolved=((UnresolvedReason.TARGET_NOT_FOUND, f"{target.key} is not listed"),),
             )
         implied = [
+            ExposedAsset(
+                Proximity.DIRECT,
+                AssetRef(
+                    AssetKind.WORKLOAD,
+                    f"{target.cluster}/{target.namespace}/{target.workload}".lower(),
+                ),
+                "target",
+            ),
             ExposedAsset(
                 Proximity.NAMESPACE,
                 AssetRef(AssetKind.NAMESPACE, f"{target.cluster}/{target.namespace}".lower()),
@@ -128,11 +145,12 @@ class StaticInventory:
             ExposedAsset(Proximity.DIRECT, AssetRef(AssetKind.IMAGE, str(image)), "manifest")
             for image in manifest_images(manifest or {})
         ]
-        return Exposure(
+        exposure = Exposure(
             target=target, assets=tuple(sorted({*assets, *implied})), inventory=self.name
         )
+        return exposure if identities is None else expand_hosts(exposure, identities)
 
-    def health(self) -> SourceHealth | None:
+    def health(self, now: datetime) -> SourceHealth | None:
         return None
 
 

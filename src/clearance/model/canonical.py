@@ -29,6 +29,7 @@ differently) is a failing test, never a silently different hash.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -99,3 +100,8 @@ def _es6_numbers(node: Any) -> Any:
     if kind is str or node is None or kind is bool:
         return node
     raise _Fallback  # enums, subclasses, anything unusual: let rfc8785 decide
+
+
+def canonical_digest(value: Any) -> str:
+    """``sha256:<hex>`` of a JSON value's canonical bytes: the same value, the same digest."""
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()

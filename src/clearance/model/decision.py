@@ -93,6 +93,7 @@ class Contribution:
     matched: str  # the exposed asset it matched, e.g. "host:ip-10-0-1-5"
     contribution: float
     url: str | None = None
+    kind: str | None = None  # set when the policy weighs kinds apart (scoring.kinds)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -112,6 +113,24 @@ class Contribution:
         }
         if self.url is not None:
             data["url"] = self.url
+        if self.kind is not None:
+            data["kind"] = self.kind
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class KindTotal:
+    """What one kind of finding added up to, and what of it counted after its cap."""
+
+    kind: str
+    total: float  # 1 − Π(1 − c) over the kind's contributions
+    cap: float | None
+    counted: float  # min(cap, total), or total when uncapped
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "total": self.total, "counted": self.counted}
+        if self.cap is not None:
+            data["cap"] = self.cap
         return data
 
 
@@ -159,9 +178,12 @@ class Decision:
     notes: tuple[str, ...]  # what the inventory wants the reader to know (candidates, ambiguity)
     policy_digest: str
     inputs_digest: str
+    # Per kind, when the policy weighs kinds apart (scoring.kinds); empty otherwise, and then
+    # left out of the JSON, so decisions under a policy without it keep their exact bytes.
+    kinds: tuple[KindTotal, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "schema_version": DECISION_SCHEMA_VERSION,
             "id": self.id,
             "at": format_time(self.at),
@@ -182,6 +204,9 @@ class Decision:
             "policy_digest": self.policy_digest,
             "inputs_digest": self.inputs_digest,
         }
+        if self.kinds:
+            data["kinds"] = [k.to_dict() for k in self.kinds]
+        return data
 
     def to_json(self) -> bytes:
         """Canonical JSON (RFC 8785): byte-identical for identical decisions."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NewType, TypeVar
@@ -85,7 +85,10 @@ class Signal:
 
     ``rule`` is the vendor's detection or rule name (Falco rule, CrowdStrike pattern, GuardDuty
     finding type): suppressions and exceptions match on it, since titles are often templated.
-    ``count`` is how many vendor events were folded into this signal.
+    ``count`` is how many vendor events were folded into this signal. ``tracked`` says whether
+    the platform keeps the finding's status current (a Falcon alert is closed by the SOC; a Falco
+    or Wazuh event never is): a policy bounds an untracked finding by its age, since no one will
+    ever mark it resolved.
     """
 
     uid: SignalUid
@@ -103,6 +106,7 @@ class Signal:
     url: str | None = None
     raw_digest: str | None = None
     count: int = 1
+    tracked: bool = True
     _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -151,6 +155,8 @@ class Signal:
             data["url"] = self.url
         if self.raw_digest is not None:
             data["raw_digest"] = self.raw_digest
+        if not self.tracked:
+            data["tracked"] = False
         return data
 
     def content_digest(self) -> str:
@@ -158,6 +164,27 @@ class Signal:
         if not self._digest:
             self._digest.append(hashlib.sha256(canonical_json(self.to_dict())).hexdigest())
         return self._digest[0]
+
+
+def fold(old: Signal, incoming: Signal) -> Signal:
+    """Two copies of one signal (same uid) as one: the one way copies meet, in every mode.
+
+    The newer copy's content (by ``last_seen``; the incoming one on a tie), the earliest
+    ``first_seen``. The count: events that all came after the older copy's (a later Falco push of
+    the same rule on the same pod) add to it; copies whose times overlap are the same events read
+    again (a re-ingested file, a vendor alert whose first_seen never moves), so the larger count
+    stands and re-reading is idempotent. The store folds what it keeps with what arrives; a local
+    check folds what its sources read; both call this.
+    """
+    newer, older = (incoming, old) if incoming.last_seen >= old.last_seen else (old, incoming)
+    first_seen = min(newer.first_seen, older.first_seen)
+    if newer.first_seen > older.last_seen:
+        count = newer.count + older.count
+    else:
+        count = max(newer.count, older.count)
+    if first_seen == newer.first_seen and count == newer.count:
+        return newer
+    return replace(newer, first_seen=first_seen, count=count)
 
 
 def signal_from_dict(data: dict[str, Any]) -> Signal:
@@ -183,6 +210,9 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
         count = data.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int):
             raise InvalidSignalError("field 'count' must be an integer")
+        tracked = data.get("tracked", True)
+        if not isinstance(tracked, bool):
+            raise InvalidSignalError("field 'tracked' must be true or false")
         severity = need("severity")
         if isinstance(severity, bool) or not isinstance(severity, int):
             raise InvalidSignalError("field 'severity' must be an OCSF severity_id 0..6")
@@ -202,6 +232,7 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
             url=None if data.get("url") is None else str(data["url"]),
             raw_digest=None if data.get("raw_digest") is None else str(data["raw_digest"]),
             count=count,
+            tracked=tracked,
         )
     except InvalidSignalError:
         raise

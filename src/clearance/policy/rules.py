@@ -49,13 +49,14 @@ def _load_cel() -> ModuleType:
 
 cel = _load_cel()
 
-SIGNAL_VARIABLES = frozenset({"signal", "proximity", "target", "environment"})
-DECISION_VARIABLES = frozenset({"score", "signals", "sources", "target", "environment"})
+SIGNAL_VARIABLES = frozenset({"signal", "proximity", "target", "environment", "now"})
+DECISION_VARIABLES = frozenset({"score", "signals", "sources", "target", "environment", "now"})
 # The fields of the `signal` map the engine provides (docs/policy.md lists them).
 SIGNAL_FIELDS = frozenset(
     {
         "uid", "source", "kind", "title", "rule", "severity", "severity_label", "confidence",
-        "status", "age_seconds", "count", "techniques", "assets",
+        "status", "age_seconds", "count", "techniques", "assets", "first_seen", "last_seen",
+        "age", "tracked",
     }
 )  # fmt: skip
 # Macros bind their own variable (`signals.exists(s, s.severity > 3)`); the compiled program

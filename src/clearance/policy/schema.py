@@ -119,39 +119,67 @@ class Environment(_Strict):
         return duration_seconds(self.freshness.get(source, self.freshness["default"]))
 
 
+SeverityTable = dict[
+    Literal["unknown", "informational", "low", "medium", "high", "critical", "fatal"], Unit
+]
+
+
+def _table_problems(table: SeverityTable, where: str) -> list[str]:
+    """Missing severities, and any that would make risk non-monotone (a worse severity must not
+    weigh less; ``unknown`` stands outside the order: it may deserve more than ``low``)."""
+    missing = [f"{where}.{s.label}" for s in Severity if s.label not in table]
+    if missing:
+        return ["scoring must set every weight; missing " + ", ".join(missing)]
+    ordered = [s for s in Severity if s is not Severity.UNKNOWN]
+    for lower, higher in pairwise(ordered):
+        if table[higher.label] < table[lower.label]:  # type: ignore[index]
+            return [
+                f"{where}.{higher.label} ({table[higher.label]:g}) must "  # type: ignore[index]
+                f"not be below {where}.{lower.label} ({table[lower.label]:g})"  # type: ignore[index]
+            ]
+    return []
+
+
+class KindScoring(_Strict):
+    """How one kind of finding weighs: its own severity table (else ``severity_weights``), and
+    a cap on the combined contribution of all signals of that kind (a hundred medium CVEs are
+    still vulnerabilities, not an intrusion)."""
+
+    severity_weights: SeverityTable | None = None
+    cap: Unit | None = None
+
+
 class Scoring(_Strict):
-    severity_weights: dict[
-        Literal["unknown", "informational", "low", "medium", "high", "critical", "fatal"], Unit
-    ]
+    severity_weights: SeverityTable
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
     half_lives: dict[
         Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
         Duration,
     ]
+    kinds: dict[
+        Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
+        KindScoring,
+    ] = {}
 
     @model_validator(mode="after")
     def _complete(self) -> Scoring:
+        problems = _table_problems(self.severity_weights, "severity_weights")
         missing = [
-            f"severity_weights.{s.label}" for s in Severity if s.label not in self.severity_weights
-        ]
-        missing += [
             f"proximity_weights.{p.label}"
             for p in Proximity
             if p.label not in self.proximity_weights
         ]
         missing += [f"half_lives.{k.value}" for k in SignalKind if k.value not in self.half_lives]
         if missing:
-            raise ValueError("scoring must set every weight; missing " + ", ".join(missing))
-        # Risk must be monotone: a worse severity or a closer asset never lowers it. "unknown"
-        # stands outside the order (a finding of unknown severity may deserve more than "low").
-        ordered = [s for s in Severity if s is not Severity.UNKNOWN]
-        for lower, higher in pairwise(ordered):
-            if self.severity_weight(lower) > self.severity_weight(higher):
-                raise ValueError(
-                    f"severity_weights.{higher.label} ({self.severity_weight(higher):g}) must "
-                    f"not be below severity_weights.{lower.label} "
-                    f"({self.severity_weight(lower):g})"
+            problems.append("scoring must set every weight; missing " + ", ".join(missing))
+        for kind, settings in sorted(self.kinds.items()):
+            if settings.severity_weights is not None:
+                problems += _table_problems(
+                    settings.severity_weights, f"kinds.{kind}.severity_weights"
                 )
+        if problems:
+            raise ValueError(problems[0])
+        # Risk must be monotone: a closer asset never lowers it.
         near_to_far = list(Proximity)
         for closer, further in pairwise(near_to_far):
             if self.proximity_weight(closer) < self.proximity_weight(further):
@@ -162,8 +190,15 @@ class Scoring(_Strict):
                 )
         return self
 
-    def severity_weight(self, severity: Severity) -> float:
-        return self.severity_weights[severity.label]  # type: ignore[index]
+    def severity_weight(self, severity: Severity, kind: SignalKind | None = None) -> float:
+        """The weight of ``severity`` for ``kind``: its own table if it has one."""
+        settings = self.kinds.get(kind.value) if kind is not None else None
+        table = settings.severity_weights if settings and settings.severity_weights else None
+        return (table or self.severity_weights)[severity.label]  # type: ignore[index]
+
+    def cap(self, kind: SignalKind) -> float | None:
+        settings = self.kinds.get(kind.value)
+        return None if settings is None else settings.cap
 
     def proximity_weight(self, proximity: Proximity) -> float:
         return self.proximity_weights[proximity.label]  # type: ignore[index]

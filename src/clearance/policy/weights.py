@@ -13,14 +13,22 @@ from clearance.policy.schema import Scoring
 class Weights:
     """The policy's scoring numbers as tables, built once per policy (not parsed per signal)."""
 
-    severity: tuple[float, ...]  # indexed by OCSF severity_id
+    severity: dict[SignalKind, tuple[float, ...]]  # per kind, indexed by OCSF severity_id
     proximity: tuple[float, ...]  # indexed by Proximity rank
     half_life: dict[SignalKind, int]  # seconds
+    caps: dict[SignalKind, float]  # kinds whose combined contribution is bounded
+    # The policy sets something per kind (``scoring.kinds``): decisions then say which kind each
+    # contribution is. A policy without it decides exactly as before (same bytes on replay).
+    by_kind: bool = False
 
     @classmethod
     def of(cls, scoring: Scoring) -> Weights:
         return cls(
-            severity=tuple(scoring.severity_weight(s) for s in Severity),
+            severity={
+                k: tuple(scoring.severity_weight(s, k) for s in Severity) for k in SignalKind
+            },
             proximity=tuple(scoring.proximity_weight(p) for p in Proximity),
             half_life={k: scoring.half_life(k) for k in SignalKind},
+            caps={k: c for k in SignalKind if (c := scoring.cap(k)) is not None},
+            by_kind=bool(scoring.kinds),
         )

@@ -80,9 +80,10 @@ def render_explanation(decision: Decision) -> str:
     remaining = 1.0
     for c in d.contributors:
         remaining *= 1.0 - c.contribution
+        table = f" ({c.kind} table)" if c.kind else ""
         lines += [
             f"{c.signal}  {c.title}",
-            f"  severity {c.severity} → weight {c.severity_weight:g}",
+            f"  severity {c.severity}{table} → weight {c.severity_weight:g}",
             f"  confidence {c.confidence:g}",
             f"  age {describe_age(c.age_seconds)}, half-life {describe_age(c.half_life_seconds)} "
             f"→ decay {c.decay:g}",
@@ -93,7 +94,22 @@ def render_explanation(decision: Decision) -> str:
         ]
     if not d.contributors:
         lines += ["No active, unsuppressed signal touches this target.", ""]
-    terms = " × ".join(f"(1 − {c.contribution:g})" for c in d.contributors) or "1"
+    if d.kinds:
+        # Each kind is combined on its own, then counts for at most its cap.
+        lines.append("by kind: uₖ = 1 − Π(1 − contribution) over the kind's signals")
+        remaining = 1.0
+        for k in d.kinds:
+            remaining *= 1.0 - k.counted
+            capped = (
+                f", capped at {k.cap:g} → counts {k.counted:g}"
+                if k.cap is not None and k.counted < k.total
+                else ("" if k.cap is None else f" (cap {k.cap:g} not reached)")
+            )
+            lines.append(f"  {k.kind}: {k.total:g}{capped}")
+        lines.append("")
+        terms = " × ".join(f"(1 − {k.counted:g})" for k in d.kinds) or "1"
+    else:
+        terms = " × ".join(f"(1 − {c.contribution:g})" for c in d.contributors) or "1"
     lines += [
         f"risk = 100 × (1 − {terms})",
         f"     = 100 × (1 − {remaining:.6g}) = {d.score:g}",

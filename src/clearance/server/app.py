@@ -11,7 +11,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from clearance import __version__
 from clearance.config import Config, load_config, locate
 from clearance.integrations.settings import IntegrationSettings
 from clearance.integrations.settings import load_settings as load_integration_settings
+from clearance.inventory.interface import Lifecycle
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
@@ -61,9 +63,37 @@ class ServerContext:
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
     settled: list[Callable[[str, str], object]] = field(default_factory=list)
+    _stopping: threading.Event = field(init=False, default_factory=threading.Event)
+    _supervisor: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
+
+    def start(self, supervise_every: float = 5.0) -> None:
+        """Start what keeps the decisions' inputs current (the inventory's watches), and a
+        supervisor that restarts what stopped unexpectedly. Idempotent; ``stop`` ends both."""
+        inventory = self.config.inventory
+        if self._supervisor is not None or not isinstance(inventory, Lifecycle):
+            return
+        inventory.start()
+
+        def supervise() -> None:
+            while not self._stopping.wait(supervise_every):
+                inventory.supervise()
+
+        self._supervisor = threading.Thread(
+            target=supervise, name="clearance-supervisor", daemon=True
+        )
+        self._supervisor.start()
+        logger.info("inventory %r: watching", inventory.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        inventory = self.config.inventory
+        if self._supervisor is not None and isinstance(inventory, Lifecycle):
+            inventory.stop()
+            self._supervisor.join(timeout=2.0)
+            self._supervisor = None
 
     def principal(self, request: Request) -> Principal:
         peer = request.client.host if request.client else "-"
@@ -81,6 +111,7 @@ class ServerContext:
                 logger.exception("notifying %s of decision %s failed", listener, decision_id)
 
     def close(self) -> None:
+        self.stop()
         self.webhook.join(timeout=2.0)
         self.store.close()
 
@@ -175,10 +206,20 @@ def create_app(
     # The routes import ServerContext from here: import them once the module is complete.
     from clearance.server.routes import admin, decisions, health, ingest, signals  # noqa: PLC0415
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Each worker process keeps its own inventory cache current while it serves.
+        ctx.start()
+        try:
+            yield
+        finally:
+            ctx.stop()
+
     app = FastAPI(
         title="Clearance",
         version=__version__,
         description="Is it safe to deploy this, to that target, right now? See docs/api.md.",
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
     errors.install(app, ctx.settings.retry_after)

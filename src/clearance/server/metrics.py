@@ -7,6 +7,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from clearance.model.signal import utc
+from clearance.model.target import SourceHealth
 from clearance.store.interface import SourceState
 
 
@@ -73,7 +74,13 @@ class Metrics:
         self.received.labels(source, "stored").inc(stored)
         self.received.labels(source, "quarantined").inc(quarantined)
 
-    def render(self, states: tuple[SourceState, ...], now: datetime) -> bytes:
+    def render(
+        self, states: tuple[SourceState, ...], now: datetime, inventory: SourceHealth | None = None
+    ) -> bytes:
+        """``inventory``: the inventory's health, reported as a source (``inventory:<name>``),
+        so an inventory that stopped hearing from its cluster shows its age like a source."""
+        if inventory is not None:
+            states = (*states, SourceState(inventory.name, inventory.last_success))
         for state in states:
             age = -1.0
             if state.last_success is not None:

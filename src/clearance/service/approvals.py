@@ -243,7 +243,7 @@ class RecentApprovals:
 
     An entry is fresh while the store's ``approvals_generation`` is the one read before loading
     it (this process's approvals apply at once) and, as in
-    :class:`~clearance.service.recent.Recent`, for ``ttl`` seconds on both the monotonic and the
+    :class:`~clearance.store.read_cache.Recent`, for ``ttl`` seconds on both the monotonic and the
     service clock (another replica's approval is seen within ``ttl``). It holds the approvals on
     the target's decisions since some time, with each decision's time and seq, so a later
     decision (a later window start, a higher seq) is answered by filtering it.

@@ -16,8 +16,8 @@ from clearance.model.signal import format_time, utc
 from clearance.service.approvals import target_key
 from clearance.service.errors import RefusedError
 from clearance.service.notify import Webhook
-from clearance.service.recent import Recent
 from clearance.store.interface import AuditRecord, BreakGlass, Caller, Store
+from clearance.store.read_cache import Recent
 
 
 @dataclass(frozen=True, slots=True)

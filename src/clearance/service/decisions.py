@@ -1,10 +1,9 @@
 """Decide from the store, record, and say where the decision stands with its approvals.
 
-The service's equivalent of :mod:`clearance.gather`: the target is resolved by the configured
-inventory, candidate signals come from the store's asset index (``signals_touching`` the
-exposure's index keys), source health from what ``clearance sync`` or ``POST /v1/signals``
-recorded, and live exceptions from the store. The pure :func:`clearance.engine.decide` then
-decides, and the decision is appended to the hash-chained log **before** it is returned.
+The snapshot is assembled by :func:`clearance.snapshot.assemble` from :class:`StoredEvidence`
+(what ``sync`` and the push receivers stored) and the configured inventory: the same assembly a
+local ``clearance check`` uses. The pure :func:`clearance.engine.decide` then decides, and the
+decision is appended to the hash-chained log **before** it is returned.
 
 A configured source the store has never heard from is reported as never having succeeded, so
 the ``source_down`` stance applies: the service does not treat silence as safety.
@@ -16,30 +15,21 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.inventory.interface import Inventory
-from clearance.model.assets import index_keys
 from clearance.model.decision import Decision
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth, Target
 from clearance.policy.compiled import Policy
 from clearance.service.approvals import ApprovalBook, ApprovalState
 from clearance.service.breakglass import BreakGlassDesk
-from clearance.service.recent import Recent
-from clearance.service.touching import TouchingCache
+from clearance.snapshot import StoredEvidence, assemble
 from clearance.store.interface import AuditRecord, Caller, ExemptionRecord, Store
+from clearance.store.read_cache import Recent
 
 Clock = Callable[[], datetime]
-
-
-@runtime_checkable
-class _SignalGenerations(Protocol):
-    """A store that counts its own signal writes (``SqlStore``): its reads may be cached."""
-
-    signals_generation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,39 +80,30 @@ class DecisionService:
         self.clock = clock
         self._audit = _audit
         self._policy_stored = False
-        self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
-        self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
-        generation: Callable[[], int] | None = None
-        if isinstance(store, _SignalGenerations):
-            counted = store
-            generation = lambda: counted.signals_generation  # noqa: E731
-        self.signal_cache = TouchingCache(read_cache, generation)
+        self.evidence = StoredEvidence(store, read_cache)
         if approvals.recent is None:  # every ``approve`` decision reads them: same staleness
             approvals.cache_reads(read_cache)
 
     def snapshot(
         self, target: Target, now: datetime, manifest: Mapping[str, Any] | None = None
     ) -> Snapshot:
-        """``manifest``: the object about to be applied (admission), when the caller has it."""
-        exposure = self.inventory.resolve(target, manifest=manifest)
-        keys = tuple(
-            sorted({key for exposed in exposure.assets for key in index_keys(exposed.ref)})
+        """``manifest``: the object about to be applied (admission, API), when the caller has it."""
+        return assemble(
+            target,
+            now,
+            inventory=self.inventory,
+            evidence=self.evidence,
+            expected=self.source_names,
+            manifest=manifest,
         )
-        candidates = self.signal_cache.get(keys, now, self.store.signals_touching) if keys else ()
-        matches = SignalIndex(candidates).match(exposure)
-        health = list(self.health_cache.get(now, self.store.source_health))
-        known = {h.name for h in health}
-        health += [SourceHealth(name, None) for name in self.source_names if name not in known]
-        inventory_health = self.inventory.health()
-        if inventory_health is not None:
-            health.append(inventory_health)
-        records = self.exemption_cache.get(now, lambda: self.store.list_exemptions(now))
-        exemptions = tuple(
-            r.exemption for r in records if r.active(now) and r.exemption.covers_target(target)
-        )
-        return Snapshot(
-            exposure=exposure, matches=matches, sources=tuple(health), exemptions=exemptions
-        )
+
+    @property
+    def health_cache(self) -> Recent[tuple[SourceHealth, ...]]:
+        return self.evidence.health_cache
+
+    @property
+    def exemption_cache(self) -> Recent[tuple[ExemptionRecord, ...]]:
+        return self.evidence.exemption_cache
 
     def decide(
         self,

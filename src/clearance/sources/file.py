@@ -1,11 +1,24 @@
-"""The ``file`` source: JSON Lines of normalized signals (the form ``Signal.to_dict`` writes).
+"""The ``file`` source: a file on disk, re-read on every pull.
 
-It is the simplest way to feed Clearance (an export job writes the file, Clearance reads it) and
-the reference for what every source must do with bad input: a malformed line is quarantined with
-its line number and reason, and the good lines beside it are still used.
+By default it holds JSON Lines of normalized signals (the form ``Signal.to_dict`` writes): the
+simplest way to feed Clearance (an export job writes the file, Clearance reads it) and the
+reference for what every source must do with bad input: a malformed line is quarantined with its
+line number and reason, and the good lines beside it are still used.
+
+With ``format`` it holds a platform's own export, read by the same normalizer ``clearance ingest
+--format`` uses: Falco's ``file_output``, Wazuh's ``alerts.json``, a Trivy report a CI job wrote,
+a Falcon or GuardDuty export, the CISA KEV catalog mirrored for an air-gapped site::
+
+    sources:
+      - {name: falco, type: file, path: /var/log/falco/events.jsonl, format: falco,
+         cluster: prod-eu}
+      - {name: kev, type: file, path: mirror/known_exploited_vulnerabilities.json, format: kev}
+
+Options a format takes (``cluster``, ``hostname_is_node``) are checked when the configuration
+loads: one a format does not take is refused, naming it.
 
 Freshness comes from the file's modification time: data written an hour ago is an hour old,
-whenever it is read.
+whenever it is read, by ``sync`` or by a local check alike.
 """
 
 from __future__ import annotations
@@ -16,45 +29,103 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from clearance.errors import InvalidSignalError, SourceError
+from clearance.errors import ConfigError, InvalidSignalError, SourceError
 from clearance.model.signal import Signal, signal_from_dict
-from clearance.sources.interface import Batch, Quarantined, payload_digest
+from clearance.sources.interface import Batch, Document, Normalizer, Quarantined, payload_digest
+
+SIGNALS = "signals"  # the default format: JSON Lines of normalized signals
 
 
 class FileSourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     path: Path
+    format: str = Field(default=SIGNALS, min_length=1)
+    cluster: str | None = Field(default=None, min_length=1)
+    hostname_is_node: bool | None = None
 
 
 class FileSource:
     Config: ClassVar[type[BaseModel]] = FileSourceConfig
 
+    def __init__(self, name: str, path: Path, normalizer: Normalizer | None = None) -> None:
+        self.name = name
+        self.path = path
+        self.normalizer = normalizer
+
+    @classmethod
+    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> FileSource | FileFeed:
+        assert isinstance(config, FileSourceConfig)
+        path = config.path if config.path.is_absolute() else base_dir / config.path
+        fmt = config.format.strip().lower()
+        options = {"cluster": config.cluster, "hostname_is_node": config.hostname_is_node}
+        if fmt == SIGNALS:
+            if any(v is not None for v in options.values()):
+                raise ConfigError(
+                    f"file source {name!r}: cluster and hostname_is_node apply to a platform's "
+                    "format (format: falco, …), not to normalized signals"
+                )
+            return cls(name, path)
+        if fmt == FileFeed.kind:
+            if any(v is not None for v in options.values()):
+                raise ConfigError(f"file source {name!r}: format kev takes no other option")
+            return FileFeed(name, path)
+        # Imported here: the registry imports each format's module only when it is used.
+        from clearance.sources.formats import make_normalizer  # noqa: PLC0415
+
+        return cls(name, path, make_normalizer(fmt, source=name, **options))
+
+    def modified_at(self) -> datetime:
+        """When the file was last written: the age of the data it holds."""
+        return _modified(self.name, self.path)
+
+    def fetch(self, watermark: str | None) -> Iterator[Batch]:
+        """One batch with every item; the whole file is re-read each time (no watermark)."""
+        data = _read(self.name, self.path)
+        if self.normalizer is None:
+            yield parse_jsonl(self.name, data, str(self.path))
+        else:
+            yield self.normalizer.normalize(data, location=str(self.path))
+
+
+class FileFeed:
+    """A reference document kept in a file (the CISA KEV catalog, mirrored): a
+    :class:`~clearance.sources.interface.DocumentFeed` whose validator is the content's digest,
+    so ``sync`` stores and applies it again only when the file changed."""
+
+    kind: ClassVar[str] = "kev"
+
     def __init__(self, name: str, path: Path) -> None:
         self.name = name
         self.path = path
 
-    @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> FileSource:
-        assert isinstance(config, FileSourceConfig)
-        path = config.path if config.path.is_absolute() else base_dir / config.path
-        return cls(name, path)
-
     def modified_at(self) -> datetime:
-        """When the file was last written: the age of the data it holds."""
-        try:
-            return datetime.fromtimestamp(self.path.stat().st_mtime, tz=UTC)
-        except OSError as exc:
-            raise SourceError(self.name, f"cannot read {self.path}: {exc.strerror}") from exc
+        """When the file was last written: the age of the document it holds."""
+        return _modified(self.name, self.path)
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
-        """One batch with every line; the whole file is re-read each time (no watermark)."""
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise SourceError(self.name, f"cannot read {self.path}: {exc.strerror}") from exc
-        yield parse_jsonl(self.name, data, str(self.path))
+        """No signals: the catalog is a document (``fetch_document``)."""
+        return iter(())
+
+    def fetch_document(self, validator: str | None) -> Document:
+        data = _read(self.name, self.path)
+        digest = payload_digest(data)
+        return Document(None if digest == validator else data, digest)
+
+
+def _read(name: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceError(name, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _modified(name: str, path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    except OSError as exc:
+        raise SourceError(name, f"cannot read {path}: {exc.strerror}") from exc
 
 
 def parse_jsonl(source: str, data: bytes, origin: str) -> Batch:

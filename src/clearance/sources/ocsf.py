@@ -119,6 +119,9 @@ class OcsfNormalizer:
             techniques=_techniques(finding, info),
             url=_text(info.get("src_url")),
             raw_digest=item.digest,
+            # A finding with a status_id has a lifecycle its producer keeps; one without is an
+            # event (Falco's OCSF output), which nobody will close.
+            tracked=isinstance(finding.get("status_id"), int),
         )
 
     def _assets(self, finding: dict[str, Any]) -> list[AssetRef]:

@@ -371,6 +371,19 @@ class Store(Protocol):
         """Keep bad vendor items (deduplicated by source and digest); returns how many were new."""
         ...
 
+    def put_identities(
+        self, source: str, groups: Sequence[Mapping[str, Sequence[str]]], now: datetime
+    ) -> int:
+        """Keep host identity groups (``Batch.identities``) as seen at ``now``; returns how many
+        were new. A group reported again only moves its ``seen_at``."""
+        ...
+
+    def identity_groups(
+        self, since: datetime
+    ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]:
+        """``(source, group)`` of every identity group seen at or after ``since``."""
+        ...
+
     def record_source_success(
         self, name: str, now: datetime, watermark: str | None = None
     ) -> None: ...

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from clearance.model.assets import index_keys
 from clearance.model.quarantine import Quarantined
-from clearance.model.signal import Signal, format_time, signal_from_dict, utc
+from clearance.model.signal import Signal, fold, signal_from_dict, utc
 from clearance.store import tables as t
 from clearance.store.interface import NotFoundError, SourceState, UpsertCounts
 
@@ -43,37 +43,6 @@ def _merge(batch: Sequence[Signal]) -> dict[str, Signal]:
             continue
         merged[signal.uid] = fold(kept, signal)
     return merged
-
-
-def fold(old: Signal, incoming: Signal) -> Signal:
-    """Two copies of one signal as one: the newer copy's content, the earliest first_seen.
-
-    The count: events that all came after the older copy's (a later Falco push of the same rule
-    on the same pod) add to it; copies whose times overlap are the same events read again (a
-    re-ingested file, a vendor alert whose first_seen never moves), so the larger count stands
-    and re-reading is idempotent.
-    """
-    newer, older = (incoming, old) if incoming.last_seen >= old.last_seen else (old, incoming)
-    signal = _with_first_seen(newer, min(newer.first_seen, older.first_seen))
-    if newer.first_seen > older.last_seen:
-        count = newer.count + older.count
-    else:
-        count = max(newer.count, older.count)
-    return signal if count == signal.count else _with_count(signal, count)
-
-
-def _with_first_seen(signal: Signal, first_seen: datetime) -> Signal:
-    if signal.first_seen == first_seen:
-        return signal
-    data = signal.to_dict()
-    data["first_seen"] = format_time(first_seen)
-    return signal_from_dict(data)
-
-
-def _with_count(signal: Signal, count: int) -> Signal:
-    data = signal.to_dict()
-    data["count"] = count
-    return signal_from_dict(data)
 
 
 def upsert(conn: Connection, batch: Sequence[Signal], now: datetime) -> UpsertCounts:

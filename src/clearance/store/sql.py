@@ -9,7 +9,7 @@ Each method is one transaction: reads on a plain connection, writes through
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from clearance.store import (
     decisions,
     grants,
     held_gates,
+    identities,
     reference,
     signals,
     tokens,
@@ -68,6 +69,7 @@ class SqlStore:
         self._generations = itertools.count(1)  # next() is atomic under the GIL
         self.signals_generation = 0
         self.approvals_generation = 0
+        self.identities_generation = 0
 
     @classmethod
     def open(
@@ -129,6 +131,21 @@ class SqlStore:
     def add_quarantined(self, items: Sequence[Quarantined], now: datetime) -> int:
         with self.db.write("quarantine items") as conn:
             return signals.add_quarantined(conn, items, utc(now))
+
+    def put_identities(
+        self, source: str, groups: Sequence[Mapping[str, Sequence[str]]], now: datetime
+    ) -> int:
+        try:
+            with self.db.write(f"store host identities of {source!r}") as conn:
+                return identities.put(conn, source, groups, utc(now))
+        finally:
+            self.identities_generation = next(self._generations)
+
+    def identity_groups(
+        self, since: datetime
+    ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]:
+        with self.db.read("read host identities") as conn:
+            return identities.groups(conn, utc(since))
 
     def record_source_success(self, name: str, now: datetime, watermark: str | None = None) -> None:
         with self.db.write(f"record success of source {name!r}") as conn:

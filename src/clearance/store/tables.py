@@ -232,6 +232,18 @@ reference_data = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Host identity groups the sources report beside findings (EDR device inventories): which names,
+# instance ids, IPs and MACs belong to one machine. Keyed by a digest of the group's values, so a
+# machine reported again only moves ``seen_at``; the decision path joins them into machines.
+host_identities = Table(
+    "host_identities",
+    metadata,
+    Column("source", NAME, primary_key=True),
+    Column("key", DIGEST, primary_key=True),
+    Column("group", Text, nullable=False),  # JSON: {"host": [...], "instance": [...], ...}
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
 # GitHub protection-rule gates answered "waiting for approval", until the approvals settle.
 # In the store so that whichever worker or replica records the approval answers the gate.
 held_gates = Table(

@@ -2,8 +2,10 @@
 
 Decisions never wait on a vendor API: they read what this loop stored. Per source:
 
-* each batch is stored (signals upserted, bad items quarantined) **before** the watermark moves
-  to the batch's resume point, so a crash between the two re-fetches rather than skips;
+* each batch is stored by :func:`clearance.ingest.storing.store_batch` (the one storing path:
+  signals folded and upserted, KEV-enriched, bad items quarantined, identities kept) **before**
+  the watermark moves to the batch's resume point, so a crash between the two re-fetches rather
+  than skips;
 * a failed pull is retried with jittered exponential backoff, then recorded as the source's last
   error (the ``source_down`` and ``stale`` stances read that health);
 * after ``breaker_threshold`` failed pulls in a row the circuit opens: the source is left alone
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from clearance.errors import SourceError
+from clearance.ingest.storing import store_batch, store_document
 from clearance.sources.interface import Dated, DocumentFeed, Source
 from clearance.store.interface import Store
 from clearance.sync.leases import Lease
@@ -126,14 +129,8 @@ class Poller:
         watermark = self.store.get_watermark(source.name)
         batches = signals = quarantined = 0
         for batch in source.fetch(watermark):
-            now = self.clock()
-            if batch.signals:
-                self.store.upsert_signals(batch.signals, now)
-            if batch.quarantined:
-                self.store.add_quarantined(batch.quarantined, now)
-            # Only now that the batch is stored may the resume point move past it.
-            if batch.watermark is not None:
-                self.store.set_watermark(source.name, batch.watermark)
+            # Stored as every writer stores (KEV enrichment, identities), watermark last.
+            store_batch(self.store, batch, source.name, self.clock(), complete=False)
             batches += 1
             signals += len(batch.signals)
             quarantined += len(batch.quarantined)
@@ -148,9 +145,6 @@ class Poller:
     def _pull_document(self, feed: DocumentFeed) -> PullResult:
         """A feed's document: stored and applied when it changed, and only then is its
         validator (the ETag) kept; unchanged, the source is simply fresh."""
-        # Imported here: storing imports the KEV machinery, which only feeds need.
-        from clearance.ingest.storing import store_document  # noqa: PLC0415
-
         document = feed.fetch_document(self.store.get_watermark(feed.name))
         stored = None
         if document.body is not None:
@@ -158,7 +152,9 @@ class Poller:
                 self.store, feed.kind, document.body, self.clock(), source=feed.name
             )
         self.store.set_watermark(feed.name, document.validator)
-        self.store.record_source_success(feed.name, self.clock())
+        # A mirrored file is as old as the file; a feed fetched over HTTP is as fresh as the GET.
+        data_time = feed.modified_at() if isinstance(feed, Dated) else self.clock()
+        self.store.record_source_success(feed.name, data_time)
         return PullResult(
             feed.name,
             ok=True,

@@ -1,4 +1,4 @@
-"""A real decision path for the integration routes: files → gather → engine → SQLite audit log.
+"""A real decision path for the integration routes: files → snapshot → engine → SQLite audit log.
 
 The scenario (one cluster ``prod-eu``; namespaces map to environments):
 
@@ -33,10 +33,10 @@ import uvicorn
 import yaml
 from fastapi import FastAPI
 
+from builders import live_snapshot
 from clearance.config import load_config
 from clearance.engine import decide
 from clearance.errors import ClearanceError
-from clearance.gather import gather
 from clearance.integrations.interface import Answer, CallerError
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.model.signal import format_time
@@ -122,10 +122,10 @@ class EngineDecider:
     ) -> Answer:
         self.calls.append((target, caller, record))
         self.policy.environment(target.environment)
-        gathered = gather(self.config, target, self.now)
-        decision = decide(target, gathered.snapshot, self.policy, self.now)
+        snapshot = live_snapshot(self.config, target, self.now)
+        decision = decide(target, snapshot, self.policy, self.now)
         if record:
-            self.store.append_decision(decision, gathered.snapshot, caller, self.now)
+            self.store.append_decision(decision, snapshot, caller, self.now)
         return Answer.unapproved(decision, recorded=record)
 
 

@@ -54,6 +54,7 @@ def test_a_critical_falco_event_posted_by_falcosidekick_blocks_the_workload(
         "quarantined": 0,
         "inserted": 1,
         "updated": 0,
+        "unchanged": 0,
         "skipped": {},
         "quarantined_items": [],
     }

@@ -25,11 +25,12 @@ def inventory(tmp_path: Path, text: str = INVENTORY) -> StaticInventory:
     return StaticInventory.from_file("hosts", path)
 
 
-def test_resolves_listed_assets_plus_namespace_cluster_and_images(tmp_path: Path) -> None:
+def test_resolves_listed_assets_plus_workload_namespace_cluster_and_images(tmp_path: Path) -> None:
     target = Target.of("production", "prod-eu", "shop", "deployment/checkout", ["nginx:1.25"])
     exposure = inventory(tmp_path).resolve(target)
     refs = {(a.proximity, str(a.ref)) for a in exposure.assets}
     assert refs == {
+        (Proximity.DIRECT, "workload:prod-eu/shop/deployment/checkout"),
         (Proximity.DIRECT, "pod:shop/checkout-1"),
         (Proximity.DIRECT, "image:docker.io/library/nginx:1.25"),
         (Proximity.HOST, "host:ip-10-0-1-5.ec2.internal"),

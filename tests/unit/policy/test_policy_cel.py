@@ -4,6 +4,7 @@ example policy's rules compile and decide as their comments promise (with the re
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def test_an_unknown_variable_is_located_where_it_is_used() -> None:
     line, column, message = first_problem(text)
     assert (line, column) == position(text, text.index("proximty"))
     assert "unknown variable(s) proximty" in message
-    assert "can use environment, proximity, signal, target" in message
+    assert "can use environment, now, proximity, signal, target" in message
 
 
 def test_a_decision_scope_variable_in_a_signal_rule_is_unknown() -> None:
@@ -98,8 +99,10 @@ def signal(**over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "uid": "edr:1", "source": "edr", "kind": "detection", "title": "Credential dumping",
         "rule": "", "severity": 5, "severity_label": "critical", "confidence": 0.4,
-        "status": "new", "age_seconds": 3 * 86400, "count": 1, "techniques": ["T1003"],
-        "assets": ["host:node-1"],
+        "status": "new", "age_seconds": 3 * 86400, "age": timedelta(days=3), "count": 1,
+        "techniques": ["T1003"], "assets": ["host:node-1"], "tracked": True,
+        "first_seen": datetime(2026, 11, 25, tzinfo=UTC),
+        "last_seen": datetime(2026, 11, 25, tzinfo=UTC),
     }  # fmt: skip
     return base | over
 
@@ -128,6 +131,9 @@ def signal_scope(sig: dict[str, Any], proximity: str) -> dict[str, Any]:
         (signal(severity=4), "host", False),  # high, not critical: the score decides
         (signal(), "namespace", False),
         (signal(kind="vulnerability"), "direct", False),
+        # An event stream's finding is never closed: it counts for a day, then only by score.
+        (signal(tracked=False, age=timedelta(hours=3), age_seconds=3 * 3600), "host", True),
+        (signal(tracked=False), "host", False),
     ],
 )
 def test_the_critical_detection_rule(sig: dict[str, Any], proximity: str, expected: bool) -> None:

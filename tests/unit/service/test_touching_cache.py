@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from clearance.model.signal import Signal
-from clearance.service.touching import TouchingCache
+from clearance.store.read_cache import TouchingCache
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 KEYS = ("host:node-a", "image:ghcr.io/acme/web:2.0")

@@ -217,9 +217,17 @@ class ClusterCache:
             self.last_error = None
 
     def fresh_as_of(self) -> datetime | None:
-        """When the stalest listed resource was last confirmed current; None before any list."""
+        """When the stalest listed resource was last confirmed current; None before any list.
+
+        An optional resource the cluster does not serve (Argo Rollouts without its CRD) is not
+        watched, so its one confirmation only ages: it has nothing to be stale about and does
+        not count."""
         with self._lock:
-            times = [s.last_success for s in self.state.values() if s.last_success is not None]
+            times = [
+                s.last_success
+                for s in self.state.values()
+                if s.last_success is not None and not s.absent
+            ]
             return min(times) if times else None
 
     def errors(self) -> list[str]:

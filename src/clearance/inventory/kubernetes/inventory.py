@@ -11,10 +11,18 @@ Configuration (``clearance.yaml``)::
         - {name: prod-us, context: arn:aws:eks:us-east-1:123:cluster/prod-us}
         - {name: local, in_cluster: true}  # the pod's service account
 
-``start()`` runs a list + watch reflector per cluster and resource (the server does this), so a
-decision reads the cache and never waits on an API server. Without ``start()`` (a one-shot
-``clearance check``), ``resolve`` lists what it needs once: the target's namespace and the
-nodes. Everything that cannot be correlated is in ``Exposure.unresolved``, naming the cluster;
+``clearance serve`` calls ``start()`` before its first decision: a list + watch reflector per
+cluster and resource keeps the cache current, so a decision reads the cache and never waits on an
+API server; every few seconds it calls ``supervise()``, which restarts a reflector whose thread
+died, and ``stop()`` at shutdown. Without ``start()`` (a one-shot ``clearance check``),
+``resolve`` lists what it needs once: the target's namespace and the nodes.
+
+``health(now)`` is deterministic: a cache whose watches are connected (or, one-shot, that was
+listed for this check) is current, so it is fresh as of the decision's ``now``; a cache whose
+watch failed, or that has heard nothing for longer than a watch can stay quiet, is as old as the
+last time it heard from its cluster, and the policy's ``stale`` stance judges it.
+
+Everything that cannot be correlated is in ``Exposure.unresolved``, naming the cluster;
 API failures (unreachable, expired credential, RBAC 403) are in ``health()``; malformed objects
 are skipped and counted there.
 """
@@ -24,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,13 +80,11 @@ class KubernetesInventory:
         apis: Mapping[str, Callable[[], KubeApi]],
         *,
         clock: Callable[[], datetime] = _utc_now,
-        identities: IdentityGraph | None = None,
         initial_sync_seconds: float = 10.0,
         watch_timeout_seconds: int = 300,
     ) -> None:
         """``apis`` maps each cluster name to a factory of its API client (connected lazily)."""
         self.name = name
-        self.identities = identities
         self._connect = dict(apis)
         self._apis: dict[str, KubeApi] = {}
         self.caches = {cluster: ClusterCache(cluster, clock) for cluster in apis}
@@ -88,6 +94,7 @@ class KubernetesInventory:
         self._threads: list[threading.Thread] = []
         self._sync_lock = threading.Lock()
         self.reflectors: list[Reflector] = []
+        self.restarts = 0  # reflector threads that died and were started again
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> KubernetesInventory:
@@ -121,14 +128,34 @@ class KubernetesInventory:
                 reflector = Reflector(
                     api, cache, resource, self._stop, watch_timeout=self._watch_timeout
                 )
-                thread = threading.Thread(
-                    target=reflector.run,
-                    name=f"clearance-k8s-{cluster}-{resource.kind}",
-                    daemon=True,
-                )
                 self.reflectors.append(reflector)
-                self._threads.append(thread)
-                thread.start()
+                self._threads.append(self._spawn(reflector))
+
+    def _spawn(self, reflector: Reflector) -> threading.Thread:
+        thread = threading.Thread(
+            target=reflector.run,
+            name=f"clearance-k8s-{reflector.cache.cluster}-{reflector.resource.kind}",
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    def supervise(self) -> None:
+        """Start again every reflector whose thread died of an unexpected error (a reflector
+        that finished because its optional CRD is absent stays finished). The death is recorded
+        as the resource's error until the new reflector lists again, so health shows it."""
+        if self._stop.is_set():
+            return
+        for i, (reflector, thread) in enumerate(zip(self.reflectors, self._threads, strict=True)):
+            if thread.is_alive() or reflector.finished:
+                continue
+            reflector.cache.fail(
+                reflector.resource.kind,
+                f"cluster {reflector.cache.cluster!r}: the {reflector.resource.kind} watch "
+                "stopped unexpectedly; restarted",
+            )
+            self.restarts += 1
+            self._threads[i] = self._spawn(reflector)
 
     def stop(self, wait: float = 1.0) -> None:
         """Stop the reflectors. A watch blocked on a quiet stream ends at its server timeout
@@ -182,7 +209,13 @@ class KubernetesInventory:
 
     # --- resolution ------------------------------------------------------------------------
 
-    def resolve(self, target: Target, *, manifest: Mapping[str, Any] | None = None) -> Exposure:
+    def resolve(
+        self,
+        target: Target,
+        *,
+        manifest: Mapping[str, Any] | None = None,
+        identities: IdentityGraph | None = None,
+    ) -> Exposure:
         """Resolve ``target``; ``manifest`` is the workload object about to be applied, if any.
 
         With a manifest the host assets also include its candidate nodes (a new workload has
@@ -233,8 +266,8 @@ class KubernetesInventory:
                     node_state.error or f"cluster {cluster!r}: nodes not listed yet",
                 )
             )
-        if self.identities is not None:
-            _expand(result, self.identities)
+        if identities is not None:
+            _expand(result, identities)
         return Exposure(
             target=target,
             assets=result.assets(),
@@ -243,14 +276,24 @@ class KubernetesInventory:
             notes=tuple(result.notes),
         )
 
-    def health(self) -> SourceHealth:
-        """The cache's age and every current API error, naming cluster and resource.
+    def health(self, now: datetime) -> SourceHealth:
+        """The cache's age as of ``now`` and every current API error, naming cluster and resource.
 
-        ``last_success`` is the stalest cluster's (so ``stale`` and ``source_down`` judge the
-        oldest data a decision may read); a cluster never reached adds its error but no age:
-        its targets are ``inventory_unavailable`` on their own.
+        A cluster kept current (no error, and heard from within the time a watch may stay quiet
+        before its server ends it; or, without watches, listed for this check) is fresh as of
+        ``now``. Otherwise its age is the last time it heard from its cluster. ``last_success``
+        is the stalest cluster's (so ``stale`` and ``source_down`` judge the oldest data a
+        decision may read); a cluster never reached adds its error but no age: its targets are
+        ``inventory_unavailable`` on their own.
         """
-        fresh = [t for c in self.caches.values() if (t := c.fresh_as_of()) is not None]
+        quiet = timedelta(seconds=self._watch_timeout + 60) if self._threads else None
+        fresh = []
+        for cache in self.caches.values():
+            heard = cache.fresh_as_of()
+            if heard is None:
+                continue
+            current = not cache.errors() and (quiet is None or heard >= now - quiet)
+            fresh.append(now if current else heard)
         errors = [e for c in self.caches.values() for e in c.errors()]
         failed_at = [
             c.last_error_at for c in self.caches.values() if c.errors() and c.last_error_at

@@ -9,7 +9,7 @@ precisely (target not found, nodes unknown), never returned as an empty exposure
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -199,6 +199,13 @@ def resolve_in_cluster(
                 what=f"{label} template",
                 cluster=cluster,
             )
+    # The workload itself: findings a platform files against the workload (a GuardDuty EKS
+    # finding, a Trivy Operator report) touch it directly, not merely its namespace.
+    out.add(
+        Proximity.DIRECT,
+        AssetRef(AssetKind.WORKLOAD, f"{cluster}/{ns}/{kind}/{name}".lower()),
+        "target workload",
+    )
     out.add(
         Proximity.NAMESPACE,
         AssetRef(AssetKind.NAMESPACE, f"{cluster}/{ns}".lower()),
@@ -208,7 +215,3 @@ def resolve_in_cluster(
     for image in target.images:
         out.add(Proximity.DIRECT, AssetRef(AssetKind.IMAGE, str(image)), "--image")
     return out
-
-
-def host_refs(resolution: Resolution) -> Iterable[AssetRef]:
-    return sorted({ref for (p, ref) in resolution.found if p is Proximity.HOST})

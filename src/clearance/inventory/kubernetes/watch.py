@@ -78,6 +78,7 @@ class Reflector:
         self.watch_timeout = watch_timeout
         self.backoff = backoff
         self.relists = 0  # how many times a 410 Gone forced a fresh list
+        self.finished = False  # ended on purpose (optional CRD absent): not to be restarted
 
     def run(self) -> None:
         delay = self.backoff[0]
@@ -91,6 +92,7 @@ class Reflector:
                     continue
                 delay = self.backoff[0]
                 if self.cache.state[self.resource.kind].absent:
+                    self.finished = True
                     return  # optional CRD not installed: nothing to watch
             try:
                 self._watch()

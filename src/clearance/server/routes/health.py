@@ -37,5 +37,6 @@ def readyz(request: Request) -> Any:
 @router.get("/metrics", summary="Prometheus metrics")
 def metrics(request: Request) -> Response:
     ctx = context(request)
-    body = ctx.metrics.render(ctx.store.source_states(), ctx.clock())
+    now = ctx.clock()
+    body = ctx.metrics.render(ctx.store.source_states(), now, ctx.config.inventory.health(now))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

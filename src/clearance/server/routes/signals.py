@@ -7,11 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from clearance.errors import ModelError
+from clearance.ingest.storing import store_batch
 from clearance.model.signal import Signal, format_time, signal_from_dict, utc
 from clearance.policy.freshness import assess
 from clearance.server.bodies import SignalsRequest
 from clearance.server.errors import InvalidInputError
 from clearance.server.routes._deps import Decider, Ingester, context
+from clearance.sources.interface import Batch
+from clearance.store.interface import SourceState
 
 router = APIRouter(tags=["signals"])
 
@@ -29,16 +32,21 @@ def push(body: SignalsRequest, request: Request, _caller: Ingester) -> dict[str,
             good.append(signal_from_dict(item))
         except (ModelError, ValueError, TypeError, KeyError) as exc:
             problems.append({"field": f"body.signals.{index}", "problem": str(exc)})
-    counts = ctx.store.upsert_signals(good, now) if good else None
-    for source in sorted({s.source for s in good}):
-        ctx.store.record_source_success(source, now)
+    # Each source's signals are stored as any push of that source is (KEV enrichment, fold).
+    results = [
+        store_batch(ctx.store, Batch(signals=tuple(s for s in good if s.source == name)), name, now)
+        for name in sorted({s.source for s in good})
+    ]
     ctx.decisions.health_cache.clear()
+    inserted = sum(r.inserted for r in results)
+    updated = sum(r.updated for r in results)
     stored = {
         "received": len(body.signals),
         "stored": len(good),
-        "inserted": counts.inserted if counts else 0,
-        "updated": counts.updated if counts else 0,
-        "unchanged": counts.unchanged if counts else 0,
+        "inserted": inserted,
+        "updated": updated,
+        "unchanged": sum(r.unchanged for r in results),
+        "known_exploited": sum(r.known_exploited for r in results),
     }
     if problems:
         raise InvalidInputError(
@@ -58,7 +66,18 @@ def sources(request: Request, _caller: Decider, environment: str | None = None) 
     now = ctx.clock()
     env = None if environment is None else ctx.policy.environment(environment)
     items = []
-    for state in ctx.store.source_states():
+    states = list(ctx.store.source_states())
+    inventory = ctx.config.inventory.health(now)
+    if inventory is not None:  # the inventory's cache ages like a source (inventory:<name>)
+        states.append(
+            SourceState(
+                inventory.name,
+                inventory.last_success,
+                inventory.last_error,
+                inventory.last_error_at,
+            )
+        )
+    for state in states:
         age = None
         if state.last_success is not None:
             age = int((now - utc(state.last_success)).total_seconds())

@@ -269,4 +269,5 @@ class FalcoNormalizer:
             techniques=techniques,
             raw_digest=last.item.digest,
             count=len(events),
+            tracked=False,  # Falco events are never closed: age is all a policy can judge
         )

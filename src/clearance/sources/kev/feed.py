@@ -4,7 +4,7 @@ The feed is one JSON document (about 1.5 MB), so it is fetched whole with a cond
 the ETag of the last stored copy goes out as ``If-None-Match`` and a 304 means the stored
 catalog is current (the source is fresh, nothing is re-parsed). A new body is stored and applied
 to the stored image vulnerabilities by sync (``clearance.ingest.storing``), and to the signals
-read in local mode by ``clearance check`` (``clearance.gather``). A body that is not a catalog
+read in local mode by ``clearance check`` (``clearance.snapshot``). A body that is not a catalog
 (a proxy's HTML page) is the source's error, and the stored catalog is kept.
 
     sources:

@@ -97,6 +97,7 @@ def _signal(item: dict[str, Any], digest: str, source: str) -> Signal:
         rule=alert.rule.id,
         techniques=tuple(t for t in mitre or () if ATTACK_TECHNIQUE.match(t)),
         raw_digest=digest,
+        tracked=False,  # a Wazuh alert is an event: nothing ever marks it resolved
     )
 
 

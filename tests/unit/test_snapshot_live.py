@@ -1,4 +1,5 @@
-"""Local-mode gathering: identities from EDR host inventories join a detection to its host."""
+"""Live evidence (a local check): identities from EDR host inventories join a detection to its
+host."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders import NOW, signal, target
+from builders import NOW, live_snapshot, signal, target
 from clearance.config import Config
-from clearance.gather import gather
 from clearance.inventory.static import StaticInventory, manifest_images
 from clearance.model import Proximity
 from clearance.sources.interface import Batch
@@ -48,8 +48,7 @@ def config(tmp_path: Path) -> Config:
 def test_a_detection_named_by_mac_reaches_the_host_through_the_edr_inventory(
     tmp_path: Path,
 ) -> None:
-    gathered = gather(config(tmp_path), target(), NOW)
-    (match,) = gathered.snapshot.matches
+    (match,) = live_snapshot(config(tmp_path), target(), NOW).matches
     assert match.proximity is Proximity.HOST
     assert str(match.matched.ref) == "mac:06:35:e6:62:53:2e"
     assert "identity: same machine as host:ip-10-0-1-5" in match.matched.via

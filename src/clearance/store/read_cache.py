@@ -1,16 +1,20 @@
-"""The signals touching a target's index keys, as read recently: a decision's main store read.
+"""Read caches over the store: what every decision reads but rarely changes.
 
-A webhook asks about the same few workloads over and over (every replica set, every retry), and
-each ask read the same rows and parsed the same JSON into fresh ``Signal`` objects, whose
-content digests (memoized per object) were then computed again. Entries here are the parsed
+:class:`Recent` keeps one value (source health, exceptions, break-glass grants) for ``ttl``
+seconds, dropped at once by this process's own writes. An entry is fresh only while both clocks
+agree it is: the process's monotonic clock (so another replica's write is seen within ``ttl``)
+and the service clock decisions are made at (so a decision "as of" a later time never reads data
+cached for an earlier one). ``ttl = 0`` turns the cache off.
+
+:class:`TouchingCache` keeps the signals touching a target's index keys, a decision's main
+store read. A webhook asks about the same few workloads over and over (every replica set, every
+retry), and each ask read the same rows and parsed the same JSON into fresh ``Signal`` objects,
+whose content digests (memoized per object) were then computed again. Entries are the parsed
 signals, shared by every decision that asks for the same keys, and are fresh only while:
 
 * the store's ``signals_generation`` is the one read before loading them: this process's own
   signal writes (``clearance sync`` in the server, ``POST /v1/signals``) are seen at once;
-* like :class:`~clearance.service.recent.Recent`, less than ``ttl`` seconds have passed on the
-  monotonic clock and on the service clock since the load: another replica's write is seen
-  within ``ttl`` (the service's ``read_cache``), and a decision never reads signals cached for a
-  later time than its own.
+* as for :class:`Recent`, less than ``ttl`` seconds have passed on both clocks since the load.
 
 Stores without a ``signals_generation`` (and ``ttl = 0``) are read every time.
 """
@@ -21,12 +25,41 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from clearance.model.signal import Signal
 
+T = TypeVar("T")
 MAX_ENTRIES = 4096  # distinct key sets kept; beyond, start over (entries live < ttl anyway)
 
 Loader = Callable[[list[str]], tuple[Signal, ...]]
+
+
+class Recent(Generic[T]):
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entry: tuple[float, datetime, T] | None = None
+
+    def get(self, now: datetime, load: Callable[[], T]) -> T:
+        if self.ttl > 0:
+            with self._lock:
+                entry = self._entry
+            if entry is not None:
+                loaded_at, loaded_for, value = entry
+                age = time.monotonic() - loaded_at
+                moved = (now - loaded_for).total_seconds()
+                if age < self.ttl and 0 <= moved < self.ttl:
+                    return value
+        value = load()
+        if self.ttl > 0:
+            with self._lock:
+                self._entry = (time.monotonic(), now, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entry = None
 
 
 class TouchingCache:

@@ -1,0 +1,267 @@
+"""The one assembly of a decision's inputs: every way of asking builds its snapshot here.
+
+    snapshot = assemble(target, now, inventory=..., evidence=..., expected=..., manifest=...)
+
+A local ``clearance check``, ``check --database``, ``POST /v1/decisions``, the admission webhook,
+the GitHub protection rule, Argo and Flagger all decide from a snapshot made by
+:func:`assemble`; they differ only in where the evidence comes from:
+
+* :class:`LiveEvidence`: what the configured sources say now (a local check without a store).
+  Each source is read once; its signals are folded into one index (the model's one fold), the
+  host identities it reports go into one graph, and a reference feed (CISA KEV) is applied to
+  the vulnerabilities read, as the storing path applies it to stored ones.
+* :class:`StoredEvidence`: what ``sync`` and the push receivers stored (the service, and a local
+  check with a store): signals by the exposure's index keys, source health, run-time exceptions
+  and host identities, each behind a short read cache.
+
+Everything else is shared, so the two cannot drift: the inventory resolves the target with the
+identity graph (a host an EDR knows by another name is joined to its node), correlation matches
+the candidates to the exposure, a configured source never heard from is reported as never having
+succeeded (so ``source_down`` applies: silence is not safety), and the inventory reports its
+health as of the decision's ``now``. Time is passed in; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from clearance.correlate import SignalIndex
+from clearance.errors import SourceError
+from clearance.inventory.identity import IdentityGraph
+from clearance.inventory.interface import Inventory
+from clearance.model.assets import index_keys
+from clearance.model.exemptions import Exemption
+from clearance.model.quarantine import Quarantined
+from clearance.model.signal import Signal, SignalKind
+from clearance.model.snapshot import Snapshot
+from clearance.model.target import SourceHealth, Target
+from clearance.sources.interface import Dated, DocumentFeed, Source
+from clearance.sources.kev.catalog import enrich, load_catalog
+from clearance.store.interface import ExemptionRecord
+from clearance.store.read_cache import Recent, TouchingCache
+
+__all__ = [
+    "IDENTITY_RETENTION",
+    "Evidence",
+    "LiveEvidence",
+    "StoredEvidence",
+    "assemble",
+]
+
+logger = logging.getLogger(__name__)
+
+# Identity groups not reported again for this long are left out of the graph: a decommissioned
+# machine's IP or name, reused by another, must not keep joining the two.
+IDENTITY_RETENTION = timedelta(days=30)
+
+
+class Evidence(Protocol):
+    """Where a decision's signals, source health, exceptions and host identities come from."""
+
+    def identities(self, now: datetime) -> IdentityGraph: ...
+
+    def touching(self, keys: tuple[str, ...], now: datetime) -> Sequence[Signal]:
+        """Candidate signals filed under any of ``keys`` (a superset of the true matches)."""
+        ...
+
+    def source_health(self, now: datetime) -> Sequence[SourceHealth]: ...
+
+    def exemptions(self, target: Target, now: datetime) -> tuple[Exemption, ...]:
+        """Run-time exceptions (granted through the API) live for ``target`` at ``now``; the
+        policy's own exceptions are the engine's to apply."""
+        ...
+
+
+def assemble(
+    target: Target,
+    now: datetime,
+    *,
+    inventory: Inventory,
+    evidence: Evidence,
+    expected: Iterable[str] = (),
+    manifest: Mapping[str, Any] | None = None,
+) -> Snapshot:
+    """Everything ``decide`` reads about ``target`` at ``now``.
+
+    ``expected``: the configured source names; one the evidence has never heard from is
+    reported as never having succeeded. ``manifest``: the object about to be applied (a new or
+    changing workload), when the caller has it.
+    """
+    graph = evidence.identities(now)
+    exposure = inventory.resolve(target, manifest=manifest, identities=graph)
+    keys = tuple(sorted({key for exposed in exposure.assets for key in index_keys(exposed.ref)}))
+    candidates = evidence.touching(keys, now) if keys else ()
+    matches = SignalIndex(candidates).match(exposure)
+    health = list(evidence.source_health(now))
+    known = {h.name for h in health}
+    health += [SourceHealth(name, None) for name in expected if name not in known]
+    inventory_health = inventory.health(now)
+    if inventory_health is not None:
+        health.append(inventory_health)
+    return Snapshot(
+        exposure=exposure,
+        matches=matches,
+        sources=tuple(sorted(health, key=lambda h: h.name)),
+        exemptions=evidence.exemptions(target, now),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    health: SourceHealth
+    quarantined: tuple[Quarantined, ...]
+
+
+class LiveEvidence:
+    """The configured sources, read once at ``now`` (a local check without a store)."""
+
+    def __init__(self, index: SignalIndex, graph: IdentityGraph, reads: Sequence[_Read]) -> None:
+        self._index = index
+        self._graph = graph
+        self._reads = tuple(reads)
+
+    @classmethod
+    def read(cls, sources: Sequence[Source], now: datetime) -> LiveEvidence:
+        """Read every source (feeds last, so they apply to everything read). A failing source
+        does not stop the others: its health records the error, and the policy's
+        ``source_down`` stance decides what that means."""
+        index = SignalIndex()
+        reported: list[tuple[str, Mapping[str, Sequence[str]]]] = []
+        reads = [
+            _read(source, index, reported, now)
+            for source in sources
+            if not isinstance(source, DocumentFeed)
+        ]
+        reads += [_apply(feed, index, now) for feed in sources if isinstance(feed, DocumentFeed)]
+        return cls(index, IdentityGraph.of(reported), reads)
+
+    @property
+    def quarantined(self) -> tuple[Quarantined, ...]:
+        return tuple(q for r in self._reads for q in r.quarantined)
+
+    def identities(self, now: datetime) -> IdentityGraph:
+        return self._graph
+
+    def touching(self, keys: tuple[str, ...], now: datetime) -> Sequence[Signal]:
+        return self._index.touching(keys)
+
+    def source_health(self, now: datetime) -> Sequence[SourceHealth]:
+        return [r.health for r in self._reads]
+
+    def exemptions(self, target: Target, now: datetime) -> tuple[Exemption, ...]:
+        return ()
+
+
+def _read(
+    source: Source,
+    index: SignalIndex,
+    reported: list[tuple[str, Mapping[str, Sequence[str]]]],
+    now: datetime,
+) -> _Read:
+    quarantined: list[Quarantined] = []
+    try:
+        for batch in source.fetch(None):
+            for signal in batch.signals:
+                index.add(signal)
+            quarantined.extend(batch.quarantined)
+            reported += [(source.name, group) for group in batch.identities]
+        # A file's data is as old as the file; a live pull is as fresh as the moment it ran.
+        last_success = source.modified_at() if isinstance(source, Dated) else now
+    except SourceError as exc:
+        logger.warning("%s", exc)
+        return _Read(SourceHealth(source.name, None, str(exc), now), tuple(quarantined))
+    for q in quarantined:
+        logger.warning("skipped %s: %s (%s)", q.location, q.detail, q.reason)
+    return _Read(
+        SourceHealth(source.name, last_success, skipped=len(quarantined)), tuple(quarantined)
+    )
+
+
+def _apply(feed: DocumentFeed, index: SignalIndex, now: datetime) -> _Read:
+    """A reference feed (the KEV catalog) applied to the signals read: each listed CVE in an
+    image adds its ``known_exploited`` signal, as the storing path adds it to stored ones."""
+    try:
+        document = feed.fetch_document(None)
+        if document.body is None:  # pragma: no cover - no validator was sent
+            raise SourceError(feed.name, "the feed sent no document")
+        catalog = load_catalog(document.body, source=feed.name)
+    except SourceError as exc:
+        logger.warning("%s", exc)
+        return _Read(SourceHealth(feed.name, None, str(exc), now), ())
+    vulnerabilities = [s for s in index.signals() if s.kind is SignalKind.VULNERABILITY]
+    for signal in enrich(vulnerabilities, catalog):
+        index.add(signal)
+    bad = tuple(catalog.quarantined)
+    as_of = feed.modified_at() if isinstance(feed, Dated) else now  # as sync records it
+    return _Read(SourceHealth(feed.name, as_of, skipped=len(bad)), bad)
+
+
+class StoredEvidence:
+    """What the store holds (the service, and ``clearance check --database``).
+
+    ``read_cache`` seconds: how long a read may be reused (0 reads every time). Each cache is
+    also dropped at once by this process's own writes, where the store counts them.
+    """
+
+    def __init__(self, store: _Readable, read_cache: float = 0.0) -> None:
+        self.store = store
+        self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
+        self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
+        signals_generation = _generation(store, "signals_generation")
+        self.signal_cache = TouchingCache(read_cache, signals_generation)
+        self._identities_generation = _generation(store, "identities_generation")
+        self._graph: tuple[int, datetime, IdentityGraph] | None = None
+        self._read_cache = read_cache
+
+    def identities(self, now: datetime) -> IdentityGraph:
+        """The graph of every group seen within :data:`IDENTITY_RETENTION`, rebuilt when the
+        store's identities change (or after ``read_cache`` on another replica's write)."""
+        generation = self._identities_generation() if self._identities_generation else -1
+        cached = self._graph
+        if (
+            cached is not None
+            and cached[0] == generation
+            and generation >= 0
+            and 0 <= (now - cached[1]).total_seconds() < max(self._read_cache, 60.0)
+        ):
+            return cached[2]
+        graph = IdentityGraph.of(self.store.identity_groups(now - IDENTITY_RETENTION))
+        self._graph = (generation, now, graph)
+        return graph
+
+    def touching(self, keys: tuple[str, ...], now: datetime) -> Sequence[Signal]:
+        return self.signal_cache.get(keys, now, self.store.signals_touching)
+
+    def source_health(self, now: datetime) -> Sequence[SourceHealth]:
+        return self.health_cache.get(now, self.store.source_health)
+
+    def exemptions(self, target: Target, now: datetime) -> tuple[Exemption, ...]:
+        records = self.exemption_cache.get(now, lambda: self.store.list_exemptions(now))
+        return tuple(
+            r.exemption for r in records if r.active(now) and r.exemption.covers_target(target)
+        )
+
+
+class _Readable(Protocol):
+    """The store reads stored evidence needs."""
+
+    def signals_touching(self, keys: Iterable[str]) -> tuple[Signal, ...]: ...
+
+    def source_health(self) -> tuple[SourceHealth, ...]: ...
+
+    def list_exemptions(self, now: datetime) -> tuple[ExemptionRecord, ...]: ...
+
+    def identity_groups(
+        self, since: datetime
+    ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]: ...
+
+
+def _generation(store: object, name: str) -> Callable[[], int] | None:
+    """A counter the store bumps on each of this process's writes of that kind, if it keeps one."""
+    if not isinstance(getattr(store, name, None), int):
+        return None
+    return lambda: int(getattr(store, name))
