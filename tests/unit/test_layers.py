@@ -21,7 +21,7 @@ SRC = Path(__file__).parents[2] / "src" / "clearance"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("model",),
-    ("policy", "sources", "inventory", "store"),
+    ("policy", "sources", "inventory", "store", "secrets"),
     ("scoring", "correlate", "ingest", "render", "demo"),
     ("engine", "config"),
     ("policytest", "audit", "sync", "snapshot"),
