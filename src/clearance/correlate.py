@@ -54,6 +54,11 @@ class SignalIndex:
                 # once under host:web-1, with the first asset that put it there.
                 self._by_key[key].setdefault(signal.uid, (signal, ref))
 
+    def replace(self, signal: Signal) -> None:
+        """Put ``signal`` in place of the held copy with its uid (an annotated copy: no fold)."""
+        self.remove(signal.uid)
+        self.add(signal)
+
     def remove(self, uid: str) -> None:
         signal = self._by_uid.pop(uid, None)
         if signal is None:

@@ -5,7 +5,9 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 
 Order of work, each step adding reasons:
 
-1. drop inactive signals (resolved, vendor-suppressed) and policy-suppressed ones (noise);
+1. drop inactive signals (resolved, vendor-suppressed), those a VEX statement waives for their
+   image, and policy-suppressed ones (noise); tell what the deploy does to each image finding
+   (introduced, unchanged, fixed: :mod:`clearance.change`);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
 4. apply failure stances: sources down or stale, target not correlated, no sources at all;
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from clearance.change import Change, changes, summary
 from clearance.errors import TargetError
 from clearance.model.canonical import canonical_json
+from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
     Contribution,
     Decision,
@@ -58,9 +62,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
     }
 
+    found = changes(snapshot, active)
     counted = [m for m in active if m.signal.uid not in waived]
     scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now) for m in counted
+        contribute(m, policy.weights, now, found.get(m.signal.uid, Change.NONE).value)
+        for m in counted
     ]
     kinds: tuple[KindTotal, ...] = ()
     if policy.weights.by_kind:
@@ -95,6 +101,9 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         )
         for uid, e in sorted(waived.items())
     ]
+    told = summary(found, {m.signal.uid: m.signal for m in active})
+    if told is not None:
+        reasons.append(Reason(code="change", verdict=Verdict.PROCEED, message=told))
     reasons += _rule_reasons(
         policy,
         env,
@@ -106,6 +115,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         {record.signal: value for value, record in scored},
         snapshot,
         now,
+        found,
     )
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
     stance_reasons, degraded = _stance_reasons(env, snapshot, freshness)
@@ -162,6 +172,9 @@ def _screen(
         if not m.signal.status.active:
             if m.signal.status.value == "suppressed":
                 suppressed.append((m.signal.uid, f"{m.signal.source} (vendor status)"))
+            continue
+        if m.signal.vex is not None:  # the image's own maker says it does not apply here
+            suppressed.append((m.signal.uid, f"VEX: {m.signal.vex}"))
             continue
         rule = policy.suppression_for(m.signal, now)
         if rule is not None:
@@ -222,6 +235,13 @@ _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
     "first_seen": lambda s, now: s.first_seen,
     "last_seen": lambda s, now: s.last_seen,
     "tracked": lambda s, now: s.tracked,
+    # Unknown exploitability reads as -1 / false / empty, so a comparison never errors (an
+    # error would fail closed and fire the rule on every finding a scanner could not score).
+    "epss": lambda s, now: -1.0 if s.epss is None else s.epss,
+    "epss_percentile": lambda s, now: -1.0 if s.epss_percentile is None else s.epss_percentile,
+    "fix_available": lambda s, now: bool(s.fix_available),
+    "cvss": lambda s, now: cvss_view(s.cvss_vector),
+    "change": lambda s, now: "",  # what the deploy does to it: filled in per decision
     "count": lambda s, now: s.count,
     "techniques": lambda s, now: list(s.techniques),
     "assets": lambda s, now: [str(a) for a in s.assets],
@@ -244,6 +264,7 @@ def _rule_reasons(
     contributions: dict[str, float],
     snapshot: Snapshot,
     now: datetime,
+    found: Mapping[str, Change],
 ) -> list[Reason]:
     rules = [
         r
@@ -264,6 +285,8 @@ def _rule_reasons(
         fields = sorted({f for r in signal_rules for f in r.signal_fields or ()})
     for m in active:
         view = _signal_view(m.signal, now, fields)
+        if "change" in view:
+            view["change"] = found.get(m.signal.uid, Change.NONE).value
         variables: dict[str, Any] = {
             "signal": view,
             "proximity": m.proximity.label,
@@ -447,4 +470,6 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     h.update(b"\x00")
     h.update(canonical_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
     h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
+    if snapshot.deploying:  # only then: inputs recorded before it existed digest as they did
+        h.update(canonical_json(sorted(str(a) for a in snapshot.deploying)))
     return "sha256:" + h.hexdigest()

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.errors import ClearanceError, ConfigError
-from clearance.model.assets import parse_asset
+from clearance.model.assets import AssetKind, AssetRef, parse_asset
 from clearance.model.signal import format_time, signal_from_dict
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHealth, Target
@@ -175,7 +175,11 @@ def _inputs(case: Case, now: datetime) -> tuple[Target, Snapshot]:
             for s in case.sources
         )
     matches = SignalIndex(signals).match(exposure)
-    return target, Snapshot(exposure=exposure, matches=matches, sources=sources)
+    # As a real check: the target's images are what the deploy brings.
+    deploying = tuple(sorted({AssetRef(AssetKind.IMAGE, str(i)) for i in target.images}))
+    return target, Snapshot(
+        exposure=exposure, matches=matches, sources=sources, deploying=deploying
+    )
 
 
 def _with_times(item: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from clearance.model.decision import Contribution, KindTotal
-from clearance.model.signal import SignalKind
+from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Match
 from clearance.policy.weights import Weights
 
@@ -38,15 +39,20 @@ def decay(age: int, half_life: int) -> float:
     return float(0.5 ** (age / half_life))
 
 
-def contribute(match: Match, weights: Weights, now: datetime) -> tuple[float, Contribution]:
-    """The exact contribution of one match, and its factor-by-factor record."""
+def contribute(
+    match: Match, weights: Weights, now: datetime, change: str = ""
+) -> tuple[float, Contribution]:
+    """The exact contribution of one match, and its factor-by-factor record. ``change``: what
+    the deploy does to an image finding (``introduced``/``unchanged``/``fixed``), weighed by
+    the policy's ``scoring.changes`` when it sets them."""
     signal = match.signal
     age = age_seconds(signal.last_seen, now)
     half_life = weights.half_life[signal.kind]
     severity_weight = weights.severity[signal.kind][signal.severity]
     proximity_weight = weights.proximity[match.proximity]
     factor = decay(age, half_life)
-    value = severity_weight * signal.confidence * factor * proximity_weight
+    change_weight = weights.changes.get(change, 1.0) if change else 1.0
+    value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
     record = Contribution(
         signal=signal.uid,
         source=signal.source,
@@ -63,8 +69,24 @@ def contribute(match: Match, weights: Weights, now: datetime) -> tuple[float, Co
         contribution=round(value, _PLACES),
         url=signal.url,
         kind=signal.kind.value if weights.by_kind else None,
+        exploitability=_exploitability(signal),
+        change=change or None,
+        change_weight=change_weight if change and weights.changes else None,
     )
     return value, record
+
+
+def _exploitability(signal: Signal) -> dict[str, Any] | None:
+    facts: dict[str, Any] = {}
+    if signal.epss is not None:
+        facts["epss"] = signal.epss
+    if signal.epss_percentile is not None:
+        facts["epss_percentile"] = signal.epss_percentile
+    if signal.fix_available is not None:
+        facts["fix_available"] = signal.fix_available
+    if signal.cvss_vector is not None:
+        facts["cvss"] = signal.cvss_vector
+    return facts or None
 
 
 def risk(contributions: Iterable[float]) -> float:
@@ -91,7 +113,5 @@ def capped_risk(
         cap = caps.get(kind)
         counted = union if cap is None else min(cap, union)
         remaining *= 1.0 - counted
-        totals.append(
-            KindTotal(kind.value, round(union, _PLACES), cap, round(counted, _PLACES))
-        )
+        totals.append(KindTotal(kind.value, round(union, _PLACES), cap, round(counted, _PLACES)))
     return round(100.0 * (1.0 - remaining), 2), tuple(totals)

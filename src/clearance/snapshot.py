@@ -33,14 +33,20 @@ from clearance.correlate import SignalIndex
 from clearance.errors import SourceError
 from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.interface import Inventory
-from clearance.model.assets import index_keys
+from clearance.inventory.manifest import manifest_images
+from clearance.model.assets import AssetKind, AssetRef, index_keys
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth, Target
+from clearance.sources.epss.catalog import apply as apply_epss
+from clearance.sources.epss.catalog import load_scores
 from clearance.sources.interface import Dated, DocumentFeed, Source
 from clearance.sources.kev.catalog import enrich, load_catalog
+from clearance.sources.vex.documents import VexStatement, load_document
+from clearance.sources.vex.index import VexIndex
+from clearance.sources.vex.index import apply as apply_vex
 from clearance.store.interface import ExemptionRecord
 from clearance.store.read_cache import Recent, TouchingCache
 
@@ -102,11 +108,16 @@ def assemble(
     inventory_health = inventory.health(now)
     if inventory_health is not None:
         health.append(inventory_health)
+    deploying = {AssetRef(AssetKind.IMAGE, str(image)) for image in target.images}
+    deploying |= {
+        AssetRef(AssetKind.IMAGE, str(image)) for image in manifest_images(manifest or {})
+    }
     return Snapshot(
         exposure=exposure,
         matches=matches,
         sources=tuple(sorted(health, key=lambda h: h.name)),
         exemptions=evidence.exemptions(target, now),
+        deploying=tuple(sorted(deploying)),
     )
 
 
@@ -136,7 +147,10 @@ class LiveEvidence:
             for source in sources
             if not isinstance(source, DocumentFeed)
         ]
-        reads += [_apply(feed, index, now) for feed in sources if isinstance(feed, DocumentFeed)]
+        feeds = [feed for feed in sources if isinstance(feed, DocumentFeed)]
+        feeds.sort(key=lambda feed: _FEED_ORDER.get(feed.kind, len(_FEED_ORDER)))
+        statements: list[VexStatement] = []
+        reads += [_apply(feed, index, statements, now) for feed in feeds]
         return cls(index, IdentityGraph.of(reported), reads)
 
     @property
@@ -181,23 +195,45 @@ def _read(
     )
 
 
-def _apply(feed: DocumentFeed, index: SignalIndex, now: datetime) -> _Read:
-    """A reference feed (the KEV catalog) applied to the signals read: each listed CVE in an
-    image adds its ``known_exploited`` signal, as the storing path adds it to stored ones."""
+def _apply(
+    feed: DocumentFeed, index: SignalIndex, statements: list[VexStatement], now: datetime
+) -> _Read:
+    """A reference feed applied to the signals read, as the storing path applies it to stored
+    ones: the KEV catalog adds a ``known_exploited`` signal for each listed CVE in an image;
+    EPSS scores the vulnerabilities (and known-exploited twins) by CVE; VEX documents waive the
+    findings their latest statements say do not apply (``statements``: every VEX statement
+    read so far, since a later document may override an earlier one)."""
     try:
         document = feed.fetch_document(None)
         if document.body is None:  # pragma: no cover - no validator was sent
             raise SourceError(feed.name, "the feed sent no document")
-        catalog = load_catalog(document.body, source=feed.name)
+        if feed.kind == "epss":
+            scores = load_scores(document.body, source=feed.name)
+            bad = scores.quarantined
+            for signal in apply_epss(index.signals(), scores):
+                index.replace(signal)
+        elif feed.kind in ("openvex", "cyclonedx-vex"):
+            vex = load_document(document.body, source=feed.name)
+            bad = vex.quarantined
+            statements.extend(vex.statements)
+            for signal in apply_vex(index.signals(), VexIndex(statements)):
+                index.replace(signal)
+        else:
+            catalog = load_catalog(document.body, source=feed.name)
+            bad = catalog.quarantined
+            vulnerabilities = [s for s in index.signals() if s.kind is SignalKind.VULNERABILITY]
+            for signal in enrich(vulnerabilities, catalog):
+                index.add(signal)
     except SourceError as exc:
         logger.warning("%s", exc)
         return _Read(SourceHealth(feed.name, None, str(exc), now), ())
-    vulnerabilities = [s for s in index.signals() if s.kind is SignalKind.VULNERABILITY]
-    for signal in enrich(vulnerabilities, catalog):
-        index.add(signal)
-    bad = tuple(catalog.quarantined)
     as_of = feed.modified_at() if isinstance(feed, Dated) else now  # as sync records it
-    return _Read(SourceHealth(feed.name, as_of, skipped=len(bad)), bad)
+    return _Read(SourceHealth(feed.name, as_of, skipped=len(bad)), tuple(bad))
+
+
+# Feeds that annotate signals run before feeds that add signals from them, so what is added
+# carries the annotation (a KEV signal keeps its CVE's EPSS), whatever the configuration order.
+_FEED_ORDER = {"epss": 0, "openvex": 0, "cyclonedx-vex": 0, "kev": 1}
 
 
 class StoredEvidence:

@@ -101,7 +101,7 @@ def test_a_kev_listed_cve_in_a_scanned_image_becomes_a_known_exploited_signal(
     for fmt, path in runs if kev_first else runs[::-1]:
         result = clearance("ingest", "--format", fmt, "--database", url, "--now", NOW, path)
         assert result.code == 0, result.err
-    assert "1 known-exploited (CISA KEV)" in result.out
+    assert "1 known-exploited" in result.out  # said by whichever ingest raised it
     store = _store(url)
     try:
         found = list(store.active_signals_of_kind(SignalKind.KNOWN_EXPLOITED))
@@ -131,7 +131,7 @@ def test_a_kev_file_that_is_not_a_catalog_keeps_the_stored_one(
     assert "not" in result.err.lower()
     report = str(FIXTURES / "trivy" / "report.image.alpine-3.10.golden.json")
     result = clearance("ingest", "--format", "trivy", "--database", url, report)
-    assert "1 known-exploited (CISA KEV)" in result.out
+    assert "1 known-exploited" in result.out  # said by whichever ingest raised it
 
 
 def test_an_option_the_format_does_not_take_is_refused_before_anything_is_stored(

@@ -76,6 +76,8 @@ NOT_LOADED = {
     ("docs/api.md", '{"type": "about:blank"'): "an error answer the service writes",
     ("docs/api.md", '{"id": "dec_…"'): "an answer the service writes, with … for elided fields",
     ("docs/approvals.md", '"voided": [{"approval"'): "an excerpt of an answer",
+    ("docs/audit.md", '{"schema_version": 1, "seq": 812'): "a record the service writes "
+    "(tests/integration/test_audit_*.py check the real ones)",
     ("docs/integrations/argo-rollouts.md", '{"verdict": "approve"'): "an answer the service "
     "writes (tests/integration/integrations/test_argo_flagger.py checks the real one)",
 }
@@ -282,6 +284,7 @@ def commands() -> list[Command]:
             if not shell and not line.startswith("$ "):
                 continue  # a diagram or program output
             text = line.removeprefix("$ ").split(" #", 1)[0].strip()
+            text = re.sub(r"\s\d?>>?\s*\S+", "", text)  # a redirection is the shell's
             if text and not text.startswith("#"):
                 parts = re.split(r" ; | \| ", text)
                 found.extend(Command(block, part.strip()) for part in parts)

@@ -203,7 +203,9 @@ def test_serve_demo_answers_with_the_demo_decisions(tmp_path: Path, workers: int
         capture_output=True, text=True, env=environ, check=False,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "4 records" in verified.stdout
+    # One chain: the 4 decisions, the token made before and the policy the service stored.
+    assert verified.stdout.startswith("ok: 6 records")
+    assert "decision=4, policy.stored=1, token.created=1" in verified.stdout
 
 
 def test_serve_mounts_the_integrations_over_tls(tmp_path: Path) -> None:

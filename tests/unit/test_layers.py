@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("model",),
     ("policy", "sources", "inventory", "store", "secrets"),
-    ("scoring", "correlate", "ingest", "render", "demo"),
+    ("scoring", "correlate", "change", "ingest", "render", "demo"),
     ("engine", "config"),
     ("policytest", "audit", "sync", "snapshot"),
     ("service", "integrations", "client"),

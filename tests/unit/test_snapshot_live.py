@@ -9,7 +9,8 @@ from pathlib import Path
 
 from builders import NOW, live_snapshot, signal, target
 from clearance.config import Config
-from clearance.inventory.static import StaticInventory, manifest_images
+from clearance.inventory.manifest import manifest_images
+from clearance.inventory.static import StaticInventory
 from clearance.model import Proximity
 from clearance.sources.interface import Batch
 

@@ -1,116 +1,121 @@
-"""The decision log's guarantees, checked: ``verify`` the hash chain and ``export`` it.
+"""The decision log's guarantees, checked: the hash chain, its signed checkpoints, the tables.
 
-Records are appended by :meth:`clearance.store.interface.Store.append_decision` (sealing is in
-:mod:`clearance.store.chain`); replaying one is :mod:`clearance.audit.replay`.
+Records are sealed by the store (decisions by :mod:`clearance.store.chain`, approvals, exceptions,
+break-glass, tokens and policies by :mod:`clearance.store.events`), into one chain. ``verify``:
 
-``verify`` walks the chain in seq order and stops at the first broken record, saying how it
-broke:
+1. walks the chain in seq order, both kinds of record merged, and stops at the first broken
+   record (edited, deleted, reordered, unlinked: :mod:`clearance.audit.findings`);
+2. compares each signed checkpoint with the record at its seq (:mod:`clearance.audit.anchoring`):
+   a rewritten and re-sealed log, a truncated tail, a checkpoint deleted from the database but
+   kept in the external copy, and a latest checkpoint older than the service writes them;
+3. rebuilds from the records the state each approval, exception, grant, token and policy must
+   have and compares it with the tables (:mod:`clearance.audit.state`).
 
-* ``edited`` — the stored body no longer hashes to its hash, or a filter column disagrees with
-  the sealed body;
-* ``deleted`` — a gap in seq, or the head row says records existed past the last one;
-* ``reordered`` — a record sealed at one position is found at another;
-* ``unlinked`` — the record's ``prev_hash`` is not the previous record's hash (the previous record
-  was rewritten and re-hashed, or a record was spliced in).
-
-Exporting the log (and verifying an export without the database) is :mod:`clearance.audit.export`.
+It reads through the :class:`~clearance.store.interface.AuditLog` role only. Exporting the log
+(and verifying an export without the database) is :mod:`clearance.audit.export`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass
-from enum import StrEnum
+from collections import Counter
 from typing import Any
 
+from clearance.audit.anchoring import Anchoring, Anchors
+from clearance.audit.findings import Break, BrokenRecord, VerifyResult
+from clearance.audit.state import Ledger
 from clearance.model.canonical import canonical_json
 from clearance.model.signal import format_time, parse_time
 from clearance.store.chain import body_hash
-from clearance.store.decisions import RawRow, chain_head, first_row_past_head, raw_rows
-from clearance.store.interface import GENESIS_HASH
-from clearance.store.sql import SqlStore
+from clearance.store.interface import GENESIS_HASH, AuditLog, LogRow
+
+__all__ = ["Anchors", "Break", "BrokenRecord", "VerifyResult", "verify"]
 
 
-class Break(StrEnum):
-    EDITED = "edited"
-    DELETED = "deleted"
-    REORDERED = "reordered"
-    UNLINKED = "unlinked"
-    REDACTED = "redacted"  # an exported record with redactions cannot be re-hashed
+def verify(log: AuditLog, anchors: Anchors | None = None) -> VerifyResult:
+    """Check the whole log; name every problem found (the chain's first break, and the rest).
 
-
-@dataclass(frozen=True, slots=True)
-class BrokenRecord:
-    seq: int
-    decision_id: str | None
-    kind: Break
-    detail: str
-
-    def __str__(self) -> str:
-        name = f"seq {self.seq}" + (f" ({self.decision_id})" if self.decision_id else "")
-        return f"record {name} {self.kind.value}: {self.detail}"
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    records: int  # records checked before the first break (all of them when intact)
-    head_seq: int
-    head_hash: str
-    broken: BrokenRecord | None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None
-
-
-def verify(store: SqlStore) -> VerifyResult:
-    """Walk the whole chain; name the first broken record, or confirm every record.
-
-    Safe on a live log: the walk stops at the head read when it starts, and records appended
-    meanwhile are left for the next run.
+    Safe on a live log: the tables are read in one snapshot first, then the walk stops at the
+    head read after it; records appended meanwhile are left for the next run.
     """
-    head_seq, head_hash = chain_head(store.db)
+    anchors = anchors or Anchors()
+    snapshot = log.trust_snapshot()
+    anchoring = Anchoring(log.checkpoints(), anchors)
+    ledger = Ledger(upto=snapshot.head_seq)
+    head_seq, head_hash = log.chain_head()
     expected, prev_hash, checked = 1, GENESIS_HASH, 0
-    for row in raw_rows(store.db, upto=head_seq):
-        broken = _check(row, expected, prev_hash)
+    counts: Counter[str] = Counter()
+    anchoring.see(0, GENESIS_HASH)
+    broken: BrokenRecord | None = None
+    for row in log.log_rows(upto=head_seq):
+        broken, body = _check(row, expected, prev_hash)
         if broken is not None:
-            return VerifyResult(checked, expected - 1, prev_hash, broken)
+            break
+        anchoring.see(row.seq, row.hash)
+        if row.table == "decisions":
+            counts["decision"] += 1
+            ledger.add_decision(str(row.columns["policy_digest"]))
+        else:
+            counts[str(body.get("kind"))] += 1
+            ledger.add_record(row.seq, body)
         checked += 1
         expected, prev_hash = row.seq + 1, row.hash
     last = expected - 1
+    if broken is None:
+        broken = _check_head(log, head_seq, head_hash, last, prev_hash)
+    anchoring.finish(last, walked_to_end=broken is None)
+    problems = list(anchoring.problems)
+    notes = list(anchoring.notes)
+    if broken is None:
+        problems.extend(ledger.compare(snapshot.rows))
+    else:
+        notes.append("tables not compared with the records: the chain is broken first")
+    return VerifyResult(
+        checked, last, prev_hash, broken, tuple(problems), tuple(notes), dict(counts)
+    )
 
-    def broken_at(seq: int, kind: Break, detail: str) -> VerifyResult:
-        return VerifyResult(checked, last, prev_hash, BrokenRecord(seq, None, kind, detail))
 
+def _check_head(
+    log: AuditLog, head_seq: int, head_hash: str, last: int, prev_hash: str
+) -> BrokenRecord | None:
     if head_seq > last:
         missing = f"seq {last + 1}" if head_seq == last + 1 else f"seq {last + 1}..{head_seq}"
-        return broken_at(
+        return BrokenRecord(
             last + 1,
+            None,
             Break.DELETED,
             f"{missing} missing at the end of the log (the chain head says seq {head_seq})",
         )
     if head_hash != prev_hash:
-        return broken_at(
+        return BrokenRecord(
             last,
+            None,
             Break.EDITED,
             f"the chain head ({head_hash[:12]}…) does not match the last record's hash "
             f"({prev_hash[:12]}…)",
         )
-    stray = first_row_past_head(store.db)
+    stray = log.first_row_past_head()
     if stray is not None:
-        return broken_at(
-            stray, Break.UNLINKED, "it lies past the chain head: no append sealed it there"
+        return BrokenRecord(
+            stray, None, Break.UNLINKED, "it lies past the chain head: no append sealed it there"
         )
-    return VerifyResult(checked, last, prev_hash, None)
+    return None
 
 
-def _check(row: RawRow, expected: int, prev_hash: str) -> BrokenRecord | None:
-    def broken(kind: Break, detail: str) -> BrokenRecord:
-        return BrokenRecord(row.seq, row.decision_id, kind, detail)
+def _check(
+    row: LogRow, expected: int, prev_hash: str
+) -> tuple[BrokenRecord | None, dict[str, Any]]:
+    record_id = row.columns.get("decision_id") or row.columns.get("object_id")
+
+    def broken(kind: Break, detail: str) -> tuple[BrokenRecord, dict[str, Any]]:
+        return BrokenRecord(row.seq, record_id, kind, detail), {}
 
     if row.seq > expected:
         missing = f"seq {expected}" if row.seq == expected + 1 else f"seq {expected}..{row.seq - 1}"
-        return BrokenRecord(row.seq, row.decision_id, Break.DELETED, f"{missing} missing before it")
+        return broken(Break.DELETED, f"{missing} missing before it")
+    if row.seq < expected:
+        return broken(Break.UNLINKED, f"a second record at seq {row.seq}")
     try:
         body = json.loads(row.record)
         if not isinstance(body, dict):
@@ -133,16 +138,38 @@ def _check(row: RawRow, expected: int, prev_hash: str) -> BrokenRecord | None:
             f"its prev_hash {str(body.get('prev_hash'))[:12]}… is not the previous record's "
             f"hash {prev_hash[:12]}… (the previous record was rewritten, or this one inserted)",
         )
-    return _check_columns(row, body, broken)
+    sealed = _sealed_columns(row.table, body)
+    for name, value in sealed.items():
+        stored = row.columns.get(name)
+        if name == "at" and stored is not None:
+            stored = format_time(stored)
+        if stored != value:
+            return broken(
+                Break.EDITED,
+                f"column {name} says {stored!r} but the sealed record says {value!r}",
+            )
+    return None, body
 
 
-def _check_columns(row: RawRow, body: dict[str, Any], broken: Any) -> BrokenRecord | None:
-    """The filter columns are copies of the sealed body; a copy that differs was edited."""
+def _sealed_columns(table: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The filter columns as the sealed body says they must be."""
+    at = body.get("at")
+    if isinstance(at, str):
+        with contextlib.suppress(ValueError):  # else compared as written: the check names it
+            at = format_time(parse_time(at))
+    if table != "decisions":
+        return {
+            "kind": body.get("kind"),
+            "object": body.get("object"),
+            "object_id": body.get("id"),
+            "at": at,
+            "actor": body.get("actor"),
+        }
     decision = body.get("decision") or {}
     target = decision.get("target") or {}
-    sealed: dict[str, Any] = {
+    return {
         "decision_id": body.get("decision_id"),
-        "at": body.get("at"),
+        "at": at,
         "environment": target.get("environment"),
         "verdict": decision.get("verdict"),
         "policy_digest": body.get("policy_digest"),
@@ -151,22 +178,3 @@ def _check_columns(row: RawRow, body: dict[str, Any], broken: Any) -> BrokenReco
             str(target.get(part)) for part in ("cluster", "namespace", "workload")
         ),
     }
-    stored: dict[str, Any] = {
-        "decision_id": row.decision_id,
-        "at": format_time(row.at),
-        "environment": row.environment,
-        "verdict": row.verdict,
-        "policy_digest": row.policy_digest,
-        "actor": row.actor,
-        "target_key": row.target_key,
-    }
-    if isinstance(sealed["at"], str):
-        sealed["at"] = format_time(parse_time(sealed["at"]))
-    for name, value in sealed.items():
-        if stored[name] != value:
-            result: BrokenRecord = broken(
-                Break.EDITED,
-                f"column {name} says {stored[name]!r} but the sealed record says {value!r}",
-            )
-            return result
-    return None

@@ -46,34 +46,43 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clearance.ingest.storing import store_batch, store_kev_catalog
-    from clearance.sources.formats import make_normalizer
+    from clearance.ingest.storing import store_batch, store_document
+    from clearance.sources.formats import DOCUMENT_FORMATS, make_normalizer
     from clearance.store import database_url
     from clearance.store.sql import SqlStore
 
     now = now_from(args)
     # Every option is checked, and every file read, before the store is touched.
-    if args.format == "kev" and (args.source or args.cluster or args.hostname_is_node):
-        raise ConfigError("--format kev takes no --source, --cluster or --hostname-is-node")
+    document = args.format in DOCUMENT_FORMATS
+    if document and (args.source or args.cluster or args.hostname_is_node):
+        raise ConfigError(
+            f"--format {args.format} takes no --source, --cluster or --hostname-is-node"
+        )
     options = {"cluster": args.cluster, "hostname_is_node": args.hostname_is_node}
     make_normalizer(args.format, source=args.source, **options)  # refuses options it does not take
     bodies = [(name, _read(name)) for name in args.files]
     store = SqlStore.open(database_url(args.database))
     try:
         for name, data in bodies:
-            if args.format == "kev":
-                stored = store_kev_catalog(store, data, now)
-            else:
-                # A Trivy report without CreatedAt is dated by its file (stdin: --now).
-                dated = {"scanned_at": _modified(name, now)} if args.format == "trivy" else {}
-                normalizer = make_normalizer(args.format, source=args.source, **options, **dated)
-                batch = normalizer.normalize(data, location=name)
-                stored = store_batch(store, batch, args.source or args.format, now)
+            if document:
+                # Not the document (a proxy's page): SourceError, and the stored copy is kept.
+                stored = store_document(store, args.format, data, now, source=args.format)
+                print(
+                    f"{name}: {args.format} reference stored ({stored.entries} entries); "
+                    f"{stored.known_exploited} known-exploited signal(s) raised, "
+                    f"{stored.updated} stored signal(s) updated, {stored.quarantined} quarantined"
+                )
+                continue
+            # A Trivy report without CreatedAt is dated by its file (stdin: --now).
+            dated = {"scanned_at": _modified(name, now)} if args.format == "trivy" else {}
+            normalizer = make_normalizer(args.format, source=args.source, **options, **dated)
+            batch = normalizer.normalize(data, location=name)
+            stored = store_batch(store, batch, args.source or args.format, now)
             line = f"{name}: {stored.signals} signal(s) stored as {stored.source!r}"
             if stored.known_exploited:
                 line += f", {stored.known_exploited} known-exploited (CISA KEV)"
             line += f", {stored.quarantined} quarantined"
-            skipped = getattr(normalizer, "skipped", None) if args.format != "kev" else None
+            skipped = getattr(normalizer, "skipped", None)
             if skipped:
                 line += " (not findings: "
                 line += ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items())) + ")"

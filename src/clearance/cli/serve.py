@@ -12,13 +12,17 @@ import logging
 import os
 import tempfile
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clearance.cli._store import add_database_argument
 from clearance.config import Config, load_config, locate
 from clearance.errors import ConfigError
 from clearance.store.interface import Store
+
+if TYPE_CHECKING:
+    from clearance.server.settings import AuditSettings
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +115,43 @@ def _start_background(stack: ExitStack, config: Config, url: str) -> None:
     logger.info("syncing %s in the background", ", ".join(names) or "NATS")
 
 
+def _start_checkpoints(stack: ExitStack, audit: AuditSettings, url: str) -> None:
+    """Signed checkpoints of the audit chain, from this (the parent) process only, on its own
+    store connection; a last one at a clean stop. Without a key, say loudly what that means."""
+    if audit.signing_key is None:
+        logger.warning(
+            "audit: no server.audit.signing_key: the audit chain is anchored only to itself, "
+            "so someone who can write the database can rewrite it undetected; see docs/audit.md"
+        )
+        return
+    from clearance.audit.checkpointer import Checkpointer, CheckpointThread
+    from clearance.audit.checkpoints import Mirror
+    from clearance.audit.signing import Ed25519FileSigner
+    from clearance.policy.schema import duration_seconds
+    from clearance.store.sql import SqlStore
+
+    signer = Ed25519FileSigner.from_file(audit.signing_key)  # an unreadable key stops start-up
+    store = SqlStore.open(url, migrate=False)
+    stack.callback(store.close)
+    mirror = None if audit.checkpoints_file is None else Mirror(audit.checkpoints_file)
+    checkpointer = Checkpointer(
+        store,
+        signer,
+        every=audit.checkpoint_every,
+        interval=timedelta(seconds=duration_seconds(audit.checkpoint_interval)),
+        mirror=mirror,
+    )
+    thread = CheckpointThread(checkpointer, lambda: datetime.now(UTC))
+    thread.start()
+    stack.callback(thread.stop)
+    if mirror is None:
+        logger.warning(
+            "audit: checkpoints are kept in the database only; set server.audit."
+            "checkpoints_file so that deleting them there cannot hide a truncation"
+        )
+    logger.info("audit: signing checkpoints with %s", signer.key_id)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -150,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
             count = seed(store, load_config(config_path), database_url(args.database))
             logger.info("demo: loaded %d signals into the store", count)
         ctx = build_context(config_path, store, settings)  # stores the policy text, checks all
+        _start_checkpoints(stack, settings.audit, database_url(args.database))
         if not args.no_sync:
             _start_background(stack, ctx.config, database_url(args.database))
         print(

@@ -63,7 +63,7 @@ def run_create(args: argparse.Namespace) -> int:
     store = open_from_args(args, create=True)
     try:
         info, secret = store.create_token(
-            args.name, [Scope(s) for s in args.scopes], now, _expiry(args, now)
+            args.name, [Scope(s) for s in args.scopes], now, _expiry(args, now), by=local_user()
         )
     finally:
         store.close()
@@ -87,11 +87,21 @@ def run_list(args: argparse.Namespace) -> int:
 def run_revoke(args: argparse.Namespace) -> int:
     store = open_from_args(args, create=False)
     try:
-        info = store.revoke_token(args.token_id, datetime.now(UTC))
+        info = store.revoke_token(args.token_id, datetime.now(UTC), by=local_user())
     finally:
         store.close()
     print(f"revoked {describe(info)}")
     return 0
+
+
+def local_user() -> str:
+    """Who ran the command, as its record in the audit chain names them: ``local:<user>``."""
+    import getpass
+
+    try:
+        return "local:" + getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "local:unknown"
 
 
 def describe(info: TokenInfo) -> str:

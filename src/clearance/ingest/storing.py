@@ -11,7 +11,14 @@ NATS consumer and ``clearance ingest``:
 * vulnerability signals are enriched with the stored KEV catalog: each CVE that CISA lists adds a
   ``known_exploited`` signal on the same image (``docs/sources/kev.md``), stored with them;
 * a new catalog is stored whole, then every stored active vulnerability is enriched again, so a
-  CVE added to KEV today raises the images that already carry it.
+  CVE added to KEV today raises the images that already carry it;
+* FIRST's EPSS scores are reference data the same way: vulnerability and known-exploited
+  signals carry their CVE's score (``epss``, ``epss_percentile``) from the stored scores when
+  stored, and a new feed re-scores the stored ones;
+* so are VEX documents (OpenVEX, CycloneDX VEX): the statements of every document stored are
+  kept as one reference, and a finding a statement waives for its image carries it (``vex``)
+  when stored; a new document (or a new version of one) re-reads every stored finding, waiving
+  or lifting as the latest statement says.
 
 Time is passed in. The parsed catalog is cached by digest: a Trivy push does not re-parse it.
 """
@@ -22,14 +29,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clearance.errors import SourceError
-from clearance.model.signal import SignalKind
+from clearance.model.signal import Signal, SignalKind
+from clearance.sources.epss.catalog import EPSS_KINDS, EpssScores, load_scores
+from clearance.sources.epss.catalog import apply as apply_epss
 from clearance.sources.interface import Batch
 from clearance.sources.kev.catalog import KevCatalog, enrich, load_catalog
+from clearance.sources.vex.documents import load_document
+from clearance.sources.vex.index import VEX_KINDS, VexIndex, dump_documents, load_documents, merged
+from clearance.sources.vex.index import apply as apply_vex
 from clearance.store.interface import Store
 
 __all__ = [
+    "EPSS_REFERENCE",
     "KEV_REFERENCE",
     "KEV_SOURCE",
+    "VEX_REFERENCE",
     "Stored",
     "store_batch",
     "store_document",
@@ -38,6 +52,8 @@ __all__ = [
 
 KEV_REFERENCE = "cisa-kev"
 KEV_SOURCE = "kev"
+EPSS_REFERENCE = "first-epss"
+VEX_REFERENCE = "vex-statements"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,7 @@ class Stored:
     inserted: int
     updated: int
     unchanged: int = 0
+    entries: int | None = None  # a reference document's entries (KEV CVEs, EPSS scores)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -61,10 +78,41 @@ class Stored:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            **({} if self.entries is None else {"entries": self.entries}),
         }
 
 
 _catalogs: dict[str, KevCatalog] = {}
+_epss: dict[str, EpssScores] = {}
+_vex: dict[str, VexIndex] = {}
+
+
+def stored_vex(store: Store) -> VexIndex | None:
+    """The index of every stored VEX statement, built once per stored digest."""
+    document = store.get_reference(VEX_REFERENCE)
+    if document is None:
+        return None
+    index = _vex.get(document.digest)
+    if index is None:
+        index = VexIndex(
+            s for statements in load_documents(document.body).values() for s in statements
+        )
+        _vex.clear()
+        _vex[document.digest] = index
+    return index
+
+
+def stored_scores(store: Store) -> EpssScores | None:
+    """The EPSS scores last stored, parsed once per digest."""
+    document = store.get_reference(EPSS_REFERENCE)
+    if document is None:
+        return None
+    scores = _epss.get(document.digest)
+    if scores is None:
+        scores = load_scores(document.body, source="epss", location=EPSS_REFERENCE)
+        _epss.clear()  # one feed is current
+        _epss[document.digest] = scores
+    return scores
 
 
 def stored_catalog(store: Store) -> KevCatalog | None:
@@ -91,6 +139,16 @@ def store_batch(
     """
     signals = list(batch.signals)
     exploited = []
+    if any(s.kind in EPSS_KINDS for s in signals):
+        scores = stored_scores(store)
+        if scores is not None:
+            scored = {s.uid: s for s in apply_epss(signals, scores)}
+            signals = [scored.get(s.uid, s) for s in signals]
+    if any(s.kind in VEX_KINDS for s in signals):
+        index = stored_vex(store)
+        if index is not None:
+            waived = {s.uid: s for s in apply_vex(signals, index)}
+            signals = [waived.get(s.uid, s) for s in signals]
     if any(s.kind is SignalKind.VULNERABILITY for s in signals):
         catalog = stored_catalog(store)
         if catalog is not None:
@@ -132,11 +190,70 @@ def store_kev_catalog(
     if catalog.quarantined:
         store.add_quarantined(catalog.quarantined, now)
     store.record_source_success(source, now)
-    return Stored(source, 0, len(exploited), len(catalog.quarantined), inserted, updated)
+    return Stored(
+        source,
+        0,
+        len(exploited),
+        len(catalog.quarantined),
+        inserted,
+        updated,
+        entries=len(catalog.entries),
+    )
+
+
+def store_epss_scores(store: Store, body: bytes, now: datetime, *, source: str = "epss") -> Stored:
+    """Store FIRST's EPSS feed (raises :class:`~clearance.errors.SourceError` when ``body`` is
+    not the feed: the stored scores are then kept), then re-score the stored vulnerability and
+    known-exploited signals whose score changed."""
+    scores = load_scores(body, source=source, location=EPSS_REFERENCE)
+    document = store.put_reference(EPSS_REFERENCE, body, now)
+    _epss.clear()
+    _epss[document.digest] = scores
+    stored: list[Signal] = []
+    for kind in sorted(EPSS_KINDS):
+        stored += store.active_signals_of_kind(kind)
+    changed = apply_epss(stored, scores)
+    updated = 0
+    if changed:
+        updated = store.upsert_signals(changed, now).updated
+    if scores.quarantined:
+        store.add_quarantined(scores.quarantined, now)
+    store.record_source_success(source, now)
+    return Stored(source, 0, 0, len(scores.quarantined), 0, updated, entries=len(scores.scores))
+
+
+def store_vex_document(store: Store, body: bytes, now: datetime, *, source: str = "vex") -> Stored:
+    """Keep a VEX document's statements beside the others stored (a document stored again, by
+    its id, replaces its earlier copy), then re-read the stored findings: each carries the
+    waiver the latest statement about it gives, or none. A body that is not a VEX document
+    raises :class:`~clearance.errors.SourceError`, and the stored statements stay."""
+    document = load_document(body, source=source, location=VEX_REFERENCE)
+    stored = store.get_reference(VEX_REFERENCE)
+    documents = load_documents(stored.body) if stored is not None else {}
+    store.put_reference(VEX_REFERENCE, dump_documents(merged(documents, document)), now)
+    index = stored_vex(store)
+    if index is None:  # pragma: no cover - put_reference just stored it
+        raise SourceError(source, "the VEX statements were not kept")
+    findings: list[Signal] = []
+    for kind in sorted(VEX_KINDS):
+        findings += store.active_signals_of_kind(kind)
+    changed = apply_vex(findings, index)
+    updated = store.upsert_signals(changed, now).updated if changed else 0
+    if document.quarantined:
+        store.add_quarantined(document.quarantined, now)
+    store.record_source_success(source, now)
+    return Stored(
+        source, 0, 0, len(document.quarantined), 0, updated, entries=len(document.statements)
+    )
 
 
 # Document kinds a ``DocumentFeed`` can ship, and how each is stored.
-DOCUMENTS = {"kev": store_kev_catalog}
+DOCUMENTS = {
+    "kev": store_kev_catalog,
+    "epss": store_epss_scores,
+    "openvex": store_vex_document,
+    "cyclonedx-vex": store_vex_document,
+}
 
 
 def store_document(store: Store, kind: str, body: bytes, now: datetime, *, source: str) -> Stored:

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clearance.errors import InvalidAssetError, InventoryError
 from clearance.inventory.identity import IdentityGraph, expand_hosts
-from clearance.model.assets import AssetKind, AssetRef, ImageRef, parse_asset, parse_image
+from clearance.inventory.manifest import manifest_images
+from clearance.model.assets import AssetKind, AssetRef, parse_asset
 from clearance.model.target import (
     ExposedAsset,
     Exposure,
@@ -152,22 +153,3 @@ class StaticInventory:
 
     def health(self, now: datetime) -> SourceHealth | None:
         return None
-
-
-def manifest_images(manifest: Mapping[str, Any]) -> list[ImageRef]:
-    """Images a workload manifest runs (pod template or pod spec; init containers too)."""
-    spec: Any = manifest.get("spec") or {}
-    if isinstance(spec, Mapping) and "jobTemplate" in spec:  # CronJob
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    if isinstance(spec, Mapping) and "template" in spec:
-        spec = (spec.get("template") or {}).get("spec") or {}
-    images = []
-    if isinstance(spec, Mapping):
-        for group in ("initContainers", "containers", "ephemeralContainers"):
-            for container in spec.get(group) or []:
-                if isinstance(container, Mapping) and isinstance(container.get("image"), str):
-                    try:
-                        images.append(parse_image(container["image"]))
-                    except ValueError:
-                        continue  # the API server would refuse it; not an asset we can name
-    return images

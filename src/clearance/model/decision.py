@@ -7,6 +7,7 @@ decision gives the same bytes on every machine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -94,6 +95,11 @@ class Contribution:
     contribution: float
     url: str | None = None
     kind: str | None = None  # set when the policy weighs kinds apart (scoring.kinds)
+    # What is known of a vulnerability's exploitability (EPSS, fix, CVSS vector), when anything
+    # is: shown with the arithmetic, since a rule may have read it.
+    exploitability: Mapping[str, Any] | None = None
+    change: str | None = None  # what the deploy does to an image finding (clearance.change)
+    change_weight: float | None = None  # the policy's weight for that change, when it sets one
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -115,6 +121,12 @@ class Contribution:
             data["url"] = self.url
         if self.kind is not None:
             data["kind"] = self.kind
+        if self.exploitability is not None:
+            data["exploitability"] = dict(self.exploitability)
+        if self.change is not None:
+            data["change"] = self.change
+        if self.change_weight is not None:
+            data["change_weight"] = self.change_weight
         return data
 
 

@@ -89,6 +89,13 @@ class Signal:
     the platform keeps the finding's status current (a Falcon alert is closed by the SOC; a Falco
     or Wazuh event never is): a policy bounds an untracked finding by its age, since no one will
     ever mark it resolved.
+
+    Exploitability, for vulnerability findings, where it is known (None otherwise): ``epss`` and
+    ``epss_percentile`` (FIRST EPSS: the probability of exploitation in the next 30 days, and its
+    rank), ``fix_available`` (the scanner names a fixed version), ``cvss_vector`` (the CVSS base
+    vector the scanner reported, e.g. ``CVSS:3.1/AV:N/AC:L/PR:N/…``). ``vex`` names the VEX
+    statement that says the finding does not apply to its image (``not_affected`` or ``fixed``):
+    it then contributes nothing, and decisions say which statement waived it.
     """
 
     uid: SignalUid
@@ -107,6 +114,11 @@ class Signal:
     raw_digest: str | None = None
     count: int = 1
     tracked: bool = True
+    epss: float | None = None
+    epss_percentile: float | None = None
+    fix_available: bool | None = None
+    cvss_vector: str | None = None
+    vex: str | None = None
     _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -131,6 +143,9 @@ class Signal:
             object.__setattr__(self, "last_seen", last)
         if last < first:
             raise InvalidSignalError(f"signal {uid}: last_seen is before first_seen")
+        for name, value in (("epss", self.epss), ("epss_percentile", self.epss_percentile)):
+            if value is not None and not 0.0 <= value <= 1.0:  # NaN fails too
+                raise InvalidSignalError(f"signal {uid}: {name} {value} not in 0..1")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, as stored, exported and recorded in decisions."""
@@ -157,6 +172,16 @@ class Signal:
             data["raw_digest"] = self.raw_digest
         if not self.tracked:
             data["tracked"] = False
+        if self.epss is not None:
+            data["epss"] = self.epss
+        if self.epss_percentile is not None:
+            data["epss_percentile"] = self.epss_percentile
+        if self.fix_available is not None:
+            data["fix_available"] = self.fix_available
+        if self.cvss_vector is not None:
+            data["cvss_vector"] = self.cvss_vector
+        if self.vex is not None:
+            data["vex"] = self.vex
         return data
 
     def content_digest(self) -> str:
@@ -213,6 +238,11 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
         tracked = data.get("tracked", True)
         if not isinstance(tracked, bool):
             raise InvalidSignalError("field 'tracked' must be true or false")
+        epss = _probability(data, "epss")
+        epss_percentile = _probability(data, "epss_percentile")
+        fix_available = data.get("fix_available")
+        if fix_available is not None and not isinstance(fix_available, bool):
+            raise InvalidSignalError("field 'fix_available' must be true or false")
         severity = need("severity")
         if isinstance(severity, bool) or not isinstance(severity, int):
             raise InvalidSignalError("field 'severity' must be an OCSF severity_id 0..6")
@@ -233,11 +263,25 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
             raw_digest=None if data.get("raw_digest") is None else str(data["raw_digest"]),
             count=count,
             tracked=tracked,
+            epss=epss,
+            epss_percentile=epss_percentile,
+            fix_available=fix_available,
+            cvss_vector=None if data.get("cvss_vector") is None else str(data["cvss_vector"]),
+            vex=None if data.get("vex") is None else str(data["vex"]),
         )
     except InvalidSignalError:
         raise
     except ValueError as exc:  # InvalidAssetError is a ValueError too, and says which asset
         raise InvalidSignalError(str(exc)) from exc
+
+
+def _probability(data: dict[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSignalError(f"field {name!r} must be a number in 0..1")
+    return float(value)
 
 
 _E = TypeVar("_E", Severity, SignalKind, SignalStatus)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from clearance.model.assets import parse_asset
+from clearance.model.assets import AssetRef, parse_asset
 from clearance.model.exemptions import Exemption
 from clearance.model.signal import Signal, parse_time, signal_from_dict
 from clearance.model.target import (
@@ -38,6 +38,9 @@ class Snapshot:
     matches: tuple[Match, ...]
     sources: tuple[SourceHealth, ...]
     exemptions: tuple[Exemption, ...] = ()  # granted at run time (API), beside the policy's own
+    # The images this deploy brings (``--image``, the admitted object's, the manifest's): what
+    # lets a decision tell a vulnerability the deploy introduces from one it fixes or keeps.
+    deploying: tuple[AssetRef, ...] = ()
 
     @property
     def target(self) -> Target:
@@ -57,6 +60,8 @@ class Snapshot:
             ],
             "sources": [s.to_dict() for s in sorted(self.sources, key=lambda s: s.name)],
             "exemptions": [e.to_dict() for e in sorted(self.exemptions, key=lambda e: e.id)],
+            # Left out when unknown: snapshots recorded before it existed keep their bytes.
+            **({"deploying": [str(a) for a in self.deploying]} if self.deploying else {}),
         }
 
 
@@ -135,4 +140,11 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         for s in data["sources"]
     )
     exemptions = tuple(_exemption_from_dict(e) for e in data.get("exemptions", ()))
-    return Snapshot(exposure=exposure, matches=matches, sources=sources, exemptions=exemptions)
+    deploying = tuple(parse_asset(a) for a in data.get("deploying", ()))
+    return Snapshot(
+        exposure=exposure,
+        matches=matches,
+        sources=sources,
+        exemptions=exemptions,
+        deploying=deploying,
+    )

@@ -56,7 +56,7 @@ SIGNAL_FIELDS = frozenset(
     {
         "uid", "source", "kind", "title", "rule", "severity", "severity_label", "confidence",
         "status", "age_seconds", "count", "techniques", "assets", "first_seen", "last_seen",
-        "age", "tracked",
+        "age", "tracked", "epss", "epss_percentile", "fix_available", "cvss", "change",
     }
 )  # fmt: skip
 # Macros bind their own variable (`signals.exists(s, s.severity > 3)`); the compiled program

@@ -160,6 +160,10 @@ class Scoring(_Strict):
         Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
         KindScoring,
     ] = {}
+    # How much an image finding counts by what the deploy does to it (change.py): a deploy is
+    # judged by what it brings, not held back by what it removes. Absent: every finding counts
+    # fully, whatever the deploy changes.
+    changes: dict[Literal["introduced", "unchanged", "fixed"], Unit] = {}
 
     @model_validator(mode="after")
     def _complete(self) -> Scoring:
@@ -176,6 +180,19 @@ class Scoring(_Strict):
             if settings.severity_weights is not None:
                 problems += _table_problems(
                     settings.severity_weights, f"kinds.{kind}.severity_weights"
+                )
+        if self.changes:
+            missing_changes = [
+                c for c in ("introduced", "unchanged", "fixed") if c not in self.changes
+            ]
+            if missing_changes:
+                problems.append("changes must set " + ", ".join(missing_changes))
+            elif not (
+                self.changes["introduced"] >= self.changes["unchanged"] >= self.changes["fixed"]
+            ):
+                problems.append(
+                    "changes must not weigh a finding the deploy introduces below one it keeps, "
+                    "nor one it keeps below one it fixes (introduced >= unchanged >= fixed)"
                 )
         if problems:
             raise ValueError(problems[0])

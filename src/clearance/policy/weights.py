@@ -17,6 +17,7 @@ class Weights:
     proximity: tuple[float, ...]  # indexed by Proximity rank
     half_life: dict[SignalKind, int]  # seconds
     caps: dict[SignalKind, float]  # kinds whose combined contribution is bounded
+    changes: dict[str, float]  # "introduced"/"unchanged"/"fixed" → weight; empty: all count 1
     # The policy sets something per kind (``scoring.kinds``): decisions then say which kind each
     # contribution is. A policy without it decides exactly as before (same bytes on replay).
     by_kind: bool = False
@@ -30,5 +31,6 @@ class Weights:
             proximity=tuple(scoring.proximity_weight(p) for p in Proximity),
             half_life={k: scoring.half_life(k) for k in SignalKind},
             caps={k: c for k in SignalKind if (c := scoring.cap(k)) is not None},
+            changes={str(k): v for k, v in scoring.changes.items()},
             by_kind=bool(scoring.kinds),
         )

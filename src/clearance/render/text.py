@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from clearance.model.decision import Decision, Verdict
 from clearance.policy.freshness import describe_age
 
@@ -87,9 +90,12 @@ def render_explanation(decision: Decision) -> str:
             f"  confidence {c.confidence:g}",
             f"  age {describe_age(c.age_seconds)}, half-life {describe_age(c.half_life_seconds)} "
             f"→ decay {c.decay:g}",
+            *_exploitability(c.exploitability),
             f"  proximity {c.proximity} (via {c.matched}) → weight {c.proximity_weight:g}",
+            *_change(c.change, c.change_weight),
             f"  = {c.severity_weight:g} × {c.confidence:g} × {c.decay:g} × {c.proximity_weight:g}"
-            f" = {c.contribution:g}",
+            + (f" × {c.change_weight:g}" if c.change_weight is not None else "")
+            + f" = {c.contribution:g}",
             "",
         ]
     if not d.contributors:
@@ -121,3 +127,28 @@ def render_explanation(decision: Decision) -> str:
     for uid, exc in d.waived:
         lines.append(f"excepted (not scored): {uid} by exception {exc}")
     return "\n".join(lines) + "\n"
+
+
+def _exploitability(facts: Mapping[str, Any] | None) -> list[str]:
+    """``  exploitability: EPSS 0.62 (98th percentile), fix available, CVSS:3.1/AV:N/…``."""
+    if not facts:
+        return []
+    parts = []
+    if "epss" in facts:
+        rank = facts.get("epss_percentile")
+        parts.append(
+            f"EPSS {facts['epss']:g}" + (f" ({rank * 100:.0f}th percentile)" if rank else "")
+        )
+    if "fix_available" in facts:
+        parts.append("fix available" if facts["fix_available"] else "no fix yet")
+    if "cvss" in facts:
+        parts.append(str(facts["cvss"]))
+    return [f"  exploitability: {', '.join(parts)}"]
+
+
+def _change(change: str | None, weight: float | None) -> list[str]:
+    """``  the deploy introduces it → weight 1``: what the deploy does to an image finding."""
+    if not change:
+        return []
+    verb = {"introduced": "introduces", "unchanged": "keeps", "fixed": "fixes"}.get(change, change)
+    return [f"  the deploy {verb} it" + (f" → weight {weight:g}" if weight is not None else "")]

@@ -26,6 +26,11 @@ these keys. Every field is optional; the defaults accept API tokens only::
       notify:
         webhook_url: ${CLEARANCE_NOTIFY_URL}   # or webhook_url_file: a URL may carry a token
         retries: 3
+      audit:                       # signed checkpoints of the audit chain (docs/audit.md)
+        signing_key: /etc/clearance/audit-key.pem     # Ed25519 PEM, kept outside the database
+        checkpoint_every: 1000     # records
+        checkpoint_interval: 5m    # and at least this often, new records or not
+        checkpoints_file: /var/lib/clearance-anchor/checkpoints.jsonl  # append-only copy
 
 ``${VAR}`` and ``<secret>_file`` work in this file as in ``clearance.yaml``
 (:mod:`clearance.secrets`); the webhook URL is held as a secret, since hooks often carry their
@@ -88,6 +93,19 @@ class NotifySettings(_Strict):
     backoff: float = Field(default=0.5, ge=0, le=60)
 
 
+class AuditSettings(_Strict):
+    """Signed checkpoints of the audit chain. Without ``signing_key`` none are written, and the
+    service warns at start that its log is anchored only to itself. Relative paths are relative
+    to the settings file."""
+
+    signing_key: Path | None = None
+    checkpoint_every: int = Field(default=1000, ge=1, le=10_000_000, description="records")
+    checkpoint_interval: Duration = "5m"
+    checkpoints_file: Path | None = Field(
+        default=None, description="an append-only file, or a directory, outside the database"
+    )
+
+
 class ServerSettings(_Strict):
     max_in_flight: int = Field(default=64, ge=1, le=10_000)
     queue_wait: float = Field(default=2.0, ge=0, le=60, description="seconds")
@@ -103,6 +121,7 @@ class ServerSettings(_Strict):
     oidc: list[OidcIssuer] = []
     break_glass: BreakGlassSettings = BreakGlassSettings()
     notify: NotifySettings = NotifySettings()
+    audit: AuditSettings = AuditSettings()
 
 
 def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -124,8 +143,19 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     try:
-        return ServerSettings.model_validate(raw)
+        settings = ServerSettings.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "document"
         raise ConfigError(f"{path}: server.{where}: {err['msg']}") from exc
+    return settings.model_copy(update={"audit": _relative_to(settings.audit, path.parent)})
+
+
+def _relative_to(audit: AuditSettings, base: Path) -> AuditSettings:
+    key, copy = audit.signing_key, audit.checkpoints_file
+    return audit.model_copy(
+        update={
+            "signing_key": None if key is None else base / key,
+            "checkpoints_file": None if copy is None else base / copy,
+        }
+    )

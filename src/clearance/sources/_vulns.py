@@ -45,6 +45,7 @@ class Vulnerability(NamedTuple):
     url: str | None
     suppressed: bool
     digest: str
+    cvss: str = ""  # the CVSS base vector the report carries, if any
 
 
 def vulnerability_signals(
@@ -71,6 +72,7 @@ def vulnerability_signals(
             packages = f"{row.package} {row.installed}".strip() if row.package else ""
             fixed, described, url = row.fixed, row.title, row.url or None
             severity, suppressed, digest = row.severity, row.suppressed, row.digest
+            fix_available, cvss = bool(row.fixed), row.cvss
         else:
             packages = ", ".join(
                 dict.fromkeys(f"{r.package} {r.installed}".strip() for r in rows if r.package)
@@ -81,6 +83,9 @@ def vulnerability_signals(
             severity = max(r.severity for r in rows)
             suppressed = all(r.suppressed for r in rows)
             digest = _digest_of([r.digest for r in rows])
+            # Fixable only when every affected package has a fixed version to move to.
+            fix_available = all(r.fixed for r in rows)
+            cvss = next((r.cvss for r in rows if r.cvss), "")
         title = cve + (f" in {packages}" if packages else "")
         title += f" (fixed in {fixed})" if fixed else " (no fix yet)"
         if described:
@@ -100,6 +105,8 @@ def vulnerability_signals(
                 rule=cve,
                 url=url,
                 raw_digest=digest,
+                fix_available=fix_available,
+                cvss_vector=cvss or None,
             )
         )
     return signals

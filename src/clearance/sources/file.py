@@ -7,7 +7,8 @@ line number and reason, and the good lines beside it are still used.
 
 With ``format`` it holds a platform's own export, read by the same normalizer ``clearance ingest
 --format`` uses: Falco's ``file_output``, Wazuh's ``alerts.json``, a Trivy report a CI job wrote,
-a Falcon or GuardDuty export, the CISA KEV catalog mirrored for an air-gapped site::
+a Falcon or GuardDuty export, the CISA KEV catalog or FIRST's EPSS scores mirrored for an
+air-gapped site::
 
     sources:
       - {name: falco, type: file, path: /var/log/falco/events.jsonl, format: falco,
@@ -67,10 +68,10 @@ class FileSource:
                     "format (format: falco, …), not to normalized signals"
                 )
             return cls(name, path)
-        if fmt == FileFeed.kind:
+        if fmt in _FEEDS:
             if any(v is not None for v in options.values()):
-                raise ConfigError(f"file source {name!r}: format kev takes no other option")
-            return FileFeed(name, path)
+                raise ConfigError(f"file source {name!r}: format {fmt} takes no other option")
+            return _FEEDS[fmt](name, path)
         # Imported here: the registry imports each format's module only when it is used.
         from clearance.sources.formats import make_normalizer  # noqa: PLC0415
 
@@ -90,9 +91,9 @@ class FileSource:
 
 
 class FileFeed:
-    """A reference document kept in a file (the CISA KEV catalog, mirrored): a
-    :class:`~clearance.sources.interface.DocumentFeed` whose validator is the content's digest,
-    so ``sync`` stores and applies it again only when the file changed."""
+    """A reference document kept in a file (the CISA KEV catalog or FIRST's EPSS scores,
+    mirrored): a :class:`~clearance.sources.interface.DocumentFeed` whose validator is the
+    content's digest, so ``sync`` stores and applies it again only when the file changed."""
 
     kind: ClassVar[str] = "kev"
 
@@ -112,6 +113,26 @@ class FileFeed:
         data = _read(self.name, self.path)
         digest = payload_digest(data)
         return Document(None if digest == validator else data, digest)
+
+
+class EpssFile(FileFeed):
+    kind: ClassVar[str] = "epss"
+
+
+class OpenVexFile(FileFeed):
+    kind: ClassVar[str] = "openvex"
+
+
+class CycloneDxVexFile(FileFeed):
+    kind: ClassVar[str] = "cyclonedx-vex"
+
+
+_FEEDS: dict[str, type[FileFeed]] = {
+    "kev": FileFeed,
+    "epss": EpssFile,
+    "openvex": OpenVexFile,
+    "cyclonedx-vex": CycloneDxVexFile,
+}
 
 
 def _read(name: str, path: Path) -> bytes:

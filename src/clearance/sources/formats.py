@@ -20,7 +20,13 @@ from typing import Any, cast
 from clearance.errors import ConfigError
 from clearance.sources.interface import Normalizer
 
-__all__ = ["FORMATS", "format_names", "make_normalizer", "normalizer_class"]
+__all__ = [
+    "DOCUMENT_FORMATS",
+    "FORMATS",
+    "format_names",
+    "make_normalizer",
+    "normalizer_class",
+]
 
 FORMATS: dict[str, str] = {
     "falcon": "clearance.sources.falcon.mapping:FalconNormalizer",
@@ -32,7 +38,12 @@ FORMATS: dict[str, str] = {
     "ocsf": "clearance.sources.ocsf:OcsfNormalizer",
     "trivy": "clearance.sources.trivy.report:TrivyNormalizer",
     "kev": "clearance.sources.kev.catalog:KevNormalizer",
+    "epss": "clearance.sources.epss.catalog:EpssNormalizer",
+    "openvex": "clearance.sources.vex.documents:VexNormalizer",
+    "cyclonedx-vex": "clearance.sources.vex.documents:CycloneDxVexNormalizer",
 }
+# Formats that are reference documents (stored whole and applied), not findings.
+DOCUMENT_FORMATS = frozenset({"kev", "epss", "openvex", "cyclonedx-vex"})
 
 
 def format_names() -> tuple[str, ...]:

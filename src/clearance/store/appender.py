@@ -33,10 +33,11 @@ MAX_PENDING = 1024  # appends allowed to wait; beyond, refuse at once (the calle
 
 # Built once: constructing a statement per append (and a new one per head value) cost more CPU
 # than executing it. Executions reuse SQLAlchemy's compiled form through its statement cache.
-_HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+# The head statements are shared with the other records of the chain (``events.py``).
+HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+HEAD_FOR_UPDATE = HEAD.with_for_update()
 _INSERT_RECORDS = insert(t.decisions)
-_MOVE_HEAD = (
+MOVE_HEAD = (
     update(t.audit_head)
     .where(t.audit_head.c.id == 1)
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
@@ -129,7 +130,7 @@ class ChainAppender:
     def _write(self, group: list[_Pending], *, careful: bool) -> list[AuditRecord]:
         new_policies: set[str] = set()
         with self._db.write("append decision") as conn:
-            head = _HEAD_FOR_UPDATE if self._db.dialect == "postgresql" else _HEAD
+            head = HEAD_FOR_UPDATE if self._db.dialect == "postgresql" else HEAD
             row = conn.execute(head).one()
             seq, prev = int(row.seq), str(row.hash)
             # A decision id digests the policy, the inputs and the time: the same id is the same
@@ -177,7 +178,7 @@ class ChainAppender:
                 prev = digest
             if rows:
                 conn.execute(_INSERT_RECORDS, rows)
-                conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
+                conn.execute(MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
         self._stored_policies |= new_policies  # only once committed
         return records
 

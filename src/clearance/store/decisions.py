@@ -1,15 +1,15 @@
 """The decision log's reads, and the policies decisions were made under.
 
-Appending is :mod:`clearance.store.appender`; verification is :mod:`clearance.audit.verify`.
+Appending is :mod:`clearance.store.appender`; the chain as verification reads it (decisions and
+the other records merged) is :mod:`clearance.store.audit_log`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from clearance.store import tables as t
@@ -25,12 +25,15 @@ from clearance.store.interface import (
 )
 
 
-def put_policy(conn: Connection, digest: str, text: bytes, now: datetime) -> None:
+def put_policy(conn: Connection, digest: str, text: bytes, now: datetime) -> bool:
+    """Keep ``text`` under ``digest``; True when it was not stored before (a new policy)."""
     stored = conn.execute(select(t.policies.c.text).where(t.policies.c.digest == digest)).first()
     if stored is None:
         conn.execute(insert(t.policies).values(digest=digest, text=text, stored_at=now))
-    elif bytes(stored.text) != text:
+        return True
+    if bytes(stored.text) != text:
         raise ConflictError(f"store: policy {digest} is already stored with different bytes")
+    return False
 
 
 def get_policy(conn: Connection, digest: str) -> bytes:
@@ -96,65 +99,3 @@ def iterate(
         if len(rows) < batch:
             return
         after = int(rows[-1].seq)
-
-
-@dataclass(frozen=True, slots=True)
-class RawRow:
-    """A log row as stored, columns and all, for ``audit verify``."""
-
-    seq: int
-    decision_id: str
-    at: datetime
-    environment: str
-    verdict: str
-    target_key: str
-    actor: str | None
-    policy_digest: str
-    prev_hash: str
-    hash: str
-    record: str
-
-
-def raw_rows(db: Database, upto: int, batch: int = 500) -> Iterator[RawRow]:
-    """Log rows with seq <= ``upto`` in seq order, as stored (unparsed: damage still shows)."""
-    after: int | None = None
-    columns = [t.decisions.c[f.name] for f in fields(RawRow)]
-    while True:
-        query = (
-            select(*columns)
-            .where(t.decisions.c.seq <= upto)
-            .order_by(t.decisions.c.seq)
-            .limit(batch)
-        )
-        if after is not None:
-            query = query.where(t.decisions.c.seq > after)
-        with db.read("read decision log") as conn:
-            rows = conn.execute(query).all()
-        for row in rows:
-            yield RawRow(**row._asdict())
-        if len(rows) < batch:
-            return
-        after = int(rows[-1].seq)
-
-
-def chain_head(db: Database) -> tuple[int, str]:
-    """``(seq, hash)`` of the last sealed record, as the head row says."""
-    with db.read("read chain head") as conn:
-        row = conn.execute(
-            select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-        ).one()
-    return int(row.seq), str(row.hash)
-
-
-def first_row_past_head(db: Database) -> int | None:
-    """The lowest seq stored beyond the chain head (a record no head ever sealed), if any.
-
-    One statement, so a concurrent append (which moves rows and head in one transaction) can
-    never make a sealed record look like a stray.
-    """
-    head_seq = select(t.audit_head.c.seq).where(t.audit_head.c.id == 1).scalar_subquery()
-    with db.read("read chain head") as conn:
-        value = conn.execute(
-            select(func.min(t.decisions.c.seq)).where(t.decisions.c.seq > head_seq)
-        ).scalar()
-    return None if value is None else int(value)

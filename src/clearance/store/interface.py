@@ -14,6 +14,9 @@ Rules every implementation follows:
   the record is committed, so a caller never acts on a decision the log could lose.
 * **One chain.** Appends are serialized (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a row lock on the
   chain head), so concurrent writers extend one chain and never fork it.
+* **Every trust change is a record.** Approvals, exceptions, break-glass grants, API tokens and
+  stored policies are sealed into the same chain in the transaction that writes their row
+  (``clearance.store.events``); :class:`AuditLog` is what ``clearance.audit`` reads back.
 * **No secret at rest.** API tokens are stored as sha256 hashes; the secret is returned once, by
   :meth:`Store.create_token`. A :class:`Caller` has no field that could hold a secret.
 * **Our errors only.** Driver and SQL errors are re-raised as :class:`StoreError` subclasses
@@ -52,13 +55,16 @@ __all__ = [
     "GENESIS_HASH",
     "Approval",
     "ApprovalOutcome",
+    "AuditLog",
     "AuditRecord",
     "BreakGlass",
     "Caller",
+    "Checkpoint",
     "ConflictError",
     "DecisionFilter",
     "DecisionPage",
     "ExemptionRecord",
+    "LogRow",
     "NotFoundError",
     "SchemaError",
     "Scope",
@@ -69,6 +75,8 @@ __all__ = [
     "TokenError",
     "TokenId",
     "TokenInfo",
+    "TrustRow",
+    "TrustSnapshot",
     "UpsertCounts",
 ]
 
@@ -413,8 +421,11 @@ class Store(Protocol):
         ...
 
     # policies and the decision log
-    def put_policy(self, digest: str, text: bytes, now: datetime) -> None:
-        """Keep a policy's exact bytes under its digest (idempotent) so replay can reload it."""
+    def put_policy(self, digest: str, text: bytes, now: datetime, by: str | None = None) -> None:
+        """Keep a policy's exact bytes under its digest (idempotent) so replay can reload it.
+
+        A digest stored for the first time is a ``policy.stored`` record in the chain (actor
+        ``by``, default ``service``)."""
         ...
 
     def get_policy(self, digest: str) -> bytes: ...
@@ -480,7 +491,9 @@ class Store(Protocol):
 
     def mark_break_glass_notified(self, grant_id: str, now: datetime) -> BreakGlass: ...
 
-    def revoke_break_glass(self, grant_id: str, now: datetime) -> BreakGlass: ...
+    def revoke_break_glass(
+        self, grant_id: str, now: datetime, by: str | None = None
+    ) -> BreakGlass: ...
 
     def list_break_glass(
         self, now: datetime, *, target_key: str | None = None, include_expired: bool = False
@@ -495,8 +508,11 @@ class Store(Protocol):
         scopes: Iterable[Scope],
         now: datetime,
         expires_at: datetime | None = None,
+        by: str | None = None,
     ) -> tuple[TokenInfo, str]:
-        """Make a token; returns its info and the secret, which is shown once and never kept."""
+        """Make a token; returns its info and the secret, which is shown once and never kept.
+
+        ``by`` (who made it) is named in the token's record in the chain."""
         ...
 
     def verify_token(self, secret: str, now: datetime) -> TokenInfo:
@@ -505,4 +521,94 @@ class Store(Protocol):
 
     def list_tokens(self) -> tuple[TokenInfo, ...]: ...
 
-    def revoke_token(self, token_id: str, now: datetime) -> TokenInfo: ...
+    def revoke_token(self, token_id: str, now: datetime, by: str | None = None) -> TokenInfo: ...
+
+
+# --- the audit log as verify and export read it -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One record of the chain as stored, unparsed, so that damage still shows.
+
+    ``table`` is ``decisions`` or ``audit_events``; ``columns`` are the row's filter columns
+    (copies of members of the sealed body, which ``audit verify`` compares with it).
+    """
+
+    seq: int
+    table: str
+    prev_hash: str
+    hash: str
+    record: str
+    columns: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement that the chain's head was ``(seq, head_hash)`` at ``at``.
+
+    ``signature`` is base64 of the signature by key ``key_id`` over the statement
+    (``clearance.audit.checkpoints.statement``); the store keeps it, it never signs.
+    """
+
+    seq: int
+    head_hash: str
+    at: datetime
+    key_id: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRow:
+    """A tracked row (approval, exception, break_glass, token, policy) as its record holds it."""
+
+    object: str
+    id: str
+    state: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustSnapshot:
+    """Every tracked row, read in one snapshot together with the head seq it corresponds to."""
+
+    head_seq: int
+    rows: tuple[TrustRow, ...]
+
+
+class AuditLog(Protocol):
+    """The reads (and the one write) that ``clearance.audit`` needs: verify, export, checkpoint.
+
+    Implemented by :class:`~clearance.store.sql.SqlStore`; every method returns after commit.
+    """
+
+    def chain_head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last sealed record, as the head row says."""
+        ...
+
+    def log_rows(self, upto: int) -> Iterator[LogRow]:
+        """Every record (decisions and others) with seq <= ``upto``, in seq order, streamed."""
+        ...
+
+    def first_row_past_head(self) -> int | None:
+        """The lowest seq stored beyond the head (a record no append sealed there), if any."""
+        ...
+
+    def chain_links(self, after: int, upto: int) -> Iterator[tuple[int, str, str]]:
+        """``(seq, prev_hash, hash)`` of the records in ``(after, upto]``, in seq order."""
+        ...
+
+    def log_records(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Every record's body plus ``hash``, in seq order (recorded at or after ``since``)."""
+        ...
+
+    def trust_snapshot(self) -> TrustSnapshot:
+        """Every tracked row in its recordable form, with the head seq of the same snapshot."""
+        ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    def checkpoints(self) -> tuple[Checkpoint, ...]:
+        """Every stored checkpoint, oldest first."""
+        ...
+
+    def latest_checkpoint(self) -> Checkpoint | None: ...

@@ -20,8 +20,10 @@ from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth
 from clearance.store import (
+    audit_log,
     break_glass,
     decisions,
+    events,
     grants,
     held_gates,
     identities,
@@ -45,20 +47,28 @@ from clearance.store.interface import (
     AuditRecord,
     BreakGlass,
     Caller,
+    Checkpoint,
     DecisionFilter,
     DecisionPage,
     ExemptionRecord,
+    LogRow,
     ReferenceDocument,
     SchemaError,
     Scope,
     SourceState,
     TokenInfo,
+    TrustSnapshot,
     UpsertCounts,
 )
 
 
 class SqlStore:
-    """The store over SQLAlchemy. Thread-safe; share one per process."""
+    """The store over SQLAlchemy. Thread-safe; share one per process.
+
+    Also the :class:`~clearance.store.interface.AuditLog` that ``clearance.audit`` reads. Every
+    write to an approval, exception, break-glass grant, token or policy seals its record in the
+    chain in the same transaction (``events.record_change``).
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -213,9 +223,12 @@ class SqlStore:
         return tuple(state.health() for state in self.source_states())
 
     # policies and the decision log
-    def put_policy(self, digest: str, text: bytes, now: datetime) -> None:
+    def put_policy(self, digest: str, text: bytes, now: datetime, by: str | None = None) -> None:
         with self.db.write("store policy") as conn:
-            decisions.put_policy(conn, digest, text, utc(now))
+            events.lock_head(conn)  # before the policies row: the appender's lock order
+            if decisions.put_policy(conn, digest, text, utc(now)):
+                kind, actor = events.EventKind.POLICY_STORED, by or "service"
+                events.record_change(conn, kind, events.POLICY, digest, None, actor, now)
 
     def get_policy(self, digest: str) -> bytes:
         with self.db.read("read policy") as conn:
@@ -253,6 +266,10 @@ class SqlStore:
         try:
             with self.db.write("record approval") as conn:
                 grants.add_approval(conn, approval)
+                kind, actor = events.approval_kind(approval.outcome), approval.approver
+                events.record_change(
+                    conn, kind, events.APPROVAL, approval.id, None, actor, approval.at
+                )
         finally:
             self.approvals_generation = next(self._generations)
 
@@ -263,7 +280,10 @@ class SqlStore:
     # exceptions
     def add_exemption(self, exemption: Exemption, now: datetime) -> ExemptionRecord:
         with self.db.write("add exception") as conn:
-            return grants.add_exemption(conn, exemption, utc(now))
+            added = grants.add_exemption(conn, exemption, utc(now))
+            kind, actor = events.EventKind.EXCEPTION_CREATED, exemption.created_by
+            events.record_change(conn, kind, events.EXCEPTION, exemption.id, None, actor, now)
+            return added
 
     def list_exemptions(
         self, now: datetime, *, include_inactive: bool = False
@@ -273,24 +293,38 @@ class SqlStore:
 
     def revoke_exemption(self, exemption_id: str, by: str, now: datetime) -> ExemptionRecord:
         with self.db.write("revoke exception") as conn:
-            return grants.revoke_exemption(conn, exemption_id, by, utc(now))
+            before = events.read_state(conn, events.EXCEPTION, exemption_id)
+            revoked = grants.revoke_exemption(conn, exemption_id, by, utc(now))
+            kind = events.EventKind.EXCEPTION_REVOKED
+            events.record_change(conn, kind, events.EXCEPTION, exemption_id, before, by, now)
+            return revoked
 
     # break-glass
     def add_break_glass(self, grant: BreakGlass) -> None:
         with self.db.write("record break-glass") as conn:
             break_glass.add(conn, grant)
+            kind, actor = events.EventKind.BREAK_GLASS_REQUESTED, grant.requested_by
+            events.record_change(conn, kind, events.BREAK_GLASS, grant.id, None, actor, grant.at)
 
     def confirm_break_glass(self, grant_id: str, by: str, now: datetime) -> BreakGlass:
         with self.db.write("confirm break-glass") as conn:
-            return break_glass.confirm(conn, grant_id, by, utc(now))
+            before = events.read_state(conn, events.BREAK_GLASS, grant_id)
+            confirmed = break_glass.confirm(conn, grant_id, by, utc(now))
+            kind = events.EventKind.BREAK_GLASS_CONFIRMED
+            events.record_change(conn, kind, events.BREAK_GLASS, grant_id, before, by, now)
+            return confirmed
 
     def mark_break_glass_notified(self, grant_id: str, now: datetime) -> BreakGlass:
         with self.db.write("note break-glass notification") as conn:
             return break_glass.mark(conn, grant_id, "notified_at", utc(now))
 
-    def revoke_break_glass(self, grant_id: str, now: datetime) -> BreakGlass:
+    def revoke_break_glass(self, grant_id: str, now: datetime, by: str | None = None) -> BreakGlass:
         with self.db.write("revoke break-glass") as conn:
-            return break_glass.mark(conn, grant_id, "revoked_at", utc(now))
+            before = events.read_state(conn, events.BREAK_GLASS, grant_id)
+            revoked = break_glass.mark(conn, grant_id, "revoked_at", utc(now))
+            kind = events.EventKind.BREAK_GLASS_REVOKED
+            events.record_change(conn, kind, events.BREAK_GLASS, grant_id, before, by, now)
+            return revoked
 
     def list_break_glass(
         self, now: datetime, *, target_key: str | None = None, include_expired: bool = False
@@ -305,9 +339,13 @@ class SqlStore:
         scopes: Iterable[Scope],
         now: datetime,
         expires_at: datetime | None = None,
+        by: str | None = None,
     ) -> tuple[TokenInfo, str]:
         with self.db.write("create API token") as conn:
-            return tokens.create(conn, name, scopes, utc(now), expires_at)
+            info, secret = tokens.create(conn, name, scopes, utc(now), expires_at)
+            kind = events.EventKind.TOKEN_CREATED
+            events.record_change(conn, kind, events.TOKEN, info.id, None, by, now)
+            return info, secret
 
     def verify_token(self, secret: str, now: datetime) -> TokenInfo:
         now = utc(now)
@@ -322,6 +360,39 @@ class SqlStore:
         with self.db.read("list API tokens") as conn:
             return tokens.list_all(conn)
 
-    def revoke_token(self, token_id: str, now: datetime) -> TokenInfo:
+    def revoke_token(self, token_id: str, now: datetime, by: str | None = None) -> TokenInfo:
         with self.db.write("revoke API token") as conn:
-            return tokens.revoke(conn, token_id, utc(now))
+            before = events.read_state(conn, events.TOKEN, token_id)
+            revoked = tokens.revoke(conn, token_id, utc(now))
+            kind = events.EventKind.TOKEN_REVOKED
+            events.record_change(conn, kind, events.TOKEN, token_id, before, by, now)
+            return revoked
+
+    # the audit log (the AuditLog role: what verify, export and the checkpointer read)
+    def chain_head(self) -> tuple[int, str]:
+        return audit_log.chain_head(self.db)
+
+    def log_rows(self, upto: int) -> Iterator[LogRow]:
+        return audit_log.log_rows(self.db, upto)
+
+    def first_row_past_head(self) -> int | None:
+        return audit_log.first_row_past_head(self.db)
+
+    def chain_links(self, after: int, upto: int) -> Iterator[tuple[int, str, str]]:
+        return audit_log.chain_links(self.db, after, upto)
+
+    def log_records(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        return audit_log.log_records(self.db, since)
+
+    def trust_snapshot(self) -> TrustSnapshot:
+        return audit_log.trust_snapshot(self.db)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        audit_log.add_checkpoint(self.db, checkpoint)
+
+    def checkpoints(self) -> tuple[Checkpoint, ...]:
+        return audit_log.checkpoints(self.db)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        found = audit_log.checkpoints(self.db, latest_only=True)
+        return found[0] if found else None

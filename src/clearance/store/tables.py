@@ -149,6 +149,39 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# The other records of the same hash chain (one seq space, one head with ``decisions``): each
+# change to an approval, exception, break-glass grant, API token or stored policy, written in the
+# transaction that changes the row (``clearance.store.events``). ``record`` is the canonical JSON
+# of the sealed body; ``kind``, ``object``, ``object_id``, ``at`` and ``actor`` are copies of it.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(40), nullable=False),
+    Column("object", String(20), nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", NAME),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("record", Text, nullable=False),
+    Index("ix_audit_events_object", "object", "object_id"),
+)
+
+# Signed statements "the chain's head was (seq, head_hash) at ``at``", by a key kept outside the
+# database (``clearance.audit.checkpoints``); also mirrored outside it, since whoever can write
+# this table can delete rows from it.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False, index=True),
+    Column("head_hash", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("key_id", String(100), nullable=False),
+    Column("signature", String(200), nullable=False),  # base64 of the 64-byte Ed25519 signature
+)
+
 approvals = Table(
     "approvals",
     metadata,

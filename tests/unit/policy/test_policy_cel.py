@@ -103,6 +103,7 @@ def signal(**over: Any) -> dict[str, Any]:
         "techniques": ["T1003"], "assets": ["host:node-1"], "tracked": True,
         "first_seen": datetime(2026, 11, 25, tzinfo=UTC),
         "last_seen": datetime(2026, 11, 25, tzinfo=UTC),
+        "epss": -1.0, "epss_percentile": -1.0, "fix_available": False, "change": "",
     }  # fmt: skip
     return base | over
 
@@ -144,6 +145,10 @@ def test_the_known_exploited_rule_fires_on_the_image_only() -> None:
     kev = signal(kind="known_exploited", assets=["image:ghcr.io/acme/checkout:1.8.0"])
     assert fires("known-exploited-in-image", signal_scope(kev, "direct"))
     assert not fires("known-exploited-in-image", signal_scope(kev, "namespace"))
+    # Never block the fix: a known-exploited CVE the deploy removes does not hold it back.
+    fixed = kev | {"change": "fixed"}
+    assert not fires("known-exploited-in-image", signal_scope(fixed, "direct"))
+    assert fires("known-exploited-in-image", signal_scope(kev | {"change": "unchanged"}, "direct"))
     assert not fires("known-exploited-in-image", signal_scope(signal(), "direct"))
 
 

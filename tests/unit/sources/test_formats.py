@@ -22,6 +22,9 @@ ISSUE_FORMATS = (
     "ocsf",
     "trivy",
     "kev",
+    "epss",
+    "openvex",
+    "cyclonedx-vex",
 )
 
 

@@ -182,6 +182,12 @@ def _known_exploited(signal: Signal, entry: KevEntry, image: AssetRef, source: s
         rule=entry.cve,
         url=signal.url,
         raw_digest=entry.digest,
+        # What the scanner and EPSS know of the CVE holds for its known-exploited twin too.
+        epss=signal.epss,
+        epss_percentile=signal.epss_percentile,
+        fix_available=signal.fix_available,
+        cvss_vector=signal.cvss_vector,
+        vex=signal.vex,
     )
 
 
@@ -201,6 +207,11 @@ def _merged(a: Signal, b: Signal) -> Signal:
         rule=newer.rule,
         url=newer.url,
         raw_digest=newer.raw_digest,
+        epss=newer.epss,
+        epss_percentile=newer.epss_percentile,
+        fix_available=newer.fix_available,
+        cvss_vector=newer.cvss_vector,
+        vex=newer.vex,
     )
 
 

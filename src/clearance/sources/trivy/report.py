@@ -155,7 +155,28 @@ def _row(vuln: Any) -> Vulnerability:
         url=_str(vuln.get("PrimaryURL")) or None,
         suppressed=vuln.get("Status") == "not_affected",
         digest=payload_digest(canonical_bytes(vuln)),
+        cvss=_cvss_vector(vuln),
     )
+
+
+def _cvss_vector(vuln: dict[str, Any]) -> str:
+    """The CVSS base vector of the source Trivy took the severity from (``SeveritySource``),
+    else NVD's, else any: CVSS 4.0 before 3.x (the report's ``CVSS.<source>.V40Vector``,
+    ``V3Vector``)."""
+    cvss = vuln.get("CVSS")
+    if not isinstance(cvss, dict):
+        return ""
+    chosen = vuln.get("SeveritySource")
+    order = [chosen, "nvd", *sorted(k for k in cvss if isinstance(k, str))]
+    for name in order:
+        entry = cvss.get(name) if isinstance(name, str) else None
+        if not isinstance(entry, dict):
+            continue
+        for field in ("V40Vector", "V3Vector"):
+            vector = entry.get(field)
+            if isinstance(vector, str) and vector.startswith("CVSS:"):
+                return vector.strip()
+    return ""
 
 
 def _severity(vuln: dict[str, Any]) -> Severity:
