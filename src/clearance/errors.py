@@ -5,7 +5,9 @@
     ├── PolicyError                  a policy file that cannot be used (all problems listed)
     ├── ModelError
     │   ├── InvalidAssetError        an asset value that cannot be normalized
-    │   └── InvalidSignalError       a signal that breaks its invariants
+    │   ├── InvalidSignalError       a signal that breaks its invariants
+    │   ├── InvalidPrincipalError    a name that cannot name a principal
+    │   └── UnknownStatusError       an approval status a client does not know (never proceed)
     ├── TargetError
     │   ├── UnknownEnvironmentError  the policy has no such environment
     │   └── UnknownTargetError       the inventory cannot resolve the target
@@ -62,6 +64,14 @@ class InvalidAssetError(ModelError, ValueError):
 
 class InvalidSignalError(ModelError, ValueError):
     pass
+
+
+class InvalidPrincipalError(ModelError, ValueError):
+    """A name that cannot name a principal (empty, control characters, a bad namespace)."""
+
+
+class UnknownStatusError(ModelError, ValueError):
+    """A status this Clearance does not know (a newer or a broken service): never proceed."""
 
 
 class TargetError(ClearanceError):

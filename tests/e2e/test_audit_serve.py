@@ -81,6 +81,7 @@ def test_serve_writes_checkpoints_and_the_log_verifies_after_a_restart(tmp_path:
     settings = tmp_path / "settings.yaml"
     settings.write_text(
         "server:\n"
+        "  token_groups: {oncall: [security]}\n"  # break-glass takes the approver group
         "  audit:\n"
         "    signing_key: audit.pem\n"  # relative to this file
         "    checkpoint_every: 3\n"

@@ -86,7 +86,7 @@ def test_wait_completes_after_two_approvals(server: Live) -> None:
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
     assert "waiting for approval" in err
-    assert "Approved by token:alice, token:bob" in out
+    assert "Approved by user:alice, user:bob" in out
 
 
 def test_wait_ends_on_a_rejection_and_times_out_otherwise(server: Live) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -9,6 +11,7 @@ import pytest
 
 from builders import NOW
 from clearance.model import Exemption
+from clearance.model.artifact import Artifact
 from clearance.store.interface import Approval, ApprovalOutcome, ConflictError, NotFoundError
 from clearance.store.sql import SqlStore
 from store_samples import append, sample
@@ -47,6 +50,54 @@ def test_one_answer_per_person_per_decision(store: SqlStore) -> None:
     with pytest.raises(ConflictError, match="bob already answered"):
         store.add_approval(change_of_mind)
     assert [a.outcome for a in store.list_approvals(decision_id)] == [ApprovalOutcome.APPROVE]
+
+
+def test_one_answer_per_principal_under_any_of_its_names(store: SqlStore) -> None:
+    """``token:alice`` (an API token before principals), ``Alice`` (a raw OIDC claim) and
+    ``user:alice`` are one principal: the second answer is refused whichever name it uses."""
+    decision_id = append(store, sample(0)).decision_id
+    store.add_approval(_approval(decision_id, "token:alice"))
+    for other in ("Alice", "user:alice", " ALICE "):
+        with pytest.raises(ConflictError, match="user:alice already answered"):
+            store.add_approval(replace(_approval(decision_id, other), id=f"apr-{other.strip()}"))
+    assert [a.approver for a in store.list_approvals(decision_id)] == ["token:alice"]
+
+
+def test_concurrent_answers_by_one_principal_store_one(store_url: str) -> None:
+    """The unique constraint on the principal holds when the read-check races, across pools."""
+    first = SqlStore.open(store_url)
+    decision_id = append(first, sample(0)).decision_id
+    first.close()
+    names = ["alice", "Alice", "ALICE", "token:alice", "user:alice", "alice "] * 2
+    stores = [SqlStore.open(store_url, migrate=False) for _ in names]
+    start = threading.Barrier(len(names))
+
+    def answer(i: int) -> bool:
+        start.wait()
+        try:
+            stores[i].add_approval(replace(_approval(decision_id, names[i]), id=f"apr-{i}"))
+        except ConflictError:
+            return False
+        return True
+
+    try:
+        with ThreadPoolExecutor(len(names)) as pool:
+            stored = list(pool.map(answer, range(len(names))))
+    finally:
+        for own in stores:
+            own.close()
+    assert stored.count(True) == 1
+    check = SqlStore.open(store_url, migrate=False)
+    assert len(check.list_approvals(decision_id)) == 1
+    check.close()
+
+
+def test_an_approval_keeps_the_artifact_it_covers(store: SqlStore) -> None:
+    decision_id = append(store, sample(0)).decision_id
+    artifact = Artifact(("ghcr.io/acme/checkout:1.8.0", "sha256:" + "b" * 64), "9f1c")
+    approval = replace(_approval(decision_id, "user:bob"), artifact=artifact)
+    store.add_approval(approval)
+    assert store.list_approvals(decision_id) == (approval,)
 
 
 def test_approving_an_unknown_decision_is_refused(store: SqlStore) -> None:

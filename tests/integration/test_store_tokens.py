@@ -28,8 +28,21 @@ def test_token_verifies_to_its_identity_and_scopes(store: SqlStore) -> None:
     verified = store.verify_token(secret, NOW + timedelta(minutes=1))
     assert (verified.id, verified.name) == (info.id, "ci-deploy")
     assert verified.scopes == {Scope.DECIDE, Scope.INGEST}
-    assert verified.caller().subject == "token:ci-deploy"
+    assert verified.caller().subject == "user:ci-deploy"  # no owner named: its name is
     assert store.list_tokens()[0].last_used_at == NOW + timedelta(minutes=1)
+
+
+def test_a_token_belongs_to_its_owner(store: SqlStore) -> None:
+    mine, secret = store.create_token("alice-laptop", [Scope.APPROVE], NOW, owner="Alice")
+    assert mine.owner == "user:alice"
+    verified = store.verify_token(secret, NOW)
+    assert verified.caller().subject == "user:alice"
+    bot, _ = store.create_token("deployer", [Scope.DECIDE], NOW, owner="service:deployer")
+    assert bot.principal == "service:deployer"
+    assert [t.principal for t in store.list_tokens()] == ["user:alice", "service:deployer"]
+    for bad in ("token:alice", "", "bad ns:x\x01"):
+        with pytest.raises(StoreError, match="owner cannot be a principal"):
+            store.create_token(f"t-{len(bad)}", [Scope.DECIDE], NOW, owner=bad)
 
 
 def test_only_the_hash_is_stored(store: SqlStore, store_url: str) -> None:

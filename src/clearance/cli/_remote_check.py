@@ -1,7 +1,9 @@
 """``clearance check --server URL [--wait [--timeout 30m]]``: the same check, asked of the service.
 
 Same target flags and exit codes as local mode (0 proceed, 10 approve, 20 block). The verdict is
-the service's, recorded in its log before it answers. With ``--wait`` an ``approve`` verdict is
+the service's, recorded in its log before it answers; the exit code follows the status it
+answers (``ApprovalStatus``), and a status this client does not know fails (exit 5), never
+proceeds. With ``--wait`` an ``approve`` verdict is
 waited on: the decision is polled until it is approved or rejected or the timeout passes. When
 it is approved the check asks once more, because an approval counts only while the evidence
 holds: if a new signal arrived meanwhile, the fresh decision says the approval was voided, and
@@ -19,6 +21,7 @@ from typing import Any
 
 from clearance.cli._remote import Remote, progress, render
 from clearance.errors import ConfigError
+from clearance.model.status import ApprovalStatus
 from clearance.policy.schema import duration_seconds
 
 
@@ -69,11 +72,17 @@ def check_remotely(args: argparse.Namespace) -> int:
     try:
         answer = remote.call("POST", "/v1/decisions", json=body)
         _show(answer, args.format)
-        if not args.wait or answer["status"] != "pending_approval":
-            return int(answer["exit_code"])
+        status = _status(answer)
+        if not args.wait or status is not ApprovalStatus.PENDING_APPROVAL:
+            return status.exit_code
         return _wait(remote, body, answer, args.format, timeout, poll, every)
     finally:
         remote.close()
+
+
+def _status(answer: dict[str, Any]) -> ApprovalStatus:
+    """The answered status; UnknownStatusError (exit 5) for one this client does not know."""
+    return ApprovalStatus.from_wire(answer.get("status"))
 
 
 def _show(answer: dict[str, Any], fmt: str) -> None:
@@ -112,16 +121,17 @@ def _wait(
             last_report = time.monotonic()
         time.sleep(min(poll, max(timeout - elapsed, 0.0)))
         current = remote.call("GET", f"/v1/decisions/{answer['id']}")
-        if current["status"] == "rejected":
+        status = _status(current)
+        if status is not ApprovalStatus.PENDING_APPROVAL and not status.clears:
             _done(tty)
             _show(current, fmt)
-            return int(current["exit_code"])
-        if current["status"] in ("approved", "break_glass"):
+            return status.exit_code
+        if status.clears:
             _done(tty)
             fresh = remote.call("POST", "/v1/decisions", json=body)  # does the evidence hold?
             _show(fresh, fmt)
-            if fresh["status"] != "pending_approval":
-                return int(fresh["exit_code"])
+            if _status(fresh) is not ApprovalStatus.PENDING_APPROVAL:
+                return _status(fresh).exit_code
             current = fresh
         answer = current
     _done(tty)
@@ -129,7 +139,7 @@ def _wait(
         f"clearance: gave up waiting after {int(timeout)}s: {answer['id']} still needs approval",
         file=sys.stderr,
     )
-    return int(answer["exit_code"])
+    return _status(answer).exit_code
 
 
 def _done(tty: bool) -> None:

@@ -121,7 +121,9 @@ def oidc_token(env: Mapping[str, str], audience: str) -> str:
 
 
 def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
+    from clearance.errors import UnknownStatusError
     from clearance.integrations.decision_json import decision_from_dict
+    from clearance.model.status import ApprovalStatus
     from clearance.render.output import emit
 
     server = env["CLEARANCE_SERVER"].rstrip("/")
@@ -136,21 +138,22 @@ def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
     except (KeyError, TypeError, ValueError) as exc:
         raise GateError(f"{server} answered something that is not a decision ({exc})") from exc
     emit(decision, "github" if env.get("CLEARANCE_FORMAT", "github") == "github" else "text")
-    status = str(outcome.get("status", decision.verdict.value))
-    _append(env, "GITHUB_OUTPUT", f"status={status}\n")
-    verdict = {"proceed": "proceed", "approved": "proceed", "break_glass": "proceed"}.get(
-        status, "approve" if status == "pending_approval" else "block"
-    )
+    try:  # an unknown status never reads as proceed
+        status = ApprovalStatus.from_wire(outcome.get("status"))
+    except UnknownStatusError as exc:
+        raise GateError(str(exc)) from exc
+    _append(env, "GITHUB_OUTPUT", f"status={status.value}\n")
+    verdict = {0: "proceed", 10: "approve"}.get(status.exit_code, "block")
     _results(
         env,
         {
             "verdict": verdict,
-            "status": status,
+            "status": status.value,
             "score": f"{decision.score:g}",
             "decision-id": decision.id,
         },
     )
-    return int(outcome.get("exit_code", decision.verdict.exit_code))
+    return status.exit_code
 
 
 def _wait(

@@ -1,7 +1,9 @@
 """``clearance tokens create|list|revoke``: API tokens for the service, stored hashed.
 
 ``create`` prints the secret once, on stdout, alone on its line (so ``$(clearance tokens create
-…)`` captures it); it cannot be shown again: only its sha256 is kept.
+…)`` captures it); it cannot be shown again: only its sha256 is kept. ``--owner`` names the
+person (principal) the token belongs to, recorded as the caller whichever of their tokens they
+use; without it the token is owned by the person its name names.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from clearance.cli._store import add_database_argument, open_from_args
-from clearance.errors import ConfigError
+from clearance.errors import ConfigError, InvalidPrincipalError
 from clearance.model.signal import format_time, parse_time
-from clearance.store.interface import Scope, TokenInfo
+from clearance.store.interface import Scope, TokenInfo, token_owner
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +24,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     create = sub.add_parser("create", help="make a token; print its secret once")
     add_database_argument(create)
     create.add_argument("name", help="who or what uses it (e.g. ci-deploy)")
+    create.add_argument(
+        "--owner",
+        metavar="PRINCIPAL",
+        help="the person it belongs to: NAME (a person, user:NAME) or NAMESPACE:NAME "
+        "(default: the token's name)",
+    )
     create.add_argument(
         "--scope",
         dest="scopes",
@@ -60,10 +68,19 @@ def _expiry(args: argparse.Namespace, now: datetime) -> datetime | None:
 
 def run_create(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
+    try:
+        token_owner(args.owner, args.name)
+    except InvalidPrincipalError as exc:
+        raise ConfigError(f"--owner: {exc}") from exc
     store = open_from_args(args, create=True)
     try:
         info, secret = store.create_token(
-            args.name, [Scope(s) for s in args.scopes], now, _expiry(args, now), by=local_user()
+            args.name,
+            [Scope(s) for s in args.scopes],
+            now,
+            _expiry(args, now),
+            owner=args.owner,
+            by=local_user(),
         )
     finally:
         store.close()
@@ -111,6 +128,7 @@ def describe(info: TokenInfo) -> str:
     scopes = ",".join(sorted(s.value for s in info.scopes))
     state = "revoked " + when(info.revoked_at) if info.revoked_at else "active"
     return (
-        f"{info.id}  {info.name}  scopes={scopes}  created={when(info.created_at)}  "
+        f"{info.id}  {info.name}  owner={info.principal}  scopes={scopes}  "
+        f"created={when(info.created_at)}  "
         f"expires={when(info.expires_at)}  last_used={when(info.last_used_at)}  {state}"
     )

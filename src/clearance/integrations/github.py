@@ -49,6 +49,7 @@ class Request:
     gate: Gate
     target: Target | None  # None: no mapping; answered "rejected" with the reason
     unmapped_reason: str | None = None
+    sender: str | None = None  # the login that asked for the deployment (signed by GitHub)
 
 
 def parse_request(payload: Any, settings: GitHubSettings) -> Request:
@@ -73,6 +74,8 @@ def parse_request(payload: Any, settings: GitHubSettings) -> Request:
     template = settings.target_for(repository, environment)
     if template is None:
         return Request(gate, None, f"no Clearance target is mapped to {repository}:{environment}")
+    login = sender.get("login")
+    who = str(login) if isinstance(login, str) and login else None
     sha = str(deployment.get("sha") or "")
     ref = str(deployment.get("ref") or "")
     try:
@@ -86,12 +89,12 @@ def parse_request(payload: Any, settings: GitHubSettings) -> Request:
             change=ChangeInfo(
                 commit=sha or None,
                 pipeline_run=f"{repository}/actions/runs/{run_id}" if run_id else None,
-                actor=str(sender.get("login")) if sender.get("login") else None,
+                actor=who,
             ),
         )
     except (ValueError, KeyError, IndexError, ClearanceError) as exc:
         return Request(gate, None, f"the mapping for {repository}:{environment} is invalid: {exc}")
-    return Request(gate, target)
+    return Request(gate, target, sender=who)
 
 
 def review_body(gate: Gate, ans: Answer, decision_url: str | None) -> dict[str, str]:

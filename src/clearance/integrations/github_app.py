@@ -294,5 +294,47 @@ class StoredGates:
         return None if data is None else Gate(**data)
 
 
+class DeliveryBook(Protocol):
+    """Signed deliveries already received, by ``X-GitHub-Delivery``: each is decided once."""
+
+    def claim(self, delivery_id: str) -> datetime | None:
+        """None the first time ``delivery_id`` is claimed; after that, when it first was."""
+        ...
+
+
+@dataclass
+class SeenDeliveries:
+    """Delivery ids in memory, for tests and a single process without a store; the service
+    keeps them in its store (:class:`StoredDeliveries`), so another replica refuses a replay."""
+
+    clock: Clock = field(default_factory=lambda: now_utc)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self, delivery_id: str) -> datetime | None:
+        with self.lock:
+            first = self.seen.get(delivery_id)
+            if first is None:
+                self.seen[delivery_id] = self.clock()
+            return first
+
+
+class DeliveryStore(Protocol):
+    def claim_delivery(
+        self, integration: str, delivery_id: str, now: datetime
+    ) -> datetime | None: ...
+
+
+class StoredDeliveries:
+    """Delivery ids in the service's store (table ``webhook_deliveries``)."""
+
+    def __init__(self, store: DeliveryStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def claim(self, delivery_id: str) -> datetime | None:
+        return self.store.claim_delivery("github", delivery_id, self.clock())
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from clearance.errors import ClearanceError
 from clearance.model.decision import Decision, Verdict
+from clearance.model.status import ApprovalStatus
 from clearance.model.target import Target
 from clearance.store.interface import Caller
 
@@ -50,40 +51,33 @@ class CallbackError(IntegrationError):
     pass
 
 
-# ApprovalState.status (clearance.service.approvals) → the verdict the pipeline acts on now.
-_EFFECTIVE = {
-    "proceed": Verdict.PROCEED,
-    "approved": Verdict.PROCEED,
-    "break_glass": Verdict.PROCEED,
-    "pending_approval": Verdict.APPROVE,
-    "rejected": Verdict.BLOCK,
-    "block": Verdict.BLOCK,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A decision and where it stands now: ``status`` is the service's approval status
-    (``proceed``, ``approved``, ``break_glass``, ``pending_approval``, ``rejected``, ``block``).
+    """A decision and where it stands now: ``status`` is the service's approval status.
 
     ``verdict`` is what the pipeline acts on: an ``approve`` decision whose approvals were given
-    reads as proceed, one that was rejected as block. An unknown status reads as block.
+    (or a break-glass) reads as proceed, one that was rejected as block.
     """
 
     decision: Decision
-    status: str
+    status: ApprovalStatus
     recorded: bool = True
 
     @property
     def verdict(self) -> Verdict:
-        return _EFFECTIVE.get(self.status, Verdict.BLOCK)
+        if self.status.clears:
+            return Verdict.PROCEED
+        if self.status is ApprovalStatus.PENDING_APPROVAL:
+            return Verdict.APPROVE
+        return Verdict.BLOCK
 
     @classmethod
     def unapproved(cls, decision: Decision, *, recorded: bool = True) -> Answer:
         """The answer when no approval has been given yet (the verdict as decided)."""
-        status = {Verdict.PROCEED: "proceed", Verdict.APPROVE: "pending_approval"}.get(
-            decision.verdict, "block"
-        )
+        status = {
+            Verdict.PROCEED: ApprovalStatus.PROCEED,
+            Verdict.APPROVE: ApprovalStatus.PENDING_APPROVAL,
+        }.get(decision.verdict, ApprovalStatus.BLOCK)
         return cls(decision, status, recorded)
 
 

@@ -9,6 +9,7 @@ bad file fails at start-up naming the field. Loaded from YAML (``$CLEARANCE_INTE
       app_id: Iv23liABCDEF                # the App's client ID (or numeric app id)
       private_key_path: /secrets/github-app.pem
       webhook_secret_path: /secrets/github-webhook-secret
+      namespace: user                     # whose names GitHub logins are (the sender: requester)
       environments:
         "acme/shop:production": {environment: production, cluster: prod-eu,
                                  namespace: shop, workload: deployment/checkout,
@@ -69,6 +70,9 @@ class GitHubSettings(_Model):
     environments: dict[str, TargetTemplate] = {}
     retries: int = Field(default=5, ge=0, le=10)
     backoff_seconds: float = Field(default=2.0, ge=0)
+    # The sender of a signed delivery asked for the deployment: its login is a principal in
+    # this namespace ("user": the same people as API token owners; see docs/approvals.md).
+    namespace: str = Field(default="user", pattern=r"^[a-z][a-z0-9.-]{0,62}$")
 
     def key_pem(self) -> str:
         return _secret(self.private_key, self.private_key_path, "github.private_key")

@@ -99,6 +99,14 @@ class Approvals(_Strict):
     expires_after: Duration = "24h"
 
 
+class ExceptionLimits(_Strict):
+    """Bounds on exceptions granted at run time (API, CLI) in the environment."""
+
+    max_lifetime: Duration = Field(
+        default="30d", description="an exception may not expire later than this after it is made"
+    )
+
+
 class Environment(_Strict):
     sensitivity: float = Field(gt=0, le=10, description="thresholds are divided by this")
     thresholds: Thresholds
@@ -107,6 +115,7 @@ class Environment(_Strict):
     )
     approvals: Approvals
     stances: Stances
+    exceptions: ExceptionLimits = ExceptionLimits()
 
     @field_validator("freshness")
     @classmethod

@@ -25,6 +25,7 @@ from clearance.config import Config, load_config, locate
 from clearance.integrations.settings import IntegrationSettings
 from clearance.integrations.settings import load_settings as load_integration_settings
 from clearance.inventory.interface import Lifecycle
+from clearance.model.status import ApprovalStatus
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
@@ -62,7 +63,7 @@ class ServerContext:
     slots: threading.BoundedSemaphore = field(init=False)
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
-    settled: list[Callable[[str, str], object]] = field(default_factory=list)
+    settled: list[Callable[[str, ApprovalStatus], object]] = field(default_factory=list)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _supervisor: threading.Thread | None = field(init=False, default=None)
 
@@ -99,7 +100,9 @@ class ServerContext:
         peer = request.client.host if request.client else "-"
         return self.auth.authenticate(request.headers.get("authorization"), self.clock(), peer)
 
-    def settle(self, decision_id: str, before: str, after: str) -> None:
+    def settle(
+        self, decision_id: str, before: ApprovalStatus | None, after: ApprovalStatus
+    ) -> None:
         """Tell the listeners that ``decision_id`` went from ``before`` to ``after``. Runs after
         the response (a background task): a listener's failure is logged, never the caller's."""
         if before == after:
@@ -136,12 +139,12 @@ def build_context(
         backoff=settings.notify.backoff,
         on_result=lambda ok: metrics.notifications.labels("delivered" if ok else "failed").inc(),
     )
-    approvals = ApprovalBook(store, policy, settings.read_cache)
+    approvals = ApprovalBook(store, policy, settings.read_cache, settings.principals.build())
     rules = BreakGlassRules(
         expires_after=timedelta(seconds=duration_seconds(settings.break_glass.expires_after)),
         second_person=settings.break_glass.second_person,
     )
-    desk = BreakGlassDesk(store, rules, webhook, settings.read_cache)
+    desk = BreakGlassDesk(store, rules, webhook, approvals.signers, settings.read_cache)
     decisions = DecisionService(
         store,
         config.inventory,

@@ -7,6 +7,11 @@ key id appears (key rotation; refetches are spaced by ``jwks_min_refetch``); the
 issuer, expiry and not-before. Claims map to scopes and groups by the issuer's rules. Anything
 else is an API token.
 
+Every caller is named by its principal (``clearance.model.principal``): an API token by its
+owner's, an OIDC caller by the issuer's ``subject_claim`` in the issuer's ``namespace``, both
+after the configured joins (``principals`` in the settings). A CI issuer's ``requester_claim``
+names the person the run acts for (``Caller.on_behalf_of``): they requested its decisions.
+
 Refusals are :class:`AuthError` (401, with the reason) or :class:`ScopeError` (403). Each refusal
 is logged with the reason and the peer, never with the credential.
 """
@@ -28,7 +33,8 @@ import httpx
 import jwt
 from jwt import PyJWK
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.model.principal import PrincipalId, PrincipalMap
 from clearance.server.settings import OidcIssuer, ServerSettings
 from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo
 
@@ -117,6 +123,7 @@ class Authenticator:
     ) -> None:
         self.store = store
         self.settings = settings
+        self.principals = settings.principals.build()
         self._issuers = {i.issuer: JwksCache(i, fetch) for i in settings.oidc}
         # API tokens verified in the last read_cache seconds, by the sha256 of the secret (the
         # secret itself is never kept): a revocation elsewhere is seen within that time.
@@ -167,9 +174,13 @@ class Authenticator:
             info = self.store.verify_token(credential, now)
         except TokenError as exc:
             raise AuthError(f"API token {exc.reason}") from exc
-        caller = info.caller()
         groups = tuple(sorted(self.settings.token_groups.get(info.name, ())))
-        caller = Caller(caller.subject, caller.method, caller.token_id, None, groups)
+        caller = Caller(
+            subject=self.principals.canonical(info.principal),
+            method="token",
+            token_id=info.id,
+            groups=groups,
+        )
         principal = Principal(caller, info.scopes)
         self._remember(credential, info, principal)
         return principal
@@ -211,13 +222,28 @@ class Authenticator:
         exp = claims.get("exp")
         if isinstance(exp, int | float) and exp + issuer.leeway < now.timestamp():
             raise AuthError("JWT expired")
-        return _principal(issuer, claims)
+        return _principal(issuer, claims, self.principals)
 
 
-def _principal(issuer: OidcIssuer, claims: dict[str, Any]) -> Principal:
-    subject = claims.get(issuer.subject_claim)
-    if not isinstance(subject, str) or not subject:
-        raise AuthError(f"JWT has no {issuer.subject_claim!r} claim to name the caller")
+def _person(
+    issuer: OidcIssuer, claims: dict[str, Any], claim: str, principals: PrincipalMap, what: str
+) -> PrincipalId:
+    value = claims.get(claim)
+    if not isinstance(value, str) or not value:
+        raise AuthError(f"JWT has no {claim!r} claim to name {what}")
+    try:
+        return principals.person(value, issuer.namespace)
+    except InvalidPrincipalError as exc:
+        raise AuthError(f"JWT claim {claim!r} cannot name {what}: {exc}") from exc
+
+
+def _principal(issuer: OidcIssuer, claims: dict[str, Any], principals: PrincipalMap) -> Principal:
+    subject = _person(issuer, claims, issuer.subject_claim, principals, "the caller")
+    on_behalf_of = None
+    if issuer.requester_claim:
+        on_behalf_of = _person(
+            issuer, claims, issuer.requester_claim, principals, "the person the run acts for"
+        )
     scopes: set[Scope] = set()
     groups: set[str] = set()
     if issuer.groups_claim:
@@ -232,6 +258,10 @@ def _principal(issuer: OidcIssuer, claims: dict[str, Any]) -> Principal:
             scopes.update(rule.scopes)
             groups.update(rule.groups)
     caller = Caller(
-        subject=subject, method="oidc", issuer=issuer.issuer, groups=tuple(sorted(groups))
+        subject=subject,
+        method="oidc",
+        issuer=issuer.issuer,
+        groups=tuple(sorted(groups)),
+        on_behalf_of=on_behalf_of,
     )
     return Principal(caller, frozenset(scopes))

@@ -11,11 +11,16 @@ these keys. Every field is optional; the defaults accept API tokens only::
       read_cache: 0.5              # seconds other replicas' writes may take to be seen
       token_groups:                # API token name → groups (approval rights)
         alice: [security]
+      principals:                  # joins between names of one person: never guessed
+        email_domains: [example.com]       # alice@example.com is the person alice
+        aliases: {"github:alice-gh": alice}
       oidc:
         - issuer: https://token.actions.githubusercontent.com
           audience: https://github.com/acme
           jwks_url: https://token.actions.githubusercontent.com/.well-known/jwks   # default
           subject_claim: actor     # which claim names the caller
+          namespace: user          # whose names its claims are (default: user, as token owners)
+          requester_claim: actor   # CI: the claim naming the person the run acts for
           groups_claim: null       # a claim holding a list of groups, if the issuer has one
           rules:                   # every rule whose claims all match adds its scopes/groups
             - claims: {repository: acme/shop, ref: refs/heads/main}
@@ -44,9 +49,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from clearance.errors import ConfigError
+from clearance.errors import ConfigError, InvalidPrincipalError
+from clearance.model.principal import PrincipalMap, check_namespace
 from clearance.policy.schema import Duration
 from clearance.secrets import expand_environment, read_secret_files
 from clearance.store.interface import Scope
@@ -68,7 +82,17 @@ class OidcIssuer(_Strict):
     issuer: str = Field(min_length=1)
     audience: str = Field(min_length=1)
     jwks_url: str | None = None
-    subject_claim: str = "sub"
+    subject_claim: str = Field(default="sub", min_length=1, description="names the caller")
+    namespace: str = Field(
+        default="user",
+        description="the principal namespace of this issuer's names: 'user' joins them with "
+        "API token owners (the same people); another keeps them apart",
+    )
+    requester_claim: str | None = Field(
+        default=None,
+        description="CI issuers: the claim naming the person the run acts for (GitHub Actions "
+        "'actor', GitLab 'user_login'); that person, not the caller, requested a decision",
+    )
     groups_claim: str | None = None
     algorithms: list[str] = ["RS256"]
     leeway: int = Field(default=30, ge=0, le=300, description="clock skew allowed, seconds")
@@ -77,9 +101,39 @@ class OidcIssuer(_Strict):
     )
     rules: list[ClaimRule] = []
 
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        try:
+            return check_namespace(value)
+        except InvalidPrincipalError as exc:
+            raise ValueError(str(exc)) from exc
+
     @property
     def jwks(self) -> str:
         return self.jwks_url or self.issuer.rstrip("/") + "/.well-known/jwks"
+
+
+class PrincipalSettings(_Strict):
+    """Configured joins between names of one person (see ``clearance.model.principal``)."""
+
+    email_domains: list[str] = Field(
+        default=[], description="an address in these domains names the person of its local part"
+    )
+    aliases: dict[str, str] = Field(
+        default={}, description="principal → the principal it also is ('github:alice-gh': alice)"
+    )
+
+    def build(self) -> PrincipalMap:
+        return PrincipalMap.configure(self.email_domains, self.aliases)
+
+    @model_validator(mode="after")
+    def _joins(self) -> PrincipalSettings:
+        try:
+            self.build()
+        except InvalidPrincipalError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
 
 
 class BreakGlassSettings(_Strict):
@@ -118,6 +172,7 @@ class ServerSettings(_Strict):
         "(this replica's own writes apply at once; 0 turns it off)",
     )
     token_groups: dict[str, list[str]] = {}
+    principals: PrincipalSettings = PrincipalSettings()
     oidc: list[OidcIssuer] = []
     break_glass: BreakGlassSettings = BreakGlassSettings()
     notify: NotifySettings = NotifySettings()

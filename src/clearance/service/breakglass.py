@@ -1,8 +1,12 @@
-"""Break-glass: an audited proceed-anyway for one target, with a reason and a ticket.
+"""Break-glass: an audited proceed-anyway for one target and artifact, with a reason and a ticket.
 
-A grant overrides ``approve`` and ``block`` for decisions about its target until it expires.
-When the service is configured to need a second person, a grant counts only once someone other
-than its requester confirms it. Every grant fires the outbound notification.
+Only a signer may ask for one (:mod:`clearance.service.signers`): a member of the environment's
+approval group who is none of the requesters of the decision it overrides. A grant covers later
+decisions about its target until it expires, and only while they deploy the artifact (images and
+commit) of the decision it was asked on. When the service is configured to need a second person,
+a grant counts only once another signer — a principal other than its requester — confirms it;
+the confirmation is taken once (of concurrent confirmers exactly one wins, the others get 409).
+Every grant and confirmation fires the outbound notification.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from clearance.model.artifact import Artifact
 from clearance.model.signal import format_time, utc
 from clearance.service.approvals import target_key
 from clearance.service.errors import RefusedError
 from clearance.service.notify import Webhook
-from clearance.store.interface import AuditRecord, BreakGlass, Caller, Store
+from clearance.service.signers import Signers
+from clearance.store.interface import AuditRecord, BreakGlass, Caller, NotFoundError, Store
 from clearance.store.read_cache import Recent
 
 
@@ -28,29 +34,43 @@ class BreakGlassRules:
 
 class BreakGlassDesk:
     def __init__(
-        self, store: Store, rules: BreakGlassRules, webhook: Webhook, read_cache: float = 0.0
+        self,
+        store: Store,
+        rules: BreakGlassRules,
+        webhook: Webhook,
+        signers: Signers,
+        read_cache: float = 0.0,
     ) -> None:
         self.store = store
         self.rules = rules
         self.webhook = webhook
+        self.signers = signers
         self.cache: Recent[tuple[BreakGlass, ...]] = Recent(read_cache)
 
     def active_for(self, record: AuditRecord, now: datetime) -> BreakGlass | None:
         env = record.decision["target"]["environment"]
         key = target_key(record.decision)
+        artifact: Artifact | None = None  # parsed only when a grant is for this target
         for grant in self.cache.get(now, lambda: self.store.list_break_glass(now)):
             if (
-                grant.target_key == key
-                and grant.environment == env
-                and grant.active(now, needs_confirmation=self.rules.second_person)
+                grant.target_key != key
+                or grant.environment != env
+                or not grant.active(now, needs_confirmation=self.rules.second_person)
             ):
+                continue
+            if grant.decision_id == record.decision_id:
+                return grant
+            artifact = artifact or Artifact.of(record.decision["target"])
+            if grant.artifact is not None and grant.artifact.covers(artifact):
                 return grant
         return None
 
     def request(
         self, decision_id: str, caller: Caller, reason: str, ticket: str, now: datetime
     ) -> BreakGlass:
+        """RefusedError unless ``caller`` is a signer of the decision (see the module)."""
         record = self.store.get_decision(decision_id)
+        who = self.signers.signer(record, caller, "break-glass")
         target = record.decision["target"]
         grant = BreakGlass(
             id="bg_" + secrets.token_hex(8),
@@ -58,10 +78,11 @@ class BreakGlassDesk:
             target_key=target_key(record.decision),
             reason=reason,
             ticket=ticket,
-            requested_by=caller.subject,
+            requested_by=who,
             at=now,
             expires_at=now + self.rules.expires_after,
             decision_id=decision_id,
+            artifact=Artifact.of(target),
         )
         self.store.add_break_glass(grant)
         self.cache.clear()
@@ -69,18 +90,29 @@ class BreakGlassDesk:
         return grant
 
     def confirm(self, grant_id: str, caller: Caller, now: datetime) -> BreakGlass:
-        grant = next(
-            (g for g in self.store.list_break_glass(now, include_expired=True) if g.id == grant_id),
-            None,
-        )
-        if grant is not None and grant.requested_by == caller.subject:
+        """The second person's confirmation. RefusedError: the caller asked for the grant, is a
+        requester of its decision, or is outside the approval group. ConflictError (store): it
+        was confirmed already (by anyone), or has expired or been revoked."""
+        grant = self._grant(grant_id, now)
+        if grant.decision_id is None:
+            raise RefusedError(f"break-glass {grant_id} names no decision; it cannot be confirmed")
+        record = self.store.get_decision(grant.decision_id)
+        who = self.signers.signer(record, caller, "confirm a break-glass on")
+        if who == self.signers.principal(grant.requested_by):
             raise RefusedError(
-                f"{caller.subject} requested break-glass {grant_id}; a second person must confirm"
+                f"{who} requested break-glass {grant_id}; a second person must confirm it"
             )
-        confirmed = self.store.confirm_break_glass(grant_id, caller.subject, now)
+        confirmed = self.store.confirm_break_glass(grant_id, who, now)
         self.cache.clear()
         self._notify("break_glass.confirmed", confirmed, None)
         return confirmed
+
+    def _grant(self, grant_id: str, now: datetime) -> BreakGlass:
+        every = self.store.list_break_glass(now, include_expired=True)
+        grant = next((g for g in every if g.id == grant_id), None)
+        if grant is None:
+            raise NotFoundError(f"no break-glass with id {grant_id!r}")
+        return grant
 
     def _notify(self, event: str, grant: BreakGlass, record: AuditRecord | None) -> None:
         payload: dict[str, Any] = {"event": event, "break_glass": describe(grant)}
@@ -102,7 +134,7 @@ def describe(grant: BreakGlass) -> dict[str, Any]:
     def when(moment: datetime | None) -> str | None:
         return None if moment is None else format_time(utc(moment))
 
-    return {
+    data: dict[str, Any] = {
         "id": grant.id,
         "environment": grant.environment,
         "target": grant.target_key,
@@ -117,3 +149,6 @@ def describe(grant: BreakGlass) -> dict[str, Any]:
         "notified_at": when(grant.notified_at),
         "revoked_at": when(grant.revoked_at),
     }
+    if grant.artifact is not None:
+        data["artifact"] = {"images": list(grant.artifact.images), "commit": grant.artifact.commit}
+    return data

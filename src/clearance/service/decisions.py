@@ -25,6 +25,7 @@ from clearance.model.target import SourceHealth, Target
 from clearance.policy.compiled import Policy
 from clearance.service.approvals import ApprovalBook, ApprovalState
 from clearance.service.breakglass import BreakGlassDesk
+from clearance.service.signers import requested_by
 from clearance.snapshot import StoredEvidence, assemble
 from clearance.store.interface import AuditRecord, Caller, ExemptionRecord, Store
 from clearance.store.read_cache import Recent
@@ -45,10 +46,10 @@ class Outcome:
             "id": self.record.decision_id,
             "seq": self.record.seq,
             "hash": self.record.hash,
-            "status": self.state.status,
+            "status": self.state.status.value,
             "exit_code": self.state.exit_code,
             "decision": dict(self.record.decision),
-            "requested_by": self.record.caller.get("subject"),
+            "requested_by": requested_by(self.record),
             "approval": self.state.to_dict(),
         }
 

@@ -1,4 +1,6 @@
-"""Break-glass grants: who forced a deploy through, why, under which ticket, until when."""
+"""Break-glass grants: who forced a deploy through, why, under which ticket, until when, for
+which artifact. A confirmation is one conditional UPDATE, so of concurrent confirmers exactly
+one wins (on SQLite and PostgreSQL alike) and the others are told it was taken."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
+from clearance.model.artifact import Artifact
+from clearance.model.principal import recorded
 from clearance.store import tables as t
 from clearance.store.interface import BreakGlass, ConflictError, NotFoundError, StoreError
 
@@ -29,6 +33,7 @@ def _grant(row: Row[Any]) -> BreakGlass:
         confirmed_at=row.confirmed_at,
         revoked_at=row.revoked_at,
         notified_at=row.notified_at,
+        artifact=Artifact.stored(row.artifact_images, row.artifact_commit),
     )
 
 
@@ -59,19 +64,39 @@ def add(conn: Connection, grant: BreakGlass) -> None:
             decision_id=grant.decision_id,
             confirmed_by=grant.confirmed_by,
             confirmed_at=grant.confirmed_at,
+            artifact_images=None if grant.artifact is None else grant.artifact.images_json(),
+            artifact_commit=None if grant.artifact is None else grant.artifact.commit,
         )
     )
 
 
 def confirm(conn: Connection, grant_id: str, by: str, now: datetime) -> BreakGlass:
+    """Confirm once: the UPDATE applies only while the grant is unconfirmed, unrevoked and
+    unexpired, so whoever's UPDATE lands second finds it taken (ConflictError)."""
     grant = _get(conn, grant_id)
-    if by == grant.requested_by:
+    if recorded(by) == recorded(grant.requested_by):
         raise ConflictError(
             f"break-glass {grant_id!r} was requested by {by}; a second person must confirm it"
         )
-    if grant.confirmed_by is not None:
-        return grant  # the first confirmation stays on record
-    conn.execute(update(_T).where(_T.c.id == grant_id).values(confirmed_by=by, confirmed_at=now))
+    taken = conn.execute(
+        update(_T)
+        .where(
+            _T.c.id == grant_id,
+            _T.c.confirmed_by.is_(None),
+            _T.c.revoked_at.is_(None),
+            _T.c.expires_at > now,
+        )
+        .values(confirmed_by=by, confirmed_at=now)
+    )
+    if taken.rowcount != 1:
+        current = _get(conn, grant_id)
+        if current.confirmed_by is not None:
+            why = f"was confirmed already by {current.confirmed_by}"
+        elif current.revoked_at is not None:
+            why = "was revoked"
+        else:
+            why = "has expired"
+        raise ConflictError(f"break-glass {grant_id!r} {why}; it cannot be confirmed again")
     return _get(conn, grant_id)
 
 

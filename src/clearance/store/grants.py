@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
+from clearance.model.artifact import Artifact
 from clearance.model.exemptions import Exemption
+from clearance.model.principal import recorded
 from clearance.store import tables as t
 from clearance.store.interface import (
     Approval,
@@ -21,6 +23,10 @@ from clearance.store.interface import (
 
 
 def add_approval(conn: Connection, approval: Approval) -> None:
+    """One answer per principal per decision: ``approval.approver`` read as a principal
+    (``token:alice`` and ``Alice`` are ``user:alice``), and the unique constraint on it holds
+    against concurrent answers too."""
+    who = recorded(approval.approver)
     known = conn.execute(
         select(t.decisions.c.seq).where(t.decisions.c.decision_id == approval.decision_id)
     ).first()
@@ -29,13 +35,12 @@ def add_approval(conn: Connection, approval: Approval) -> None:
     answered = conn.execute(
         select(t.approvals.c.id).where(
             t.approvals.c.decision_id == approval.decision_id,
-            t.approvals.c.approver == approval.approver,
+            t.approvals.c.principal == who,
         )
     ).first()
     if answered is not None:
-        raise ConflictError(
-            f"{approval.approver} already answered decision {approval.decision_id!r}"
-        )
+        raise ConflictError(f"{who} already answered decision {approval.decision_id!r}")
+    artifact = approval.artifact
     conn.execute(
         t.approvals.insert().values(
             id=approval.id,
@@ -48,6 +53,9 @@ def add_approval(conn: Connection, approval: Approval) -> None:
             score=approval.score,
             signals=json.dumps(list(approval.signals)),
             groups=json.dumps(list(approval.groups)),
+            principal=who,
+            artifact_images=None if artifact is None else artifact.images_json(),
+            artifact_commit=None if artifact is None else artifact.commit,
         )
     )
 
@@ -74,6 +82,7 @@ def approval_from_row(r: Any) -> Approval:
         score=float(r.score),
         signals=tuple(json.loads(r.signals)),
         groups=tuple(json.loads(r.groups)),
+        artifact=Artifact.stored(r.artifact_images, r.artifact_commit),
     )
 
 

@@ -29,8 +29,9 @@ Error tree (all under :class:`clearance.errors.ClearanceError`)::
     │                           append queue is full: retry shortly (HTTP 503 + Retry-After)
     ├── SchemaError             migrations are not current (readiness fails), or a bad URL
     ├── NotFoundError           no such decision, policy, exception or token
-    ├── ConflictError           a duplicate (approval by the same person, token name, exception id),
-    │                           or a break-glass confirmed by its own requester
+    ├── ConflictError           a duplicate (approval by the same principal, token name, exception
+    │                           id, GitHub delivery), or a break-glass confirmed already, by its
+    │                           own requester, or once it expired or was revoked
     └── TokenError              a presented API token is unknown, revoked or expired (HTTP 401)
 """
 
@@ -42,9 +43,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType, Protocol
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.model.artifact import Artifact
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
+from clearance.model.principal import USER, PrincipalId, parse, principal, recorded
 from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
@@ -78,6 +81,7 @@ __all__ = [
     "TrustRow",
     "TrustSnapshot",
     "UpsertCounts",
+    "token_owner",
 ]
 
 AUDIT_SCHEMA_VERSION = 1
@@ -131,9 +135,13 @@ class Scope(StrEnum):
 class Caller:
     """Who asked, as recorded in the audit log. Holds identities, never credentials.
 
-    ``method`` is ``token``, ``oidc`` or ``local`` (the CLI on the machine); ``token_id`` is the
-    id of the API token used (not its secret); ``issuer`` the OIDC issuer; ``groups`` the groups
-    claims mapped to (used for approval rights).
+    ``subject`` is the caller's principal (``clearance.model.principal``: ``user:alice``, an API
+    token's owner or an OIDC claim mapped by the issuer's settings). ``method`` is ``token``,
+    ``oidc``, ``webhook``, ``admission`` or ``local``; ``token_id`` is the id of the API token
+    used (not its secret); ``issuer`` the OIDC issuer; ``groups`` the groups claims mapped to
+    (used for approval rights). ``on_behalf_of`` is the person a CI run acts for, when the
+    platform states it in a signed claim (GitHub Actions' ``actor``, GitLab's ``user_login``, a
+    signed GitHub webhook's sender): then they, not the CI identity, requested the decision.
     """
 
     subject: str
@@ -141,6 +149,12 @@ class Caller:
     token_id: str | None = None
     issuer: str | None = None
     groups: tuple[str, ...] = ()
+    on_behalf_of: str | None = None
+
+    @property
+    def requester(self) -> str:
+        """The person a decision asked by this caller is for."""
+        return self.on_behalf_of or self.subject
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"subject": self.subject, "method": self.method}
@@ -150,6 +164,8 @@ class Caller:
             data["issuer"] = self.issuer
         if self.groups:
             data["groups"] = list(self.groups)
+        if self.on_behalf_of is not None:
+            data["on_behalf_of"] = self.on_behalf_of
         return data
 
 
@@ -261,10 +277,15 @@ class ApprovalOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """A named human's answer to an ``approve`` verdict, bound to the evidence they saw.
+    """A named human's answer to an ``approve`` verdict, bound to the evidence they saw and the
+    artifact they were shown.
 
-    ``score`` and ``signals`` (contributing signal uids) are the evidence at approval time: the
-    service voids the approval when a later decision has a new contributor or a higher score.
+    ``approver`` is the approver's principal; one principal answers a decision once (the store
+    refuses a second answer with ConflictError). ``score`` and ``signals`` (contributing signal
+    uids) are the evidence at approval time, ``artifact`` the decision's images and commit: the
+    service voids the approval for a later decision with a new contributor, a higher score, or
+    an artifact it does not cover. ``artifact`` is None for approvals stored before artifacts
+    were (they count only for the decision they were given on).
     """
 
     id: str
@@ -277,6 +298,7 @@ class Approval:
     score: float
     signals: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    artifact: Artifact | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,12 +316,15 @@ class ExemptionRecord:
 
 @dataclass(frozen=True, slots=True)
 class BreakGlass:
-    """An audited proceed-anyway for one target, with a reason and a ticket, until it expires.
+    """An audited proceed-anyway for one target and artifact, with a reason and a ticket, until
+    it expires.
 
-    ``target_key`` is ``Target.key`` (cluster/namespace/kind/name) in ``environment``. When the
-    policy asks for a second person, ``confirmed_by`` names them (never the requester); an
-    unconfirmed break-glass that needs one does not count. ``notified_at`` records when the
-    outbound notification was delivered (None: not yet).
+    ``target_key`` is ``Target.key`` (cluster/namespace/kind/name) in ``environment``;
+    ``artifact`` the images and commit of the decision it was asked on (None for grants stored
+    before artifacts were: they cover only that decision). When the service asks for a second
+    person, ``confirmed_by`` names them (a principal other than the requester); an unconfirmed
+    break-glass that needs one does not count. ``notified_at`` records when the outbound
+    notification was delivered (None: not yet).
     """
 
     id: str
@@ -315,6 +340,7 @@ class BreakGlass:
     confirmed_at: datetime | None = None
     revoked_at: datetime | None = None
     notified_at: datetime | None = None
+    artifact: Artifact | None = None
 
     def active(self, now: datetime, *, needs_confirmation: bool) -> bool:
         if self.revoked_at is not None or now >= self.expires_at:
@@ -324,7 +350,11 @@ class BreakGlass:
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
-    """An API token's public facts; the secret itself is never stored or returned again."""
+    """An API token's public facts; the secret itself is never stored or returned again.
+
+    ``owner`` is the principal the token belongs to (``user:alice``); a token made before
+    tokens had owners has None, and is owned by the person its name names.
+    """
 
     id: TokenId
     name: str
@@ -333,9 +363,25 @@ class TokenInfo:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    owner: str | None = None
+
+    @property
+    def principal(self) -> PrincipalId:
+        if self.owner is not None:
+            return recorded(self.owner)
+        try:
+            return principal(USER, self.name)
+        except InvalidPrincipalError:
+            return recorded(self.name)
 
     def caller(self) -> Caller:
-        return Caller(subject=f"token:{self.name}", method="token", token_id=self.id)
+        return Caller(subject=self.principal, method="token", token_id=self.id)
+
+
+def token_owner(owner: str | None, name: str) -> PrincipalId:
+    """The owner a new token is stored with: ``owner`` as a principal (a bare name is a person,
+    ``user:``), else the token's own name. InvalidPrincipalError for a name that cannot be one."""
+    return parse(owner) if owner is not None else principal(USER, name)
 
 
 # --- the contract -------------------------------------------------------------------------------
@@ -486,7 +532,9 @@ class Store(Protocol):
         ...
 
     def confirm_break_glass(self, grant_id: str, by: str, now: datetime) -> BreakGlass:
-        """Second-person confirmation; ConflictError when ``by`` is the requester."""
+        """Second-person confirmation, once: a conditional update, so of concurrent confirmers
+        exactly one wins. ConflictError when ``by`` is the requester, or the grant is confirmed
+        already, expired or revoked at ``now``; NotFoundError for an unknown id."""
         ...
 
     def mark_break_glass_notified(self, grant_id: str, now: datetime) -> BreakGlass: ...
@@ -508,10 +556,11 @@ class Store(Protocol):
         scopes: Iterable[Scope],
         now: datetime,
         expires_at: datetime | None = None,
+        owner: str | None = None,
         by: str | None = None,
     ) -> tuple[TokenInfo, str]:
-        """Make a token; returns its info and the secret, which is shown once and never kept.
-
+        """Make a token owned by ``owner`` (a principal, see :func:`token_owner`; default: the
+        person its name names); returns its info and the secret, shown once and never kept.
         ``by`` (who made it) is named in the token's record in the chain."""
         ...
 

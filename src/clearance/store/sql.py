@@ -23,6 +23,7 @@ from clearance.store import (
     audit_log,
     break_glass,
     decisions,
+    deliveries,
     events,
     grants,
     held_gates,
@@ -48,6 +49,7 @@ from clearance.store.interface import (
     BreakGlass,
     Caller,
     Checkpoint,
+    ConflictError,
     DecisionFilter,
     DecisionPage,
     ExemptionRecord,
@@ -195,6 +197,15 @@ class SqlStore:
         with self.db.read("list callbacks") as conn:
             return held_gates.list_callbacks(conn, decision_id, outcome, limit)
 
+    def claim_delivery(self, integration: str, delivery_id: str, now: datetime) -> datetime | None:
+        """Note a signed webhook delivery as received; None the first time, else when it was
+        first received (a replay, on this replica or another)."""
+        try:
+            with self.db.write("note webhook delivery") as conn:
+                return deliveries.claim(conn, integration, delivery_id, utc(now))
+        except ConflictError:  # a concurrent claim of the same id won the insert
+            return utc(now)
+
     def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
         with self.db.write(f"store reference {name!r}") as conn:
             return reference.put(conn, name, body, utc(now))
@@ -339,10 +350,11 @@ class SqlStore:
         scopes: Iterable[Scope],
         now: datetime,
         expires_at: datetime | None = None,
+        owner: str | None = None,
         by: str | None = None,
     ) -> tuple[TokenInfo, str]:
         with self.db.write("create API token") as conn:
-            info, secret = tokens.create(conn, name, scopes, utc(now), expires_at)
+            info, secret = tokens.create(conn, name, scopes, utc(now), expires_at, owner)
             kind = events.EventKind.TOKEN_CREATED
             events.record_change(conn, kind, events.TOKEN, info.id, None, by, now)
             return info, secret

@@ -192,7 +192,7 @@ approvals = Table(
         ForeignKey("decisions.decision_id", ondelete="RESTRICT"),
         nullable=False,
     ),
-    Column("approver", NAME, nullable=False),
+    Column("approver", NAME, nullable=False),  # as recorded (the principal, since 0006)
     Column("outcome", String(20), nullable=False),
     Column("reason", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
@@ -200,7 +200,12 @@ approvals = Table(
     Column("score", Float, nullable=False),
     Column("signals", Text, nullable=False),  # JSON list of signal uids
     Column("groups", Text, nullable=False),  # JSON list
-    UniqueConstraint("decision_id", "approver", name="uq_approvals_decision_approver"),
+    # The canonical principal: one answer per person per decision. NULL only for an answer
+    # stored before principals that duplicates an earlier one of the same person (0006).
+    Column("principal", NAME),
+    Column("artifact_images", Text),  # JSON list of image identities; NULL before 0006
+    Column("artifact_commit", NAME),
+    UniqueConstraint("decision_id", "principal", name="uq_approvals_decision_principal"),
 )
 
 exemptions = Table(
@@ -239,6 +244,8 @@ break_glass = Table(
     Column("confirmed_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
     Column("notified_at", UTCDateTime),
+    Column("artifact_images", Text),  # JSON list of image identities; NULL before 0006
+    Column("artifact_commit", NAME),
 )
 
 api_tokens = Table(
@@ -252,6 +259,7 @@ api_tokens = Table(
     Column("expires_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
     Column("last_used_at", UTCDateTime),
+    Column("owner", NAME),  # a principal; NULL: made before owners, owned by its name
 )
 
 # Reference data a source ships as one document (the CISA KEV catalog): the latest body kept
@@ -300,4 +308,14 @@ callbacks = Table(
     Column("outcome", String(20), nullable=False),
     Column("record", Text, nullable=False),  # JSON: url, state, outcome, attempts
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Signed webhook deliveries already received (GitHub's X-GitHub-Delivery), so a replayed one is
+# refused by whichever replica it reaches.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("integration", String(50), primary_key=True),
+    Column("delivery_id", String(200), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
 )

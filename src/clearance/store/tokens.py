@@ -3,6 +3,10 @@
 A token is ``clr_`` followed by 256 random bits (URL-safe base64): the prefix lets secret
 scanners recognize a leaked one. A secret of that strength needs no slow password hash; the
 sha256 of it is looked up through a unique index, so verification costs one indexed read.
+
+Every token has an owner, a principal (``user:alice``): the person the service records as the
+caller, whichever of their tokens they use. Tokens made before owners existed have none stored
+and are owned by the person their name names.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
+from clearance.errors import InvalidPrincipalError
 from clearance.store import tables as t
 from clearance.store.interface import (
     ConflictError,
@@ -25,6 +30,7 @@ from clearance.store.interface import (
     TokenError,
     TokenId,
     TokenInfo,
+    token_owner,
 )
 
 TOKEN_PREFIX = "clr_"  # noqa: S105 - a public marker, not a secret
@@ -46,6 +52,7 @@ def _info(row: Row[Any]) -> TokenInfo:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        owner=row.owner,
     )
 
 
@@ -55,6 +62,7 @@ def create(
     scopes: Iterable[Scope],
     now: datetime,
     expires_at: datetime | None,
+    owner: str | None = None,
 ) -> tuple[TokenInfo, str]:
     try:
         wanted = frozenset(Scope(s) for s in scopes)
@@ -67,6 +75,10 @@ def create(
         raise StoreError(f"token {name!r} needs at least one scope: decide, approve, admin, ingest")
     if expires_at is not None and expires_at <= now:
         raise StoreError(f"token {name!r} would expire before it is created")
+    try:
+        principal = token_owner(owner, name)
+    except InvalidPrincipalError as exc:
+        raise StoreError(f"token {name!r}: its owner cannot be a principal: {exc}") from exc
     taken = conn.execute(select(t.api_tokens.c.id).where(t.api_tokens.c.name == name)).first()
     if taken is not None:
         raise ConflictError(f"a token named {name!r} exists; revoke it or choose another name")
@@ -80,9 +92,17 @@ def create(
             scopes=" ".join(sorted(s.value for s in wanted)),
             created_at=now,
             expires_at=expires_at,
+            owner=principal,
         )
     )
-    info = TokenInfo(id=token_id, name=name, scopes=wanted, created_at=now, expires_at=expires_at)
+    info = TokenInfo(
+        id=token_id,
+        name=name,
+        scopes=wanted,
+        created_at=now,
+        expires_at=expires_at,
+        owner=principal,
+    )
     return info, secret
 
 

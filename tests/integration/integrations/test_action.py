@@ -258,7 +258,7 @@ def test_server_block_authenticates_with_oidc_and_never_prints_the_token(
     assert REQUEST_TOKEN not in rest
     [record] = service.store.list_decisions().records
     assert record.caller["method"] == "oidc"
-    assert record.caller["subject"] == "repo:octo-org/octo-repo:environment:prod"
+    assert record.caller["subject"] == "user:repo:octo-org/octo-repo:environment:prod"
     assert record.decision["target"]["change"]["actor"] == "octocat"
 
 
@@ -376,7 +376,7 @@ def test_the_gitlab_job_waits_for_clearances_own_approval(service: Service, tmp_
     helper.join()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     records = service.store.list_decisions().records
-    assert records[0].caller["subject"] == "token:gitlab-ci"
+    assert records[0].caller["subject"] == "user:gitlab-ci"
     change = records[0].decision["target"]["change"]
     assert change == {"commit": CI_VARIABLES["CI_COMMIT_SHA"], "actor": "octocat"}
 

@@ -20,6 +20,7 @@ from clearance.integrations.github_app import GitHubApp
 from clearance.integrations.github_gates import GitHubGates
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
+from clearance.model.status import ApprovalStatus
 from clearance.server.routes.integrations import IntegrationDeps
 from integration.integrations.integrations_harness import (
     FIXTURES,
@@ -186,21 +187,21 @@ def test_approve_reports_status_then_finishes_once_approved(world: World) -> Non
     assert "state" not in first["body"]  # a status report: the gate stays pending
     assert "waiting for 1 approval(s) from `engineering`" in first["body"]["comment"]
     [record] = world.decider.store.list_decisions().records
-    assert world.gates.finish(record.decision_id, "pending_approval") is None
-    delivery = world.gates.finish(record.decision_id, "approved")
+    assert world.gates.finish(record.decision_id, ApprovalStatus.PENDING_APPROVAL) is None
+    delivery = world.gates.finish(record.decision_id, ApprovalStatus.APPROVED)
     assert delivery is not None
     assert delivery.outcome == "delivered"
     second = world.github.reviews[1]["body"]
     assert second["state"] == "approved"
     assert record.decision_id in second["comment"]
-    assert world.gates.finish(record.decision_id, "approved") is None  # answered once
+    assert world.gates.finish(record.decision_id, ApprovalStatus.APPROVED) is None  # answered once
 
 
 def test_a_refused_approval_rejects(world: World) -> None:
     deliver(world, json.dumps(payload(world, "staging")).encode())
     wait_for_reviews(world, 1)
     [record] = world.decider.store.list_decisions().records
-    world.gates.finish(record.decision_id, "rejected")
+    world.gates.finish(record.decision_id, ApprovalStatus.REJECTED)
     assert world.github.reviews[1]["body"]["state"] == "rejected"
 
 

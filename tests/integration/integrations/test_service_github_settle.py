@@ -59,12 +59,12 @@ def _keys() -> tuple[str, str]:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+def service(tmp_path: Path, store_url: str) -> Iterator[Service]:
     private, public = _keys()
     scenario = tmp_path / "scenario"
     scenario.mkdir()
     write_scenario(scenario)
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'service.db'}")
+    store = SqlStore.open(store_url)  # SQLite and PostgreSQL
     lines = (scenario / "signals.jsonl").read_text().splitlines()
     store.upsert_signals([signal_from_dict(json.loads(line)) for line in lines], NOW)
     store.record_source_success("edr", NOW - timedelta(minutes=1))
@@ -101,7 +101,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
         @contextmanager
         def replica() -> Iterator[str]:
             """Another process's service over the same database (a worker, a replica)."""
-            other = SqlStore.open(f"sqlite:///{tmp_path / 'service.db'}")
+            other = SqlStore.open(store_url)
             octx = build_context(scenario / "clearance.yaml", other, settings, clock=lambda: NOW)
             with serve(create_app(octx, integrations=integrations)) as other_url:
                 yield other_url
@@ -112,26 +112,40 @@ def service(tmp_path: Path) -> Iterator[Service]:
         ctx.close()
 
 
-def _deliver(service: Service) -> None:
+DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+def _signed(
+    service: Service, delivery: str = DELIVERY, sha: str | None = None, run: int = 42
+) -> tuple[bytes, dict[str, str]]:
     data: dict[str, Any] = json.loads(
         (FIXTURES / "github/deployment_protection_rule.requested.payload.json").read_text()
     )
     data["deployment_callback_url"] = (
-        f"{service.api}/repos/Codertocat/Hello-World/actions/runs/42/deployment_protection_rule"
+        f"{service.api}/repos/Codertocat/Hello-World/actions/runs/{run}/deployment_protection_rule"
     )
     data["installation"] = {"id": INSTALLATION}
     data["environment"] = "staging"
+    if sha is not None:
+        data["deployment"]["sha"] = sha
     body = json.dumps(data).encode()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     headers = {
         "X-GitHub-Event": "deployment_protection_rule",
-        "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "X-GitHub-Delivery": delivery,
         "X-Hub-Signature-256": signature,
         "Content-Type": "application/json",
     }
-    reply = httpx.post(
-        service.url + "/v1/integrations/github/webhook", content=body, headers=headers
-    )
+    return body, headers
+
+
+def _post(url: str, signed: tuple[bytes, dict[str, str]]) -> httpx.Response:
+    body, headers = signed
+    return httpx.post(url + "/v1/integrations/github/webhook", content=body, headers=headers)
+
+
+def _deliver(service: Service, **kwargs: Any) -> None:
+    reply = _post(service.url, _signed(service, **kwargs))
     assert reply.status_code == 202, reply.text
 
 
@@ -220,3 +234,55 @@ def test_the_callbacks_are_shown_with_the_decision_on_any_replica(service: Servi
     assert status["state"] is None  # the status report that held the gate
     assert final["state"] == "approved"
     assert [a["status"] for a in final["attempts"]] == [502] * (retries + 1)
+
+
+def test_a_replayed_delivery_is_refused_by_every_replica(service: Service) -> None:
+    """Issue #11, observation 14: a signed delivery replayed (the same X-GitHub-Delivery, the
+    same signed body) is not decided or answered again, here or on another replica."""
+    signed = _signed(service)
+    assert _post(service.url, signed).status_code == 202
+    decision_id = _held_decision(service)
+    replay = _post(service.url, signed)
+    assert replay.status_code == 409, replay.text
+    assert replay.json()["errors"][0]["field"] == "X-GitHub-Delivery"
+    with service.start_replica() as other:
+        assert _post(other, signed).status_code == 409
+    time.sleep(0.3)  # a replay that slipped through would decide and answer in the background
+    assert [r.decision_id for r in service.store.list_decisions().records] == [decision_id]
+    assert len(service.github.reviews) == 1
+    unsigned_id = _signed(service, delivery="")
+    assert _post(service.url, unsigned_id).status_code == 400
+
+
+def test_a_new_deployment_of_another_sha_is_not_auto_approved(service: Service) -> None:
+    """Issue #11, observation 6: the approval covers the commit it was given for."""
+    _deliver(service)
+    first = _held_decision(service)
+    assert _approve(service, "alice", first, "approve").status_code == 201
+    assert _reviews(service, 2)[1]["state"] == "approved"
+    _deliver(service, delivery="another-delivery", sha="0" * 40, run=43)
+    third = _reviews(service, 3)[2]
+    assert "state" not in third  # a status report: the new gate waits for its own approval
+    assert "waiting for 1 approval(s)" in third["comment"]
+    newest = service.store.list_decisions().records[0]
+    assert newest.decision["target"]["change"]["commit"] == "0" * 40
+    with httpx.Client(headers={"Authorization": f"Bearer {service.tokens['ci']}"}) as c:
+        now = c.get(f"{service.url}/v1/decisions/{newest.decision_id}").json()
+    assert now["status"] == "pending_approval"
+    assert any("commit " + "0" * 40 in v["reason"] for v in now["approval"]["voided"])
+
+
+def test_the_sender_of_the_deployment_cannot_approve_it(service: Service) -> None:
+    """GitHub signs who asked for the deployment (``sender``): they requested the decision."""
+    _deliver(service)
+    decision_id = _held_decision(service)
+    record = service.store.get_decision(decision_id)
+    assert record.caller["on_behalf_of"] == "user:codertocat"
+    _, secret = service.store.create_token("codertocat", (Scope.APPROVE,), NOW)
+    refused = httpx.post(
+        f"{service.url}/v1/decisions/{decision_id}/approvals",
+        json={"outcome": "approve", "reason": "my own deploy"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert refused.status_code == 403
+    assert "requested" in refused.json()["detail"]

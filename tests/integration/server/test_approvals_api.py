@@ -20,7 +20,7 @@ def test_two_distinct_people_of_the_group_approve(live: Callable[..., Live]) -> 
     first = server.answer(decision["id"], "alice")
     assert first.status_code == 201
     assert first.json()["decision"]["status"] == "pending_approval"
-    assert first.json()["decision"]["approval"]["approvers"] == ["token:alice"]
+    assert first.json()["decision"]["approval"]["approvers"] == ["user:alice"]
 
     again = server.answer(decision["id"], "alice")
     assert again.status_code == 409  # the same person cannot count twice
@@ -84,7 +84,7 @@ def test_a_new_ask_reuses_approvals_while_the_evidence_holds(live: Callable[...,
     again = server.ask("medium")
     assert again["id"] != decision["id"]
     assert again["status"] == "approved"
-    assert again["approval"]["approvers"] == ["token:alice", "token:bob"]
+    assert again["approval"]["approvers"] == ["user:alice", "user:bob"]
 
 
 def test_new_evidence_voids_the_approval_and_says_why(live: Callable[..., Live]) -> None:

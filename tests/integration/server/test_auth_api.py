@@ -106,9 +106,9 @@ def test_oidc_token_signed_by_the_issuer_is_accepted(oidc: tuple[Live, Receiver]
     with server.client(token=_token(key, "k1")) as c:
         response = c.post("/v1/decisions", json=TARGET)
     assert response.status_code == 200, response.text
-    assert response.json()["requested_by"] == "octocat"
+    assert response.json()["requested_by"] == "user:octocat"
     record = server.ctx.store.get_decision(response.json()["id"])
-    assert record.caller == {"subject": "octocat", "method": "oidc", "issuer": ISSUER}
+    assert record.caller == {"subject": "user:octocat", "method": "oidc", "issuer": ISSUER}
 
 
 def test_key_rotation_is_followed(oidc: tuple[Live, Receiver]) -> None:

@@ -41,7 +41,7 @@ def test_each_verdict_is_answered_and_recorded(live: Callable[..., Live]) -> Non
         for answer in (clean, medium, hot):
             stored = c.get(f"/v1/decisions/{answer['id']}").json()
             assert stored["decision"] == answer["decision"]
-            assert stored["requested_by"] == "token:ci"
+            assert stored["requested_by"] == "user:ci"
         listed = c.get("/v1/decisions", params={"verdict": "block"}).json()["decisions"]
     assert [d["id"] for d in listed] == [hot["id"]]
     assert verify(server.ctx.store).ok

@@ -35,7 +35,7 @@ def test_an_exception_waives_its_finding_until_it_expires(live: Callable[..., Li
     with server.client("root") as c:
         created = c.post("/v1/exceptions", json=_exception(server))
     assert created.status_code == 201, created.text
-    assert created.json()["exception"]["approver"] == "token:root"
+    assert created.json()["exception"]["approver"] == "user:root"
     waived = server.ask("hot")
     assert waived["decision"]["verdict"] == "proceed"
     assert waived["decision"]["exceptions"] == [
@@ -56,7 +56,7 @@ def test_exceptions_need_admin_and_can_be_revoked(live: Callable[..., Live]) -> 
         revoked = c.delete(f"/v1/exceptions/{made['id']}")
         listed = c.get("/v1/exceptions", params={"include_inactive": True}).json()
     assert revoked.status_code == 200
-    assert revoked.json()["exception"]["revoked_by"] == "token:root"
+    assert revoked.json()["exception"]["revoked_by"] == "user:root"
     assert [e["active"] for e in listed["exceptions"]] == [False]
     assert server.ask("hot")["decision"]["verdict"] == "block"
 
@@ -100,7 +100,7 @@ def test_break_glass_proceeds_is_audited_and_notifies(
     after = server.ask("hot")
     assert after["decision"]["verdict"] == "block"  # the record still says block …
     assert (after["status"], after["exit_code"]) == ("break_glass", 0)  # … the override clears it
-    assert after["approval"]["break_glass"]["requested_by"] == "token:alice"
+    assert after["approval"]["break_glass"]["requested_by"] == "user:alice"
     server.clock.advance(hours=2)  # default expiry: 1h
     server.ctx.store.record_source_success("edr", server.clock.now)
     assert server.ask("hot")["status"] == "block"
@@ -118,7 +118,7 @@ def test_break_glass_with_a_second_person(live: Callable[..., Live]) -> None:
         assert c.post(f"/v1/break-glass/{grant['id']}/confirm").status_code == 403
     with server.client("bob") as c:
         confirmed = c.post(f"/v1/break-glass/{grant['id']}/confirm")
-    assert confirmed.json()["break_glass"]["confirmed_by"] == "token:bob"
+    assert confirmed.json()["break_glass"]["confirmed_by"] == "user:bob"
     assert server.ask("hot")["status"] == "break_glass"
 
 

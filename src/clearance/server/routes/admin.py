@@ -14,6 +14,7 @@ from clearance.server.bodies import ExceptionRequest
 from clearance.server.errors import InvalidInputError
 from clearance.server.routes._deps import Admin, Approver, Decider, Id, context
 from clearance.service.breakglass import describe
+from clearance.service.exception_rules import ExceptionScope, problems
 from clearance.store.interface import ExemptionRecord
 
 router = APIRouter(tags=["exceptions and break-glass"])
@@ -31,18 +32,23 @@ def exemption_json(record: ExemptionRecord, now: Any) -> dict[str, Any]:
 
 @router.post("/v1/exceptions", status_code=201, summary="Waive one finding on one target")
 def create(body: ExceptionRequest, request: Request, who: Admin) -> JSONResponse:
+    """Checked against the policy first (service/exception_rules.py): one literal target, a rule
+    of the policy (never a failure stance), a lifetime within the environment's bound."""
     ctx = context(request)
     now = ctx.clock()
-    if (body.signal is None) == (body.rule is None):
-        raise InvalidInputError(
-            "name exactly one of signal or rule",
-            [{"field": "body.signal", "problem": "exactly one of signal or rule is required"}],
-        )
-    if utc(body.expires) <= now:
-        raise InvalidInputError(
-            "expires: the exception would already have expired",
-            [{"field": "body.expires", "problem": "must be in the future"}],
-        )
+    scope = ExceptionScope(
+        environment=body.environment,
+        cluster=body.cluster,
+        namespace=body.namespace,
+        workload=body.workload,
+        signal=body.signal,
+        rule=body.rule,
+        expires=body.expires,
+    )
+    found = problems(scope, ctx.policy, now)
+    if found:
+        errors = [{"field": f"body.{name}", "problem": text} for name, text in found]
+        raise InvalidInputError(f"{errors[0]['field']}: {errors[0]['problem']}", errors)
     exemption = Exemption(
         id=body.id or "exc_" + secrets.token_hex(6),
         signal=body.signal,
@@ -87,7 +93,7 @@ def confirm(
     grant = ctx.break_glass.confirm(grant_id, who, ctx.clock())
     if grant.decision_id is not None:  # a confirmed grant releases the decision it was asked on
         after = ctx.decisions.get(grant.decision_id).state.status
-        background.add_task(ctx.settle, grant.decision_id, "unconfirmed", after)
+        background.add_task(ctx.settle, grant.decision_id, None, after)
     return {"break_glass": describe(grant)}
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
 from clearance.model.signal import format_time, utc
+from clearance.model.status import ApprovalStatus
 from clearance.model.target import ChangeInfo, Target
 from clearance.server.bodies import ApprovalRequest, BreakGlassRequest, DecisionRequest, Name
 from clearance.server.errors import InvalidInputError, OverloadedError
@@ -16,6 +17,7 @@ from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
 from clearance.service.decisions import Outcome
+from clearance.service.signers import requested_by
 from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
@@ -104,7 +106,7 @@ def listing(
                 "verdict": r.decision["verdict"],
                 "score": r.decision["score"],
                 "target": r.decision["target"],
-                "requested_by": r.caller.get("subject"),
+                "requested_by": requested_by(r),
             }
             for r in page.records
         ],
@@ -123,6 +125,9 @@ def approval_json(a: Approval) -> dict[str, Any]:
         "expires_at": None if a.expires_at is None else format_time(utc(a.expires_at)),
         "score": a.score,
         "signals": list(a.signals),
+        "artifact": None
+        if a.artifact is None
+        else {"images": list(a.artifact.images), "commit": a.artifact.commit},
     }
 
 
@@ -148,7 +153,8 @@ def answer(
 
 
 def _observe_wait(observe: Any, before: ApprovalState, after: ApprovalState) -> None:
-    if before.status != "approved" and after.status == "approved" and after.waited_seconds:
+    approved = ApprovalStatus.APPROVED
+    if before.status is not approved and after.status is approved and after.waited_seconds:
         observe(max(after.waited_seconds, 0.0))
 
 

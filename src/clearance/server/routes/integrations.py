@@ -5,7 +5,8 @@ Mount with one line: ``app.include_router(integration_router(deps))``. The route
 answered in the dialect's own terms (admission: the configured stance; Flagger: 403 hold; GitHub:
 ``rejected`` with the reason), and malformed bodies are 4xx naming the field.
 
-    POST /v1/integrations/github/webhook            X-Hub-Signature-256, 202, decide later
+    POST /v1/integrations/github/webhook            X-Hub-Signature-256, 202, decide later;
+                                                    a replayed X-GitHub-Delivery: 409
     GET  /v1/integrations/github/deliveries         failed callbacks (admin view)
     GET  /v1/integrations/github/deliveries/{id}    every callback attempt for a decision
     POST /v1/integrations/k8s/admission             AdmissionReview v1 in/out
@@ -71,7 +72,13 @@ def problem(status: int, detail: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 422: "Unprocessable"}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    409: "Conflict",
+    422: "Unprocessable",
+}
 
 
 async def _json(request: Request) -> Any:
@@ -131,7 +138,7 @@ def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             logger.warning("GitHub webhook refused from %s: %s", _peer(request), exc)
             return problem(401, str(exc))
         event = request.headers.get("X-GitHub-Event", "")
-        delivery = request.headers.get("X-GitHub-Delivery", "-")
+        delivery = request.headers.get("X-GitHub-Delivery", "")
         if event == "ping":
             return JSONResponse({"pong": True}, status_code=200)
         if event != "deployment_protection_rule":
@@ -142,6 +149,18 @@ def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             return problem(400, "not JSON", "body")
         except PayloadError as exc:
             return problem(400, str(exc), exc.field)
+        if not delivery or len(delivery) > 200:
+            return problem(400, "X-GitHub-Delivery must name the delivery", "X-GitHub-Delivery")
+        # Signed bodies never expire: each delivery is decided once, on whichever replica.
+        first = await run_in_threadpool(gates.deliveries.claim, delivery)
+        if first is not None:
+            logger.warning("GitHub delivery %s replayed from %s: refused", delivery, _peer(request))
+            return problem(
+                409,
+                f"delivery {delivery} was received already ({first.isoformat()}); a replayed "
+                "delivery is not decided again: re-run the deployment for a new one",
+                "X-GitHub-Delivery",
+            )
         background.add_task(gates.handle, parsed, delivery)
         return JSONResponse({"accepted": delivery}, status_code=202)
 
@@ -283,6 +302,7 @@ def mount(
     """
     from clearance.integrations.github_app import (  # noqa: PLC0415
         GitHubApp,
+        StoredDeliveries,
         StoredDeliveryLog,
         StoredGates,
     )
@@ -295,7 +315,15 @@ def mount(
         log = StoredDeliveryLog(ctx.store, ctx.clock)  # shown with the decision, any replica
         app_client = GitHubApp(settings.github, clock=ctx.clock, log=log)
         held = StoredGates(ctx.store, ctx.clock)  # any worker or replica finishes the gate
-        gates = GitHubGates(decider, app_client, settings, metrics, pending=held)
+        gates = GitHubGates(
+            decider,
+            app_client,
+            settings,
+            metrics,
+            pending=held,
+            deliveries=StoredDeliveries(ctx.store, ctx.clock),  # any replica refuses a replay
+            principals=ctx.approvals.signers.principals,
+        )
     deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates)
     deps.concurrency = concurrency
     app.include_router(integration_router(deps))
