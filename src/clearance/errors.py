@@ -12,7 +12,10 @@
     │   ├── UnknownEnvironmentError  the policy has no such environment
     │   └── UnknownTargetError       the inventory cannot resolve the target
     ├── SourceError                  a signal source failed (names the source, never a secret)
-    └── InventoryError               an inventory failed (names the inventory)
+    ├── InventoryError               an inventory failed (names the inventory)
+    └── ServiceCallError             asking the Clearance service failed (``clearance.client``)
+        ├── ServiceUnavailableError  unreachable, or 5xx/429 after the retries (exit 5)
+        └── ServiceRefusedError      the service refused the request: a 4xx (exit 2)
 
 Foreign exceptions (YAML, pydantic, I/O, vendor SDKs) are re-raised as one of these ``from`` the
 original, so the CLI and server map errors to exit codes and HTTP statuses in one place each.
@@ -96,3 +99,19 @@ class InventoryError(ClearanceError):
     def __init__(self, inventory: str, message: str) -> None:
         self.inventory = inventory
         super().__init__(f"inventory {inventory!r}: {message}")
+
+
+class ServiceCallError(ClearanceError):
+    """Asking the Clearance service failed. Messages name the service, never the credential."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class ServiceUnavailableError(ServiceCallError):
+    """The service could not be reached, or kept answering 429/503/5xx through the retries."""
+
+
+class ServiceRefusedError(ServiceCallError):
+    """The service answered a 4xx: a bad credential, a missing scope, a refused or bad request."""

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
+from cli_fleet import Result
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Served:
         result: dict[str, Any] = answer.json()
         return result
 
+    def env(self, who: str = "ci", **more: str) -> dict[str, str]:
+        """What a pipeline sets: the service and a credential, no ``--server`` flag needed."""
+        return {"CLEARANCE_SERVER": self.base, "CLEARANCE_TOKEN": self.tokens[who], **more}
+
     def clearance(self, *args: str, who: str = "ci") -> subprocess.CompletedProcess[str]:
         """The real CLI against this service (``$CLEARANCE_SERVER``/``$CLEARANCE_TOKEN``)."""
         environ = {**self.environ, "CLEARANCE_TOKEN": self.tokens[who]}
@@ -63,6 +69,20 @@ class Served:
 
 def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("CLEARANCE_", "GITHUB_"))}
+
+
+def environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without CI or Clearance variables, plus ``extra``."""
+    return {**clean_environment(), **(extra or {})}
+
+
+def clearance(*args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> Result:
+    """The real CLI in a subprocess, with ``env`` over a clean environment."""
+    done = subprocess.run(
+        [sys.executable, "-m", "clearance", *args],
+        capture_output=True, text=True, env=environ(env), check=False, timeout=timeout,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
 
 
 def free_port() -> int:
@@ -122,3 +142,23 @@ def _wait_ready(served: Served) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError("clearance serve never became ready")
+
+
+# Who holds a token on a service with approvals: ``ci`` asks, ``alice`` and ``bob`` (group
+# security, as the builders' policy wants) approve, ``root`` administers.
+APPROVERS = {"ci": "decide", "alice": "approve", "bob": "approve", "root": "admin"}
+
+
+@contextmanager
+def serve_synced(config: Path, root: Path) -> Iterator[Served]:
+    """As an operator runs it: ``clearance sync`` fills a fresh store from ``config``'s sources,
+    then ``serve --no-sync`` answers from it, with :data:`APPROVERS` in group security."""
+    database = f"sqlite:///{root / 'service.db'}"
+    synced = clearance("sync", "--config", str(config), "--database", database)
+    assert synced.code == 0, synced.out + synced.err
+    settings = root / "server.yaml"
+    groups = {"alice": ["security"], "bob": ["security"]}
+    settings.write_text(yaml.safe_dump({"server": {"token_groups": groups}}))
+    flags = ("--settings", str(settings), "--no-sync")
+    with serve(config, database, *flags, tokens=APPROVERS) as served:
+        yield served

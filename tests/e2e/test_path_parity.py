@@ -12,9 +12,10 @@ as JSON — same verdict, score, reasons, inputs digest and decision id — and 
 verdict is the one it exists to show. Transports add their own wrapper, never change the
 decision.
 
-Manifests: the admission webhook always carries the object being admitted, so its decisions are
-compared with local checks given the same ``--manifest``; the GitHub rule and ``check --server``
-carry none.
+Manifests: the admission webhook always carries the object being admitted, and
+``check --server --manifest`` sends the one a pipeline is about to apply, so their decisions are
+compared with local checks given the same ``--manifest``; the GitHub rule and a plain
+``check --server`` carry none.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import hmac
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,14 +143,23 @@ def _known_ids(served: Served, s: Scenario) -> set[str]:
     }
 
 
-def ask_check_server(served: Served, s: Scenario) -> str:
+def ask_check_server(served: Served, s: Scenario, *flags: str) -> str:
     before = _known_ids(served, s)
     done = served.clearance(
         "check", "--env", s.environment, "--cluster", CLUSTER, "--namespace", s.namespace,
         "--workload", f"deployment/{s.workload}", "--commit", GITHUB_SHA, "--format", "json",
+        *flags,
     )  # fmt: skip
     assert done.returncode in (0, 10, 20), done.stderr
     return _newest_for(served, s, before)
+
+
+def ask_check_server_with_manifest(served: Served, s: Scenario) -> str:
+    """``check --server --manifest FILE``: the object a pipeline is about to apply, sent along."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"{s.key}.yaml"
+        path.write_text(yaml.safe_dump(manifest(s)))
+        return ask_check_server(served, s, "--manifest", str(path))
 
 
 def ask_admission(served: Served, s: Scenario) -> str:
@@ -299,6 +310,7 @@ HOW = {
 
 PATHS = {
     "check --server": (ask_check_server, False),
+    "check --server --manifest": (ask_check_server_with_manifest, True),
     "admission": (ask_admission, True),
     "github": (ask_github, False),
 }
@@ -308,10 +320,11 @@ def _cases() -> list[Any]:
     cases = []
     for s in SCENARIOS:
         for name in PATHS:
-            if not s.exists and name != "admission" and s.in_cluster_node:
+            with_manifest = PATHS[name][1]
+            if not s.exists and not with_manifest and s.in_cluster_node:
                 continue  # a manifest-only Deployment is unknown to paths without a manifest
-            if not s.in_cluster_node and name == "admission":
-                continue  # an admitted object always has candidate nodes: not "unknown"
+            if not s.in_cluster_node and with_manifest:
+                continue  # an object with a manifest always has candidate nodes: not "unknown"
             cases.append(pytest.param(s, name, id=f"{s.key}-{s.workload}-{name}"))
     return cases
 

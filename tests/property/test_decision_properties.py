@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from builders import NOW, exposure, fresh, make_policy, target
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.model import (
+    Decision,
     Exemption,
     Proximity,
     Severity,
@@ -201,3 +203,25 @@ def test_an_active_critical_detection_next_to_the_target_is_never_waved_through(
         assets=(parse_asset("host:node-1"),),
     )
     assert decide(TARGET, snapshot([*items, critical]), POLICY, NOW).verdict is Verdict.BLOCK
+
+
+@settings(max_examples=50)
+@given(signal_lists, st.data())
+def test_a_decision_reads_back_from_its_json_unchanged(
+    items: list[Signal], data: st.DataObject
+) -> None:
+    """``Decision.from_dict`` inverts ``to_dict``: what the service answers renders as decided."""
+    waived = data.draw(st.lists(st.sampled_from(items), unique=True) if items else st.just([]))
+    exemptions = tuple(
+        Exemption(
+            id=f"EX-{s.uid}", signal=s.uid, rule=None, environment=TARGET.environment,
+            cluster=TARGET.cluster, namespace=TARGET.namespace, workload=str(TARGET.workload),
+            expires=NOW + timedelta(days=1), reason="r", ticket="T-1", approver="a",
+        )
+        for s in waived
+    )  # fmt: skip
+    for policy in POLICIES:  # with and without per-kind totals
+        decision = decide(TARGET, snapshot(items, exemptions), policy, NOW)
+        again = Decision.from_dict(json.loads(decision.to_json()))
+        assert again == decision
+        assert again.to_json() == decision.to_json()

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("model",),
     ("policy", "sources", "inventory", "store", "secrets"),
-    ("scoring", "correlate", "change", "ingest", "render", "demo"),
+    ("scoring", "correlate", "change", "ingest", "render", "demo", "manifest"),
     ("engine", "config"),
     ("policytest", "audit", "sync", "snapshot"),
     ("service", "integrations", "client"),

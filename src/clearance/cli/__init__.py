@@ -6,7 +6,7 @@ Exit codes (``check`` and anything that renders a verdict):
     2   usage or configuration error (bad flag, missing or invalid clearance.yaml)
     3   policy error (the policy file cannot be used)
     4   target error (unknown environment, unresolvable target)
-    5   a source, inventory or store failed
+    5   a source, inventory, store or the service failed (or could not be reached)
     1   a bug in Clearance: please report it
 
 Each command lives in its own module with ``register(subparsers)``; the module is imported only
@@ -28,8 +28,11 @@ from clearance.errors import (
     ConfigError,
     InventoryError,
     PolicyError,
+    ServiceRefusedError,
+    ServiceUnavailableError,
     SourceError,
     TargetError,
+    UnknownStatusError,
 )
 
 EXIT_USAGE = 2
@@ -61,6 +64,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 logger = logging.getLogger(__name__)
+
+_REFUSED_TIPS = {
+    401: "set $CLEARANCE_TOKEN to an API token (`clearance tokens create`) or an OIDC JWT the "
+    "service trusts",
+    403: "the token lacks the scope for this, or the policy does not let you do it (see above)",
+    404: "check the id, and that --server names the service that made it",
+}
 
 
 class Command(Protocol):
@@ -105,26 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         code: int = args.run(args)
-    except PolicyError as exc:
-        _fail(
-            f"the policy cannot be used:\n{exc}",
-            "fix the lines above; `clearance policy validate FILE` checks a policy",
-        )
-        return EXIT_POLICY
-    except ConfigError as exc:
-        _fail(str(exc), "see examples/clearance.yaml, or run with --demo to use the built-in demo")
-        return EXIT_USAGE
-    except TargetError as exc:
-        _fail(str(exc), "check --env and --workload against the policy and inventory")
-        return EXIT_TARGET
-    except (SourceError, InventoryError) as exc:
-        _fail(
-            str(exc), "the failure stances decide on stale data; this error stopped the run itself"
-        )
-        return EXIT_DEPENDENCY
     except ClearanceError as exc:
-        _fail(str(exc), "run with --verbose for details")
-        return EXIT_DEPENDENCY
+        exit_code, message, tip = failure(exc)
+        _fail(message, tip)
+        return exit_code
     except KeyboardInterrupt:
         return 130
     except Exception:
@@ -132,6 +126,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail("unexpected internal error (details above)", "please report this as a bug")
         return EXIT_BUG
     return code
+
+
+def failure(exc: ClearanceError) -> tuple[int, str, str]:
+    """The exit code, message and tip for one of our errors (also the pipeline gate's)."""
+    match exc:
+        case PolicyError():
+            return (
+                EXIT_POLICY,
+                f"the policy cannot be used:\n{exc}",
+                "fix the lines above; `clearance policy validate FILE` checks a policy",
+            )
+        case ConfigError():
+            tip = "see examples/clearance.yaml, or run with --demo to use the built-in demo"
+            return EXIT_USAGE, str(exc), tip
+        case TargetError():
+            return (
+                EXIT_TARGET,
+                str(exc),
+                "check --env and --workload against the policy and inventory",
+            )
+        case ServiceRefusedError():
+            tip = _REFUSED_TIPS.get(exc.status or 0, "the service's answer says why")
+            return EXIT_USAGE, str(exc), tip
+        case ServiceUnavailableError():
+            tip = "it was retried; check that the service is up (GET /readyz) and try again"
+            return EXIT_DEPENDENCY, str(exc), tip
+        case SourceError() | InventoryError():
+            tip = "the failure stances decide on stale data; this error stopped the run itself"
+            return EXIT_DEPENDENCY, str(exc), tip
+        case UnknownStatusError():
+            tip = "a status this client does not know is never read as proceed; upgrade it"
+            return EXIT_DEPENDENCY, str(exc), tip
+    return EXIT_DEPENDENCY, str(exc), "run with --verbose for details"
 
 
 def _fail(message: str, tip: str) -> None:

@@ -126,7 +126,7 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
         config = load_config(config_path(args, stack, now))
         policy = load_policy(config.policy_path)
         policy.environment(target.environment)  # unknown environment: fail before any I/O
-        manifest = _manifest(args)
+        manifest = manifest_from(args)
         url = getattr(args, "database", None) or config.store
         shown = None
         if url is None:
@@ -187,19 +187,11 @@ def _stored(url: str, stack: ExitStack) -> tuple[Evidence, str]:
     return StoredEvidence(store), safe_url(url)
 
 
-def _manifest(args: argparse.Namespace) -> dict[str, Any] | None:
+def manifest_from(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--manifest FILE``, read and checked against the target (``clearance.manifest``)."""
     path: Path | None = getattr(args, "manifest", None)
     if path is None:
         return None
-    import yaml
+    from clearance.manifest import load_manifest
 
-    try:
-        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"--manifest {path}: cannot read it: {exc}") from exc
-    if len(documents) != 1 or not isinstance(documents[0], dict):
-        raise ConfigError(
-            f"--manifest {path}: expected one Kubernetes object, found {len(documents)}"
-        )
-    manifest: dict[str, Any] = documents[0]
-    return manifest
+    return load_manifest(path, args.namespace, args.workload)

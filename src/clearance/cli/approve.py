@@ -2,15 +2,16 @@
 
 The caller's identity comes from ``$CLEARANCE_TOKEN``; the service refuses whoever requested the
 decision, someone outside the environment's approval group, and a second answer by one person.
+The decision's standing afterwards is rendered as ``check --server`` renders it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 
-from clearance.cli._remote import Remote, add_server_argument, render
+from clearance.cli._service import add_server_argument, connect
 from clearance.errors import ConfigError
 
 
@@ -23,24 +24,21 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clearance.model.canonical import canonical_json
+    from clearance.render.output import document
+    from clearance.render.text import render_standing
+
     outcome = "reject" if _invoked_as(args) == "reject" else "approve"
     if not args.reason.strip():
         raise ConfigError("--reason must say why")
-    remote = Remote.from_args(args)
-    try:
-        answer = remote.call(
-            "POST",
-            f"/v1/decisions/{args.decision_id}/approvals",
-            json={"outcome": outcome, "reason": args.reason},
-        )
-    finally:
-        remote.close()
+    with connect(args, os.environ) as service:
+        approval, after = service.answer(args.decision_id, outcome, args.reason)
     if args.format == "json":
-        sys.stdout.write(json.dumps(answer, sort_keys=True) + "\n")
-    else:
-        approval = answer["approval"]
-        print(f"{approval['outcome']}d {args.decision_id} as {approval['approver']}")
-        sys.stdout.write(render(answer["decision"]))
+        body = {"approval": approval, "decision": document(after.decision, after.standing)}
+        sys.stdout.write(canonical_json(body).decode() + "\n")
+        return 0
+    print(f"{approval['outcome']}d {args.decision_id} as {approval['approver']}")
+    sys.stdout.write(render_standing(after.decision, after.standing))
     return 0
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clearance.cli._remote import Remote, add_server_argument
+from clearance.cli._service import add_server_argument, connect
 from clearance.errors import ConfigError
 from clearance.model.signal import format_time, parse_time
 
@@ -60,11 +61,8 @@ def _expires(args: argparse.Namespace) -> str:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
-    remote = Remote.from_args(args)
-    try:
-        return remote.call(method, path, **kwargs)
-    finally:
-        remote.close()
+    with connect(args, os.environ) as service:
+        return service.call(method, path, **kwargs)
 
 
 def describe(e: dict[str, Any]) -> str:

@@ -1,181 +1,118 @@
-"""The pipeline gate: ``python -m clearance.cli.gate`` (GitHub Action, GitLab CI,
-Tekton, Jenkins).
+"""The pipeline gate: ``python -m clearance.cli.gate`` (GitHub Action, GitLab CI, Tekton, Jenkins).
 
-Inputs arrive as ``CLEARANCE_*`` environment variables (action.yml passes ``inputs`` through
-``env``, never into the script text). With a server (``CLEARANCE_SERVER``) the bearer is
-``CLEARANCE_TOKEN`` when set (a GitLab ID token, a Jenkins or Tekton secret), else the GitHub
-job's OIDC token, requested for the audience (``ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``; needs
-``id-token: write``) and masked with ``::add-mask::`` before anything else is printed: no stored
-secret. Without a server, Clearance decides locally from ``clearance.yaml``.
+A thin adapter: ``CLEARANCE_*`` environment variables become the flags of ``clearance check``,
+which then runs exactly as at a terminal — by the service when ``CLEARANCE_SERVER`` is set (the
+bearer ``CLEARANCE_TOKEN``, else the GitHub job's OIDC token for ``CLEARANCE_AUDIENCE``, masked
+before anything else is printed), else locally from ``CLEARANCE_CONFIG`` — through the one
+client (:mod:`clearance.client`) and the same renderers. Inputs arrive through ``env``, never
+through the script text (action.yml).
 
-Results: ``CLEARANCE_FORMAT`` ``github`` (default; job summary, outputs and annotations through
-``clearance.render.github``) or ``text``; ``CLEARANCE_DOTENV`` a file for ``KEY=VALUE`` lines
-(GitLab ``artifacts:reports:dotenv``); ``CLEARANCE_RESULTS_DIR`` a directory for one file per
-result (Tekton ``/tekton/results``).
+Inputs: ``CLEARANCE_ENV``, ``_CLUSTER``, ``_NAMESPACE``, ``_WORKLOAD`` (required), ``_IMAGES``
+(one per line or comma-separated), ``_MANIFEST``, ``_CONFIG`` (local), ``_WAIT`` (``true``),
+``_WAIT_MINUTES``, ``_POLL_SECONDS``; the change from ``GITHUB_SHA``, ``GITHUB_ACTOR`` and
+``GITHUB_REPOSITORY``/``GITHUB_RUN_ID``. ``CLEARANCE_FORMAT``: ``github`` (default: job summary,
+outputs and annotations), ``text`` or ``json``.
 
-Exit: 0 to go on; the verdict's code (10 approve, 20 block) when ``fail-on`` says so; 2 when the
-gate itself could not run (the message says why, never with the token).
+What the gate adds: the ``exit-code`` output; ``CLEARANCE_DOTENV``, a file for ``KEY=VALUE``
+lines (GitLab ``artifacts:reports:dotenv``); ``CLEARANCE_RESULTS_DIR``, a directory for one file
+per result (Tekton ``/tekton/results``); and ``CLEARANCE_FAIL_ON``: exit 0 to go on, or the
+verdict's code (10 approve, 20 block) when ``fail-on`` says so. When Clearance could not decide,
+the exit code is ``clearance check``'s (2 usage, 3 policy, 4 target, 5 a dependency or the
+service), with the message (never the token) as an annotation.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import logging
 import os
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-EXIT_UNUSABLE = 2
+from clearance.errors import ClearanceError, ConfigError
+
+EXIT_USAGE = 2
 _FAIL = {"block": (20,), "approve": (10, 20), "never": ()}
+_FORMATS = ("github", "text", "json")
+
+logger = logging.getLogger(__name__)
 
 
-class GateError(Exception):
-    pass
-
-
-def main(env: Mapping[str, str] = os.environ, sleep: Callable[[float], None] = time.sleep) -> int:
-    fail_on = env.get("CLEARANCE_FAIL_ON", "block") or "block"
-    if fail_on not in _FAIL:
-        print(f"::error title=Clearance::fail-on must be block, approve or never, not {fail_on!r}")
-        return EXIT_UNUSABLE
-    try:
-        code = _ask_server(env, sleep) if env.get("CLEARANCE_SERVER") else _check_locally(env)
-    except GateError as exc:
-        print(f"::error title=Clearance could not decide::{_escape(str(exc))}")
-        return EXIT_UNUSABLE
-    _append(env, "GITHUB_OUTPUT", f"exit-code={code}\n")
-    _results(env, {"exit-code": str(code)})
-    if code == 10 and code not in _FAIL[fail_on]:
-        print("::warning title=Clearance::approval required; fail-on=block lets the job go on")
-    return code if code in _FAIL[fail_on] or code not in (0, 10, 20) else 0
-
-
-def _target(env: Mapping[str, str]) -> dict[str, Any]:
-    missing = [
-        k for k in ("ENV", "CLUSTER", "NAMESPACE", "WORKLOAD") if not env.get(f"CLEARANCE_{k}")
-    ]
-    if missing:
-        raise GateError("missing inputs: " + ", ".join(m.lower() for m in missing))
-    images = [i.strip() for i in env.get("CLEARANCE_IMAGES", "").replace(",", "\n").split("\n")]
-    change = {
-        "commit": env.get("GITHUB_SHA"),
-        "actor": env.get("GITHUB_ACTOR"),
-        "pipeline_run": (
-            f"{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-            if env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID")
-            else None
-        ),
-    }
-    return {
-        "environment": env["CLEARANCE_ENV"],
-        "cluster": env["CLEARANCE_CLUSTER"],
-        "namespace": env["CLEARANCE_NAMESPACE"],
-        "workload": env["CLEARANCE_WORKLOAD"],
-        "images": [i for i in images if i],
-        "change": {k: v for k, v in change.items() if v},
-    }
-
-
-def _check_locally(env: Mapping[str, str]) -> int:
-    from clearance.cli import main as cli
-
-    t = _target(env)
-    fmt = "github" if env.get("CLEARANCE_FORMAT", "github") == "github" else "text"
-    argv = ["check", "--format", fmt, "--env", t["environment"], "--cluster", t["cluster"]]
-    argv += ["--namespace", t["namespace"], "--workload", t["workload"]]
-    for image in t["images"]:
-        argv += ["--image", image]
-    for flag, key in (("--config", "CLEARANCE_CONFIG"), ("--manifest", "CLEARANCE_MANIFEST")):
-        if env.get(key):
-            argv += [flag, env[key]]
-    if t["change"].get("commit"):
-        argv += ["--commit", t["change"]["commit"]]
-    if t["change"].get("actor"):
-        argv += ["--actor", t["change"]["actor"]]
-    code = cli(argv)
-    if verdict := {0: "proceed", 10: "approve", 20: "block"}.get(code):
-        _results(env, {"verdict": verdict})
-    return code
-
-
-def oidc_token(env: Mapping[str, str], audience: str) -> str:
-    url, bearer = env.get("ACTIONS_ID_TOKEN_REQUEST_URL"), env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-    if not url or not bearer:
-        raise GateError(
-            "no OIDC token: give the job `permissions: id-token: write` (or run without server)"
-        )
-    print(f"::add-mask::{bearer}")
-    sep = "&" if "?" in url else "?"
-    full = f"{url}{sep}audience={urllib.parse.quote(audience, safe='')}"
-    data = _http("GET", full, f"bearer {bearer}", what="the OIDC token endpoint")
-    token = data.get("value") if isinstance(data, dict) else None
-    if not isinstance(token, str) or not token:
-        raise GateError("the OIDC token endpoint answered without a token")
-    print(f"::add-mask::{token}")
-    return token
-
-
-def _ask_server(env: Mapping[str, str], sleep: Callable[[float], None]) -> int:
-    from clearance.errors import UnknownStatusError
-    from clearance.integrations.decision_json import decision_from_dict
-    from clearance.model.status import ApprovalStatus
+def main(env: Mapping[str, str] = os.environ) -> int:
+    from clearance.cli import EXIT_BUG, failure
+    from clearance.cli.check import check
     from clearance.render.output import emit
 
-    server = env["CLEARANCE_SERVER"].rstrip("/")
-    token = env.get("CLEARANCE_TOKEN") or oidc_token(env, env.get("CLEARANCE_AUDIENCE") or server)
-    auth = f"Bearer {token}"
-    body = _target(env)
-    outcome = _http("POST", f"{server}/v1/decisions", auth, body, what=server)
-    if env.get("CLEARANCE_WAIT", "false").lower() == "true":
-        outcome = _wait(env, server, auth, body, outcome, sleep)
+    fmt = env.get("CLEARANCE_FORMAT") or "github"
+    fail_on = env.get("CLEARANCE_FAIL_ON") or "block"
     try:
-        decision = decision_from_dict(outcome["decision"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GateError(f"{server} answered something that is not a decision ({exc})") from exc
-    emit(decision, "github" if env.get("CLEARANCE_FORMAT", "github") == "github" else "text")
-    try:  # an unknown status never reads as proceed
-        status = ApprovalStatus.from_wire(outcome.get("status"))
-    except UnknownStatusError as exc:
-        raise GateError(str(exc)) from exc
-    _append(env, "GITHUB_OUTPUT", f"status={status.value}\n")
-    verdict = {0: "proceed", 10: "approve"}.get(status.exit_code, "block")
-    _results(
-        env,
-        {
-            "verdict": verdict,
-            "status": status.value,
-            "score": f"{decision.score:g}",
-            "decision-id": decision.id,
-        },
-    )
-    return status.exit_code
+        if fmt not in _FORMATS:
+            raise ConfigError(f"CLEARANCE_FORMAT must be github, text or json, not {fmt!r}")
+        if fail_on not in _FAIL:
+            raise ConfigError(f"fail-on must be block, approve or never, not {fail_on!r}")
+        args = arguments(env, fmt)
+        checked = check(args, env)
+    except ClearanceError as exc:
+        code, message, tip = failure(exc)
+        _could_not_decide(fmt if fmt in _FORMATS else "text", message, tip)
+        return code
+    except Exception:
+        logger.exception("unexpected error")
+        _could_not_decide(fmt, "unexpected internal error (details above)", "please report it")
+        return EXIT_BUG
+    emit(checked.decision, fmt, standing=checked.standing)
+    d, code = checked.decision, checked.exit_code
+    results = {"verdict": d.verdict.value, "score": f"{d.score:g}", "decision-id": d.id}
+    if checked.standing is not None:
+        results["status"] = checked.standing.status
+    results["exit-code"] = str(code)
+    _append(env, "GITHUB_OUTPUT", f"exit-code={code}\n")
+    _results(env, results)
+    if code == 10 and code not in _FAIL[fail_on]:
+        _warn(fmt, "approval required; fail-on=block lets the job go on")
+    return code if code in _FAIL[fail_on] else 0
 
 
-def _wait(
-    env: Mapping[str, str],
-    server: str,
-    auth: str,
-    body: dict[str, Any],
-    outcome: dict[str, Any],
-    sleep: Callable[[float], None],
-) -> dict[str, Any]:
-    """Poll a pending decision; once approved, ask again: an approval counts only while the
-    evidence holds, so a fresh decision may need a fresh approval (as ``check --wait`` does)."""
-    deadline = time.monotonic() + 60 * float(env.get("CLEARANCE_WAIT_MINUTES") or 30)
-    poll = float(env.get("CLEARANCE_POLL_SECONDS") or 15)
-    while outcome.get("status") == "pending_approval" and time.monotonic() < deadline:
-        print(f"Waiting for approval of decision {outcome['id']} …", flush=True)
-        sleep(poll)
-        current = _http("GET", f"{server}/v1/decisions/{outcome['id']}", auth, what=server)
-        if current.get("status") in ("approved", "break_glass"):
-            current = _http("POST", f"{server}/v1/decisions", auth, body, what=server)
-        outcome = current
-    return outcome
+def arguments(env: Mapping[str, str], fmt: str) -> argparse.Namespace:
+    """The ``clearance check`` flags these variables mean, parsed by its own parser."""
+    from clearance.cli import build_parser
+
+    required = ("ENV", "CLUSTER", "NAMESPACE", "WORKLOAD")
+    missing = [k for k in required if not env.get(f"CLEARANCE_{k}", "").strip()]
+    if missing:
+        raise ConfigError("missing inputs: " + ", ".join(m.lower() for m in missing))
+    argv = ["check", "--format", fmt]
+    for flag, key in (("--env", "ENV"), ("--cluster", "CLUSTER"), ("--namespace", "NAMESPACE"),
+                      ("--workload", "WORKLOAD"), ("--manifest", "MANIFEST")):  # fmt: skip
+        if value := env.get(f"CLEARANCE_{key}", "").strip():
+            argv += [flag, value]
+    for image in env.get("CLEARANCE_IMAGES", "").replace(",", "\n").split("\n"):
+        if image.strip():
+            argv += ["--image", image.strip()]
+    for flag, key in (("--commit", "GITHUB_SHA"), ("--actor", "GITHUB_ACTOR")):
+        if env.get(key):
+            argv += [flag, env[key]]
+    if (repository := env.get("GITHUB_REPOSITORY")) and (run := env.get("GITHUB_RUN_ID")):
+        argv += ["--pipeline-run", f"{repository}/actions/runs/{run}"]
+    if not env.get("CLEARANCE_SERVER", "").strip() and env.get("CLEARANCE_CONFIG"):
+        argv += ["--config", env["CLEARANCE_CONFIG"]]
+    if env.get("CLEARANCE_WAIT", "false").strip().lower() == "true":
+        minutes = _number(env, "CLEARANCE_WAIT_MINUTES", 30.0)
+        poll = _number(env, "CLEARANCE_POLL_SECONDS", 15.0)
+        argv += ["--wait", "--timeout", f"{minutes * 60:g}s", "--poll-interval", f"{poll:g}s"]
+    return build_parser(argv).parse_args(argv)
+
+
+def _number(env: Mapping[str, str], key: str, default: float) -> float:
+    text = env.get(key, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{key} must be a positive number, not {text!r}")
+    return value
 
 
 def _results(env: Mapping[str, str], values: Mapping[str, str]) -> None:
@@ -188,37 +125,27 @@ def _results(env: Mapping[str, str], values: Mapping[str, str]) -> None:
             (Path(directory) / key).write_text(value, encoding="utf-8")
 
 
-def _http(method: str, url: str, auth: str, body: Any = None, *, what: str) -> dict[str, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - https/http only
-    request.add_header("Authorization", auth)
-    request.add_header("Accept", "application/json")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if not url.startswith(("https://", "http://")):
-        raise GateError(f"{what}: only http(s) URLs are supported")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
-            parsed = json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:500].decode("utf-8", "replace")
-        raise GateError(f"{what} answered HTTP {exc.code}: {detail}") from exc
-    except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
-        raise GateError(f"cannot reach {what}: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise GateError(f"{what} answered something other than a JSON object")
-    return parsed
-
-
 def _append(env: Mapping[str, str], variable: str, text: str) -> None:
     if path := env.get(variable):
         with Path(path).open("a", encoding="utf-8") as f:
             f.write(text)
 
 
-def _escape(message: str) -> str:
-    return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def _could_not_decide(fmt: str, message: str, tip: str) -> None:
+    from clearance.render.github import escape_annotation
+
+    if fmt == "github":
+        print(f"::error title=Clearance could not decide::{escape_annotation(message)}", flush=True)
+    print(f"clearance: error: {message}\nTip: {tip}.", file=sys.stderr)
+
+
+def _warn(fmt: str, message: str) -> None:
+    if fmt == "github":
+        print(f"::warning title=Clearance::{message}", flush=True)
+    else:
+        print(f"clearance: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sys.exit(main())

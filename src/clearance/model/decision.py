@@ -2,7 +2,9 @@
 
 The JSON form is the contract with every consumer (CLI, API, audit log, integrations), so it is
 versioned by ``DECISION_SCHEMA_VERSION`` and rendered with RFC 8785 canonicalization: the same
-decision gives the same bytes on every machine.
+decision gives the same bytes on every machine. ``Decision.to_dict`` and ``Decision.from_dict``
+are the one serializer pair: a decision the service answered is read back into the dataclass, so
+the CLI and the pipeline gate render it with the same renderers as a local check.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from clearance.model.canonical import canonical_json
-from clearance.model.signal import format_time
+from clearance.model.signal import format_time, parse_time
+from clearance.model.snapshot import target_from_dict
 from clearance.model.target import Target
 
 DECISION_SCHEMA_VERSION = 1
@@ -223,3 +226,62 @@ class Decision:
     def to_json(self) -> bytes:
         """Canonical JSON (RFC 8785): byte-identical for identical decisions."""
         return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        """The inverse of :meth:`to_dict`: ``from_dict(d.to_dict()) == d``.
+
+        Raises KeyError, TypeError or ValueError on a body that is not a decision; the caller
+        names where it came from.
+        """
+        approvals = data.get("approvals") or {}
+        return cls(
+            id=data["id"],
+            at=parse_time(data["at"]),
+            target=target_from_dict(data["target"]),
+            verdict=Verdict(data["verdict"]),
+            score=float(data["score"]),
+            band=Verdict(data["band"]),
+            threshold_approve=float(data["thresholds"]["approve"]),
+            threshold_block=float(data["thresholds"]["block"]),
+            reasons=tuple(
+                Reason(
+                    code=r["code"],
+                    verdict=Verdict(r["verdict"]),
+                    message=r["message"],
+                    signal=r.get("signal"),
+                    waived_by=r.get("waived_by"),
+                )
+                for r in data.get("reasons", ())
+            ),
+            contributors=tuple(Contribution(**c) for c in data.get("contributors", ())),
+            suppressed=tuple((s["signal"], s["suppression"]) for s in data.get("suppressed", ())),
+            waived=tuple((e["signal"], e["exception"]) for e in data.get("exceptions", ())),
+            sources=tuple(
+                SourceFreshness(
+                    name=s["name"],
+                    state=Freshness(s["state"]),
+                    age_seconds=s.get("age_seconds"),
+                    limit_seconds=int(s["limit_seconds"]),
+                    skipped=int(s.get("skipped", 0)),
+                    last_error=s.get("last_error"),
+                )
+                for s in data.get("sources", ())
+            ),
+            exposure_summary=dict(data.get("exposure", {})),
+            approvals_required=int(approvals.get("required", 0)),
+            approval_group=approvals.get("group"),
+            degraded=tuple(data.get("degraded", ())),
+            notes=tuple(data.get("notes", ())),
+            policy_digest=data["policy_digest"],
+            inputs_digest=data["inputs_digest"],
+            kinds=tuple(
+                KindTotal(
+                    kind=k["kind"],
+                    total=float(k["total"]),
+                    cap=None if k.get("cap") is None else float(k["cap"]),
+                    counted=float(k["counted"]),
+                )
+                for k in data.get("kinds", ())
+            ),
+        )

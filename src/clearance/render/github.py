@@ -9,6 +9,7 @@ message must escape ``%``, CR and LF.
 from __future__ import annotations
 
 from clearance.model.decision import Decision, Verdict
+from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
 
 _ICON = {Verdict.PROCEED: "✅", Verdict.APPROVE: "⏸️", Verdict.BLOCK: "⛔"}
@@ -22,10 +23,13 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def outputs(decision: Decision) -> str:
-    return (
-        f"verdict={decision.verdict.value}\nscore={decision.score:g}\ndecision-id={decision.id}\n"
-    )
+def outputs(decision: Decision, standing: Standing | None = None) -> str:
+    """``verdict``, ``score``, ``decision-id``; with the service, also its ``status``."""
+    d = decision
+    lines = f"verdict={d.verdict.value}\nscore={d.score:g}\ndecision-id={d.id}\n"
+    if standing is not None:
+        lines += f"status={standing.status}\n"
+    return lines
 
 
 def annotation_lines(decision: Decision) -> str:
@@ -42,7 +46,7 @@ def annotation_lines(decision: Decision) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def summary(decision: Decision) -> str:
+def summary(decision: Decision, standing: Standing | None = None) -> str:
     d = decision
     t = d.target
     out = [
@@ -77,5 +81,26 @@ def summary(decision: Decision) -> str:
         for s in d.sources:
             age = "never" if s.age_seconds is None else describe_age(s.age_seconds)
             out.append(f"| {s.name} | {s.state.value} | {age} | {describe_age(s.limit_seconds)} |")
+    if standing is not None:
+        out += ["", "### On the service", "", _standing(d, standing)]
     out += ["", f"<sub>decision `{d.id}` · policy `{d.policy_digest}`</sub>", ""]
     return "\n".join(out)
+
+
+def _standing(decision: Decision, standing: Standing) -> str:
+    s = standing
+    text = f"Status **{s.status}** (exit {s.exit_code}), record #{s.seq}"
+    if s.status == "pending_approval":
+        group = f" from group `{s.group}`" if s.group else ""
+        text += (
+            f": {len(s.approvers)} of {s.required} approvals{group}; approve with "
+            f"`clearance approve {decision.id} --reason …`"
+        )
+    elif s.status == "approved":
+        text += f": approved by {', '.join(s.approvers)}"
+    elif s.status == "rejected":
+        text += f": rejected by {', '.join(s.rejected_by)}"
+    elif s.break_glass is not None:
+        text += f": break-glass {s.break_glass.id} by {s.break_glass.requested_by}"
+    voided = "".join(f"\n- {_cell(v.reason)}" for v in s.voided)
+    return text + "." + (f"\n\nApprovals that no longer count:\n{voided}" if voided else "")

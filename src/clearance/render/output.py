@@ -1,27 +1,56 @@
 """Write a decision where a pipeline reads it: stdout (text or JSON), and for GitHub the job's
-outputs, step summary and annotations."""
+outputs, step summary and annotations. Local and remote checks both come through here.
+
+With ``standing`` (a decision the service answered) the text says where it stands, GitHub gets a
+``status`` output and a summary section, and JSON is the decision object with one more key,
+``service`` (its status, exit code, record and approvals): every decision field sits where a
+local check puts it.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
+from clearance.model.canonical import canonical_json
 from clearance.model.decision import Decision
+from clearance.model.standing import Standing
 from clearance.render import github, text
 
 
-def emit(decision: Decision, fmt: str, *, explain: bool = False) -> None:
+def document(decision: Decision, standing: Standing | None = None) -> dict[str, Any]:
+    """The ``--format json`` object: the decision, plus ``service`` when the service made it."""
+    data = decision.to_dict()
+    if standing is not None:
+        data["service"] = standing.to_dict()
+    return data
+
+
+def to_json(decision: Decision, standing: Standing | None = None) -> bytes:
+    """:func:`document` as canonical JSON (a local decision: exactly ``Decision.to_json``)."""
+    if standing is None:
+        return decision.to_json()
+    return canonical_json(document(decision, standing))
+
+
+def emit(
+    decision: Decision, fmt: str, *, explain: bool = False, standing: Standing | None = None
+) -> None:
     if fmt == "json":
-        sys.stdout.write(decision.to_json().decode() + "\n")
+        sys.stdout.write(to_json(decision, standing).decode() + "\n")
         return
     sys.stdout.write(text.render_text(decision))
+    if standing is not None:
+        sys.stdout.write(text.render_standing(decision, standing))
     if explain:
         sys.stdout.write("\n" + text.render_explanation(decision))
     if fmt == "github":
         sys.stdout.write(github.annotation_lines(decision))
-        _append("GITHUB_OUTPUT", github.outputs(decision))
-        _append("GITHUB_STEP_SUMMARY", github.summary(decision))
+        _append("GITHUB_OUTPUT", github.outputs(decision, standing))
+        _append("GITHUB_STEP_SUMMARY", github.summary(decision, standing))
+    sys.stdout.flush()
 
 
 def _append(variable: str, content: str) -> None:

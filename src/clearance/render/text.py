@@ -1,4 +1,5 @@
-"""Decisions for people at a terminal: the verdict first, then why, then the evidence."""
+"""Decisions for people at a terminal: the verdict first, then why, then the evidence; for a
+decision the service answered, where it stands there (its approvals) after it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clearance.model.decision import Decision, Verdict
+from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
 
 _HEADLINE = {
@@ -126,6 +128,31 @@ def render_explanation(decision: Decision) -> str:
         lines.append(f"suppressed (not scored): {uid} by {name}")
     for uid, exc in d.waived:
         lines.append(f"excepted (not scored): {uid} by exception {exc}")
+    return "\n".join(lines) + "\n"
+
+
+def render_standing(decision: Decision, standing: Standing) -> str:
+    """Where a recorded decision stands on the service: status, approvals, a break-glass."""
+    s = standing
+    by = f" · requested by {s.requested_by}" if s.requested_by else ""
+    lines = [f"service  {s.status} (exit {s.exit_code}) · record #{s.seq}{by}"]
+    if s.status == "pending_approval":
+        group = f" from group {s.group}" if s.group else ""
+        lines.append(
+            f"Approval needed: {len(s.approvers)} of {s.required}{group}. "
+            f"Approve with: clearance approve {decision.id} --reason '…'"
+        )
+    elif s.status == "approved":
+        lines.append(f"Approved by {', '.join(s.approvers)}.")
+    elif s.status == "rejected":
+        lines.append(f"Rejected by {', '.join(s.rejected_by)}.")
+    elif s.break_glass is not None:
+        g = s.break_glass
+        lines.append(
+            f"Break-glass {g.id} by {g.requested_by} (ticket {g.ticket}) until {g.expires_at}: "
+            "proceeding."
+        )
+    lines += [f"  ! {v.reason}" for v in s.voided]
     return "\n".join(lines) + "\n"
 
 

@@ -9,8 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
+from clearance.manifest import check_manifest
 from clearance.model.assets import parse_image
 from clearance.model.target import WorkloadRef
 
@@ -34,7 +42,9 @@ class Change(_Body):
 
 
 class DecisionRequest(_Body):
-    """The deploy being asked about; ``workload`` is ``kind/name``."""
+    """The deploy being asked about; ``workload`` is ``kind/name``. ``manifest``: the workload
+    object about to be applied, for a workload that is new or changing (its candidate nodes and
+    images count), checked by :func:`clearance.manifest.check_manifest`."""
 
     environment: Name
     cluster: Name
@@ -42,6 +52,15 @@ class DecisionRequest(_Body):
     workload: Name = Field(examples=["deployment/checkout"])
     images: list[Name] = Field(default=[], max_length=100)
     change: Change | None = None
+    manifest: dict[str, Any] | None = None
+
+    @field_validator("manifest")
+    @classmethod
+    def _manifest(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        namespace, workload = info.data.get("namespace"), info.data.get("workload")
+        if value is not None and namespace is not None and workload is not None:
+            check_manifest(value, namespace, workload)  # a ValueError: 422 on body.manifest
+        return value
 
     @field_validator("workload")
     @classmethod

@@ -174,7 +174,10 @@ class OidcHandler(StandInHandler):
         if self.path_only == "/jwks":
             self.send_json(200, {"keys": [self.state["jwk"]]})
             return
-        if self.headers.get("Authorization") != f"bearer {REQUEST_TOKEN}":
+        # The scheme is case-insensitive (RFC 9110 §11.1): GitHub's docs write "bearer", the
+        # actions toolkit sends "Bearer".
+        scheme, _, credential = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or credential != REQUEST_TOKEN:
             self.send_json(401, {"message": "Unauthorized"})
             return
         claims = dict(self.state["claims"], aud=self.query["audience"])
@@ -290,7 +293,34 @@ def test_wait_for_approval_returns_once_approved(service: Service, tmp_path: Pat
     assert run.code == 0, run.stdout + run.stderr
     assert run.outputs["status"] == "approved"
     assert run.outputs["exit-code"] == "0"
-    assert "Waiting for approval" in run.stdout
+    assert "waiting for approval of" in run.stderr  # progress on stderr, the decision on stdout
+    assert "Approval needed: 0 of 1" in run.stdout  # the pending decision, shown while it waits
+    assert "Status **approved** (exit 0)" in run.summary
+
+
+def test_server_mode_sends_the_manifest_input(service: Service, tmp_path: Path) -> None:
+    """A changed workload is judged by what its manifest runs, through the service too."""
+    manifest = tmp_path / "ledger.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ledger"},
+             "spec": {"template": {"spec": {"containers": [
+                 {"name": "ledger", "image": "ghcr.io/acme/web:2.0"}]}}}}
+        )
+    )  # fmt: skip
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+    plain = run_action(
+        server_inputs(service, "shop", "deployment/ledger"), tmp_path / "a", oidc_env(service)
+    )
+    assert plain.outputs["verdict"] == "proceed", plain.stdout + plain.stderr
+    changed = run_action(
+        server_inputs(service, "shop", "deployment/ledger", manifest=str(manifest)),
+        tmp_path / "b",
+        oidc_env(service),
+    )
+    assert changed.outputs["verdict"] != "proceed", changed.stdout + changed.stderr
+    assert "CVE-2024-3094 (KEV)" in changed.summary
 
 
 # --- the same gate from GitLab CI and Tekton: their example files, executed -------------------

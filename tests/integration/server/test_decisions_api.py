@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from clearance.audit.verify import verify
 from server_harness import Live
@@ -121,3 +124,50 @@ def test_listing_times_need_a_time_zone(live: Callable[..., Live]) -> None:
     assert naive.status_code == 422
     assert naive.json()["errors"][0]["field"] == "query.since"
     assert aware.status_code == 200
+
+
+def _deployment(image: str, **metadata: str) -> dict[str, Any]:
+    container = {"name": "app", "image": image}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {"template": {"spec": {"containers": [container]}}},
+    }
+
+
+def test_the_manifest_counts_in_the_decision(live: Callable[..., Live]) -> None:
+    """The static inventory counts the manifest's images as the workload's own (direct)."""
+    server = live()
+    image = "ghcr.io/acme/clean@sha256:" + "a" * 64
+    vulnerable = server.signal("img", 5, "clean", kind="vulnerability", assets=[f"image:{image}"])
+    assert server.push(vulnerable).status_code == 200
+    assert server.ask("clean")["decision"]["contributors"] == []
+    with_manifest = server.ask("clean", manifest=_deployment(image, name="clean"))
+    [contributor] = with_manifest["decision"]["contributors"]
+    assert (contributor["signal"], contributor["proximity"]) == ("edr:img", "direct")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "problem"),
+    [
+        (["not", "an", "object"], "valid dictionary"),
+        ({"kind": "ConfigMap", "metadata": {"name": "clean"}}, "not a workload"),
+        (_deployment("nginx:1", namespace="payments"), "metadata.namespace 'payments'"),
+        (_deployment("nginx:1", name="other"), "metadata.name 'other'"),
+        (_deployment("nginx:1") | {"padding": "x" * (1024 * 1024)}, "at most 1048576"),
+    ],
+)
+def test_a_bad_manifest_is_a_422_naming_the_field(
+    live: Callable[..., Live], manifest: Any, problem: str
+) -> None:
+    server = live()
+    body = {"environment": "production", "cluster": "prod-eu", "namespace": "shop",
+            "workload": "deployment/clean", "manifest": manifest}  # fmt: skip
+    with server.client("ci") as c:
+        answer = c.post("/v1/decisions", json=body)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert error["field"] == "body.manifest"
+    assert problem in error["problem"]
+    assert server.ctx.store.list_decisions().records == ()

@@ -44,7 +44,7 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
             f"{ctx.settings.max_in_flight} decisions are in flight; retry shortly"
         )
     try:
-        outcome = ctx.decisions.decide(target, who)
+        outcome = ctx.decisions.decide(target, who, body.manifest)
     finally:
         ctx.slots.release()
     decision = outcome.record.decision
