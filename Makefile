@@ -1,9 +1,10 @@
-# One task runner, the same targets locally and in CI (.ci/run calls `make test`).
+# One task runner, the same targets locally and in CI (.ci/run calls `make test`, then
+# `make install-matrix`).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench dev clean
+.PHONY: demo test lint typecheck unit bench dev clean image install-matrix
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,8 @@ demo: $(VENV)/.core
 	$(BIN)/clearance demo
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench .ci/install-matrix
+	$(BIN)/ruff format --check src tests bench .ci/install-matrix
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
@@ -38,5 +39,19 @@ test: lint typecheck unit
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
+# The wheel built once, in fresh virtualenvs: core, each extra, all (and the image's entrypoint).
+install-matrix: $(VENV)/.dev
+	$(BIN)/python .ci/install-matrix
+
+# The container image (Dockerfile), with whichever builder is installed: docker, podman or
+# buildah (`make image BUILDER=podman` to choose). Push it and pin it by digest in deploy/.
+IMAGE   ?= registry.example.com/platform/clearance
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+BUILDER ?= $(firstword $(foreach b,docker podman buildah,$(if $(shell command -v $(b)),$(b))))
+
+image:
+	@test -n "$(BUILDER)" || { echo "make image: no docker, podman or buildah on PATH" >&2; exit 2; }
+	$(BUILDER) build --tag $(IMAGE):$(VERSION) .
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build

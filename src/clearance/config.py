@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -33,6 +34,7 @@ from clearance.ingest.settings import IngestSettings
 from clearance.inventory.interface import Inventory, InventoryPlugin
 from clearance.model.quarantine import DEFAULT_RETENTION, Retention
 from clearance.policy.schema import Duration, duration_seconds
+from clearance.secrets import expand_environment, read_secret_files
 from clearance.sources.interface import Source, SourcePlugin
 
 CONFIG_ENV = "CLEARANCE_CONFIG"
@@ -40,6 +42,17 @@ DEFAULT_CONFIG = Path("clearance.yaml")
 
 _BUILTIN_SOURCES = {"file": "clearance.sources.file:FileSource"}
 _BUILTIN_INVENTORIES = {"static": "clearance.inventory.static:StaticInventory"}
+# A plugin whose import fails for want of one of these modules needs this extra.
+_EXTRAS = {
+    "falconpy": "crowdstrike",
+    "boto3": "aws",
+    "botocore": "aws",
+    "lightkube": "kubernetes",
+    "msgspec": "kubernetes",
+    "httpx2": "kubernetes",
+    "httpx": "server",
+    "nats": "nats",
+}
 
 
 class PluginEntry(BaseModel):
@@ -108,7 +121,9 @@ def locate(explicit: str | None) -> Path:
     return DEFAULT_CONFIG
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path``: ``${VAR}`` references are filled from ``env`` (default: the
+    process environment) and ``<secret>_file`` keys read (see :mod:`clearance.secrets`)."""
     try:
         raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError as exc:
@@ -119,6 +134,10 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        raw = expand_environment(raw, os.environ if env is None else env)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     try:
         doc = ConfigDocument.model_validate(raw)
     except ValidationError as exc:
@@ -152,10 +171,15 @@ def _create(
 ) -> Source | Inventory:
     plugin = _plugin(entry.type, builtins, group, path)
     settings: dict[str, Any] = dict(entry.model_extra or {})
+    where = f"{path}: {entry.type} {entry.name!r}"
+    try:
+        settings = read_secret_files(settings, plugin.Config, base)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     try:
         config = plugin.Config.model_validate(settings)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {entry.type} {entry.name!r}: {_first_error(exc)}") from exc
+        raise ConfigError(f"{where}: {_first_error(exc)}") from exc
     return plugin.create(entry.name, config, base_dir=base)
 
 
@@ -173,9 +197,10 @@ def _plugin(
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        extra = _EXTRAS.get((exc.name or "").partition(".")[0], "all")
         raise ConfigError(
-            f"{path}: type {kind!r} needs an optional dependency ({exc.name}); "
-            f"install clearance with the matching extra, e.g. pip install 'clearance[all]'"
+            f"{path}: type {kind!r} needs an optional dependency ({exc.name}): "
+            f"pip install 'clearance[{extra}]'"
         ) from exc
     plugin: SourcePlugin | InventoryPlugin = getattr(module, attr)
     return plugin

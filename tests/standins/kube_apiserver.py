@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -311,10 +312,15 @@ class _QuietServer(ThreadingHTTPServer):
 class KubeApiServer:
     """Serve a :class:`FakeCluster` on ``127.0.0.1`` in a background thread."""
 
-    def __init__(self, cluster: FakeCluster) -> None:
+    def __init__(self, cluster: FakeCluster, tls: ssl.SSLContext | None = None) -> None:
+        """With ``tls`` (a server context) it serves HTTPS, as an in-cluster client expects."""
         self.cluster = cluster
         handler = type("Handler", (_Handler,), {"cluster": cluster})
         self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -322,7 +328,7 @@ class KubeApiServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def __enter__(self) -> KubeApiServer:
         self._thread.start()

@@ -21,7 +21,7 @@ SRC = Path(__file__).parents[2] / "src" / "clearance"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "bounded_yaml"),  # bounded_yaml: YAML within bounds, imports nothing of ours
     ("model",),
-    ("policy", "sources", "inventory", "store"),
+    ("policy", "sources", "inventory", "store", "secrets"),
     ("scoring", "correlate", "change", "ingest", "render", "demo", "manifest"),
     ("engine", "config"),
     ("policytest", "audit", "sync", "snapshot"),

@@ -23,10 +23,16 @@ bad file fails at start-up naming the field. Loaded from YAML (``$CLEARANCE_INTE
       on_error: deny
     argo: {cluster: prod-eu, environment: production}
     flagger: {cluster: prod-eu, namespaces: {test: staging}, default_environment: staging}
+
+``${VAR}`` and ``<secret>_file`` work here as in ``clearance.yaml`` (:mod:`clearance.secrets`):
+``private_key_file`` and ``webhook_secret_file`` are read at start; the older
+``private_key_path`` and ``webhook_secret_path`` are read on each use.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from clearance import bounded_yaml
 from clearance.errors import ConfigError
+from clearance.secrets import expand_environment, read_secret_files
 
 Stance = Literal["allow", "deny"]
 
@@ -129,10 +136,15 @@ class IntegrationSettings(_Model):
         return f"{self.console_url.rstrip('/')}/decisions/{decision_id}"
 
 
-def load_settings(path: Path) -> IntegrationSettings:
+def load_settings(path: Path, env: Mapping[str, str] | None = None) -> IntegrationSettings:
+    """Settings from ``path``; ``${VAR}`` is filled from ``env`` (default: the environment)."""
     try:
         raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path)) or {}
+        raw = expand_environment(raw, os.environ if env is None else env)
+        raw = read_secret_files(raw, IntegrationSettings, path.parent)
         return IntegrationSettings.model_validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

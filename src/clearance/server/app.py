@@ -149,7 +149,7 @@ def build_context(
     store.put_policy(policy.digest, policy_text, clock())
     metrics = Metrics()
     webhook = Webhook(
-        settings.notify.webhook_url,
+        url.get_secret_value() if (url := settings.notify.webhook_url) else None,
         retries=settings.notify.retries,
         backoff=settings.notify.backoff,
         on_result=lambda ok: metrics.notifications.labels("delivered" if ok else "failed").inc(),

@@ -29,7 +29,7 @@ these keys. Every field is optional; the defaults accept API tokens only::
         expires_after: 1h
         second_person: false
       notify:
-        webhook_url: https://hooks.example/clearance
+        webhook_url: ${CLEARANCE_NOTIFY_URL}   # or webhook_url_file: a URL may carry a token
         retries: 3
       body_limits: {ingest: 16777216, decisions: 2097152, default: 65536}   # bytes
       future_skew: 5m              # pushed times later than now + this are refused
@@ -38,19 +38,34 @@ these keys. Every field is optional; the defaults accept API tokens only::
         checkpoint_every: 1000     # records
         checkpoint_interval: 5m    # and at least this often, new records or not
         checkpoints_file: /var/lib/clearance-anchor/checkpoints.jsonl  # append-only copy
+
+``${VAR}`` and ``<secret>_file`` work in this file as in ``clearance.yaml``
+(:mod:`clearance.secrets`); the webhook URL is held as a secret, since hooks often carry their
+token in it.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from clearance import bounded_yaml
 from clearance.errors import ConfigError, InvalidPrincipalError
 from clearance.model.principal import PrincipalMap, check_namespace
 from clearance.policy.schema import Duration
+from clearance.secrets import expand_environment, read_secret_files
 from clearance.store.interface import parse_scopes
 
 
@@ -138,7 +153,7 @@ class BreakGlassSettings(_Strict):
 
 
 class NotifySettings(_Strict):
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None  # a hook URL often carries its token
     retries: int = Field(default=3, ge=0, le=10)
     backoff: float = Field(default=0.5, ge=0, le=60)
 
@@ -190,8 +205,9 @@ class ServerSettings(_Strict):
     audit: AuditSettings = AuditSettings()
 
 
-def load_settings(path: Path | None) -> ServerSettings:
-    """Settings from ``path`` (its ``server:`` key, or the whole file); defaults without one."""
+def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> ServerSettings:
+    """Settings from ``path`` (its ``server:`` key, or the whole file); defaults without one.
+    ``${VAR}`` is filled from ``env`` (default: the process environment)."""
     if path is None:
         return ServerSettings()
     try:
@@ -202,6 +218,11 @@ def load_settings(path: Path | None) -> ServerSettings:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if isinstance(raw, dict) and "server" in raw:
         raw = raw["server"] or {}
+    try:
+        raw = expand_environment(raw, os.environ if env is None else env, "server")
+        raw = read_secret_files(raw, ServerSettings, path.parent, "server")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     try:
         settings = ServerSettings.model_validate(raw)
     except ValidationError as exc:

@@ -340,35 +340,81 @@ def api_token(service: Service) -> str:
     return secret
 
 
-def test_the_gitlab_job_exits_with_the_verdict_and_writes_the_dotenv_report(
-    service: Service, tmp_path: Path
-) -> None:
-    ci = yaml.safe_load((ROOT / "examples/gitlab/.gitlab-ci.yml").read_text())
-    job = ci["clearance"]
-    assert job["allow_failure"] == {"exit_codes": [10]}
-    assert job["artifacts"]["reports"]["dotenv"] == job["variables"]["CLEARANCE_DOTENV"]
-    assert job["id_tokens"]["CLEARANCE_TOKEN"]["aud"]
-    command = job["script"][-1]
-    variables = dict(job["variables"], CLEARANCE_WORKLOAD="deployment/web", CLEARANCE_ENV="staging")
-    variables |= {"CLEARANCE_NAMESPACE": "stage", "CLEARANCE_IMAGES": "ghcr.io/acme/web:2.0"}
-    env = example_env(variables, service, api_token(service))
-    proc = subprocess.run(
-        ["bash", "-c", command], check=False, env=env, cwd=tmp_path, capture_output=True, text=True
+def approve_when_asked(service: Service, approvers: int = 1) -> threading.Thread:
+    """A person approving in Clearance (not in the CI system) once the decision is recorded."""
+
+    def approve() -> None:
+        for _ in range(2000):
+            records = service.store.list_decisions().records
+            if records:
+                for n in range(approvers):
+                    approver = Caller(f"person-{n}", "token", groups=("engineering",))
+                    service.ctx.approvals.answer(
+                        records[0].decision_id, approver, ApprovalOutcome.APPROVE, "checked", NOW
+                    )
+                return
+            time.sleep(0.01)
+
+    helper = threading.Thread(target=approve)
+    helper.start()
+    return helper
+
+
+def run_script(
+    command: str, env: dict[str, str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    # --poll-interval: the example polls every 5 s (the default); the test need not wait that long.
+    return subprocess.run(
+        ["bash", "-c", command + " --poll-interval 1s"],
+        check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert proc.returncode == 10, (
-        proc.stdout + proc.stderr
-    )  # allowed to fail: "passed with warnings"
-    dotenv = dict(
-        line.split("=", 1) for line in (tmp_path / "clearance.env").read_text().splitlines()
-    )
-    assert dotenv["CLEARANCE_VERDICT"] == "approve"
-    assert dotenv["CLEARANCE_STATUS"] == "pending_approval"
-    assert dotenv["CLEARANCE_EXIT_CODE"] == "10"
-    assert dotenv["CLEARANCE_DECISION_ID"]
-    assert all(re.fullmatch(r"[A-Z_]+", key) for key in dotenv)
-    assert "::" not in proc.stdout  # text format: no GitHub workflow commands in GitLab logs
-    [record] = service.store.list_decisions().records
-    assert record.caller["subject"] == "user:gitlab-ci"
+
+
+GITLAB = yaml.safe_load((ROOT / "examples/gitlab/.gitlab-ci.yml").read_text())
+CI_VARIABLES = {
+    "CI_REGISTRY_IMAGE": "registry.gitlab.example/acme/web",
+    "CI_COMMIT_SHA": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+    "GITLAB_USER_LOGIN": "octocat",
+}
+
+
+def gitlab_env(service: Service, **target: str) -> dict[str, str]:
+    variables = dict(GITLAB["variables"], **GITLAB["clearance"]["variables"], **CI_VARIABLES)
+    return example_env(variables | target, service, api_token(service))
+
+
+def test_the_gitlab_job_waits_for_clearances_own_approval(service: Service, tmp_path: Path) -> None:
+    job = GITLAB["clearance"]
+    assert "allow_failure" not in job  # approve is waited on, not let through as a warning
+    assert job["image"] == {"name": "$CLEARANCE_IMAGE", "entrypoint": [""]}
+    assert not any("pip install" in line for line in job["script"])
+    deploy = GITLAB["deploy"]
+    assert deploy["needs"] == ["clearance"]
+    assert "rules" not in deploy  # no manual job testing a value written before the approval
+    [command] = job["script"]
+    env = gitlab_env(
+        service, CLEARANCE_ENV="staging", CLEARANCE_NAMESPACE="stage",
+        CLEARANCE_WORKLOAD="deployment/web",
+    )  # fmt: skip
+    helper = approve_when_asked(service)
+    proc = run_script(command, env, tmp_path)
+    helper.join()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = service.store.list_decisions().records
+    assert records[0].caller["subject"] == "user:gitlab-ci"
+    change = records[0].decision["target"]["change"]
+    assert change == {"commit": CI_VARIABLES["CI_COMMIT_SHA"], "actor": "octocat"}
+
+
+def test_the_gitlab_job_fails_on_block(service: Service, tmp_path: Path) -> None:
+    [command] = GITLAB["clearance"]["script"]
+    proc = run_script(command, gitlab_env(service), tmp_path)
+    assert proc.returncode == 20, proc.stdout + proc.stderr
 
 
 def test_the_tekton_task_writes_its_declared_results(service: Service, tmp_path: Path) -> None:
@@ -409,13 +455,25 @@ def test_the_github_example_is_least_privilege_and_pinned() -> None:
     assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses)
 
 
-def test_the_jenkins_snippet_maps_every_exit_code() -> None:
+def jenkins_script() -> tuple[str, dict[str, str], str]:
     text = (ROOT / "examples/jenkins/Jenkinsfile").read_text()
-    assert "returnStatus: true" in text
-    for fragment in (
-        "rc == 10",
-        "rc == 20",
-        "rc != 0",
-        "python3 -m clearance.cli.gate",
-    ):
-        assert fragment in text
+    [script] = re.findall(r"sh\(returnStatus: true, script: '''(.*?)'''\)", text, re.S)
+    env = dict(re.findall(r"^\s+(CLEARANCE_\w+)\s+= '([^']*)'", text, re.M))
+    return script, env, text
+
+
+def test_the_jenkins_stage_waits_for_clearances_own_approval(
+    service: Service, tmp_path: Path
+) -> None:
+    script, variables, text = jenkins_script()
+    assert "input " not in text  # no Jenkins approval that bypasses Clearance's rules
+    assert "pip install" not in text
+    for code in ("rc == 10", "rc == 20", "rc != 0"):
+        assert code in text
+    variables |= {"CLEARANCE_ENV": "staging", "CLEARANCE_NAMESPACE": "stage"}
+    variables |= {"CLEARANCE_WORKLOAD": "deployment/web", "GIT_COMMIT": "f95f852b"}
+    helper = approve_when_asked(service)
+    command = script.strip().replace("\\\n", " ")
+    proc = run_script(command, example_env(variables, service, api_token(service)), tmp_path)
+    helper.join()
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -29,7 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from clearance.errors import SourceError
 from clearance.model.signal import format_time
 from clearance.sources._pages import checked_watermark
-from clearance.sources._plugin import checked_config
+from clearance.sources._plugin import checked_config, require_sdk
 from clearance.sources.falcon.api import FalconApi
 from clearance.sources.falcon.mapping import (
     HostIdentity,
@@ -92,6 +92,7 @@ class FalconSource:
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> FalconSource:
+        require_sdk(name, "falcon", "falconpy", "crowdstrike")
         return cls(name, checked_config(name, config, FalconConfig, "falcon"))
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:

@@ -28,7 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from clearance.errors import SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._pages import checked_watermark
-from clearance.sources._plugin import checked_config
+from clearance.sources._plugin import checked_config, require_sdk
 from clearance.sources.guardduty.api import GuardDutyApi, UnparseableError
 from clearance.sources.guardduty.mapping import finding_watermark, map_findings
 from clearance.sources.interface import Batch, Quarantined, payload_digest
@@ -76,6 +76,7 @@ class GuardDutySource:
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> GuardDutySource:
+        require_sdk(name, "guardduty", "boto3", "aws")
         return cls(name, checked_config(name, config, GuardDutyConfig, "guardduty"))
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
