@@ -220,7 +220,8 @@ def create_app(
 ) -> FastAPI:
     """The app over ``ctx``; ``extra_routers`` are mounted beside ours. With ``integrations``
     the GitHub, admission, Argo and Flagger endpoints are mounted too, and a GitHub gate held
-    for approval is answered when the approvals settle."""
+    for approval is answered when the approvals settle. With ``console:`` in the settings the
+    approvers' web console is mounted (:mod:`clearance.server.console`)."""
     # The routes import ServerContext from here: import them once the module is complete.
     from clearance.server.routes import admin, decisions, health, ingest, signals  # noqa: PLC0415
 
@@ -253,6 +254,11 @@ def create_app(
         if deps.github is not None:
             ctx.settled.append(deps.github.finish)
         admission = _admission_access(ctx, integrations)
+
+    if ctx.settings.console is not None:
+        from clearance.server.console import mount as mount_console  # noqa: PLC0415
+
+        mount_console(app, ctx)
 
     limits = BodyLimits(**ctx.settings.body_limits.model_dump())
     app.add_middleware(RequestGuard, ctx=ctx, limits=limits, admission=admission)

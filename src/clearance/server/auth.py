@@ -205,7 +205,20 @@ class Authenticator:
         self._remember(credential, info, principal)
         return principal
 
-    def _oidc(self, token: str, now: datetime) -> Principal:
+    def identify(self, id_token: str, now: datetime, issuer: str, audience: str) -> Principal:
+        """A person signed in to the console: ``id_token`` from ``issuer`` for the console's
+        client (``audience``), verified and mapped to scopes and groups as an API caller's JWT
+        is. AuthError when it is not acceptable."""
+        try:
+            principal = self._oidc(id_token, now, audience)
+        except AuthError as exc:
+            logger.warning("console sign-in refused: %s", exc.reason)
+            raise
+        if principal.caller.issuer != issuer:
+            raise AuthError(f"ID token issuer {principal.caller.issuer!r} is not {issuer!r}")
+        return principal
+
+    def _oidc(self, token: str, now: datetime, audience: str | None = None) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -225,7 +238,7 @@ class Authenticator:
                 token,
                 key.key,
                 algorithms=issuer.algorithms,
-                audience=issuer.audience,
+                audience=audience or issuer.audience,
                 issuer=issuer.issuer,
                 leeway=issuer.leeway,
                 options={"require": ["exp", "iat", "iss", "aud"], "verify_iat": False},
@@ -233,7 +246,7 @@ class Authenticator:
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("JWT expired") from exc
         except jwt.InvalidAudienceError as exc:
-            raise AuthError(f"JWT audience is not {issuer.audience!r}") from exc
+            raise AuthError(f"JWT audience is not {audience or issuer.audience!r}") from exc
         except jwt.InvalidSignatureError as exc:
             raise AuthError("JWT signature does not verify") from exc
         except jwt.PyJWTError as exc:

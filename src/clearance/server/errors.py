@@ -70,6 +70,14 @@ _MAP: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
+def status_of(exc: ClearanceError) -> tuple[int, str]:
+    """The HTTP status and title an error is answered with (the console's pages use it too)."""
+    for cls, status, title in _MAP:
+        if isinstance(exc, cls):
+            return status, title
+    return 500, "internal error"
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type="application/problem+json")

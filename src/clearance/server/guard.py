@@ -9,10 +9,15 @@ Every request passes here first, on every route, the integrations included:
   body is read: no credential, or one that cannot be accepted, is 401 whatever the body holds
   (``-d '{'`` without a token is 401, not 422). The principal is kept in the request's state for
   the route's scope check, so the credential is verified once;
-* routes whose authentication depends on the body (the HMAC-signed GitHub webhook; Flagger's
-  ``metadata.token``) read at most their limit and check it themselves; the admission webhook
-  accepts a bearer credential or a verified client certificate (:mod:`clearance.server.mtls`),
-  or neither in its explicit insecure mode (``require_auth: false``).
+* routes whose authentication depends on the body (the HMAC-signed GitHub webhook and Slack
+  interactions; Flagger's ``metadata.token``) read at most their limit and check it
+  themselves; the admission webhook accepts a bearer credential or a verified client
+  certificate (:mod:`clearance.server.mtls`), or neither in its explicit insecure mode
+  (``require_auth: false``).
+
+The console's pages (``/``, ``/console/…``, ``/decisions/{id}``) name their person by a signed
+session cookie and check it themselves (:mod:`clearance.server.console`); each form also
+carries a CSRF token.
 
 Public routes (health, readiness, metrics, the OpenAPI document and its viewers) are an explicit
 list, :data:`PUBLIC`, each with its reason.
@@ -52,7 +57,7 @@ PUBLIC: Mapping[str, str] = {
     "/redoc": "the other OpenAPI viewer",
 }
 
-Auth = Literal["public", "bearer", "body", "admission"]
+Auth = Literal["public", "bearer", "body", "admission", "console"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,9 @@ _INGEST = re.compile(r"^/v1/(ingest/|signals$)")
 _ADMISSION = "/v1/integrations/k8s/admission"
 _GITHUB = "/v1/integrations/github/webhook"
 _FLAGGER = "/v1/integrations/flagger/"
+# The console's pages name their person by a signed session cookie, checked by the console.
+_CONSOLE = ("/console/", "/decisions/")
+_SLACK = "/v1/integrations/slack/interactions"  # signed with Slack's signing secret
 
 
 def classify(method: str, path: str, limits: BodyLimits) -> RouteClass:
@@ -93,6 +101,10 @@ def classify(method: str, path: str, limits: BodyLimits) -> RouteClass:
         return RouteClass("admission", limits.admission, "admission")
     if path == _GITHUB:
         return RouteClass("github", limits.github, "body")
+    if path == "/" or path.startswith(_CONSOLE):
+        return RouteClass("console", limits.default, "console")
+    if path == _SLACK:
+        return RouteClass("slack", limits.default, "body")
     if path.startswith(_FLAGGER):
         return RouteClass("flagger", limits.default, "body")
     return RouteClass("default", limits.default, "bearer")
@@ -163,7 +175,7 @@ class RequestGuard:
         self, route: RouteClass, scope: Scope, headers: Mapping[str, str]
     ) -> str | None:
         """None when the request may go on (its principal kept in its state); else why not."""
-        if route.auth in ("public", "body"):
+        if route.auth in ("public", "body", "console"):
             return None
         header = headers.get("authorization")
         if route.auth == "admission" and header is None:

@@ -33,6 +33,11 @@ these keys. Every field is optional; the defaults accept API tokens only::
         retries: 3
       body_limits: {ingest: 16777216, decisions: 2097152, default: 65536}   # bytes
       future_skew: 5m              # pushed times later than now + this are refused
+      console:                     # the approvers' web console (docs/console.md)
+        url: https://clearance.example.com
+        issuer: https://login.example.com    # one of the oidc issuers above
+        client_id: clearance-console
+        session_secret: ${CLEARANCE_SESSION_SECRET}
       audit:                       # signed checkpoints of the audit chain (docs/audit.md)
         signing_key: /etc/clearance/audit-key.pem     # Ed25519 PEM, kept outside the database
         checkpoint_every: 1000     # records
@@ -158,6 +163,36 @@ class NotifySettings(_Strict):
     backoff: float = Field(default=0.5, ge=0, le=60)
 
 
+class ConsoleSettings(_Strict):
+    """The approvers' web console (``docs/console.md``): people sign in with OIDC (authorization
+    code + PKCE) at ``issuer``, one of the trusted ``oidc`` issuers, whose rules map their
+    claims to scopes and groups exactly as for API callers. ``approve`` (or ``admin``) makes an
+    approver; ``decide`` a read-only viewer; anyone else is refused after sign-in."""
+
+    url: str = Field(
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="the console's public base URL; the OIDC redirect URI is "
+        "{url}/console/callback and integrations link {url}/decisions/{id}",
+    )
+    issuer: str = Field(min_length=1, description="one of the oidc issuers, by its issuer URL")
+    client_id: str = Field(min_length=1, description="the OIDC client registered for the console")
+    client_secret: SecretStr | None = Field(
+        default=None, description="a confidential client's secret; public clients use PKCE alone"
+    )
+    session_secret: SecretStr = Field(
+        description="signs session cookies (32 characters or more; rotating it signs everyone out)"
+    )
+    scopes: list[str] = ["openid", "profile", "email"]
+    session_lifetime: Duration = "8h"
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (it signs the session cookies)")
+        return value
+
+
 class BodyLimitSettings(_Strict):
     """Bytes a request body may have, per route class; checked before any body is read."""
 
@@ -203,6 +238,16 @@ class ServerSettings(_Strict):
         default="5m", description="how far past the service's clock a pushed time may be"
     )
     audit: AuditSettings = AuditSettings()
+    console: ConsoleSettings | None = None
+
+    @model_validator(mode="after")
+    def _console_issuer(self) -> ServerSettings:
+        if self.console is not None and self.console.issuer not in {i.issuer for i in self.oidc}:
+            raise ValueError(
+                f"console.issuer {self.console.issuer!r} is not one of the oidc issuers: the "
+                "console signs people in only where the API trusts the same issuer"
+            )
+        return self
 
 
 def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> ServerSettings:
