@@ -80,6 +80,8 @@ NOT_LOADED = {
     ("docs/approvals.md", '"voided": [{"approval"'): "an excerpt of an answer",
     ("docs/audit.md", '{"schema_version": 1, "seq": 812'): "a record the service writes "
     "(tests/integration/test_audit_*.py check the real ones)",
+    ("docs/notifications.md", '{"event": "approval.'): "a payload the service sends "
+    "(tests/integration/server/test_notifications_api.py checks the real one)",
     ("docs/integrations/argo-rollouts.md", '{"verdict": "approve"'): "an answer the service "
     "writes (tests/integration/integrations/test_argo_flagger.py checks the real one)",
 }

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
@@ -38,6 +39,7 @@ from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService
+from clearance.service.notifications import Channels, Notifier
 from clearance.service.notify import Webhook
 from clearance.sources.interface import Batch
 from clearance.store import database_url
@@ -63,6 +65,7 @@ class ServerContext:
     metrics: Metrics
     webhook: Webhook
     clock: Clock
+    notifier: Notifier | None = None
     slots: threading.BoundedSemaphore = field(init=False)
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
@@ -131,6 +134,8 @@ class ServerContext:
     def close(self) -> None:
         self.stop()
         self.webhook.join(timeout=2.0)
+        if self.notifier is not None:
+            self.notifier.join(timeout=2.0)
         self.store.close()
 
 
@@ -172,7 +177,7 @@ def build_context(
         read_cache=settings.read_cache,
         _audit=_audit,
     )
-    return ServerContext(
+    ctx = ServerContext(
         store=store,
         config=config,
         policy=policy,
@@ -184,6 +189,48 @@ def build_context(
         metrics=metrics,
         webhook=webhook,
         clock=clock,
+        notifier=_notifier(store, decisions, settings, clock, metrics),
+    )
+    if ctx.notifier is not None:
+        decisions.recorded.append(ctx.notifier.decided)
+        ctx.settled.append(ctx.notifier.settled)
+    return ctx
+
+
+def _notifier(
+    store: SqlStore,
+    decisions: DecisionService,
+    settings: ServerSettings,
+    clock: Clock,
+    metrics: Metrics,
+) -> Notifier | None:
+    """Approval events to Slack, Teams and webhooks, for environments that name any."""
+    notify = settings.notify
+    if not notify.environments:
+        return None
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    channels = {
+        name: Channels(
+            slack=secret(c.slack_webhook_url),
+            teams=secret(c.teams_webhook_url),
+            webhook=secret(c.webhook_url),
+            events=frozenset(c.events),
+        )
+        for name, c in notify.environments.items()
+    }
+    console = settings.console.url if settings.console is not None else None
+    return Notifier(
+        store,
+        decisions.get,
+        channels,
+        notify.console_url or console,
+        clock,
+        retries=notify.retries,
+        backoff=notify.backoff,
+        on_result=lambda _, ok: metrics.notifications.labels("delivered" if ok else "failed").inc(),
     )
 
 
@@ -255,6 +302,10 @@ def create_app(
             ctx.settled.append(deps.github.finish)
         admission = _admission_access(ctx, integrations)
 
+    if ctx.settings.notify.slack is not None:
+        from clearance.server.routes import slack  # noqa: PLC0415
+
+        app.include_router(slack.router)
     if ctx.settings.console is not None:
         from clearance.server.console import mount as mount_console  # noqa: PLC0415
 

@@ -31,6 +31,9 @@ these keys. Every field is optional; the defaults accept API tokens only::
       notify:
         webhook_url: ${CLEARANCE_NOTIFY_URL}   # or webhook_url_file: a URL may carry a token
         retries: 3
+        environments:              # approval events per environment (docs/notifications.md)
+          production: {slack_webhook_url: ${SLACK_WEBHOOK}, teams_webhook_url: ${TEAMS_WEBHOOK}}
+        slack: {signing_secret: ${SLACK_SIGNING_SECRET}, users: {U024BE7LH: {principal: alice}}}
       body_limits: {ingest: 16777216, decisions: 2097152, default: 65536}   # bytes
       future_skew: 5m              # pushed times later than now + this are refused
       console:                     # the approvers' web console (docs/console.md)
@@ -54,6 +57,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import (
@@ -157,10 +161,50 @@ class BreakGlassSettings(_Strict):
     second_person: bool = False
 
 
+NotifyEvent = Literal["approval_needed", "approved", "rejected", "break_glass"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("approval_needed", "approved", "rejected", "break_glass")
+
+
+class ChannelSettings(_Strict):
+    """Where one environment's approval events go (docs/notifications.md). Each URL is a
+    secret: Slack incoming-webhook and Teams workflow URLs carry their own credential."""
+
+    slack_webhook_url: SecretStr | None = None
+    teams_webhook_url: SecretStr | None = None
+    webhook_url: SecretStr | None = None  # generic JSON
+    events: list[NotifyEvent] = list(NOTIFY_EVENTS)
+
+
+class SlackUser(_Strict):
+    principal: str = Field(min_length=1, description="the person this Slack user is")
+    groups: list[str] = []
+
+
+class SlackSettings(_Strict):
+    """The Slack app's interaction endpoint (``POST /v1/integrations/slack/interactions``):
+    requests are verified with the app's signing secret, within ``replay_window`` seconds of
+    their timestamp, and the clicking Slack user acts only as the person mapped here."""
+
+    signing_secret: SecretStr
+    replay_window: int = Field(default=300, ge=30, le=900, description="seconds")
+    users: dict[str, SlackUser] = Field(default={}, description="Slack user id → person")
+    response_url_prefix: str = Field(
+        default="https://hooks.slack.com/",
+        description="the outcome of a click is posted back to the payload's response_url only "
+        "when it starts with this (Slack's own host: never a URL of the sender's choosing)",
+    )
+
+
 class NotifySettings(_Strict):
     webhook_url: SecretStr | None = None  # a hook URL often carries its token
     retries: int = Field(default=3, ge=0, le=10)
     backoff: float = Field(default=0.5, ge=0, le=60)
+    console_url: str | None = Field(
+        default=None,
+        description="links in messages: {console_url}/decisions/{id} (default: console.url)",
+    )
+    environments: dict[str, ChannelSettings] = {}
+    slack: SlackSettings | None = None
 
 
 class ConsoleSettings(_Strict):

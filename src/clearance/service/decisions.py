@@ -11,6 +11,7 @@ the ``source_down`` stance applies: the service does not treat silence as safety
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from clearance.service.signers import requested_by
 from clearance.snapshot import StoredEvidence, assemble
 from clearance.store.interface import AuditRecord, Caller, ExemptionRecord, Store
 from clearance.store.read_cache import Recent
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -82,6 +85,9 @@ class DecisionService:
         self._audit = _audit
         self._policy_stored = False
         self.evidence = StoredEvidence(store, read_cache)
+        # Told of each decision recorded (notifications): each must return at once (queue its
+        # work); a listener's failure is logged, never the caller's.
+        self.recorded: list[Callable[[Outcome], object]] = []
         if approvals.recent is None:  # every ``approve`` decision reads them: same staleness
             approvals.cache_reads(read_cache)
 
@@ -136,7 +142,14 @@ class DecisionService:
         else:  # a dry run, or benchmark-only (see bench/bench_http_decisions.py)
             entry = _unrecorded(decision, caller)
         state = self.approvals.state(entry, now, self.break_glass.active_for(entry, now))
-        return Outcome(entry, decision, state)
+        outcome = Outcome(entry, decision, state)
+        if record and self._audit:
+            for listener in self.recorded:
+                try:
+                    listener(outcome)
+                except Exception:
+                    logger.exception("telling %s of decision %s failed", listener, decision.id)
+        return outcome
 
     def get(self, decision_id: str) -> Outcome:
         """A recorded decision with its approval state as of now (NotFoundError if unknown)."""
