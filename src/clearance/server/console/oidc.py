@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import jwt
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import OAuth2Client
-from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from clearance.errors import ClearanceError
 from clearance.server.auth import Authenticator, AuthError, Principal
@@ -106,7 +106,7 @@ class LoginFlow:
                     code=code,
                     code_verifier=login["verifier"],
                 )
-        except OAuth2Error as exc:
+        except AuthlibBaseError as exc:  # the issuer's error answer (invalid_grant, …)
             raise SignInError(f"the issuer refused the code: {exc.error}") from exc
         except httpx.HTTPError as exc:
             raise SignInError(

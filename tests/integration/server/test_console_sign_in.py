@@ -1,0 +1,172 @@
+"""The console's sign-in and session, in process (the browser tests drive the same flows in
+chromium): OIDC code + PKCE at a stand-in issuer, signed cookies with their flags, the state,
+nonce and redirect checks, and the headers every page is sent with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from starlette.testclient import TestClient
+
+from clearance.model.signal import signal_from_dict
+from clearance.server.app import build_context, create_app
+from clearance.server.settings import ServerSettings
+from clearance.store.sql import SqlStore
+from integration.integrations.integrations_harness import NOW, write_scenario
+from oidc_support import Issuer
+from standins._server import Loopback
+from standins.oidc_provider import OidcProviderHandler, OidcProviderState
+
+BASE = "https://testserver"
+SECRET = "a-session-secret-for-the-console-tests"
+
+
+@dataclass
+class Site:
+    client: TestClient
+    provider: OidcProviderState
+
+
+def _settings(idp: str, issuer: Issuer) -> dict[str, object]:
+    return {
+        "oidc": [
+            issuer.settings(
+                f"{idp}/.well-known/jwks",
+                subject_claim="preferred_username",
+                groups_claim="groups",
+                rules=[{"claims": {"role": "approver"}, "scopes": ["approve"]}],
+            )
+        ],
+        "console": {"url": BASE, "issuer": idp, "client_id": "console", "session_secret": SECRET},
+    }
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    write_scenario(tmp_path)
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'clearance.db'}")
+    lines = (tmp_path / "signals.jsonl").read_text().splitlines()
+    store.upsert_signals([signal_from_dict(json.loads(line)) for line in lines], NOW)
+    store.record_source_success("edr", NOW - timedelta(minutes=1))
+    provider = OidcProviderState(
+        issuer=Issuer(url="", audience="clearance-api", kid="k1"),
+        clients={"console": {f"{BASE}/console/callback"}},
+        users={"alice": {"sub": "alice", "preferred_username": "alice", "role": "approver",
+                         "groups": ["engineering"]}},
+    )  # fmt: skip
+    with Loopback(OidcProviderHandler, provider) as idp:
+        provider.issuer.url = idp
+        settings = ServerSettings.model_validate(_settings(idp, provider.issuer))
+        ctx = build_context(tmp_path / "clearance.yaml", store, settings, clock=lambda: NOW)
+        with TestClient(create_app(ctx), base_url=BASE, follow_redirects=False) as client:
+            yield Site(client, provider)
+        ctx.close()
+
+
+def _at_issuer(site: Site, start: str = "/console/queue", user: str = "alice") -> str:
+    """Follow the console to the issuer and sign in there: the callback URL it sends back."""
+    first = site.client.get(start)
+    assert first.status_code == 303
+    login = site.client.get(first.headers["location"])
+    assert login.status_code == 303
+    authorize = urlsplit(login.headers["location"])
+    request = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    assert request["code_challenge_method"] == "S256"
+    assert len(request["code_challenge"]) == 43
+    assert request["nonce"]
+    assert request["state"]
+    assert request["redirect_uri"] == f"{BASE}/console/callback"
+    answer = httpx.post(f"{site.provider.issuer.url}/authorize", data={**request, "username": user})
+    assert answer.status_code == 302, answer.text
+    return str(answer.headers["location"])
+
+
+def test_sign_in_sets_a_secure_httponly_samesite_session_and_returns_to_the_page(
+    site: Site,
+) -> None:
+    callback = _at_issuer(site, start="/decisions/dec_123?x=1")
+    done = site.client.get(callback.removeprefix(BASE))
+    assert done.status_code == 303
+    assert done.headers["location"] == "/decisions/dec_123?x=1"
+    cookie = next(c for c in done.headers.get_list("set-cookie") if "clearance_session=" in c)
+    flags = {part.strip().lower() for part in cookie.split(";")}
+    assert {"secure", "httponly", "samesite=lax", "path=/"} <= flags
+    queue = site.client.get("/console/queue")
+    assert queue.status_code == 200
+    assert "Signed in as <strong>user:alice</strong>" in queue.text
+    assert queue.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in queue.headers["content-security-policy"]
+    assert queue.headers["x-frame-options"] == "DENY"
+
+
+def test_a_tampered_session_cookie_reads_as_signed_out(site: Site) -> None:
+    site.client.get(_at_issuer(site).removeprefix(BASE))
+    value = site.client.cookies["clearance_session"]
+    assert site.client.get("/console/queue").status_code == 200
+    payload, _, signature = value.rpartition(".")
+    for forged in (payload + "." + signature[::-1], "x" + value[1:], ""):
+        site.client.cookies.clear()
+        site.client.cookies.set("clearance_session", forged)
+        assert site.client.get("/console/queue").status_code == 303  # back to sign-in
+
+
+def test_a_callback_whose_state_differs_is_refused(site: Site) -> None:
+    callback = _at_issuer(site)
+    forged = callback.replace("state=", "state=x")
+    refused = site.client.get(forged.removeprefix(BASE))
+    assert refused.status_code == 401
+    assert "state does not match" in refused.text
+    assert "clearance_session" not in site.client.cookies
+
+
+def test_a_code_used_twice_is_refused_by_the_issuer(site: Site) -> None:
+    callback = _at_issuer(site).removeprefix(BASE)
+    assert site.client.get(callback).status_code == 303
+    site.client.cookies.clear()
+    again = _at_issuer(site)  # a new sign-in (its own state) replaying the first code
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    state = parse_qs(urlsplit(again).query)["state"][0]
+    replay = site.client.get(f"/console/callback?code={code}&state={state}")
+    assert replay.status_code == 401
+    assert "invalid_grant" in replay.text
+    assert "invalid_grant" in site.provider.refused
+
+
+def test_after_sign_in_the_console_never_redirects_off_site(site: Site) -> None:
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        site.client.cookies.clear()
+        first = site.client.get("/console/login", params={"next": target})
+        authorize = urlsplit(first.headers["location"])
+        request = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+        answer = httpx.post(
+            f"{site.provider.issuer.url}/authorize", data={**request, "username": "alice"}
+        )
+        done = site.client.get(answer.headers["location"].removeprefix(BASE))
+        assert done.headers["location"] == "/console/queue", target
+
+
+def test_an_unknown_person_at_the_issuer_is_not_signed_in(site: Site) -> None:
+    callback = _at_issuer(site, user="mallory")
+    assert "error=access_denied" in callback
+    refused = site.client.get(callback.removeprefix(BASE))
+    assert refused.status_code == 401
+    assert "clearance_session" not in site.client.cookies
+
+
+def test_the_console_signs_in_only_at_a_trusted_issuer() -> None:
+    issuer = Issuer(url="https://login.example.com", audience="api", kid="k")
+    settings = _settings("https://login.example.com", issuer)
+    settings["console"] = {**settings["console"], "issuer": "https://other.example.com"}  # type: ignore[dict-item]
+    with pytest.raises(ValidationError, match="not one of the oidc issuers"):
+        ServerSettings.model_validate(settings)
+    settings["console"] = {**settings["console"], "issuer": issuer.url, "session_secret": "short"}  # type: ignore[dict-item]
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        ServerSettings.model_validate(settings)
