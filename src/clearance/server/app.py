@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
 from clearance.config import Config, load_config, locate
+from clearance.errors import ConfigError
 from clearance.ingest.storing import KEV_SOURCE, Stored, store_batch
 from clearance.integrations.settings import IntegrationSettings
 from clearance.integrations.settings import load_settings as load_integration_settings
@@ -189,7 +190,7 @@ def build_context(
         metrics=metrics,
         webhook=webhook,
         clock=clock,
-        notifier=_notifier(store, decisions, settings, clock, metrics),
+        notifier=_notifier(store, decisions, settings, clock, metrics, policy),
     )
     if ctx.notifier is not None:
         decisions.recorded.append(ctx.notifier.decided)
@@ -203,11 +204,20 @@ def _notifier(
     settings: ServerSettings,
     clock: Clock,
     metrics: Metrics,
+    policy: Policy,
 ) -> Notifier | None:
     """Approval events to Slack, Teams and webhooks, for environments that name any."""
     notify = settings.notify
     if not notify.environments:
         return None
+    for name in notify.environments:
+        # A misspelt environment would never be notified, silently: refuse to start instead.
+        if name not in policy.document.environments:
+            known = ", ".join(sorted(policy.document.environments))
+            raise ConfigError(
+                f"server.notify.environments.{name}: no such environment in the policy "
+                f"(known: {known})"
+            )
 
     def secret(value: SecretStr | None) -> str | None:
         return value.get_secret_value() if value is not None else None

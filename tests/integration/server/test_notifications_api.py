@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from clearance.errors import ConfigError
 from clearance.model.signal import signal_from_dict
 from clearance.server.app import build_context, create_app
 from clearance.server.settings import ServerSettings
@@ -264,3 +265,14 @@ def test_a_dead_receiver_never_holds_a_decision_up(service: Service) -> None:
         return any(c["integration"] == "slack" and c["outcome"] == "failed" for c in calls)
 
     _wait(failed, "the delivery to give up")
+
+
+def test_a_misspelt_environment_stops_the_service_from_starting(tmp_path: Path) -> None:
+    write_scenario(tmp_path)
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'clearance.db'}")
+    settings = ServerSettings.model_validate(
+        {"notify": {"environments": {"prodution": {"webhook_url": "https://hooks.example/x"}}}}
+    )
+    with pytest.raises(ConfigError, match=r"notify.environments.prodution: no such environment"):
+        build_context(tmp_path / "clearance.yaml", store, settings, clock=lambda: NOW)
+    store.close()
