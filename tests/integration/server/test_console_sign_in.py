@@ -5,6 +5,7 @@ nonce and redirect checks, and the headers every page is sent with."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,9 +17,12 @@ import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
+from clearance.model.exemptions import Exemption
 from clearance.model.signal import signal_from_dict
-from clearance.server.app import build_context, create_app
+from clearance.model.target import Target
+from clearance.server.app import ServerContext, build_context, create_app
 from clearance.server.settings import ServerSettings
+from clearance.store.interface import Caller
 from clearance.store.sql import SqlStore
 from integration.integrations.integrations_harness import NOW, write_scenario
 from oidc_support import Issuer
@@ -33,6 +37,16 @@ SECRET = "a-session-secret-for-the-console-tests"
 class Site:
     client: TestClient
     provider: OidcProviderState
+    ctx: ServerContext
+
+    def sign_in(self, user: str = "alice") -> None:
+        self.client.cookies.clear()
+        assert self.client.get(_at_issuer(self, user=user).removeprefix(BASE)).status_code == 303
+
+    def csrf(self, page: str) -> str:
+        found = re.search(r'name="csrf" value="([^"]+)"', self.client.get(page).text)
+        assert found is not None
+        return found.group(1)
 
 
 def _settings(idp: str, issuer: Issuer) -> dict[str, object]:
@@ -42,7 +56,10 @@ def _settings(idp: str, issuer: Issuer) -> dict[str, object]:
                 f"{idp}/.well-known/jwks",
                 subject_claim="preferred_username",
                 groups_claim="groups",
-                rules=[{"claims": {"role": "approver"}, "scopes": ["approve"]}],
+                rules=[
+                    {"claims": {"role": "approver"}, "scopes": ["approve"]},
+                    {"claims": {"role": "admin"}, "scopes": ["admin"]},
+                ],
             )
         ],
         "console": {"url": BASE, "issuer": idp, "client_id": "console", "session_secret": SECRET},
@@ -60,14 +77,15 @@ def site(tmp_path: Path) -> Iterator[Site]:
         issuer=Issuer(url="", audience="clearance-api", kid="k1"),
         clients={"console": {f"{BASE}/console/callback"}},
         users={"alice": {"sub": "alice", "preferred_username": "alice", "role": "approver",
-                         "groups": ["engineering"]}},
+                         "groups": ["engineering"]},
+               "root": {"sub": "root", "preferred_username": "root", "role": "admin"}},
     )  # fmt: skip
     with Loopback(OidcProviderHandler, provider) as idp:
         provider.issuer.url = idp
         settings = ServerSettings.model_validate(_settings(idp, provider.issuer))
         ctx = build_context(tmp_path / "clearance.yaml", store, settings, clock=lambda: NOW)
         with TestClient(create_app(ctx), base_url=BASE, follow_redirects=False) as client:
-            yield Site(client, provider)
+            yield Site(client, provider, ctx)
         ctx.close()
 
 
@@ -170,3 +188,72 @@ def test_the_console_signs_in_only_at_a_trusted_issuer() -> None:
     settings["console"] = {**settings["console"], "issuer": issuer.url, "session_secret": "short"}  # type: ignore[dict-item]
     with pytest.raises(ValidationError, match="at least 32 characters"):
         ServerSettings.model_validate(settings)
+
+
+def _decide(site: Site, environment: str, namespace: str, workload: str) -> str:
+    target = Target.of(environment, "prod-eu", namespace, workload)
+    caller = Caller(subject="user:ci", method="token")
+    return site.ctx.decisions.decide(target, caller).record.decision_id
+
+
+def test_history_filters_by_environment_verdict_and_target(site: Site) -> None:
+    web = _decide(site, "staging", "stage", "deployment/web")  # approve
+    ledger = _decide(site, "production", "shop", "deployment/ledger")  # proceed
+    site.sign_in()
+    everything = site.client.get("/console/history").text
+    assert web in everything
+    assert ledger in everything
+    staging = site.client.get("/console/history", params={"environment": "staging"}).text
+    assert web in staging
+    assert ledger not in staging
+    proceed = site.client.get("/console/history", params={"verdict": "proceed"}).text
+    assert ledger in proceed
+    assert web not in proceed
+    by_target = site.client.get(
+        "/console/history", params={"target": "prod-eu/shop/deployment/ledger"}
+    ).text
+    assert ledger in by_target
+    assert web not in by_target
+    later = site.client.get("/console/history", params={"since": "2026-11-29T00:00:00Z"}).text
+    assert "No decision matches" in later  # both were decided at NOW, the 28th
+    bad = site.client.get("/console/history", params={"since": "yesterday"})
+    assert bad.status_code == 400
+    assert "since: not a time" in bad.text
+
+
+def test_the_sources_page_shows_freshness_and_quarantine(site: Site) -> None:
+    site.sign_in()
+    page = site.client.get("/console/sources").text
+    assert "<td>edr</td>" in page
+    assert "2026-11-28T11:59:00Z" in page  # its last success
+    assert "1 min" in page  # its age, by the service's clock
+
+
+def test_exceptions_are_listed_and_only_an_admin_revokes_them(site: Site) -> None:
+    def exemption(ident: str, hours: int) -> Exemption:
+        return Exemption(
+            id=ident, signal="edr:v1", rule=None, environment="staging", cluster="prod-eu",
+            namespace="stage", workload="deployment/web", expires=NOW + timedelta(hours=hours),
+            reason="vendor fix due", ticket="SEC-1", approver="user:root",
+        )  # fmt: skip
+
+    site.ctx.store.add_exemption(exemption("exc_soon", 2), NOW)
+    site.ctx.store.add_exemption(exemption("exc_later", 72), NOW)
+    site.sign_in()  # alice: an approver, not an admin
+    page = site.client.get("/console/exceptions").text
+    assert page.index("exc_soon") < page.index("exc_later")
+    assert page.count("expiring soon") == 1
+    assert "Revoke" not in page
+    csrf = site.csrf("/console/queue")
+    refused = site.client.post("/console/exceptions/exc_soon/revoke", data={"csrf": csrf})
+    assert refused.status_code == 403
+    site.sign_in("root")
+    no_token = site.client.post("/console/exceptions/exc_soon/revoke", data={})
+    assert no_token.status_code == 403
+    csrf = site.csrf("/console/exceptions")
+    done = site.client.post("/console/exceptions/exc_soon/revoke", data={"csrf": csrf})
+    assert done.status_code == 303
+    [record] = [r for r in site.ctx.store.list_exemptions(NOW, include_inactive=True)
+                if r.exemption.id == "exc_soon"]  # fmt: skip
+    assert record.revoked_by == "user:root"
+    assert "revoked by user:root" in site.client.get("/console/exceptions").text

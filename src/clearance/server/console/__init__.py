@@ -13,7 +13,9 @@ from clearance.server.app import ServerContext
 
 
 def mount(app: FastAPI, ctx: ServerContext) -> None:
+    from clearance.server.console import health  # noqa: PLC0415
     from clearance.server.console.routes import Console, router  # noqa: PLC0415
 
     app.state.console = Console(ctx)
     app.include_router(router)
+    app.include_router(health.router)

@@ -87,12 +87,12 @@ def _seconds(duration: str) -> int:
     return int(duration_seconds(duration))
 
 
-def _console(request: Request) -> Console:
+def console_of(request: Request) -> Console:
     console: Console = request.app.state.console
     return console
 
 
-def _sign_in(request: Request) -> RedirectResponse:
+def sign_in_redirect(request: Request) -> RedirectResponse:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/console/login?next={quote(here, safe='')}", status_code=303)
 
@@ -116,7 +116,7 @@ def style() -> Response:
 
 @router.get("/console/login")
 def login(request: Request, next: str | None = None) -> Response:
-    console = _console(request)
+    console = console_of(request)
     try:
         started = console.flow.start()
     except SignInError as exc:
@@ -134,7 +134,7 @@ def callback(
     state: str | None = None,
     error: str | None = None,
 ) -> Response:
-    console = _console(request)
+    console = console_of(request)
     login_state = console.cookies.read_login(request.cookies.get(LOGIN_COOKIE))
     if error is not None:
         return console.refuse(None, 401, "Sign-in refused", f"the issuer answered: {error[:200]}")
@@ -158,7 +158,7 @@ def callback(
 
 @router.post("/console/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    console = _console(request)
+    console = console_of(request)
     session = console.session(request)
     if session is None or not session.csrf_ok(csrf):
         return console.refuse(session, 403, "Refused", "the form's CSRF token is missing or wrong")
@@ -169,12 +169,12 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 
 @router.get("/console/queue")
 def queue(request: Request) -> Response:
-    console = _console(request)
+    console = console_of(request)
     session = console.session(request)
     if session is None:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     if not session.viewer:
-        return _no_role(console, session)
+        return no_role(console, session)
     ctx = console.ctx
     return console.page(
         "queue.html", session, environments=pending(ctx.decisions, ctx.store, ctx.clock())
@@ -183,12 +183,12 @@ def queue(request: Request) -> Response:
 
 @router.get("/decisions/{decision_id}")
 def decision(request: Request, decision_id: str, done: str | None = None) -> Response:
-    console = _console(request)
+    console = console_of(request)
     session = console.session(request)
     if session is None:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     if not session.viewer:
-        return _no_role(console, session)
+        return no_role(console, session)
     return _decision_page(console, session, decision_id, notice=_notice(done))
 
 
@@ -201,7 +201,7 @@ def answer(
     outcome: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    console = _console(request)
+    console = console_of(request)
     session, refused = _may_act(console, request, csrf)
     if refused is not None:
         return refused
@@ -235,7 +235,7 @@ def break_glass(
     reason: Annotated[str, Form()] = "",
     ticket: Annotated[str, Form()] = "",
 ) -> Response:
-    console = _console(request)
+    console = console_of(request)
     session, refused = _may_act(console, request, csrf)
     if refused is not None:
         return refused
@@ -306,7 +306,7 @@ def _field_error(exc: ValidationError) -> str:
     return f"{field}: {first['msg']}"
 
 
-def _no_role(console: Console, session: Session) -> HTMLResponse:
+def no_role(console: Console, session: Session) -> HTMLResponse:
     return console.refuse(
         session,
         403,
