@@ -54,7 +54,10 @@ def pending(
         if key in seen:
             continue
         seen.add(key)
-        state = decisions.get(record.decision_id).state
+        # The record is in hand: its state without reading it again (as DecisionService.get).
+        state = decisions.approvals.state(
+            record, now, decisions.break_glass.active_for(record, now)
+        )
         if state.status is not ApprovalStatus.PENDING_APPROVAL:
             continue
         decision = record.decision
