@@ -122,7 +122,8 @@ def main() -> None:
         "python": platform.python_version(),
         "targets_waiting": args.targets,
         "decisions_recorded": args.targets * (args.history + 1),
-        "queue_ms": {"p50": round(percentile(queue, 50), 1), "p99": round(percentile(queue, 99), 1)},
+        "queue_ms": {"p50": round(percentile(queue, 50), 1),
+                     "p99": round(percentile(queue, 99), 1)},
         "decision_page_ms": {"p50": round(percentile(decision, 50), 1),
                              "p99": round(percentile(decision, 99), 1)},
     }  # fmt: skip
