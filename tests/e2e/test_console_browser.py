@@ -7,6 +7,7 @@ Skipped, saying why, only where chromium is not installed (``.ci/run`` installs 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -27,7 +28,17 @@ class SignIn(Protocol):
     def __call__(self, name: str, start: str = "/console/queue") -> Page: ...
 
 
+# The browser tests always take the screenshots; they replace the ones in docs/ only when asked
+# (CLEARANCE_SCREENSHOTS=docs), since every run's ids and ages differ.
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("CLEARANCE_SCREENSHOTS") == "docs":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        return DOCS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +86,7 @@ def _decision_page(page: Page, decision_id: str, service: Console) -> None:
 
 
 def test_signing_in_shows_the_pending_approval_asked_for_through_the_api(
-    service: Console, person: SignIn
+    service: Console, person: SignIn, shots: Path
 ) -> None:
     asked = service.decide("staging", "stage")
     assert asked["status"] == "pending_approval", json.dumps(asked)
@@ -89,12 +100,12 @@ def test_signing_in_shows_the_pending_approval_asked_for_through_the_api(
     expect(row).to_contain_text("0 of 1 from engineering")
     link = row.get_by_role("link", name="prod-eu/stage/deployment/web")
     assert link.get_attribute("href") == f"/decisions/{asked['id']}"
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / "console-queue.png"), full_page=True)
+    page.screenshot(path=str(shots / "console-queue.png"), full_page=True)
+    assert (shots / "console-queue.png").stat().st_size > 10_000
 
 
 def test_a_held_github_gate_opens_from_its_link_and_needs_two_approvers(
-    service: Console, person: SignIn
+    service: Console, person: SignIn, shots: Path
 ) -> None:
     before = len(service.github.reviews)
     service.deliver_gate(run=101)
@@ -108,7 +119,7 @@ def test_a_held_github_gate_opens_from_its_link_and_needs_two_approvers(
     assert alice.url == url  # back on the page the link named, signed in
     expect(alice.locator("#status")).to_have_text("pending approval")
     expect(alice.get_by_text("Needs 2 approvals from group security")).to_be_visible()
-    alice.screenshot(path=str(DOCS / "console-decision.png"), full_page=True)
+    alice.screenshot(path=str(shots / "console-decision.png"), full_page=True)
     alice.get_by_label("Reason").first.fill("KEV in xz: patched base image ships tomorrow")
     alice.get_by_role("button", name="Approve").click()
     expect(alice.get_by_role("status")).to_have_text("Your approval was recorded.")

@@ -327,6 +327,8 @@ NOT_RUN = {
     r"^(head|jq|less)\b": "reads the output of the command before it",
     r"^kubectl (apply|create|rollout|label|-n|get|exec|wait|port-forward) ": "needs a cluster",
     r"^(docker|podman) (push|tag|run) ": "needs a container engine and a registry",
+    r"^CLEARANCE_SCREENSHOTS=docs \.venv/bin/pytest -q tests/e2e/test_console_browser\.py$": "the "
+    "browser tests, which the suite runs (this variable only keeps their screenshots in docs/)",
 }
 # Clearance commands that run here as written (in a copy of examples/): command → exit code.
 RUNS = {
