@@ -1,6 +1,7 @@
-"""The console's sign-in and session, in process (the browser tests drive the same flows in
-chromium): OIDC code + PKCE at a stand-in issuer, signed cookies with their flags, the state,
-nonce and redirect checks, and the headers every page is sent with."""
+"""The console in process (the browser tests drive the main flows in chromium): sign-in with
+OIDC code + PKCE at a stand-in issuer, signed cookies with their flags, the state, nonce and
+redirect checks, the headers every page is sent with; the decision page's content and forms
+(reject, break-glass, field errors), sign-out; history, sources and exceptions pages."""
 
 from __future__ import annotations
 
@@ -257,3 +258,54 @@ def test_exceptions_are_listed_and_only_an_admin_revokes_them(site: Site) -> Non
                 if r.exemption.id == "exc_soon"]  # fmt: skip
     assert record.revoked_by == "user:root"
     assert "revoked by user:root" in site.client.get("/console/exceptions").text
+
+
+def test_the_decision_page_shows_reasons_arithmetic_exposure_and_chain(site: Site) -> None:
+    decision_id = _decide(site, "staging", "stage", "deployment/web")
+    site.sign_in()
+    page = site.client.get(f"/decisions/{decision_id}").text
+    assert "rule:known-exploited-in-image" in page
+    assert "risk = 100 × (1 − " in page  # the arithmetic, as clearance explain prints it
+    assert "https://edr.example/detections/v1" in page  # the vendor console link
+    assert "<code>image:ghcr.io/acme/web:2.0</code>" in page  # exposure: the image
+    assert "<code>host:node-b</code>" in page  # … and the node it runs on
+    assert re.search(r"record (\d+) of \1, hash <code>[0-9a-f]{16}…</code>", page)
+    assert "Needs 1 approval from group <strong>engineering</strong>" in page
+
+
+def test_reject_and_break_glass_forms_go_through_the_service_rules(site: Site) -> None:
+    decision_id = _decide(site, "staging", "stage", "deployment/web")
+    site.sign_in()
+    csrf = site.csrf(f"/decisions/{decision_id}")
+    action = f"/decisions/{decision_id}"
+    blank = site.client.post(action + "/answer", data={"csrf": csrf, "outcome": "reject",
+                                                       "reason": "  "})  # fmt: skip
+    assert blank.status_code == 422
+    assert "reason:" in blank.text  # names the field
+    no_ticket = site.client.post(action + "/break-glass", data={"csrf": csrf, "reason": "outage"})
+    assert no_ticket.status_code == 422
+    assert "ticket:" in no_ticket.text
+    assert site.ctx.decisions.get(decision_id).state.status.value == "pending_approval"
+    glass = site.client.post(
+        action + "/break-glass", data={"csrf": csrf, "reason": "outage fix", "ticket": "INC-7"}
+    )
+    assert glass.status_code == 303
+    assert site.ctx.decisions.get(decision_id).state.status.value == "break_glass"
+    other = _decide(site, "staging", "stage", "deployment/web")
+    rejected = site.client.post(
+        f"/decisions/{other}/answer",
+        data={"csrf": csrf, "outcome": "reject", "reason": "not during the freeze"},
+    )
+    assert rejected.status_code == 303
+    assert site.client.get(rejected.headers["location"]).text.count("Your rejection") == 1
+
+
+def test_signing_out_needs_the_token_and_ends_the_session(site: Site) -> None:
+    site.sign_in()
+    csrf = site.csrf("/console/queue")
+    assert site.client.post("/console/logout", data={}).status_code == 403
+    assert site.client.get("/console/queue").status_code == 200  # still signed in
+    out = site.client.post("/console/logout", data={"csrf": csrf})
+    assert out.status_code == 200
+    assert "clearance_session" not in site.client.cookies
+    assert site.client.get("/console/queue").status_code == 303

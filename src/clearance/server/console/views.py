@@ -90,6 +90,7 @@ class DecisionView:
     explanation: str
     callbacks: list[dict[str, Any]]
     sources: list[dict[str, Any]]
+    exposure: dict[str, Any]  # the snapshot's: every asset with its proximity and how it was found
     head: int  # the audit chain's last sequence number, to place this record in it
 
     @property
@@ -114,6 +115,7 @@ def decision_view(outcome: Outcome, store: SqlStore) -> DecisionView:
         explanation=render_explanation(Decision.from_dict(decision)),
         callbacks=store.list_callbacks(decision_id=outcome.record.decision_id),
         sources=sources,
+        exposure=dict(outcome.record.snapshot.get("exposure") or {}),
         head=head[0].seq if head else outcome.record.seq,
     )
 
