@@ -191,8 +191,12 @@ def test_the_console_signs_in_only_at_a_trusted_issuer() -> None:
         ServerSettings.model_validate(settings)
 
 
-def _decide(site: Site, environment: str, namespace: str, workload: str) -> str:
-    target = Target.of(environment, "prod-eu", namespace, workload)
+def _decide(
+    site: Site, environment: str, namespace: str, workload: str, image: str | None = None
+) -> str:
+    """Decided now (the fixed clock): a different image makes a different decision."""
+    images = (image,) if image else ()
+    target = Target.of(environment, "prod-eu", namespace, workload, images=images)
     caller = Caller(subject="user:ci", method="token")
     return site.ctx.decisions.decide(target, caller).record.decision_id
 
@@ -309,3 +313,20 @@ def test_signing_out_needs_the_token_and_ends_the_session(site: Site) -> None:
     assert out.status_code == 200
     assert "clearance_session" not in site.client.cookies
     assert site.client.get("/console/queue").status_code == 303
+
+
+def test_history_draws_risk_over_time_for_a_target(site: Site) -> None:
+    for n in range(3):
+        _decide(site, "staging", "stage", "deployment/web", f"ghcr.io/acme/web:2.{n}")
+    _decide(site, "production", "shop", "deployment/ledger")
+    site.sign_in()
+    one = site.client.get("/console/history", params={"target": "prod-eu/stage/deployment/web"})
+    assert one.text.count("<circle") == 3
+    assert "<polyline" in one.text  # one target: its dots joined
+    assert "approve 40" in one.text  # staging's thresholds, one environment
+    assert "block 80" in one.text
+    assert 'aria-label="Risk of 3 decisions' in one.text
+    mixed = site.client.get("/console/history").text
+    assert mixed.count("<circle") == 4
+    assert "<polyline" not in mixed  # two targets are not one line
+    assert "approve 40" not in mixed  # two environments, two sets of thresholds

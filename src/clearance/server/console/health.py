@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from clearance.errors import ClearanceError
 from clearance.model.signal import format_time, utc
 from clearance.policy.freshness import describe_age
+from clearance.server.console.chart import risk_chart
 from clearance.server.console.routes import console_of, no_role, sign_in_redirect
 from clearance.server.errors import status_of
 from clearance.service.signers import requested_by
@@ -82,6 +83,7 @@ def history(
                     "verdict": r.decision["verdict"],
                     "score": float(r.decision["score"]),
                     "requester": requested_by(r),
+                    "thresholds": r.decision["thresholds"],
                 }
             )
         if page.next_cursor:
@@ -95,6 +97,7 @@ def history(
         session,
         400 if error else 200,
         records=records,
+        chart=risk_chart(records),
         filters=filters_shown,
         environments=sorted(ctx.policy.document.environments),
         error=error,
