@@ -160,7 +160,8 @@ def test_a_code_used_twice_is_refused_by_the_issuer(site: Site) -> None:
 
 
 def test_after_sign_in_the_console_never_redirects_off_site(site: Site) -> None:
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example",
+                   "/\t/evil.example", "/\n/evil.example", " //evil.example"):  # fmt: skip
         site.client.cookies.clear()
         first = site.client.get("/console/login", params={"next": target})
         authorize = urlsplit(first.headers["location"])

@@ -14,6 +14,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -123,7 +124,13 @@ def cookie_options(max_age: int | None) -> dict[str, Any]:
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after signing in: a path on this console only (no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/console/queue"
-    return value
+    """Where to go after signing in: a path on this console only (no open redirect). Browsers
+    drop tabs and newlines from URLs and read a backslash as ``/``, so ``/<tab>/evil`` would
+    leave the site: any control character, space or backslash sends to the queue instead."""
+    fallback = "/console/queue"
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return fallback
+    if "\\" in value or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+        return fallback
+    parts = urlsplit(value)
+    return fallback if parts.scheme or parts.netloc else value
