@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
 from clearance.errors import ClearanceError
+from clearance.policy.schema import duration_seconds
 from clearance.server.app import ServerContext
 from clearance.server.bodies import ApprovalRequest, BreakGlassRequest
 from clearance.server.console.oidc import LoginFlow, SignInError
@@ -37,7 +38,6 @@ from clearance.server.errors import status_of
 from clearance.store.interface import ApprovalOutcome
 
 STYLE = resources.files("clearance.server.console").joinpath("static/console.css")
-DecisionId = Annotated[str, Form()]
 
 
 class Console:
@@ -82,8 +82,6 @@ class Console:
 
 
 def _seconds(duration: str) -> int:
-    from clearance.policy.schema import duration_seconds  # noqa: PLC0415
-
     return int(duration_seconds(duration))
 
 
