@@ -5,12 +5,15 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 
 Order of work, each step adding reasons:
 
-1. drop inactive signals (resolved, vendor-suppressed), those a VEX statement waives for their
-   image, and policy-suppressed ones (noise); tell what the deploy does to each image finding
+1. add the findings of the reports the request brought (failed tests, code scanning results:
+   :mod:`clearance.model.reports`) as signals on the workload; drop inactive signals
+   (resolved, vendor-suppressed), those a VEX statement waives for their image, and
+   policy-suppressed ones (noise); tell what the deploy does to each image finding
    (introduced, unchanged, fixed: :mod:`clearance.change`);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
-4. apply failure stances: sources down or stale, target not correlated, no sources at all;
+4. apply failure stances: sources down or stale, target not correlated, no sources at all, a
+   report the environment requires missing;
 5. the strictest verdict among reasons that no exception waived wins.
 """
 
@@ -38,7 +41,7 @@ from clearance.model.decision import (
 from clearance.model.exemptions import Exemption
 from clearance.model.signal import Signal, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
-from clearance.model.target import Proximity, Target
+from clearance.model.target import ExposedAsset, Proximity, Target
 from clearance.policy.compiled import Policy
 from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import (
@@ -62,15 +65,19 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     env = policy.environment(target.environment)
     exemptions = _live_exemptions(policy, snapshot, target, now)
 
-    active, suppressed = _screen(snapshot.matches, policy, now)
+    reported, reported_changes = _report_matches(snapshot, now)
+    active, suppressed = _screen((*snapshot.matches, *reported), policy, now)
     waived: dict[str, Exemption] = {
         m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
     }
 
     found = changes(snapshot, active)
+    # What the change does, for image findings (by CVE) and code scanning results (baseline):
+    # both weigh and rule alike; only the image findings are summed up in the "change" reason.
+    changed = {**found, **reported_changes}
     counted = [m for m in active if m.signal.uid not in waived]
     scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now, found.get(m.signal.uid, Change.NONE).value)
+        contribute(m, policy.weights, now, changed.get(m.signal.uid, Change.NONE).value)
         for m in counted
     ]
     kinds: tuple[KindTotal, ...] = ()
@@ -109,6 +116,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     told = summary(found, {m.signal.uid: m.signal for m in active})
     if told is not None:
         reasons.append(Reason(code="change", verdict=Verdict.PROCEED, message=told))
+    if snapshot.reports:
+        read = "; ".join(r.summary() for r in snapshot.reports)
+        reasons.append(
+            Reason(code="evidence", verdict=Verdict.PROCEED, message=f"Reports read: {read}.")
+        )
     reasons += _rule_reasons(
         policy,
         env,
@@ -120,7 +132,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         {record.signal: value for value, record in scored},
         snapshot,
         now,
-        found,
+        changed,
     )
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
     stance_reasons, degraded = _stance_reasons(env, snapshot, freshness)
@@ -158,6 +170,26 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         inputs_digest=inputs_digest,
         kinds=kinds,
     )
+
+
+def _report_matches(snapshot: Snapshot, now: datetime) -> tuple[list[Match], dict[str, Change]]:
+    """The findings of the request's reports as matches on the workload itself, and what the
+    change does to each code scanning result whose report says (SARIF ``baselineState``)."""
+    matches: list[Match] = []
+    found: dict[str, Change] = {}
+    for report in snapshot.reports:
+        for finding, signal in zip(
+            report.findings, report.signals(snapshot.target, now), strict=True
+        ):
+            via = f"{report.format.value} report {report.name}"
+            matches.append(
+                Match(
+                    signal, Proximity.DIRECT, ExposedAsset(Proximity.DIRECT, signal.assets[0], via)
+                )
+            )
+            if finding.change:
+                found[signal.uid] = Change(finding.change)
+    return matches, found
 
 
 def _live_exemptions(
@@ -435,6 +467,16 @@ def _stance_reasons(
                 f"{label} data is {describe_age(f.age_seconds)} old; {snapshot.target.environment} "
                 f"requires at most {describe_age(f.limit_seconds)}",
             )
+    brought = {r.format.value for r in snapshot.reports}
+    for wanted in env.evidence.required:
+        if wanted not in brought and env.stances.missing_evidence is not None:
+            stance(
+                "missing_evidence",
+                env.stances.missing_evidence,
+                f"No {wanted} report came with this deploy "
+                f"({'test results' if wanted == 'junit' else 'code scanning'}); "
+                f"{snapshot.target.environment} requires one",
+            )
     if not any(not h.name.startswith(INVENTORY_PREFIX) for h in snapshot.sources):
         stance("no_sources", env.stances.no_sources, "No signal source is configured")
     exposure = snapshot.exposure
@@ -491,4 +533,6 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
     if snapshot.deploying:  # only then: inputs recorded before it existed digest as they did
         h.update(canonical_json(sorted(str(a) for a in snapshot.deploying)))
+    if snapshot.reports:  # likewise
+        h.update(canonical_json([r.to_dict() for r in snapshot.reports]))
     return "sha256:" + h.hexdigest()

@@ -37,6 +37,7 @@ from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import Quarantined
+from clearance.model.reports import Report
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth, Target
@@ -90,12 +91,14 @@ def assemble(
     evidence: Evidence,
     expected: Iterable[str] = (),
     manifest: Mapping[str, Any] | None = None,
+    reports: tuple[Report, ...] = (),
 ) -> Snapshot:
     """Everything ``decide`` reads about ``target`` at ``now``.
 
     ``expected``: the configured source names; one the evidence has never heard from is
     reported as never having succeeded. ``manifest``: the object about to be applied (a new or
-    changing workload), when the caller has it.
+    changing workload), when the caller has it. ``reports``: what the request brought about
+    the change (test results, code scanning), recorded as given.
     """
     graph = evidence.identities(now)
     exposure = inventory.resolve(target, manifest=manifest, identities=graph)
@@ -118,6 +121,7 @@ def assemble(
         sources=tuple(sorted(health, key=lambda h: h.name)),
         exemptions=evidence.exemptions(target, now),
         deploying=tuple(sorted(deploying)),
+        reports=reports,
     )
 
 
