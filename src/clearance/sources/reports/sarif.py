@@ -142,7 +142,8 @@ def _rules(run: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _location(result: dict[str, Any]) -> str:
-    for location in result.get("locations") or []:
+    locations = result.get("locations")
+    for location in locations if isinstance(locations, list) else ():
         physical = location.get("physicalLocation") if isinstance(location, dict) else None
         if not isinstance(physical, dict):
             continue
