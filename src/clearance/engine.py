@@ -13,7 +13,7 @@ Order of work, each step adding reasons:
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
 4. apply failure stances: sources down or stale, target not correlated, no sources at all, a
-   report the environment requires missing;
+   report the environment requires missing, a host no required agent watches;
 5. the strictest verdict among reasons that no exception waived wins.
 """
 
@@ -27,7 +27,9 @@ from typing import Any
 
 from clearance.change import Change, changes, summary
 from clearance.errors import TargetError
+from clearance.model.assets import AssetKind
 from clearance.model.canonical import canonical_json
+from clearance.model.coverage import Managed
 from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
     Contribution,
@@ -50,7 +52,7 @@ from clearance.policy.rules import (
     CompiledRule,
     RuleEvaluationError,
 )
-from clearance.policy.schema import Environment, Stance
+from clearance.policy.schema import Environment, Stance, duration_seconds
 from clearance.scoring import age_seconds, capped_risk, contribute, risk
 
 INVENTORY_PREFIX = "inventory:"
@@ -135,7 +137,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         changed,
     )
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
-    stance_reasons, degraded = _stance_reasons(env, snapshot, freshness)
+    stance_reasons, degraded = _stance_reasons(env, snapshot, freshness, now)
     reasons += stance_reasons
 
     reasons.sort(key=lambda r: (-r.verdict.rank, r.waived_by is not None, r.code, r.signal or ""))
@@ -427,8 +429,54 @@ def _sources_view(snapshot: Snapshot, env: Environment, now: datetime) -> dict[s
     return view
 
 
+def _not_covered(env: Environment, snapshot: Snapshot, now: datetime) -> list[str]:
+    """One sentence per host the target touches and coverage it lacks: no agent of that kind in
+    any inventory, or every such agent inactive or silent past ``coverage.max_silence``."""
+    if not env.coverage.required:
+        return []
+    limit = duration_seconds(env.coverage.max_silence)
+    agents = {c.host: c.agents for c in snapshot.coverage}
+    hosts = sorted(
+        {
+            a.ref
+            for a in snapshot.exposure.assets
+            if a.proximity is Proximity.HOST and a.ref.kind is AssetKind.HOST
+        }
+    )
+    found = []
+    for host in hosts:
+        for kind in env.coverage.required:
+            of_kind = sorted(
+                (a for a in agents.get(host, ()) if a.kind == kind),
+                key=lambda a: (a.source, a.device),
+            )
+            if any(
+                a.active and a.last_seen is not None and age_seconds(a.last_seen, now) <= limit
+                for a in of_kind
+            ):
+                continue
+            if not of_kind:
+                found.append(f"Host {host.value} has no {kind} agent in any inventory")
+                continue
+            states = "; ".join(_agent_state(a, now) for a in of_kind)
+            found.append(
+                f"Host {host.value} has no working {kind} agent ({states}; "
+                f"{snapshot.target.environment} allows at most {describe_age(limit)} of silence)"
+            )
+    return found
+
+
+def _agent_state(agent: Managed, now: datetime) -> str:
+    seen = (
+        "never checked in"
+        if agent.last_seen is None
+        else f"last seen {describe_age(age_seconds(agent.last_seen, now))} ago"
+    )
+    return f"{agent.source} {seen}" + ("" if agent.active else ", inactive")
+
+
 def _stance_reasons(
-    env: Environment, snapshot: Snapshot, freshness: tuple[SourceFreshness, ...]
+    env: Environment, snapshot: Snapshot, freshness: tuple[SourceFreshness, ...], now: datetime
 ) -> tuple[list[Reason], set[str]]:
     reasons: list[Reason] = []
     fired: set[str] = set()
@@ -467,6 +515,8 @@ def _stance_reasons(
                 f"{label} data is {describe_age(f.age_seconds)} old; {snapshot.target.environment} "
                 f"requires at most {describe_age(f.limit_seconds)}",
             )
+    for text in _not_covered(env, snapshot, now):
+        stance("not_covered", env.stances.not_covered or Stance.BLOCK, text)
     brought = {r.format.value for r in snapshot.reports}
     for wanted in env.evidence.required:
         if wanted not in brought and env.stances.missing_evidence is not None:
@@ -535,4 +585,6 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
         h.update(canonical_json(sorted(str(a) for a in snapshot.deploying)))
     if snapshot.reports:  # likewise
         h.update(canonical_json([r.to_dict() for r in snapshot.reports]))
+    if snapshot.coverage:  # likewise
+        h.update(canonical_json([c.to_dict() for c in snapshot.coverage]))
     return "sha256:" + h.hexdigest()

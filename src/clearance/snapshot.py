@@ -35,12 +35,13 @@ from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
+from clearance.model.coverage import HostCoverage, Managed
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import Quarantined
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
-from clearance.model.target import SourceHealth, Target
+from clearance.model.target import Proximity, SourceHealth, Target
 from clearance.sources.epss.catalog import apply as apply_epss
 from clearance.sources.epss.catalog import load_scores
 from clearance.sources.interface import Dated, DocumentFeed, Source
@@ -82,6 +83,10 @@ class Evidence(Protocol):
         policy's own exceptions are the engine's to apply."""
         ...
 
+    def coverage(self, now: datetime) -> Sequence[Managed]:
+        """Every agent the sources that cover hosts reported in their last inventory."""
+        ...
+
 
 def assemble(
     target: Target,
@@ -111,6 +116,19 @@ def assemble(
     inventory_health = inventory.health(now)
     if inventory_health is not None:
         health.append(inventory_health)
+    hosts = sorted(
+        {
+            a.ref
+            for a in exposure.assets
+            if a.proximity is Proximity.HOST and a.ref.kind is AssetKind.HOST
+        }
+    )
+    agents = evidence.coverage(now) if hosts else ()
+    coverage = tuple(
+        HostCoverage(host, named)
+        for host in hosts
+        if (named := tuple(sorted((a for a in agents if a.names(host)), key=_agent_order)))
+    )
     deploying = {AssetRef(AssetKind.IMAGE, str(image)) for image in target.images}
     deploying |= {
         AssetRef(AssetKind.IMAGE, str(image)) for image in manifest_images(manifest or {})
@@ -122,7 +140,12 @@ def assemble(
         exemptions=evidence.exemptions(target, now),
         deploying=tuple(sorted(deploying)),
         reports=reports,
+        coverage=coverage,
     )
+
+
+def _agent_order(agent: Managed) -> tuple[str, str, str]:
+    return (agent.source, agent.kind, agent.device)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +157,17 @@ class _Read:
 class LiveEvidence:
     """The configured sources, read once at ``now`` (a local check without a store)."""
 
-    def __init__(self, index: SignalIndex, graph: IdentityGraph, reads: Sequence[_Read]) -> None:
+    def __init__(
+        self,
+        index: SignalIndex,
+        graph: IdentityGraph,
+        reads: Sequence[_Read],
+        agents: Sequence[Managed] = (),
+    ) -> None:
         self._index = index
         self._graph = graph
         self._reads = tuple(reads)
+        self._agents = tuple(agents)
 
     @classmethod
     def read(cls, sources: Sequence[Source], now: datetime) -> LiveEvidence:
@@ -146,8 +176,9 @@ class LiveEvidence:
         ``source_down`` stance decides what that means."""
         index = SignalIndex()
         reported: list[tuple[str, Mapping[str, Sequence[str]]]] = []
+        agents: list[Managed] = []
         reads = [
-            _read(source, index, reported, now)
+            _read(source, index, reported, now, agents)
             for source in sources
             if not isinstance(source, DocumentFeed)
         ]
@@ -155,7 +186,7 @@ class LiveEvidence:
         feeds.sort(key=lambda feed: _FEED_ORDER.get(feed.kind, len(_FEED_ORDER)))
         statements: list[VexStatement] = []
         reads += [_apply(feed, index, statements, now) for feed in feeds]
-        return cls(index, IdentityGraph.of(reported), reads)
+        return cls(index, IdentityGraph.of(reported), reads, agents)
 
     @property
     def quarantined(self) -> tuple[Quarantined, ...]:
@@ -173,12 +204,16 @@ class LiveEvidence:
     def exemptions(self, target: Target, now: datetime) -> tuple[Exemption, ...]:
         return ()
 
+    def coverage(self, now: datetime) -> Sequence[Managed]:
+        return self._agents
+
 
 def _read(
     source: Source,
     index: SignalIndex,
     reported: list[tuple[str, Mapping[str, Sequence[str]]]],
     now: datetime,
+    agents: list[Managed],
 ) -> _Read:
     quarantined: list[Quarantined] = []
     try:
@@ -187,6 +222,8 @@ def _read(
                 index.add(signal)
             quarantined.extend(batch.quarantined)
             reported += [(source.name, group) for group in batch.identities]
+            if batch.coverage is not None:
+                agents.extend(batch.coverage)
         # A file's data is as old as the file; a live pull is as fresh as the moment it ran.
         last_success = source.modified_at() if isinstance(source, Dated) else now
     except SourceError as exc:
@@ -251,9 +288,12 @@ class StoredEvidence:
         self.store = store
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
+        self.coverage_cache: Recent[tuple[Managed, ...]] = Recent(read_cache)
         signals_generation = _generation(store, "signals_generation")
         self.signal_cache = TouchingCache(read_cache, signals_generation)
         self._identities_generation = _generation(store, "identities_generation")
+        self._coverage_generation = _generation(store, "coverage_generation")
+        self._coverage_seen = -1
         self._graph: tuple[int, datetime, IdentityGraph] | None = None
         self._read_cache = read_cache
 
@@ -285,6 +325,14 @@ class StoredEvidence:
             r.exemption for r in records if r.active(now) and r.exemption.covers_target(target)
         )
 
+    def coverage(self, now: datetime) -> Sequence[Managed]:
+        """Cached like source health, and dropped at once when this process stores one."""
+        generation = self._coverage_generation() if self._coverage_generation else -1
+        if generation != self._coverage_seen:
+            self.coverage_cache.clear()
+            self._coverage_seen = generation
+        return self.coverage_cache.get(now, self.store.coverage)
+
 
 class _Readable(Protocol):
     """The store reads stored evidence needs."""
@@ -298,6 +346,8 @@ class _Readable(Protocol):
     def identity_groups(
         self, since: datetime
     ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]: ...
+
+    def coverage(self) -> tuple[Managed, ...]: ...
 
 
 def _generation(store: object, name: str) -> Callable[[], int] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance.model.assets import AssetRef, parse_asset
+from clearance.model.coverage import HostCoverage
 from clearance.model.exemptions import Exemption
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, parse_time, signal_from_dict
@@ -45,6 +46,9 @@ class Snapshot:
     # Reports about the change the request brought (test results, code scanning), in the order
     # given: the engine turns their findings into signals on the workload.
     reports: tuple[Report, ...] = ()
+    # For each host the target touches that some agent inventory names: those agents (a host
+    # no inventory names has no entry). Read by the policy's coverage requirements.
+    coverage: tuple[HostCoverage, ...] = ()
 
     @property
     def target(self) -> Target:
@@ -67,6 +71,7 @@ class Snapshot:
             # Left out when unknown: snapshots recorded before it existed keep their bytes.
             **({"deploying": [str(a) for a in self.deploying]} if self.deploying else {}),
             **({"reports": [r.to_dict() for r in self.reports]} if self.reports else {}),
+            **({"coverage": [c.to_dict() for c in self.coverage]} if self.coverage else {}),
         }
 
 
@@ -153,4 +158,5 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         exemptions=exemptions,
         deploying=deploying,
         reports=tuple(Report.from_dict(r) for r in data.get("reports", ())),
+        coverage=tuple(HostCoverage.from_dict(c) for c in data.get("coverage", ())),
     )

@@ -97,6 +97,8 @@ class Stances(_Strict):
     # Required only where the environment requires reports (``evidence.required``): a policy
     # that asks for none decides as it always did.
     missing_evidence: Stance | None = None
+    # Likewise, required only where the environment requires coverage (``coverage.required``).
+    not_covered: Stance | None = None
 
 
 ReportFormatName = Literal["junit", "sarif"]
@@ -107,6 +109,17 @@ class EvidenceRequirements(_Strict):
 
     required: list[ReportFormatName] = Field(
         default=[], description="report formats every deploy must bring: junit, sarif"
+    )
+
+
+class CoverageRequirements(_Strict):
+    """Which agents must watch every host (node) a deploy to the environment touches."""
+
+    required: list[Literal["edr", "runtime"]] = Field(
+        default=[], description="coverage every host needs: edr, runtime"
+    )
+    max_silence: Duration = Field(
+        default="24h", description="an agent silent longer than this does not cover its host"
     )
 
 
@@ -134,6 +147,7 @@ class Environment(_Strict):
     stances: Stances
     exceptions: ExceptionLimits = ExceptionLimits()
     evidence: EvidenceRequirements = EvidenceRequirements()
+    coverage: CoverageRequirements = CoverageRequirements()
 
     @model_validator(mode="after")
     def _evidence_stance(self) -> Environment:
@@ -141,6 +155,12 @@ class Environment(_Strict):
             raise ValueError(
                 "stances.missing_evidence is required when evidence.required names a report: "
                 "say what a deploy without one gets (block, approve or proceed_with_warning)"
+            )
+        if self.coverage.required and self.stances.not_covered is None:
+            raise ValueError(
+                "stances.not_covered is required when coverage.required names a coverage: say "
+                "what a deploy onto an unwatched host gets (block, approve or "
+                "proceed_with_warning)"
             )
         return self
 
