@@ -27,9 +27,8 @@ from typing import Any
 
 from clearance.change import Change, changes, summary
 from clearance.errors import TargetError
-from clearance.model.assets import AssetKind
 from clearance.model.canonical import canonical_json
-from clearance.model.coverage import Managed
+from clearance.model.coverage import Managed, exposed_hosts
 from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
     Contribution,
@@ -436,15 +435,8 @@ def _not_covered(env: Environment, snapshot: Snapshot, now: datetime) -> list[st
         return []
     limit = duration_seconds(env.coverage.max_silence)
     agents = {c.host: c.agents for c in snapshot.coverage}
-    hosts = sorted(
-        {
-            a.ref
-            for a in snapshot.exposure.assets
-            if a.proximity is Proximity.HOST and a.ref.kind is AssetKind.HOST
-        }
-    )
     found = []
-    for host in hosts:
+    for host in exposed_hosts(snapshot.exposure):
         for kind in env.coverage.required:
             of_kind = sorted(
                 (a for a in agents.get(host, ()) if a.kind == kind),

@@ -16,6 +16,8 @@ outcome. Signals are correlated with the exposure the same way a live decision d
              severity: 5, confidence: 0.9, age: 10m, assets: [host:NODE-1]}
         expect: {verdict: block, reasons: [rule:critical-detection-near-target]}
 
+``agents`` lists the agent inventory the covering sources report (``source``, ``kind``:
+``edr``/``runtime``, ``device``, ``assets``, ``last_seen`` or ``age``, optional ``active``).
 ``evidence`` lists reports about the change as ``check --evidence`` takes them
 (``junit:reports/failing.xml``, ``sarif:results.sarif``), paths relative to the test file.
 ``age`` (``last_seen = now - age``) may replace ``first_seen``/``last_seen``. ``sources``
@@ -39,6 +41,7 @@ from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.errors import ClearanceError, ConfigError
 from clearance.model.assets import AssetKind, AssetRef, parse_asset
+from clearance.model.coverage import Managed, host_coverage
 from clearance.model.reports import Report
 from clearance.model.signal import format_time, signal_from_dict
 from clearance.model.snapshot import Snapshot
@@ -91,6 +94,9 @@ class Case(_Strict):
     signals: list[dict[str, Any]] = []
     sources: list[CaseSource] | None = None
     evidence: list[str] = Field(default=[], description="FORMAT:FILE, relative to the test file")
+    agents: list[dict[str, Any]] = Field(
+        default=[], description="agent inventory records; `age` may replace `last_seen`"
+    )
     expect: Expect
 
 
@@ -139,7 +145,12 @@ def _run_case(path: Path, policy: Policy, case: Case, now: datetime | None) -> O
         return Outcome(path, case.name, ("no `now` given for the case or the file",))
     try:
         target, snapshot = _inputs(case, now)
-        snapshot = replace(snapshot, reports=_reports(path, case.evidence))
+        agents = [Managed.from_dict(_seen(a, now)) for a in case.agents]
+        snapshot = replace(
+            snapshot,
+            reports=_reports(path, case.evidence),
+            coverage=host_coverage(snapshot.exposure, agents),
+        )
         decision = decide(target, snapshot, policy, now)
     except (ClearanceError, ValueError, KeyError) as exc:
         return Outcome(path, case.name, (f"could not decide: {exc}",))
@@ -201,6 +212,15 @@ def _reports(path: Path, evidence: list[str]) -> tuple[Report, ...]:
         except OSError as exc:
             raise ConfigError(f"evidence {given}: cannot read {file}: {exc.strerror}") from exc
     return tuple(reports)
+
+
+def _seen(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    data = dict(item)
+    age: Duration | None = data.pop("age", None)
+    if age is not None:
+        data.setdefault("last_seen", format_time(now - timedelta(seconds=duration_seconds(age))))
+    data.setdefault("last_seen", None)
+    return data
 
 
 def _with_times(item: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -35,13 +35,13 @@ from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
-from clearance.model.coverage import HostCoverage, Managed
+from clearance.model.coverage import Managed, exposed_hosts, host_coverage
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import Quarantined
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
-from clearance.model.target import Proximity, SourceHealth, Target
+from clearance.model.target import SourceHealth, Target
 from clearance.sources.epss.catalog import apply as apply_epss
 from clearance.sources.epss.catalog import load_scores
 from clearance.sources.interface import Dated, DocumentFeed, Source
@@ -116,19 +116,9 @@ def assemble(
     inventory_health = inventory.health(now)
     if inventory_health is not None:
         health.append(inventory_health)
-    hosts = sorted(
-        {
-            a.ref
-            for a in exposure.assets
-            if a.proximity is Proximity.HOST and a.ref.kind is AssetKind.HOST
-        }
-    )
-    agents = evidence.coverage(now) if hosts else ()
-    coverage = tuple(
-        HostCoverage(host, named)
-        for host in hosts
-        if (named := tuple(sorted((a for a in agents if a.names(host)), key=_agent_order)))
-    )
+    # Only read when the target touches a host: most lookups need no inventory at all.
+    agents = evidence.coverage(now) if exposed_hosts(exposure) else ()
+    coverage = host_coverage(exposure, agents)
     deploying = {AssetRef(AssetKind.IMAGE, str(image)) for image in target.images}
     deploying |= {
         AssetRef(AssetKind.IMAGE, str(image)) for image in manifest_images(manifest or {})
@@ -142,10 +132,6 @@ def assemble(
         reports=reports,
         coverage=coverage,
     )
-
-
-def _agent_order(agent: Managed) -> tuple[str, str, str]:
-    return (agent.source, agent.kind, agent.device)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,14 @@ an agent may be silent (``environments.<env>.coverage``); a host without it is `
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clearance.model.assets import AssetRef, compatible, index_keys, parse_asset
+from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys, parse_asset
 from clearance.model.signal import format_time, parse_time
+from clearance.model.target import ExposedAsset, Exposure, Proximity
 
 COVERAGE_KINDS = ("edr", "runtime")
 
@@ -80,3 +82,26 @@ class HostCoverage:
             host=parse_asset(data["host"]),
             agents=tuple(Managed.from_dict(a) for a in data["agents"]),
         )
+
+
+def host_coverage(exposure: Exposure, agents: Sequence[Managed]) -> tuple[HostCoverage, ...]:
+    """For each host (node) the exposure touches, the agents that name it; hosts no agent
+    names are left out (the engine reads their absence). Deterministic: sorted throughout."""
+    return tuple(
+        HostCoverage(host, named)
+        for host in exposed_hosts(exposure)
+        if (named := tuple(sorted((a for a in agents if a.names(host)), key=_order)))
+    )
+
+
+def exposed_hosts(exposure: Exposure) -> list[AssetRef]:
+    """The hosts (nodes) a target runs on or may be scheduled on, by host name."""
+    return sorted(_hosts(exposure.assets))
+
+
+def _hosts(assets: Iterable[ExposedAsset]) -> set[AssetRef]:
+    return {a.ref for a in assets if a.proximity is Proximity.HOST and a.ref.kind is AssetKind.HOST}
+
+
+def _order(agent: Managed) -> tuple[str, str, str]:
+    return (agent.source, agent.kind, agent.device)
