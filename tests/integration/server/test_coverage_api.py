@@ -17,6 +17,7 @@ from clearance.audit.replay import replay
 from clearance.config import load_config
 from clearance.sync.poller import Poller, Schedule
 from server_harness import Live
+from standins import sentinelone
 from standins.falcon import CLIENT_ID, CLIENT_SECRET, FalconStandIn, fixture
 
 ROOT = Path(__file__).parents[3]
@@ -64,18 +65,7 @@ def falcon() -> Iterator[FalconStandIn]:
 
 
 def _sync(server: Live, root: Path) -> None:
-    config = load_config(root / "clearance.yaml")
-    sources = {s.name: s for s in config.sources}
-    poller = Poller(
-        store=server.ctx.store,
-        sources=sources,
-        schedules={name: Schedule(retries=0) for name in sources},
-        lease=_Lease(),
-        clock=server.clock,
-        sleep=lambda _: None,
-        rng=random.Random(1),
-    )
-    assert poller.pull("falcon").ok
+    assert _pull(server, root, "falcon")
     server.ctx.decisions.source_names = ("edr", "falcon")
 
 
@@ -143,3 +133,61 @@ def test_a_sensor_in_reduced_functionality_mode_does_not_cover_and_the_stance_is
     falcon.add_devices([_device(1, "node-a.corp.example", recent)])
     _sync(server, tmp_path)
     assert server.ask("clean")["decision"]["verdict"] == "proceed"
+
+
+def test_any_covering_inventory_will_do_and_sentinelone_agents_count(
+    live: Callable[..., Live], falcon: FalconStandIn, tmp_path: Path
+) -> None:
+    """Two EDR inventories: a node either one covers is covered; SentinelOne's agents API (the
+    real record shape) says which of its agents are active, decommissioned or silent."""
+    state = sentinelone.SentinelOneState()
+    with sentinelone.serve(state) as s1_url:
+        s1 = {
+            "name": "s1",
+            "type": "sentinelone",
+            "base_url": s1_url,
+            "api_token": sentinelone.API_TOKEN,
+            "covers": "edr",
+        }
+        falcon_source = {
+            "name": "falcon",
+            "type": "falcon",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "base_url": falcon.start(),
+            "covers": "edr",
+        }
+        sources = [{"name": "edr", "type": "file", "path": "edr.jsonl"}, falcon_source, s1]
+        server = live(config={"sources": sources}, policy=_policy("block"))
+        now = server.clock.now
+        recent = (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        falcon.add_devices([_device(1, "node-a.corp.example", recent.split(".")[0] + "Z")])
+        state.add_agent("node-b.corp.example", recent)
+        state.add_agent("node-c.corp.example", recent, isDecommissioned=True)
+        _sync(server, tmp_path)
+        assert _pull(server, tmp_path, "s1")
+        server.ctx.decisions.source_names = ("edr", "falcon", "s1")
+
+        assert server.ask("clean")["decision"]["verdict"] == "proceed"  # Falcon's
+        assert server.ask("medium")["decision"]["verdict"] == "proceed"  # SentinelOne's
+        hot = server.ask("hot")["decision"]
+        assert hot["verdict"] == "block"
+        assert "Host node-c.corp.example has no working edr agent (s1 last seen 2 h" in str(
+            hot["reasons"]
+        )
+        assert "inactive" in str(hot["reasons"])
+
+
+def _pull(server: Live, root: Path, name: str) -> bool:
+    config = load_config(root / "clearance.yaml")
+    sources = {s.name: s for s in config.sources}
+    poller = Poller(
+        store=server.ctx.store,
+        sources=sources,
+        schedules={n: Schedule(retries=0) for n in sources},
+        lease=_Lease(),
+        clock=server.clock,
+        sleep=lambda _: None,
+        rng=random.Random(1),
+    )
+    return poller.pull(name).ok
