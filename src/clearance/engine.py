@@ -6,7 +6,8 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 Order of work, each step adding reasons:
 
 1. add the findings of the reports the request brought (failed tests, code scanning results:
-   :mod:`clearance.model.reports`) as signals on the workload; drop inactive signals
+   :mod:`clearance.model.reports`) and any drift (:mod:`clearance.model.drift`) as signals on
+   the workload; drop inactive signals
    (resolved, vendor-suppressed), those a VEX statement waives for their image, and
    policy-suppressed ones (noise); tell what the deploy does to each image finding
    (introduced, unchanged, fixed: :mod:`clearance.change`);
@@ -67,6 +68,10 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     exemptions = _live_exemptions(policy, snapshot, target, now)
 
     reported, reported_changes = _report_matches(snapshot, now)
+    if snapshot.drift is not None:  # a change that never went through the gate
+        signal = snapshot.drift.signal(target, now)
+        where = ExposedAsset(Proximity.DIRECT, signal.assets[0], "drift")
+        reported.append(Match(signal, Proximity.DIRECT, where))
     active, suppressed = _screen((*snapshot.matches, *reported), policy, now)
     waived: dict[str, Exemption] = {
         m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
@@ -579,4 +584,6 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
         h.update(canonical_json([r.to_dict() for r in snapshot.reports]))
     if snapshot.coverage:  # likewise
         h.update(canonical_json([c.to_dict() for c in snapshot.coverage]))
+    if snapshot.drift is not None:  # likewise
+        h.update(canonical_json(snapshot.drift.to_dict()))
     return "sha256:" + h.hexdigest()

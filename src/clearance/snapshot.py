@@ -36,12 +36,13 @@ from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
 from clearance.model.coverage import Managed, exposed_hosts, host_coverage
+from clearance.model.drift import find_drift
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import Quarantined
 from clearance.model.reports import Report
-from clearance.model.signal import Signal, SignalKind
+from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
-from clearance.model.target import SourceHealth, Target
+from clearance.model.target import Exposure, Proximity, SourceHealth, Target
 from clearance.sources.epss.catalog import apply as apply_epss
 from clearance.sources.epss.catalog import load_scores
 from clearance.sources.interface import Dated, DocumentFeed, Source
@@ -49,7 +50,7 @@ from clearance.sources.kev.catalog import enrich, load_catalog
 from clearance.sources.vex.documents import VexStatement, load_document
 from clearance.sources.vex.index import VexIndex
 from clearance.sources.vex.index import apply as apply_vex
-from clearance.store.interface import ExemptionRecord
+from clearance.store.interface import DecisionFilter, DecisionPage, ExemptionRecord
 from clearance.store.read_cache import Recent, TouchingCache
 
 __all__ = [
@@ -85,6 +86,10 @@ class Evidence(Protocol):
 
     def coverage(self, now: datetime) -> Sequence[Managed]:
         """Every agent the sources that cover hosts reported in their last inventory."""
+        ...
+
+    def last_decided(self, target: Target) -> LastDecision | None:
+        """The target's most recent recorded decision, where decisions are recorded."""
         ...
 
 
@@ -123,6 +128,10 @@ def assemble(
     deploying |= {
         AssetRef(AssetKind.IMAGE, str(image)) for image in manifest_images(manifest or {})
     }
+    drift = None
+    last = evidence.last_decided(target) if _runs_images(exposure) else None
+    if last is not None:
+        drift = find_drift(exposure, deploying, last.id, last.at, last.snapshot)
     return Snapshot(
         exposure=exposure,
         matches=matches,
@@ -131,6 +140,22 @@ def assemble(
         deploying=tuple(sorted(deploying)),
         reports=reports,
         coverage=coverage,
+        drift=drift,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LastDecision:
+    """A target's most recent recorded decision: its id, time and recorded snapshot."""
+
+    id: str
+    at: datetime
+    snapshot: Mapping[str, Any]
+
+
+def _runs_images(exposure: Exposure) -> bool:
+    return any(
+        a.proximity is Proximity.DIRECT and a.ref.kind is AssetKind.IMAGE for a in exposure.assets
     )
 
 
@@ -192,6 +217,9 @@ class LiveEvidence:
 
     def coverage(self, now: datetime) -> Sequence[Managed]:
         return self._agents
+
+    def last_decided(self, target: Target) -> LastDecision | None:
+        return None  # a check without a store has no history to drift from
 
 
 def _read(
@@ -319,6 +347,13 @@ class StoredEvidence:
             self._coverage_seen = generation
         return self.coverage_cache.get(now, self.store.coverage)
 
+    def last_decided(self, target: Target) -> LastDecision | None:
+        page = self.store.list_decisions(DecisionFilter(target_key=target.key), limit=1)
+        if not page.records:
+            return None
+        record = page.records[0]
+        return LastDecision(record.decision_id, utc(record.at), record.snapshot)
+
 
 class _Readable(Protocol):
     """The store reads stored evidence needs."""
@@ -334,6 +369,10 @@ class _Readable(Protocol):
     ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]: ...
 
     def coverage(self) -> tuple[Managed, ...]: ...
+
+    def list_decisions(
+        self, filters: DecisionFilter | None = None, limit: int = 50, cursor: str | None = None
+    ) -> DecisionPage: ...
 
 
 def _generation(store: object, name: str) -> Callable[[], int] | None:

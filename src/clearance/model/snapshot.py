@@ -11,6 +11,7 @@ from typing import Any
 
 from clearance.model.assets import AssetRef, parse_asset
 from clearance.model.coverage import HostCoverage
+from clearance.model.drift import Drift
 from clearance.model.exemptions import Exemption
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, parse_time, signal_from_dict
@@ -49,6 +50,8 @@ class Snapshot:
     # For each host the target touches that some agent inventory names: those agents (a host
     # no inventory names has no entry). Read by the policy's coverage requirements.
     coverage: tuple[HostCoverage, ...] = ()
+    # The images the workload runs that its last recorded decision never decided, if any.
+    drift: Drift | None = None
 
     @property
     def target(self) -> Target:
@@ -72,6 +75,7 @@ class Snapshot:
             **({"deploying": [str(a) for a in self.deploying]} if self.deploying else {}),
             **({"reports": [r.to_dict() for r in self.reports]} if self.reports else {}),
             **({"coverage": [c.to_dict() for c in self.coverage]} if self.coverage else {}),
+            **({"drift": self.drift.to_dict()} if self.drift is not None else {}),
         }
 
 
@@ -159,4 +163,5 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         deploying=deploying,
         reports=tuple(Report.from_dict(r) for r in data.get("reports", ())),
         coverage=tuple(HostCoverage.from_dict(c) for c in data.get("coverage", ())),
+        drift=Drift.from_dict(data["drift"]) if data.get("drift") else None,
     )
