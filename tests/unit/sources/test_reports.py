@@ -208,3 +208,31 @@ def test_a_higher_security_severity_never_reads_as_less_severe(low: float, high:
     a = read_sarif("r", _semgrep(properties={"security-severity": str(low)}))[2][0].severity
     b = read_sarif("r", _semgrep(properties={"security-severity": str(high)}))[2][0].severity
     assert a <= b
+
+
+_ATTR = st.text(alphabet="abc<>&\"' 1", max_size=6)
+_CASE = st.builds(
+    lambda name, kind, msg: (
+        f'<testcase classname="c" name="{name}">'
+        + (f'<{kind} message="{msg}"/>' if kind else "")
+        + "</testcase>"
+    ),
+    st.text(alphabet="abcdef_", min_size=0, max_size=6),
+    st.sampled_from(["", "failure", "error", "skipped", "bogus"]),
+    _ATTR,
+)
+
+
+@given(cases=st.lists(_CASE, max_size=6), root=st.sampled_from(["testsuites", "testsuite", "x"]))
+def test_any_junit_shape_reads_or_is_refused_never_crashes(cases: list[str], root: str) -> None:
+    body = "".join(cases)
+    xml = f"<{root}><testsuite name='s'>{body}</testsuite></{root}>".encode()
+    try:
+        report = read_report("junit", "r.xml", xml)
+    except ReportError:
+        return
+    failing = sum("<failure" in c or "<error" in c for c in cases)
+    assert len(report.findings) <= failing
+    from datetime import UTC, datetime
+
+    report.signals(TARGET, datetime(2026, 1, 1, tzinfo=UTC))

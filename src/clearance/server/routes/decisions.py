@@ -71,7 +71,10 @@ def _reports(body: DecisionRequest) -> tuple[Report, ...]:
     reports = []
     for i, item in enumerate(body.evidence):
         try:
-            reports.append(read_report(item.format, item.name, item.content.encode("utf-8")))
+            # surrogatepass: a JSON string may hold a lone surrogate; the parser then refuses
+            # the bytes as it refuses any broken report (422), instead of failing here (500).
+            data = item.content.encode("utf-8", "surrogatepass")
+            reports.append(read_report(item.format, item.name, data))
         except ReportError as exc:
             field = f"body.evidence[{i}].content"
             raise InvalidInputError(

@@ -29,8 +29,13 @@ def read_junit(name: str, data: bytes) -> tuple[str, int, tuple[Finding, ...]]:
     """``(tool, tests run, findings)`` of one JUnit XML report."""
     try:
         root: Any = JUnitXml.fromfile(io.BytesIO(data), parse_func=parse)
-    except (ParseError, DefusedXmlException, JUnitXmlError, ValueError) as exc:
+        return _read(name, root)
+    except (ParseError, DefusedXmlException, JUnitXmlError, ValueError, TypeError) as exc:
+        # A report is input from a pipeline: whatever shape it has, it is refused whole.
         raise ReportError(f"{name}: not a JUnit XML report ({exc})") from exc
+
+
+def _read(name: str, root: Any) -> tuple[str, int, tuple[Finding, ...]]:
     suites = list(root)  # a lone <testsuite> root comes wrapped in <testsuites>
     tool = _tool(suites)
     total = 0
