@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
@@ -379,3 +381,12 @@ def test_a_host_record_is_an_agent_in_the_inventory() -> None:
     assert unreadable is not None
     assert unreadable.last_seen is None
     assert managed({"hostname": "x"}, "falcon", "edr") is None  # no device_id: no agent
+
+
+@given(low=st.integers(-5, 120), high=st.integers(-5, 120))
+def test_a_higher_crowdscore_never_reads_as_less_severe(low: int, high: int) -> None:
+    from clearance.sources.falcon.incidents import crowdscore_severity
+
+    low, high = sorted((low, high))
+    assert crowdscore_severity(low) <= crowdscore_severity(high)
+    assert crowdscore_severity(38) is Severity.LOW  # the fixture's incident, CrowdScore 3.8
