@@ -5,12 +5,16 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 
 Order of work, each step adding reasons:
 
-1. drop inactive signals (resolved, vendor-suppressed), those a VEX statement waives for their
-   image, and policy-suppressed ones (noise); tell what the deploy does to each image finding
+1. add the findings of the reports the request brought (failed tests, code scanning results:
+   :mod:`clearance.model.reports`) and any drift (:mod:`clearance.model.drift`) as signals on
+   the workload; drop inactive signals
+   (resolved, vendor-suppressed), those a VEX statement waives for their image, and
+   policy-suppressed ones (noise); tell what the deploy does to each image finding
    (introduced, unchanged, fixed: :mod:`clearance.change`);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
-4. apply failure stances: sources down or stale, target not correlated, no sources at all;
+4. apply failure stances: sources down or stale, target not correlated, no sources at all, a
+   report the environment requires missing, a host no required agent watches;
 5. the strictest verdict among reasons that no exception waived wins.
 """
 
@@ -25,6 +29,7 @@ from typing import Any
 from clearance.change import Change, changes, summary
 from clearance.errors import TargetError
 from clearance.model.canonical import canonical_json
+from clearance.model.coverage import Managed, exposed_hosts
 from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
     Contribution,
@@ -38,7 +43,7 @@ from clearance.model.decision import (
 from clearance.model.exemptions import Exemption
 from clearance.model.signal import Signal, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
-from clearance.model.target import Proximity, Target
+from clearance.model.target import ExposedAsset, Proximity, Target
 from clearance.policy.compiled import Policy
 from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import (
@@ -47,7 +52,7 @@ from clearance.policy.rules import (
     CompiledRule,
     RuleEvaluationError,
 )
-from clearance.policy.schema import Environment, Stance
+from clearance.policy.schema import Environment, Stance, duration_seconds
 from clearance.scoring import age_seconds, capped_risk, contribute, risk
 
 INVENTORY_PREFIX = "inventory:"
@@ -62,15 +67,23 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     env = policy.environment(target.environment)
     exemptions = _live_exemptions(policy, snapshot, target, now)
 
-    active, suppressed = _screen(snapshot.matches, policy, now)
+    reported, reported_changes = _report_matches(snapshot, now)
+    if snapshot.drift is not None:  # a change that never went through the gate
+        signal = snapshot.drift.signal(target, now)
+        where = ExposedAsset(Proximity.DIRECT, signal.assets[0], "drift")
+        reported.append(Match(signal, Proximity.DIRECT, where))
+    active, suppressed = _screen((*snapshot.matches, *reported), policy, now)
     waived: dict[str, Exemption] = {
         m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
     }
 
     found = changes(snapshot, active)
+    # What the change does, for image findings (by CVE) and code scanning results (baseline):
+    # both weigh and rule alike; only the image findings are summed up in the "change" reason.
+    changed = {**found, **reported_changes}
     counted = [m for m in active if m.signal.uid not in waived]
     scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now, found.get(m.signal.uid, Change.NONE).value)
+        contribute(m, policy.weights, now, changed.get(m.signal.uid, Change.NONE).value)
         for m in counted
     ]
     kinds: tuple[KindTotal, ...] = ()
@@ -109,6 +122,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     told = summary(found, {m.signal.uid: m.signal for m in active})
     if told is not None:
         reasons.append(Reason(code="change", verdict=Verdict.PROCEED, message=told))
+    if snapshot.reports:
+        read = "; ".join(r.summary() for r in snapshot.reports)
+        reasons.append(
+            Reason(code="evidence", verdict=Verdict.PROCEED, message=f"Reports read: {read}.")
+        )
     reasons += _rule_reasons(
         policy,
         env,
@@ -120,10 +138,10 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         {record.signal: value for value, record in scored},
         snapshot,
         now,
-        found,
+        changed,
     )
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
-    stance_reasons, degraded = _stance_reasons(env, snapshot, freshness)
+    stance_reasons, degraded = _stance_reasons(env, snapshot, freshness, now)
     reasons += stance_reasons
 
     reasons.sort(key=lambda r: (-r.verdict.rank, r.waived_by is not None, r.code, r.signal or ""))
@@ -158,6 +176,26 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         inputs_digest=inputs_digest,
         kinds=kinds,
     )
+
+
+def _report_matches(snapshot: Snapshot, now: datetime) -> tuple[list[Match], dict[str, Change]]:
+    """The findings of the request's reports as matches on the workload itself, and what the
+    change does to each code scanning result whose report says (SARIF ``baselineState``)."""
+    matches: list[Match] = []
+    found: dict[str, Change] = {}
+    for report in snapshot.reports:
+        for finding, signal in zip(
+            report.findings, report.signals(snapshot.target, now), strict=True
+        ):
+            via = f"{report.format.value} report {report.name}"
+            matches.append(
+                Match(
+                    signal, Proximity.DIRECT, ExposedAsset(Proximity.DIRECT, signal.assets[0], via)
+                )
+            )
+            if finding.change:
+                found[signal.uid] = Change(finding.change)
+    return matches, found
 
 
 def _live_exemptions(
@@ -395,8 +433,47 @@ def _sources_view(snapshot: Snapshot, env: Environment, now: datetime) -> dict[s
     return view
 
 
+def _not_covered(env: Environment, snapshot: Snapshot, now: datetime) -> list[str]:
+    """One sentence per host the target touches and coverage it lacks: no agent of that kind in
+    any inventory, or every such agent inactive or silent past ``coverage.max_silence``."""
+    if not env.coverage.required:
+        return []
+    limit = duration_seconds(env.coverage.max_silence)
+    agents = {c.host: c.agents for c in snapshot.coverage}
+    found = []
+    for host in exposed_hosts(snapshot.exposure):
+        for kind in env.coverage.required:
+            of_kind = sorted(
+                (a for a in agents.get(host, ()) if a.kind == kind),
+                key=lambda a: (a.source, a.device),
+            )
+            if any(
+                a.active and a.last_seen is not None and age_seconds(a.last_seen, now) <= limit
+                for a in of_kind
+            ):
+                continue
+            if not of_kind:
+                found.append(f"Host {host.value} has no {kind} agent in any inventory")
+                continue
+            states = "; ".join(_agent_state(a, now) for a in of_kind)
+            found.append(
+                f"Host {host.value} has no working {kind} agent ({states}; "
+                f"{snapshot.target.environment} allows at most {describe_age(limit)} of silence)"
+            )
+    return found
+
+
+def _agent_state(agent: Managed, now: datetime) -> str:
+    seen = (
+        "never checked in"
+        if agent.last_seen is None
+        else f"last seen {describe_age(age_seconds(agent.last_seen, now))} ago"
+    )
+    return f"{agent.source} {seen}" + ("" if agent.active else ", inactive")
+
+
 def _stance_reasons(
-    env: Environment, snapshot: Snapshot, freshness: tuple[SourceFreshness, ...]
+    env: Environment, snapshot: Snapshot, freshness: tuple[SourceFreshness, ...], now: datetime
 ) -> tuple[list[Reason], set[str]]:
     reasons: list[Reason] = []
     fired: set[str] = set()
@@ -434,6 +511,18 @@ def _stance_reasons(
                 env.stances.stale,
                 f"{label} data is {describe_age(f.age_seconds)} old; {snapshot.target.environment} "
                 f"requires at most {describe_age(f.limit_seconds)}",
+            )
+    for text in _not_covered(env, snapshot, now):
+        stance("not_covered", env.stances.not_covered or Stance.BLOCK, text)
+    brought = {r.format.value for r in snapshot.reports}
+    for wanted in env.evidence.required:
+        if wanted not in brought and env.stances.missing_evidence is not None:
+            stance(
+                "missing_evidence",
+                env.stances.missing_evidence,
+                f"No {wanted} report came with this deploy "
+                f"({'test results' if wanted == 'junit' else 'code scanning'}); "
+                f"{snapshot.target.environment} requires one",
             )
     if not any(not h.name.startswith(INVENTORY_PREFIX) for h in snapshot.sources):
         stance("no_sources", env.stances.no_sources, "No signal source is configured")
@@ -491,4 +580,10 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
     if snapshot.deploying:  # only then: inputs recorded before it existed digest as they did
         h.update(canonical_json(sorted(str(a) for a in snapshot.deploying)))
+    if snapshot.reports:  # likewise
+        h.update(canonical_json([r.to_dict() for r in snapshot.reports]))
+    if snapshot.coverage:  # likewise
+        h.update(canonical_json([c.to_dict() for c in snapshot.coverage]))
+    if snapshot.drift is not None:  # likewise
+        h.update(canonical_json(snapshot.drift.to_dict()))
     return "sha256:" + h.hexdigest()

@@ -77,6 +77,10 @@ class UnknownStatusError(ModelError, ValueError):
     """A status this Clearance does not know (a newer or a broken service): never proceed."""
 
 
+class ReportError(ModelError, ValueError):
+    """A report about the change (JUnit, SARIF) that cannot be read: named, never half-read."""
+
+
 class TargetError(ClearanceError):
     pass
 

@@ -16,6 +16,10 @@ outcome. Signals are correlated with the exposure the same way a live decision d
              severity: 5, confidence: 0.9, age: 10m, assets: [host:NODE-1]}
         expect: {verdict: block, reasons: [rule:critical-detection-near-target]}
 
+``agents`` lists the agent inventory the covering sources report (``source``, ``kind``:
+``edr``/``runtime``, ``device``, ``assets``, ``last_seen`` or ``age``, optional ``active``).
+``evidence`` lists reports about the change as ``check --evidence`` takes them
+(``junit:reports/failing.xml``, ``sarif:results.sarif``), paths relative to the test file.
 ``age`` (``last_seen = now - age``) may replace ``first_seen``/``last_seen``. ``sources``
 defaults to every source named by the signals, fresh at ``now`` (or one source, ``edr``, when
 there are no signals). Each entry of ``reasons``/``absent`` matches a reason (not waived by an
@@ -24,7 +28,7 @@ exception) whose code equals it or whose message contains it. docs/policy.md has
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +41,8 @@ from clearance.correlate import SignalIndex
 from clearance.engine import decide
 from clearance.errors import ClearanceError, ConfigError
 from clearance.model.assets import AssetKind, AssetRef, parse_asset
+from clearance.model.coverage import Managed, host_coverage
+from clearance.model.reports import Report
 from clearance.model.signal import format_time, signal_from_dict
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHealth, Target
@@ -44,6 +50,7 @@ from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy
 from clearance.policy.locate import dotted
 from clearance.policy.schema import Duration, duration_seconds
+from clearance.sources.reports import read_report
 
 
 class CaseFileError(ConfigError):
@@ -86,6 +93,10 @@ class Case(_Strict):
     exposure: dict[Literal["direct", "host", "namespace", "cluster", "environment"], list[str]]
     signals: list[dict[str, Any]] = []
     sources: list[CaseSource] | None = None
+    evidence: list[str] = Field(default=[], description="FORMAT:FILE, relative to the test file")
+    agents: list[dict[str, Any]] = Field(
+        default=[], description="agent inventory records; `age` may replace `last_seen`"
+    )
     expect: Expect
 
 
@@ -133,7 +144,14 @@ def _run_case(path: Path, policy: Policy, case: Case, now: datetime | None) -> O
     if now is None:
         return Outcome(path, case.name, ("no `now` given for the case or the file",))
     try:
-        decision = decide(*_inputs(case, now), policy, now)
+        target, snapshot = _inputs(case, now)
+        agents = [Managed.from_dict(_seen(a, now)) for a in case.agents]
+        snapshot = replace(
+            snapshot,
+            reports=_reports(path, case.evidence),
+            coverage=host_coverage(snapshot.exposure, agents),
+        )
+        decision = decide(target, snapshot, policy, now)
     except (ClearanceError, ValueError, KeyError) as exc:
         return Outcome(path, case.name, (f"could not decide: {exc}",))
     failures = []
@@ -182,6 +200,27 @@ def _inputs(case: Case, now: datetime) -> tuple[Target, Snapshot]:
     return target, Snapshot(
         exposure=exposure, matches=matches, sources=sources, deploying=deploying
     )
+
+
+def _reports(path: Path, evidence: list[str]) -> tuple[Report, ...]:
+    reports = []
+    for given in evidence:
+        fmt, _, name = given.partition(":")
+        file = path.parent / name
+        try:
+            reports.append(read_report(fmt, file.name, file.read_bytes()))
+        except OSError as exc:
+            raise ConfigError(f"evidence {given}: cannot read {file}: {exc.strerror}") from exc
+    return tuple(reports)
+
+
+def _seen(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    data = dict(item)
+    age: Duration | None = data.pop("age", None)
+    if age is not None:
+        data.setdefault("last_seen", format_time(now - timedelta(seconds=duration_seconds(age))))
+    data.setdefault("last_seen", None)
+    return data
 
 
 def _with_times(item: dict[str, Any], now: datetime) -> dict[str, Any]:

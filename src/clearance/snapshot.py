@@ -35,11 +35,14 @@ from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
+from clearance.model.coverage import Managed, exposed_hosts, host_coverage
+from clearance.model.drift import find_drift
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import Quarantined
-from clearance.model.signal import Signal, SignalKind
+from clearance.model.reports import Report
+from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
-from clearance.model.target import SourceHealth, Target
+from clearance.model.target import Exposure, Proximity, SourceHealth, Target
 from clearance.sources.epss.catalog import apply as apply_epss
 from clearance.sources.epss.catalog import load_scores
 from clearance.sources.interface import Dated, DocumentFeed, Source
@@ -47,7 +50,7 @@ from clearance.sources.kev.catalog import enrich, load_catalog
 from clearance.sources.vex.documents import VexStatement, load_document
 from clearance.sources.vex.index import VexIndex
 from clearance.sources.vex.index import apply as apply_vex
-from clearance.store.interface import ExemptionRecord
+from clearance.store.interface import DecisionFilter, DecisionPage, ExemptionRecord
 from clearance.store.read_cache import Recent, TouchingCache
 
 __all__ = [
@@ -81,6 +84,14 @@ class Evidence(Protocol):
         policy's own exceptions are the engine's to apply."""
         ...
 
+    def coverage(self, now: datetime) -> Sequence[Managed]:
+        """Every agent the sources that cover hosts reported in their last inventory."""
+        ...
+
+    def last_decided(self, target: Target) -> LastDecision | None:
+        """The target's most recent recorded decision, where decisions are recorded."""
+        ...
+
 
 def assemble(
     target: Target,
@@ -90,12 +101,14 @@ def assemble(
     evidence: Evidence,
     expected: Iterable[str] = (),
     manifest: Mapping[str, Any] | None = None,
+    reports: tuple[Report, ...] = (),
 ) -> Snapshot:
     """Everything ``decide`` reads about ``target`` at ``now``.
 
     ``expected``: the configured source names; one the evidence has never heard from is
     reported as never having succeeded. ``manifest``: the object about to be applied (a new or
-    changing workload), when the caller has it.
+    changing workload), when the caller has it. ``reports``: what the request brought about
+    the change (test results, code scanning), recorded as given.
     """
     graph = evidence.identities(now)
     exposure = inventory.resolve(target, manifest=manifest, identities=graph)
@@ -108,16 +121,41 @@ def assemble(
     inventory_health = inventory.health(now)
     if inventory_health is not None:
         health.append(inventory_health)
+    # Only read when the target touches a host: most lookups need no inventory at all.
+    agents = evidence.coverage(now) if exposed_hosts(exposure) else ()
+    coverage = host_coverage(exposure, agents)
     deploying = {AssetRef(AssetKind.IMAGE, str(image)) for image in target.images}
     deploying |= {
         AssetRef(AssetKind.IMAGE, str(image)) for image in manifest_images(manifest or {})
     }
+    drift = None
+    last = evidence.last_decided(target) if _runs_images(exposure) else None
+    if last is not None:
+        drift = find_drift(exposure, deploying, last.id, last.at, last.snapshot)
     return Snapshot(
         exposure=exposure,
         matches=matches,
         sources=tuple(sorted(health, key=lambda h: h.name)),
         exemptions=evidence.exemptions(target, now),
         deploying=tuple(sorted(deploying)),
+        reports=reports,
+        coverage=coverage,
+        drift=drift,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LastDecision:
+    """A target's most recent recorded decision: its id, time and recorded snapshot."""
+
+    id: str
+    at: datetime
+    snapshot: Mapping[str, Any]
+
+
+def _runs_images(exposure: Exposure) -> bool:
+    return any(
+        a.proximity is Proximity.DIRECT and a.ref.kind is AssetKind.IMAGE for a in exposure.assets
     )
 
 
@@ -130,10 +168,17 @@ class _Read:
 class LiveEvidence:
     """The configured sources, read once at ``now`` (a local check without a store)."""
 
-    def __init__(self, index: SignalIndex, graph: IdentityGraph, reads: Sequence[_Read]) -> None:
+    def __init__(
+        self,
+        index: SignalIndex,
+        graph: IdentityGraph,
+        reads: Sequence[_Read],
+        agents: Sequence[Managed] = (),
+    ) -> None:
         self._index = index
         self._graph = graph
         self._reads = tuple(reads)
+        self._agents = tuple(agents)
 
     @classmethod
     def read(cls, sources: Sequence[Source], now: datetime) -> LiveEvidence:
@@ -142,8 +187,9 @@ class LiveEvidence:
         ``source_down`` stance decides what that means."""
         index = SignalIndex()
         reported: list[tuple[str, Mapping[str, Sequence[str]]]] = []
+        agents: list[Managed] = []
         reads = [
-            _read(source, index, reported, now)
+            _read(source, index, reported, now, agents)
             for source in sources
             if not isinstance(source, DocumentFeed)
         ]
@@ -151,7 +197,7 @@ class LiveEvidence:
         feeds.sort(key=lambda feed: _FEED_ORDER.get(feed.kind, len(_FEED_ORDER)))
         statements: list[VexStatement] = []
         reads += [_apply(feed, index, statements, now) for feed in feeds]
-        return cls(index, IdentityGraph.of(reported), reads)
+        return cls(index, IdentityGraph.of(reported), reads, agents)
 
     @property
     def quarantined(self) -> tuple[Quarantined, ...]:
@@ -169,12 +215,19 @@ class LiveEvidence:
     def exemptions(self, target: Target, now: datetime) -> tuple[Exemption, ...]:
         return ()
 
+    def coverage(self, now: datetime) -> Sequence[Managed]:
+        return self._agents
+
+    def last_decided(self, target: Target) -> LastDecision | None:
+        return None  # a check without a store has no history to drift from
+
 
 def _read(
     source: Source,
     index: SignalIndex,
     reported: list[tuple[str, Mapping[str, Sequence[str]]]],
     now: datetime,
+    agents: list[Managed],
 ) -> _Read:
     quarantined: list[Quarantined] = []
     try:
@@ -183,6 +236,8 @@ def _read(
                 index.add(signal)
             quarantined.extend(batch.quarantined)
             reported += [(source.name, group) for group in batch.identities]
+            if batch.coverage is not None:
+                agents.extend(batch.coverage)
         # A file's data is as old as the file; a live pull is as fresh as the moment it ran.
         last_success = source.modified_at() if isinstance(source, Dated) else now
     except SourceError as exc:
@@ -247,9 +302,12 @@ class StoredEvidence:
         self.store = store
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
+        self.coverage_cache: Recent[tuple[Managed, ...]] = Recent(read_cache)
         signals_generation = _generation(store, "signals_generation")
         self.signal_cache = TouchingCache(read_cache, signals_generation)
         self._identities_generation = _generation(store, "identities_generation")
+        self._coverage_generation = _generation(store, "coverage_generation")
+        self._coverage_seen = -1
         self._graph: tuple[int, datetime, IdentityGraph] | None = None
         self._read_cache = read_cache
 
@@ -281,6 +339,21 @@ class StoredEvidence:
             r.exemption for r in records if r.active(now) and r.exemption.covers_target(target)
         )
 
+    def coverage(self, now: datetime) -> Sequence[Managed]:
+        """Cached like source health, and dropped at once when this process stores one."""
+        generation = self._coverage_generation() if self._coverage_generation else -1
+        if generation != self._coverage_seen:
+            self.coverage_cache.clear()
+            self._coverage_seen = generation
+        return self.coverage_cache.get(now, self.store.coverage)
+
+    def last_decided(self, target: Target) -> LastDecision | None:
+        page = self.store.list_decisions(DecisionFilter(target_key=target.key), limit=1)
+        if not page.records:
+            return None
+        record = page.records[0]
+        return LastDecision(record.decision_id, utc(record.at), record.snapshot)
+
 
 class _Readable(Protocol):
     """The store reads stored evidence needs."""
@@ -294,6 +367,12 @@ class _Readable(Protocol):
     def identity_groups(
         self, since: datetime
     ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]: ...
+
+    def coverage(self) -> tuple[Managed, ...]: ...
+
+    def list_decisions(
+        self, filters: DecisionFilter | None = None, limit: int = 50, cursor: str | None = None
+    ) -> DecisionPage: ...
 
 
 def _generation(store: object, name: str) -> Callable[[], int] | None:

@@ -339,6 +339,10 @@ RUNS = {
     "clearance demo": 0,
     "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
     "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z": 20,
+    "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
+    "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z "
+    "--evidence junit:examples/reports/junit-failing.xml "
+    "--evidence sarif:examples/reports/semgrep.sarif": 20,
 }
 
 

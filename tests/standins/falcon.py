@@ -9,6 +9,7 @@ What it serves, as the real API does (facts: ../shared/reference/signal-sources.
 * ``POST /alerts/combined/alerts/v1`` (JSON ``filter``, ``sort``, ``limit`` ≤ 1000, ``after``) →
   alerts with ``meta.pagination {total, limit, after}``; the ``after`` cursor is a base64 JSON
   search-after token like the real one in ``alerts-combined-v1.epp.page1.json``.
+* ``GET /devices/queries/devices-scroll/v1`` (``limit``, ``offset`` token) → every device id.
 * ``POST /devices/entities/devices/v2`` (JSON ``ids``) → host records.
 * ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining`` on every response; queued 429s carry
   ``X-Ratelimit-Retryafter`` as an epoch time; an unknown path gets the gateway 404 envelope of
@@ -319,11 +320,27 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if (method, path) == ("POST", "/alerts/combined/alerts/v1"):
             self._combined(args)
+        elif (method, path) == ("GET", "/devices/queries/devices-scroll/v1"):
+            self._scroll(args)
         elif (method, path) == ("POST", "/devices/entities/devices/v2"):
             found = [state.devices[i] for i in args.get("ids", []) if i in state.devices]
             self._send(200, _envelope([json.dumps(d).encode() for d in found], {}, "device-api"))
         else:
             self._send(404, _error_body(404, "404: Page Not Found"))
+
+    def _scroll(self, args: dict[str, Any]) -> None:
+        """Device ids a page at a time; ``offset`` is an opaque token (here: where the next
+        page starts), with ``expires_at`` as the real API sends it."""
+        ids = sorted(self.standin.devices)
+        limit = int(args.get("limit") or 100)
+        start = int(base64.b64decode(args["offset"])) if args.get("offset") else 0
+        page = ids[start : start + limit]
+        nxt = base64.b64encode(str(start + len(page)).encode()).decode()
+        pagination = {"offset": nxt, "expires_at": 1_795_867_200_000_000_000, "total": len(ids)}
+        body = _envelope(
+            [json.dumps(i).encode() for i in page], {"pagination": pagination}, "device-api"
+        )
+        self._send(200, body)
 
     def _combined(self, args: dict[str, Any]) -> None:
         limit = int(args.get("limit") or 100)

@@ -7,6 +7,8 @@ tests/fixtures/sentinelone/threats-v2.1.trimmed.json, a real ``GET /web/api/v2.1
   ``cursor``, ``sortBy=updatedAt``, ``sortOrder``, ``updatedAt__gte``/``updatedAt__gt``,
   ``siteIds`` → ``{"data": [...], "pagination": {"nextCursor", "totalItems"}}``; the cursor is
   opaque (base64 of the offset here) and null on the last page.
+* ``GET /web/api/v2.1/agents`` (``limit``, ``cursor``) → the agents added with
+  :meth:`SentinelOneState.add_agent`, paged like threats.
 * A wrong token → 401 ``{"errors": [{"code": 4010010, "detail": null, "title": "Authentication
   Failed"}]}`` (the ``errors[]`` envelope is reported by SDKs/integrations; the code is
   unverified). Queued replies (:class:`Scripted`) play 429 (no ``Retry-After``: none is
@@ -28,6 +30,13 @@ from standins._server import Loopback, Scripted, StandInHandler, add_numbered, m
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sentinelone"
 API_TOKEN = "eyJraWQiOiJ0b2tlblNpZ25pbmciLCJhbGciOiJFUzI1NiJ9.s1-standin-token.0123456789XYZ"
 THREATS_PATH = "/web/api/v2.1/threats"
+AGENTS_PATH = "/web/api/v2.1/agents"
+
+
+def fixture_agent() -> dict[str, Any]:
+    """The real agent record (Sumo Logic's sample of the agents API, sanitized upstream)."""
+    data: dict[str, Any] = json.loads((FIXTURES / "agent.sumologic-docs-sample.json").read_text())
+    return data
 
 
 def fixture_threats() -> list[dict[str, Any]]:
@@ -58,9 +67,21 @@ def _errors(code: int, title: str, detail: str | None = None) -> dict[str, Any]:
 @dataclass
 class SentinelOneState:
     threats: list[dict[str, Any]] = field(default_factory=list)
+    agents: list[dict[str, Any]] = field(default_factory=list)
     api_token: str = API_TOKEN
     scripted: Scripted = field(default_factory=Scripted)
     clock: datetime = field(default_factory=lambda: datetime(2025, 6, 1, tzinfo=UTC))
+
+    def add_agent(self, computer_name: str, last_active: str, **more: Any) -> dict[str, Any]:
+        """The real agent record as another machine (its own id, name and check-in time)."""
+        agent = fixture_agent()
+        n = len(self.agents) + 1
+        agent.update(
+            id=f"14834719513{n}", uuid=f"be20d732fc87bd479e{n:02x}", computerName=computer_name,
+            lastActiveDate=last_active, **more,
+        )  # fmt: skip
+        self.agents.append(agent)
+        return agent
 
     def add_threats(self, count: int) -> list[dict[str, Any]]:
         first = len(self.threats)
@@ -83,6 +104,9 @@ class SentinelOneHandler(StandInHandler):
             self.send_json(401, _errors(4010010, "Authentication Failed"))
             return
         if self.play_queued():
+            return
+        if self.path_only == AGENTS_PATH:
+            self._agents()
             return
         if self.path_only != THREATS_PATH:
             self.send_json(404, _errors(4040010, "Resource not found"))
@@ -107,6 +131,17 @@ class SentinelOneHandler(StandInHandler):
         cursor = base64.b64encode(str(offset + limit).encode()).decode() if more else None
         body = {"data": page, "pagination": {"nextCursor": cursor, "totalItems": len(selected)}}
         self.send_json(200, body)
+
+    def _agents(self) -> None:
+        limit = int(self.query.get("limit", 10))
+        offset = (
+            int(base64.b64decode(self.query["cursor"]).decode()) if "cursor" in self.query else 0
+        )
+        page = self.state.agents[offset : offset + limit]
+        more = offset + limit < len(self.state.agents)
+        cursor = base64.b64encode(str(offset + limit).encode()).decode() if more else None
+        pagination = {"nextCursor": cursor, "totalItems": len(self.state.agents)}
+        self.send_json(200, {"data": page, "pagination": pagination})
 
 
 def serve(state: SentinelOneState) -> Loopback:

@@ -13,9 +13,14 @@ def test_the_demo_ships_the_example_policy_unchanged() -> None:
     assert shipped == (ROOT / "examples/policy.yaml").read_bytes()
 
 
-def test_the_example_policy_loads_with_its_three_environments() -> None:
+def test_the_example_policy_loads_with_its_four_environments() -> None:
     policy = load_policy(ROOT / "examples/policy.yaml")
-    assert set(policy.document.environments) == {"production", "staging", "development"}
+    assert set(policy.document.environments) == {
+        "production",
+        "regulated",
+        "staging",
+        "development",
+    }
     assert {r.rule.name for r in policy.rules} >= {"critical-detection-near-target"}
 
 

@@ -23,6 +23,7 @@ from clearance.model.signal import parse_time
 from clearance.model.target import ChangeInfo, Target
 
 if TYPE_CHECKING:
+    from clearance.model.reports import Report
     from clearance.snapshot import Evidence
 
 
@@ -60,6 +61,14 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="the workload manifest about to be applied (YAML or JSON): its images, and the "
         "nodes it may be scheduled on when the workload is new or changing",
+    )
+    target.add_argument(
+        "--evidence",
+        action="append",
+        default=[],
+        metavar="FORMAT:FILE",
+        help="a report about the change: junit:report.xml (test results) or "
+        "sarif:results.sarif (code scanning); repeatable",
     )
     add_run_arguments(parser)
     parser.add_argument(
@@ -127,6 +136,7 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
         policy = load_policy(config.policy_path)
         policy.environment(target.environment)  # unknown environment: fail before any I/O
         manifest = manifest_from(args)
+        reports = tuple(report for report, _ in evidence_from(args))
         url = getattr(args, "database", None) or config.store
         shown = None
         if url is None:
@@ -143,6 +153,7 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
             evidence=evidence,
             expected=[s.name for s in config.sources],
             manifest=manifest,
+            reports=reports,
         )
     decision = decide(target, snapshot, policy, now)
     _tell_where(shown, config.sources == () and url is None)
@@ -185,6 +196,32 @@ def _stored(url: str, stack: ExitStack) -> tuple[Evidence, str]:
     store = SqlStore.open(url, migrate=False)
     stack.callback(store.close)
     return StoredEvidence(store), safe_url(url)
+
+
+def evidence_from(args: argparse.Namespace) -> list[tuple[Report, str]]:
+    """``--evidence FORMAT:FILE``, each report read and parsed (so a bad one stops the check
+    before anything is asked), with its text as sent to a service."""
+    from clearance.errors import ReportError
+    from clearance.sources.reports import read_report
+
+    out = []
+    for given in getattr(args, "evidence", None) or ():
+        fmt, sep, name = given.partition(":")
+        if not sep or not name:
+            raise ConfigError(f"--evidence {given!r}: write FORMAT:FILE, e.g. junit:report.xml")
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+            report = read_report(fmt.strip().lower(), path.name, data)
+            text = data.decode("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--evidence {given}: cannot read {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"--evidence {given}: {path} is not UTF-8 text") from exc
+        except ReportError as exc:
+            raise ConfigError(f"--evidence {given}: {exc}") from exc
+        out.append((report, text))
+    return out
 
 
 def manifest_from(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -67,7 +67,7 @@ def _mask(secret: str) -> None:
 
 def ask(args: argparse.Namespace, env: Mapping[str, str]) -> Checked:
     """``check`` by the service: the same target flags, the decision and its standing."""
-    from clearance.cli._local import manifest_from, target_from
+    from clearance.cli._local import evidence_from, manifest_from, target_from
     from clearance.cli.check import Checked
     from clearance.client.answers import Question
     from clearance.render.output import emit
@@ -92,7 +92,8 @@ def ask(args: argparse.Namespace, env: Mapping[str, str]) -> Checked:
     poll = seconds(args.poll_interval, "--poll-interval")
     every = seconds(args.report_every, "--report-every")
     target = target_from(args)
-    question = Question(target, manifest_from(args))
+    evidence = tuple((r.format.value, r.name, text) for r, text in evidence_from(args))
+    question = Question(target, manifest_from(args), evidence)
     with connect(args, env) as service:
         answer = service.decide(question)
         if args.wait and answer.pending:

@@ -8,7 +8,8 @@ client (:mod:`clearance.client`) and the same renderers. Inputs arrive through `
 through the script text (action.yml).
 
 Inputs: ``CLEARANCE_ENV``, ``_CLUSTER``, ``_NAMESPACE``, ``_WORKLOAD`` (required), ``_IMAGES``
-(one per line or comma-separated), ``_MANIFEST``, ``_CONFIG`` (local), ``_WAIT`` (``true``),
+(one per line or comma-separated), ``_EVIDENCE`` (reports about the change, ``junit:FILE`` or
+``sarif:FILE``, one per line), ``_MANIFEST``, ``_CONFIG`` (local), ``_WAIT`` (``true``),
 ``_WAIT_MINUTES``, ``_POLL_SECONDS``; the change from ``GITHUB_SHA``, ``GITHUB_ACTOR`` and
 ``GITHUB_REPOSITORY``/``GITHUB_RUN_ID``. ``CLEARANCE_FORMAT``: ``github`` (default: job summary,
 outputs and annotations), ``text`` or ``json``.
@@ -90,6 +91,9 @@ def arguments(env: Mapping[str, str], fmt: str) -> argparse.Namespace:
     for image in env.get("CLEARANCE_IMAGES", "").replace(",", "\n").split("\n"):
         if image.strip():
             argv += ["--image", image.strip()]
+    for report in env.get("CLEARANCE_EVIDENCE", "").split("\n"):
+        if report.strip():
+            argv += ["--evidence", report.strip()]
     for flag, key in (("--commit", "GITHUB_SHA"), ("--actor", "GITHUB_ACTOR")):
         if env.get(key):
             argv += [flag, env[key]]

@@ -21,15 +21,22 @@ from clearance.model.target import Target
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """One deploy to decide. ``manifest``: the workload object about to be applied."""
+    """One deploy to decide. ``manifest``: the workload object about to be applied.
+    ``evidence``: reports about the change, as ``(format, name, text)`` (the service parses
+    and records them)."""
 
     target: Target
     manifest: Mapping[str, Any] | None = None
+    evidence: tuple[tuple[str, str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         body = self.target.to_dict()  # the API's request fields, by construction
         if self.manifest is not None:
             body["manifest"] = dict(self.manifest)
+        if self.evidence:
+            body["evidence"] = [
+                {"format": fmt, "name": name, "content": text} for fmt, name, text in self.evidence
+            ]
         return body
 
 

@@ -181,6 +181,8 @@ def store_batch(
         store.add_quarantined(quarantined, now, retention)
     if batch.identities:
         store.put_identities(source, batch.identities, now)
+    if batch.coverage is not None:
+        store.put_coverage(source, batch.coverage, now)
     # Only now that the batch is stored may the resume point move past it.
     if batch.watermark is not None:
         store.set_watermark(source, batch.watermark)

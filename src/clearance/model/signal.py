@@ -54,6 +54,15 @@ class SignalKind(StrEnum):
     # A vulnerability listed in CISA's Known Exploited Vulnerabilities catalog: exploited in the
     # wild, so it weighs and decays unlike an ordinary scanner finding.
     KNOWN_EXPLOITED = "known_exploited"
+    # Evidence about the change itself, not the runtime (model/reports.py): a test of the commit
+    # that failed, and a code scanner's (SAST) result on it.
+    TEST = "test"
+    CODE_SCAN = "code_scan"
+
+
+# Kinds that come with the deploy request (reports about the change) rather than from a source:
+# stamped at the decision's time, so they never decay and a policy need not give them half-lives.
+CHANGE_KINDS = frozenset({SignalKind.TEST, SignalKind.CODE_SCAN})
 
 
 class SignalStatus(StrEnum):

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance.model.assets import AssetRef, parse_asset
+from clearance.model.coverage import HostCoverage
+from clearance.model.drift import Drift
 from clearance.model.exemptions import Exemption
+from clearance.model.reports import Report
 from clearance.model.signal import Signal, parse_time, signal_from_dict
 from clearance.model.target import (
     ChangeInfo,
@@ -41,6 +44,14 @@ class Snapshot:
     # The images this deploy brings (``--image``, the admitted object's, the manifest's): what
     # lets a decision tell a vulnerability the deploy introduces from one it fixes or keeps.
     deploying: tuple[AssetRef, ...] = ()
+    # Reports about the change the request brought (test results, code scanning), in the order
+    # given: the engine turns their findings into signals on the workload.
+    reports: tuple[Report, ...] = ()
+    # For each host the target touches that some agent inventory names: those agents (a host
+    # no inventory names has no entry). Read by the policy's coverage requirements.
+    coverage: tuple[HostCoverage, ...] = ()
+    # The images the workload runs that its last recorded decision never decided, if any.
+    drift: Drift | None = None
 
     @property
     def target(self) -> Target:
@@ -62,6 +73,9 @@ class Snapshot:
             "exemptions": [e.to_dict() for e in sorted(self.exemptions, key=lambda e: e.id)],
             # Left out when unknown: snapshots recorded before it existed keep their bytes.
             **({"deploying": [str(a) for a in self.deploying]} if self.deploying else {}),
+            **({"reports": [r.to_dict() for r in self.reports]} if self.reports else {}),
+            **({"coverage": [c.to_dict() for c in self.coverage]} if self.coverage else {}),
+            **({"drift": self.drift.to_dict()} if self.drift is not None else {}),
         }
 
 
@@ -147,4 +161,7 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         sources=sources,
         exemptions=exemptions,
         deploying=deploying,
+        reports=tuple(Report.from_dict(r) for r in data.get("reports", ())),
+        coverage=tuple(HostCoverage.from_dict(c) for c in data.get("coverage", ())),
+        drift=Drift.from_dict(data["drift"]) if data.get("drift") else None,
     )

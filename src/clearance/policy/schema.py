@@ -23,13 +23,16 @@ from pydantic import (
 )
 
 from clearance.model.decision import Verdict
-from clearance.model.signal import Severity, SignalKind
+from clearance.model.signal import CHANGE_KINDS, Severity, SignalKind
 from clearance.model.target import Proximity
 
 POLICY_SCHEMA_VERSION = 1
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Reports about the change are stamped with the decision's own time, so their age is always 0
+# and any half-life leaves them whole; this one only fills the table.
+_CHANGE_HALF_LIFE = 86400
 
 
 def duration_seconds(value: object) -> int:
@@ -91,6 +94,33 @@ class Stances(_Strict):
     stale: Stance
     unknown_target: Stance
     no_sources: Stance
+    # Required only where the environment requires reports (``evidence.required``): a policy
+    # that asks for none decides as it always did.
+    missing_evidence: Stance | None = None
+    # Likewise, required only where the environment requires coverage (``coverage.required``).
+    not_covered: Stance | None = None
+
+
+ReportFormatName = Literal["junit", "sarif"]
+
+
+class EvidenceRequirements(_Strict):
+    """Reports about the change a deploy to the environment must bring (``check --evidence``)."""
+
+    required: list[ReportFormatName] = Field(
+        default=[], description="report formats every deploy must bring: junit, sarif"
+    )
+
+
+class CoverageRequirements(_Strict):
+    """Which agents must watch every host (node) a deploy to the environment touches."""
+
+    required: list[Literal["edr", "runtime"]] = Field(
+        default=[], description="coverage every host needs: edr, runtime"
+    )
+    max_silence: Duration = Field(
+        default="24h", description="an agent silent longer than this does not cover its host"
+    )
 
 
 class Approvals(_Strict):
@@ -116,6 +146,23 @@ class Environment(_Strict):
     approvals: Approvals
     stances: Stances
     exceptions: ExceptionLimits = ExceptionLimits()
+    evidence: EvidenceRequirements = EvidenceRequirements()
+    coverage: CoverageRequirements = CoverageRequirements()
+
+    @model_validator(mode="after")
+    def _evidence_stance(self) -> Environment:
+        if self.evidence.required and self.stances.missing_evidence is None:
+            raise ValueError(
+                "stances.missing_evidence is required when evidence.required names a report: "
+                "say what a deploy without one gets (block, approve or proceed_with_warning)"
+            )
+        if self.coverage.required and self.stances.not_covered is None:
+            raise ValueError(
+                "stances.not_covered is required when coverage.required names a coverage: say "
+                "what a deploy onto an unwatched host gets (block, approve or "
+                "proceed_with_warning)"
+            )
+        return self
 
     @field_validator("freshness")
     @classmethod
@@ -162,11 +209,29 @@ class Scoring(_Strict):
     severity_weights: SeverityTable
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
     half_lives: dict[
-        Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
+        Literal[
+            "detection",
+            "vulnerability",
+            "posture",
+            "incident",
+            "anomaly",
+            "known_exploited",
+            "test",
+            "code_scan",
+        ],
         Duration,
     ]
     kinds: dict[
-        Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
+        Literal[
+            "detection",
+            "vulnerability",
+            "posture",
+            "incident",
+            "anomaly",
+            "known_exploited",
+            "test",
+            "code_scan",
+        ],
         KindScoring,
     ] = {}
     # How much an image finding counts by what the deploy does to it (change.py): a deploy is
@@ -182,7 +247,11 @@ class Scoring(_Strict):
             for p in Proximity
             if p.label not in self.proximity_weights
         ]
-        missing += [f"half_lives.{k.value}" for k in SignalKind if k.value not in self.half_lives]
+        missing += [
+            f"half_lives.{k.value}"
+            for k in SignalKind
+            if k.value not in self.half_lives and k not in CHANGE_KINDS
+        ]
         if missing:
             problems.append("scoring must set every weight; missing " + ", ".join(missing))
         for kind, settings in sorted(self.kinds.items()):
@@ -230,6 +299,8 @@ class Scoring(_Strict):
         return self.proximity_weights[proximity.label]  # type: ignore[index]
 
     def half_life(self, kind: SignalKind) -> int:
+        if kind.value not in self.half_lives:  # a change kind: stamped at the decision, age 0
+            return _CHANGE_HALF_LIFE
         return duration_seconds(self.half_lives[kind.value])
 
 

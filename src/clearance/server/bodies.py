@@ -52,10 +52,20 @@ class Change(_Body):
     actor: Name | None = None
 
 
+class EvidenceReport(_Body):
+    """A report about the change: a JUnit XML test report or a SARIF 2.1.0 log, as text.
+    Bounded by the decisions route's body limit (``server.body_limits.decisions``)."""
+
+    format: Literal["junit", "sarif"]
+    name: Name = Field(examples=["report.xml"])
+    content: str = Field(min_length=1)
+
+
 class DecisionRequest(_Body):
     """The deploy being asked about; ``workload`` is ``kind/name``. ``manifest``: the workload
     object about to be applied, for a workload that is new or changing (its candidate nodes and
-    images count), checked by :func:`clearance.manifest.check_manifest`."""
+    images count), checked by :func:`clearance.manifest.check_manifest`. ``evidence``: reports
+    about the change (test results, code scanning), scored and ruled by the policy."""
 
     environment: Name
     cluster: Name
@@ -64,6 +74,7 @@ class DecisionRequest(_Body):
     images: list[Name] = Field(default=[], max_length=100)
     change: Change | None = None
     manifest: dict[str, Any] | None = None
+    evidence: list[EvidenceReport] = Field(default=[], max_length=20)
 
     @field_validator("manifest")
     @classmethod

@@ -21,6 +21,7 @@ from typing import Any
 from clearance.engine import decide
 from clearance.inventory.interface import Inventory
 from clearance.model.decision import Decision
+from clearance.model.reports import Report
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth, Target
 from clearance.policy.compiled import Policy
@@ -92,9 +93,14 @@ class DecisionService:
             approvals.cache_reads(read_cache)
 
     def snapshot(
-        self, target: Target, now: datetime, manifest: Mapping[str, Any] | None = None
+        self,
+        target: Target,
+        now: datetime,
+        manifest: Mapping[str, Any] | None = None,
+        reports: tuple[Report, ...] = (),
     ) -> Snapshot:
-        """``manifest``: the object about to be applied (admission, API), when the caller has it."""
+        """``manifest``: the object about to be applied (admission, API), when the caller has it;
+        ``reports``: what the request brought about the change (test results, code scanning)."""
         return assemble(
             target,
             now,
@@ -102,6 +108,7 @@ class DecisionService:
             evidence=self.evidence,
             expected=self.source_names,
             manifest=manifest,
+            reports=reports,
         )
 
     @property
@@ -120,6 +127,7 @@ class DecisionService:
         *,
         computing: AbstractContextManager[Any] | None = None,
         record: bool = True,
+        reports: tuple[Report, ...] = (),
     ) -> Outcome:
         """Decide ``target`` now, record it, and return it with its approval state.
 
@@ -133,7 +141,7 @@ class DecisionService:
             # Read the clock once computing: decisions then read the caches in time order.
             now = self.clock()
             self.policy.environment(target.environment)  # unknown environment: TargetError
-            snapshot = self.snapshot(target, now, manifest)
+            snapshot = self.snapshot(target, now, manifest, reports)
             decision = decide(target, snapshot, self.policy, now)
         if record and self._audit:
             policy_text = None if self._policy_stored else self.policy_text

@@ -28,6 +28,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from clearance.errors import SourceError
+from clearance.model.coverage import Managed
 from clearance.model.quarantine import Quarantined, payload_digest
 from clearance.model.signal import Signal
 
@@ -52,6 +53,9 @@ class Batch:
     # Host identities a source reports beside findings (EDR device inventories), as
     # {"host": [...], "instance": [...], "ip": [...], "mac": [...]} groups, one per machine.
     identities: tuple[dict[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+    # The source's whole agent inventory (a source that covers hosts, e.g. Falcon's hosts with
+    # ``covers: edr``), when this batch carries it: it replaces what the source reported before.
+    coverage: tuple[Managed, ...] | None = None
 
 
 @runtime_checkable

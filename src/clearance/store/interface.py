@@ -46,6 +46,7 @@ from typing import Any, NewType, Protocol
 
 from clearance.errors import ClearanceError, InvalidPrincipalError
 from clearance.model.artifact import Artifact
+from clearance.model.coverage import Managed
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
 from clearance.model.principal import USER, PrincipalId, parse, principal, recorded
@@ -483,6 +484,14 @@ class Store(Protocol):
         self, since: datetime
     ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]:
         """``(source, group)`` of every identity group seen at or after ``since``."""
+        ...
+
+    def put_coverage(self, source: str, agents: Sequence[Managed], now: datetime) -> int:
+        """Make ``agents`` the whole agent inventory of ``source`` (``Batch.coverage``)."""
+        ...
+
+    def coverage(self) -> tuple[Managed, ...]:
+        """Every agent of every covering source's last inventory."""
         ...
 
     def record_source_success(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from clearance.model.coverage import Managed
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import DEFAULT_RETENTION, Quarantined, Retention
@@ -22,6 +23,7 @@ from clearance.model.target import SourceHealth
 from clearance.store import (
     audit_log,
     break_glass,
+    coverage,
     decisions,
     deliveries,
     events,
@@ -82,6 +84,7 @@ class SqlStore:
         self.signals_generation = 0
         self.approvals_generation = 0
         self.identities_generation = 0
+        self.coverage_generation = 0
 
     @classmethod
     def open(
@@ -160,6 +163,17 @@ class SqlStore:
     ) -> tuple[tuple[str, dict[str, tuple[str, ...]]], ...]:
         with self.db.read("read host identities") as conn:
             return identities.groups(conn, utc(since))
+
+    def put_coverage(self, source: str, agents: Sequence[Managed], now: datetime) -> int:
+        try:
+            with self.db.write(f"store the agent inventory of {source!r}") as conn:
+                return coverage.replace(conn, source, agents, utc(now))
+        finally:
+            self.coverage_generation = next(self._generations)
+
+    def coverage(self) -> tuple[Managed, ...]:
+        with self.db.read("read agent inventories") as conn:
+            return coverage.every(conn)
 
     def record_source_success(self, name: str, now: datetime, watermark: str | None = None) -> None:
         with self.db.write(f"record success of source {name!r}") as conn:

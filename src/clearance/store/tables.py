@@ -288,6 +288,17 @@ host_identities = Table(
     Column("seen_at", UTCDateTime, nullable=False, index=True),
 )
 
+# The last agent inventory of each source that covers hosts: one row per agent (the platform's
+# device id), replaced whole at each sync (an agent gone from the inventory no longer covers).
+host_coverage = Table(
+    "host_coverage",
+    metadata,
+    Column("source", NAME, primary_key=True),
+    Column("device", String(512), primary_key=True),
+    Column("record", Text, nullable=False),  # JSON: Managed.to_dict()
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
 # GitHub protection-rule gates answered "waiting for approval", until the approvals settle.
 # In the store so that whichever worker or replica records the approval answers the gate.
 held_gates = Table(

@@ -477,3 +477,38 @@ def test_the_jenkins_stage_waits_for_clearances_own_approval(
     proc = run_script(command, example_env(variables, service, api_token(service)), tmp_path)
     helper.join()
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- reports about the change: the `evidence` input -----------------------------------------
+
+REPORTS = ROOT / "tests" / "fixtures" / "reports"
+
+
+def test_a_failing_test_report_blocks_and_is_named_in_the_summary(
+    scenario: Path, tmp_path: Path
+) -> None:
+    clean = run_action(local_inputs(scenario, "shop", "deployment/ledger"), tmp_path)
+    assert clean.outputs["verdict"] == "proceed", clean.stdout + clean.stderr
+    evidence = f"junit:{REPORTS / 'pytest-junit.failing.xml'}\n"
+    run = run_action(
+        local_inputs(scenario, "shop", "deployment/ledger", evidence=evidence), tmp_path
+    )
+    assert run.code == 20, run.stdout + run.stderr
+    assert run.outputs["verdict"] == "block"
+    assert "test_cart.test_discount_applies_once failed" in run.summary
+
+
+def test_server_mode_sends_the_evidence_input(service: Service, tmp_path: Path) -> None:
+    evidence = "\n".join(
+        (
+            f"junit:{REPORTS / 'pytest-junit.passing.xml'}",
+            f"sarif:{REPORTS / 'semgrep.docs-example.sarif'}",
+        )
+    )
+    run = run_action(
+        server_inputs(service, "shop", "deployment/ledger", evidence=evidence),
+        tmp_path,
+        oidc_env(service),
+    )
+    assert run.outputs["verdict"] == "approve", run.stdout + run.stderr
+    assert "dockerfile.security.missing-user.missing-user" in run.summary

@@ -33,7 +33,12 @@ def at(text: str, needle: str, occurrence: int = 1) -> str:
 
 def test_the_example_and_the_fixture_load() -> None:
     policy = load_policy(EXAMPLE)
-    assert set(policy.document.environments) == {"production", "staging", "development"}
+    assert set(policy.document.environments) == {
+        "production",
+        "regulated",
+        "staging",
+        "development",
+    }
     assert policy.digest.startswith("sha256:")
     assert len(policy.digest) == len("sha256:") + 64
     assert len(load_policy_text(MINIMAL, "m").rules) == 4

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
@@ -351,3 +353,40 @@ def test_configured_fql_is_anded_with_the_watermark(standin: FalconStandIn) -> N
     assert standin.calls[-1][2]["filter"] == (
         "updated_timestamp:>='2025-06-01T00:00:00Z'+product:'idp'"
     )
+
+
+def test_a_host_record_is_an_agent_in_the_inventory() -> None:
+    from clearance.model.assets import parse_asset
+    from clearance.sources.falcon.hosts import managed
+
+    record = json.loads((FIXTURES / "devices-entities-v2.gcp-windows.json").read_text())[
+        "resources"
+    ][0]
+    agent = managed(record, "falcon", "edr")
+    assert agent is not None
+    assert (agent.source, agent.kind, agent.device, agent.active) == (
+        "falcon",
+        "edr",
+        "identifier_number",
+        True,
+    )
+    assert agent.last_seen is not None
+    assert agent.last_seen.isoformat() == "2021-04-05T13:48:12+00:00"
+    assert agent.names(parse_asset("host:falcon-crowdstr"))
+    assert not agent.names(parse_asset("host:other-node"))
+    reduced = managed({**record, "reduced_functionality_mode": "yes"}, "falcon", "edr")
+    assert reduced is not None
+    assert not reduced.active
+    unreadable = managed({**record, "last_seen": "yesterday"}, "falcon", "edr")
+    assert unreadable is not None
+    assert unreadable.last_seen is None
+    assert managed({"hostname": "x"}, "falcon", "edr") is None  # no device_id: no agent
+
+
+@given(low=st.integers(-5, 120), high=st.integers(-5, 120))
+def test_a_higher_crowdscore_never_reads_as_less_severe(low: int, high: int) -> None:
+    from clearance.sources.falcon.incidents import crowdscore_severity
+
+    low, high = sorted((low, high))
+    assert crowdscore_severity(low) <= crowdscore_severity(high)
+    assert crowdscore_severity(38) is Severity.LOW  # the fixture's incident, CrowdScore 3.8

@@ -196,3 +196,26 @@ def test_a_proxy_page_instead_of_json_is_named(
     state.scripted.queue(200, HTML_GATEWAY_PAGE, {"Content-Type": "text/html"})
     with pytest.raises(SourceError, match="carried an HTML page"):
         list(make_source(url, []).fetch(None))
+
+
+def test_an_agent_record_is_an_inventory_entry() -> None:
+    from clearance.model.assets import parse_asset
+    from clearance.sources.sentinelone.mapping import managed_agent
+
+    record = sentinelone.fixture_agent()
+    agent = managed_agent(record, "s1", "edr")
+    assert agent is not None
+    assert (agent.device, agent.active) == ("148347195130", True)
+    assert agent.last_seen is not None
+    assert agent.last_seen.isoformat() == "2023-03-17T10:27:24.654796+00:00"
+    # The sample's addresses were scrambled upstream (922.174.1.225): skipped, the name kept.
+    assert [str(a) for a in agent.assets] == ["host:fdlv0w3"]
+    assert agent.names(parse_asset("host:FDLV0W3.corp.example"))
+    for flag in ("isDecommissioned", "isUninstalled"):
+        gone = managed_agent({**record, flag: True}, "s1", "edr")
+        assert gone is not None
+        assert not gone.active
+    idle = managed_agent({**record, "isActive": False}, "s1", "edr")
+    assert idle is not None
+    assert not idle.active
+    assert managed_agent({"computerName": "x"}, "s1", "edr") is None  # no id

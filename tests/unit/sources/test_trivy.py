@@ -152,3 +152,41 @@ def test_a_kubectl_list_and_a_yaml_stream_are_read_item_by_item() -> None:
 def test_a_file_that_is_neither_json_nor_yaml_is_one_quarantined_entry() -> None:
     (bad,) = TrivyNormalizer().normalize(b"{: [\n\t- x", location="x.txt").quarantined
     assert (bad.reason, bad.location) == ("invalid_format", "x.txt")
+
+
+def test_config_audit_checks_are_posture_on_the_owning_workload() -> None:
+    import copy
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from clearance.model.signal import SignalKind, SignalStatus
+    from clearance.sources.trivy.report import TrivyNormalizer
+
+    path = Path(__file__).parents[2] / "fixtures" / "trivy-operator"
+    report = yaml.safe_load(
+        (path / "configauditreport.replicaset-wordpress.envtest.yaml").read_text()
+    )
+    report["report"]["checks"][0]["success"] = True  # KSV001 passes again: resolved
+    labelled = copy.deepcopy(report)
+    labelled["metadata"]["labels"] = {
+        "trivy-operator.resource.kind": "Deployment",
+        "trivy-operator.resource.name": "wordpress",
+        "trivy-operator.resource.namespace": "default",
+    }
+    seen = datetime(2026, 11, 28, 11, tzinfo=UTC)
+    normalizer = TrivyNormalizer("trivy", scanned_at=seen, cluster="prod-eu")
+    owned = normalizer.normalize(yaml.safe_dump(report).encode(), location="r").signals
+    assert len(owned) == 13
+    assert {s.kind for s in owned} == {SignalKind.POSTURE}
+    assert {str(a) for s in owned for a in s.assets} == {
+        "workload:prod-eu/default/replicaset/wordpress-84bbf6f4dd"
+    }
+    first = next(s for s in owned if s.rule == "KSV001")
+    assert first.status is SignalStatus.RESOLVED
+    high = next(s for s in owned if s.rule == "KSV014")
+    assert (int(high.severity), high.status) == (4, SignalStatus.OPEN)
+    by_label = normalizer.normalize(yaml.safe_dump(labelled).encode(), location="r").signals
+    assert {str(a) for s in by_label for a in s.assets} == {
+        "workload:prod-eu/default/deployment/wordpress"
+    }

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
+from clearance.errors import ReportError
+from clearance.model.reports import Report
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
 from clearance.model.target import ChangeInfo, Target
@@ -24,6 +26,7 @@ from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
 from clearance.service.decisions import Outcome
 from clearance.service.signers import requested_by
+from clearance.sources.reports import read_report
 from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
@@ -49,8 +52,9 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
         raise OverloadedError(
             f"{ctx.settings.max_in_flight} decisions are in flight; retry shortly"
         )
+    reports = _reports(body)
     try:
-        outcome = ctx.decisions.decide(target, who, body.manifest)
+        outcome = ctx.decisions.decide(target, who, body.manifest, reports=reports)
     finally:
         ctx.slots.release()
     decision = outcome.record.decision
@@ -60,6 +64,23 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
     # A Response passes through as is: the decision is plain JSON already, and walking it with
     # FastAPI's encoder cost more than deciding it.
     return JSONResponse(outcome.to_dict())
+
+
+def _reports(body: DecisionRequest) -> tuple[Report, ...]:
+    """Each of the request's reports parsed, or a 422 naming the one that cannot be read."""
+    reports = []
+    for i, item in enumerate(body.evidence):
+        try:
+            # surrogatepass: a JSON string may hold a lone surrogate; the parser then refuses
+            # the bytes as it refuses any broken report (422), instead of failing here (500).
+            data = item.content.encode("utf-8", "surrogatepass")
+            reports.append(read_report(item.format, item.name, data))
+        except ReportError as exc:
+            field = f"body.evidence[{i}].content"
+            raise InvalidInputError(
+                f"{field}: {exc}", [{"field": field, "problem": str(exc)}]
+            ) from exc
+    return tuple(reports)
 
 
 @router.get("/{decision_id}", summary="A recorded decision and where it stands now")

@@ -14,10 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
+from clearance.model.coverage import Managed
+from clearance.model.signal import parse_time
 from clearance.sources._mapping import refs
 
-__all__ = ["Device", "HostIdentity", "device_refs", "host_identity"]
+__all__ = ["Device", "HostIdentity", "device_refs", "host_identity", "managed"]
 
 
 class Device(BaseModel):
@@ -35,6 +38,8 @@ class Device(BaseModel):
     pod_name: str | None = None
     pod_namespace: str | None = None
     k8s_cluster_id: str | None = None
+    last_seen: str | None = None
+    reduced_functionality_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +88,27 @@ def host_identity(record: Any, clusters: Mapping[str, str] | None = None) -> Hos
     if not device.device_id or not found:
         return None
     return HostIdentity(device.device_id, tuple(sorted(set(found))))
+
+
+def managed(
+    record: Any, source: str, kind: str, clusters: Mapping[str, str] | None = None
+) -> Managed | None:
+    """A host record as an agent in the inventory; None if it names no machine. A sensor in
+    reduced functionality mode (``reduced_functionality_mode: "yes"``: its kernel is not
+    supported, so it does not see what it should) does not count as working."""
+    found = host_identity(record, clusters)
+    if found is None:
+        return None
+    device = Device.model_validate(record)
+    try:
+        seen = parse_time(device.last_seen) if device.last_seen else None
+    except InvalidSignalError:
+        seen = None  # unreadable: as never checked in, so the host is not covered
+    return Managed(
+        source=source,
+        kind=kind,
+        device=found.device_id,
+        assets=found.assets,
+        last_seen=seen,
+        active=(device.reduced_functionality_mode or "no").lower() != "yes",
+    )

@@ -35,6 +35,7 @@ from clearance.model.signal import (
 from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, parse_json, refs
 from clearance.sources._pages import map_page, newest_time, quarantine_file
 from clearance.sources.falcon.hosts import Device, HostIdentity, device_refs, host_identity
+from clearance.sources.falcon.incidents import map_incidents
 from clearance.sources.interface import Batch, Quarantined
 
 __all__ = [
@@ -223,8 +224,9 @@ class FalconNormalizer:
     """``clearance ingest --format falcon``: Falcon API responses or exports, as files.
 
     Accepts an alerts response (``/alerts/combined/alerts/v1`` or ``/alerts/entities/alerts/v2``:
-    an object with ``resources``), a JSON list of alerts, one alert object, or a host response
-    (``/devices/entities/devices/v2``), whose records become identities.
+    an object with ``resources``), a JSON list of alerts, one alert object, a host response
+    (``/devices/entities/devices/v2``), whose records become identities, or an incidents
+    response (``/incidents/entities/incidents/GET/v1``), a list of incidents or one incident.
     """
 
     format: ClassVar[str] = "falcon"
@@ -238,13 +240,18 @@ class FalconNormalizer:
             bad = quarantine_file(self.source, "invalid_json", f"not JSON: {exc}", data, location)
             return Batch(quarantined=(bad,))
         where = f"{location}:resources" if location else "resources"
-        if isinstance(parsed, dict) and "composite_id" in parsed:
+        if isinstance(parsed, dict) and ("composite_id" in parsed or "incident_id" in parsed):
             parsed = [parsed]
         items = parsed.get("resources") if isinstance(parsed, dict) else parsed
         if not isinstance(items, list):
             detail = "expected a Falcon response with 'resources', a list of alerts or an alert"
             bad = quarantine_file(self.source, "invalid_shape", detail, data, location, keep=4096)
             return Batch(quarantined=(bad,))
+        if items and all(isinstance(i, dict) and "incident_id" in i for i in items):
+            signals, quarantined = map_incidents(
+                items, source=self.source, location=where, clusters=self.clusters
+            )
+            return Batch(signals=tuple(signals), quarantined=tuple(quarantined))
         devices = [i for i in items if isinstance(i, dict) and "device_id" in i]
         if devices and len(devices) == len(items) and not any("composite_id" in i for i in devices):
             found = (host_identity(d, self.clusters) for d in devices)

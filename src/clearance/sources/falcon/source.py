@@ -11,6 +11,9 @@ What a fetch does (details and links in ``docs/sources/crowdstrike.md``):
    read again next time: re-fetching is idempotent, skipping is not.
 3. ``POST /devices/entities/devices/v2`` for the page's hosts: their records become
    ``Batch.identities`` and add Kubernetes pod/cluster references to the page's signals.
+4. With ``covers: edr``, the whole host inventory last: ``GET /devices/queries/devices-scroll/v1``
+   to the end, then the records (5000 per call); each sensor, its ``last_seen`` and whether it
+   runs in reduced functionality mode make the batch's ``coverage`` (``docs/coverage.md``).
 
 Login, 429 waits, token renewal and error mapping: :mod:`clearance.sources.falcon.api`. FalconPy
 is imported on the first :meth:`FalconSource.fetch`, so ``clearance check`` never loads it.
@@ -22,15 +25,17 @@ import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 from clearance.errors import SourceError
+from clearance.model.coverage import Managed
 from clearance.model.signal import format_time
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config, require_sdk
 from clearance.sources.falcon.api import FalconApi
+from clearance.sources.falcon.hosts import managed
 from clearance.sources.falcon.mapping import (
     HostIdentity,
     alert_watermark,
@@ -62,6 +67,9 @@ class FalconConfig(BaseModel):
     hosts: bool = True
     # Falcon reports a Kubernetes cluster by id (k8s_cluster_id); name them here to correlate.
     clusters: dict[str, str] = Field(default_factory=dict)
+    # What this source's sensors give every host they run on; set, each fetch also reads the
+    # whole host inventory, and a node without a recent sensor is not covered (docs/coverage.md).
+    covers: Literal["edr", "runtime"] | None = None
     timeout: float = Field(default=30.0, gt=0)
     max_rate_limit_wait: float = Field(default=300.0, ge=0)
     max_retries: int = Field(default=5, ge=0)
@@ -135,7 +143,33 @@ class FalconSource:
             pagination = (body.get("meta") or {}).get("pagination") or {}
             after = pagination.get("after") if isinstance(pagination, dict) else None
             if not items or not after:
-                return
+                break
+        if self.config.covers is not None:
+            yield Batch(coverage=self._inventory(hosts, self.config.covers))
+
+    def _inventory(self, hosts: Any, kind: str) -> tuple[Managed, ...]:
+        """Every host record, by the scroll query (no 10 000-result cap) then details."""
+        ids: list[str] = []
+        offset: str | None = None
+        while True:
+            request = partial(hosts.query_devices_by_filter_scroll, limit=5000, offset=offset)
+            body = self._api.call("hosts", request)
+            page = [i for i in body.get("resources") or [] if isinstance(i, str)]
+            ids += page
+            pagination = (body.get("meta") or {}).get("pagination") or {}
+            offset = pagination.get("offset") if isinstance(pagination, dict) else None
+            total = pagination.get("total") if isinstance(pagination, dict) else None
+            if not page or not offset or (isinstance(total, int) and len(ids) >= total):
+                break
+        agents: list[Managed] = []
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            body = self._api.call("hosts", partial(hosts.get_device_details, ids=chunk))
+            for record in body.get("resources") or []:
+                agent = managed(record, self.name, kind, self.config.clusters)
+                if agent is not None:
+                    agents.append(agent)
+        return tuple(agents)
 
     def _filter(self, watermark: str | None) -> str:
         terms = []

@@ -18,10 +18,12 @@ import functools
 import ipaddress
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
+from clearance.model.coverage import Managed
 from clearance.model.signal import (
     Severity,
     Signal,
@@ -242,3 +244,38 @@ class SentinelOneNormalizer:
         if problem is not None:
             return Batch(quarantined=(problem,))
         return map_threats(items, source=self.source, location=where)
+
+
+class _AgentRecord(_Model):
+    """An agent of ``GET /web/api/v2.1/agents``: the fields coverage reads."""
+
+    id: str = Field(min_length=1)
+    computer_name: str | None = None
+    network_interfaces: list[_Interface] | None = None
+    last_active_date: str | None = None
+    is_active: bool | None = None
+    is_decommissioned: bool | None = None
+    is_uninstalled: bool | None = None
+
+
+def managed_agent(record: Any, source: str, kind: str) -> Managed | None:
+    """An agent record as an inventory entry; None if it names no machine. A decommissioned or
+    uninstalled agent, or one the console does not count as active (``isActive``), is listed
+    but does not cover its host."""
+    try:
+        agent = _AgentRecord.model_validate(record)
+    except ValidationError:
+        return None
+    found = agent_refs(
+        _Agent.model_construct(
+            agent_computer_name=agent.computer_name, network_interfaces=agent.network_interfaces
+        )
+    )
+    if not found:
+        return None
+    try:
+        seen = parse_time(agent.last_active_date) if agent.last_active_date else None
+    except InvalidSignalError:
+        seen = None  # unreadable: as never checked in, so the host is not covered
+    working = bool(agent.is_active) and not agent.is_decommissioned and not agent.is_uninstalled
+    return Managed(source, kind, agent.id, tuple(sorted(set(found))), seen, working)

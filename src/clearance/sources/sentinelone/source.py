@@ -7,6 +7,9 @@ What a fetch does (details and links in ``docs/sources/sentinelone.md``):
   ``pagination.nextCursor`` until it is null.
 * Each threat becomes a signal on its agent (computer name, interface IPs and MACs, Kubernetes
   cluster/namespace/pod/node, container) and each agent an identities group.
+* With ``covers: edr``, the whole agent inventory last: ``GET {console}/web/api/v2.1/agents``
+  following ``pagination.nextCursor``; each agent, its ``lastActiveDate`` and whether it is
+  active (and not decommissioned or uninstalled) make the batch's ``coverage``.
 
 Batches before the last carry the watermark the fetch started from; the last carries the newest
 ``threatInfo.updatedAt`` seen. The filter is inclusive: the newest threat is read again next
@@ -19,18 +22,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Unpack
+from typing import Any, ClassVar, Literal, Unpack
 
 from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import SourceError
+from clearance.model.coverage import Managed
 from clearance.model.signal import format_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
 from clearance.sources._rest import HttpSeams, RestConnection, rest_client
 from clearance.sources.interface import Batch
-from clearance.sources.sentinelone.mapping import SentinelOneNormalizer, map_threats, newest_update
+from clearance.sources.sentinelone.mapping import (
+    SentinelOneNormalizer,
+    managed_agent,
+    map_threats,
+    newest_update,
+)
 
 __all__ = ["SentinelOneConfig", "SentinelOneNormalizer", "SentinelOneSource", "map_threats"]
 
@@ -52,6 +61,9 @@ class SentinelOneConfig(RestConnection):
     account_ids: tuple[str, ...] = ()
     since: AwareDatetime | None = None
     page_size: int = Field(default=1000, ge=1, le=1000)
+    # What this console's agents give the hosts they run on; set, each fetch also reads the
+    # whole agent inventory (docs/coverage.md).
+    covers: Literal["edr", "runtime"] | None = None
 
 
 class SentinelOneSource:
@@ -119,5 +131,27 @@ class SentinelOneSource:
                 batch.signals, batch.quarantined, newest if last else watermark, batch.identities
             )
             if last:
-                return
+                break
             params = {**params, "cursor": str(cursor)}
+        if cfg.covers is not None:
+            yield Batch(coverage=self._inventory(cfg.covers))
+
+    def _inventory(self, kind: str) -> tuple[Managed, ...]:
+        cfg = self.config
+        params: dict[str, str | int] = {"limit": cfg.page_size}
+        if cfg.site_ids:
+            params["siteIds"] = ",".join(cfg.site_ids)
+        if cfg.account_ids:
+            params["accountIds"] = ",".join(cfg.account_ids)
+        agents: list[Managed] = []
+        while True:
+            body: Any = self._http.request_json("GET", "/web/api/v2.1/agents", params=params)
+            items = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise SourceError(self.name, "agents: response has no 'data' list")
+            agents += [a for i in items if (a := managed_agent(i, self.name, kind)) is not None]
+            pagination = body.get("pagination")
+            cursor = pagination.get("nextCursor") if isinstance(pagination, dict) else None
+            if not (isinstance(cursor, str) and cursor and items):
+                return tuple(agents)
+            params = {**params, "cursor": cursor}

@@ -25,7 +25,7 @@ from clearance.sources._push import Item
 from clearance.sources._vulns import SEVERITY, Vulnerability, vulnerability_signals
 from clearance.sources.interface import Quarantined, payload_digest
 
-__all__ = ["read_documents", "report_signals"]
+__all__ = ["read_documents", "report_signals", "report_time", "report_workload", "text"]
 
 _LABEL = "trivy-operator.resource."
 # Docker Hub as Trivy Operator spells it (fixture vulnerabilityreport.replicaset-nginx.docs.yaml);
@@ -166,3 +166,9 @@ def _text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # an unquoted YAML tag such as 1.16
     return ""
+
+
+# The same readings for ConfigAuditReports (configaudit.py).
+report_time = _time
+report_workload = _workload
+text = _text

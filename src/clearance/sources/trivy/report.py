@@ -31,6 +31,7 @@ from clearance.sources._mapping import RejectedError, canonical_bytes, refs
 from clearance.sources._push import Item
 from clearance.sources._vulns import SEVERITY, VENDOR_SEVERITY, Vulnerability, vulnerability_signals
 from clearance.sources.interface import Batch, Quarantined, payload_digest
+from clearance.sources.trivy.configaudit import config_audit_signals
 from clearance.sources.trivy.operator import read_documents, report_signals
 
 __all__ = ["TrivyNormalizer"]
@@ -73,10 +74,15 @@ class TrivyNormalizer:
                     found, bad = report_signals(
                         doc, item, source=self.source, cluster=self.cluster, seen=self.scanned_at
                     )
+                elif doc.get("kind") == "ConfigAuditReport":
+                    found, bad = config_audit_signals(
+                        doc, item, source=self.source, cluster=self.cluster, seen=self.scanned_at
+                    )
                 else:
                     raise RejectedError(
                         "invalid_shape",
-                        "neither a Trivy JSON report (Results) nor a VulnerabilityReport",
+                        "neither a Trivy JSON report (Results), a VulnerabilityReport nor a "
+                        "ConfigAuditReport",
                     )
             except RejectedError as exc:
                 quarantined.append(item.quarantine(self.source, exc.reason, exc.detail))

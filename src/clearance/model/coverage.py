@@ -1,0 +1,107 @@
+"""Coverage: which security agents watch the hosts a deploy touches.
+
+A finding on a node raises risk; a node that no agent watches raises none, so without this a
+blind spot reads as safety. Sources that keep an inventory of their agents (Falcon hosts,
+SentinelOne agents) report each one as a :class:`Managed` record: which machine (by every name
+it is known by), what kind of coverage it gives (``edr``, ``runtime``), and when the agent last
+checked in. A decision records, for each host the target touches, the records that name it
+(:class:`HostCoverage`), and the policy says which coverage each environment needs and how long
+an agent may be silent (``environments.<env>.coverage``); a host without it is ``not_covered``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys, parse_asset
+from clearance.model.signal import format_time, parse_time
+from clearance.model.target import ExposedAsset, Exposure, Proximity
+
+COVERAGE_KINDS = ("edr", "runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Managed:
+    """One agent in a source's inventory. ``last_seen``: its last check-in (None: never);
+    ``active``: whether the platform counts it as working (Falcon: not in reduced
+    functionality mode; SentinelOne: ``isActive``); ``device``: the platform's id for it."""
+
+    source: str
+    kind: str
+    device: str
+    assets: tuple[AssetRef, ...]
+    last_seen: datetime | None
+    active: bool = True
+
+    def names(self, host: AssetRef) -> bool:
+        """Whether this agent's machine is ``host`` (by any of its names)."""
+        keys = set(index_keys(host))
+        return any(
+            keys.intersection(index_keys(ref)) and compatible(ref, host) for ref in self.assets
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "device": self.device,
+            "assets": [str(a) for a in self.assets],
+            "last_seen": None if self.last_seen is None else format_time(self.last_seen),
+            "active": self.active,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Managed:
+        seen = data.get("last_seen")
+        return cls(
+            source=data["source"],
+            kind=data["kind"],
+            device=data["device"],
+            assets=tuple(parse_asset(a) for a in data["assets"]),
+            last_seen=None if seen is None else parse_time(seen),
+            active=bool(data.get("active", True)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HostCoverage:
+    """One host the target touches and every agent record that names it (maybe none)."""
+
+    host: AssetRef
+    agents: tuple[Managed, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": str(self.host), "agents": [a.to_dict() for a in self.agents]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostCoverage:
+        return cls(
+            host=parse_asset(data["host"]),
+            agents=tuple(Managed.from_dict(a) for a in data["agents"]),
+        )
+
+
+def host_coverage(exposure: Exposure, agents: Sequence[Managed]) -> tuple[HostCoverage, ...]:
+    """For each host (node) the exposure touches, the agents that name it; hosts no agent
+    names are left out (the engine reads their absence). Deterministic: sorted throughout."""
+    return tuple(
+        HostCoverage(host, named)
+        for host in exposed_hosts(exposure)
+        if (named := tuple(sorted((a for a in agents if a.names(host)), key=_order)))
+    )
+
+
+def exposed_hosts(exposure: Exposure) -> list[AssetRef]:
+    """The hosts (nodes) a target runs on or may be scheduled on, by host name."""
+    return sorted(_hosts(exposure.assets))
+
+
+def _hosts(assets: Iterable[ExposedAsset]) -> set[AssetRef]:
+    return {a.ref for a in assets if a.proximity is Proximity.HOST and a.ref.kind is AssetKind.HOST}
+
+
+def _order(agent: Managed) -> tuple[str, str, str]:
+    return (agent.source, agent.kind, agent.device)
