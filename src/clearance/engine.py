@@ -27,6 +27,7 @@ from clearance.errors import TargetError
 from clearance.model.canonical import canonical_json
 from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
+    SHADOW,
     Contribution,
     Decision,
     Freshness,
@@ -157,6 +158,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         policy_digest=policy.digest,
         inputs_digest=inputs_digest,
         kinds=kinds,
+        mode=SHADOW if env.mode == "shadow" else None,
     )
 
 

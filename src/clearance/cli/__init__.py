@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "store a platform's export file (--format falcon|falco|…|trivy|kev) as sync would",
     ),
     "audit": ("clearance.cli.audit", "verify, export or replay the hash-chained decision log"),
+    "report": ("clearance.cli.report", "report from the decision log (shadow: what it would do)"),
     "tokens": ("clearance.cli.tokens", "create, list or revoke API tokens for the service"),
     "serve": ("clearance.cli.serve", "run the decision service over HTTP"),
     "approve": ("clearance.cli.approve", "approve a decision on the service (needs a reason)"),

@@ -116,6 +116,9 @@ class Environment(_Strict):
     approvals: Approvals
     stances: Stances
     exceptions: ExceptionLimits = ExceptionLimits()
+    # ``shadow``: decide and record exactly as when enforcing, but let every deploy through and
+    # say what would have happened (docs/shadow-mode.md). Spelled out, never a default.
+    mode: Literal["enforce", "shadow"] = "enforce"
 
     @field_validator("freshness")
     @classmethod

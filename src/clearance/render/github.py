@@ -34,10 +34,14 @@ def outputs(decision: Decision, standing: Standing | None = None) -> str:
 
 def annotation_lines(decision: Decision) -> str:
     lines = []
+    if decision.shadow and decision.verdict is not Verdict.PROCEED:
+        # Observe only: a warning that says what enforcing would do, never an error.
+        said = f"enforcing would answer {decision.verdict.value}; the deploy goes ahead"
+        lines.append(f"::warning title=Clearance (shadow mode)::{escape_annotation(said)}")
     for r in decision.reasons:
         if r.waived_by:
             continue
-        if r.verdict is Verdict.BLOCK:
+        if r.verdict is Verdict.BLOCK and not decision.shadow:
             lines.append(f"::error title=Clearance: block::{escape_annotation(r.message)}")
         elif r.verdict is Verdict.APPROVE or r.code.startswith("stance:"):
             lines.append(
@@ -53,6 +57,15 @@ def summary(decision: Decision, standing: Standing | None = None) -> str:
         f"## {_ICON[d.verdict]} Clearance: **{d.verdict.value}** for "
         f"`{t.cluster}/{t.namespace}/{t.workload}` ({t.environment})",
         "",
+        *(
+            [
+                f"Shadow mode: enforcing would answer **{d.verdict.value}**; "
+                "the deploy goes ahead.",
+                "",
+            ]
+            if d.shadow
+            else []
+        ),
         f"Risk score **{d.score:g}** / 100 — "
         f"approve ≥ {d.threshold_approve:g}, block ≥ {d.threshold_block:g}.",
         "",

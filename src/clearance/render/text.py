@@ -30,6 +30,11 @@ def render_text(decision: Decision) -> str:
     if d.verdict is Verdict.APPROVE:
         group = f" from group {d.approval_group!r}" if d.approval_group else ""
         lines.append(f"  needs    {d.approvals_required} approval(s){group}")
+    if d.shadow:
+        lines.append(
+            f"  mode     shadow: enforcing would answer {d.verdict.value}; "
+            "the deploy goes ahead (exit 0)"
+        )
     lines.append("")
     lines.append("Reasons")
     for r in d.reasons:

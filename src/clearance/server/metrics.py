@@ -75,6 +75,13 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
+        self.shadow = Counter(
+            "clearance_shadow_verdicts",
+            "Verdicts decided in shadow-mode environments (what enforcing would have answered; "
+            "the deploy went ahead), by verdict and environment",
+            ["verdict", "environment"],
+            registry=r,
+        )
         self.notifications = Counter(
             "clearance_notifications",
             "Outbound notifications by outcome",
@@ -82,8 +89,12 @@ class Metrics:
             registry=r,
         )
 
-    def decided(self, verdict: str, environment: str, degraded: list[str]) -> None:
+    def decided(
+        self, verdict: str, environment: str, degraded: list[str], mode: str | None = None
+    ) -> None:
         self.decisions.labels(verdict, environment).inc()
+        if mode == "shadow":
+            self.shadow.labels(verdict, environment).inc()
         for failure in degraded:
             self.degraded.labels(environment, failure).inc()
 

@@ -55,7 +55,10 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
         ctx.slots.release()
     decision = outcome.record.decision
     ctx.metrics.decided(
-        decision["verdict"], decision["target"]["environment"], list(decision["degraded"])
+        decision["verdict"],
+        decision["target"]["environment"],
+        list(decision["degraded"]),
+        decision.get("mode"),
     )
     # A Response passes through as is: the decision is plain JSON already, and walking it with
     # FastAPI's encoder cost more than deciding it.
