@@ -1,0 +1,167 @@
+"""Shadow mode end to end: traffic through a real ``clearance serve`` in an observe-only
+production, approvals given and refused over the API, then ``clearance report shadow`` (the real
+CLI) over the log, checked against a hand-computed expectation and against the recorded
+decisions themselves (``clearance audit export``).
+
+The fleet (examples/policy.yaml; production divides its thresholds by 1.5: approve at 20, block
+at 40):
+
+    checkout  node-hot has a critical Falcon detection: 0.9 x 0.9 x host 0.8 = 64.8 -> block
+              (score, and rule critical-detection-near-target)
+    web       node-warm has a medium one: 0.3 x 0.9 x 0.8 = 21.6 -> approve (score)
+    ledger    nothing -> proceed
+
+Each round asks for all three. Round 1's web decision is approved by alice and bob, round 2's
+rejected by alice, round 3's left unanswered. The service reads the real clock, so the rounds
+are seconds apart rather than a week; the report's time figures are checked in the unit tests
+with recorded times spread over days.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from served import Served, clearance, serve_synced
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+ROUNDS = 3
+FLEET = {"checkout": "node-hot", "web": "node-warm", "ledger": "node-cool"}
+
+
+def _policy(mode: str) -> str:
+    policy = yaml.safe_load((EXAMPLES / "policy.yaml").read_text())
+    policy["environments"]["production"]["mode"] = mode
+    return yaml.safe_dump(policy, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("shadow")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def detection(uid: str, severity: int, node: str) -> dict[str, Any]:
+        return {
+            "uid": f"falcon:{uid}", "source": "falcon", "kind": "detection",
+            "title": f"Detection {uid}", "severity": severity, "confidence": 0.9,
+            "status": "open", "first_seen": now, "last_seen": now, "assets": [f"host:{node}"],
+        }  # fmt: skip
+
+    signals = [detection("hot-1", 5, "node-hot"), detection("warm-1", 3, "node-warm")]
+    (root / "edr.jsonl").write_text("".join(json.dumps(s) + "\n" for s in signals))
+    targets = [
+        {"cluster": "prod-eu", "namespace": "shop", "workload": f"deployment/{name}",
+         "assets": {"direct": [f"image:ghcr.io/acme/{name}:1.0"], "host": [f"host:{node}"]}}
+        for name, node in FLEET.items()
+    ]  # fmt: skip
+    (root / "inventory.yaml").write_text(yaml.safe_dump({"targets": targets}))
+    (root / "policy.yaml").write_text(_policy("shadow"))
+    config = {
+        "policy": "policy.yaml",
+        "sources": [{"name": "falcon", "type": "file", "path": "edr.jsonl"}],
+        "inventory": {"name": "hosts", "type": "static", "path": "inventory.yaml"},
+    }
+    (root / "clearance.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+@pytest.fixture(scope="module")
+def week(root: Path) -> Iterator[tuple[Served, list[dict[str, Any]]]]:
+    with serve_synced(root / "clearance.yaml", root) as served:
+        answers: list[dict[str, Any]] = []
+        for round_ in range(ROUNDS):
+            for name in FLEET:
+                body = {"environment": "production", "cluster": "prod-eu", "namespace": "shop",
+                        "workload": f"deployment/{name}"}  # fmt: skip
+                answer = served.decide(body)
+                answers.append(answer)
+                if name != "web":
+                    continue
+                outcomes = {0: [("alice", "approve"), ("bob", "approve")], 1: [("alice", "reject")]}
+                for who, outcome in outcomes.get(round_, []):
+                    given = served.post(
+                        f"/v1/decisions/{answer['id']}/approvals",
+                        {"outcome": outcome, "reason": f"round {round_}"},
+                        who,
+                    )
+                    assert given.status_code == 201, given.text
+            time.sleep(1.1)  # recorded times one second apart at least: distinct decisions
+        yield served, answers
+
+
+def test_every_would_be_block_goes_ahead_and_is_recorded_as_decided(
+    week: tuple[Served, list[dict[str, Any]]],
+) -> None:
+    _, answers = week
+    verdicts = Counter(
+        (a["decision"]["target"]["workload"], a["decision"]["verdict"]) for a in answers
+    )
+    assert verdicts == {
+        ("deployment/checkout", "block"): ROUNDS,
+        ("deployment/web", "approve"): ROUNDS,
+        ("deployment/ledger", "proceed"): ROUNDS,
+    }
+    for a in answers:
+        strict = a["decision"]["verdict"] != "proceed"
+        assert (a["status"], a["exit_code"]) == (("shadow" if strict else "proceed"), 0)
+        assert a["decision"]["mode"] == "shadow"
+
+
+def test_the_shadow_report_matches_the_hand_computed_figures_and_the_log(
+    root: Path, week: tuple[Served, list[dict[str, Any]]]
+) -> None:
+    served, _ = week
+    done = clearance(
+        "report", "shadow", "--since", "1d", "--database", served.database, "--format", "json"
+    )
+    assert done.code == 0, done.err
+    report = json.loads(done.out)["environments"]["production"]
+    assert report["decisions"] == 3 * ROUNDS
+    assert (report["proceed"], report["would_block"], report["would_approve"]) == (3, 3, 3)
+    assert report["targets"] == {
+        "prod-eu/shop/deployment/checkout": {"would_block": 3, "would_approve": 0},
+        "prod-eu/shop/deployment/web": {"would_block": 0, "would_approve": 3},
+    }
+    assert report["reasons"] == {
+        "rule:critical-detection-near-target": {"would_block": 3, "would_approve": 0},
+        "score": {"would_block": 3, "would_approve": 3},
+    }
+    assert report["approvals"] == {"score": {"granted": 1, "refused": 1, "unanswered": 1}}
+    assert report["approval_wait_seconds"]["count"] == 1
+    assert report["noisy_signals"] == [
+        {"signal": "falcon:hot-1", "title": "Detection hot-1", "decisions": 3},
+        {"signal": "falcon:warm-1", "title": "Detection warm-1", "decisions": 3},
+    ]
+    # The same counts, read straight from the recorded decisions.
+    exported = clearance("audit", "export", "--database", served.database)
+    assert exported.code == 0, exported.err
+    records = [json.loads(line) for line in exported.out.splitlines()]
+    decisions = [r["decision"] for r in records if "decision" in r]
+    strict = Counter(d["verdict"] for d in decisions if d.get("mode") == "shadow")
+    assert (strict["block"], strict["approve"]) == (report["would_block"], report["would_approve"])
+    text = clearance("report", "shadow", "--database", served.database)
+    assert "production: 9 decision(s): 3 proceed, 3 would have blocked" in text.out
+
+
+def test_check_through_the_service_exits_0_and_says_what_it_would_have_done(
+    week: tuple[Served, list[dict[str, Any]]],
+) -> None:
+    served, _ = week
+    done = served.clearance(
+        "check", "--env", "production", "--cluster", "prod-eu", "--namespace", "shop",
+        "--workload", "deployment/checkout",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "shadow: enforcing would answer block" in done.stdout
+    assert "service  shadow (exit 0)" in done.stdout
+    metrics = served.client.get("/metrics").text
+    assert (
+        'clearance_shadow_verdicts_total{environment="production",verdict="block"} 4.0' in metrics
+    )
