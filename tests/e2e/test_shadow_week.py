@@ -20,6 +20,10 @@ with recorded times spread over days.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -29,7 +33,7 @@ from typing import Any
 
 import pytest
 import yaml
-from served import Served, clearance, serve_synced
+from served import Served, clean_environment, clearance, serve_synced
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 ROUNDS = 3
@@ -150,9 +154,74 @@ def test_the_shadow_report_matches_the_hand_computed_figures_and_the_log(
     assert "production: 9 decision(s): 3 proceed, 3 would have blocked" in text.out
 
 
+def _candidate(root: Path, name: str, mode: str, thresholds: dict[str, int]) -> Path:
+    policy = yaml.safe_load(_policy(mode))
+    policy["environments"]["production"]["thresholds"] = thresholds
+    path = root / name
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
+
+
+def test_simulating_enforcement_with_lower_thresholds_reports_the_hand_computed_changes(
+    root: Path, week: tuple[Served, list[dict[str, Any]]]
+) -> None:
+    """Enforcing, approve at 15/1.5 = 10 and block at 30/1.5 = 20: checkout's blocks are now
+    enforced, web's 21.6 crosses the block line, ledger stays proceed (not a change)."""
+    served, answers = week
+    candidate = _candidate(root, "enforce.yaml", "enforce", {"approve": 15, "block": 30})
+    done = clearance(
+        "policy", "simulate", "--candidate", str(candidate), "--since", "1d",
+        "--database", served.database, "--format", "json",
+    )  # fmt: skip
+    assert done.code == 20, done.err
+    impact = json.loads(done.out)
+    production = impact["environments"]["production"]
+    assert (production["replayed"], production["changed"], production["newly_block"]) == (9, 6, 6)
+    assert impact["newly_block"] == 6
+    by_id = {c["decision_id"]: c for c in production["changes"]}
+    for a in answers:
+        d = a["decision"]
+        if d["verdict"] == "proceed":
+            assert a["id"] not in by_id
+            continue
+        change = by_id[a["id"]]
+        assert change["recorded"] == {"verdict": d["verdict"], "shadow": True}
+        assert change["candidate"] == {"verdict": "block", "shadow": False}
+        assert change["why"][:2] == [
+            "enforced (was shadow mode)",
+            "thresholds approve/block 20/40 -> 10/20",
+        ]
+        if d["verdict"] == "approve":
+            assert change["why"][2:] == ["score: approve -> block"]
+    summary = root / "summary.md"
+    github = clearance(
+        "policy", "simulate", "--candidate", str(candidate), "--since", "1d",
+        "--database", served.database, "--format", "github",
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+    assert github.code == 20
+    assert "::error title=Clearance policy impact::6 recorded decision(s)" in github.out
+    assert summary.read_text().startswith(
+        "## :no_entry: Policy impact: 6 decision(s) would newly block"
+    )
+
+
+def test_simulating_the_recorded_policy_changes_nothing_and_exits_0(
+    root: Path, week: tuple[Served, list[dict[str, Any]]]
+) -> None:
+    served, _ = week
+    done = clearance(
+        "policy", "simulate", "--candidate", str(root / "policy.yaml"), "--since", "1d",
+        "--database", served.database,
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert "production: 9 replayed, 0 would change" in done.out
+
+
 def test_check_through_the_service_exits_0_and_says_what_it_would_have_done(
     week: tuple[Served, list[dict[str, Any]]],
 ) -> None:
+    """Last in this module: it adds a tenth decision to the week's nine."""
     served, _ = week
     done = served.clearance(
         "check", "--env", "production", "--cluster", "prod-eu", "--namespace", "shop",
@@ -165,3 +234,34 @@ def test_check_through_the_service_exits_0_and_says_what_it_would_have_done(
     assert (
         'clearance_shadow_verdicts_total{environment="production",verdict="block"} 4.0' in metrics
     )
+
+
+def test_the_policy_pr_workflow_runs_simulate_as_written(
+    root: Path, week: tuple[Served, list[dict[str, Any]]]
+) -> None:
+    """examples/github/policy-impact.yml: least privilege, pinned, and its simulate step runs
+    as written against the log (the candidate at the path it names)."""
+    served, _ = week
+    workflow = yaml.safe_load((EXAMPLES / "github/policy-impact.yml").read_text())
+    assert workflow["permissions"] == {}
+    job = workflow["jobs"]["simulate"]
+    assert job["permissions"] == {"contents": "read"}
+    assert all(
+        re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", s["uses"])
+        for s in job["steps"]
+        if "uses" in s
+    )
+    (step,) = [s for s in job["steps"] if "simulate" in s.get("run", "")]
+    assert set(step["env"]) == {"CLEARANCE_DATABASE_URL"}
+    repo = root / "repo"
+    (repo / "clearance").mkdir(parents=True)
+    (repo / "clearance/policy.yaml").write_text((root / "policy.yaml").read_text())
+    summary = root / "pr-summary.md"
+    environ = {**clean_environment(), "CLEARANCE_DATABASE_URL": served.database,
+               "GITHUB_STEP_SUMMARY": str(summary),
+               "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    done = subprocess.run(
+        step["run"], shell=True, cwd=repo, env=environ, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr  # the unchanged policy: no impact
+    assert "Policy impact: 0 decision(s) would newly block" in summary.read_text()

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime, timedelta
 
 from clearance.cli._store import add_database_argument, open_from_args
-from clearance.errors import ConfigError
-from clearance.model.signal import parse_time
-from clearance.policy.schema import duration_seconds
+from clearance.cli._window import add_window_arguments, window
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -27,22 +24,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     shadow.add_argument("--environment", metavar="E", help="only this environment")
     shadow.add_argument("--format", choices=("text", "json"), default="text")
     shadow.set_defaults(run=run_shadow)
-
-
-def add_window_arguments(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument(
-        "--since", default=default, metavar="DURATION", help=f"how far back (default {default})"
-    )
-    parser.add_argument("--now", metavar="RFC3339", help="end of the window (default: now)")
-
-
-def window(args: argparse.Namespace) -> tuple[datetime, datetime]:
-    try:
-        span = duration_seconds(args.since)
-        until = parse_time(args.now) if args.now else datetime.now(UTC)
-    except ValueError as exc:
-        raise ConfigError(f"--since/--now: {exc}") from exc
-    return until - timedelta(seconds=span), until
 
 
 def run_shadow(args: argparse.Namespace) -> int:
