@@ -41,6 +41,7 @@ from clearance.model.signal import Signal, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import Proximity, Target
 from clearance.policy.compiled import Policy
+from clearance.policy.freezes import active, covers, describe
 from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import (
     MAX_RULE_SIGNALS,
@@ -123,6 +124,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         now,
         found,
     )
+    reasons += _freeze_reasons(policy, target, now)
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
     stance_reasons, degraded = _stance_reasons(env, snapshot, freshness)
     reasons += stance_reasons
@@ -395,6 +397,26 @@ def _sources_view(snapshot: Snapshot, env: Environment, now: datetime) -> dict[s
             "age_seconds": -1 if f.age_seconds is None else f.age_seconds,
         }
     return view
+
+
+def _freeze_reasons(policy: Policy, target: Target, now: datetime) -> list[Reason]:
+    """A freeze window holding now, for this target: its own reason and verdict. Never waived
+    by an exception (a freeze is about when, not about a finding; break-glass is the way out)."""
+    reasons: list[Reason] = []
+    for freeze in policy.document.freezes:
+        if not covers(freeze, target):
+            continue
+        window = active(freeze, now)
+        if window is not None:
+            reasons.append(
+                Reason(
+                    code=f"freeze:{freeze.name}",
+                    verdict=Verdict(freeze.verdict),
+                    message=f"{freeze.message} (freeze {freeze.name!r}: "
+                    f"{describe(window, freeze.timezone)}).",
+                )
+            )
+    return reasons
 
 
 def _stance_reasons(
