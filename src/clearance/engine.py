@@ -10,8 +10,9 @@ Order of work, each step adding reasons:
    (introduced, unchanged, fixed: :mod:`clearance.change`);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
-4. apply failure stances: sources down or stale, target not correlated, no sources at all;
-5. the strictest verdict among reasons that no exception waived wins.
+4. add the reason of each freeze window holding now for this target;
+5. apply failure stances: sources down or stale, target not correlated, no sources at all;
+6. the strictest verdict among reasons that no exception waived wins.
 """
 
 from __future__ import annotations

@@ -139,7 +139,10 @@ def classify(doc: Any) -> str | None:
         return "policy-test"
     if keys == {"targets"}:
         return "static-inventory"
-    if keys <= {"schema_version", "environments", "scoring", "rules", "suppressions", "exceptions"}:
+    if keys <= {
+        "schema_version", "environments", "scoring", "rules", "suppressions", "exceptions",
+        "freezes",
+    }:  # fmt: skip
         return "policy"
     if keys <= {"policy", "sources", "inventory", "ingest", "store"}:
         return "config"
