@@ -21,7 +21,7 @@ def add_window_arguments(parser: argparse.ArgumentParser, default: str) -> None:
 def window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     try:
         span = duration_seconds(args.since)
-        until = parse_time(args.now) if args.now else datetime.now(UTC)
+        until = parse_time(args.now) if args.now else datetime.now(UTC).replace(microsecond=0)
     except ValueError as exc:
         raise ConfigError(f"--since/--now: {exc}") from exc
     return until - timedelta(seconds=span), until

@@ -170,6 +170,7 @@ def build_context(
         desk,
         clock,
         read_cache=settings.read_cache,
+        on_append_failure=metrics.audit_append_failures.inc,
         _audit=_audit,
     )
     return ServerContext(

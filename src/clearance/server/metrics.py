@@ -82,6 +82,11 @@ class Metrics:
             ["verdict", "environment"],
             registry=r,
         )
+        self.audit_append_failures = Counter(
+            "clearance_audit_append_failures",
+            "Decisions that could not be appended to the audit log (the caller got an error)",
+            registry=r,
+        )
         self.notifications = Counter(
             "clearance_notifications",
             "Outbound notifications by outcome",

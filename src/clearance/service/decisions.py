@@ -69,6 +69,7 @@ class DecisionService:
         clock: Clock,
         *,
         read_cache: float = 0.0,
+        on_append_failure: Callable[[], object] = lambda: None,
         _audit: bool = True,
     ) -> None:
         self.store = store
@@ -79,6 +80,7 @@ class DecisionService:
         self.approvals = approvals
         self.break_glass = break_glass
         self.clock = clock
+        self.on_append_failure = on_append_failure
         self._audit = _audit
         self._policy_stored = False
         self.evidence = StoredEvidence(store, read_cache)
@@ -131,7 +133,13 @@ class DecisionService:
             decision = decide(target, snapshot, self.policy, now)
         if record and self._audit:
             policy_text = None if self._policy_stored else self.policy_text
-            entry = self.store.append_decision(decision, snapshot, caller, now, policy_text)
+            try:
+                entry = self.store.append_decision(decision, snapshot, caller, now, policy_text)
+            except Exception:
+                # Nothing unrecorded is answered (the caller gets the error), but an operator
+                # must hear of it: a gate that cannot record cannot clear anything.
+                self.on_append_failure()
+                raise
             self._policy_stored = True
         else:  # a dry run, or benchmark-only (see bench/bench_http_decisions.py)
             entry = _unrecorded(decision, caller)

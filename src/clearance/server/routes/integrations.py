@@ -224,6 +224,7 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             return problem(400, str(exc), exc.field)
         target = admission.target_of(review, cfg)
         if isinstance(target, admission.Unreadable):
+            deps.metrics.undecided(cfg.unknown_kind == "allow", "unknown_kind")
             return JSONResponse(
                 admission.stance_answer(review, cfg.unknown_kind == "allow", target.why)
             )
@@ -234,12 +235,14 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             )
         except ClearanceError as exc:
             logger.warning("admission %s: cannot decide: %s", review.uid, exc)
+            deps.metrics.undecided(cfg.on_error == "allow", "error")
             return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", str(exc)))
         except Exception:
             # Never leave the API server without an answer (it would apply failurePolicy,
             # which may be Ignore): a failure here is the configured error stance, logged.
             logger.exception("admission %s: deciding failed", review.uid)
             why = "Clearance failed while deciding (see its log)"
+            deps.metrics.undecided(cfg.on_error == "allow", "error")
             return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", why))
         url = settings.decision_url(ans.decision.id)
         return JSONResponse(admission.answer(review, ans, cfg, url))
