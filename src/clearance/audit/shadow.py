@@ -24,7 +24,7 @@ from typing import Any
 
 from clearance.model.decision import SHADOW
 from clearance.model.signal import format_time, parse_time, utc
-from clearance.store.interface import Approval, ApprovalOutcome, AuditRecord
+from clearance.store.interface import WATCH_METHOD, Approval, ApprovalOutcome, AuditRecord
 
 TOP_SIGNALS = 10
 _STRICT = ("approve", "block")
@@ -124,6 +124,8 @@ def shadow_report(
         at = parse_time(str(d["at"]))
         env_name = str(d["target"]["environment"])
         if not since <= at <= until or (environment is not None and env_name != environment):
+            continue
+        if record.caller.get("method") == WATCH_METHOD:  # a re-decision after the deploy
             continue
         if d.get("mode") != SHADOW:
             enforcing += 1

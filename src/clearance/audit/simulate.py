@@ -21,7 +21,7 @@ from clearance.model.decision import SHADOW, Decision
 from clearance.model.signal import format_time, parse_time, utc
 from clearance.model.snapshot import snapshot_from_dict, target_from_dict
 from clearance.policy.compiled import Policy
-from clearance.store.interface import AuditRecord
+from clearance.store.interface import WATCH_METHOD, AuditRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +136,10 @@ def simulate(
 def _window(
     records: Iterable[AuditRecord], since: datetime, until: datetime
 ) -> Iterator[tuple[AuditRecord, datetime]]:
+    """Deploy requests in the window (not the watcher's re-decisions after a deploy)."""
     for record in records:
         at = parse_time(str(record.decision["at"]))
-        if since <= at <= until:
+        if since <= at <= until and record.caller.get("method") != WATCH_METHOD:
             yield record, at
 
 

@@ -61,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("clearance.cli.serve", "run the decision service over HTTP"),
     "approve": ("clearance.cli.approve", "approve a decision on the service (needs a reason)"),
     "reject": ("clearance.cli.approve", "reject a decision on the service (needs a reason)"),
+    "deployed": (
+        "clearance.cli.deployed",
+        "tell the service a decision's deploy happened (it is then watched)",
+    ),
     "exceptions": ("clearance.cli.exceptions", "create, list or revoke exceptions on the service"),
 }
 

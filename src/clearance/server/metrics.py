@@ -87,6 +87,13 @@ class Metrics:
             "Decisions that could not be appended to the audit log (the caller got an error)",
             registry=r,
         )
+        self.watch_alerts = Counter(
+            "clearance_watch_alerts",
+            "Deployed targets that would now be blocked on new evidence (watching after the "
+            "deploy), by environment",
+            ["environment"],
+            registry=r,
+        )
         self.notifications = Counter(
             "clearance_notifications",
             "Outbound notifications by outcome",

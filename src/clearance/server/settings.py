@@ -158,6 +158,13 @@ class NotifySettings(_Strict):
     backoff: float = Field(default=0.5, ge=0, le=60)
 
 
+class WatchSettings(_Strict):
+    """Watching after the deploy (clearance.service.watch): every ``interval``, deployed targets
+    are decided again from the store; one that would now block alerts. ``null`` turns it off."""
+
+    interval: Duration | None = "1m"
+
+
 class BodyLimitSettings(_Strict):
     """Bytes a request body may have, per route class; checked before any body is read."""
 
@@ -203,6 +210,7 @@ class ServerSettings(_Strict):
         default="5m", description="how far past the service's clock a pushed time may be"
     )
     audit: AuditSettings = AuditSettings()
+    watch: WatchSettings = WatchSettings()
 
 
 def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> ServerSettings:

@@ -132,19 +132,32 @@ class DecisionService:
             snapshot = self.snapshot(target, now, manifest)
             decision = decide(target, snapshot, self.policy, now)
         if record and self._audit:
-            policy_text = None if self._policy_stored else self.policy_text
-            try:
-                entry = self.store.append_decision(decision, snapshot, caller, now, policy_text)
-            except Exception:
-                # Nothing unrecorded is answered (the caller gets the error), but an operator
-                # must hear of it: a gate that cannot record cannot clear anything.
-                self.on_append_failure()
-                raise
-            self._policy_stored = True
+            entry = self.record(decision, snapshot, caller, now)
         else:  # a dry run, or benchmark-only (see bench/bench_http_decisions.py)
             entry = _unrecorded(decision, caller)
         state = self.approvals.state(entry, now, self.break_glass.active_for(entry, now))
         return Outcome(entry, decision, state)
+
+    def redecide(self, target: Target, now: datetime) -> tuple[Decision, Snapshot]:
+        """Decide ``target`` at ``now`` from the store's evidence, without recording it (the
+        watcher records only what it alerts on, with :meth:`record`)."""
+        snapshot = self.snapshot(target, now)
+        return decide(target, snapshot, self.policy, now), snapshot
+
+    def record(
+        self, decision: Decision, snapshot: Snapshot, caller: Caller, now: datetime
+    ) -> AuditRecord:
+        """Append ``decision`` with its snapshot to the log (the policy text once). A failure
+        is counted (``on_append_failure``) and raised: nothing unrecorded is answered, and a
+        gate that cannot record cannot clear anything, so an operator must hear of it."""
+        policy_text = None if self._policy_stored else self.policy_text
+        try:
+            entry = self.store.append_decision(decision, snapshot, caller, now, policy_text)
+        except Exception:
+            self.on_append_failure()
+            raise
+        self._policy_stored = True
+        return entry
 
     def get(self, decision_id: str) -> Outcome:
         """A recorded decision with its approval state as of now (NotFoundError if unknown)."""

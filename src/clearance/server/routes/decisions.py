@@ -171,6 +171,26 @@ def _observe_wait(observe: Any, before: ApprovalState, after: ApprovalState) -> 
         observe(max(after.waited_seconds, 0.0))
 
 
+@router.post(
+    "/{decision_id}/deployed", status_code=200, summary="Say this decision's deploy happened"
+)
+def deployed(decision_id: Id, request: Request, who: Decider) -> dict[str, Any]:
+    """The target is then watched after the deploy (clearance.service.watch): an alert when it
+    would be blocked on new evidence. 404 for an unknown decision."""
+    ctx = context(request)
+    noted = ctx.store.note_deployed(decision_id, "api", who.subject, ctx.clock())
+    return {
+        "deployment": {
+            "decision_id": noted.decision_id,
+            "target": noted.target,
+            "via": noted.via,
+            "by": noted.by,
+            "at": format_time(noted.deployed_at),
+        },
+        "watched": ctx.watcher is not None and ctx.settings.watch.interval is not None,
+    }
+
+
 @router.get("/{decision_id}/approvals", summary="Approvals given on this decision")
 def approvals(decision_id: Id, request: Request, _caller: Decider) -> dict[str, Any]:
     ctx = context(request)
