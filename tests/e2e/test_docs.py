@@ -75,6 +75,8 @@ NOT_LOADED = {
     "Flagger (tests/integration/integrations/test_argo_flagger.py drives the hooks)",
     ("docs/api.md", '{"type": "about:blank"'): "an error answer the service writes",
     ("docs/api.md", '{"id": "dec_…"'): "an answer the service writes, with … for elided fields",
+    ("docs/api.md", '{"event": "clearance.watch.block"'): "a webhook the service sends "
+    "(tests/e2e/test_watch_after_deploy.py receives the real one)",
     ("docs/api.md", '{"schema_version": 1, "id": "dec_…"'): "what `--format json` prints, with … "
     "for elided fields",
     ("docs/approvals.md", '"voided": [{"approval"'): "an excerpt of an answer",
