@@ -116,6 +116,9 @@ def test_every_would_be_block_goes_ahead_and_is_recorded_as_decided(
         strict = a["decision"]["verdict"] != "proceed"
         assert (a["status"], a["exit_code"]) == (("shadow" if strict else "proceed"), 0)
         assert a["decision"]["mode"] == "shadow"
+        if a["decision"]["verdict"] == "block":  # the API answer carries what would clear it
+            commands = [h.get("command", "") for h in a["hints"]]
+            assert any("exceptions create --signal falcon:hot-1" in c for c in commands)
 
 
 def test_the_shadow_report_matches_the_hand_computed_figures_and_the_log(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from clearance.model.decision import Decision, Verdict
 from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
+from clearance.render.hints import hints
 
 _ICON = {Verdict.PROCEED: "✅", Verdict.APPROVE: "⏸️", Verdict.BLOCK: "⛔"}
 
@@ -94,6 +95,13 @@ def summary(decision: Decision, standing: Standing | None = None) -> str:
         for s in d.sources:
             age = "never" if s.age_seconds is None else describe_age(s.age_seconds)
             out.append(f"| {s.name} | {s.state.value} | {age} | {describe_age(s.limit_seconds)} |")
+    if advice := hints(d):
+        out += ["", "### What would clear it", ""]
+        for h in advice:
+            link = f" ([console]({h.url}))" if h.url else ""
+            out.append(f"- `{h.reason}`: {_cell(h.text)}{link}")
+            if h.command:
+                out += ["", "  ```sh", f"  {h.command}", "  ```"]
     if standing is not None:
         out += ["", "### On the service", "", _standing(d, standing)]
     out += ["", f"<sub>decision `{d.id}` · policy `{d.policy_digest}`</sub>", ""]

@@ -9,6 +9,7 @@ from typing import Any
 from clearance.model.decision import Decision, Verdict
 from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
+from clearance.render.hints import hints
 
 _HEADLINE = {
     Verdict.PROCEED: "PROCEED  deploy may go ahead",
@@ -70,6 +71,15 @@ def render_text(decision: Decision) -> str:
                 f"  {s.name:<20} {s.state.value:<6} age {age} "
                 f"(limit {describe_age(s.limit_seconds)}){skipped}{error}"
             )
+    if advice := hints(d):
+        lines.append("")
+        lines.append("What would clear it")
+        for h in advice:
+            lines.append(f"  [{h.reason}] {h.text}")
+            if h.url:
+                lines.append(f"      console: {h.url}")
+            if h.command:
+                lines.append(f"      $ {h.command}")
     lines.append("")
     lines.append(f"decision {d.id}  policy {d.policy_digest[:19]}…  inputs {d.inputs_digest[:19]}…")
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ from clearance.model.decision import Decision
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth, Target
 from clearance.policy.compiled import Policy
+from clearance.render.hints import hints
 from clearance.service.approvals import ApprovalBook, ApprovalState
 from clearance.service.breakglass import BreakGlassDesk
 from clearance.service.signers import requested_by
@@ -51,7 +52,12 @@ class Outcome:
             "decision": dict(self.record.decision),
             "requested_by": requested_by(self.record),
             "approval": self.state.to_dict(),
+            # Advice beside the decision, never inside it: the decision's bytes are the record.
+            "hints": [h.to_dict() for h in hints(self._decision())],
         }
+
+    def _decision(self) -> Decision:
+        return self.decision or Decision.from_dict(dict(self.record.decision))
 
 
 class DecisionService:
