@@ -90,7 +90,7 @@ def main() -> None:
         p50, p99 = time_decide(policy, target, snap, args.iterations)
         print(f"decide, {name}: p50 {p50:.0f} µs, p99 {p99:.0f} µs")
     recorded = variant(freezes=False, shadow=True)
-    candidate = variant(freezes=True, block=30)
+    candidate = variant(freezes=True, block=50)
     with tempfile.TemporaryDirectory() as tmp:
         store = SqlStore.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
         caller = Caller(subject="bench", method="token")
