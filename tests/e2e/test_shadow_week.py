@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -268,3 +269,24 @@ def test_the_policy_pr_workflow_runs_simulate_as_written(
     )
     assert done.returncode == 0, done.stdout + done.stderr  # the unchanged policy: no impact
     assert "Policy impact: 0 decision(s) would newly block" in summary.read_text()
+
+
+def test_a_local_check_and_the_pipeline_gate_exit_0_in_shadow_mode(tmp_path: Path) -> None:
+    """The examples' blocking check (exit 20 when enforcing) with production in shadow mode."""
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    (tmp_path / "examples/policy.yaml").write_text(_policy("shadow"))
+    config = str(tmp_path / "examples/clearance.yaml")
+    target = ["--env", "production", "--cluster", "prod-eu", "--namespace", "shop",
+              "--workload", "deployment/checkout", "--now", "2026-11-28T12:00:00Z"]  # fmt: skip
+    done = clearance("check", "--config", config, *target)
+    assert done.code == 0, done.err
+    assert "mode     shadow: enforcing would answer block" in done.out
+    gate = subprocess.run(
+        [sys.executable, "-m", "clearance.cli.gate"],
+        env={**clean_environment(), "CLEARANCE_CONFIG": config, "CLEARANCE_ENV": "production",
+             "CLEARANCE_CLUSTER": "prod-eu", "CLEARANCE_NAMESPACE": "shop",
+             "CLEARANCE_WORKLOAD": "deployment/checkout", "CLEARANCE_FORMAT": "text"},
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert gate.returncode == 0, gate.stderr
+    assert "shadow mode: enforcing would answer" in gate.stderr
