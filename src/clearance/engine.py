@@ -13,9 +13,10 @@ Order of work, each step adding reasons:
    (introduced, unchanged, fixed: :mod:`clearance.change`);
 2. score the rest, except those waived by an exception for this target;
 3. run the policy's CEL rules (per signal, then per decision);
-4. apply failure stances: sources down or stale, target not correlated, no sources at all, a
+4. add the reason of each freeze window holding now for this target;
+5. apply failure stances: sources down or stale, target not correlated, no sources at all, a
    report the environment requires missing, a host no required agent watches;
-5. the strictest verdict among reasons that no exception waived wins.
+6. the strictest verdict among reasons that no exception waived wins.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from clearance.model.canonical import canonical_json
 from clearance.model.coverage import Managed, exposed_hosts
 from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
+    SHADOW,
     Contribution,
     Decision,
     Freshness,
@@ -45,6 +47,7 @@ from clearance.model.signal import Signal, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import ExposedAsset, Proximity, Target
 from clearance.policy.compiled import Policy
+from clearance.policy.freezes import active, covers, describe
 from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import (
     MAX_RULE_SIGNALS,
@@ -140,6 +143,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         now,
         changed,
     )
+    reasons += _freeze_reasons(policy, target, now)
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
     stance_reasons, degraded = _stance_reasons(env, snapshot, freshness, now)
     reasons += stance_reasons
@@ -175,6 +179,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         policy_digest=policy.digest,
         inputs_digest=inputs_digest,
         kinds=kinds,
+        mode=SHADOW if env.mode == "shadow" else None,
     )
 
 
@@ -470,6 +475,26 @@ def _agent_state(agent: Managed, now: datetime) -> str:
         else f"last seen {describe_age(age_seconds(agent.last_seen, now))} ago"
     )
     return f"{agent.source} {seen}" + ("" if agent.active else ", inactive")
+
+
+def _freeze_reasons(policy: Policy, target: Target, now: datetime) -> list[Reason]:
+    """A freeze window holding now, for this target: its own reason and verdict. Never waived
+    by an exception (a freeze is about when, not about a finding; break-glass is the way out)."""
+    reasons: list[Reason] = []
+    for freeze in policy.document.freezes:
+        if not covers(freeze, target):
+            continue
+        window = active(freeze, now)
+        if window is not None:
+            reasons.append(
+                Reason(
+                    code=f"freeze:{freeze.name}",
+                    verdict=Verdict(freeze.verdict),
+                    message=f"{freeze.message} (freeze {freeze.name!r}: "
+                    f"{describe(window, freeze.timezone)}).",
+                )
+            )
+    return reasons
 
 
 def _stance_reasons(

@@ -76,3 +76,10 @@ def test_a_deep_document_is_refused_not_a_recursion_error(clearance: Run, tmp_pa
     assert result.code == 3
     assert "nested deeper than" in result.err
     assert "RecursionError" not in result.err
+
+
+def test_freeze_windows_across_both_dst_changes_in_policy_test(clearance: Run) -> None:
+    """tests/fixtures/freeze: each case sets its own `now` on either side of a window edge."""
+    result = clearance("policy", "test", str(ROOT / "tests/fixtures/freeze"))
+    assert result.code == 0, result.out
+    assert "5 passed, 0 failed" in result.out

@@ -16,11 +16,13 @@ def test_each_status_has_its_exit_code() -> None:
         "pending_approval": 10,
         "rejected": 20,
         "block": 20,
+        "shadow": 0,  # observe only: the deploy goes ahead whatever the verdict
     }
     assert [s for s in ApprovalStatus if s.clears] == [
         ApprovalStatus.PROCEED,
         ApprovalStatus.APPROVED,
         ApprovalStatus.BREAK_GLASS,
+        ApprovalStatus.SHADOW,
     ]
 
 

@@ -56,10 +56,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "store a platform's export file (--format falcon|falco|…|trivy|kev) as sync would",
     ),
     "audit": ("clearance.cli.audit", "verify, export or replay the hash-chained decision log"),
+    "report": ("clearance.cli.report", "report from the decision log (shadow: what it would do)"),
     "tokens": ("clearance.cli.tokens", "create, list or revoke API tokens for the service"),
     "serve": ("clearance.cli.serve", "run the decision service over HTTP"),
     "approve": ("clearance.cli.approve", "approve a decision on the service (needs a reason)"),
     "reject": ("clearance.cli.approve", "reject a decision on the service (needs a reason)"),
+    "deployed": (
+        "clearance.cli.deployed",
+        "tell the service a decision's deploy happened (it is then watched)",
+    ),
     "exceptions": ("clearance.cli.exceptions", "create, list or revoke exceptions on the service"),
 }
 

@@ -35,7 +35,7 @@ class Checked:
     def exit_code(self) -> int:
         if self.standing is not None:
             return self.standing.exit_code
-        return self.decision.verdict.exit_code
+        return self.decision.exit_code
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -18,4 +18,4 @@ def run(args: argparse.Namespace) -> int:
 
     result = decide_locally(args)
     sys.stdout.write(render_explanation(result.decision))
-    return result.decision.verdict.exit_code
+    return result.decision.exit_code

@@ -70,6 +70,8 @@ def main(env: Mapping[str, str] = os.environ) -> int:
     results["exit-code"] = str(code)
     _append(env, "GITHUB_OUTPUT", f"exit-code={code}\n")
     _results(env, results)
+    if d.shadow and d.verdict.exit_code and fmt != "github":  # github: the annotation says it
+        _warn(fmt, f"shadow mode: enforcing would answer {d.verdict.value}; the job goes on")
     if code == 10 and code not in _FAIL[fail_on]:
         _warn(fmt, "approval required; fail-on=block lets the job go on")
     return code if code in _FAIL[fail_on] else 0

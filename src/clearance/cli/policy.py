@@ -1,16 +1,25 @@
-"""``clearance policy validate FILE`` and ``clearance policy test PATH``.
+"""``clearance policy validate FILE``, ``clearance policy test PATH`` and ``clearance policy
+simulate --candidate FILE``.
 
 ``validate`` exits 0 for a usable policy and 3 with every problem (``file:line:col: message``)
 on stderr otherwise. ``test`` runs table-driven cases (see clearance.policytest and
 docs/policy.md): one PASS/FAIL line per case, then a summary; 0 when all pass, 1 when any
-fails, 2 for a test file that does not follow the format, 3 for a bad policy.
+fails, 2 for a test file that does not follow the format, 3 for a bad policy. ``simulate``
+replays the recorded decisions under a candidate policy (clearance.audit.simulate): 0 when
+nothing would newly block, 20 (block's code) when something would, 3 for a bad candidate.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
+
+from clearance.cli._window import add_window_arguments
+
+EXIT_NEWLY_BLOCKS = 20
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +33,17 @@ def register(parser: argparse.ArgumentParser) -> None:
         "-q", "--quiet", action="store_true", help="print failing cases and the summary only"
     )
     test.set_defaults(run=run_test)
+    simulate = sub.add_parser(
+        "simulate", help="replay recorded decisions under a candidate policy; what would change"
+    )
+    simulate.add_argument("--candidate", type=Path, required=True, help="the policy to try")
+    simulate.add_argument(
+        "--database", metavar="URL", help="the decision log (default: $CLEARANCE_DATABASE_URL)"
+    )
+    add_window_arguments(simulate, "30d")
+    simulate.add_argument("--environment", metavar="E", help="only this environment")
+    simulate.add_argument("--format", choices=("text", "json", "github"), default="text")
+    simulate.set_defaults(run=run_simulate)
 
 
 def _count(n: int, noun: str) -> str:
@@ -67,3 +87,36 @@ def run_test(args: argparse.Namespace) -> int:
     failed = sum(1 for o in outcomes if not o.passed)
     print(f"{len(outcomes) - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from clearance.audit.simulate import render_markdown, render_text, simulate
+    from clearance.cli._store import open_from_args
+    from clearance.cli._window import window
+    from clearance.policy.load import load_policy
+
+    candidate = load_policy(args.candidate)
+    since, until = window(args)
+    store = open_from_args(args, create=False)
+    try:
+        impact = simulate(
+            store.iter_records(since=since), candidate, since, until, args.environment
+        )
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(impact.to_dict(), indent=2, sort_keys=True))
+    elif args.format == "github":
+        summary = render_markdown(impact)
+        print(summary, end="")
+        if path := os.environ.get("GITHUB_STEP_SUMMARY"):
+            with Path(path).open("a", encoding="utf-8") as f:
+                f.write(summary)
+        if impact.newly_blocks:
+            print(
+                f"::error title=Clearance policy impact::{impact.newly_blocks} recorded "
+                "decision(s) would newly block under this policy"
+            )
+    else:
+        print(render_text(impact), end="")
+    return EXIT_NEWLY_BLOCKS if impact.newly_blocks else 0

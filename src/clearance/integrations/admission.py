@@ -162,6 +162,10 @@ def answer(
         if r.waived_by is None and r.code.startswith("stance:")
     )
     where = f"{d.target.cluster}/{d.target.namespace}/{d.target.workload} ({d.target.environment})"
+    if ans.would_have:  # shadow mode: allowed, and the warning says what enforcing would do
+        reasons = "; ".join(r.message for r in counted) or "see the decision"
+        said = f"Clearance{ans.would_have.rstrip(']')} {where}: {reasons} (decision {d.id})]"
+        return respond(review, True, None, (said, *warnings), annotations)
     if verdict is Verdict.PROCEED:
         return respond(review, True, None, warnings, annotations)
     reasons = "; ".join(r.message for r in counted) or "see the decision"

@@ -58,7 +58,7 @@ def target_of(query: ArgoQuery, settings: ArgoSettings) -> Target:
 def measurement(ans: Answer, decision_url: str | None) -> dict[str, Any]:
     """The measurement body: ``verdict`` is what the rollout acts on (approvals applied)."""
     d = ans.decision
-    return {
+    body: dict[str, Any] = {
         "verdict": ans.verdict.value,
         "phase": dialect(ans.verdict).argo_phase.value,
         "status": ans.status,
@@ -68,3 +68,6 @@ def measurement(ans: Answer, decision_url: str | None) -> dict[str, Any]:
         "degraded": list(d.degraded),
         "reasons": [r.message for r in d.reasons if r.waived_by is None],
     }
+    if ans.would_have:  # shadow mode: the rollout goes on; this is what enforcing would answer
+        body["would_have"] = d.verdict.value
+    return body

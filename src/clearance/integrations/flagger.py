@@ -65,5 +65,5 @@ def answer_text(hook: str, ans: Answer, decision_url: str | None) -> str:
     link = f" {decision_url}" if decision_url else ""
     return (
         f"Clearance {hook}: {ans.verdict.value} ({ans.status}, risk {d.score:g}) "
-        f"{reasons} [{d.id}]{link}"
+        f"{reasons} [{d.id}]{link}{ans.would_have}"
     )

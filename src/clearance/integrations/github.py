@@ -106,6 +106,7 @@ def review_body(gate: Gate, ans: Answer, decision_url: str | None) -> dict[str, 
     if ans.verdict is Verdict.APPROVE:
         group = f" from `{d.approval_group}`" if d.approval_group else ""
         head += f": waiting for {d.approvals_required} approval(s){group}"
+    head += ans.would_have
     comment = _fit(head + "\n\n" + "\n".join(f"- {r}" for r in reasons), link)
     state = dialect(ans.verdict).github_state
     body = {"environment_name": gate.environment, "comment": comment}

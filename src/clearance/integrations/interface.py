@@ -64,6 +64,13 @@ class Answer:
     recorded: bool = True
 
     @property
+    def would_have(self) -> str:
+        """In shadow mode, what enforcing would have done, for the integration's message."""
+        if self.status is not ApprovalStatus.SHADOW:
+            return ""
+        return f" [shadow mode: would have answered {self.decision.verdict.value}; let through]"
+
+    @property
     def verdict(self) -> Verdict:
         if self.status.clears:
             return Verdict.PROCEED
@@ -74,6 +81,8 @@ class Answer:
     @classmethod
     def unapproved(cls, decision: Decision, *, recorded: bool = True) -> Answer:
         """The answer when no approval has been given yet (the verdict as decided)."""
+        if decision.shadow and decision.verdict is not Verdict.PROCEED:
+            return cls(decision, ApprovalStatus.SHADOW, recorded)
         status = {
             Verdict.PROCEED: ApprovalStatus.PROCEED,
             Verdict.APPROVE: ApprovalStatus.PENDING_APPROVAL,

@@ -31,6 +31,18 @@ class IntegrationMetrics:
             labels,
             registry=self.registry,
         )
+        self.admission_undecided = Counter(
+            "clearance_admission_undecided",
+            "Admission requests Clearance could not decide, answered by the configured stance "
+            "(stance=allow is a fail-open admission), by cause (unknown_kind, error)",
+            ["stance", "cause"],
+            registry=self.registry,
+        )
+
+    def undecided(self, allowed: bool, cause: str) -> None:
+        """An admission answered by its stance because Clearance could not decide; ``allowed``:
+        the stance let it in (fail open)."""
+        self.admission_undecided.labels("allow" if allowed else "deny", cause).inc()
 
     def observe(self, integration: str, decision: Decision) -> None:
         labels = (integration, decision.target.environment, decision.verdict.value)

@@ -21,6 +21,7 @@ from clearance.model.snapshot import target_from_dict
 from clearance.model.target import Target
 
 DECISION_SCHEMA_VERSION = 1
+SHADOW = "shadow"  # Decision.mode of an environment that observes without enforcing
 
 
 class Verdict(StrEnum):
@@ -196,6 +197,19 @@ class Decision:
     # Per kind, when the policy weighs kinds apart (scoring.kinds); empty otherwise, and then
     # left out of the JSON, so decisions under a policy without it keep their exact bytes.
     kinds: tuple[KindTotal, ...] = ()
+    # "shadow" when the environment observes only (policy ``mode: shadow``): the verdict is what
+    # enforcing would have answered, and every integration lets the deploy through. None
+    # (enforcing) is left out of the JSON, so enforcing decisions keep their exact bytes.
+    mode: str | None = None
+
+    @property
+    def shadow(self) -> bool:
+        return self.mode == SHADOW
+
+    @property
+    def exit_code(self) -> int:
+        """What a pipeline acts on: the verdict's code, or 0 in shadow mode (it only observes)."""
+        return 0 if self.shadow else self.verdict.exit_code
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -221,6 +235,8 @@ class Decision:
         }
         if self.kinds:
             data["kinds"] = [k.to_dict() for k in self.kinds]
+        if self.mode is not None:
+            data["mode"] = self.mode
         return data
 
     def to_json(self) -> bytes:
@@ -284,4 +300,5 @@ class Decision:
                 )
                 for k in data.get("kinds", ())
             ),
+            mode=data.get("mode"),
         )

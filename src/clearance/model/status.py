@@ -23,12 +23,18 @@ class ApprovalStatus(StrEnum):
     PENDING_APPROVAL = "pending_approval"  # waiting for approvals
     REJECTED = "rejected"  # a valid rejection
     BLOCK = "block"  # the verdict was block
+    SHADOW = "shadow"  # the environment observes only: the deploy goes ahead whatever the verdict
 
     @property
     def exit_code(self) -> int:
         """``clearance check``'s exit code: 0 deploy, 10 wait for approval, 20 do not deploy."""
         match self:
-            case ApprovalStatus.PROCEED | ApprovalStatus.APPROVED | ApprovalStatus.BREAK_GLASS:
+            case (
+                ApprovalStatus.PROCEED
+                | ApprovalStatus.APPROVED
+                | ApprovalStatus.BREAK_GLASS
+                | ApprovalStatus.SHADOW
+            ):
                 return 0
             case ApprovalStatus.PENDING_APPROVAL:
                 return 10

@@ -253,6 +253,16 @@ def _environment_references(
                     f"{dotted(['rules', i, 'environments', j])}: rule {rule.get('name')!r} "
                     f"names unknown environment {env!r}{hint}",
                 )
+    for i, freeze in _items(data, "freezes"):
+        names = freeze.get("environments")
+        for j, env in enumerate(names if isinstance(names, list) else []):
+            if isinstance(env, str) and env not in known:
+                node = walk(root, "freezes", i, "environments", j) or root
+                yield (
+                    *mark(node),
+                    f"{dotted(['freezes', i, 'environments', j])}: freeze "
+                    f"{freeze.get('name')!r} names unknown environment {env!r}{hint}",
+                )
     for i, exc in _items(data, "exceptions"):
         target = exc.get("target")
         env = target.get("environment") if isinstance(target, dict) else None

@@ -25,6 +25,7 @@ from pydantic import (
 from clearance.model.decision import Verdict
 from clearance.model.signal import CHANGE_KINDS, Severity, SignalKind
 from clearance.model.target import Proximity
+from clearance.policy.zones import zone
 
 POLICY_SCHEMA_VERSION = 1
 
@@ -148,6 +149,9 @@ class Environment(_Strict):
     exceptions: ExceptionLimits = ExceptionLimits()
     evidence: EvidenceRequirements = EvidenceRequirements()
     coverage: CoverageRequirements = CoverageRequirements()
+    # ``shadow``: decide and record exactly as when enforcing, but let every deploy through and
+    # say what would have happened (docs/shadow-mode.md). Spelled out, never a default.
+    mode: Literal["enforce", "shadow"] = "enforce"
 
     @model_validator(mode="after")
     def _evidence_stance(self) -> Environment:
@@ -380,6 +384,82 @@ class PolicyException(_Strict):
         return value
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_CLOCK = re.compile(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+
+
+def _clock_time(value: object) -> object:
+    if not isinstance(value, str) or not _CLOCK.match(value):
+        raise ValueError(
+            f"time of day {value!r} must be HH:MM, 00:00 to 23:59 (or 24:00 to end a day); "
+            'quote it in YAML ("18:00")'
+        )
+    return value
+
+
+ClockTime = Annotated[str, BeforeValidator(_clock_time)]
+
+
+class OneOff(_Strict):
+    """One window, ``start`` (inclusive) to ``end`` (exclusive). Without an offset the times are
+    local in the freeze's ``timezone``."""
+
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OneOff:
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError("write both start and end with an offset, or both without")
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class Weekly(_Strict):
+    """Every listed weekday from ``start`` to ``end`` (HH:MM, local wall clock); an ``end`` at or
+    before ``start`` runs past midnight into the next day."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Weekly:
+        if self.start == "24:00":
+            raise ValueError("start must be 00:00..23:59 (24:00 only ends a window)")
+        return self
+
+
+class Freeze(_Strict):
+    """A freeze window or change calendar: while one of its windows holds, decisions about the
+    environments (and targets) it names get its own reason ``freeze:<name>`` and verdict."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    verdict: Literal[Verdict.BLOCK, Verdict.APPROVE]
+    message: str = Field(min_length=1)
+    environments: list[str] = Field(min_length=1)
+    targets: list[str] | None = Field(
+        default=None, description="fnmatch patterns on cluster/namespace/workload"
+    )
+    timezone: str = "UTC"
+    once: list[OneOff] = []
+    weekly: list[Weekly] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _has_window(self) -> Freeze:
+        if not self.once and not self.weekly:
+            raise ValueError(f"freeze {self.name!r} needs a window: 'once' or 'weekly'")
+        return self
+
+
 class PolicyDocument(_Strict):
     schema_version: Literal[1]
     environments: dict[str, Environment] = Field(min_length=1)
@@ -387,10 +467,12 @@ class PolicyDocument(_Strict):
     rules: list[Rule] = []
     suppressions: list[Suppression] = []
     exceptions: list[PolicyException] = []
+    freezes: list[Freeze] = []
 
     @model_validator(mode="after")
     def _unique_names(self) -> PolicyDocument:
         for kind, names in (
+            ("freeze", [f.name for f in self.freezes]),
             ("rule", [r.name for r in self.rules]),
             ("suppression", [s.name for s in self.suppressions]),
             ("exception", [e.id for e in self.exceptions]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from clearance.model.decision import Decision, Verdict
 from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
+from clearance.render.hints import hints
 
 _ICON = {Verdict.PROCEED: "✅", Verdict.APPROVE: "⏸️", Verdict.BLOCK: "⛔"}
 
@@ -34,10 +35,14 @@ def outputs(decision: Decision, standing: Standing | None = None) -> str:
 
 def annotation_lines(decision: Decision) -> str:
     lines = []
+    if decision.shadow and decision.verdict is not Verdict.PROCEED:
+        # Observe only: a warning that says what enforcing would do, never an error.
+        said = f"enforcing would answer {decision.verdict.value}; the deploy goes ahead"
+        lines.append(f"::warning title=Clearance (shadow mode)::{escape_annotation(said)}")
     for r in decision.reasons:
         if r.waived_by:
             continue
-        if r.verdict is Verdict.BLOCK:
+        if r.verdict is Verdict.BLOCK and not decision.shadow:
             lines.append(f"::error title=Clearance: block::{escape_annotation(r.message)}")
         elif r.verdict is Verdict.APPROVE or r.code.startswith("stance:"):
             lines.append(
@@ -53,6 +58,15 @@ def summary(decision: Decision, standing: Standing | None = None) -> str:
         f"## {_ICON[d.verdict]} Clearance: **{d.verdict.value}** for "
         f"`{t.cluster}/{t.namespace}/{t.workload}` ({t.environment})",
         "",
+        *(
+            [
+                f"Shadow mode: enforcing would answer **{d.verdict.value}**; "
+                "the deploy goes ahead.",
+                "",
+            ]
+            if d.shadow
+            else []
+        ),
         f"Risk score **{d.score:g}** / 100 — "
         f"approve ≥ {d.threshold_approve:g}, block ≥ {d.threshold_block:g}.",
         "",
@@ -81,6 +95,13 @@ def summary(decision: Decision, standing: Standing | None = None) -> str:
         for s in d.sources:
             age = "never" if s.age_seconds is None else describe_age(s.age_seconds)
             out.append(f"| {s.name} | {s.state.value} | {age} | {describe_age(s.limit_seconds)} |")
+    if advice := hints(d):
+        out += ["", "### What would clear it", ""]
+        for h in advice:
+            link = f" ([console]({h.url}))" if h.url else ""
+            out.append(f"- `{h.reason}`: {_cell(h.text)}{link}")
+            if h.command:
+                out += ["", "  ```sh", f"  {h.command}", "  ```"]
     if standing is not None:
         out += ["", "### On the service", "", _standing(d, standing)]
     out += ["", f"<sub>decision `{d.id}` · policy `{d.policy_digest}`</sub>", ""]

@@ -9,6 +9,7 @@ from typing import Any
 from clearance.model.decision import Decision, Verdict
 from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
+from clearance.render.hints import hints
 
 _HEADLINE = {
     Verdict.PROCEED: "PROCEED  deploy may go ahead",
@@ -30,6 +31,11 @@ def render_text(decision: Decision) -> str:
     if d.verdict is Verdict.APPROVE:
         group = f" from group {d.approval_group!r}" if d.approval_group else ""
         lines.append(f"  needs    {d.approvals_required} approval(s){group}")
+    if d.shadow:
+        lines.append(
+            f"  mode     shadow: enforcing would answer {d.verdict.value}; "
+            "the deploy goes ahead (exit 0)"
+        )
     lines.append("")
     lines.append("Reasons")
     for r in d.reasons:
@@ -65,6 +71,15 @@ def render_text(decision: Decision) -> str:
                 f"  {s.name:<20} {s.state.value:<6} age {age} "
                 f"(limit {describe_age(s.limit_seconds)}){skipped}{error}"
             )
+    if advice := hints(d):
+        lines.append("")
+        lines.append("What would clear it")
+        for h in advice:
+            lines.append(f"  [{h.reason}] {h.text}")
+            if h.url:
+                lines.append(f"      console: {h.url}")
+            if h.command:
+                lines.append(f"      $ {h.command}")
     lines.append("")
     lines.append(f"decision {d.id}  policy {d.policy_digest[:19]}…  inputs {d.inputs_digest[:19]}…")
     return "\n".join(lines) + "\n"

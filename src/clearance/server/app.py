@@ -42,6 +42,7 @@ from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService
 from clearance.service.notifications import Channels, Notifier
 from clearance.service.notify import Webhook
+from clearance.service.watch import Watcher, WatchThread
 from clearance.sources.interface import Batch
 from clearance.store import database_url
 from clearance.store.sql import SqlStore
@@ -67,12 +68,14 @@ class ServerContext:
     webhook: Webhook
     clock: Clock
     notifier: Notifier | None = None
+    watcher: Watcher | None = None  # None: watching after the deploy is off (settings.watch)
     slots: threading.BoundedSemaphore = field(init=False)
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
     settled: list[Callable[[str, ApprovalStatus], object]] = field(default_factory=list)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _supervisor: threading.Thread | None = field(init=False, default=None)
+    _watching: WatchThread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
@@ -91,7 +94,13 @@ class ServerContext:
 
     def start(self, supervise_every: float = 5.0) -> None:
         """Start what keeps the decisions' inputs current (the inventory's watches), and a
-        supervisor that restarts what stopped unexpectedly. Idempotent; ``stop`` ends both."""
+        supervisor that restarts what stopped unexpectedly, and the watch after the deploy.
+        Idempotent; ``stop`` ends them."""
+        if self.watcher is not None and self._watching is None and self.settings.watch.interval:
+            self._watching = WatchThread(
+                self.watcher, duration_seconds(self.settings.watch.interval)
+            )
+            self._watching.start()
         inventory = self.config.inventory
         if self._supervisor is not None or not isinstance(inventory, Lifecycle):
             return
@@ -109,6 +118,9 @@ class ServerContext:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._watching is not None:
+            self._watching.stop()
+            self._watching = None
         inventory = self.config.inventory
         if self._supervisor is not None and isinstance(inventory, Lifecycle):
             inventory.stop()
@@ -176,9 +188,17 @@ def build_context(
         desk,
         clock,
         read_cache=settings.read_cache,
+        on_append_failure=metrics.audit_append_failures.inc,
         _audit=_audit,
     )
+    watcher = Watcher(
+        decisions,
+        store,
+        webhook,
+        on_alert=lambda environment: metrics.watch_alerts.labels(environment).inc(),
+    )
     ctx = ServerContext(
+        watcher=watcher,
         store=store,
         config=config,
         policy=policy,

@@ -57,7 +57,7 @@ class ServiceDecider:
         d = outcome.decision
         if d is None:  # decide() returns the decision it computed; never a read-back
             raise ClearanceError(f"decision {outcome.record.decision_id} came back without data")
-        ctx.metrics.decided(d.verdict.value, d.target.environment, list(d.degraded))
+        ctx.metrics.decided(d.verdict.value, d.target.environment, list(d.degraded), d.mode)
         return Answer(d, outcome.state.status, recorded=record)
 
 

@@ -75,6 +75,25 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
+        self.shadow = Counter(
+            "clearance_shadow_verdicts",
+            "Verdicts decided in shadow-mode environments (what enforcing would have answered; "
+            "the deploy went ahead), by verdict and environment",
+            ["verdict", "environment"],
+            registry=r,
+        )
+        self.audit_append_failures = Counter(
+            "clearance_audit_append_failures",
+            "Decisions that could not be appended to the audit log (the caller got an error)",
+            registry=r,
+        )
+        self.watch_alerts = Counter(
+            "clearance_watch_alerts",
+            "Deployed targets that would now be blocked on new evidence (watching after the "
+            "deploy), by environment",
+            ["environment"],
+            registry=r,
+        )
         self.notifications = Counter(
             "clearance_notifications",
             "Outbound notifications by outcome",
@@ -82,8 +101,12 @@ class Metrics:
             registry=r,
         )
 
-    def decided(self, verdict: str, environment: str, degraded: list[str]) -> None:
+    def decided(
+        self, verdict: str, environment: str, degraded: list[str], mode: str | None = None
+    ) -> None:
         self.decisions.labels(verdict, environment).inc()
+        if mode == "shadow":
+            self.shadow.labels(verdict, environment).inc()
         for failure in degraded:
             self.degraded.labels(environment, failure).inc()
 

@@ -237,6 +237,13 @@ class ConsoleSettings(_Strict):
         return value
 
 
+class WatchSettings(_Strict):
+    """Watching after the deploy (clearance.service.watch): every ``interval``, deployed targets
+    are decided again from the store; one that would now block alerts. ``null`` turns it off."""
+
+    interval: Duration | None = "1m"
+
+
 class BodyLimitSettings(_Strict):
     """Bytes a request body may have, per route class; checked before any body is read."""
 
@@ -283,6 +290,7 @@ class ServerSettings(_Strict):
     )
     audit: AuditSettings = AuditSettings()
     console: ConsoleSettings | None = None
+    watch: WatchSettings = WatchSettings()
 
     @model_validator(mode="after")
     def _console_issuer(self) -> ServerSettings:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from clearance.model.artifact import Artifact
+from clearance.model.decision import SHADOW
 from clearance.model.principal import PrincipalMap
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
@@ -170,6 +171,15 @@ class ApprovalBook:
         self, record: AuditRecord, now: datetime, break_glass: BreakGlass | None
     ) -> ApprovalState:
         verdict = record.decision["verdict"]
+        if verdict != "proceed" and record.decision.get("mode") == SHADOW:
+            # Observe only: the deploy goes ahead, but approvals given are still tallied, so
+            # the shadow report can say how often people would have signed off.
+            inner = (
+                self._tally(record, now)
+                if verdict == "approve"
+                else ApprovalState(status=ApprovalStatus.BLOCK)
+            )
+            return replace(inner, status=ApprovalStatus.SHADOW)
         if verdict != "proceed" and break_glass is not None:
             return ApprovalState(status=ApprovalStatus.BREAK_GLASS, break_glass=break_glass)
         if verdict == "proceed":

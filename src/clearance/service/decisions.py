@@ -25,6 +25,7 @@ from clearance.model.reports import Report
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import SourceHealth, Target
 from clearance.policy.compiled import Policy
+from clearance.render.hints import hints
 from clearance.service.approvals import ApprovalBook, ApprovalState
 from clearance.service.breakglass import BreakGlassDesk
 from clearance.service.signers import requested_by
@@ -55,7 +56,12 @@ class Outcome:
             "decision": dict(self.record.decision),
             "requested_by": requested_by(self.record),
             "approval": self.state.to_dict(),
+            # Advice beside the decision, never inside it: the decision's bytes are the record.
+            "hints": [h.to_dict() for h in hints(self._decision())],
         }
+
+    def _decision(self) -> Decision:
+        return self.decision or Decision.from_dict(dict(self.record.decision))
 
 
 class DecisionService:
@@ -73,6 +79,7 @@ class DecisionService:
         clock: Clock,
         *,
         read_cache: float = 0.0,
+        on_append_failure: Callable[[], object] = lambda: None,
         _audit: bool = True,
     ) -> None:
         self.store = store
@@ -83,6 +90,7 @@ class DecisionService:
         self.approvals = approvals
         self.break_glass = break_glass
         self.clock = clock
+        self.on_append_failure = on_append_failure
         self._audit = _audit
         self._policy_stored = False
         self.evidence = StoredEvidence(store, read_cache)
@@ -144,9 +152,7 @@ class DecisionService:
             snapshot = self.snapshot(target, now, manifest, reports)
             decision = decide(target, snapshot, self.policy, now)
         if record and self._audit:
-            policy_text = None if self._policy_stored else self.policy_text
-            entry = self.store.append_decision(decision, snapshot, caller, now, policy_text)
-            self._policy_stored = True
+            entry = self.record(decision, snapshot, caller, now)
         else:  # a dry run, or benchmark-only (see bench/bench_http_decisions.py)
             entry = _unrecorded(decision, caller)
         state = self.approvals.state(entry, now, self.break_glass.active_for(entry, now))
@@ -158,6 +164,27 @@ class DecisionService:
                 except Exception:
                     logger.exception("telling %s of decision %s failed", listener, decision.id)
         return outcome
+
+    def redecide(self, target: Target, now: datetime) -> tuple[Decision, Snapshot]:
+        """Decide ``target`` at ``now`` from the store's evidence, without recording it (the
+        watcher records only what it alerts on, with :meth:`record`)."""
+        snapshot = self.snapshot(target, now)
+        return decide(target, snapshot, self.policy, now), snapshot
+
+    def record(
+        self, decision: Decision, snapshot: Snapshot, caller: Caller, now: datetime
+    ) -> AuditRecord:
+        """Append ``decision`` with its snapshot to the log (the policy text once). A failure
+        is counted (``on_append_failure``) and raised: nothing unrecorded is answered, and a
+        gate that cannot record cannot clear anything, so an operator must hear of it."""
+        policy_text = None if self._policy_stored else self.policy_text
+        try:
+            entry = self.store.append_decision(decision, snapshot, caller, now, policy_text)
+        except Exception:
+            self.on_append_failure()
+            raise
+        self._policy_stored = True
+        return entry
 
     def get(self, decision_id: str) -> Outcome:
         """A recorded decision with its approval state as of now (NotFoundError if unknown)."""

@@ -209,6 +209,11 @@ class Caller:
         return data
 
 
+# Caller.method of the records the watcher after the deploy appends (clearance.service.watch):
+# re-decisions of deployed targets, not deploy requests, so reports about traffic skip them.
+WATCH_METHOD = "watch"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One sealed entry of the decision log (OPA decision-log style, versioned).

@@ -26,6 +26,7 @@ from clearance.store import (
     coverage,
     decisions,
     deliveries,
+    deployments,
     events,
     grants,
     held_gates,
@@ -182,6 +183,25 @@ class SqlStore:
     def record_source_failure(self, name: str, error: str, now: datetime) -> None:
         with self.db.write(f"record failure of source {name!r}") as conn:
             signals.record_failure(conn, name, error, now)
+
+    def note_deployed(
+        self, decision_id: str, via: str, by: str | None, now: datetime
+    ) -> deployments.Deployment:
+        """Note that ``decision_id``'s target was deployed (NotFoundError for an unknown one)."""
+        record = self.get_decision(decision_id)
+        with self.db.write("note deployment") as conn:
+            return deployments.note(
+                conn, decision_id, dict(record.decision["target"]), via, by, utc(now)
+            )
+
+    def list_deployments(self) -> list[deployments.Deployment]:
+        with self.db.read("list deployments") as conn:
+            return deployments.every(conn)
+
+    def claim_watch_alert(self, key: str, decision_id: str, digest: str, now: datetime) -> bool:
+        """Whether this caller raises the alert for ``digest`` (once, across replicas)."""
+        with self.db.write("claim watch alert") as conn:
+            return deployments.claim_alert(conn, key, decision_id, digest, utc(now))
 
     def hold_gate(self, decision_id: str, gate: dict[str, Any], now: datetime) -> None:
         """Keep a gate waiting for ``decision_id``'s approvals (GitHub protection rules)."""

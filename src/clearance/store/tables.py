@@ -301,6 +301,21 @@ host_coverage = Table(
 
 # GitHub protection-rule gates answered "waiting for approval", until the approvals settle.
 # In the store so that whichever worker or replica records the approval answers the gate.
+# What was deployed (a clearing decision followed by the deploy), watched after the deploy: one
+# row per target (environment|cluster/namespace/workload), the latest deploy wins.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("key", String(600), primary_key=True),
+    Column("decision_id", String(100), nullable=False),
+    Column("target", Text, nullable=False),  # JSON: the deployed decision's target
+    Column("via", String(50), nullable=False),  # api, admission, argo, flagger
+    Column("by", String(300)),
+    Column("deployed_at", UTCDateTime, nullable=False),
+    Column("alert_digest", String(100)),  # the evidence of the last alert raised for it
+    Column("alerted_at", UTCDateTime),
+)
+
 held_gates = Table(
     "held_gates",
     metadata,

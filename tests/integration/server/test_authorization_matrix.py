@@ -82,6 +82,7 @@ ROUTES: dict[tuple[str, str], Call] = {
         "approve", body=lambda ids: {"outcome": "approve", "reason": "looked"}
     ),
     ("GET", "/v1/decisions/{decision_id}/approvals"): Call("decide"),
+    ("POST", "/v1/decisions/{decision_id}/deployed"): Call("decide"),
     ("POST", "/v1/decisions/{decision_id}/break-glass"): Call(
         "approve", body=lambda ids: {"reason": "outage", "ticket": "INC-1"}
     ),

@@ -262,7 +262,7 @@ def test_the_examples_commented_samples_are_valid_when_uncommented() -> None:
     lines = text.splitlines()
     out = []
     for line in lines:
-        if line in ("suppressions: []", "exceptions: []"):
+        if line in ("suppressions: []", "exceptions: []", "freezes: []"):
             out.append(line.removesuffix(" []"))
         elif line.startswith(("  # - ", "  #   ")):
             out.append("  " + line.removeprefix("  # "))
@@ -271,3 +271,4 @@ def test_the_examples_commented_samples_are_valid_when_uncommented() -> None:
     policy = load_policy_text("\n".join(out) + "\n", "uncommented")
     assert [s.name for s in policy.document.suppressions] == ["ci-runner-shell-spawns"]
     assert [e.id for e in policy.exemptions] == ["EX-SAMPLE-001"]
+    assert [f.name for f in policy.document.freezes] == ["weekend"]

@@ -59,7 +59,10 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
         ctx.slots.release()
     decision = outcome.record.decision
     ctx.metrics.decided(
-        decision["verdict"], decision["target"]["environment"], list(decision["degraded"])
+        decision["verdict"],
+        decision["target"]["environment"],
+        list(decision["degraded"]),
+        decision.get("mode"),
     )
     # A Response passes through as is: the decision is plain JSON already, and walking it with
     # FastAPI's encoder cost more than deciding it.
@@ -187,6 +190,26 @@ def _observe_wait(observe: Any, before: ApprovalState, after: ApprovalState) -> 
     approved = ApprovalStatus.APPROVED
     if before.status is not approved and after.status is approved and after.waited_seconds:
         observe(max(after.waited_seconds, 0.0))
+
+
+@router.post(
+    "/{decision_id}/deployed", status_code=200, summary="Say this decision's deploy happened"
+)
+def deployed(decision_id: Id, request: Request, who: Decider) -> dict[str, Any]:
+    """The target is then watched after the deploy (clearance.service.watch): an alert when it
+    would be blocked on new evidence. 404 for an unknown decision."""
+    ctx = context(request)
+    noted = ctx.store.note_deployed(decision_id, "api", who.subject, ctx.clock())
+    return {
+        "deployment": {
+            "decision_id": noted.decision_id,
+            "target": noted.target,
+            "via": noted.via,
+            "by": noted.by,
+            "at": format_time(noted.deployed_at),
+        },
+        "watched": ctx.watcher is not None and ctx.settings.watch.interval is not None,
+    }
 
 
 @router.get("/{decision_id}/approvals", summary="Approvals given on this decision")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from clearance.integrations.interface import (
 )
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
+from clearance.model.decision import Verdict
 from clearance.server.auth import ScopeError
 from clearance.server.guard import JsonBodyError, client_names, parse_json, principal_of
 from clearance.store.interface import Caller, Scope
@@ -57,6 +59,9 @@ class IntegrationDeps:
     # threads fighting over the GIL only stretch the tail); the others in flight are waiting
     # for the audit log, and the more wait, the more records one group commit carries.
     concurrency: int = 32
+    # Note a deploy the integration let through (decision id, integration, caller), so the
+    # target is watched after the deploy (clearance.service.watch); None: nothing is noted.
+    deployed: Callable[[str, str, str], object] | None = None
     _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     def slots(self) -> asyncio.Semaphore:
@@ -129,7 +134,25 @@ async def _decide(
     async with deps.slots():
         ans: Answer = await run_in_threadpool(lambda: deps.decider.decide(target, caller, **kw))
     deps.metrics.observe(integration, ans.decision)
+    goes = integration in LETS_THROUGH and ans.recorded and ans.verdict is Verdict.PROCEED
+    if deps.deployed is not None and goes:
+        await run_in_threadpool(_note, deps.deployed, ans.decision.id, integration, caller)
     return ans
+
+
+# The integrations whose "go" is the deploy itself: an admitted object is applied, a
+# Successful measurement or a 200 hook lets the rollout go on. (A GitHub gate approves a job
+# that may still fail before it deploys: it is not noted.)
+LETS_THROUGH = frozenset({"admission", "argo", "flagger"})
+
+
+def _note(
+    deployed: Callable[[str, str, str], object], decision_id: str, via: str, caller: Caller
+) -> None:
+    try:
+        deployed(decision_id, via, caller.subject)
+    except Exception:  # the answer stands; only the watching of this deploy is lost
+        logger.exception("could not note decision %s as deployed", decision_id)
 
 
 def _github_routes(router: APIRouter, deps: IntegrationDeps) -> None:
@@ -224,6 +247,7 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             return problem(400, str(exc), exc.field)
         target = admission.target_of(review, cfg)
         if isinstance(target, admission.Unreadable):
+            deps.metrics.undecided(cfg.unknown_kind == "allow", "unknown_kind")
             return JSONResponse(
                 admission.stance_answer(review, cfg.unknown_kind == "allow", target.why)
             )
@@ -234,12 +258,14 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             )
         except ClearanceError as exc:
             logger.warning("admission %s: cannot decide: %s", review.uid, exc)
+            deps.metrics.undecided(cfg.on_error == "allow", "error")
             return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", str(exc)))
         except Exception:
             # Never leave the API server without an answer (it would apply failurePolicy,
             # which may be Ignore): a failure here is the configured error stance, logged.
             logger.exception("admission %s: deciding failed", review.uid)
             why = "Clearance failed while deciding (see its log)"
+            deps.metrics.undecided(cfg.on_error == "allow", "error")
             return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", why))
         url = settings.decision_url(ans.decision.id)
         return JSONResponse(admission.answer(review, ans, cfg, url))
@@ -362,5 +388,8 @@ def mount(
         )
     deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates)
     deps.concurrency = concurrency
+    deps.deployed = lambda decision_id, via, by: ctx.store.note_deployed(
+        decision_id, via, by, ctx.clock()
+    )
     app.include_router(integration_router(deps))
     return deps
