@@ -36,6 +36,7 @@ from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
 from clearance.model.exemptions import Exemption
+from clearance.model.health import health_signals
 from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
@@ -100,7 +101,11 @@ def assemble(
     graph = evidence.identities(now)
     exposure = inventory.resolve(target, manifest=manifest, identities=graph)
     keys = tuple(sorted({key for exposed in exposure.assets for key in index_keys(exposed.ref)}))
-    candidates = evidence.touching(keys, now) if keys else ()
+    candidates: Sequence[Signal] = evidence.touching(keys, now) if keys else ()
+    if exposure.conditions:
+        # What the inventory saw wrong with the target, as health signals at this ``now``: the
+        # snapshot records them, so a replay reads them rather than the cluster.
+        candidates = [*candidates, *health_signals(exposure.conditions, now)]
     matches = SignalIndex(candidates).match(exposure)
     health = list(evidence.source_health(now))
     known = {h.name for h in health}

@@ -54,6 +54,9 @@ class SignalKind(StrEnum):
     # A vulnerability listed in CISA's Known Exploited Vulnerabilities catalog: exploited in the
     # wild, so it weighs and decays unlike an ordinary scanner finding.
     KNOWN_EXPLOITED = "known_exploited"
+    # The target itself is unwell (a crash-looping pod, a node under pressure, a firing alert,
+    # a burning error budget): not a threat, but a reason not to change it right now.
+    HEALTH = "health"
 
 
 class SignalStatus(StrEnum):

@@ -91,6 +91,11 @@ class Stances(_Strict):
     stale: Stance
     unknown_target: Stance
     no_sources: Stance
+    # The target itself is unwell (a health signal of medium severity or worse: a crash loop,
+    # a firing alert, a burning error budget). Optional, unlike the stances above: those say
+    # what to do when the gate cannot see, this one acts on what it sees; a policy without it
+    # (one written before health signals existed) weighs health by score alone.
+    unhealthy_target: Stance | None = None
 
 
 class Approvals(_Strict):
@@ -149,6 +154,14 @@ def _table_problems(table: SeverityTable, where: str) -> list[str]:
     return []
 
 
+KindName = Literal[
+    "detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited", "health"
+]
+# Kinds a policy may leave out of ``half_lives``: a policy written before they existed still
+# loads (and replays its decisions), and does not weigh them (see ``Scoring.weighs``).
+OPTIONAL_KINDS = frozenset({SignalKind.HEALTH})
+
+
 class KindScoring(_Strict):
     """How one kind of finding weighs: its own severity table (else ``severity_weights``), and
     a cap on the combined contribution of all signals of that kind (a hundred medium CVEs are
@@ -161,14 +174,8 @@ class KindScoring(_Strict):
 class Scoring(_Strict):
     severity_weights: SeverityTable
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
-    half_lives: dict[
-        Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
-        Duration,
-    ]
-    kinds: dict[
-        Literal["detection", "vulnerability", "posture", "incident", "anomaly", "known_exploited"],
-        KindScoring,
-    ] = {}
+    half_lives: dict[KindName, Duration]
+    kinds: dict[KindName, KindScoring] = {}
     # How much an image finding counts by what the deploy does to it (change.py): a deploy is
     # judged by what it brings, not held back by what it removes. Absent: every finding counts
     # fully, whatever the deploy changes.
@@ -182,7 +189,11 @@ class Scoring(_Strict):
             for p in Proximity
             if p.label not in self.proximity_weights
         ]
-        missing += [f"half_lives.{k.value}" for k in SignalKind if k.value not in self.half_lives]
+        missing += [
+            f"half_lives.{k.value}"
+            for k in SignalKind
+            if k.value not in self.half_lives and k not in OPTIONAL_KINDS
+        ]
         if missing:
             problems.append("scoring must set every weight; missing " + ", ".join(missing))
         for kind, settings in sorted(self.kinds.items()):
@@ -228,6 +239,11 @@ class Scoring(_Strict):
 
     def proximity_weight(self, proximity: Proximity) -> float:
         return self.proximity_weights[proximity.label]  # type: ignore[index]
+
+    def weighs(self, kind: SignalKind) -> bool:
+        """Whether signals of ``kind`` count toward the score: every kind but an optional one
+        the policy gives no half-life (it still reaches rules and stances)."""
+        return kind.value in self.half_lives
 
     def half_life(self, kind: SignalKind) -> int:
         return duration_seconds(self.half_lives[kind.value])

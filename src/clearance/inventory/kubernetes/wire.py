@@ -54,10 +54,17 @@ class _ContainerStatus(TypedDict, total=False):
     containerID: str
     image: str
     imageID: str
+    # health (health.py): a crash loop or pull back-off, restarts and when the last one ended
+    restartCount: int
+    state: dict[str, Any]
+    lastState: dict[str, Any]
 
 
 class _PodStatus(TypedDict, total=False):
     hostIP: str
+    phase: str
+    reason: str
+    conditions: list[dict[str, Any]]
     containerStatuses: list[_ContainerStatus]
     initContainerStatuses: list[_ContainerStatus]
     ephemeralContainerStatuses: list[_ContainerStatus]
@@ -86,9 +93,14 @@ class _ControllerSpec(TypedDict, total=False):
     jobTemplate: _JobTemplate
 
 
+class _ControllerStatus(TypedDict, total=False):
+    conditions: list[dict[str, Any]]  # a Deployment's Progressing condition
+
+
 class _Controller(TypedDict, total=False):
     metadata: _Meta
     spec: _ControllerSpec
+    status: _ControllerStatus
 
 
 class _Address(TypedDict, total=False):
@@ -104,6 +116,7 @@ class _NodeSpec(TypedDict, total=False):
 
 class _NodeStatus(TypedDict, total=False):
     addresses: list[_Address]
+    conditions: list[dict[str, Any]]  # Ready, MemoryPressure, DiskPressure, PIDPressure
 
 
 class _Node(TypedDict, total=False):
