@@ -148,7 +148,7 @@ def test_an_alert_that_stops_firing_is_stored_resolved_and_firing_again_reopens(
     assert watermark is not None
     st.alerts.pop(0)  # Alertmanager drops a resolved alert from its answer
     second = pull(src, watermark)
-    by_uid = {s.uid: s for b in second for s in b.signals}
+    by_uid = {str(s.uid): s for b in second for s in b.signals}
     assert by_uid["alertmanager:00000000000000a1"].status is SignalStatus.RESOLVED
     assert by_uid["alertmanager:00000000000000a1"].last_seen == PULLED
     assert by_uid["alertmanager:00000000000000a2"].status is SignalStatus.OPEN
@@ -183,7 +183,7 @@ def test_severity_labels_map_and_the_default_applies_to_the_rest(
     }
     st.alerts.append(crash_looping("c", "00000000000000c3", severity="unheard-of"))
     [batch] = pull(source(url, default_severity="high"))
-    assert {s.uid: s.severity for s in batch.signals}["alertmanager:00000000000000c3"] is (
+    assert {str(s.uid): s.severity for s in batch.signals}["alertmanager:00000000000000c3"] is (
         Severity.HIGH
     )
 
