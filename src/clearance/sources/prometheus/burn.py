@@ -109,7 +109,7 @@ def burn_signal(
             rule=BURN_RULE,
             url=slo.url or graph_url,
         )
-    except (LookupError, ValueError, TypeError, OverflowError, InvalidSignalError) as exc:
+    except (LookupError, ValueError, TypeError, OverflowError, OSError, InvalidSignalError) as exc:
         raw = json.dumps({"slo": slo.name, "result": list(result)}, default=str).encode()
         return None, Quarantined(
             source=source,
