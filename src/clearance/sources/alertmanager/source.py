@@ -17,10 +17,8 @@ Mapping: :mod:`clearance.sources.alertmanager.mapping`; docs: ``docs/sources/ale
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Unpack
@@ -28,9 +26,9 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from clearance.errors import InvalidSignalError, SourceError
-from clearance.model.signal import Signal, SignalStatus, signal_from_dict
+from clearance.errors import SourceError
 from clearance.sources._auth import StaticAuth
+from clearance.sources._firing import firing_before, firing_watermark, stopped_firing
 from clearance.sources._labels import LabelMapping
 from clearance.sources._plugin import checked_config
 from clearance.sources._rest import HttpSeams, RestConnection, rest_client
@@ -108,7 +106,7 @@ class AlertmanagerSource:
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Every alert firing now, in batches; then those that stopped firing since
         ``watermark``, resolved. Only the last batch carries the (new) watermark."""
-        before = self._firing_before(watermark)
+        before = firing_before(self.name, watermark)
         body = self._http.request_json("GET", f"/api/v2/alerts?{self._query()}")
         if not isinstance(body, list):
             raise SourceError(self.name, "/api/v2/alerts: the answer is not a list of alerts")
@@ -125,13 +123,8 @@ class AlertmanagerSource:
         )
         firing = {s.uid: s for s in mapped.signals}
         now = datetime.fromtimestamp(self._clock(), UTC)
-        stopped = [
-            replace(s, status=SignalStatus.RESOLVED, last_seen=max(now, s.last_seen))
-            for uid, s in sorted(before.items())
-            if uid not in firing
-        ]
-        signals = [*mapped.signals, *stopped]
-        mark = json.dumps([s.to_dict() for s in mapped.signals], separators=(",", ":"))
+        signals = [*mapped.signals, *stopped_firing(before, firing, now)]
+        mark = firing_watermark(mapped.signals)
         size = cfg.batch_size
         chunks = [signals[i : i + size] for i in range(0, len(signals), size)] or [[]]
         for i, chunk in enumerate(chunks):
@@ -151,23 +144,6 @@ class AlertmanagerSource:
         ]
         params += [("filter", matcher) for matcher in cfg.filter]
         return urlencode(params)
-
-    def _firing_before(self, watermark: str | None) -> dict[str, Signal]:
-        """The alerts firing at the last pull, as the watermark recorded them."""
-        if not watermark:
-            return {}
-        try:
-            items: Any = json.loads(watermark)
-            if not isinstance(items, list):
-                raise InvalidSignalError("not a list")
-            signals = [signal_from_dict(item) for item in items]
-        except (ValueError, InvalidSignalError) as exc:
-            raise SourceError(
-                self.name,
-                f"stored watermark is not the list of alerts firing at the last pull ({exc}); "
-                "tip: reset it",
-            ) from exc
-        return {s.uid: s for s in signals if s.status is SignalStatus.OPEN}
 
 
 def _state(alert: dict[str, Any]) -> str:
