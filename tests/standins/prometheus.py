@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +41,9 @@ def sample(value: str, **labels: str) -> dict[str, Any]:
 class PrometheusState:
     vectors: dict[str, list[dict[str, Any]] | str] = field(default_factory=dict)
     password: str | None = PASSWORD
+    # When the answer says it was evaluated: fixed (so two reads are equal), or None for the
+    # moment of the request, as a real Prometheus answers an instant query without ``time``.
+    evaluated_at: float | None = EVALUATED_AT
     scripted: Scripted = field(default_factory=Scripted)
 
     def burn(self, query: str, *rates: str, **labels: str) -> None:
@@ -68,7 +72,9 @@ class PrometheusHandler(StandInHandler):
             error = "1:1: parse error: unexpected end of input" if not query else "parse error"
             self.send_json(400, {"status": "error", "errorType": "bad_data", "error": error})
             return
-        body = {"status": "success", "data": {"resultType": "vector", "result": found}}
+        at = time.time() if self.state.evaluated_at is None else self.state.evaluated_at
+        result = [{**e, "value": [at, e["value"][1]]} for e in found if isinstance(e, dict)]
+        body = {"status": "success", "data": {"resultType": "vector", "result": result}}
         self.send_json(200, body)
 
 
