@@ -145,7 +145,7 @@ def _decide(service: Served, namespace: str, workload: str) -> dict[str, Any]:
 
 
 def _reason(decision: dict[str, Any], code: str) -> dict[str, Any]:
-    found = [r for r in decision["reasons"] if r["code"] == code]
+    found: list[dict[str, Any]] = [r for r in decision["reasons"] if r["code"] == code]
     assert found, [r["code"] for r in decision["reasons"]]
     return found[0]
 
