@@ -13,8 +13,10 @@ import yaml
 from builders import NOW, POLICY_YAML, exposure, fresh, make_policy, signal, target
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
-from clearance.model import Severity, SignalKind, Snapshot, Verdict
-from clearance.model.snapshot import Match
+from clearance.model import Severity, SignalKind, Snapshot, Verdict, parse_asset
+from clearance.model.canonical import canonical_json
+from clearance.model.health import HealthCondition, Problem, health_signals
+from clearance.model.snapshot import Match, snapshot_from_dict
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy_text
 
@@ -111,3 +113,23 @@ def test_the_shipped_example_policy_loads_with_health() -> None:
     text = (Path(__file__).parents[2] / "examples" / "policy.yaml").read_bytes()
     policy = load_policy_text(text, "examples/policy.yaml")
     assert policy.environment("production").stances.unhealthy_target is not None
+
+
+def test_a_decision_on_inventory_health_replays_byte_for_byte_from_its_record() -> None:
+    condition = HealthCondition(
+        "prod-eu",
+        "pod shop/api-1",
+        Problem.CRASH_LOOP,
+        "container app: CrashLoopBackOff, 7 restarts",
+        (parse_asset("pod:shop/api-1"),),
+        NOW - timedelta(minutes=20),
+        7,
+    )
+    signals = health_signals((condition,), NOW)
+    matches = SignalIndex(signals).match(EXPOSURE)
+    snapshot = Snapshot(EXPOSURE, matches, (fresh(),))
+    policy = health_policy()
+    recorded = decide(TARGET, snapshot, policy, NOW)
+    replayed = decide(TARGET, snapshot_from_dict(snapshot.to_dict()), policy, NOW)
+    assert canonical_json(recorded.to_dict()) == canonical_json(replayed.to_dict())
+    assert recorded.verdict is Verdict.APPROVE
