@@ -46,7 +46,6 @@ _PRESSURE = {
 class ContainerHealth:
     name: str
     waiting: str | None  # state.waiting.reason
-    message: str
     restarts: int
     last_exit: datetime | None  # lastState.terminated.finishedAt
 
@@ -102,31 +101,34 @@ def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 def pod_health(status: Mapping[str, Any]) -> PodHealth:
     containers = []
     for field in ("initContainerStatuses", "containerStatuses"):
-        for cs in status.get(field) or []:
+        for cs in status.get(field) or ():
             if not isinstance(cs, Mapping):
                 continue
-            waiting = _map(_map(cs.get("state")).get("waiting"))
-            ended = _map(_map(cs.get("lastState")).get("terminated"))
+            waiting = _map(_map(cs.get("state")).get("waiting")).get("reason")
             restarts = cs.get("restartCount")
+            restarts = restarts if type(restarts) is int and restarts > 0 else 0
+            if not waiting and not restarts:
+                continue  # the common case: nothing to keep
+            ended = _map(_map(cs.get("lastState")).get("terminated"))
             containers.append(
                 ContainerHealth(
                     name=str(cs.get("name") or "?"),
-                    waiting=str(waiting["reason"]) if waiting.get("reason") else None,
-                    message=str(waiting.get("message") or ""),
-                    restarts=restarts if type(restarts) is int and restarts > 0 else 0,
+                    waiting=str(waiting) if waiting else None,
+                    restarts=restarts,
                     last_exit=_time(ended.get("finishedAt")),
                 )
             )
     ready = _conditions(status).get("Ready")
-    health = PodHealth(
+    reason = str(status.get("reason") or "")
+    if ready is not None and ready.get("status") == "True" and not containers and not reason:
+        return HEALTHY_POD  # most pods are well: one shared record, not a copy per pod
+    return PodHealth(
         phase=str(status.get("phase") or ""),
-        reason=str(status.get("reason") or ""),
+        reason=reason,
         ready=None if ready is None else ready.get("status") == "True",
         ready_since=None if ready is None else _time(ready.get("lastTransitionTime")),
-        containers=tuple(c for c in containers if c.waiting or c.restarts),
+        containers=tuple(containers),
     )
-    # Most pods are well: share one record rather than keep a copy per pod.
-    return HEALTHY_POD if health.ready and not health.containers and not health.reason else health
 
 
 def node_health(spec: Mapping[str, Any], status: Mapping[str, Any]) -> NodeHealth:

@@ -49,22 +49,51 @@ class _PodSpec(TypedDict, total=False):
     containers: list[_Container]
 
 
+# Health (health.py) reads a few status fields; each is a lean shape too, since the generic
+# dicts of a pod's whole status doubled the decoding time of a page.
+class _Reason(TypedDict, total=False):
+    reason: str
+
+
+class _Finished(TypedDict, total=False):
+    finishedAt: str
+
+
+class _State(TypedDict, total=False):
+    waiting: _Reason
+
+
+class _LastState(TypedDict, total=False):
+    terminated: _Finished
+
+
+class _PodCondition(TypedDict, total=False):
+    type: str
+    status: str
+    lastTransitionTime: str
+
+
+class _Condition(_PodCondition, total=False):
+    reason: str
+    message: str
+    lastUpdateTime: str
+
+
 class _ContainerStatus(TypedDict, total=False):
     name: str
     containerID: str
     image: str
     imageID: str
-    # health (health.py): a crash loop or pull back-off, restarts and when the last one ended
     restartCount: int
-    state: dict[str, Any]
-    lastState: dict[str, Any]
+    state: _State
+    lastState: _LastState
 
 
 class _PodStatus(TypedDict, total=False):
     hostIP: str
     phase: str
     reason: str
-    conditions: list[dict[str, Any]]
+    conditions: list[_PodCondition]
     containerStatuses: list[_ContainerStatus]
     initContainerStatuses: list[_ContainerStatus]
     ephemeralContainerStatuses: list[_ContainerStatus]
@@ -94,7 +123,7 @@ class _ControllerSpec(TypedDict, total=False):
 
 
 class _ControllerStatus(TypedDict, total=False):
-    conditions: list[dict[str, Any]]  # a Deployment's Progressing condition
+    conditions: list[_Condition]  # a Deployment's Progressing condition
 
 
 class _Controller(TypedDict, total=False):
@@ -116,7 +145,7 @@ class _NodeSpec(TypedDict, total=False):
 
 class _NodeStatus(TypedDict, total=False):
     addresses: list[_Address]
-    conditions: list[dict[str, Any]]  # Ready, MemoryPressure, DiskPressure, PIDPressure
+    conditions: list[_Condition]  # Ready, MemoryPressure, DiskPressure, PIDPressure
 
 
 class _Node(TypedDict, total=False):
