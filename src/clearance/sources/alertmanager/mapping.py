@@ -40,7 +40,7 @@ from clearance.sources._labels import LabelMapping, assets_of
 from clearance.sources._pages import read_items
 from clearance.sources.interface import Batch
 
-__all__ = ["DEFAULT_SEVERITIES", "AlertmanagerNormalizer", "SeverityName", "map_alerts"]
+__all__ = ["DEFAULT_SEVERITIES", "AlertmanagerNormalizer", "SeverityName", "counts", "map_alerts"]
 
 # The ``severity`` label values of the kube-prometheus and Sloth rules, and common others.
 SeverityName = Literal["unknown", "informational", "low", "medium", "high", "critical", "fatal"]
@@ -115,6 +115,14 @@ def map_alert(
         rule=name[:200],
         url=alert.generatorURL or None,
     )
+
+
+def counts(item: Any) -> bool:
+    """Whether an alert is one to read: active (not silenced or inhibited: ``suppressed``, nor
+    ``unprocessed``). Anything that is not an alert object is let through, for the mapping to
+    quarantine."""
+    status = item.get("status") if isinstance(item, dict) else None
+    return not isinstance(status, dict) or status.get("state", "active") == "active"
 
 
 def map_alerts(
@@ -192,4 +200,6 @@ class AlertmanagerNormalizer:
         )
         if problem is not None:
             return Batch(quarantined=(problem,))
+        # As the source reads them: a silenced or inhibited alert is acknowledged noise.
+        items = [item for item in items if counts(item)]
         return map_alerts(items, source=self.source, cluster=self.cluster, location=where)

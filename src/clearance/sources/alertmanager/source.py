@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Unpack
+from typing import ClassVar, Unpack
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -36,6 +36,7 @@ from clearance.sources.alertmanager.mapping import (
     DEFAULT_SEVERITIES,
     AlertmanagerNormalizer,
     SeverityName,
+    counts,
     map_alerts,
 )
 from clearance.sources.interface import Batch
@@ -110,7 +111,7 @@ class AlertmanagerSource:
         body = self._http.request_json("GET", f"/api/v2/alerts?{self._query()}")
         if not isinstance(body, list):
             raise SourceError(self.name, "/api/v2/alerts: the answer is not a list of alerts")
-        active = [a for a in body if not isinstance(a, dict) or _state(a) == "active"]
+        active = [a for a in body if counts(a)]
         cfg = self.config
         mapped = map_alerts(
             active,
@@ -144,9 +145,3 @@ class AlertmanagerSource:
         ]
         params += [("filter", matcher) for matcher in cfg.filter]
         return urlencode(params)
-
-
-def _state(alert: dict[str, Any]) -> str:
-    status = alert.get("status")
-    # A malformed status is the mapping's to quarantine, so it is let through here.
-    return str(status.get("state", "active")) if isinstance(status, dict) else "active"
