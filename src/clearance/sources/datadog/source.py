@@ -22,19 +22,19 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from clearance.errors import InvalidAssetError, InvalidSignalError, SourceError
+from clearance.errors import InvalidAssetError, InvalidSignalError
 from clearance.model.quarantine import Quarantined, payload_digest
 from clearance.model.signal import Signal
 from clearance.sources._firing import firing_before, firing_watermark, stopped_firing
 from clearance.sources._labels import LabelMapping
 from clearance.sources._plugin import checked_config, require_sdk
+from clearance.sources.datadog.api import MonitorsClient, Retry
 from clearance.sources.datadog.mapping import (
     DATADOG_LABELS,
     DatadogTarget,
@@ -48,11 +48,6 @@ from clearance.sources.interface import Batch
 __all__ = ["DatadogConfig", "DatadogSource"]
 
 _DEFAULT_STATES: tuple[MonitorState, ...] = ("Alert", "No Data")
-_TIPS = {
-    401: "check api_key",
-    403: "check api_key and app_key (the application key needs the monitors_read scope)",
-    404: "check site (datadoghq.com, datadoghq.eu, us3/us5.datadoghq.com, ap1.datadoghq.com)",
-}
 
 
 class DatadogConfig(BaseModel):
@@ -95,25 +90,19 @@ class DatadogSource:
         clock: Callable[[], float] = time.time,
         random: Callable[[], float] = random.random,
     ) -> None:
-        from datadog_api_client import ApiClient, Configuration  # noqa: PLC0415 - the extra
-        from datadog_api_client.v1.api.monitors_api import MonitorsApi  # noqa: PLC0415
-
         self.name = name
         self.config = config
-        self._sleep, self._clock, self._random = sleep, clock, random
-        settings = Configuration(  # type: ignore[no-untyped-call]
-            host=config.base_url.rstrip("/") if config.base_url else None,
-            request_timeout=config.timeout,
-            preload_content=False,  # the raw page: each monitor is parsed on its own
+        self._clock = clock
+        self._api = MonitorsClient(
+            name,
+            site=config.site,
+            base_url=config.base_url,
+            api_key=config.api_key,
+            app_key=config.app_key,
+            retry=Retry(config.max_retries, config.max_wait, sleep, random),
+            timeout=config.timeout,
+            verify=config.verify,
         )
-        if config.base_url is None:
-            settings.server_variables["site"] = config.site
-        settings.verify_ssl = config.verify
-        settings.api_key["apiKeyAuth"] = config.api_key.get_secret_value()
-        settings.api_key["appKeyAuth"] = config.app_key.get_secret_value()
-        self._client = ApiClient(settings)
-        self._monitors = MonitorsApi(self._client)  # type: ignore[no-untyped-call]
-        self._secrets = [config.api_key.get_secret_value(), config.app_key.get_secret_value()]
 
     def __repr__(self) -> str:
         return f"DatadogSource(name={self.name!r}, site={self.config.site!r})"
@@ -131,7 +120,7 @@ class DatadogSource:
         firing: list[Signal] = []
         page = 0
         while True:
-            items = self._page(page)
+            items = self._api.page(page, self.config.page_size, self.config.monitor_tags)
             signals, quarantined = self._map(items, page, now)
             firing += signals
             yield Batch(tuple(signals), tuple(quarantined), None)
@@ -145,7 +134,6 @@ class DatadogSource:
         self, items: list[Any], page: int, now: datetime
     ) -> tuple[list[Signal], list[Quarantined]]:
         from datadog_api_client.exceptions import OpenApiException  # noqa: PLC0415
-        from datadog_api_client.v1.model.monitor import Monitor  # noqa: PLC0415
 
         cfg = self.config
         signals: list[Signal] = []
@@ -155,7 +143,7 @@ class DatadogSource:
             try:
                 if not isinstance(item, dict):
                     raise ValueError("a monitor must be a JSON object")
-                monitor = self._client.deserialize(json.dumps(item), (Monitor,), True)
+                monitor = self._api.monitor(item)
                 state = str(getattr(monitor.overall_state, "value", monitor.overall_state))
                 if state not in cfg.states:
                     continue
@@ -198,115 +186,8 @@ class DatadogSource:
             )
         return signals, quarantined
 
-    def _page(self, page: int) -> list[Any]:
-        """One page of monitors as raw JSON objects, waiting out 429s."""
-        from datadog_api_client.exceptions import OpenApiException  # noqa: PLC0415
-        from urllib3.exceptions import HTTPError  # noqa: PLC0415 - the SDK's transport
-
-        kwargs: dict[str, Any] = {"page": page, "page_size": self.config.page_size}
-        if self.config.monitor_tags:
-            kwargs["monitor_tags"] = ",".join(self.config.monitor_tags)
-        attempt = 0
-        while True:
-            try:
-                # preload_content=False: the urllib3 response, not the typed list
-                response: Any = self._monitors.list_monitors(**kwargs)
-            except HTTPError as exc:
-                if self._wait(
-                    attempt, None, f"cannot reach the Datadog API ({type(exc).__name__})"
-                ):
-                    attempt += 1
-                    continue
-                raise SourceError(
-                    self.name, self._mask(f"cannot reach the Datadog API: {type(exc).__name__}")
-                ) from exc
-            except OpenApiException as exc:
-                # The SDK raises its ApiException for an error status even with the raw
-                # response asked for (and with status 0 for a transport failure).
-                status = int(getattr(exc, "status", 0) or 0)
-                if not status:
-                    reason = getattr(exc, "reason", None) or type(exc).__name__
-                    raise SourceError(
-                        self.name, self._mask(f"cannot reach the Datadog API: {reason}")
-                    ) from exc
-                headers = {
-                    str(k).lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()
-                }
-                body = getattr(exc, "body", None)
-                response = _Answer(
-                    status, headers, json.dumps(body).encode() if body is not None else b""
-                )
-            status = int(response.status)
-            if status == 429 or status >= 500:
-                told = _reset_seconds(response.headers.get("x-ratelimit-reset"))
-                if self._wait(attempt, told, f"HTTP {status} from /api/v1/monitor"):
-                    attempt += 1
-                    continue
-            if not 200 <= status < 300:
-                raise SourceError(self.name, self._error(status, response.data))
-            try:
-                body = json.loads(response.data)
-            except ValueError as exc:
-                raise SourceError(
-                    self.name,
-                    f"/api/v1/monitor answered HTTP {status} with a body that is not JSON",
-                ) from exc
-            if not isinstance(body, list):
-                raise SourceError(
-                    self.name, "/api/v1/monitor: the answer is not a list of monitors"
-                )
-            return body
-
-    def _wait(self, attempt: int, told: float | None, failure: str) -> bool:
-        if attempt >= self.config.max_retries:
-            return False
-        delay = told if told is not None else min(60.0, 2.0**attempt) * (0.5 + self._random())
-        if delay > self.config.max_wait:
-            raise SourceError(
-                self.name,
-                f"{failure}: asked to wait {delay:.0f}s, beyond max_wait "
-                f"({self.config.max_wait:.0f}s); the next sync will resume",
-            )
-        self._sleep(delay)
-        return True
-
-    def _error(self, status: int, data: bytes) -> str:
-        message = ""
-        try:
-            errors = json.loads(data).get("errors")
-            if isinstance(errors, list):
-                message = "; ".join(str(e) for e in errors)[:300]
-        except (ValueError, AttributeError):
-            pass
-        text = f"HTTP {status} from /api/v1/monitor" + (f": {message}" if message else "")
-        if tip := _TIPS.get(status):
-            text += f" (tip: {tip})"
-        return self._mask(text)
-
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _app(self) -> str:
         if self.config.base_url:
             return self.config.base_url.rstrip("/")
         site = self.config.site
         return f"https://app.{site}" if site.count(".") == 1 else f"https://{site}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """An error status the SDK raised, in the shape of the raw response it returns."""
-
-    status: int
-    headers: dict[str, Any]
-    data: bytes
-
-
-def _reset_seconds(value: object) -> float | None:
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
