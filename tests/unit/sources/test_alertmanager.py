@@ -259,3 +259,17 @@ def test_the_label_mapping_is_configurable() -> None:
     mapping = LabelMapping(namespace="kubernetes_namespace", workloads={"app": "deployment"})
     config = AlertmanagerConfig(base_url="http://am:9093", cluster="c", labels=mapping)
     assert config.labels.workloads == {"app": "deployment"}
+
+
+def test_an_unplaced_alert_read_again_is_kept_under_one_digest(
+    state: tuple[AlertmanagerState, str],
+) -> None:
+    st, url = state
+    st.alerts.append(
+        kube_alert({"alertname": "Watchdog"}, fingerprint="00000000000000f9", moment=MOMENT)
+    )
+    [first] = pull(source(url))
+    st.alerts[0]["updatedAt"] = "2026-11-28T11:59:00.000Z"  # Prometheus sent it again
+    [again] = pull(source(url))
+    assert first.quarantined[0].digest == again.quarantined[0].digest
+    assert first.quarantined[0].payload != again.quarantined[0].payload

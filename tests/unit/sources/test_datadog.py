@@ -134,3 +134,14 @@ def test_a_refused_key_is_an_error_naming_the_status_never_the_key(
 def test_unreachable_datadog_is_an_error_never_all_clear() -> None:
     with pytest.raises(SourceError, match="cannot reach the Datadog API"):
         pull(source("http://127.0.0.1:9", max_retries=0))
+
+
+def test_an_unplaced_monitor_listed_again_is_kept_under_one_digest(
+    served: tuple[DatadogState, str],
+) -> None:
+    held, url = served
+    held.monitors.append(monitor(7, "billing", "Alert", ["team:billing"]))
+    [first] = [q for b in pull(source(url)) for q in b.quarantined]
+    held.monitors[0]["overall_state_modified"] = "2026-12-02T12:01:00+00:00"
+    [again] = [q for b in pull(source(url)) for q in b.quarantined]
+    assert first.digest == again.digest

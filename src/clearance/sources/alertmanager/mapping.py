@@ -171,12 +171,17 @@ def map_alerts(
                 f"{mapping.pod}, {mapping.node}, {', '.join(sorted(mapping.workloads))})"
             )
         raw = json.dumps(item, sort_keys=True, default=str).encode()
+        # An unplaced alert is read again at every pull with a new updatedAt: its identity
+        # (fingerprint) is what it is kept under, so the quarantine holds it once.
+        identity = raw
+        if reason == "no_target" and isinstance(item, dict):
+            identity = json.dumps(item.get("fingerprint"), default=str).encode()
         quarantined.append(
             Quarantined(
                 source=source,
                 reason=reason,
                 detail=detail,
-                digest=payload_digest(raw),
+                digest=payload_digest(identity),
                 location=f"{location}[{i}]",
                 payload=raw,
             )

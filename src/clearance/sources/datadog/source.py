@@ -174,12 +174,16 @@ class DatadogSource:
             ) as exc:  # fmt: skip
                 reason, detail = "malformed_monitor", str(exc).splitlines()[0][:500]
             raw = json.dumps(item, sort_keys=True, default=str).encode()
+            # An unplaced monitor is listed again at every pull: kept once, by its id and tags.
+            identity = raw
+            if reason == "no_target" and isinstance(item, dict):
+                identity = json.dumps([item.get("id"), item.get("tags")], default=str).encode()
             quarantined.append(
                 Quarantined(
                     source=self.name,
                     reason=reason,
                     detail=detail,
-                    digest=payload_digest(raw),
+                    digest=payload_digest(identity),
                     location=f"/api/v1/monitor page {page}[{i}]",
                     payload=raw,
                 )
