@@ -43,7 +43,7 @@ from clearance.model.decision import (
     Verdict,
 )
 from clearance.model.exemptions import Exemption
-from clearance.model.signal import Signal, format_time, utc
+from clearance.model.signal import Severity, Signal, SignalKind, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import ExposedAsset, Proximity, Target
 from clearance.policy.compiled import Policy
@@ -84,7 +84,10 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     # What the change does, for image findings (by CVE) and code scanning results (baseline):
     # both weigh and rule alike; only the image findings are summed up in the "change" reason.
     changed = {**found, **reported_changes}
-    counted = [m for m in active if m.signal.uid not in waived]
+    # A kind the policy gives no half-life (health, in a policy written before it) is not
+    # scored; its signals still reach rules and stances.
+    weighed = policy.weights.half_life
+    counted = [m for m in active if m.signal.uid not in waived and m.signal.kind in weighed]
     scored: list[tuple[float, Contribution]] = [
         contribute(m, policy.weights, now, changed.get(m.signal.uid, Change.NONE).value)
         for m in counted
@@ -146,6 +149,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     reasons += _freeze_reasons(policy, target, now)
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
     stance_reasons, degraded = _stance_reasons(env, snapshot, freshness, now)
+    stance_reasons += _unhealthy_reasons(env, policy, target, counted_health(active, waived), now)
     reasons += stance_reasons
 
     reasons.sort(key=lambda r: (-r.verdict.rank, r.waived_by is not None, r.code, r.signal or ""))
@@ -565,6 +569,58 @@ def _stance_reasons(
             f"Inventory {exposure.inventory!r} resolved {exposure.target.key} to no assets",
         )
     return reasons, fired
+
+
+# Health signals the unhealthy_target stance acts on: medium severity or worse (an evicted pod
+# or a rollout under way only scores), and current: seen within one health half-life (a
+# state, such as a crash loop, is seen at the decision's ``now``; an event, such as a restart,
+# when it happened).
+_UNHEALTHY_FROM = Severity.MEDIUM
+_UNHEALTHY_LISTED = 5
+
+
+def counted_health(active: list[Match], waived: Mapping[str, Exemption]) -> list[Match]:
+    return [
+        m
+        for m in active
+        if m.signal.kind is SignalKind.HEALTH
+        and m.signal.uid not in waived
+        and m.signal.severity >= _UNHEALTHY_FROM
+    ]
+
+
+def _unhealthy_reasons(
+    env: Environment, policy: Policy, target: Target, health: list[Match], now: datetime
+) -> list[Reason]:
+    """The ``unhealthy_target`` stance, naming what is unwell (with its link) when it fires."""
+    chosen = env.stances.unhealthy_target
+    if chosen is None:
+        return []
+    within = policy.weights.half_life.get(SignalKind.HEALTH, 0)
+    current = [m for m in health if age_seconds(m.signal.last_seen, now) <= within]
+    if not current:
+        return []
+    current.sort(key=lambda m: (-m.signal.severity, m.signal.uid))
+    named = [
+        m.signal.title + (f" <{m.signal.url}>" if m.signal.url else "")
+        for m in current[:_UNHEALTHY_LISTED]
+    ]
+    more = len(current) - len(named)
+    listed = "; ".join(named) + (f"; and {more} more" if more else "")
+    consequence = {
+        Stance.BLOCK: "blocks",
+        Stance.APPROVE: "requires approval",
+        Stance.PROCEED_WITH_WARNING: "proceeds with this warning",
+    }[chosen]
+    return [
+        Reason(
+            code="stance:unhealthy_target",
+            verdict=chosen.verdict,
+            message=f"{target.key} is unhealthy: {listed}; the {target.environment} stance for "
+            f"unhealthy_target {consequence}.",
+            signal=current[0].signal.uid if len(current) == 1 else None,
+        )
+    ]
 
 
 def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:

@@ -38,6 +38,7 @@ from clearance.model.assets import AssetKind, AssetRef, index_keys
 from clearance.model.coverage import Managed, exposed_hosts, host_coverage
 from clearance.model.drift import find_drift
 from clearance.model.exemptions import Exemption
+from clearance.model.health import health_signals
 from clearance.model.quarantine import Quarantined
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, SignalKind, utc
@@ -113,7 +114,11 @@ def assemble(
     graph = evidence.identities(now)
     exposure = inventory.resolve(target, manifest=manifest, identities=graph)
     keys = tuple(sorted({key for exposed in exposure.assets for key in index_keys(exposed.ref)}))
-    candidates = evidence.touching(keys, now) if keys else ()
+    candidates: Sequence[Signal] = evidence.touching(keys, now) if keys else ()
+    if exposure.conditions:
+        # What the inventory saw wrong with the target, as health signals at this ``now``: the
+        # snapshot records them, so a replay reads them rather than the cluster.
+        candidates = [*candidates, *health_signals(exposure.conditions, now)]
     matches = SignalIndex(candidates).match(exposure)
     health = list(evidence.source_health(now))
     known = {h.name for h in health}

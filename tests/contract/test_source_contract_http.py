@@ -1,5 +1,5 @@
 """The source contract (tests/contract/source_contract.py) run against the REST adapters:
-Defender for Endpoint, SentinelOne and Wazuh, each on its loopback stand-in."""
+Defender for Endpoint, SentinelOne, Wazuh and Alertmanager, each on its loopback stand-in."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from clearance.sources.alertmanager.source import AlertmanagerConfig, AlertmanagerSource
 from clearance.sources.defender.source import DefenderConfig, DefenderSource
+from clearance.sources.prometheus.source import PrometheusConfig, PrometheusSource
 from clearance.sources.sentinelone.source import SentinelOneConfig, SentinelOneSource
 from clearance.sources.wazuh.source import WazuhConfig, WazuhSource
 from contract.source_contract import ContractStandIn, SourceContract
-from standins import defender, sentinelone, wazuh
+from standins import alertmanager, defender, prometheus, sentinelone, wazuh
 
 PAGE = 3
 
@@ -145,3 +147,104 @@ class TestWazuhContract(SourceContract):
         state = wazuh.WazuhState()
         with wazuh.serve(state) as url:
             yield WazuhContractStandIn(state, url)
+
+
+class AlertmanagerContractStandIn:
+    secret = alertmanager.PASSWORD
+    page_size = PAGE  # the API has no pages: the source stores its answer in batches this big
+    auth_status = 401
+
+    def __init__(self, state: alertmanager.AlertmanagerState, url: str) -> None:
+        self.state, self.url = state, url
+
+    def source(self, *, sleep: Callable[[float], None]) -> AlertmanagerSource:
+        config = AlertmanagerConfig(
+            base_url=self.url,
+            cluster="prod-eu",
+            username=alertmanager.USERNAME,
+            password=SecretStr(self.secret),
+            batch_size=PAGE,
+        )
+        return AlertmanagerSource("alertmanager-eu", config, sleep=sleep, random=_no_jitter)
+
+    def seed(self, count: int) -> None:
+        self.state.add_alerts(count)
+
+    def add_malformed(self) -> None:
+        bad = self.state.add_alerts(1)[0]
+        bad["startsAt"] = "yesterday"  # not an RFC 3339 time
+
+    def fail_auth(self) -> None:
+        self.state.password = "rotated-password"
+
+    def rate_limit(self, times: int) -> None:
+        for _ in range(times):  # a proxy's limit_req: no Retry-After
+            self.state.scripted.queue(429, alertmanager.TOO_MANY, {"Content-Type": "text/html"})
+
+
+class TestAlertmanagerContract(SourceContract):
+    @pytest.fixture
+    def stand_in(self) -> Iterator[ContractStandIn]:
+        state = alertmanager.AlertmanagerState()
+        with alertmanager.serve(state) as url:
+            yield AlertmanagerContractStandIn(state, url)
+
+
+class PrometheusContractStandIn:
+    """Items are SLOs: each seeded one is a burning SLO the next source built will query."""
+
+    secret = prometheus.PASSWORD
+    page_size = PAGE  # SLOs per batch
+    auth_status = 401
+
+    def __init__(self, state: prometheus.PrometheusState, url: str) -> None:
+        self.state, self.url = state, url
+
+    def source(self, *, sleep: Callable[[float], None]) -> PrometheusSource:
+        slos = [
+            {
+                "name": f"slo-{i}",
+                "query": query,
+                "assets": [f"workload:prod-eu/shop/deployment/app-{i}"],
+            }
+            for i, query in enumerate(self.state.vectors)
+        ] or [{"name": "idle", "query": "vector(0)", "assets": ["namespace:prod-eu/shop"]}]
+        if not self.state.vectors:
+            self.state.burn("vector(0)", "0")  # an SLO that does not burn: no finding
+        config = PrometheusConfig.model_validate(
+            {
+                "base_url": self.url,
+                "slos": slos,
+                "username": prometheus.USERNAME,
+                "password": self.secret,
+                "batch_size": PAGE,
+            }
+        )
+        return PrometheusSource("prometheus-eu", config, sleep=sleep, random=_no_jitter)
+
+    def seed(self, count: int) -> None:
+        start = len(self.state.vectors)
+        for n in range(start, start + count):
+            self.state.burn(f'slo:burn_rate:ratio_rate1h{{sloth_id="app-{n}"}}', "16.2")
+
+    def add_malformed(self) -> None:
+        n = len(self.state.vectors)
+        self.state.burn(f'slo:burn_rate:ratio_rate1h{{sloth_id="app-{n}"}}', "high")
+
+    def fail_auth(self) -> None:
+        self.state.password = "rotated-password"
+
+    def rate_limit(self, times: int) -> float:
+        for _ in range(times):
+            self.state.scripted.queue(
+                503, b"Service Unavailable", {"Retry-After": "7", "Content-Type": "text/plain"}
+            )
+        return 7.0
+
+
+class TestPrometheusContract(SourceContract):
+    @pytest.fixture
+    def stand_in(self) -> Iterator[ContractStandIn]:
+        state = prometheus.PrometheusState()
+        with prometheus.serve(state) as url:
+            yield PrometheusContractStandIn(state, url)

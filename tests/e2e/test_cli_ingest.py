@@ -148,3 +148,28 @@ def test_an_option_the_format_does_not_take_is_refused_before_anything_is_stored
     assert result.code == 2
     assert "cannot read" in result.err
     assert not (tmp_path / "store.db").exists()
+
+
+def test_a_saved_alertmanager_answer_is_stored_as_health_and_unplaced_alerts_counted(
+    clearance: Run, url: str, tmp_path: Path
+) -> None:
+    alerts = json.loads(
+        (FIXTURES / "alertmanager" / "alerts.v2.karma-mock-0.27.0.json").read_text()
+    )
+    crash = {
+        **alerts[2],
+        "fingerprint": "00000000000000f1",
+        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "checkout-1"},
+    }
+    export = tmp_path / "alerts.json"
+    export.write_text(json.dumps([crash, *alerts]))
+    result = clearance(
+        "ingest", "--format", "alertmanager", "--cluster", "prod-eu", "--database", url,
+        "--now", NOW, str(export),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    # The 4 silenced recorded alerts are not read; the other 8 name no Kubernetes object.
+    assert f"{export}: 1 signal(s) stored as 'alertmanager', 8 quarantined" in result.out
+    stored = _store(url).get_signal("alertmanager:00000000000000f1")
+    assert stored.kind is SignalKind.HEALTH
+    assert {str(a) for a in stored.assets} == {"pod:shop/checkout-1", "namespace:prod-eu/shop"}

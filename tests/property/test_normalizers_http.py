@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearance.sources.alertmanager.mapping import AlertmanagerNormalizer
 from clearance.sources.defender.source import DefenderNormalizer
 from clearance.sources.interface import Batch
 from clearance.sources.sentinelone.source import SentinelOneNormalizer
 from clearance.sources.wazuh.source import WazuhNormalizer
 from property.random_json import JSON
-from standins import defender, sentinelone, wazuh
+from standins import alertmanager, defender, sentinelone, wazuh
 
 NOT_AN_OBJECT = JSON.filter(lambda v: not isinstance(v, dict))
 
@@ -43,6 +44,13 @@ Case = tuple[
     list[str],
 ]
 CASES: dict[str, Case] = {
+    "alertmanager": (
+        lambda n: alertmanager.numbered_alert(n, alertmanager.AlertmanagerState().clock),
+        lambda a: f"alertmanager:{a['fingerprint']}",
+        AlertmanagerNormalizer,
+        lambda items: json.dumps(items).encode(),  # GET /api/v2/alerts answers a plain list
+        ["fingerprint", "labels", "annotations", "startsAt", "updatedAt", "generatorURL", "status"],
+    ),
     "defender": (
         _defender,
         lambda a: f"defender:{a['id']}",

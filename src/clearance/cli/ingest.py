@@ -31,7 +31,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--source", help="source name the signals are stored under (default: the format name)"
     )
     parser.add_argument(
-        "--cluster", help="cluster of the events (falco, ocsf, trivy): Falco does not send it"
+        "--cluster",
+        help="cluster of the events (falco, ocsf, trivy, alertmanager): not all formats carry it",
     )
     parser.add_argument(
         "--hostname-is-node",

@@ -59,6 +59,10 @@ class SignalKind(StrEnum):
     TEST = "test"
     CODE_SCAN = "code_scan"
 
+    # The target itself is unwell (a crash-looping pod, a node under pressure, a firing alert,
+    # a burning error budget): not a threat, but a reason not to change it right now.
+    HEALTH = "health"
+
 
 # Kinds that come with the deploy request (reports about the change) rather than from a source:
 # stamped at the decision's time, so they never decay and a policy need not give them half-lives.

@@ -9,6 +9,7 @@ from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.assets import AssetRef, ImageRef, parse_image
+from clearance.model.health import HealthCondition
 from clearance.model.signal import format_time, utc
 
 
@@ -145,6 +146,10 @@ class Exposure:
     inventory: str
     unresolved: tuple[tuple[UnresolvedReason, str], ...] = ()
     notes: tuple[str, ...] = ()
+    # What the inventory saw wrong with the target's own objects (model/health.py). Not part of
+    # the recorded form: the snapshot records them as the health signals they became at the
+    # decision's ``now``, which is what the decision read.
+    conditions: tuple[HealthCondition, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

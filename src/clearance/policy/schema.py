@@ -101,6 +101,12 @@ class Stances(_Strict):
     # Likewise, required only where the environment requires coverage (``coverage.required``).
     not_covered: Stance | None = None
 
+    # The target itself is unwell (a health signal of medium severity or worse: a crash loop,
+    # a firing alert, a burning error budget). Optional, unlike the stances above: those say
+    # what to do when the gate cannot see, this one acts on what it sees; a policy without it
+    # (one written before health signals existed) weighs health by score alone.
+    unhealthy_target: Stance | None = None
+
 
 ReportFormatName = Literal["junit", "sarif"]
 
@@ -200,6 +206,22 @@ def _table_problems(table: SeverityTable, where: str) -> list[str]:
     return []
 
 
+KindName = Literal[
+    "detection",
+    "vulnerability",
+    "posture",
+    "incident",
+    "anomaly",
+    "known_exploited",
+    "test",
+    "code_scan",
+    "health",
+]
+# Kinds a policy may leave out of ``half_lives``: a policy written before they existed still
+# loads (and replays its decisions), and does not weigh them (see ``Scoring.weighs``).
+OPTIONAL_KINDS = frozenset({SignalKind.HEALTH})
+
+
 class KindScoring(_Strict):
     """How one kind of finding weighs: its own severity table (else ``severity_weights``), and
     a cap on the combined contribution of all signals of that kind (a hundred medium CVEs are
@@ -212,32 +234,8 @@ class KindScoring(_Strict):
 class Scoring(_Strict):
     severity_weights: SeverityTable
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
-    half_lives: dict[
-        Literal[
-            "detection",
-            "vulnerability",
-            "posture",
-            "incident",
-            "anomaly",
-            "known_exploited",
-            "test",
-            "code_scan",
-        ],
-        Duration,
-    ]
-    kinds: dict[
-        Literal[
-            "detection",
-            "vulnerability",
-            "posture",
-            "incident",
-            "anomaly",
-            "known_exploited",
-            "test",
-            "code_scan",
-        ],
-        KindScoring,
-    ] = {}
+    half_lives: dict[KindName, Duration]
+    kinds: dict[KindName, KindScoring] = {}
     # How much an image finding counts by what the deploy does to it (change.py): a deploy is
     # judged by what it brings, not held back by what it removes. Absent: every finding counts
     # fully, whatever the deploy changes.
@@ -254,7 +252,7 @@ class Scoring(_Strict):
         missing += [
             f"half_lives.{k.value}"
             for k in SignalKind
-            if k.value not in self.half_lives and k not in CHANGE_KINDS
+            if k.value not in self.half_lives and k not in CHANGE_KINDS | OPTIONAL_KINDS
         ]
         if missing:
             problems.append("scoring must set every weight; missing " + ", ".join(missing))
@@ -301,6 +299,12 @@ class Scoring(_Strict):
 
     def proximity_weight(self, proximity: Proximity) -> float:
         return self.proximity_weights[proximity.label]  # type: ignore[index]
+
+    def weighs(self, kind: SignalKind) -> bool:
+        """Whether signals of ``kind`` count toward the score: every kind but an optional one
+        the policy gives no half-life (it still reaches rules and stances). Change kinds always
+        count: they are stamped at the decision and never decay."""
+        return kind.value in self.half_lives or kind in CHANGE_KINDS
 
     def half_life(self, kind: SignalKind) -> int:
         if kind.value not in self.half_lives:  # a change kind: stamped at the decision, age 0

@@ -41,6 +41,7 @@ FORMATS: dict[str, str] = {
     "epss": "clearance.sources.epss.catalog:EpssNormalizer",
     "openvex": "clearance.sources.vex.documents:VexNormalizer",
     "cyclonedx-vex": "clearance.sources.vex.documents:CycloneDxVexNormalizer",
+    "alertmanager": "clearance.sources.alertmanager.mapping:AlertmanagerNormalizer",
 }
 # Formats that are reference documents (stored whole and applied), not findings.
 DOCUMENT_FORMATS = frozenset({"kev", "epss", "openvex", "cyclonedx-vex"})

@@ -10,11 +10,11 @@ import msgspec
 import pytest
 
 from clearance.inventory.kubernetes.cache import parse_all
+from clearance.inventory.kubernetes.health import HEALTHY_POD
 from clearance.inventory.kubernetes.wire import decode_page
 
-CLUSTER = json.loads(
-    (Path(__file__).parents[2] / "fixtures" / "k8s" / "prod-eu.cluster.json").read_text()
-)
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "k8s"
+CLUSTER = json.loads((FIXTURES / "prod-eu.cluster.json").read_text())
 KINDS = [
     ("pods", "pod"),
     ("nodes", "node"),
@@ -37,6 +37,35 @@ def test_lean_decoding_parses_to_the_same_records(plural: str, kind: str) -> Non
     items, version, token = decode_page(kind, page(CLUSTER[plural], "abc"))
     assert (version, token) == ("42", "abc")
     assert parse_all(kind, items) == parse_all(kind, CLUSTER[plural])
+
+
+@pytest.mark.parametrize("name", ["crashloopbackoff", "imagepullbackoff", "restarting", "evicted"])
+def test_lean_decoding_keeps_what_pod_health_reads(name: str) -> None:
+    pod = {
+        **CLUSTER["pods"][0],
+        "status": json.loads((FIXTURES / f"status.{name}.json").read_text()),
+    }
+    items, _, _ = decode_page("pod", page([pod]))
+    assert parse_all("pod", items) == parse_all("pod", [pod])
+    [parsed], _ = parse_all("pod", items)
+    assert parsed.health != HEALTHY_POD  # type: ignore[union-attr]
+
+
+def test_lean_decoding_keeps_node_and_rollout_conditions() -> None:
+    node = {**CLUSTER["nodes"][0]}
+    node["status"] = {
+        **node["status"],
+        "conditions": json.loads((FIXTURES / "status.node-pressure.json").read_text()),
+    }
+    deployment = {
+        **CLUSTER["deployments"][0],
+        "status": json.loads((FIXTURES / "status.progress-deadline-exceeded.json").read_text()),
+    }
+    for kind, obj in (("node", node), ("deployment", deployment)):
+        items, _, _ = decode_page(kind, page([obj]))
+        assert parse_all(kind, items) == parse_all(kind, [obj])
+    [parsed], _ = parse_all("node", decode_page("node", page([node]))[0])
+    assert parsed.health.problems  # type: ignore[union-attr]
 
 
 def test_a_page_with_an_odd_object_falls_back_and_keeps_the_others() -> None:

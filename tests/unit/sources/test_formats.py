@@ -25,6 +25,7 @@ ISSUE_FORMATS = (
     "epss",
     "openvex",
     "cyclonedx-vex",
+    "alertmanager",
 )
 
 

@@ -30,6 +30,8 @@ class KubernetesInventoryConfig(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0)
     initial_sync_seconds: float = Field(default=10.0, ge=0)
     watch_timeout_seconds: int = Field(default=300, ge=1)
+    # Restarts of one container that make a pod "restarting repeatedly" (a health signal).
+    restarts: int = Field(default=3, ge=1)
 
 
 def api_factories(

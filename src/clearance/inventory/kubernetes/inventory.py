@@ -49,7 +49,12 @@ from clearance.inventory.kubernetes.config import (
     api_factories,
 )
 from clearance.inventory.kubernetes.objects import MalformedObjectError
-from clearance.inventory.kubernetes.resolve import Resolution, resolve_in_cluster, workload_kind
+from clearance.inventory.kubernetes.resolve import (
+    DEFAULT_RESTARTS,
+    Resolution,
+    resolve_in_cluster,
+    workload_kind,
+)
 from clearance.inventory.kubernetes.watch import Reflector, list_into
 from clearance.model.target import Exposure, Proximity, SourceHealth, Target, UnresolvedReason
 
@@ -82,6 +87,7 @@ class KubernetesInventory:
         clock: Callable[[], datetime] = _utc_now,
         initial_sync_seconds: float = 10.0,
         watch_timeout_seconds: int = 300,
+        restarts: int = DEFAULT_RESTARTS,
     ) -> None:
         """``apis`` maps each cluster name to a factory of its API client (connected lazily)."""
         self.name = name
@@ -90,6 +96,7 @@ class KubernetesInventory:
         self.caches = {cluster: ClusterCache(cluster, clock) for cluster in apis}
         self._initial_sync = initial_sync_seconds
         self._watch_timeout = watch_timeout_seconds
+        self._restarts = restarts
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sync_lock = threading.Lock()
@@ -105,6 +112,7 @@ class KubernetesInventory:
             api_factories(name, config, base_dir),
             initial_sync_seconds=config.initial_sync_seconds,
             watch_timeout_seconds=config.watch_timeout_seconds,
+            restarts=config.restarts,
         )
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -253,7 +261,7 @@ class KubernetesInventory:
             if not cache.listed(k, namespace):
                 why = cache.state[k].error or f"cluster {cluster!r}: {k}s not listed yet"
                 return unresolved(UnresolvedReason.INVENTORY_UNAVAILABLE, why)
-        result = resolve_in_cluster(cache, target, parsed)
+        result = resolve_in_cluster(cache, target, parsed, restarts=self._restarts)
         node_state = cache.state["node"]
         if not node_state.synced and result.machines:
             # The nodes could not be listed at all: say that once, rather than node by node.
@@ -274,6 +282,7 @@ class KubernetesInventory:
             inventory=self.name,
             unresolved=tuple(dict.fromkeys(result.unresolved)),
             notes=tuple(result.notes),
+            conditions=tuple(result.conditions),
         )
 
     def health(self, now: datetime) -> SourceHealth:

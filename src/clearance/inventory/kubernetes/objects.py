@@ -18,6 +18,16 @@ from functools import lru_cache
 from typing import Any
 
 from clearance.errors import InvalidAssetError
+from clearance.inventory.kubernetes.health import (
+    HEALTHY_NODE,
+    HEALTHY_POD,
+    NodeHealth,
+    PodHealth,
+    RolloutHealth,
+    node_health,
+    pod_health,
+    rollout_health,
+)
 from clearance.inventory.kubernetes.nodes import node_refs
 from clearance.inventory.kubernetes.scheduling import (
     MalformedObjectError,
@@ -60,6 +70,7 @@ class Controller:
     uid: str
     owner_uid: str | None  # the controlling ownerReference
     scheduling: Scheduling | None
+    rollout: RolloutHealth | None = None  # a Deployment's rollout, stuck or under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,7 @@ class Pod:
     host_ip: str | None
     refs: tuple[tuple[AssetRef, str], ...]  # direct refs and how each was found
     scheduling: Scheduling | None  # kept only while the pod has no node (Pending)
+    health: PodHealth = HEALTHY_POD
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,7 @@ class Node:
     taints: tuple[Taint, ...]
     unschedulable: bool
     refs: tuple[tuple[AssetRef, str], ...]  # host refs and the identity field each came from
+    health: NodeHealth = HEALTHY_NODE
 
 
 def _meta(obj: Mapping[str, Any], kind: str) -> tuple[str, str, str, Mapping[str, Any]]:
@@ -125,6 +138,7 @@ def parse_controller(obj: Mapping[str, Any], kind: str) -> Controller:
         uid=uid,
         owner_uid=_controller_uid(meta, where),
         scheduling=None if template is None else scheduling_of(template, where),
+        rollout=rollout_health(kind, obj.get("status")),
     )
 
 
@@ -209,6 +223,7 @@ def parse_pod(obj: Mapping[str, Any]) -> Pod:
         host_ip=str(host_ip) if host_ip else None,
         refs=tuple(dict.fromkeys(refs)),
         scheduling=None if node_name else scheduling_of(spec, where),
+        health=pod_health(status),
     )
 
 
@@ -237,4 +252,5 @@ def parse_node(obj: Mapping[str, Any]) -> Node:
         taints=tuple(taints),
         unschedulable=bool(spec.get("unschedulable")),
         refs=node_refs(name, labels, addresses, spec.get("providerID")),
+        health=node_health(spec, status),
     )

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from clearance.inventory.kubernetes.candidates import ManifestWorkload, candidate_nodes
+from clearance.inventory.kubernetes.health import node_conditions, pod_conditions
 from clearance.inventory.kubernetes.objects import Controller, Node, Pod, Scheduling
 from clearance.model.assets import AssetKind, AssetRef
+from clearance.model.health import HealthCondition
 from clearance.model.target import ExposedAsset, Proximity, Target, UnresolvedReason
 
 KIND_ALIASES = {
@@ -34,6 +36,8 @@ KIND_ALIASES = {
     "replicasets": "replicaset",
 }
 _MAX_DEPTH = 3  # CronJob → Job → Pod is the deepest built-in chain
+# Restarts of one container that make it "restarting repeatedly" (the inventory's ``restarts``).
+DEFAULT_RESTARTS = 3
 
 
 class ClusterView(Protocol):
@@ -56,6 +60,8 @@ class Resolution:
     # Host refs by machine (node name -> its refs and the path that reached it), for the
     # identity graph to expand one machine at a time.
     machines: dict[str, tuple[tuple[AssetRef, ...], str]] = field(default_factory=dict)
+    # What is wrong with the pods, the rollout and the nodes (current and candidate) found.
+    conditions: dict[HealthCondition, None] = field(default_factory=dict)
 
     def add(self, proximity: Proximity, ref: AssetRef, via: str) -> None:
         # The first path wins: running pods are visited (in name order) before candidates, so
@@ -90,9 +96,12 @@ def pods_of(view: ClusterView, root: Controller) -> list[Pod]:
     return sorted(pods, key=lambda p: (p.namespace, p.name))
 
 
-def add_node(out: Resolution, node: Node, prefix: str) -> None:
+def add_node(out: Resolution, node: Node, prefix: str, cluster: str) -> None:
     path = f"{prefix} → node {node.name}"
-    out.machines.setdefault(node.name, (tuple(ref for ref, _ in node.refs), path))
+    refs = tuple(ref for ref, _ in node.refs)
+    out.machines.setdefault(node.name, (refs, path))
+    for condition in node_conditions(cluster, node.name, refs, node.health):
+        out.conditions.setdefault(condition)
     for ref, source in node.refs:
         out.add(Proximity.HOST, ref, f"{prefix} → node {node.name} → {source}")
 
@@ -120,13 +129,20 @@ def add_candidates(
             )
         )
     for node in found.nodes:
-        add_node(out, node, f"candidate: {what}")
+        add_node(out, node, f"candidate: {what}", cluster)
 
 
 def resolve_in_cluster(
-    view: ClusterView, target: Target, manifest: ManifestWorkload | None = None
+    view: ClusterView,
+    target: Target,
+    manifest: ManifestWorkload | None = None,
+    *,
+    restarts: int = DEFAULT_RESTARTS,
 ) -> Resolution:
-    """Resolve ``target`` in one cluster; ``manifest`` is the workload about to be applied."""
+    """Resolve ``target`` in one cluster; ``manifest`` is the workload about to be applied.
+
+    Beside the assets, the health of what was found: pods of the workload (``restarts``: how
+    many restarts of one container count as restarting repeatedly), its rollout, its nodes."""
     out = Resolution()
     cluster, ns, name = target.cluster, target.namespace, target.workload.name
     kind = workload_kind(target.workload.kind)
@@ -142,10 +158,26 @@ def resolve_in_cluster(
         return out
     pods = [] if root is None else pods_of(view, root)
     missing_nodes: set[str] = set()
+    if root is not None and root.rollout is not None:
+        rollout = root.rollout
+        ref = AssetRef(AssetKind.WORKLOAD, f"{cluster}/{ns}/{kind}/{name}".lower())
+        out.conditions.setdefault(
+            HealthCondition(
+                cluster,
+                f"{kind} {ns}/{name}",
+                rollout.problem,
+                rollout.detail,
+                (ref,),
+                rollout.since,
+            )
+        )
     for pod in pods:
         where = f"pod {pod.namespace}/{pod.name}"
         for ref, via in pod.refs:
             out.add(Proximity.DIRECT, ref, via)
+        pod_ref = AssetRef(AssetKind.POD, f"{pod.namespace}/{pod.name}".lower())
+        for condition in pod_conditions(cluster, where, pod_ref, pod.health, restarts=restarts):
+            out.conditions.setdefault(condition)
         if pod.node_name is None:
             if pod.scheduling is not None and manifest is None:
                 add_candidates(
@@ -165,7 +197,7 @@ def resolve_in_cluster(
             out.add(Proximity.HOST, ref, f"{where} → spec.nodeName")
             out.machines.setdefault(pod.node_name, ((ref,), f"{where} → node {pod.node_name}"))
             continue
-        add_node(out, node, where)
+        add_node(out, node, where, cluster)
     if missing_nodes:
         out.unresolved.append(
             (

@@ -49,15 +49,51 @@ class _PodSpec(TypedDict, total=False):
     containers: list[_Container]
 
 
+# Health (health.py) reads a few status fields; each is a lean shape too, since the generic
+# dicts of a pod's whole status doubled the decoding time of a page.
+class _Reason(TypedDict, total=False):
+    reason: str
+
+
+class _Finished(TypedDict, total=False):
+    finishedAt: str
+
+
+class _State(TypedDict, total=False):
+    waiting: _Reason
+
+
+class _LastState(TypedDict, total=False):
+    terminated: _Finished
+
+
+class _PodCondition(TypedDict, total=False):
+    type: str
+    status: str
+    lastTransitionTime: str
+
+
+class _Condition(_PodCondition, total=False):
+    reason: str
+    message: str
+    lastUpdateTime: str
+
+
 class _ContainerStatus(TypedDict, total=False):
     name: str
     containerID: str
     image: str
     imageID: str
+    restartCount: int
+    state: _State
+    lastState: _LastState
 
 
 class _PodStatus(TypedDict, total=False):
     hostIP: str
+    phase: str
+    reason: str
+    conditions: list[_PodCondition]
     containerStatuses: list[_ContainerStatus]
     initContainerStatuses: list[_ContainerStatus]
     ephemeralContainerStatuses: list[_ContainerStatus]
@@ -86,9 +122,14 @@ class _ControllerSpec(TypedDict, total=False):
     jobTemplate: _JobTemplate
 
 
+class _ControllerStatus(TypedDict, total=False):
+    conditions: list[_Condition]  # a Deployment's Progressing condition
+
+
 class _Controller(TypedDict, total=False):
     metadata: _Meta
     spec: _ControllerSpec
+    status: _ControllerStatus
 
 
 class _Address(TypedDict, total=False):
@@ -104,6 +145,7 @@ class _NodeSpec(TypedDict, total=False):
 
 class _NodeStatus(TypedDict, total=False):
     addresses: list[_Address]
+    conditions: list[_Condition]  # Ready, MemoryPressure, DiskPressure, PIDPressure
 
 
 class _Node(TypedDict, total=False):

@@ -1,0 +1,1 @@
+"""Prometheus Alertmanager: firing alerts on the target, as health signals."""

@@ -1,0 +1,1 @@
+"""Datadog monitors in Alert or No Data, on the target, through datadog-api-client."""

@@ -1,0 +1,190 @@
+"""The Datadog monitors API through the official ``datadog-api-client``: pages of raw monitors,
+each parsed by the SDK's ``Monitor`` model on its own, with 429s waited out.
+
+The SDK is asked for the raw response (``preload_content=False``): decoding a whole page into
+typed models would lose the page to one malformed monitor. It still sends the keys
+(``DD-API-KEY``, ``DD-APPLICATION-KEY``), picks the site's host, and raises its
+``ApiException`` for an error status (``status`` 0 for a transport failure), which is mapped
+here to a :class:`SourceError` with a tip and the keys masked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+
+from clearance.errors import SourceError
+
+__all__ = ["MonitorsClient", "Retry"]
+
+_TIPS = {
+    401: "check api_key",
+    403: "check api_key and app_key (the application key needs the monitors_read scope)",
+    404: "check site (datadoghq.com, datadoghq.eu, us3/us5.datadoghq.com, ap1.datadoghq.com)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How many times a 429 or 5xx is retried, the longest wait allowed, and the seams."""
+
+    max_retries: int
+    max_wait: float
+    sleep: Callable[[float], None]
+    random: Callable[[], float]
+
+
+class MonitorsClient:
+    def __init__(
+        self,
+        source: str,
+        *,
+        site: str,
+        base_url: str | None,
+        api_key: SecretStr,
+        app_key: SecretStr,
+        retry: Retry,
+        timeout: float,
+        verify: bool,
+    ) -> None:
+        from datadog_api_client import ApiClient, Configuration  # noqa: PLC0415 - the extra
+        from datadog_api_client.v1.api.monitors_api import MonitorsApi  # noqa: PLC0415
+
+        self.name = source
+        self._retry = retry
+        settings = Configuration(  # type: ignore[no-untyped-call]
+            host=base_url.rstrip("/") if base_url else None,
+            request_timeout=timeout,
+            preload_content=False,  # the raw page: each monitor is parsed on its own
+        )
+        if base_url is None:
+            settings.server_variables["site"] = site
+        settings.verify_ssl = verify
+        settings.api_key["apiKeyAuth"] = api_key.get_secret_value()
+        settings.api_key["appKeyAuth"] = app_key.get_secret_value()
+        self._client = ApiClient(settings)
+        self._monitors = MonitorsApi(self._client)  # type: ignore[no-untyped-call]
+        self._secrets = [api_key.get_secret_value(), app_key.get_secret_value()]
+
+    def __repr__(self) -> str:
+        return f"MonitorsClient(source={self.name!r})"
+
+    def monitor(self, item: Any) -> Any:
+        """One raw monitor through the SDK's ``Monitor`` model (its errors propagate)."""
+        from datadog_api_client.v1.model.monitor import Monitor  # noqa: PLC0415
+
+        return self._client.deserialize(json.dumps(item), (Monitor,), True)
+
+    def page(self, page: int, size: int, tags: Sequence[str]) -> list[Any]:
+        """One page of monitors as raw JSON objects, waiting out 429s."""
+        kwargs: dict[str, Any] = {"page": page, "page_size": size}
+        if tags:
+            kwargs["monitor_tags"] = ",".join(tags)
+        return self._page(kwargs)
+
+    def _page(self, kwargs: dict[str, Any]) -> list[Any]:
+        from datadog_api_client.exceptions import OpenApiException  # noqa: PLC0415
+        from urllib3.exceptions import HTTPError  # noqa: PLC0415 - the SDK's transport
+
+        attempt = 0
+        while True:
+            try:
+                # preload_content=False: the urllib3 response, not the typed list
+                response: Any = self._monitors.list_monitors(**kwargs)
+            except HTTPError as exc:
+                if self._wait(
+                    attempt, None, f"cannot reach the Datadog API ({type(exc).__name__})"
+                ):
+                    attempt += 1
+                    continue
+                raise SourceError(
+                    self.name, self._mask(f"cannot reach the Datadog API: {type(exc).__name__}")
+                ) from exc
+            except OpenApiException as exc:
+                # The SDK raises its ApiException for an error status even with the raw
+                # response asked for (and with status 0 for a transport failure).
+                status = int(getattr(exc, "status", 0) or 0)
+                if not status:
+                    reason = getattr(exc, "reason", None) or type(exc).__name__
+                    raise SourceError(
+                        self.name, self._mask(f"cannot reach the Datadog API: {reason}")
+                    ) from exc
+                headers = {
+                    str(k).lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()
+                }
+                body = getattr(exc, "body", None)
+                response = _Answer(
+                    status, headers, json.dumps(body).encode() if body is not None else b""
+                )
+            status = int(response.status)
+            if status == 429 or status >= 500:
+                told = _reset_seconds(response.headers.get("x-ratelimit-reset"))
+                if self._wait(attempt, told, f"HTTP {status} from /api/v1/monitor"):
+                    attempt += 1
+                    continue
+            if not 200 <= status < 300:
+                raise SourceError(self.name, self._error(status, response.data))
+            try:
+                body = json.loads(response.data)
+            except ValueError as exc:
+                raise SourceError(
+                    self.name,
+                    f"/api/v1/monitor answered HTTP {status} with a body that is not JSON",
+                ) from exc
+            if not isinstance(body, list):
+                raise SourceError(
+                    self.name, "/api/v1/monitor: the answer is not a list of monitors"
+                )
+            return body
+
+    def _wait(self, attempt: int, told: float | None, failure: str) -> bool:
+        if attempt >= self._retry.max_retries:
+            return False
+        delay = told if told is not None else min(60.0, 2.0**attempt) * (0.5 + self._retry.random())
+        if delay > self._retry.max_wait:
+            raise SourceError(
+                self.name,
+                f"{failure}: asked to wait {delay:.0f}s, beyond max_wait "
+                f"({self._retry.max_wait:.0f}s); the next sync will resume",
+            )
+        self._retry.sleep(delay)
+        return True
+
+    def _error(self, status: int, data: bytes) -> str:
+        message = ""
+        try:
+            errors = json.loads(data).get("errors")
+            if isinstance(errors, list):
+                message = "; ".join(str(e) for e in errors)[:300]
+        except (ValueError, AttributeError):
+            pass
+        text = f"HTTP {status} from /api/v1/monitor" + (f": {message}" if message else "")
+        if tip := _TIPS.get(status):
+            text += f" (tip: {tip})"
+        return self._mask(text)
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """An error status the SDK raised, in the shape of the raw response it returns."""
+
+    status: int
+    headers: dict[str, Any]
+    data: bytes
+
+
+def _reset_seconds(value: object) -> float | None:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,1 @@
+"""Prometheus: error budgets burning too fast, evaluated through the HTTP API."""
