@@ -34,6 +34,7 @@ import jwt
 from jwt import PyJWK
 
 from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.http_client import Peer, http_client
 from clearance.model.principal import PrincipalId, PrincipalMap
 from clearance.server.settings import OidcIssuer, ServerSettings
 from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo, parse_scopes
@@ -124,7 +125,8 @@ class JwksCache:
 
 def _fetch_jwks(url: str) -> dict[str, Any]:
     try:
-        response = httpx.get(url, timeout=5.0)
+        with http_client(Peer.JWKS) as client:
+            response = client.get(url)
         response.raise_for_status()
         data = response.json()
     except (httpx.HTTPError, json.JSONDecodeError) as exc:
