@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from clearance.change import Change, changes, summary
-from clearance.errors import TargetError
+from clearance.errors import RuleEvaluationError, TargetError
 from clearance.model.canonical import canonical_json
 from clearance.model.cvss import cvss_view
 from clearance.model.decision import (
@@ -41,12 +41,7 @@ from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import Proximity, Target
 from clearance.policy.compiled import Policy
 from clearance.policy.freshness import assess, describe_age
-from clearance.policy.rules import (
-    MAX_RULE_SIGNALS,
-    SIGNAL_FIELDS,
-    CompiledRule,
-    RuleEvaluationError,
-)
+from clearance.policy.rules import MAX_RULE_SIGNALS, SIGNAL_FIELDS, CompiledRule
 from clearance.policy.schema import Environment, Stance
 from clearance.scoring import age_seconds, capped_risk, contribute, risk
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, ReplayError
 from clearance.model.canonical import canonical_json
 from clearance.model.signal import parse_time
 from clearance.model.snapshot import snapshot_from_dict, target_from_dict
@@ -24,10 +24,6 @@ from clearance.policy.compiled import Policy
 from clearance.store.interface import AuditRecord, Store
 
 PolicyLoader = Callable[[bytes, str], Policy]
-
-
-class ReplayError(ClearanceError):
-    """A record cannot be replayed (its policy is missing or no longer loads)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ import httpx
 import jwt
 import tenacity
 
+from clearance.errors import CallbackError
 from clearance.http_client import Peer, http_client
 from clearance.integrations.github import Gate
-from clearance.integrations.interface import CallbackError
 from clearance.integrations.settings import GitHubSettings
 from clearance.model.signal import format_time, parse_time
 

@@ -33,25 +33,13 @@ import httpx
 import jwt
 from jwt import PyJWK
 
-from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.errors import AuthError, InvalidPrincipalError, ScopeError
 from clearance.http_client import Peer, http_client
 from clearance.model.principal import PrincipalId, PrincipalMap
 from clearance.server.settings import OidcIssuer, ServerSettings
 from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo, parse_scopes
 
 logger = logging.getLogger(__name__)
-
-
-class AuthError(ClearanceError):
-    """401: no credential, or one that cannot be accepted (``reason`` says why)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-
-class ScopeError(ClearanceError):
-    """403: authenticated, but the credential lacks the scope."""
 
 
 @dataclass(frozen=True, slots=True)

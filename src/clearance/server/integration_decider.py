@@ -13,17 +13,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, OverloadedError
 from clearance.integrations.interface import Answer
 from clearance.model.target import Target
 from clearance.store.interface import Caller, Scope
 
 if TYPE_CHECKING:
     from clearance.server.app import ServerContext
-
-
-class OverloadedError(ClearanceError):
-    """Too many decisions in flight (the service's ``max_in_flight``)."""
 
 
 class ServiceDecider:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from clearance.errors import StateError
 from clearance.model.artifact import Artifact
 from clearance.model.principal import PrincipalMap
 from clearance.model.signal import format_time, utc
@@ -31,7 +32,6 @@ from clearance.model.status import ApprovalStatus
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import duration_seconds
 from clearance.service.approval_query import RecentApprovals, approvals_for_target
-from clearance.service.errors import StateError
 from clearance.service.signers import Signers
 from clearance.store.interface import (
     Approval,

@@ -22,7 +22,7 @@ Rules every implementation follows:
 * **Our errors only.** Driver and SQL errors are re-raised as :class:`StoreError` subclasses
   ``from`` the original, naming the operation, never the URL's password.
 
-Error tree (all under :class:`clearance.errors.ClearanceError`)::
+Error tree (defined in :mod:`clearance.errors`, re-exported here)::
 
     StoreError
     ├── StoreUnavailableError   cannot connect, busy past the lock timeout, or the decision log's
@@ -44,7 +44,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType, Protocol
 
-from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.errors import (
+    ConflictError,
+    InvalidPrincipalError,
+    NotFoundError,
+    SchemaError,
+    StoreError,
+    StoreUnavailableError,
+    TokenError,
+)
 from clearance.model.artifact import Artifact
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
@@ -94,32 +102,7 @@ TokenId = NewType("TokenId", str)
 # --- errors -------------------------------------------------------------------------------------
 
 
-class StoreError(ClearanceError):
-    """The store failed; the message names the operation."""
-
-
-class StoreUnavailableError(StoreError):
-    """The database cannot be reached, or stayed busy past the lock timeout. Safe to retry."""
-
-
-class SchemaError(StoreError):
-    """The schema is not at the migration head (or the URL is not a usable database)."""
-
-
-class NotFoundError(StoreError):
-    pass
-
-
-class ConflictError(StoreError):
-    pass
-
-
-class TokenError(StoreError):
-    """A presented API token was refused. ``reason`` is ``unknown``, ``revoked`` or ``expired``."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
+# The store's errors are defined in clearance.errors (one tree) and re-exported here.
 
 
 # --- value types --------------------------------------------------------------------------------

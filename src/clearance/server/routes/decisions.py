@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
+from clearance.errors import InvalidInputError, OverloadedError
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
 from clearance.model.target import ChangeInfo, Target
@@ -18,7 +19,6 @@ from clearance.server.bodies import (
     Name,
     in_utc,
 )
-from clearance.server.errors import InvalidInputError, OverloadedError
 from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
