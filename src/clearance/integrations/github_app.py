@@ -30,6 +30,7 @@ from clearance.http_client import Peer, http_client
 from clearance.integrations.github import Gate
 from clearance.integrations.settings import GitHubSettings
 from clearance.model.signal import format_time, parse_time
+from clearance.store.interface import GateStore
 
 logger = logging.getLogger(__name__)
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -114,25 +115,10 @@ class DeliveryLog:
             return [d.to_dict() for ds in self._items.values() for d in ds if d.outcome == "failed"]
 
 
-class CallbackStore(Protocol):
-    def save_callback(
-        self,
-        callback_id: str,
-        decision_id: str,
-        integration: str,
-        record: dict[str, Any],
-        now: datetime,
-    ) -> None: ...
-
-    def list_callbacks(
-        self, decision_id: str | None = None, outcome: str | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]: ...
-
-
 class StoredDeliveryLog:
     """Callbacks in the service's store (table ``callbacks``), shown with the decision."""
 
-    def __init__(self, store: CallbackStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: GateStore, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
 
@@ -287,12 +273,6 @@ class PendingGates:
             return self.gates.pop(decision_id, None)
 
 
-class GateStore(Protocol):
-    def hold_gate(self, decision_id: str, gate: dict[str, Any], now: datetime) -> None: ...
-
-    def release_gate(self, decision_id: str, now: datetime) -> dict[str, Any] | None: ...
-
-
 class StoredGates:
     """Held gates in the service's store (table ``held_gates``)."""
 
@@ -333,16 +313,10 @@ class SeenDeliveries:
             return first
 
 
-class DeliveryStore(Protocol):
-    def claim_delivery(
-        self, integration: str, delivery_id: str, now: datetime
-    ) -> datetime | None: ...
-
-
 class StoredDeliveries:
     """Delivery ids in the service's store (table ``webhook_deliveries``)."""
 
-    def __init__(self, store: DeliveryStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: GateStore, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
 

@@ -37,7 +37,7 @@ from clearance.errors import AuthError, InvalidPrincipalError, ScopeError
 from clearance.http_client import Peer, http_client
 from clearance.model.principal import PrincipalId, PrincipalMap
 from clearance.server.settings import OidcIssuer, ServerSettings
-from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo, parse_scopes
+from clearance.store.interface import Caller, Scope, TokenError, TokenInfo, TokenStore, parse_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _fetch_jwks(url: str) -> dict[str, Any]:
 class Authenticator:
     def __init__(
         self,
-        store: Store,
+        store: TokenStore,
         settings: ServerSettings,
         fetch: Callable[[str], dict[str, Any]] = _fetch_jwks,
     ) -> None:

@@ -26,10 +26,9 @@ from datetime import datetime, timedelta
 import tenacity
 
 from clearance.errors import SourceError
-from clearance.ingest.storing import store_batch, store_document
+from clearance.ingest.storing import IngestStore, store_batch, store_document
 from clearance.retries import jittered_backoff
 from clearance.sources.interface import Dated, DocumentFeed, Source
-from clearance.store.interface import Store
 from clearance.sync.leases import Lease
 
 logger = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class _Breaker:
 class Poller:
     """Pulls sources into a store. One instance per process; ``run_due`` is called in a loop."""
 
-    store: Store
+    store: IngestStore
     sources: dict[str, Source]
     schedules: dict[str, Schedule]
     lease: Lease
