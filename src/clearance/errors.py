@@ -13,9 +13,8 @@
     │   ├── InvalidSignalError       a signal that breaks its invariants
     │   ├── InvalidPrincipalError    a name that cannot name a principal
     │   └── UnknownStatusError       an approval status a client does not know (never proceed)
-    ├── TargetError
-    │   ├── UnknownEnvironmentError  the policy has no such environment
-    │   └── UnknownTargetError       the inventory cannot resolve the target
+    ├── TargetError                  a target that cannot be decided about (HTTP 422)
+    │   └── UnknownEnvironmentError  the policy has no such environment
     ├── SourceError                  a signal source failed (names the source, never a secret)
     │   └── UnparseableError         a GuardDuty answer that does not fit the API model
     ├── InventoryError               an inventory failed (names the inventory)
@@ -135,10 +134,6 @@ class TargetError(ClearanceError):
 
 
 class UnknownEnvironmentError(TargetError):
-    pass
-
-
-class UnknownTargetError(TargetError):
     pass
 
 
