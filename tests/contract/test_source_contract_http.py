@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from clearance.sources.defender.source import DefenderConfig, DefenderSource
 from clearance.sources.sentinelone.source import SentinelOneConfig, SentinelOneSource
 from clearance.sources.wazuh.source import WazuhConfig, WazuhSource
+from closing import closed_after_test
 from contract.source_contract import ContractStandIn, SourceContract
 from standins import defender, sentinelone, wazuh
 
@@ -40,7 +41,7 @@ class DefenderContractStandIn:
             token_url=f"{self.url}/{defender.TENANT}/oauth2/v2.0/token",
             page_size=PAGE,
         )
-        return DefenderSource("mde", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(DefenderSource("mde", config, sleep=sleep, random=_no_jitter))
 
     def seed(self, count: int) -> None:
         self.state.add_alerts(count)
@@ -79,7 +80,7 @@ class SentinelOneContractStandIn:
         config = SentinelOneConfig(
             base_url=self.url, api_token=SecretStr(self.secret), page_size=PAGE
         )
-        return SentinelOneSource("s1", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(SentinelOneSource("s1", config, sleep=sleep, random=_no_jitter))
 
     def seed(self, count: int) -> None:
         self.state.add_threats(count)
@@ -121,7 +122,7 @@ class WazuhContractStandIn:
             password=SecretStr(self.secret),
             page_size=PAGE,
         )
-        return WazuhSource("wazuh-prod", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(WazuhSource("wazuh-prod", config, sleep=sleep, random=_no_jitter))
 
     def seed(self, count: int) -> None:
         self.state.add_alerts(count)

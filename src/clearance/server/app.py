@@ -131,6 +131,7 @@ class ServerContext:
     def close(self) -> None:
         self.stop()
         self.webhook.join(timeout=2.0)
+        self.config.close()
         self.store.close()
 
 

@@ -12,6 +12,9 @@ A malformed vendor item never raises: it becomes a :class:`Quarantined` entry in
 the good signals, with a named reason. Only failures of the whole call (auth, network, a vendor
 error body) raise :class:`SourceError`, and its message never contains a secret.
 
+A source is closed when its owner is done with it (``sync`` and the CLI commands that read
+sources, through :func:`clearance.config.Config.close`): ``close()`` releases its connections.
+
 Plugins register under the ``clearance.sources`` entry point as a :class:`SourcePlugin`: a class
 with a pydantic ``Config`` model (validated first, so a bad config fails at start-up naming the
 source) and a ``create`` constructor.
@@ -64,6 +67,10 @@ class Source(Protocol):
         """Yield batches from ``watermark`` on, oldest first; raise SourceError on failure."""
         ...
 
+    def close(self) -> None:
+        """Release what the source holds open (connections); it is not used afterwards."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -86,6 +93,8 @@ class DocumentFeed(Protocol):
     kind: ClassVar[str]
 
     def fetch_document(self, validator: str | None) -> Document: ...
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

@@ -113,6 +113,9 @@ class DefenderSource:
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> DefenderSource:
         return cls(name, checked_config(name, config, DefenderConfig, "defender"))
 
+    def close(self) -> None:
+        self._http.close()
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield the machines (as identities) and then one batch per alerts page."""
         start = checked_watermark(self.name, watermark) or (

@@ -46,6 +46,7 @@ class FalconApi:
         self._clock = clock
         self._sleep = sleep
         self._services: tuple[Any, Any, Any] | None = None
+        self._session: Any = None  # the requests.Session FalconPy sends through
         # The last X-RateLimit-Limit / X-RateLimit-Remaining seen, for health reporting.
         self.rate_limit: tuple[int | None, int | None] = (None, None)
 
@@ -78,6 +79,8 @@ class FalconApi:
                         self.base_url = pinned
                     return result
 
+            if self._session is None:
+                self._session = requests.Session()
             auth = PinnedOAuth2(
                 client_id=cfg.client_id,
                 client_secret=cfg.client_secret.get_secret_value(),
@@ -86,12 +89,19 @@ class FalconApi:
                 ssl_verify=cfg.ssl_verify,
                 timeout=cfg.timeout,
                 user_agent="clearance",
-                session=requests.Session(),
+                session=self._session,
             )
             self._login(auth)
             # Built after a successful login, so they do not log in again on their own.
             self._services = (Alerts(auth_object=auth), Hosts(auth_object=auth), auth)
         return self._services
+
+    def close(self) -> None:
+        """Close FalconPy's HTTP session; a later call logs in on a new one."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._services = None
 
     def _login(self, auth: Any) -> None:
         """Request a token now; a refusal (FalconPy returns it, never raises) is a SourceError."""

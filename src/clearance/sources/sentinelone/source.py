@@ -84,6 +84,9 @@ class SentinelOneSource:
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> SentinelOneSource:
         return cls(name, checked_config(name, config, SentinelOneConfig, "sentinelone"))
 
+    def close(self) -> None:
+        self._http.close()
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per threats page, from ``watermark`` on."""
         checked_watermark(self.name, watermark)

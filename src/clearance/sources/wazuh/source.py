@@ -101,6 +101,9 @@ class WazuhSource:
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> WazuhSource:
         return cls(name, checked_config(name, config, WazuhConfig, "wazuh"))
 
+    def close(self) -> None:
+        self._http.close()
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per page of hits, oldest first, each with its exact resume point."""
         cfg = self.config
