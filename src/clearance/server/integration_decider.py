@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from clearance.errors import ClearanceError, OverloadedError
+from clearance.errors import ClearanceError
 from clearance.integrations.interface import Answer
 from clearance.model.target import Target
 from clearance.store.interface import Caller, Scope
@@ -41,19 +41,10 @@ class ServiceDecider:
     ) -> Answer:
         # ``manifest``: the object being admitted; the inventory reads its images (and a new
         # workload's scheduling constraints) beside what it already knows of the target.
-        ctx = self.ctx
-        if not ctx.slots.acquire(timeout=ctx.settings.queue_wait):
-            raise OverloadedError(f"{ctx.settings.max_in_flight} decisions are in flight")
-        try:
-            outcome = ctx.decisions.decide(
-                target, caller, manifest, computing=self.computing, record=record
-            )
-        finally:
-            ctx.slots.release()
+        outcome = self.ctx.decide(target, caller, manifest, computing=self.computing, record=record)
         d = outcome.decision
         if d is None:  # decide() returns the decision it computed; never a read-back
             raise ClearanceError(f"decision {outcome.record.decision_id} came back without data")
-        ctx.metrics.decided(d.verdict.value, d.target.environment, list(d.degraded))
         return Answer(d, outcome.state.status, recorded=record)
 
 

@@ -56,6 +56,14 @@ class Batch:
     # {"host": [...], "instance": [...], "ip": [...], "mac": [...]} groups, one per machine.
     identities: tuple[dict[str, tuple[str, ...]], ...] = field(default_factory=tuple)
 
+    @classmethod
+    def unreadable(cls, error: SourceError, reason: str, data: bytes, where: str) -> Batch:
+        """A whole document (a catalog, a feed, a VEX file) that could not be read: one
+        quarantined entry with ``reason`` and the error's message, and nothing else."""
+        detail = str(error).removeprefix(f"source {error.source!r}: ")
+        bad = Quarantined(error.source, reason, detail, payload_digest(data), where)
+        return cls(quarantined=(bad,))
+
 
 @runtime_checkable
 class Source(Protocol):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
-from clearance.errors import InvalidInputError, OverloadedError
+from clearance.errors import InvalidInputError
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
 from clearance.model.target import ChangeInfo, Target
@@ -45,18 +45,7 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
             actor=change.actor if change else None,
         ),
     )
-    if not ctx.slots.acquire(timeout=ctx.settings.queue_wait):
-        raise OverloadedError(
-            f"{ctx.settings.max_in_flight} decisions are in flight; retry shortly"
-        )
-    try:
-        outcome = ctx.decisions.decide(target, who, body.manifest)
-    finally:
-        ctx.slots.release()
-    decision = outcome.record.decision
-    ctx.metrics.decided(
-        decision["verdict"], decision["target"]["environment"], list(decision["degraded"])
-    )
+    outcome = ctx.decide(target, who, body.manifest)
     # A Response passes through as is: the decision is plain JSON already, and walking it with
     # FastAPI's encoder cost more than deciding it.
     return JSONResponse(outcome.to_dict())

@@ -319,10 +319,7 @@ class VexNormalizer:
         try:
             self.document = load_document(data, source=self.source, location=location)
         except SourceError as exc:
-            where = location or "vex"
-            detail = str(exc).removeprefix(f"source {self.source!r}: ")
-            bad = Quarantined(self.source, "invalid_document", detail, payload_digest(data), where)
-            return Batch(quarantined=(bad,))
+            return Batch.unreadable(exc, "invalid_document", data, location or "vex")
         return Batch(quarantined=self.document.quarantined)
 
 
