@@ -167,10 +167,8 @@ def _openvex(doc: dict[str, Any], data: bytes, source: str, where: str) -> VexDo
                 )
             )
         except ValueError as exc:
-            raw = canonical_bytes(item)
-            at = f"{where}: statements[{index}]"
             bad.append(
-                Quarantined(source, "invalid_statement", str(exc), payload_digest(raw), at, raw)
+                _bad(source, str(exc), canonical_bytes(item), f"{where}: statements[{index}]")
             )
     return VexDocument(key, tuple(statements), tuple(bad))
 
@@ -218,15 +216,14 @@ def _cyclonedx(doc: dict[str, Any], data: bytes, source: str, where: str) -> Vex
                 )
             )
         except ValueError as exc:
-            raw = canonical_bytes(item)
-            at = f"{where}: vulnerabilities[{index}]"
             bad.append(
-                Quarantined(source, "invalid_statement", str(exc), payload_digest(raw), at, raw)
+                _bad(source, str(exc), canonical_bytes(item), f"{where}: vulnerabilities[{index}]")
             )
     return VexDocument(key, tuple(statements), tuple(bad))
 
 
 def _bad(source: str, detail: str, raw: bytes, at: str) -> Quarantined:
+    """A statement that could not be read, kept with its bytes."""
     return Quarantined(source, "invalid_statement", detail, payload_digest(raw), at, raw)
 
 
