@@ -111,6 +111,12 @@ class Config:
 
     store: str | None = None
 
+    def close(self) -> None:
+        """Close every source (their connections): whoever loaded the configuration calls it
+        when done with the sources."""
+        for source in self.sources:
+            source.close()
+
 
 def locate(explicit: str | None) -> Path:
     """``--config``, else ``$CLEARANCE_CONFIG``, else ``./clearance.yaml``."""

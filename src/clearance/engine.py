@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from clearance.change import Change, changes, summary
-from clearance.errors import TargetError
+from clearance.errors import RuleEvaluationError, TargetError
 from clearance.model.canonical import canonical_json
 from clearance.model.coverage import Managed, exposed_hosts
 from clearance.model.cvss import cvss_view
@@ -49,12 +49,7 @@ from clearance.model.target import ExposedAsset, Proximity, Target
 from clearance.policy.compiled import Policy
 from clearance.policy.freezes import active, covers, describe
 from clearance.policy.freshness import assess, describe_age
-from clearance.policy.rules import (
-    MAX_RULE_SIGNALS,
-    SIGNAL_FIELDS,
-    CompiledRule,
-    RuleEvaluationError,
-)
+from clearance.policy.rules import MAX_RULE_SIGNALS, SIGNAL_FIELDS, CompiledRule
 from clearance.policy.schema import Environment, Stance, duration_seconds
 from clearance.scoring import age_seconds, capped_risk, contribute, risk
 

@@ -1,31 +1,65 @@
-"""Every error Clearance raises on purpose, in one tree.
+"""Every error Clearance raises on purpose, in one tree, all defined here.
 
     ClearanceError
     ├── ConfigError                  clearance.yaml missing, unreadable or invalid
+    │   ├── CaseFileError            a policy test file that breaks its format (policytest)
+    │   └── SigningKeyError          an audit signing/public key that cannot be used (audit)
     ├── PolicyError                  a policy file that cannot be used (all problems listed)
+    ├── RuleError                    a CEL rule
+    │   ├── RuleCompileError         does not compile (line/column within the expression)
+    │   └── RuleEvaluationError      cannot be decided for this input (the engine fails closed)
     ├── ModelError
     │   ├── InvalidAssetError        an asset value that cannot be normalized
     │   ├── InvalidSignalError       a signal that breaks its invariants
     │   ├── InvalidPrincipalError    a name that cannot name a principal
     │   └── UnknownStatusError       an approval status a client does not know (never proceed)
-    ├── TargetError
-    │   ├── UnknownEnvironmentError  the policy has no such environment
-    │   └── UnknownTargetError       the inventory cannot resolve the target
+    ├── TargetError                  a target that cannot be decided about (HTTP 422)
+    │   └── UnknownEnvironmentError  the policy has no such environment
     ├── SourceError                  a signal source failed (names the source, never a secret)
+    │   └── UnparseableError         a GuardDuty answer that does not fit the API model
     ├── InventoryError               an inventory failed (names the inventory)
+    │   └── KubeApiError             a Kubernetes API call failed (names the cluster)
+    ├── StoreError                   the store failed; the message names the operation
+    │   ├── StoreUnavailableError    cannot connect, busy, or the append queue is full (503)
+    │   ├── SchemaError              migrations are not current, or a bad URL
+    │   ├── NotFoundError            no such decision, policy, exception or token (404)
+    │   ├── ConflictError            a duplicate, or a grant in a state that forbids it (409)
+    │   └── TokenError               a presented API token is unknown, revoked or expired (401)
+    ├── LeaseError                   a sync lease cannot be taken or kept
+    ├── AuditError                   the decision log's own machinery
+    │   ├── ReplayError              a record cannot be replayed (its policy is gone)
+    │   └── CheckpointError          a checkpoint cannot be made or kept
+    ├── ServiceError                 a refusal the service makes on purpose
+    │   ├── RefusedError             the caller may not do this (403): self-approval, wrong group
+    │   ├── StateError               the decision's state does not allow it (409)
+    │   ├── AuthError                no credential, or one that cannot be accepted (401)
+    │   ├── ScopeError               authenticated, but the credential lacks the scope (403)
+    │   ├── OverloadedError          too many decisions in flight (429 + Retry-After)
+    │   └── InvalidInputError        field-level problems pydantic cannot see (422)
+    ├── IntegrationError             a pipeline integration (admission, Argo, Flagger, GitHub)
+    │   ├── PayloadError             a body that does not parse; names the field (400/422)
+    │   ├── SignatureError           a webhook whose signature does not verify (401)
+    │   ├── CallerError              a missing or refused credential (401)
+    │   └── CallbackError            a call back to the pipeline (GitHub) failed after retries
     └── ServiceCallError             asking the Clearance service failed (``clearance.client``)
         ├── ServiceUnavailableError  unreachable, or 5xx/429 after the retries (exit 5)
         └── ServiceRefusedError      the service refused the request: a 4xx (exit 2)
 
+Four leaves live beside the code that raises them, because they carry that code's own detail:
+``CaseFileError`` (``clearance.policytest``), ``SigningKeyError`` (``clearance.audit.signing``),
+``UnparseableError`` (``clearance.sources.guardduty.api``) and ``KubeApiError``
+(``clearance.inventory.kubernetes.api``); each subclasses its branch here.
+
 Foreign exceptions (YAML, pydantic, I/O, vendor SDKs) are re-raised as one of these ``from`` the
-original, so the CLI and server map errors to exit codes and HTTP statuses in one place each.
-Messages say where, what, and what to try.
+original, so the CLI and server map errors to exit codes and HTTP statuses in one place each
+(``clearance.cli`` and ``clearance.server.errors``). Messages say where, what, and what to try.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class ClearanceError(Exception):
@@ -55,6 +89,24 @@ class PolicyError(ClearanceError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class RuleError(ClearanceError):
+    """A CEL rule that cannot be used."""
+
+
+class RuleCompileError(RuleError):
+    """A rule that cannot be compiled; ``line``/``column`` are 1-based within the expression."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        self.line = line
+        self.column = column
+        super().__init__(message)
+
+
+class RuleEvaluationError(RuleError, ValueError):
+    """A rule that cannot be decided for this input (a missing field, a non-boolean result).
+    Still a ValueError: ``tests/unit/test_rules.py`` catches it as one."""
 
 
 class ModelError(ClearanceError):
@@ -89,10 +141,6 @@ class UnknownEnvironmentError(TargetError):
     pass
 
 
-class UnknownTargetError(TargetError):
-    pass
-
-
 class SourceError(ClearanceError):
     def __init__(self, source: str, message: str) -> None:
         self.source = source
@@ -103,6 +151,111 @@ class InventoryError(ClearanceError):
     def __init__(self, inventory: str, message: str) -> None:
         self.inventory = inventory
         super().__init__(f"inventory {inventory!r}: {message}")
+
+
+class StoreError(ClearanceError):
+    """The store failed; the message names the operation."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached, or stayed busy past the lock timeout. Safe to retry."""
+
+
+class SchemaError(StoreError):
+    """The schema is not at the migration head (or the URL is not a usable database)."""
+
+
+class NotFoundError(StoreError):
+    pass
+
+
+class ConflictError(StoreError):
+    pass
+
+
+class TokenError(StoreError):
+    """A presented API token was refused. ``reason`` is ``unknown``, ``revoked`` or ``expired``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class LeaseError(ClearanceError):
+    pass
+
+
+class AuditError(ClearanceError):
+    """The decision log's machinery (replay, checkpoints) cannot do what was asked."""
+
+
+class ReplayError(AuditError):
+    """A record cannot be replayed (its policy is missing or no longer loads)."""
+
+
+class CheckpointError(AuditError):
+    """A checkpoint cannot be made or kept: the message says where and what to try."""
+
+
+class ServiceError(ClearanceError):
+    """A refusal the service makes on purpose; the server maps each to its HTTP status."""
+
+
+class RefusedError(ServiceError):
+    """Authenticated and in scope, but not allowed: the message says why."""
+
+
+class StateError(ServiceError):
+    """E.g. approving a decision whose verdict is not ``approve``."""
+
+
+class AuthError(ServiceError):
+    """401: no credential, or one that cannot be accepted (``reason`` says why)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ScopeError(ServiceError):
+    """403: authenticated, but the credential lacks the scope."""
+
+
+class OverloadedError(ServiceError):
+    """Too many decisions in flight (the service's ``max_in_flight``): 429 with Retry-After."""
+
+
+class InvalidInputError(ServiceError):
+    """422 with field-level problems found after pydantic (e.g. signals in a batch)."""
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]], **extra: Any) -> None:
+        self.errors = errors
+        self.extra = extra
+        super().__init__(detail)
+
+
+class IntegrationError(ClearanceError):
+    pass
+
+
+class PayloadError(IntegrationError):
+    """The body does not parse. ``field`` is the dotted path of the first bad field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class SignatureError(IntegrationError):
+    pass
+
+
+class CallerError(IntegrationError):
+    pass
+
+
+class CallbackError(IntegrationError):
+    pass
 
 
 class ServiceCallError(ClearanceError):

@@ -10,6 +10,7 @@ import pytest
 from clearance.inventory.kubernetes.inventory import KubernetesInventory, KubernetesInventoryConfig
 from clearance.inventory.static import StaticInventory
 from clearance.model.target import Target
+from closing import closed_after_test
 from contract.inventory_contract import InventoryCase, InventoryContract
 from standins.kube_apiserver import KubeApiServer, load_cluster
 
@@ -24,7 +25,9 @@ class TestKubernetesInventoryContract(InventoryContract):
             config = KubernetesInventoryConfig.model_validate(
                 {"kubeconfig": str(kubeconfig), "clusters": [{"name": "prod-eu"}]}
             )
-            inventory = KubernetesInventory.create("k8s", config, base_dir=tmp_path)
+            inventory = closed_after_test(
+                KubernetesInventory.create("k8s", config, base_dir=tmp_path)
+            )
             yield InventoryCase(
                 inventory=inventory,
                 known=Target.of("production", "prod-eu", "icx", "deployment/icx-db"),

@@ -15,6 +15,7 @@ from clearance.sources.defender.source import DefenderConfig, DefenderSource
 from clearance.sources.prometheus.source import PrometheusConfig, PrometheusSource
 from clearance.sources.sentinelone.source import SentinelOneConfig, SentinelOneSource
 from clearance.sources.wazuh.source import WazuhConfig, WazuhSource
+from closing import closed_after_test
 from contract.source_contract import ContractStandIn, SourceContract
 from standins import alertmanager, defender, prometheus, sentinelone, wazuh
 
@@ -42,7 +43,7 @@ class DefenderContractStandIn:
             token_url=f"{self.url}/{defender.TENANT}/oauth2/v2.0/token",
             page_size=PAGE,
         )
-        return DefenderSource("mde", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(DefenderSource("mde", config, sleep=sleep, random=_no_jitter))
 
     def seed(self, count: int) -> None:
         self.state.add_alerts(count)
@@ -81,7 +82,7 @@ class SentinelOneContractStandIn:
         config = SentinelOneConfig(
             base_url=self.url, api_token=SecretStr(self.secret), page_size=PAGE
         )
-        return SentinelOneSource("s1", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(SentinelOneSource("s1", config, sleep=sleep, random=_no_jitter))
 
     def seed(self, count: int) -> None:
         self.state.add_threats(count)
@@ -123,7 +124,7 @@ class WazuhContractStandIn:
             password=SecretStr(self.secret),
             page_size=PAGE,
         )
-        return WazuhSource("wazuh-prod", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(WazuhSource("wazuh-prod", config, sleep=sleep, random=_no_jitter))
 
     def seed(self, count: int) -> None:
         self.state.add_alerts(count)
@@ -165,7 +166,9 @@ class AlertmanagerContractStandIn:
             password=SecretStr(self.secret),
             batch_size=PAGE,
         )
-        return AlertmanagerSource("alertmanager-eu", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(
+            AlertmanagerSource("alertmanager-eu", config, sleep=sleep, random=_no_jitter)
+        )
 
     def seed(self, count: int) -> None:
         self.state.add_alerts(count)
@@ -220,7 +223,9 @@ class PrometheusContractStandIn:
                 "batch_size": PAGE,
             }
         )
-        return PrometheusSource("prometheus-eu", config, sleep=sleep, random=_no_jitter)
+        return closed_after_test(
+            PrometheusSource("prometheus-eu", config, sleep=sleep, random=_no_jitter)
+        )
 
     def seed(self, count: int) -> None:
         start = len(self.state.vectors)

@@ -13,6 +13,7 @@ import pytest
 from clearance.sources.falcon.source import FalconConfig, FalconSource
 from clearance.sources.guardduty.source import GuardDutyConfig, GuardDutySource
 from clearance.sources.interface import Source
+from closing import closed_after_test
 from contract.source_contract import ContractStandIn, SourceContract
 from standins.falcon import CLIENT_ID, CLIENT_SECRET, FalconStandIn, fixture
 from standins.guardduty import (
@@ -51,7 +52,9 @@ class FalconContractStandIn:
             base_url=self.base_url,
             page_size=self.page_size,
         )
-        return FalconSource("falcon-contract", config, clock=lambda: NOW, sleep=sleep)
+        return closed_after_test(
+            FalconSource("falcon-contract", config, clock=lambda: NOW, sleep=sleep)
+        )
 
     def _next(self) -> dict[str, Any]:
         self.count += 1
@@ -95,7 +98,7 @@ class GuardDutyContractStandIn:
             secret_access_key=SECRET_KEY,  # type: ignore[arg-type]
             page_size=self.page_size,
         )
-        return GuardDutySource("guardduty-contract", config, sleep=sleep)
+        return closed_after_test(GuardDutySource("guardduty-contract", config, sleep=sleep))
 
     def _next(self) -> dict[str, Any]:
         self.count += 1

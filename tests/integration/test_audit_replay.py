@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from builders import NOW, signal
-from clearance.audit.replay import ReplayError, replay, replay_all
+from clearance.audit.replay import replay, replay_all
+from clearance.errors import ReplayError
 from clearance.model import Severity, SignalKind
 from clearance.store.interface import NotFoundError
 from clearance.store.sql import SqlStore

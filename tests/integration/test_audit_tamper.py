@@ -304,7 +304,7 @@ def test_the_external_copy_is_append_only_json_lines(log: Log) -> None:
 
 
 def test_the_checkpointer_refuses_to_sign_a_rewritten_log(log: Log, tmp_path: Path) -> None:
-    from clearance.audit.checkpoints import CheckpointError
+    from clearance.errors import CheckpointError
 
     rows = log.insider.rows()
     rows[2].body["state"]["scopes"] = "admin approve decide"

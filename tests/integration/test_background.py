@@ -77,7 +77,10 @@ def test_the_pull_loop_stores_a_sources_signals(
     (tmp_path / "edr.jsonl").write_text(json.dumps(signal) + "\n")
     running(config)
     assert _eventually(lambda: store.get_signal("edr:1")).severity == 5
-    (state,) = [s for s in store.source_states() if s.name == "edr"]
+    # The success is recorded after the batch is stored: wait for it too, not just the signal.
+    state = _eventually(
+        lambda: next((s for s in store.source_states() if s.name == "edr" and s.last_success), None)
+    )
     assert state.last_success is not None
 
 

@@ -24,6 +24,7 @@ from clearance.sources.interface import Batch
 from clearance.store.sql import SqlStore
 from clearance.sync.leases import FileLease
 from clearance.sync.poller import Poller, Schedule
+from closing import closed_after_test
 from standins._server import HTML_GATEWAY_PAGE, Loopback
 from standins.first_epss import SAMPLE, EpssFeedHandler, EpssFeedState, gzipped
 
@@ -45,8 +46,10 @@ def feed() -> Iterator[tuple[str, EpssFeedState]]:
 
 
 def _poller(store: SqlStore, base: str, tmp_path: Path) -> Poller:
-    source = EpssFeedSource(
-        "first-epss", EpssFeedConfig(base_url=base, max_retries=0), sleep=lambda _: None
+    source = closed_after_test(
+        EpssFeedSource(
+            "first-epss", EpssFeedConfig(base_url=base, max_retries=0), sleep=lambda _: None
+        )
     )
     return Poller(
         store=store,
@@ -160,7 +163,8 @@ def test_local_check_scores_what_it_read_as_the_store_would(
     }
     (tmp_path / "clearance.yaml").write_text(yaml.safe_dump(config))
     target = Target.of("production", "prod-eu", "shop", "deployment/web")
-    snapshot = live_snapshot(load_config(tmp_path / "clearance.yaml"), target, NOW)
+    loaded = closed_after_test(load_config(tmp_path / "clearance.yaml"))
+    snapshot = live_snapshot(loaded, target, NOW)
     scored = {m.signal.kind.value: m.signal.epss for m in snapshot.matches}
     assert scored == {"vulnerability": 0.62087, "known_exploited": 0.62087}
 

@@ -20,6 +20,7 @@ from clearance.engine import decide
 from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.kubernetes.inventory import KubernetesInventory, KubernetesInventoryConfig
 from clearance.model import Decision, Proximity, Severity, Signal, Snapshot, Target, Verdict
+from closing import closed_after_test
 from standins.kube_apiserver import KubeApiServer, load_cluster
 
 CLUSTER = Path(__file__).parents[1] / "fixtures" / "k8s" / "prod-eu.cluster.json"
@@ -46,8 +47,8 @@ def inventory(tmp_path: Path) -> Iterator[KubernetesInventory]:
         config = KubernetesInventoryConfig.model_validate(
             {"kubeconfig": str(kubeconfig), "clusters": [{"name": "prod-eu"}]}
         )
-        built = KubernetesInventory.create("k8s", config, base_dir=tmp_path)
-        yield KubernetesInventory("k8s", built._connect, clock=lambda: NOW)
+        built = closed_after_test(KubernetesInventory.create("k8s", config, base_dir=tmp_path))
+        yield closed_after_test(KubernetesInventory("k8s", built._connect, clock=lambda: NOW))
 
 
 def check(

@@ -16,6 +16,7 @@ import yaml
 from clearance.errors import InventoryError
 from clearance.inventory.kubernetes.inventory import KubernetesInventory, KubernetesInventoryConfig
 from clearance.model.target import Exposure, Target, UnresolvedReason
+from closing import closed_after_test
 from standins.kube_apiserver import KubeApiServer, load_cluster
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "k8s"
@@ -35,7 +36,7 @@ def build(
             **kw,
         }
     )
-    return KubernetesInventory.create("k8s", config, base_dir=tmp_path)
+    return closed_after_test(KubernetesInventory.create("k8s", config, base_dir=tmp_path))
 
 
 @pytest.fixture
@@ -90,8 +91,8 @@ def test_a_watched_cache_stays_fresh_however_long_it_runs(
     an age that grows; a watch that fails makes the cache as old as when it last heard."""
     clock = [T0]
     built = build(tmp_path, server.write_kubeconfig(tmp_path / "kubeconfig"))
-    inventory = KubernetesInventory(
-        "k8s", built._connect, clock=lambda: clock[0], watch_timeout_seconds=1
+    inventory = closed_after_test(
+        KubernetesInventory("k8s", built._connect, clock=lambda: clock[0], watch_timeout_seconds=1)
     )
     inventory.start()
     try:
@@ -291,7 +292,7 @@ def test_a_cache_listed_for_this_check_is_fresh_as_of_the_decisions_time(
     two checks with the same ``--now`` hash the same inputs."""
     kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
     built = build(tmp_path, kubeconfig)
-    inventory = KubernetesInventory("k8s", built._connect, clock=lambda: T0)
+    inventory = closed_after_test(KubernetesInventory("k8s", built._connect, clock=lambda: T0))
     inventory.resolve(ICX_DB)
     later = T0 + timedelta(days=3)
     health = inventory.health(later)

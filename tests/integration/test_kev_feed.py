@@ -21,6 +21,7 @@ from clearance.sources.kev.feed import KevFeedConfig, KevFeedSource
 from clearance.store.sql import SqlStore
 from clearance.sync.leases import FileLease
 from clearance.sync.poller import Poller, Schedule
+from closing import closed_after_test
 from standins._server import HTML_GATEWAY_PAGE, Loopback
 from standins.cisa_kev import FEED_PATH, KevFeedHandler, KevFeedState
 
@@ -48,7 +49,7 @@ def feed() -> Iterator[tuple[str, KevFeedState]]:
 
 def _source(base_url: str) -> KevFeedSource:
     config = KevFeedConfig(base_url=base_url, max_retries=0)
-    return KevFeedSource("cisa-kev", config, sleep=lambda _: None)
+    return closed_after_test(KevFeedSource("cisa-kev", config, sleep=lambda _: None))
 
 
 def _poller(store: SqlStore, source: KevFeedSource, tmp_path: Path) -> Poller:
@@ -133,7 +134,8 @@ def test_local_check_applies_the_feed_to_the_signals_it_reads(
     target = Target.of(
         environment="production", cluster="prod-eu", namespace="shop", workload="deployment/web"
     )
-    snapshot = live_snapshot(load_config(tmp_path / "clearance.yaml"), target, NOW)
+    loaded = closed_after_test(load_config(tmp_path / "clearance.yaml"))
+    snapshot = live_snapshot(loaded, target, NOW)
     kinds = sorted(m.signal.kind.value for m in snapshot.matches)
     assert kinds == ["known_exploited", "vulnerability"]
     assert {h.name for h in snapshot.sources} == {"scans", "cisa-kev"}

@@ -35,6 +35,9 @@ class ScriptedSource:
     failures_left: int = 0  # whole pulls that fail before any page
     seen_watermarks: list[str | None] = field(default_factory=list)
 
+    def close(self) -> None:
+        pass
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         self.seen_watermarks.append(watermark)
         if self.failures_left:

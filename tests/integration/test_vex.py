@@ -24,6 +24,7 @@ from clearance.model.target import Target
 from clearance.sources.interface import Batch
 from clearance.sources.vex.documents import load_document
 from clearance.store.sql import SqlStore
+from closing import closed_after_test
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 VEX = FIXTURES / "vex"
@@ -171,7 +172,8 @@ def test_a_local_check_reads_a_vex_file_as_the_store_would(tmp_path: Path) -> No
     }
     (tmp_path / "clearance.yaml").write_text(yaml.safe_dump(config))
     target = Target.of("production", "prod-eu", "shop", "deployment/web")
-    snapshot = live_snapshot(load_config(tmp_path / "clearance.yaml"), target, NOW)
+    loaded = closed_after_test(load_config(tmp_path / "clearance.yaml"))
+    snapshot = live_snapshot(loaded, target, NOW)
     (match,) = snapshot.matches
     assert match.signal.vex is not None
     assert match.signal.vex.startswith("fixed per VEX https://openvex.dev/docs/example/")

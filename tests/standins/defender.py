@@ -171,7 +171,7 @@ class DefenderHandler(StandInHandler):
 
 
 def _updated(alert: dict[str, Any]) -> datetime:
-    return moment(alert.get("lastUpdateTime") if isinstance(alert, dict) else None)
+    return moment(alert.get("lastUpdateTime"))
 
 
 def serve(state: DefenderState) -> Loopback:

@@ -104,7 +104,7 @@ class WazuhState:
 def _range_ok(alert: dict[str, Any], term: dict[str, Any]) -> bool:
     ((name, bounds),) = term["range"].items()
     if name == "rule.level":
-        level = alert.get("rule", {}).get("level") if isinstance(alert, dict) else None
+        level = alert.get("rule", {}).get("level")
         return isinstance(level, int) and level >= int(bounds.get("gte", 0))
     since = datetime.fromisoformat(str(bounds.get("gte", bounds.get("gt"))).replace("Z", "+00:00"))
     limit = int(since.timestamp() * 1000)

@@ -12,21 +12,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from clearance.audit.checkpoints import (
-    CheckpointError,
-    Mirror,
-    from_json,
-    read_external,
-    signed_bytes,
-    statement,
-)
+from clearance.audit.checkpoints import Mirror, from_json, read_external, signed_bytes, statement
 from clearance.audit.signing import (
     Ed25519FileSigner,
     PublicKeys,
     SigningKeyError,
     generate,
 )
-from clearance.errors import ConfigError
+from clearance.errors import CheckpointError, ConfigError
 from clearance.store.interface import Checkpoint
 
 AT = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)

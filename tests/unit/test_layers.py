@@ -19,7 +19,9 @@ import pytest
 SRC = Path(__file__).parents[2] / "src" / "clearance"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "bounded_yaml"),  # bounded_yaml: YAML within bounds, imports nothing of ours
+    # bounded_yaml, http_client, retries: YAML within bounds, the HTTP client factory and the
+    # retry waits; they import nothing of ours.
+    ("errors", "bounded_yaml", "http_client", "retries"),
     ("model",),
     ("policy", "sources", "inventory", "store", "secrets"),
     ("scoring", "correlate", "change", "ingest", "render", "demo", "manifest"),

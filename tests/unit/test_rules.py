@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from clearance.errors import RuleCompileError
 from clearance.model import Verdict
-from clearance.policy.rules import RuleCompileError, compile_rule
+from clearance.policy.rules import compile_rule
 from clearance.policy.schema import Rule
 
 

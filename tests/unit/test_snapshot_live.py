@@ -30,6 +30,9 @@ class EdrExport:
         }
         yield Batch(signals=(detection,), identities=(machine,))
 
+    def close(self) -> None:
+        pass
+
 
 def config(tmp_path: Path) -> Config:
     path = tmp_path / "inventory.yaml"

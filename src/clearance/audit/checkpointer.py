@@ -20,9 +20,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from clearance.audit.checkpoints import CheckpointError, Mirror, statement
+from clearance.audit.checkpoints import Mirror, statement
 from clearance.audit.signing import Signer
-from clearance.errors import ClearanceError
+from clearance.errors import CheckpointError, ClearanceError
 from clearance.model.signal import utc
 from clearance.store.interface import AuditLog, Checkpoint
 

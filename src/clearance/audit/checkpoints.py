@@ -20,16 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clearance.errors import ClearanceError
+from clearance.errors import CheckpointError
 from clearance.model.canonical import canonical_json
 from clearance.model.signal import format_time, parse_time, utc
 from clearance.store.interface import Checkpoint
 
 CHECKPOINT_TYPE = "clearance.audit.checkpoint/v1"
-
-
-class CheckpointError(ClearanceError):
-    """A checkpoint cannot be made or kept: the message says where and what to try."""
 
 
 def statement(seq: int, head_hash: str, at: datetime, key_id: str) -> bytes:

@@ -16,18 +16,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, ReplayError
 from clearance.model.canonical import canonical_json
 from clearance.model.signal import parse_time
 from clearance.model.snapshot import snapshot_from_dict, target_from_dict
 from clearance.policy.compiled import Policy
-from clearance.store.interface import AuditRecord, Store
+from clearance.store.interface import AuditRecord, DecisionLogStore
 
 PolicyLoader = Callable[[bytes, str], Policy]
-
-
-class ReplayError(ClearanceError):
-    """A record cannot be replayed (its policy is missing or no longer loads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +45,13 @@ def default_policy_loader() -> PolicyLoader:
     return load_policy_text
 
 
-def replay(store: Store, decision_id: str, load: PolicyLoader | None = None) -> ReplayResult:
+def replay(
+    store: DecisionLogStore, decision_id: str, load: PolicyLoader | None = None
+) -> ReplayResult:
     return replay_record(store, store.get_decision(decision_id), load)
 
 
-def replay_all(store: Store, load: PolicyLoader | None = None) -> Iterator[ReplayResult]:
+def replay_all(store: DecisionLogStore, load: PolicyLoader | None = None) -> Iterator[ReplayResult]:
     """Replay every record in chain order (policies are loaded once per digest)."""
     loader = load or default_policy_loader()
     cache: dict[str, Policy] = {}
@@ -68,7 +66,7 @@ def replay_all(store: Store, load: PolicyLoader | None = None) -> Iterator[Repla
 
 
 def replay_record(
-    store: Store, record: AuditRecord, load: PolicyLoader | None = None
+    store: DecisionLogStore, record: AuditRecord, load: PolicyLoader | None = None
 ) -> ReplayResult:
     from clearance.engine import decide  # noqa: PLC0415 - the engine only when replaying
 

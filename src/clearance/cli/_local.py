@@ -133,6 +133,7 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
     target = target or target_from(args)
     with ExitStack() as stack:
         config = load_config(config_path(args, stack, now))
+        stack.callback(config.close)
         policy = load_policy(config.policy_path)
         policy.environment(target.environment)  # unknown environment: fail before any I/O
         manifest = manifest_from(args)

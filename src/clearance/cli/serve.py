@@ -211,11 +211,14 @@ def run(args: argparse.Namespace) -> int:
             config_path = demo.materialize(directory, now)
         else:
             config_path = locate(args.config)
-        load_config(config_path)  # a bad configuration fails before the store is touched
+        # A bad configuration fails before the store is touched.
+        load_config(config_path).close()
         store = SqlStore.open(database_url(args.database))
         stack.callback(store.close)
         if args.demo:
-            count = seed(store, load_config(config_path), database_url(args.database))
+            demo_config = load_config(config_path)
+            stack.callback(demo_config.close)
+            count = seed(store, demo_config, database_url(args.database))
             logger.info("demo: loaded %d signals into the store", count)
         ctx = build_context(config_path, store, settings)  # stores the policy text, checks all
         _start_checkpoints(stack, settings.audit, database_url(args.database))

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     url = database_url(args.database)
     with ExitStack() as stack:
         config = load_config(config_path(args, stack, now_from(args)))
+        stack.callback(config.close)
         nats = config.ingest.falco_nats
         if not config.sources and not (args.watch and nats is not None):
             print("no sources configured: nothing to sync", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The one HTTP client of the Clearance service: timeouts, retries and errors in one place.
 
-* **Timeouts**: :data:`TIMEOUT` for every request (a decision is recorded before it is answered,
-  so a slow store shows here first).
+* **Timeouts**: ``Peer.SERVICE``'s, from :mod:`clearance.http_client` (where every outbound
+  client is made).
 * **Retries** (tenacity): a connection that could not be made is retried for every request (it
   was never sent); any other transport failure only for reads, since a ``POST /v1/decisions``
   that timed out may have been recorded. 429 and 503 (the service said "not now", nothing was
@@ -16,11 +16,9 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -34,11 +32,11 @@ from clearance.errors import (
     ServiceUnavailableError,
     TargetError,
 )
+from clearance.http_client import Peer, http_client, retry_after
 from clearance.model.standing import CLEARED
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 60.0
 # 0.5 s, 1 s, 2 s … (at most 10 s), each plus up to 0.5 s of jitter so that pipelines that
@@ -66,10 +64,10 @@ class ServiceClient:
         self._token = token
         self._sleep = sleep
         self._clock = clock
-        self._http = httpx.Client(
+        self._http = http_client(
+            Peer.SERVICE,
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=TIMEOUT,
             transport=transport,
         )
 
@@ -205,22 +203,8 @@ def _retryable(exc: BaseException, method: str) -> bool:
 def _pause(state: tenacity.RetryCallState) -> float:
     outcome = state.outcome
     if outcome is not None and not outcome.failed:
-        after = retry_after(outcome.result())
+        response: httpx.Response = outcome.result()
+        after = retry_after(response.headers.get("retry-after"), time.time())
         if after is not None:
-            return after
+            return min(after, MAX_RETRY_AFTER)
     return BACKOFF(state)
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), capped; None if absent."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    delay = (moment - datetime.now(UTC)).total_seconds()
-    return min(max(delay, 0.0), MAX_RETRY_AFTER)

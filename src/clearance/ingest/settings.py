@@ -69,10 +69,3 @@ class IngestSettings(BaseModel):
     def ocsf_endpoint(self, name: str) -> OcsfEndpoint | None:
         found = self.ocsf.get(name)
         return OcsfEndpoint() if found is None and name == "default" else found
-
-    def push_sources(self) -> tuple[str, ...]:
-        """The source names the receivers store under (for ``GET /v1/sources`` and docs)."""
-        names = {e.source for e in self.falco.values()} | {e.source for e in self.ocsf.values()}
-        if self.falco_nats is not None:
-            names.add(self.falco_nats.source)
-        return tuple(sorted(names))

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from clearance.errors import SourceError
 from clearance.model.canonical import canonical_json
@@ -40,7 +41,7 @@ from clearance.sources.kev.catalog import KevCatalog, enrich, load_catalog
 from clearance.sources.vex.documents import load_document
 from clearance.sources.vex.index import VEX_KINDS, VexIndex, dump_documents, load_documents, merged
 from clearance.sources.vex.index import apply as apply_vex
-from clearance.store.interface import Store
+from clearance.store.interface import ReferenceStore, SignalStore, SourceHealthStore
 
 __all__ = [
     "DEFAULT_SKEW",
@@ -48,6 +49,7 @@ __all__ = [
     "KEV_REFERENCE",
     "KEV_SOURCE",
     "VEX_REFERENCE",
+    "IngestStore",
     "Stored",
     "store_batch",
     "store_document",
@@ -61,6 +63,11 @@ KEV_REFERENCE = "cisa-kev"
 KEV_SOURCE = "kev"
 EPSS_REFERENCE = "first-epss"
 VEX_REFERENCE = "vex-statements"
+
+
+class IngestStore(SignalStore, SourceHealthStore, ReferenceStore, Protocol):
+    """The roles storing a batch or a feed's document touches: signals, source health and the
+    reference documents (KEV, EPSS, VEX) that enrich them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +101,7 @@ _epss: dict[str, EpssScores] = {}
 _vex: dict[str, VexIndex] = {}
 
 
-def stored_vex(store: Store) -> VexIndex | None:
+def stored_vex(store: ReferenceStore) -> VexIndex | None:
     """The index of every stored VEX statement, built once per stored digest."""
     document = store.get_reference(VEX_REFERENCE)
     if document is None:
@@ -109,7 +116,7 @@ def stored_vex(store: Store) -> VexIndex | None:
     return index
 
 
-def stored_scores(store: Store) -> EpssScores | None:
+def stored_scores(store: ReferenceStore) -> EpssScores | None:
     """The EPSS scores last stored, parsed once per digest."""
     document = store.get_reference(EPSS_REFERENCE)
     if document is None:
@@ -122,7 +129,7 @@ def stored_scores(store: Store) -> EpssScores | None:
     return scores
 
 
-def stored_catalog(store: Store) -> KevCatalog | None:
+def stored_catalog(store: ReferenceStore) -> KevCatalog | None:
     """The KEV catalog last stored, parsed once per digest."""
     document = store.get_reference(KEV_REFERENCE)
     if document is None:
@@ -136,7 +143,7 @@ def stored_catalog(store: Store) -> KevCatalog | None:
 
 
 def store_batch(
-    store: Store,
+    store: IngestStore,
     batch: Batch,
     source: str,
     now: datetime,
@@ -219,7 +226,7 @@ def _split_future(
 
 
 def store_kev_catalog(
-    store: Store, body: bytes, now: datetime, *, source: str = KEV_SOURCE
+    store: IngestStore, body: bytes, now: datetime, *, source: str = KEV_SOURCE
 ) -> Stored:
     """Store a KEV catalog (raises :class:`~clearance.errors.SourceError` when ``body`` is not
     one: the stored catalog is then kept), then re-enrich the stored vulnerabilities. ``source``
@@ -248,7 +255,9 @@ def store_kev_catalog(
     )
 
 
-def store_epss_scores(store: Store, body: bytes, now: datetime, *, source: str = "epss") -> Stored:
+def store_epss_scores(
+    store: IngestStore, body: bytes, now: datetime, *, source: str = "epss"
+) -> Stored:
     """Store FIRST's EPSS feed (raises :class:`~clearance.errors.SourceError` when ``body`` is
     not the feed: the stored scores are then kept), then re-score the stored vulnerability and
     known-exploited signals whose score changed."""
@@ -269,7 +278,9 @@ def store_epss_scores(store: Store, body: bytes, now: datetime, *, source: str =
     return Stored(source, 0, 0, len(scores.quarantined), 0, updated, entries=len(scores.scores))
 
 
-def store_vex_document(store: Store, body: bytes, now: datetime, *, source: str = "vex") -> Stored:
+def store_vex_document(
+    store: IngestStore, body: bytes, now: datetime, *, source: str = "vex"
+) -> Stored:
     """Keep a VEX document's statements beside the others stored (a document stored again, by
     its id, replaces its earlier copy), then re-read the stored findings: each carries the
     waiver the latest statement about it gives, or none. A body that is not a VEX document
@@ -303,7 +314,9 @@ DOCUMENTS = {
 }
 
 
-def store_document(store: Store, kind: str, body: bytes, now: datetime, *, source: str) -> Stored:
+def store_document(
+    store: IngestStore, kind: str, body: bytes, now: datetime, *, source: str
+) -> Stored:
     handler = DOCUMENTS.get(kind)
     if handler is None:
         raise SourceError(source, f"no way to store a {kind!r} document")

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clearance.errors import ClearanceError
-from clearance.integrations.interface import Answer, PayloadError
+from clearance.errors import ClearanceError, PayloadError
+from clearance.integrations.interface import Answer
 from clearance.integrations.settings import AdmissionSettings
 from clearance.model.decision import Verdict
 from clearance.model.target import ChangeInfo, Target

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clearance.errors import ClearanceError
-from clearance.integrations.interface import Answer, PayloadError
+from clearance.errors import ClearanceError, PayloadError
+from clearance.integrations.interface import Answer
 from clearance.integrations.settings import ArgoSettings
 from clearance.integrations.verdicts import dialect
 from clearance.model.target import ChangeInfo, Target

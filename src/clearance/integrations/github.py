@@ -14,8 +14,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from clearance.errors import ClearanceError
-from clearance.integrations.interface import Answer, PayloadError, SignatureError
+from clearance.errors import ClearanceError, PayloadError, SignatureError
+from clearance.integrations.interface import Answer
 from clearance.integrations.settings import GitHubSettings
 from clearance.integrations.verdicts import dialect
 from clearance.model.decision import Verdict

@@ -23,11 +23,14 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
+import tenacity
 
+from clearance.errors import CallbackError
+from clearance.http_client import Peer, http_client
 from clearance.integrations.github import Gate
-from clearance.integrations.interface import CallbackError
 from clearance.integrations.settings import GitHubSettings
 from clearance.model.signal import format_time, parse_time
+from clearance.store.interface import GateStore
 
 logger = logging.getLogger(__name__)
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -112,25 +115,10 @@ class DeliveryLog:
             return [d.to_dict() for ds in self._items.values() for d in ds if d.outcome == "failed"]
 
 
-class CallbackStore(Protocol):
-    def save_callback(
-        self,
-        callback_id: str,
-        decision_id: str,
-        integration: str,
-        record: dict[str, Any],
-        now: datetime,
-    ) -> None: ...
-
-    def list_callbacks(
-        self, decision_id: str | None = None, outcome: str | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]: ...
-
-
 class StoredDeliveryLog:
     """Callbacks in the service's store (table ``callbacks``), shown with the decision."""
 
-    def __init__(self, store: CallbackStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: GateStore, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
 
@@ -164,7 +152,7 @@ class GitHubApp:
         self.clock = clock
         self.log: CallbackLog = log or DeliveryLog()
         self._sleep = sleep
-        self._client = httpx.Client(timeout=10.0, transport=transport, verify=verify)
+        self._client = http_client(Peer.GITHUB, transport=transport, verify=verify)
         self._tokens: dict[int, tuple[str, datetime]] = {}
         self._lock = threading.Lock()
 
@@ -202,13 +190,14 @@ class GitHubApp:
             delivery.outcome = "failed"
             self.log.update(delivery)
             return delivery
-        for attempt in range(self.settings.retries + 1):
-            if attempt:
-                self._sleep(self.settings.backoff_seconds * 2 ** (attempt - 1))
+        installation_id = gate.installation_id
+
+        def attempt() -> str:
+            """One POST: ``delivered``, ``again`` (worth retrying) or ``refused``."""
             try:
-                if gate.installation_id is None:
+                if installation_id is None:
                     raise CallbackError("the delivery names no installation")
-                token = self.installation_token(gate.installation_id)
+                token = self.installation_token(installation_id)
                 reply = self._client.post(
                     gate.callback_url,
                     json=body,
@@ -217,18 +206,29 @@ class GitHubApp:
             except (httpx.HTTPError, CallbackError, ValueError, KeyError) as exc:
                 delivery.attempts.append(Attempt(self.clock(), None, _describe(exc)))
                 self.log.update(delivery)
-                continue
+                return "again"
             delivery.attempts.append(Attempt(self.clock(), reply.status_code))
             if reply.status_code in (200, 204):
-                delivery.outcome = "delivered"
-                self.log.update(delivery)
-                return delivery
+                return "delivered"
             self.log.update(delivery)
             if reply.status_code == 401:
                 with self._lock:  # a revoked token: fetch a new one next time
-                    self._tokens.pop(gate.installation_id, None)
+                    self._tokens.pop(installation_id, None)
             elif reply.status_code < 500 and reply.status_code != 429:
-                break  # GitHub refused this body (404, 422): repeating it will not help
+                return "refused"  # GitHub refused this body (404, 422): repeating it will not help
+            return "again"
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda verdict: verdict == "again"),
+            stop=tenacity.stop_after_attempt(self.settings.retries + 1),
+            wait=tenacity.wait_exponential(multiplier=self.settings.backoff_seconds),
+            sleep=self._sleep,
+            retry_error_callback=lambda state: "again",
+        )
+        if retrying(attempt) == "delivered":
+            delivery.outcome = "delivered"
+            self.log.update(delivery)
+            return delivery
         delivery.outcome = "failed"
         self.log.update(delivery)
         logger.error(
@@ -273,12 +273,6 @@ class PendingGates:
             return self.gates.pop(decision_id, None)
 
 
-class GateStore(Protocol):
-    def hold_gate(self, decision_id: str, gate: dict[str, Any], now: datetime) -> None: ...
-
-    def release_gate(self, decision_id: str, now: datetime) -> dict[str, Any] | None: ...
-
-
 class StoredGates:
     """Held gates in the service's store (table ``held_gates``)."""
 
@@ -319,16 +313,10 @@ class SeenDeliveries:
             return first
 
 
-class DeliveryStore(Protocol):
-    def claim_delivery(
-        self, integration: str, delivery_id: str, now: datetime
-    ) -> datetime | None: ...
-
-
 class StoredDeliveries:
     """Delivery ids in the service's store (table ``webhook_deliveries``)."""
 
-    def __init__(self, store: DeliveryStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: GateStore, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
 

@@ -5,13 +5,8 @@ The routes never call the engine or the store themselves. They are given a :clas
 with the caller's identity) and an :class:`Authenticator` (the server's token / OIDC check), so
 they can be mounted on the service app with one line and tested against the real engine.
 
-Error tree (under :class:`clearance.errors.ClearanceError`)::
-
-    IntegrationError
-    ├── PayloadError       a body that does not parse; names the field (HTTP 400/422)
-    ├── SignatureError     a webhook whose signature does not verify (HTTP 401, nothing decided)
-    ├── CallerError        a missing or refused credential (HTTP 401)
-    └── CallbackError      a call back to the pipeline (GitHub) failed after its retries
+Their errors (``IntegrationError``: ``PayloadError``, ``SignatureError``, ``CallerError``,
+``CallbackError``) are in the one tree, :mod:`clearance.errors`.
 """
 
 from __future__ import annotations
@@ -20,35 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from clearance.errors import ClearanceError
 from clearance.model.decision import Decision, Verdict
 from clearance.model.status import ApprovalStatus
 from clearance.model.target import Target
 from clearance.store.interface import Caller
-
-
-class IntegrationError(ClearanceError):
-    pass
-
-
-class PayloadError(IntegrationError):
-    """The body does not parse. ``field`` is the dotted path of the first bad field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}")
-
-
-class SignatureError(IntegrationError):
-    pass
-
-
-class CallerError(IntegrationError):
-    pass
-
-
-class CallbackError(IntegrationError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,11 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from clearance.integrations.interface import CallerError
-
-
-class SignatureError(CallerError):
-    """The request is not Slack's, or is too old: refused, nothing done."""
+from clearance.errors import CallerError, SignatureError
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,7 +379,7 @@ def signal_from_dict(data: dict[str, Any]) -> Signal:
         raise InvalidSignalError(str(exc)) from exc
 
 
-def _scalar(value: Any, name: str) -> str:
+def _scalar(value: object, name: str) -> str:
     """A text field: a string (a number is taken as its decimal form), never a list or map."""
     if type(value) is str:
         return value

@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from clearance import bounded_yaml
-from clearance.errors import PolicyError, Problem
+from clearance.errors import PolicyError, Problem, RuleCompileError
 from clearance.model.assets import AssetKind
 from clearance.policy.compiled import Policy
 from clearance.policy.locate import dotted, error_position, mark, scalar_position, walk
-from clearance.policy.rules import RuleCompileError, compile_rule
+from clearance.policy.rules import compile_rule
 from clearance.policy.schema import POLICY_SCHEMA_VERSION, PolicyDocument, Rule
 
 _UNKNOWN_NAMES = re.compile(r"unknown variable\(s\) ([\w, ]+);")

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from clearance.errors import RuleCompileError, RuleEvaluationError
 from clearance.policy.schema import Rule
 
 
@@ -85,19 +86,6 @@ _TOKEN = re.compile(
 
 # The parser reports "<input>:LINE:COL: message" (1-based, in the expression's own text).
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
-
-
-class RuleCompileError(ValueError):
-    """A rule that cannot be compiled; ``line``/``column`` are 1-based within the expression."""
-
-    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
-        self.line = line
-        self.column = column
-        super().__init__(message)
-
-
-class RuleEvaluationError(ValueError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

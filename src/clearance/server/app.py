@@ -11,11 +11,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import SecretStr
@@ -23,12 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearance import __version__
 from clearance.config import Config, load_config, locate
-from clearance.errors import ConfigError
+from clearance.errors import ConfigError, OverloadedError
 from clearance.ingest.storing import KEV_SOURCE, Stored, store_batch
 from clearance.integrations.settings import IntegrationSettings
 from clearance.integrations.settings import load_settings as load_integration_settings
 from clearance.inventory.interface import Lifecycle
+from clearance.model.reports import Report
 from clearance.model.status import ApprovalStatus
+from clearance.model.target import Target
 from clearance.policy.compiled import Policy
 from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
@@ -39,12 +42,13 @@ from clearance.server.metrics import Metrics
 from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
-from clearance.service.decisions import Clock, DecisionService
+from clearance.service.decisions import Clock, DecisionService, Outcome
 from clearance.service.notifications import Channels, Notifier
 from clearance.service.notify import Webhook
 from clearance.service.watch import Watcher, WatchThread
 from clearance.sources.interface import Batch
 from clearance.store import database_url
+from clearance.store.interface import Caller
 from clearance.store.sql import SqlStore
 
 logger = logging.getLogger(__name__)
@@ -85,6 +89,37 @@ class ServerContext:
         """Sources only ``sync`` (or an admin) writes: the configured pull sources, and the
         KEV enrichment's own ``kev`` signals."""
         return self.config.pulled | {KEV_SOURCE}
+
+    def decide(
+        self,
+        target: Target,
+        caller: Caller,
+        manifest: Mapping[str, Any] | None = None,
+        *,
+        computing: threading.BoundedSemaphore | None = None,
+        record: bool = True,
+        reports: tuple[Report, ...] = (),
+    ) -> Outcome:
+        """Decide within the service's limit on decisions in flight (OverloadedError, a 429,
+        past ``queue_wait``) and count the verdict: the API and every integration ask here."""
+        if not self.slots.acquire(timeout=self.settings.queue_wait):
+            raise OverloadedError(
+                f"{self.settings.max_in_flight} decisions are in flight; retry shortly"
+            )
+        try:
+            outcome = self.decisions.decide(
+                target, caller, manifest, computing=computing, record=record, reports=reports
+            )
+        finally:
+            self.slots.release()
+        decision = outcome.record.decision
+        self.metrics.decided(
+            decision["verdict"],
+            decision["target"]["environment"],
+            list(decision["degraded"]),
+            decision.get("mode"),
+        )
+        return outcome
 
     def store_batch(self, batch: Batch, source: str, now: datetime) -> Stored:
         """:func:`clearance.ingest.storing.store_batch` with this service's skew and retention."""
@@ -149,6 +184,7 @@ class ServerContext:
         self.webhook.join(timeout=2.0)
         if self.notifier is not None:
             self.notifier.join(timeout=2.0)
+        self.config.close()
         self.store.close()
 
 

@@ -33,24 +33,13 @@ import httpx
 import jwt
 from jwt import PyJWK
 
-from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.errors import AuthError, InvalidPrincipalError, ScopeError
+from clearance.http_client import Peer, http_client
 from clearance.model.principal import PrincipalId, PrincipalMap
 from clearance.server.settings import OidcIssuer, ServerSettings
-from clearance.store.interface import Caller, Scope, Store, TokenError, TokenInfo, parse_scopes
+from clearance.store.interface import Caller, Scope, TokenError, TokenInfo, TokenStore, parse_scopes
 
 logger = logging.getLogger(__name__)
-
-
-class AuthError(ClearanceError):
-    """401: no credential, or one that cannot be accepted (``reason`` says why)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-
-class ScopeError(ClearanceError):
-    """403: authenticated, but the credential lacks the scope."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +113,8 @@ class JwksCache:
 
 def _fetch_jwks(url: str) -> dict[str, Any]:
     try:
-        response = httpx.get(url, timeout=5.0)
+        with http_client(Peer.JWKS) as client:
+            response = client.get(url)
         response.raise_for_status()
         data = response.json()
     except (httpx.HTTPError, json.JSONDecodeError) as exc:
@@ -137,7 +127,7 @@ def _fetch_jwks(url: str) -> dict[str, Any]:
 class Authenticator:
     def __init__(
         self,
-        store: Store,
+        store: TokenStore,
         settings: ServerSettings,
         fetch: Callable[[str], dict[str, Any]] = _fetch_jwks,
     ) -> None:

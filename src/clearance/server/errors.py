@@ -16,15 +16,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clearance.errors import (
+    AuthError,
     ClearanceError,
+    InvalidInputError,
     InventoryError,
     ModelError,
+    OverloadedError,
     PolicyError,
+    RefusedError,
+    ScopeError,
     SourceError,
+    StateError,
     TargetError,
 )
-from clearance.server.auth import AuthError, ScopeError
-from clearance.service.errors import RefusedError, StateError
 from clearance.store.interface import (
     ConflictError,
     NotFoundError,
@@ -34,19 +38,6 @@ from clearance.store.interface import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class OverloadedError(ClearanceError):
-    """Too many decisions in flight: 429 with Retry-After."""
-
-
-class InvalidInputError(ClearanceError):
-    """422 with field-level problems found after pydantic (e.g. signals in a batch)."""
-
-    def __init__(self, detail: str, errors: list[dict[str, Any]], **extra: Any) -> None:
-        self.errors = errors
-        self.extra = extra
-        super().__init__(detail)
 
 
 # (class, status, title) — first match wins, so subclasses come first.

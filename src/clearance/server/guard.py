@@ -36,8 +36,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearance.errors import ClearanceError
-from clearance.server.auth import AuthError, Principal
+from clearance.errors import AuthError, ClearanceError
+from clearance.server.auth import Principal
 
 if TYPE_CHECKING:
     from clearance.server.app import ServerContext

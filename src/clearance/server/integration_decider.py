@@ -22,10 +22,6 @@ if TYPE_CHECKING:
     from clearance.server.app import ServerContext
 
 
-class OverloadedError(ClearanceError):
-    """Too many decisions in flight (the service's ``max_in_flight``)."""
-
-
 class ServiceDecider:
     """``computing``: decisions computed at once (CPU-bound Python under one GIL: a few threads
     keep the tail short); more may wait for the log's group commit meanwhile, which is what
@@ -45,19 +41,10 @@ class ServiceDecider:
     ) -> Answer:
         # ``manifest``: the object being admitted; the inventory reads its images (and a new
         # workload's scheduling constraints) beside what it already knows of the target.
-        ctx = self.ctx
-        if not ctx.slots.acquire(timeout=ctx.settings.queue_wait):
-            raise OverloadedError(f"{ctx.settings.max_in_flight} decisions are in flight")
-        try:
-            outcome = ctx.decisions.decide(
-                target, caller, manifest, computing=self.computing, record=record
-            )
-        finally:
-            ctx.slots.release()
+        outcome = self.ctx.decide(target, caller, manifest, computing=self.computing, record=record)
         d = outcome.decision
         if d is None:  # decide() returns the decision it computed; never a read-back
             raise ClearanceError(f"decision {outcome.record.decision_id} came back without data")
-        ctx.metrics.decided(d.verdict.value, d.target.environment, list(d.degraded), d.mode)
         return Answer(d, outcome.state.status, recorded=record)
 
 

@@ -22,8 +22,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from clearance.errors import StateError
 from clearance.model.artifact import Artifact
 from clearance.model.decision import SHADOW
 from clearance.model.principal import PrincipalMap
@@ -32,7 +33,6 @@ from clearance.model.status import ApprovalStatus
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import duration_seconds
 from clearance.service.approval_query import RecentApprovals, approvals_for_target
-from clearance.service.errors import StateError
 from clearance.service.signers import Signers
 from clearance.store.interface import (
     Approval,
@@ -40,9 +40,13 @@ from clearance.store.interface import (
     AuditRecord,
     BreakGlass,
     Caller,
-    Store,
+    DecisionLogStore,
+    GrantStore,
 )
-from clearance.store.sql import SqlStore
+
+
+class GrantsAndLog(GrantStore, DecisionLogStore, Protocol):
+    """What approvals and break-glass read and write: the grants, and the decisions they clear."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,7 @@ def target_key(decision: Mapping[str, Any]) -> str:
 class ApprovalBook:
     def __init__(
         self,
-        store: Store,
+        store: GrantsAndLog,
         policy: Policy,
         read_cache: float = 0.0,
         principals: PrincipalMap | None = None,
@@ -121,11 +125,8 @@ class ApprovalBook:
 
     def cache_reads(self, ttl: float) -> None:
         """Reuse a target's approvals for ``ttl`` seconds (the service's ``read_cache``); this
-        process's own approvals apply at once. Only on the SQL store; ``0`` turns it off."""
-        store = self.store
-        self.recent = (
-            RecentApprovals(store, ttl) if ttl > 0 and isinstance(store, SqlStore) else None
-        )
+        process's own approvals apply at once; ``0`` turns it off."""
+        self.recent = RecentApprovals(self.store, ttl) if ttl > 0 else None
 
     def answer(
         self,

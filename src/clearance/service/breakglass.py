@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from clearance.errors import RefusedError
 from clearance.model.artifact import Artifact
 from clearance.model.signal import format_time, utc
-from clearance.service.approvals import target_key
-from clearance.service.errors import RefusedError
+from clearance.service.approvals import GrantsAndLog, target_key
 from clearance.service.notify import Webhook
 from clearance.service.signers import Signers
-from clearance.store.interface import AuditRecord, BreakGlass, Caller, NotFoundError, Store
+from clearance.store.interface import AuditRecord, BreakGlass, Caller, NotFoundError
 from clearance.store.read_cache import Recent
 
 
@@ -35,7 +35,7 @@ class BreakGlassRules:
 class BreakGlassDesk:
     def __init__(
         self,
-        store: Store,
+        store: GrantsAndLog,
         rules: BreakGlassRules,
         webhook: Webhook,
         signers: Signers,

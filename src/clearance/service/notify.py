@@ -17,6 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import tenacity
+
+from clearance.http_client import Peer, http_client
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +40,16 @@ class Webhook:
         *,
         retries: int = 3,
         backoff: float = 0.5,
-        timeout: float = 5.0,
+        timeout: float | None = None,
         on_result: Callable[[bool], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.url = url
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
         self.on_result = on_result
+        self.sleep = sleep
         self._threads: list[threading.Thread] = []
 
     def send(self, payload: Mapping[str, Any], on_delivered: Callable[[datetime], None]) -> None:
@@ -65,32 +70,42 @@ class Webhook:
     def _deliver(
         self, url: str, payload: dict[str, Any], on_delivered: Callable[[datetime], None]
     ) -> None:
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
+        tries = self.retries + 1
+        made = 0
+
+        def attempt() -> bool:
+            nonlocal made
+            made += 1
             problem: str
             try:
-                response = httpx.post(url, json=payload, timeout=self.timeout)
+                with http_client(Peer.WEBHOOK, timeout=self.timeout) as client:
+                    response = client.post(url, json=payload)
                 if response.is_success:
                     try:
                         on_delivered(datetime.now(UTC))
                     except Exception:  # recording the delivery must not kill the thread
                         logger.exception("could not record the notification's delivery")
-                    self._result(True)
-                    return
+                    return True
                 problem = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 problem = type(exc).__name__
             logger.warning(
                 "notification to %s failed (attempt %d of %d): %s",
                 redact_url(url),
-                attempt + 1,
-                self.retries + 1,
+                made,
+                tries,
                 problem,
             )
-            if attempt < self.retries:
-                time.sleep(delay)
-                delay *= 2
-        self._result(False)
+            return False
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda delivered: not delivered),
+            stop=tenacity.stop_after_attempt(tries),
+            wait=tenacity.wait_exponential(multiplier=self.backoff),
+            sleep=self.sleep,
+            retry_error_callback=lambda state: False,
+        )
+        self._result(retrying(attempt))
 
     def _result(self, ok: bool) -> None:
         if self.on_result is not None:

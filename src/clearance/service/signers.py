@@ -17,10 +17,9 @@ from __future__ import annotations
 from contextlib import suppress
 from dataclasses import dataclass
 
-from clearance.errors import InvalidPrincipalError
+from clearance.errors import InvalidPrincipalError, RefusedError
 from clearance.model.principal import PrincipalId, PrincipalMap
 from clearance.policy.compiled import Policy
-from clearance.service.errors import RefusedError
 from clearance.store.interface import AuditRecord, Caller
 
 

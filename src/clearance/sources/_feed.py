@@ -47,6 +47,9 @@ class DocumentFeedSource:
         assert isinstance(checked, FeedConfig)
         return cls(name, checked)
 
+    def close(self) -> None:
+        self.client.close()
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """No signals: the document is fetched whole (``fetch_document``)."""
         return iter(())

@@ -1,10 +1,11 @@
 """The HTTP layer the REST sources share (Defender, SentinelOne, Wazuh): one client, one retry
 policy, one way to turn a vendor's error into a :class:`SourceError`.
 
-* **Retries.** Connection failures, timeouts and 5xx are retried with jittered exponential
-  backoff (``base × 2^attempt × [0.5, 1)``, capped). HTTP 429 waits what ``Retry-After`` says
-  (seconds or an HTTP date, RFC 9110 §10.2.3), else backs off the same way. ``sleep`` and
-  ``random`` are injected, so tests never wait and the jitter is reproducible.
+* **Retries** (tenacity). Connection failures, timeouts and 5xx are retried with jittered
+  exponential backoff (``base × 2^attempt × [0.5, 1)``, capped). HTTP 429 waits what
+  ``Retry-After`` says (seconds or an HTTP date, RFC 9110 §10.2.3), else backs off the same
+  way. ``sleep`` and ``random`` are injected, so tests never wait and the jitter is
+  reproducible.
 * **Errors.** A failing status becomes ``HTTP 401 from api.example.com/api/alerts: <vendor
   message> (tip: …)``. The vendor message is read from the shapes the sources speak (Microsoft
   ``{"error": {"code", "message"}}``, SentinelOne ``{"errors": [{"title", "detail"}]}``,
@@ -18,7 +19,6 @@ policy, one way to turn a vendor's error into a :class:`SourceError`.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random as _random
 import time
@@ -27,9 +27,12 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import tenacity
 from pydantic import SecretStr
 
 from clearance.errors import SourceError
+from clearance.http_client import Peer, http_client, retry_after
+from clearance.retries import jittered_backoff
 from clearance.sources._mapping import parse_json
 from clearance.sources._vendor_errors import is_html, vendor_message
 
@@ -75,28 +78,8 @@ class RetryPolicy:
         self.random = random
         self.clock = clock
 
-    def backoff_delay(self, attempt: int) -> float:
-        """Jittered exponential backoff: ``base × 2^attempt × [0.5, 1)``, capped."""
-        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
-        return ceiling * (0.5 + self.random() / 2)
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta seconds or HTTP date), if usable."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, moment.timestamp() - now)
+        # Jittered exponential backoff: ``base × 2^attempt × [0.5, 1)``, capped.
+        self.backoff_wait = jittered_backoff(backoff, max_backoff, random)
 
 
 class HttpClient:
@@ -111,7 +94,7 @@ class HttpClient:
         base_url: str,
         *,
         auth: Auth | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         verify: bool = True,
         retry: RetryPolicy | None = None,
         secrets: Iterable[SecretStr] = (),
@@ -124,8 +107,8 @@ class HttpClient:
         self.retry = retry or RetryPolicy()
         self._secrets = [s.get_secret_value() for s in secrets if s.get_secret_value()]
         self._tips = {**_TIPS, **(tips or {})}
-        self._client = httpx.Client(
-            timeout=timeout, verify=verify, transport=transport, follow_redirects=False
+        self._client = http_client(
+            Peer.VENDOR_API, timeout=timeout, verify=verify, transport=transport
         )
 
     def __repr__(self) -> str:
@@ -178,55 +161,60 @@ class HttpClient:
         url = self.url(path)
         where = self._where(url)
         renewed = False
-        attempt = 0
-        while True:
-            sent = dict(headers or {})
-            if authenticate and self.auth is not None:
-                sent.update(self.auth.headers())
-            try:
-                response = self._client.request(
-                    method, url, params=params, json=json, data=data, headers=sent
-                )
-            except httpx.TimeoutException as exc:
-                failure = f"timed out talking to {where}"
-                if self._wait(attempt, None, failure):
-                    attempt += 1
-                    continue
-                raise SourceError(self.source, failure) from exc
-            except httpx.HTTPError as exc:
-                failure = f"cannot reach {where}: {type(exc).__name__}"
-                if self._wait(attempt, None, failure):
-                    attempt += 1
-                    continue
-                raise SourceError(self.source, self._mask(failure)) from exc
-            status = response.status_code
-            if 200 <= status < 300 or status in accept:
-                return response
-            if status == 401 and authenticate and self.auth is not None and not renewed:
-                renewed = True  # a token revoked or expired early: one fresh token, one retry
-                if self.auth.invalidate():
-                    continue
-            if status == 429 or status >= 500:
-                told = retry_after(response.headers.get("retry-after"), self.retry.clock())
-                if self._wait(attempt, told, f"HTTP {status} from {where}"):
-                    attempt += 1
-                    continue
-            raise self.error(status, where, response)
 
-    def _wait(self, attempt: int, told: float | None, failure: str) -> bool:
-        """Sleep before the next attempt; False when retries are spent."""
-        if attempt >= self.retry.max_retries:
-            return False
-        delay = told if told is not None else self.retry.backoff_delay(attempt)
+        def attempt() -> httpx.Response:
+            nonlocal renewed
+            while True:  # at most twice: once more after a 401 with a renewed credential
+                sent = dict(headers or {})
+                if authenticate and self.auth is not None:
+                    sent.update(self.auth.headers())
+                try:
+                    response = self._client.request(
+                        method, url, params=params, json=json, data=data, headers=sent
+                    )
+                except httpx.TimeoutException as exc:
+                    failure = f"timed out talking to {where}"
+                    raise _RetryableError(failure, None, SourceError(self.source, failure)) from exc
+                except httpx.HTTPError as exc:
+                    failure = self._mask(f"cannot reach {where}: {type(exc).__name__}")
+                    raise _RetryableError(failure, None, SourceError(self.source, failure)) from exc
+                status = response.status_code
+                if 200 <= status < 300 or status in accept:
+                    return response
+                if status == 401 and authenticate and self.auth is not None and not renewed:
+                    renewed = True  # a token revoked or expired early: one fresh token, one retry
+                    if self.auth.invalidate():
+                        continue
+                error = self.error(status, where, response)
+                if status == 429 or status >= 500:
+                    told = retry_after(response.headers.get("retry-after"), self.retry.clock())
+                    raise _RetryableError(f"HTTP {status} from {where}", told, error)
+                raise error
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_RetryableError),
+            stop=tenacity.stop_after_attempt(self.retry.max_retries + 1),
+            wait=self._delay,
+            sleep=self.retry.sleep,
+            retry_error_callback=_give_up,
+        )
+        response: httpx.Response = retrying(attempt)
+        return response
+
+    def _delay(self, state: tenacity.RetryCallState) -> float:
+        """The wait before the next attempt: what the API asked for, else the backoff; a wait
+        beyond ``max_wait`` ends the pull instead (the next sync resumes)."""
+        again = state.outcome.exception() if state.outcome is not None else None
+        assert isinstance(again, _RetryableError)  # the only exception retried
+        delay = again.told if again.told is not None else self.retry.backoff_wait(state)
         if delay > self.retry.max_wait:
             raise SourceError(
                 self.source,
-                f"{failure}: asked to wait {delay:.0f}s, beyond max_wait "
+                f"{again.failure}: asked to wait {delay:.0f}s, beyond max_wait "
                 f"({self.retry.max_wait:.0f}s); the next sync will resume",
             )
-        log.info("source %s: %s; retrying in %.1fs", self.source, failure, delay)
-        self.retry.sleep(delay)
-        return True
+        log.info("source %s: %s; retrying in %.1fs", self.source, again.failure, delay)
+        return delay
 
     def _parse(self, response: httpx.Response, where: str) -> Any:
         try:
@@ -256,3 +244,21 @@ class HttpClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+class _RetryableError(Exception):
+    """An attempt that may be retried: what failed, the wait the API asked for (if any), and the
+    error to raise when the retries are spent."""
+
+    def __init__(self, failure: str, told: float | None, error: SourceError) -> None:
+        super().__init__(failure)
+        self.failure = failure
+        self.told = told
+        self.error = error
+
+
+def _give_up(state: tenacity.RetryCallState) -> httpx.Response:
+    """The retries are spent: raise the last attempt's own error, chained to its cause."""
+    again = state.outcome.exception() if state.outcome is not None else None
+    assert isinstance(again, _RetryableError)
+    raise again.error from again.__cause__

@@ -7,14 +7,14 @@ from __future__ import annotations
 import random as _random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TypedDict, Unpack
+from typing import Generic, TypedDict, TypeVar, Unpack
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from clearance.sources._http import Auth, HttpClient, RetryPolicy
 
-__all__ = ["HttpSeams", "RestConnection", "rest_client"]
+__all__ = ["HttpSeams", "RestConnection", "RestSource", "rest_client"]
 
 
 class RestConnection(BaseModel):
@@ -69,3 +69,31 @@ def rest_client(
         transport=seams.get("transport"),
         tips=tips,
     )
+
+
+C = TypeVar("C", bound=RestConnection)
+
+
+class RestSource(Generic[C]):
+    """What every REST source is besides its queries: its name, its config and the client built
+    from that config; ``close()`` closes the client."""
+
+    def __init__(
+        self,
+        name: str,
+        config: C,
+        *,
+        auth: Auth | None,
+        secrets: Iterable[SecretStr],
+        tips: Mapping[int, str],
+        **seams: Unpack[HttpSeams],
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._http = rest_client(name, config, auth=auth, secrets=secrets, tips=tips, **seams)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self.config.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()

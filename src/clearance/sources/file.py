@@ -81,6 +81,9 @@ class FileSource:
         """When the file was last written: the age of the data it holds."""
         return _modified(self.name, self.path)
 
+    def close(self) -> None:
+        pass  # a file is opened and closed by each read
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """One batch with every item; the whole file is re-read each time (no watermark)."""
         data = _read(self.name, self.path)
@@ -104,6 +107,9 @@ class FileFeed:
     def modified_at(self) -> datetime:
         """When the file was last written: the age of the document it holds."""
         return _modified(self.name, self.path)
+
+    def close(self) -> None:
+        pass  # a file is opened and closed by each read
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """No signals: the catalog is a document (``fetch_document``)."""

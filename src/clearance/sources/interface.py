@@ -12,6 +12,9 @@ A malformed vendor item never raises: it becomes a :class:`Quarantined` entry in
 the good signals, with a named reason. Only failures of the whole call (auth, network, a vendor
 error body) raise :class:`SourceError`, and its message never contains a secret.
 
+A source is closed when its owner is done with it (``sync`` and the CLI commands that read
+sources, through :func:`clearance.config.Config.close`): ``close()`` releases its connections.
+
 Plugins register under the ``clearance.sources`` entry point as a :class:`SourcePlugin`: a class
 with a pydantic ``Config`` model (validated first, so a bad config fails at start-up naming the
 source) and a ``create`` constructor.
@@ -57,6 +60,14 @@ class Batch:
     # ``covers: edr``), when this batch carries it: it replaces what the source reported before.
     coverage: tuple[Managed, ...] | None = None
 
+    @classmethod
+    def unreadable(cls, error: SourceError, reason: str, data: bytes, where: str) -> Batch:
+        """A whole document (a catalog, a feed, a VEX file) that could not be read: one
+        quarantined entry with ``reason`` and the error's message, and nothing else."""
+        detail = str(error).removeprefix(f"source {error.source!r}: ")
+        bad = Quarantined(error.source, reason, detail, payload_digest(data), where)
+        return cls(quarantined=(bad,))
+
 
 @runtime_checkable
 class Source(Protocol):
@@ -66,6 +77,10 @@ class Source(Protocol):
 
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield batches from ``watermark`` on, oldest first; raise SourceError on failure."""
+        ...
+
+    def close(self) -> None:
+        """Release what the source holds open (connections); it is not used afterwards."""
         ...
 
 
@@ -90,6 +105,8 @@ class DocumentFeed(Protocol):
     kind: ClassVar[str]
 
     def fetch_document(self, validator: str | None) -> Document: ...
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

@@ -1,8 +1,10 @@
 """Durable state for the Clearance service. The contract is in :mod:`clearance.store.interface`.
 
-``open_store(url)`` is the one way in: it builds the SQL store (SQLite or PostgreSQL, same code)
-and, unless told otherwise, runs the migrations to head. SQLAlchemy is imported only then, so
-importing this package stays cheap for ``clearance check``.
+``open_store(url)`` opens the store as a :class:`Store` (every role): the SQL store (SQLite or
+PostgreSQL, same code), migrated to head unless told otherwise. SQLAlchemy is imported only
+then, so importing this package stays cheap for ``clearance check``. The commands and the server
+that also need what only the SQL store offers (the audit log's reads, ``require_current``) open
+:class:`clearance.store.sql.SqlStore` themselves.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from clearance.store.interface import (
     ConflictError,
     ExemptionRecord,
     NotFoundError,
+    TargetApproval,
 )
 
 
@@ -67,6 +68,23 @@ def list_approvals(conn: Connection, decision_id: str) -> tuple[Approval, ...]:
         .order_by(t.approvals.c.at, t.approvals.c.id)
     ).all()
     return tuple(approval_from_row(r) for r in rows)
+
+
+def target_approvals(
+    conn: Connection, environment: str, target_key: str, since: datetime
+) -> list[TargetApproval]:
+    """Approvals on the target's decisions at or after ``since``, oldest first: one query joining
+    approvals to the decision log's indexed filter columns (``target_key``, ``environment``,
+    ``at``) rather than one per earlier decision."""
+    a, d = t.approvals, t.decisions
+    query = (
+        select(a, d.c.at.label("decision_at"), d.c.seq.label("decision_seq"))
+        .join(d, d.c.decision_id == a.c.decision_id)
+        .where(d.c.target_key == target_key, d.c.environment == environment, d.c.at >= since)
+        .order_by(a.c.at, a.c.id)
+    )
+    rows = conn.execute(query).all()
+    return [TargetApproval(approval_from_row(r), r.decision_at, int(r.decision_seq)) for r in rows]
 
 
 def approval_from_row(r: Any) -> Approval:

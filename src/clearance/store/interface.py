@@ -6,6 +6,11 @@ decisions were made under, the hash-chained decision log, approvals, exceptions,
 grants and API tokens. Open one with ``clearance.store.open_store(url)`` (SQLite or PostgreSQL;
 ``clearance.store.database_url()`` resolves ``--database`` / ``$CLEARANCE_DATABASE_URL``).
 
+The contract is split by role (:class:`SignalStore`, :class:`SourceHealthStore`,
+:class:`ReferenceStore`, :class:`DecisionLogStore`, :class:`GrantStore`, :class:`TokenStore`,
+:class:`GateStore`, :class:`StoreLifecycle`); callers are typed against the roles they use, and
+:class:`Store` is their union for the few that open and hand out the whole store.
+
 Rules every implementation follows:
 
 * **Time is an argument.** Every method that stamps a row takes ``now``; nothing reads a clock.
@@ -22,7 +27,7 @@ Rules every implementation follows:
 * **Our errors only.** Driver and SQL errors are re-raised as :class:`StoreError` subclasses
   ``from`` the original, naming the operation, never the URL's password.
 
-Error tree (all under :class:`clearance.errors.ClearanceError`)::
+Error tree (defined in :mod:`clearance.errors`, re-exported here)::
 
     StoreError
     ├── StoreUnavailableError   cannot connect, busy past the lock timeout, or the decision log's
@@ -44,7 +49,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType, Protocol
 
-from clearance.errors import ClearanceError, InvalidPrincipalError
+from clearance.errors import (
+    ConflictError,
+    InvalidPrincipalError,
+    NotFoundError,
+    SchemaError,
+    StoreError,
+    StoreUnavailableError,
+    TokenError,
+)
 from clearance.model.artifact import Artifact
 from clearance.model.coverage import Managed
 from clearance.model.decision import Decision
@@ -67,19 +80,28 @@ __all__ = [
     "Checkpoint",
     "ConflictError",
     "DecisionFilter",
+    "DecisionLogStore",
     "DecisionPage",
     "ExemptionRecord",
+    "GateStore",
+    "GrantStore",
     "LogRow",
     "NotFoundError",
+    "ReferenceStore",
     "SchemaError",
     "Scope",
+    "SignalStore",
+    "SourceHealthStore",
     "SourceState",
     "Store",
     "StoreError",
+    "StoreLifecycle",
     "StoreUnavailableError",
+    "TargetApproval",
     "TokenError",
     "TokenId",
     "TokenInfo",
+    "TokenStore",
     "TrustRow",
     "TrustSnapshot",
     "UpsertCounts",
@@ -95,32 +117,7 @@ TokenId = NewType("TokenId", str)
 # --- errors -------------------------------------------------------------------------------------
 
 
-class StoreError(ClearanceError):
-    """The store failed; the message names the operation."""
-
-
-class StoreUnavailableError(StoreError):
-    """The database cannot be reached, or stayed busy past the lock timeout. Safe to retry."""
-
-
-class SchemaError(StoreError):
-    """The schema is not at the migration head (or the URL is not a usable database)."""
-
-
-class NotFoundError(StoreError):
-    pass
-
-
-class ConflictError(StoreError):
-    pass
-
-
-class TokenError(StoreError):
-    """A presented API token was refused. ``reason`` is ``unknown``, ``revoked`` or ``expired``."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
+# The store's errors are defined in clearance.errors (one tree) and re-exported here.
 
 
 # --- value types --------------------------------------------------------------------------------
@@ -433,13 +430,27 @@ def token_owner(owner: str | None, name: str) -> PrincipalId:
     return parse(owner) if owner is not None else principal(USER, name)
 
 
+@dataclass(frozen=True, slots=True)
+class TargetApproval:
+    """An approval with the time and place in the log of the decision it was given on."""
+
+    approval: Approval
+    decision_at: datetime
+    decision_seq: int
+
+
 # --- the contract -------------------------------------------------------------------------------
 
 
-class Store(Protocol):
-    """Durable state of a Clearance service. Thread-safe: share one instance per process."""
+# The store's roles: each caller is typed against the role it uses, so a reader sees what a
+# module can touch, and a role can be served by something other than SQL (a test double, a
+# cache) without implementing the rest. :class:`Store` is their union, for the few callers that
+# open, migrate and hand out the whole store.
 
-    # lifecycle
+
+class StoreLifecycle(Protocol):
+    """Opening, migrating and closing the database."""
+
     def migrate(self) -> None:
         """Bring the schema to the migration head (idempotent; safe with concurrent replicas)."""
         ...
@@ -450,7 +461,10 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
-    # signals and sources
+
+class SignalStore(Protocol):
+    """Signals by uid and by asset, quarantined vendor items, host identity groups."""
+
     def upsert_signals(self, signals: Sequence[Signal], now: datetime) -> UpsertCounts:
         """Insert or update by uid; keep the earliest first_seen and latest last_seen."""
         ...
@@ -499,21 +513,19 @@ class Store(Protocol):
         """Every agent of every covering source's last inventory."""
         ...
 
+    def active_signals_of_kind(self, kind: SignalKind) -> tuple[Signal, ...]:
+        """Open and in-progress signals of ``kind``, sorted by uid (re-enrichment reads them)."""
+        ...
+
+
+class SourceHealthStore(Protocol):
+    """Each source's last success and failure, and where its next pull resumes."""
+
     def record_source_success(
         self, name: str, now: datetime, watermark: str | None = None
     ) -> None: ...
 
     def record_source_failure(self, name: str, error: str, now: datetime) -> None: ...
-
-    def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
-        """Keep the latest body of a reference document (the KEV catalog) under its name."""
-        ...
-
-    def get_reference(self, name: str) -> ReferenceDocument | None: ...
-
-    def active_signals_of_kind(self, kind: SignalKind) -> tuple[Signal, ...]:
-        """Open and in-progress signals of ``kind``, sorted by uid (re-enrichment reads them)."""
-        ...
 
     def get_watermark(self, name: str) -> str | None: ...
 
@@ -527,7 +539,20 @@ class Store(Protocol):
         """``source_states()`` in the form a snapshot records."""
         ...
 
-    # policies and the decision log
+
+class ReferenceStore(Protocol):
+    """Reference documents (the KEV catalog, EPSS scores, VEX statements) by name."""
+
+    def put_reference(self, name: str, body: bytes, now: datetime) -> ReferenceDocument:
+        """Keep the latest body of a reference document (the KEV catalog) under its name."""
+        ...
+
+    def get_reference(self, name: str) -> ReferenceDocument | None: ...
+
+
+class DecisionLogStore(Protocol):
+    """The policies decisions were made under, and the hash-chained decision log."""
+
     def put_policy(self, digest: str, text: bytes, now: datetime, by: str | None = None) -> None:
         """Keep a policy's exact bytes under its digest (idempotent) so replay can reload it.
 
@@ -567,13 +592,28 @@ class Store(Protocol):
         """Every record with seq > since_seq (and at >= since), in chain order, streamed."""
         ...
 
-    # approvals
+
+class GrantStore(Protocol):
+    """Approvals, exceptions and break-glass grants: what lets a deployment through."""
+
+    @property
+    def approvals_generation(self) -> int:
+        """Moves on every approval this process writes (a cache of approvals compares it)."""
+        ...
+
     def add_approval(self, approval: Approval) -> None:
         """Raise NotFoundError for an unknown decision; ConflictError if this approver answered."""
         ...
 
     def list_approvals(self, decision_id: str) -> tuple[Approval, ...]:
         """Oldest first."""
+        ...
+
+    def target_approvals(
+        self, environment: str, target_key: str, since: datetime
+    ) -> list[TargetApproval]:
+        """Approvals given on decisions about this target at or after ``since``, oldest first,
+        each with its decision's time and seq (one indexed query, not one per decision)."""
         ...
 
     # exceptions
@@ -610,7 +650,10 @@ class Store(Protocol):
         """Unrevoked and unexpired at ``now`` (or all), optionally for one target; by time."""
         ...
 
-    # API tokens
+
+class TokenStore(Protocol):
+    """API tokens: made, verified on every request, listed and revoked."""
+
     def create_token(
         self,
         name: str,
@@ -633,6 +676,45 @@ class Store(Protocol):
     def list_tokens(self) -> tuple[TokenInfo, ...]: ...
 
     def revoke_token(self, token_id: str, now: datetime, by: str | None = None) -> TokenInfo: ...
+
+
+class GateStore(Protocol):
+    """What the pipeline integrations keep: held gates, GitHub callbacks, webhook deliveries."""
+
+    def hold_gate(self, decision_id: str, gate: dict[str, Any], now: datetime) -> None: ...
+
+    def release_gate(self, decision_id: str, now: datetime) -> dict[str, Any] | None: ...
+
+    def save_callback(
+        self,
+        callback_id: str,
+        decision_id: str,
+        integration: str,
+        record: dict[str, Any],
+        now: datetime,
+    ) -> None: ...
+
+    def list_callbacks(
+        self, decision_id: str | None = None, outcome: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+    def claim_delivery(
+        self, integration: str, delivery_id: str, now: datetime
+    ) -> datetime | None: ...
+
+
+class Store(
+    StoreLifecycle,
+    SignalStore,
+    SourceHealthStore,
+    ReferenceStore,
+    DecisionLogStore,
+    GrantStore,
+    TokenStore,
+    GateStore,
+    Protocol,
+):
+    """Durable state of a Clearance service: every role. Thread-safe: share one per process."""
 
 
 # --- the audit log as verify and export read it -------------------------------------------------

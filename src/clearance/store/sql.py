@@ -61,6 +61,7 @@ from clearance.store.interface import (
     SchemaError,
     Scope,
     SourceState,
+    TargetApproval,
     TokenInfo,
     TrustSnapshot,
     UpsertCounts,
@@ -323,6 +324,12 @@ class SqlStore:
     def list_approvals(self, decision_id: str) -> tuple[Approval, ...]:
         with self.db.read("list approvals") as conn:
             return grants.list_approvals(conn, decision_id)
+
+    def target_approvals(
+        self, environment: str, target_key: str, since: datetime
+    ) -> list[TargetApproval]:
+        with self.db.read("list approvals for a target") as conn:
+            return grants.target_approvals(conn, environment, target_key, since)
 
     # exceptions
     def add_exemption(self, exemption: Exemption, now: datetime) -> ExemptionRecord:

@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING
 
 from clearance.config import Config
 from clearance.errors import ClearanceError, SourceError
-from clearance.ingest.storing import store_batch
+from clearance.ingest.storing import IngestStore, store_batch
 from clearance.sources.falco.settings import NatsFalcoConfig
 from clearance.sources.interface import Batch
-from clearance.store.interface import Store
 from clearance.sync.leases import Lease
 from clearance.sync.poller import Poller, Progress, PullResult, Schedule
 
@@ -43,7 +42,7 @@ Report = Callable[[list[PullResult]], None]
 
 
 def poller_for(
-    config: Config, store: Store, lease: Lease, clock: Clock, sleep: Callable[[float], None]
+    config: Config, store: IngestStore, lease: Lease, clock: Clock, sleep: Callable[[float], None]
 ) -> Poller:
     return Poller(
         store=store,
@@ -62,7 +61,7 @@ class Background:
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: IngestStore,
         lease: Lease,
         clock: Clock,
         *,

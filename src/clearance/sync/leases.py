@@ -17,13 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from clearance.errors import ClearanceError
+from clearance.errors import LeaseError
 
 logger = logging.getLogger(__name__)
-
-
-class LeaseError(ClearanceError):
-    pass
 
 
 class Lease(Protocol):

@@ -6,8 +6,8 @@ Decisions never wait on a vendor API: they read what this loop stored. Per sourc
   signals folded and upserted, KEV-enriched, bad items quarantined, identities kept) **before**
   the watermark moves to the batch's resume point, so a crash between the two re-fetches rather
   than skips;
-* a failed pull is retried with jittered exponential backoff, then recorded as the source's last
-  error (the ``source_down`` and ``stale`` stances read that health);
+* a failed pull is retried (tenacity) with jittered exponential backoff, then recorded as the
+  source's last error (the ``source_down`` and ``stale`` stances read that health);
 * after ``breaker_threshold`` failed pulls in a row the circuit opens: the source is left alone
   for ``breaker_cooldown``, then tried once (half-open) before closing again;
 * across replicas, a :class:`~clearance.sync.leases.Lease` makes sure one poller runs per source.
@@ -23,10 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import tenacity
+
 from clearance.errors import SourceError
-from clearance.ingest.storing import store_batch, store_document
+from clearance.ingest.storing import IngestStore, store_batch, store_document
+from clearance.retries import jittered_backoff
 from clearance.sources.interface import Dated, DocumentFeed, Source
-from clearance.store.interface import Store
 from clearance.sync.leases import Lease
 
 logger = logging.getLogger(__name__)
@@ -61,15 +63,36 @@ Progress = Callable[[str, int, int], None]  # (source, batches so far, signals s
 
 @dataclass(slots=True)
 class _Breaker:
+    """One source's circuit: closed, open until ``open_until``, then half-open (one pull tried:
+    a success closes it, a failure opens it again for a cooldown).
+
+    A small state object rather than pybreaker: pybreaker reads the wall clock
+    (``datetime.now``) to time its cooldown, and the sync loop's time is passed in."""
+
     failures: int = 0
     open_until: datetime | None = None
+
+    def is_open(self, now: datetime) -> bool:
+        return self.open_until is not None and now < self.open_until
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.open_until = None
+
+    def failed(self, now: datetime, threshold: int, cooldown: timedelta) -> bool:
+        """Count a failed pull; True when it opened the circuit."""
+        self.failures += 1
+        if self.failures >= threshold:
+            self.open_until = now + cooldown
+            return True
+        return False
 
 
 @dataclass
 class Poller:
     """Pulls sources into a store. One instance per process; ``run_due`` is called in a loop."""
 
-    store: Store
+    store: IngestStore
     sources: dict[str, Source]
     schedules: dict[str, Schedule]
     lease: Lease
@@ -85,28 +108,35 @@ class Poller:
         schedule = self.schedules.get(name, Schedule())
         breaker = self._breakers.setdefault(name, _Breaker())
         now = self.clock()
-        if breaker.open_until is not None and now < breaker.open_until:
+        if breaker.is_open(now):
             return PullResult(
                 name, ok=False, skipped_reason=f"circuit open until {breaker.open_until:%H:%M:%S}"
             )
         if not self.lease.acquire(f"source:{name}"):
             return PullResult(name, ok=False, skipped_reason="another replica polls this source")
-        attempt = 0
-        while True:
-            try:
-                result = self._pull_once(source, progress)
-            except SourceError as exc:
-                attempt += 1
-                if attempt <= schedule.retries:
-                    delay = min(schedule.backoff_max, schedule.backoff * 2 ** (attempt - 1))
-                    delay *= 0.5 + self.rng.random()  # jitter: replicas and sources spread out
-                    logger.info("%s; retry %d/%d in %.1f s", exc, attempt, schedule.retries, delay)
-                    self.sleep(delay)
-                    continue
-                return self._failed(name, str(exc), schedule, breaker)
-            breaker.failures = 0
-            breaker.open_until = None
-            return result
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(SourceError),
+            stop=tenacity.stop_after_attempt(schedule.retries + 1),
+            # Jitter in [0.5, 1.5): replicas and sources spread out.
+            wait=jittered_backoff(
+                schedule.backoff, schedule.backoff_max, self.rng.random, spread=(0.5, 1.5)
+            ),
+            sleep=self.sleep,
+            before_sleep=lambda state: logger.info(
+                "%s; retry %d/%d in %.1f s",
+                state.outcome.exception() if state.outcome else None,
+                state.attempt_number,
+                schedule.retries,
+                state.upcoming_sleep,
+            ),
+            reraise=True,
+        )
+        try:
+            result = retrying(self._pull_once, source, progress)
+        except SourceError as exc:
+            return self._failed(name, str(exc), schedule, breaker)
+        breaker.succeeded()
+        return result
 
     def run_due(self, progress: Progress | None = None) -> list[PullResult]:
         """Pull every source whose schedule is due; returns what happened to each pulled."""
@@ -166,8 +196,6 @@ class Poller:
     def _failed(self, name: str, error: str, schedule: Schedule, breaker: _Breaker) -> PullResult:
         now = self.clock()
         self.store.record_source_failure(name, error, now)
-        breaker.failures += 1
-        if breaker.failures >= schedule.breaker_threshold:
-            breaker.open_until = now + schedule.breaker_cooldown
+        if breaker.failed(now, schedule.breaker_threshold, schedule.breaker_cooldown):
             logger.warning("%s failed %d times in a row; circuit open", name, breaker.failures)
         return PullResult(name, ok=False, error=error)

@@ -36,8 +36,8 @@ from fastapi import FastAPI
 from builders import live_snapshot
 from clearance.config import load_config
 from clearance.engine import decide
-from clearance.errors import ClearanceError
-from clearance.integrations.interface import Answer, CallerError
+from clearance.errors import CallerError, ClearanceError
+from clearance.integrations.interface import Answer
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.model.signal import format_time
 from clearance.model.target import Target

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearance.errors import PayloadError
 from clearance.integrations import admission, argo, flagger, github
-from clearance.integrations.interface import PayloadError
 from clearance.integrations.settings import (
     AdmissionSettings,
     ArgoSettings,

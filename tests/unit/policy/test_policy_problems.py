@@ -167,7 +167,8 @@ def test_suppression_asset_needs_a_known_kind(asset: str) -> None:
 
 
 def test_a_valid_suppression_asset_loads() -> None:
-    assert load_policy_text(MINIMAL + SUPPRESSION.format(asset="host:web-*"), "p")
+    policy = load_policy_text(MINIMAL + SUPPRESSION.format(asset="host:web-*"), "p")
+    assert policy.digest.startswith("sha256:")
 
 
 def test_duplicate_rule_names_point_at_the_second() -> None:

@@ -21,6 +21,7 @@ from clearance.sources._labels import LabelMapping
 from clearance.sources.alertmanager.mapping import AlertmanagerNormalizer
 from clearance.sources.alertmanager.source import AlertmanagerConfig, AlertmanagerSource
 from clearance.sources.interface import Batch
+from closing import closed_after_test
 from standins import alertmanager
 from standins.alertmanager import AlertmanagerState, fixture_alerts, kube_alert
 
@@ -45,7 +46,7 @@ def source(url: str, **config: object) -> AlertmanagerSource:
             **config,
         }
     )
-    return AlertmanagerSource("alertmanager", settings, clock=PULLED.timestamp)
+    return closed_after_test(AlertmanagerSource("alertmanager", settings, clock=PULLED.timestamp))
 
 
 def pull(src: AlertmanagerSource, watermark: str | None = None) -> list[Batch]:

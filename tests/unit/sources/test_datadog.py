@@ -13,6 +13,7 @@ from clearance.model.assets import parse_asset
 from clearance.model.signal import Severity, SignalKind, SignalStatus
 from clearance.sources.datadog.source import DatadogConfig, DatadogSource
 from clearance.sources.interface import Batch
+from closing import closed_after_test
 from standins import datadog
 from standins.datadog import DatadogState, fixture_monitor, monitor
 
@@ -32,7 +33,7 @@ def source(url: str, **config: Any) -> DatadogSource:
     settings = DatadogConfig.model_validate(
         {"base_url": url, "api_key": datadog.API_KEY, "app_key": datadog.APP_KEY, **config}
     )
-    return DatadogSource("datadog", settings, clock=lambda: PULLED)
+    return closed_after_test(DatadogSource("datadog", settings, clock=lambda: PULLED))
 
 
 def pull(src: DatadogSource, watermark: str | None = None) -> list[Batch]:

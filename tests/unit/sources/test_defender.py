@@ -22,6 +22,7 @@ from clearance.sources.defender.source import (
     machine_identity,
     map_alerts,
 )
+from closing import closed_after_test
 from standins import defender
 from standins._server import HTML_GATEWAY_PAGE
 
@@ -142,8 +143,8 @@ def make_source(url: str, sleeps: list[float], **overrides: Any) -> DefenderSour
         "page_size": 2,
         **overrides,
     }
-    return DefenderSource(
-        "mde", DefenderConfig(**settings), sleep=sleeps.append, random=lambda: 0.0
+    return closed_after_test(
+        DefenderSource("mde", DefenderConfig(**settings), sleep=sleeps.append, random=lambda: 0.0)
     )
 
 

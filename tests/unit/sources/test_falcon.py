@@ -16,6 +16,7 @@ from clearance.errors import SourceError
 from clearance.model import AssetKind, Severity, SignalStatus, asset
 from clearance.sources.falcon.mapping import FalconNormalizer, map_alerts, severity_of
 from clearance.sources.falcon.source import FalconConfig, FalconSource
+from closing import closed_after_test
 from standins.falcon import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -190,7 +191,8 @@ def source_for(
         **overrides,
     }
     fake = fake or FakeTime()
-    return FalconSource("falcon", FalconConfig(**settings), clock=fake.clock, sleep=fake.sleep)
+    source = FalconSource("falcon", FalconConfig(**settings), clock=fake.clock, sleep=fake.sleep)
+    return closed_after_test(source)
 
 
 def test_fetch_follows_the_after_cursor_to_the_last_page(standin: FalconStandIn) -> None:

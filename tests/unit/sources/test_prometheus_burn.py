@@ -18,6 +18,7 @@ from clearance.model.signal import Severity, SignalKind, SignalStatus
 from clearance.sources.interface import Batch
 from clearance.sources.prometheus.burn import Slo, burn_signal
 from clearance.sources.prometheus.source import PrometheusConfig, PrometheusSource
+from closing import closed_after_test
 from property.random_json import JSON
 from standins import prometheus
 from standins.prometheus import PrometheusState
@@ -47,7 +48,7 @@ def source(url: str, *slos: dict[str, Any], **config: Any) -> PrometheusSource:
             **config,
         }
     )
-    return PrometheusSource("prometheus", settings)
+    return closed_after_test(PrometheusSource("prometheus", settings))
 
 
 def pull(src: PrometheusSource, watermark: str | None = None) -> list[Batch]:

@@ -17,6 +17,7 @@ from clearance.sources.sentinelone.source import (
     SentinelOneSource,
     map_threats,
 )
+from closing import closed_after_test
 from standins import sentinelone
 from standins._server import HTML_GATEWAY_PAGE
 
@@ -156,7 +157,9 @@ def make_source(url: str, sleeps: list[float], **overrides: Any) -> SentinelOneS
     config = SentinelOneConfig(
         base_url=url, api_token=SecretStr(sentinelone.API_TOKEN), page_size=2, **overrides
     )
-    return SentinelOneSource("s1", config, sleep=sleeps.append, random=lambda: 0.0)
+    return closed_after_test(
+        SentinelOneSource("s1", config, sleep=sleeps.append, random=lambda: 0.0)
+    )
 
 
 def test_cursor_paging_filters_and_the_api_token_header(

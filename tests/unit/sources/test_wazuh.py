@@ -19,6 +19,7 @@ from clearance.sources.wazuh.source import (
     map_alerts,
     severity_of_level,
 )
+from closing import closed_after_test
 from standins import wazuh
 
 GENERATOR = "alerts.events-generator.sample.jsonl"
@@ -109,7 +110,7 @@ def make_source(url: str, **overrides: Any) -> WazuhSource:
         page_size=2,
         **overrides,
     )
-    return WazuhSource("wazuh", config, sleep=lambda _: None, random=lambda: 0.0)
+    return closed_after_test(WazuhSource("wazuh", config, sleep=lambda _: None, random=lambda: 0.0))
 
 
 def test_each_batch_resumes_exactly_after_its_last_hit(

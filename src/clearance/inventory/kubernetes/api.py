@@ -24,6 +24,7 @@ from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
 from clearance.errors import InventoryError
+from clearance.http_client import KUBERNETES_TIMEOUT, WATCH_GRACE
 from clearance.inventory.kubernetes.wire import decode_page
 
 CONNECTED = "CONNECTED"  # pseudo event: a watch stream was opened
@@ -175,7 +176,7 @@ class KubeApi:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout_seconds),
         }
-        timeout = httpx2.Timeout(10.0, read=timeout_seconds + 30.0)
+        timeout = httpx2.Timeout(KUBERNETES_TIMEOUT, read=timeout_seconds + WATCH_GRACE)
         try:
             with self._client.stream("GET", path, params=params, timeout=timeout) as response:
                 if response.status_code != 200:

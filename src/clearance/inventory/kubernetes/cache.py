@@ -169,8 +169,9 @@ class ClusterCache:
             return None
         return self._controllers[uid].namespace
 
-    def apply(self, kind: str, event: str, obj: Mapping[str, Any]) -> None:
-        """Apply one watch event (ADDED, MODIFIED, DELETED, BOOKMARK)."""
+    def apply(self, kind: str, event: str, obj: object) -> None:
+        """Apply one watch event (ADDED, MODIFIED, DELETED, BOOKMARK). ``obj`` is the event's
+        object as decoded from the wire: not necessarily a mapping."""
         meta = obj.get("metadata") if isinstance(obj, Mapping) else None
         version = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
         with self._lock:

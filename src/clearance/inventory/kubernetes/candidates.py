@@ -133,11 +133,6 @@ def exclusion(scheduling: Scheduling, node: Node) -> str | None:
     return None
 
 
-def schedulable_on(scheduling: Scheduling, node: Node) -> bool:
-    """Whether the filters this module models let a pod with ``scheduling`` run on ``node``."""
-    return exclusion(scheduling, node) is None
-
-
 @dataclass(frozen=True, slots=True)
 class Candidates:
     nodes: tuple[Node, ...]  # by name

@@ -12,6 +12,7 @@ from pathlib import Path
 from lightkube.config.kubeconfig import SingleConfig
 from pydantic import BaseModel, ConfigDict, Field
 
+from clearance.http_client import KUBERNETES_TIMEOUT
 from clearance.inventory.kubernetes.api import KubeApi, load_config
 
 
@@ -27,7 +28,7 @@ class KubernetesInventoryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kubeconfig: Path | None = None
     clusters: list[ClusterSettings] = Field(min_length=1)
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=KUBERNETES_TIMEOUT, gt=0)
     initial_sync_seconds: float = Field(default=10.0, ge=0)
     watch_timeout_seconds: int = Field(default=300, ge=1)
     # Restarts of one container that make a pod "restarting repeatedly" (a health signal).

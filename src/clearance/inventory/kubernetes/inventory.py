@@ -175,6 +175,11 @@ class KubernetesInventory:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
+    def close(self) -> None:
+        """Close every cluster's connection (and stop the watches, if started): for a one-shot
+        use, as ``stop`` is for a service."""
+        self.stop(wait=0.0)
+
     def sync(self, cluster: str) -> None:
         """List every resource of ``cluster`` once, now (one-shot use without watches)."""
         cache = self.caches[cluster]

@@ -20,8 +20,8 @@ import jwt
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import OAuth2Client
 
-from clearance.errors import ClearanceError
-from clearance.server.auth import Authenticator, AuthError, Principal
+from clearance.errors import AuthError, ClearanceError
+from clearance.server.auth import Authenticator, Principal
 from clearance.server.settings import ConsoleSettings
 
 CALLBACK = "/console/callback"

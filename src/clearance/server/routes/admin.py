@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
+from clearance.errors import InvalidInputError
 from clearance.model.exemptions import Exemption
 from clearance.model.signal import format_time, utc
 from clearance.server.bodies import ExceptionRequest
-from clearance.server.errors import InvalidInputError
 from clearance.server.routes._deps import Admin, Approver, Decider, Id, context
 from clearance.service.breakglass import describe
 from clearance.service.exception_rules import ExceptionScope, problems

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
-from clearance.errors import ReportError
+from clearance.errors import InvalidInputError, ReportError
 from clearance.model.reports import Report
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
@@ -20,7 +20,6 @@ from clearance.server.bodies import (
     Name,
     in_utc,
 )
-from clearance.server.errors import InvalidInputError, OverloadedError
 from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
@@ -48,22 +47,7 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
             actor=change.actor if change else None,
         ),
     )
-    if not ctx.slots.acquire(timeout=ctx.settings.queue_wait):
-        raise OverloadedError(
-            f"{ctx.settings.max_in_flight} decisions are in flight; retry shortly"
-        )
-    reports = _reports(body)
-    try:
-        outcome = ctx.decisions.decide(target, who, body.manifest, reports=reports)
-    finally:
-        ctx.slots.release()
-    decision = outcome.record.decision
-    ctx.metrics.decided(
-        decision["verdict"],
-        decision["target"]["environment"],
-        list(decision["degraded"]),
-        decision.get("mode"),
-    )
+    outcome = ctx.decide(target, who, body.manifest, reports=_reports(body))
     # A Response passes through as is: the decision is plain JSON already, and walking it with
     # FastAPI's encoder cost more than deciding it.
     return JSONResponse(outcome.to_dict())

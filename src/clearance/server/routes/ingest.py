@@ -25,9 +25,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from clearance.errors import InvalidInputError, ScopeError
 from clearance.ingest.storing import Stored
-from clearance.server.auth import Principal, ScopeError
-from clearance.server.errors import InvalidInputError
+from clearance.server.auth import Principal
 from clearance.server.routes._deps import Id, Writer, context
 from clearance.sources.falco.normalize import FalcoNormalizer
 from clearance.sources.interface import Batch

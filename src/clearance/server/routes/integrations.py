@@ -27,20 +27,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from clearance.errors import ClearanceError, TargetError
+from clearance.errors import ClearanceError, PayloadError, ScopeError, SignatureError, TargetError
 from clearance.integrations import admission, argo, flagger, github
 from clearance.integrations.github_gates import GitHubGates
-from clearance.integrations.interface import (
-    Answer,
-    Authenticator,
-    Decider,
-    PayloadError,
-    SignatureError,
-)
+from clearance.integrations.interface import Answer, Authenticator, Decider
 from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
 from clearance.model.decision import Verdict
-from clearance.server.auth import ScopeError
 from clearance.server.guard import JsonBodyError, client_names, parse_json, principal_of
 from clearance.store.interface import Caller, Scope
 

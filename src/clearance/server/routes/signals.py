@@ -7,13 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from clearance.errors import ModelError
+from clearance.errors import InvalidInputError, ModelError, ScopeError
 from clearance.model.signal import Signal, format_time, signal_from_dict, utc
 from clearance.policy.freshness import assess
 from clearance.policy.schema import duration_seconds
-from clearance.server.auth import ScopeError
 from clearance.server.bodies import SignalsRequest
-from clearance.server.errors import InvalidInputError
 from clearance.server.routes._deps import Decider, Writer, context
 from clearance.sources.interface import Batch
 from clearance.store.interface import SourceState

@@ -17,9 +17,8 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from clearance.errors import ClearanceError, InvalidPrincipalError
-from clearance.integrations.interface import CallerError
-from clearance.integrations.slack import Click, SignatureError, click, verify
+from clearance.errors import CallerError, ClearanceError, InvalidPrincipalError, SignatureError
+from clearance.integrations.slack import Click, click, verify
 from clearance.server.errors import problem, status_of
 from clearance.server.routes._deps import context
 from clearance.service.channels import APPROVE_ACTION, REJECT_ACTION

@@ -100,6 +100,9 @@ class AlertmanagerSource:
     def __repr__(self) -> str:
         return f"AlertmanagerSource(name={self.name!r}, base_url={self.config.base_url!r})"
 
+    def close(self) -> None:
+        self._http.close()
+
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> AlertmanagerSource:
         return cls(name, checked_config(name, config, AlertmanagerConfig, "alertmanager"))

@@ -73,6 +73,9 @@ class MonitorsClient:
     def __repr__(self) -> str:
         return f"MonitorsClient(source={self.name!r})"
 
+    def close(self) -> None:
+        self._client.close()
+
     def monitor(self, item: Any) -> Any:
         """One raw monitor through the SDK's ``Monitor`` model (its errors propagate)."""
         from datadog_api_client.v1.model.monitor import Monitor  # noqa: PLC0415

@@ -107,6 +107,9 @@ class DatadogSource:
     def __repr__(self) -> str:
         return f"DatadogSource(name={self.name!r}, site={self.config.site!r})"
 
+    def close(self) -> None:
+        self._api.close()
+
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> DatadogSource:
         require_sdk(name, "datadog", "datadog_api_client", "datadog")

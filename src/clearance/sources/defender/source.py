@@ -30,7 +30,7 @@ from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import OAuth2ClientCredentials
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import HttpSeams, RestConnection, rest_client
+from clearance.sources._rest import HttpSeams, RestConnection, RestSource
 from clearance.sources.defender.mapping import (
     DefenderNormalizer,
     machine_identity,
@@ -73,7 +73,7 @@ class DefenderConfig(RestConnection):
     overlap: float = Field(default=300.0, ge=0)
 
 
-class DefenderSource:
+class DefenderSource(RestSource[DefenderConfig]):
     """A pull source over one Entra app registration. Tests inject ``sleep``, ``random``, ``clock``
     and the httpx ``transport`` (:class:`HttpSeams`)."""
 
@@ -85,15 +85,9 @@ class DefenderSource:
         config: DefenderConfig,
         **seams: Unpack[HttpSeams],
     ) -> None:
-        self.name = name
-        self.config = config
-        self._http = rest_client(
-            name,
-            config,
-            auth=None,  # the token endpoint is reached through this client; set just below
-            secrets=(config.client_secret,),
-            tips=_TIPS,
-            **seams,
+        # auth=None: the token endpoint is reached through this client; set just below.
+        super().__init__(
+            name, config, auth=None, secrets=(config.client_secret,), tips=_TIPS, **seams
         )
         token_url = config.token_url or (
             f"https://login.microsoftonline.com/{config.tenant_id}/oauth2/v2.0/token"
@@ -105,9 +99,6 @@ class DefenderSource:
             client_secret=config.client_secret,
             scope=config.scope,
         )
-
-    def __repr__(self) -> str:
-        return f"DefenderSource(name={self.name!r}, base_url={self.config.base_url!r})"
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> DefenderSource:

@@ -139,8 +139,5 @@ class EpssNormalizer:
         try:
             self.scores = load_scores(data, source=self.source, location=location)
         except SourceError as exc:
-            where = location or "epss"
-            detail = str(exc).removeprefix(f"source {self.source!r}: ")
-            bad = Quarantined(self.source, "invalid_feed", detail, payload_digest(data), where)
-            return Batch(quarantined=(bad,))
+            return Batch.unreadable(exc, "invalid_feed", data, location or "epss")
         return Batch(quarantined=self.scores.quarantined)

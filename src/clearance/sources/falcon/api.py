@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import tenacity
+
 from clearance.errors import SourceError
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class FalconApi:
         self._clock = clock
         self._sleep = sleep
         self._services: tuple[Any, Any, Any] | None = None
+        self._session: Any = None  # the requests.Session FalconPy sends through
         # The last X-RateLimit-Limit / X-RateLimit-Remaining seen, for health reporting.
         self.rate_limit: tuple[int | None, int | None] = (None, None)
 
@@ -76,6 +79,8 @@ class FalconApi:
                         self.base_url = pinned
                     return result
 
+            if self._session is None:
+                self._session = requests.Session()
             auth = PinnedOAuth2(
                 client_id=cfg.client_id,
                 client_secret=cfg.client_secret.get_secret_value(),
@@ -84,12 +89,19 @@ class FalconApi:
                 ssl_verify=cfg.ssl_verify,
                 timeout=cfg.timeout,
                 user_agent="clearance",
-                session=requests.Session(),
+                session=self._session,
             )
             self._login(auth)
             # Built after a successful login, so they do not log in again on their own.
             self._services = (Alerts(auth_object=auth), Hosts(auth_object=auth), auth)
         return self._services
+
+    def close(self) -> None:
+        """Close FalconPy's HTTP session; a later call logs in on a new one."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._services = None
 
     def _login(self, auth: Any) -> None:
         """Request a token now; a refusal (FalconPy returns it, never raises) is a SourceError."""
@@ -102,28 +114,49 @@ class FalconApi:
     def call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
         """Run one FalconPy request: wait out 429s, renew a rejected token once, map errors."""
         renewed = False
-        for attempt in range(self.config.max_retries + 1):
-            result = request()
-            if not isinstance(result, dict) or not isinstance(result.get("body"), dict):
-                raise SourceError(self.source, f"{what}: the API answered with something not JSON")
-            status = int(result.get("status_code") or 0)
-            headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
-            self._note_rate_limit(headers)
-            if 200 <= status < 300:
-                body: dict[str, Any] = result["body"]
-                return body
-            if status == 429 and attempt < self.config.max_retries:
-                self._sleep(self._retry_delay(what, headers, attempt))
-                continue
-            if status == 401 and not renewed and self._services is not None:
-                # Revoked or expired before FalconPy's renew window: one fresh token, one retry.
-                renewed = True
-                self._login(self._services[2])
-                continue
-            raise self._error(what, status, result)
-        raise SourceError(
-            self.source, f"{what}: still rate limited after {self.config.max_retries} retries"
+
+        def attempt() -> dict[str, Any]:
+            nonlocal renewed
+            while True:  # at most twice: once more after a 401 with a renewed token
+                result = request()
+                if not isinstance(result, dict) or not isinstance(result.get("body"), dict):
+                    raise SourceError(
+                        self.source, f"{what}: the API answered with something not JSON"
+                    )
+                status = int(result.get("status_code") or 0)
+                headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+                self._note_rate_limit(headers)
+                if 200 <= status < 300:
+                    body: dict[str, Any] = result["body"]
+                    return body
+                if status == 429:
+                    raise _RateLimitedError(headers, self._error(what, status, result))
+                if status == 401 and not renewed and self._services is not None:
+                    # Revoked or expired before FalconPy's renew window: one fresh token, again.
+                    renewed = True
+                    self._login(self._services[2])
+                    continue
+                raise self._error(what, status, result)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            limited = state.outcome.exception() if state.outcome is not None else None
+            assert isinstance(limited, _RateLimitedError)  # the only exception retried
+            return self._retry_delay(what, limited.headers, state.attempt_number - 1)
+
+        def give_up(state: tenacity.RetryCallState) -> dict[str, Any]:
+            limited = state.outcome.exception() if state.outcome is not None else None
+            assert isinstance(limited, _RateLimitedError)
+            raise limited.error
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_RateLimitedError),
+            stop=tenacity.stop_after_attempt(self.config.max_retries + 1),
+            wait=wait,
+            sleep=self._sleep,
+            retry_error_callback=give_up,
         )
+        answer: dict[str, Any] = retrying(attempt)
+        return answer
 
     def _retry_delay(self, what: str, headers: Mapping[str, str], attempt: int) -> float:
         """Seconds until ``X-Ratelimit-Retryafter`` (epoch seconds), else exponential backoff."""
@@ -163,3 +196,12 @@ class FalconApi:
         if tip:
             text += f" (tip: {tip})"
         return SourceError(self.source, text)
+
+
+class _RateLimitedError(Exception):
+    """A 429: the rate-limit headers to wait by, and the error to raise once retries are spent."""
+
+    def __init__(self, headers: Mapping[str, str], error: SourceError) -> None:
+        super().__init__(str(error))
+        self.headers = headers
+        self.error = error

@@ -103,6 +103,9 @@ class FalconSource:
         require_sdk(name, "falcon", "falconpy", "crowdstrike")
         return cls(name, checked_config(name, config, FalconConfig, "falcon"))
 
+    def close(self) -> None:
+        self._api.close()
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per alerts page from ``watermark`` on, oldest update first."""
         checked_watermark(self.name, watermark)

@@ -40,6 +40,12 @@ class GuardDutyApi:
         self._sleep = sleep
         self._client: Any = None
 
+    def close(self) -> None:
+        """Close the boto3 client's connection pool; a later call makes a new client."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def client(self) -> Any:
         """The boto3 GuardDuty client, made on first use."""
         return self._connect()

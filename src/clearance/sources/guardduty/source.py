@@ -79,6 +79,9 @@ class GuardDutySource:
         require_sdk(name, "guardduty", "boto3", "aws")
         return cls(name, checked_config(name, config, GuardDutyConfig, "guardduty"))
 
+    def close(self) -> None:
+        self._api.close()
+
     def fetch(self, watermark: str | None) -> Iterator[Batch]:
         """Yield one batch per ``ListFindings`` page from ``watermark`` on, oldest update first."""
         checked_watermark(self.name, watermark)

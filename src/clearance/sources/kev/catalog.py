@@ -232,8 +232,5 @@ class KevNormalizer:
         try:
             self.catalog = load_catalog(data, source=self.source, location=location)
         except SourceError as exc:
-            where = location or "catalog"
-            detail = str(exc).removeprefix(f"source {self.source!r}: ")
-            bad = Quarantined(self.source, "invalid_catalog", detail, payload_digest(data), where)
-            return Batch(quarantined=(bad,))
+            return Batch.unreadable(exc, "invalid_catalog", data, location or "catalog")
         return Batch(quarantined=self.catalog.quarantined)

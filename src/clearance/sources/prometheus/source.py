@@ -82,6 +82,9 @@ class PrometheusSource:
     def __repr__(self) -> str:
         return f"PrometheusSource(name={self.name!r}, base_url={self.config.base_url!r})"
 
+    def close(self) -> None:
+        self._http.close()
+
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> PrometheusSource:
         return cls(name, checked_config(name, config, PrometheusConfig, "prometheus"))

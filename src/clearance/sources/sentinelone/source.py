@@ -32,7 +32,7 @@ from clearance.model.signal import format_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import HttpSeams, RestConnection, rest_client
+from clearance.sources._rest import HttpSeams, RestConnection, RestSource
 from clearance.sources.interface import Batch
 from clearance.sources.sentinelone.mapping import (
     SentinelOneNormalizer,
@@ -66,7 +66,7 @@ class SentinelOneConfig(RestConnection):
     covers: Literal["edr", "runtime"] | None = None
 
 
-class SentinelOneSource:
+class SentinelOneSource(RestSource[SentinelOneConfig]):
     """A pull source over one console and API token. Tests inject ``sleep``, ``random``, ``clock``
     and the httpx ``transport`` (:class:`HttpSeams`)."""
 
@@ -78,9 +78,7 @@ class SentinelOneSource:
         config: SentinelOneConfig,
         **seams: Unpack[HttpSeams],
     ) -> None:
-        self.name = name
-        self.config = config
-        self._http = rest_client(
+        super().__init__(
             name,
             config,
             auth=StaticAuth("ApiToken", config.api_token),
@@ -88,9 +86,6 @@ class SentinelOneSource:
             tips=_TIPS,
             **seams,
         )
-
-    def __repr__(self) -> str:
-        return f"SentinelOneSource(name={self.name!r}, base_url={self.config.base_url!r})"
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> SentinelOneSource:

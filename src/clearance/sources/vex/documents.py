@@ -167,10 +167,8 @@ def _openvex(doc: dict[str, Any], data: bytes, source: str, where: str) -> VexDo
                 )
             )
         except ValueError as exc:
-            raw = canonical_bytes(item)
-            at = f"{where}: statements[{index}]"
             bad.append(
-                Quarantined(source, "invalid_statement", str(exc), payload_digest(raw), at, raw)
+                _bad(source, str(exc), canonical_bytes(item), f"{where}: statements[{index}]")
             )
     return VexDocument(key, tuple(statements), tuple(bad))
 
@@ -218,15 +216,14 @@ def _cyclonedx(doc: dict[str, Any], data: bytes, source: str, where: str) -> Vex
                 )
             )
         except ValueError as exc:
-            raw = canonical_bytes(item)
-            at = f"{where}: vulnerabilities[{index}]"
             bad.append(
-                Quarantined(source, "invalid_statement", str(exc), payload_digest(raw), at, raw)
+                _bad(source, str(exc), canonical_bytes(item), f"{where}: vulnerabilities[{index}]")
             )
     return VexDocument(key, tuple(statements), tuple(bad))
 
 
 def _bad(source: str, detail: str, raw: bytes, at: str) -> Quarantined:
+    """A statement that could not be read, kept with its bytes."""
     return Quarantined(source, "invalid_statement", detail, payload_digest(raw), at, raw)
 
 
@@ -319,10 +316,7 @@ class VexNormalizer:
         try:
             self.document = load_document(data, source=self.source, location=location)
         except SourceError as exc:
-            where = location or "vex"
-            detail = str(exc).removeprefix(f"source {self.source!r}: ")
-            bad = Quarantined(self.source, "invalid_document", detail, payload_digest(data), where)
-            return Batch(quarantined=(bad,))
+            return Batch.unreadable(exc, "invalid_document", data, location or "vex")
         return Batch(quarantined=self.document.quarantined)
 
 

@@ -27,7 +27,7 @@ from clearance.errors import InvalidSignalError, SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import HttpSeams, RestConnection, rest_client
+from clearance.sources._rest import HttpSeams, RestConnection, RestSource
 from clearance.sources.interface import Batch
 from clearance.sources.wazuh.mapping import WazuhNormalizer, map_alerts, severity_of_level
 
@@ -71,7 +71,7 @@ def parse_watermark(source: str, watermark: str) -> tuple[str, list[Any] | None]
     return moment, values
 
 
-class WazuhSource:
+class WazuhSource(RestSource[WazuhConfig]):
     """A pull source over the Wazuh indexer. ``sleep``/``random``/``clock`` and the httpx
     ``transport`` are injectable for tests."""
 
@@ -83,9 +83,7 @@ class WazuhSource:
         config: WazuhConfig,
         **seams: Unpack[HttpSeams],
     ) -> None:
-        self.name = name
-        self.config = config
-        self._http = rest_client(
+        super().__init__(
             name,
             config,
             auth=StaticAuth.basic(config.username, config.password),
@@ -93,9 +91,6 @@ class WazuhSource:
             tips=_TIPS,
             **seams,
         )
-
-    def __repr__(self) -> str:
-        return f"WazuhSource(name={self.name!r}, base_url={self.config.base_url!r})"
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> WazuhSource:
