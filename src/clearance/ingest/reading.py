@@ -83,7 +83,7 @@ _LINE = re.compile(r"^(?P<where>.*): line (?P<number>\d+)$")
 
 def shift_lines(items: tuple[Quarantined, ...], offset: int) -> tuple[Quarantined, ...]:
     """Quarantined items located ``…: line N`` in a chunk, relocated to ``…: line N+offset``
-    (their line in the file)."""
+    (their line in the file), in the location and in a detail that starts ``line N``."""
     if offset == 0:
         return items
     shifted = []
@@ -93,5 +93,9 @@ def shift_lines(items: tuple[Quarantined, ...], offset: int) -> tuple[Quarantine
             shifted.append(item)
             continue
         number = int(found["number"]) + offset
-        shifted.append(replace(item, location=f"{found['where']}: line {number}"))
+        detail = item.detail
+        said = f"line {found['number']} "
+        if detail.startswith(said):  # "line 7 is not JSON: …" says the number too
+            detail = f"line {number} " + detail[len(said) :]
+        shifted.append(replace(item, location=f"{found['where']}: line {number}", detail=detail))
     return tuple(shifted)
