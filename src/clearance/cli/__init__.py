@@ -93,6 +93,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("clearance.cli.approve", "approve a decision on the service (needs a reason)"),
     "reject": ("clearance.cli.approve", "reject a decision on the service (needs a reason)"),
     "exceptions": ("clearance.cli.exceptions", "create, list or revoke exceptions on the service"),
+    "completion": ("clearance.cli.completion", "print a completion script: bash, zsh or fish"),
 }
 
 logger = logging.getLogger(__name__)
