@@ -335,6 +335,17 @@ RUNS = {
     "clearance demo": 0,
     "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
     "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z": 20,
+    "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
+    "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z "
+    "--format sarif": 20,
+    "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
+    "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z "
+    "--format junit": 20,
+    "clearance policy test examples/policy-tests --format junit": 0,
+    "clearance policy test examples/policy-tests --format json": 0,
+    "clearance completion bash": 0,
+    "clearance completion zsh": 0,
+    "clearance completion fish": 0,
 }
 
 
