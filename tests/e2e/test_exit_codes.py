@@ -208,3 +208,19 @@ def test_a_command_missing_its_extra_names_it(
     # The store alone comes with the postgres extra as well; the HTTP server does not.
     assert ("'clearance[postgres]'" in done.stderr) is postgres_will_do
     no_traceback(done.stderr)
+
+
+def test_a_refusal_by_the_service_exits_2_with_its_own_tip(fleet: Fleet, tmp_path: Path) -> None:
+    from served import serve
+
+    with serve(fleet.config, f"sqlite:///{tmp_path / 'service.db'}") as service:
+        decided = service.decide(
+            {"environment": "production", "cluster": "prod-eu", "namespace": "shop",
+             "workload": "deployment/medium"}
+        )  # fmt: skip
+        # The decide-only pipeline token may not approve: a 403 from the service.
+        result = service.clearance("approve", decided["decision"]["id"], "--reason", "ok")
+    assert result.returncode == 2, result.stderr
+    assert "403" in result.stderr
+    assert "Tip: the token lacks the scope for this" in result.stderr
+    assert CONFIG_TIP not in result.stderr
