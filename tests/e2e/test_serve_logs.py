@@ -14,7 +14,6 @@ import httpx
 from cli_fleet import Fleet
 from served import environ, free_port
 
-
 FORGED = 'x" level="info' + "y" * 200
 
 
