@@ -8,7 +8,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clearance.ingest.reading import chunks, shift_lines
+from clearance.ingest.reading import Pending, chunks, shift_lines
 from clearance.model.quarantine import Quarantined
 
 LINE = st.builds(lambda n, pad: f'{{"n": {n}, "pad": "{"x" * pad}"}}\n'.encode(),
@@ -51,3 +51,32 @@ def test_quarantined_lines_are_moved_to_their_line_in_the_file() -> None:
     shifted = shift_lines((bad, page), 1000)
     assert [q.location for q in shifted] == ["f.jsonl: line 1003", "f.jsonl: items[2]"]
     assert [q.detail for q in shifted] == ["line 1003 is not JSON", "no rule"]
+
+
+def test_pending_folds_with_the_normalizers_combine_and_bounds_what_it_holds() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from clearance.sources.falco.normalize import FalcoNormalizer
+    from clearance.sources.interface import Batch
+
+    def event(priority: str, minute: int, pod: str = "web-1") -> bytes:
+        at = datetime(2026, 11, 28, 11, minute, tzinfo=UTC) + timedelta(seconds=1)
+        return (
+            f'{{"rule": "Terminal shell in container", "priority": "{priority}", '
+            f'"time": "{at.isoformat()}", "output": "shell", "output_fields": '
+            f'{{"k8s.ns.name": "shop", "k8s.pod.name": "{pod}"}}}}\n'
+        ).encode()
+
+    normalizer = FalcoNormalizer("falco")
+    whole = normalizer.normalize(event("Critical", 1) + event("Notice", 2) + event("Notice", 3))
+    pending = Pending(normalizer.combine, max_signals=2)
+    pending.add(normalizer.normalize(event("Critical", 1) + event("Notice", 2)))
+    pending.add(normalizer.normalize(event("Notice", 3) + event("Notice", 4, pod="web-2")))
+    assert pending.full  # two signals held: time to store
+    taken = pending.take()
+    # Streamed in two parts, the file folds as it does whole: three events, still Critical.
+    assert taken.signals[0] == whole.signals[0]
+    assert taken.signals[0].count == 3
+    assert len(taken.signals) == 2
+    assert not pending.full
+    assert pending.take() == Batch()

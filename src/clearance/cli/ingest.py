@@ -124,20 +124,20 @@ def _stream(
     show: bool,
     progress: _Progress,
 ) -> Stored:
-    """Normalize and store ``stream`` chunk by chunk; the sum of what each chunk stored."""
+    """Normalize ``stream`` chunk by chunk, folding the chunks' signals in memory and storing
+    them whenever enough are held, and at the end; the sum of what was stored."""
     from dataclasses import replace
 
-    from clearance.ingest.reading import chunks, shift_lines
+    from clearance.ingest.reading import Pending, chunks, shift_lines
     from clearance.ingest.storing import Stored, store_batch
+    from clearance.model.signal import fold
 
     total = Stored(source, 0, 0, 0, 0, 0)
-    for chunk in chunks(stream):
-        batch = normalizer.normalize(chunk.data, location=name)
-        if chunk.first_line > 1:
-            batch = replace(batch, quarantined=shift_lines(batch.quarantined, chunk.first_line - 1))
-        if show:
-            _show(batch.quarantined, name)
-        stored = store_batch(store, batch, source, now)
+    pending = Pending(getattr(normalizer, "combine", fold))
+
+    def flush() -> None:
+        nonlocal total
+        stored = store_batch(store, pending.take(), source, now)
         total = Stored(
             stored.source,
             total.signals + stored.signals,
@@ -147,7 +147,18 @@ def _stream(
             total.updated + stored.updated,
             total.unchanged + stored.unchanged,
         )
-        progress.update(chunk.read, total.signals)
+
+    for chunk in chunks(stream):
+        batch = normalizer.normalize(chunk.data, location=name)
+        if chunk.first_line > 1:
+            batch = replace(batch, quarantined=shift_lines(batch.quarantined, chunk.first_line - 1))
+        if show:
+            _show(batch.quarantined, name)
+        pending.add(batch)
+        if pending.full:
+            flush()
+        progress.update(chunk.read, total.signals + len(pending.signals))
+    flush()  # also when nothing is held: the source's success is recorded
     return total
 
 
