@@ -127,9 +127,22 @@ def locate(explicit: str | None) -> Path:
     return DEFAULT_CONFIG
 
 
+# Said after a mistake in clearance.yaml itself, and only then (not after a bad flag or token).
+CONFIG_TIP = "see examples/clearance.yaml, or run with --demo to use the built-in demo"
+
+
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate ``path``: ``${VAR}`` references are filled from ``env`` (default: the
     process environment) and ``<secret>_file`` keys read (see :mod:`clearance.secrets`)."""
+    try:
+        return _load_config(path, env)
+    except ConfigError as exc:
+        if exc.tip is None:
+            exc.tip = CONFIG_TIP
+        raise
+
+
+def _load_config(path: Path, env: Mapping[str, str] | None) -> Config:
     try:
         raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError as exc:

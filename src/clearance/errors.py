@@ -1,9 +1,10 @@
 """Every error Clearance raises on purpose, in one tree, all defined here.
 
     ClearanceError
-    ├── ConfigError                  clearance.yaml missing, unreadable or invalid
+    ├── ConfigError                  clearance.yaml missing, unreadable or invalid; a bad flag
     │   ├── CaseFileError            a policy test file that breaks its format (policytest)
-    │   └── SigningKeyError          an audit signing/public key that cannot be used (audit)
+    │   ├── SigningKeyError          an audit signing/public key that cannot be used (audit)
+    │   └── PortInUseError           ``serve`` cannot bind its address (exit 6)
     ├── PolicyError                  a policy file that cannot be used (all problems listed)
     ├── RuleError                    a CEL rule
     │   ├── RuleCompileError         does not compile (line/column within the expression)
@@ -67,12 +68,22 @@ class ClearanceError(Exception):
 
 
 class ConfigError(ClearanceError):
-    pass
+    """A configuration mistake. ``tip`` is what to try, when there is something more to say than
+    the message does (the CLI prints no tip otherwise, rather than one that does not apply)."""
+
+    def __init__(self, message: str, *, tip: str | None = None) -> None:
+        self.tip = tip
+        super().__init__(message)
+
+
+class PortInUseError(ConfigError):
+    """``serve`` cannot start: the address is taken (another server, or an earlier one)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One problem in a file, located like a compiler error: ``file:line:col: message``."""
+    """One problem in a file, located like a compiler error: ``file:line:col: message``
+    (line 0: the file as a whole, ``file: message``)."""
 
     file: str
     line: int
@@ -80,6 +91,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line < 1:  # the whole file (it cannot be read): no made-up position
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 

@@ -173,3 +173,107 @@ def test_a_saved_alertmanager_answer_is_stored_as_health_and_unplaced_alerts_cou
     stored = _store(url).get_signal("alertmanager:00000000000000f1")
     assert stored.kind is SignalKind.HEALTH
     assert {str(a) for a in stored.assets} == {"pod:shop/checkout-1", "namespace:prod-eu/shop"}
+
+
+def _large_falco_export(path: Path, lines: int, bad: set[int]) -> None:
+    """``lines`` real Falco events (pods spread out so they do not fold), past one 8 MB chunk,
+    with a broken line at each number in ``bad``."""
+    events = [
+        json.loads(line)
+        for line in (FIXTURES / "falco" / "events.syscall-k8s.falco-website.jsonl")
+        .read_text()
+        .splitlines()
+    ]
+    with path.open("w") as out:
+        for number in range(1, lines + 1):
+            if number in bad:
+                out.write(f'{{"rule": "broken {number}", "priority": \n')
+                continue
+            event = dict(events[number % len(events)])
+            event["output_fields"] = dict(event["output_fields"], **{"k8s.pod.name": f"p{number}"})
+            event["output"] = event["output"] + " " + "x" * 600  # about 1.5 KB a line
+            out.write(json.dumps(event) + "\n")
+
+
+def test_a_large_export_is_streamed_and_each_quarantined_line_named(
+    clearance: Run, url: str, tmp_path: Path
+) -> None:
+    export = tmp_path / "falco.jsonl"
+    _large_falco_export(export, 7000, bad={3, 6500})
+    assert export.stat().st_size > 9 * 1024 * 1024  # more than one chunk
+    result = clearance(
+        "ingest", "--format", "falco", "--cluster", "prod-eu", "--database", url,
+        "--now", NOW, "-v", str(export),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    # Every good line on both sides of the chunk boundary is stored (each pod its own signal).
+    assert f"{export}: 6998 signal(s) stored as 'falco', 2 quarantined" in result.out
+    # Where each bad line is in the file, not in the chunk it was read in.
+    assert f"{export}:3: invalid_json: line 3 is not JSON" in result.err
+    assert f"{export}:6500: invalid_json: line 6500 is not JSON" in result.err
+    assert "\r" not in result.err  # no progress line when stderr is not a terminal
+    store = _store(url)
+    try:
+        (state,) = store.source_states()
+        assert state.quarantined == {"invalid_json": 2}
+    finally:
+        store.close()
+
+
+def test_without_v_quarantined_items_are_counted_not_listed(
+    clearance: Run, url: str, tmp_path: Path
+) -> None:
+    export = tmp_path / "falco.jsonl"
+    _large_falco_export(export, 20, bad={7})
+    result = clearance("ingest", "--format", "falco", "--database", url, "--now", NOW, str(export))
+    assert result.code == 0, result.err
+    assert ", 1 quarantined" in result.out
+    assert "invalid_json" not in result.err
+
+
+def test_progress_is_shown_on_a_terminal(url: str, tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from served import environ
+
+    export = tmp_path / "falco.jsonl"
+    _large_falco_export(export, 7000, bad=set())
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "clearance", "ingest", "--format", "falco", "--database", url,
+             "--now", NOW, str(export)],
+            stdout=subprocess.PIPE, stderr=follower, env=environ(), check=False, timeout=300,
+        )  # fmt: skip
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    text = shown.decode()
+    size = export.stat().st_size / 1_000_000
+    assert f"{export}: " in text
+    assert f"of {size:,.0f} MB (100%), 7,000 signal(s)" in text
+    assert "%" not in done.stdout.decode()  # the summary on stdout, progress on the terminal
+
+
+def test_the_kev_catalog_says_how_many_cves_it_stored(
+    clearance: Run, url: str, tmp_path: Path
+) -> None:
+    kev = _catalog_listing(tmp_path, "CVE-2019-1549")
+    entries = len(json.loads(kev.read_text())["vulnerabilities"]) - 1  # one is quarantined
+    result = clearance("ingest", "--format", "kev", "--database", url, "--now", NOW, str(kev))
+    assert result.code == 0, result.err
+    assert f"{kev}: KEV catalog: {entries:,} CVEs stored" in result.out
+    assert "signal(s) stored" not in result.out

@@ -350,6 +350,17 @@ RUNS = {
     "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z "
     "--evidence junit:examples/reports/junit-failing.xml "
     "--evidence sarif:examples/reports/semgrep.sarif": 20,
+    "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
+    "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z "
+    "--format sarif": 20,
+    "clearance check --config examples/clearance.yaml --env production --cluster prod-eu "
+    "--namespace shop --workload deployment/checkout --now 2026-11-28T12:00:00Z "
+    "--format junit": 20,
+    "clearance policy test examples/policy-tests --format junit": 0,
+    "clearance policy test examples/policy-tests --format json": 0,
+    "clearance completion bash": 0,
+    "clearance completion zsh": 0,
+    "clearance completion fish": 0,
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from clearance.errors import InventoryError
+from clearance.errors import ConfigError
 from clearance.inventory.kubernetes.inventory import KubernetesInventory, KubernetesInventoryConfig
 from clearance.model.target import Exposure, Target, UnresolvedReason
 from closing import closed_after_test
@@ -197,7 +197,7 @@ def test_missing_context_fails_at_start_up_naming_the_cluster(
     tmp_path: Path, server: KubeApiServer
 ) -> None:
     kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
-    with pytest.raises(InventoryError, match="cluster 'prod-us'"):
+    with pytest.raises(ConfigError, match="cluster 'prod-us'"):
         build(tmp_path, kubeconfig, clusters=[{"name": "prod-us"}])
 
 
@@ -357,7 +357,8 @@ def test_failing_exec_credential_plugin_is_a_credential_error(
 
 
 def test_in_cluster_config_outside_a_cluster_fails_at_start_up(tmp_path: Path) -> None:
-    with pytest.raises(InventoryError, match="cluster 'local': cannot load config"):
+    # A configuration mistake, not a failing cluster: `clearance` exits 2 for it, not 5.
+    with pytest.raises(ConfigError, match="cluster 'local': cannot load config"):
         build(tmp_path, tmp_path / "unused", clusters=[{"name": "local", "in_cluster": True}])
 
 

@@ -7,7 +7,13 @@ Exit codes (``check`` and anything that renders a verdict):
     3   policy error (the policy file cannot be used)
     4   target error (unknown environment, unresolvable target)
     5   a source, inventory, store or the service failed (or could not be reached)
+    6   ``serve`` cannot start: its address is in use
     1   a bug in Clearance: please report it
+    141 stdout was closed early (``clearance audit export | head``): 128 + SIGPIPE, as the
+        shell reports a command a pipe stopped; nothing is printed
+
+A command that needs an optional extra not installed exits 2 naming it (``pip install
+'clearance[server]'``). docs/exit-codes.md is the table users read; keep it in step.
 
 Each command lives in its own module with ``register(subparsers)``; the module is imported only
 when its command runs, so ``clearance check`` does not pay for the server's imports.
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol
@@ -28,6 +35,7 @@ from clearance.errors import (
     ConfigError,
     InventoryError,
     PolicyError,
+    PortInUseError,
     ServiceRefusedError,
     ServiceUnavailableError,
     SourceError,
@@ -39,7 +47,31 @@ EXIT_USAGE = 2
 EXIT_POLICY = 3
 EXIT_TARGET = 4
 EXIT_DEPENDENCY = 5
+EXIT_CANNOT_START = 6
 EXIT_BUG = 1
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
+
+# The top-level module of an optional dependency → the extra that installs it.
+EXTRAS: dict[str, str] = {
+    "sqlalchemy": "server",
+    "alembic": "server",
+    "fastapi": "server",
+    "starlette": "server",
+    "uvicorn": "server",
+    "prometheus_client": "server",
+    "jwt": "server",
+    "cryptography": "server",
+    "psycopg": "postgres",
+    "falconpy": "crowdstrike",
+    "boto3": "aws",
+    "botocore": "aws",
+    "lightkube": "kubernetes",
+    "msgspec": "kubernetes",
+    "httpx2": "kubernetes",
+    "nats": "nats",
+}
+# Commands whose need for the store is met by the lighter postgres extra as well.
+_STORE_MODULES = frozenset({"sqlalchemy", "alembic"})
 
 # name → (module, one-line help). Modules are imported lazily when their command is chosen.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -66,6 +98,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tell the service a decision's deploy happened (it is then watched)",
     ),
     "exceptions": ("clearance.cli.exceptions", "create, list or revoke exceptions on the service"),
+    "completion": ("clearance.cli.completion", "print a completion script: bash, zsh or fish"),
 }
 
 logger = logging.getLogger(__name__)
@@ -107,6 +140,41 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _broken_pipe()
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        server_only = "serve" in (sys.argv[1:] if argv is None else argv)
+        _fail(missing_extra(exc.name or "", extra, server_only=server_only), None)
+        return EXIT_USAGE
+
+
+def missing_extra(module: str, extra: str, *, server_only: bool = False) -> str:
+    """What to install when ``module`` (an optional dependency) is missing; the store's
+    modules come with the postgres extra too, except for ``serve`` (``server_only``)."""
+    message = f"this command needs the {extra} extra ({module} is not installed): "
+    message += f"pip install 'clearance[{extra}]'"
+    if module.split(".", maxsplit=1)[0] in _STORE_MODULES and not server_only:
+        message += " (or 'clearance[postgres]' for the store without the HTTP server)"
+    return message
+
+
+def _broken_pipe() -> int:
+    """The reader went away (``| head``): stop quietly. Python would complain again when it
+    flushes stdout at exit, so point stdout at /dev/null first."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests): nothing to flush
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
@@ -126,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code
     except KeyboardInterrupt:
         return 130
+    except (BrokenPipeError, ModuleNotFoundError):
+        raise  # main() says what they mean
     except Exception:
         logger.exception("unexpected error")
         _fail("unexpected internal error (details above)", "please report this as a bug")
@@ -133,9 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def failure(exc: ClearanceError) -> tuple[int, str, str]:
-    """The exit code, message and tip for one of our errors (also the pipeline gate's)."""
+def failure(exc: ClearanceError) -> tuple[int, str, str | None]:
+    """The exit code, message and tip (None: nothing more to say) for one of our errors (also
+    the pipeline gate's)."""
     match exc:
+        case PortInUseError():
+            return EXIT_CANNOT_START, str(exc), exc.tip
         case PolicyError():
             return (
                 EXIT_POLICY,
@@ -143,8 +216,8 @@ def failure(exc: ClearanceError) -> tuple[int, str, str]:
                 "fix the lines above; `clearance policy validate FILE` checks a policy",
             )
         case ConfigError():
-            tip = "see examples/clearance.yaml, or run with --demo to use the built-in demo"
-            return EXIT_USAGE, str(exc), tip
+            # Only a mistake in clearance.yaml points at the example config (exc.tip says so).
+            return EXIT_USAGE, str(exc), exc.tip
         case TargetError():
             return (
                 EXIT_TARGET,
@@ -166,5 +239,7 @@ def failure(exc: ClearanceError) -> tuple[int, str, str]:
     return EXIT_DEPENDENCY, str(exc), "run with --verbose for details"
 
 
-def _fail(message: str, tip: str) -> None:
-    print(f"clearance: error: {message}\nTip: {tip}.", file=sys.stderr)
+def _fail(message: str, tip: str | None) -> None:
+    print(f"clearance: error: {message}", file=sys.stderr)
+    if tip:
+        print(f"Tip: {tip}.", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,8 @@ from clearance.model.target import ChangeInfo, Target
 
 if TYPE_CHECKING:
     from clearance.model.reports import Report
-    from clearance.snapshot import Evidence
+    from clearance.model.target import SourceHealth
+    from clearance.snapshot import Evidence, StoredEvidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ def decide_locally(args: argparse.Namespace, target: Target | None = None) -> Lo
         else:
             evidence, shown = _stored(url, stack)
             skipped = 0
+            _hint_source_names(evidence.source_health(now), [s.name for s in config.sources])
         snapshot = assemble(
             target,
             now,
@@ -175,7 +178,28 @@ def _tell_where(store: str | None, no_sources: bool) -> None:
         )
 
 
-def _stored(url: str, stack: ExitStack) -> tuple[Evidence, str]:
+# Reference data (catalogs, scores, statements) is stored under these names, never a source's.
+_REFERENCE_SOURCES = frozenset({"kev", "epss", "vex"})
+
+
+def _hint_source_names(health: Sequence[SourceHealth], expected: Sequence[str]) -> None:
+    """A configured source with nothing stored, next to data stored under a name no source
+    has, is most likely an ``ingest`` without ``--source``: say so (stderr), with the fix."""
+    stored = {h.name for h in health if h.last_success is not None}
+    missing = [name for name in expected if name not in stored]
+    strays = sorted(stored - set(expected) - _REFERENCE_SOURCES)
+    if not missing or not strays:
+        return
+    print(
+        f"clearance: hint: nothing is stored for source(s) {', '.join(map(repr, missing))}, "
+        f"but data is stored as {', '.join(map(repr, strays))}, which clearance.yaml does not "
+        f"configure: `clearance ingest --source {missing[0]} …` stores under the configured "
+        "name (ingest stores under the format's name by default)",
+        file=sys.stderr,
+    )
+
+
+def _stored(url: str, stack: ExitStack) -> tuple[StoredEvidence, str]:
     """Stored evidence from the store at ``url``, which must exist and be at the schema head
     (a check never creates or migrates a store)."""
     try:

@@ -2,9 +2,9 @@
 
 Locally (``clearance.yaml``, or ``--demo``) or, with ``--server URL`` or ``$CLEARANCE_SERVER``,
 by the service through :mod:`clearance.client`: the same target flags, the same renderers
-(``--format text|json|github``, ``--explain``) and the same exit codes. A decision the service
-answered also says where it stands there; the exit code is then its standing's (an ``approve``
-verdict with enough approvals is ``approved``, exit 0).
+(``--format text|json|github|sarif|junit``, ``--explain``) and the same exit codes. A decision
+the service answered also says where it stands there; the exit code is then its standing's (an
+``approve`` verdict with enough approvals is ``approved``, exit 0).
 """
 
 from __future__ import annotations
@@ -40,7 +40,13 @@ class Checked:
 
 def register(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "github", "sarif", "junit"),
+        default="text",
+        help="text (default); json; github (annotations, outputs, step summary); sarif "
+        "(SARIF 2.1.0 for GitHub code scanning); junit (JUnit XML for GitLab and Jenkins)",
+    )
     parser.add_argument("--explain", action="store_true", help="also show the score's arithmetic")
     add_check_arguments(parser)
     parser.set_defaults(run=run)
@@ -48,7 +54,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     checked = check(args)
-    emit(checked.decision, args.format, explain=args.explain, standing=checked.standing)
+    manifest = str(args.manifest) if getattr(args, "manifest", None) else None
+    emit(
+        checked.decision,
+        args.format,
+        explain=args.explain,
+        standing=checked.standing,
+        manifest=manifest,
+    )
     return checked.exit_code
 
 

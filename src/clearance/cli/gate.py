@@ -137,12 +137,14 @@ def _append(env: Mapping[str, str], variable: str, text: str) -> None:
             f.write(text)
 
 
-def _could_not_decide(fmt: str, message: str, tip: str) -> None:
+def _could_not_decide(fmt: str, message: str, tip: str | None) -> None:
     from clearance.render.github import escape_annotation
 
     if fmt == "github":
         print(f"::error title=Clearance could not decide::{escape_annotation(message)}", flush=True)
-    print(f"clearance: error: {message}\nTip: {tip}.", file=sys.stderr)
+    print(f"clearance: error: {message}", file=sys.stderr)
+    if tip:
+        print(f"Tip: {tip}.", file=sys.stderr)
 
 
 def _warn(fmt: str, message: str) -> None:

@@ -3,10 +3,11 @@ simulate --candidate FILE``.
 
 ``validate`` exits 0 for a usable policy and 3 with every problem (``file:line:col: message``)
 on stderr otherwise. ``test`` runs table-driven cases (see clearance.policytest and
-docs/policy.md): one PASS/FAIL line per case, then a summary; 0 when all pass, 1 when any
-fails, 2 for a test file that does not follow the format, 3 for a bad policy. ``simulate``
-replays the recorded decisions under a candidate policy (clearance.audit.simulate): 0 when
-nothing would newly block, 20 (block's code) when something would, 3 for a bad candidate.
+docs/policy.md): one PASS/FAIL line per case, then a summary (``--format json|junit``: one
+report for a pipeline instead); 0 when all pass, 1 when any fails, 2 for a test file that does
+not follow the format, 3 for a bad policy. ``simulate`` replays the recorded decisions under a
+candidate policy (clearance.audit.simulate): 0 when nothing would newly block, 20 (block's
+code) when something would, 3 for a bad candidate.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from clearance.policytest import Outcome
 
 from clearance.cli._window import add_window_arguments
 
@@ -31,6 +37,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     test.add_argument("path", type=Path, help="a directory of *_test.yaml files, or one file")
     test.add_argument(
         "-q", "--quiet", action="store_true", help="print failing cases and the summary only"
+    )
+    test.add_argument(
+        "--format",
+        choices=("text", "json", "junit"),
+        default="text",
+        help="text (default); json (one object: cases and totals); junit (JUnit XML for "
+        "GitLab and Jenkins)",
     )
     test.set_defaults(run=run_test)
     simulate = sub.add_parser(
@@ -76,6 +89,10 @@ def run_test(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    failed = sum(1 for o in outcomes if not o.passed)
+    if args.format != "text":
+        sys.stdout.write(_report(outcomes, args.format, args.path))
+        return 1 if failed else 0
     for o in outcomes:
         if o.passed:
             if not args.quiet:
@@ -84,7 +101,6 @@ def run_test(args: argparse.Namespace) -> int:
         print(f"FAIL {o.file.name}: {o.case}")
         for failure in o.failures:
             print(f"     {failure}")
-    failed = sum(1 for o in outcomes if not o.passed)
     print(f"{len(outcomes) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
@@ -120,3 +136,27 @@ def run_simulate(args: argparse.Namespace) -> int:
     else:
         print(render_text(impact), end="")
     return EXIT_NEWLY_BLOCKS if impact.newly_blocks else 0
+
+
+def _report(outcomes: Sequence[Outcome], fmt: str, path: Path) -> str:
+    """The outcomes as JSON (sorted keys: the same run, the same bytes) or JUnit XML."""
+    if fmt == "json":
+        cases = [
+            {"file": str(o.file), "case": o.case, "passed": o.passed, "failures": list(o.failures)}
+            for o in outcomes
+        ]
+        failed = sum(1 for o in outcomes if not o.passed)
+        totals = {"total": len(outcomes), "passed": len(outcomes) - failed, "failed": failed}
+        return json.dumps({"cases": cases, **totals}, sort_keys=True, ensure_ascii=False) + "\n"
+    from clearance.render.junit import Case, to_junit
+
+    junit_cases = [
+        Case(
+            name=o.case,
+            classname=f"policy.{o.file.stem}",
+            failure=None if o.passed else o.failures[0],
+            details="\n".join(o.failures),
+        )
+        for o in outcomes
+    ]
+    return to_junit(f"clearance policy test {path}", junit_cases).decode()

@@ -8,8 +8,10 @@ service answers with the demo's real decisions.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import tempfile
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -18,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from clearance.cli._store import add_database_argument
 from clearance.config import Config, load_config, locate
-from clearance.errors import ConfigError
+from clearance.errors import ConfigError, PortInUseError
 from clearance.store.interface import Store
 
 if TYPE_CHECKING:
+    from clearance.integrations.settings import IntegrationSettings
+    from clearance.server.app import ServerContext
     from clearance.server.settings import AuditSettings
 
 logger = logging.getLogger(__name__)
@@ -68,8 +72,36 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not pull sources or consume NATS in this process (a `sync --watch` does it)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default), or json: one JSON object a line on stderr, with a request id "
+        "per HTTP request (the caller's X-Request-ID, else a new one; returned in that header)",
+    )
     add_database_argument(parser)
     parser.set_defaults(run=run)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says it is serving: a busy port is a
+    :class:`PortInUseError` (exit 6), not a line claiming to serve followed by a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # As uvicorn does: a restart may reuse the port of connections still in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"cannot start: {host}:{port} is already in use",
+                tip="stop what listens there (`ss -ltnp` shows it), or pass another --port",
+            ) from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)  # the worker processes serve on it too
+    return sock
 
 
 def seed(store: Store, config: Config, url: str) -> int:
@@ -179,21 +211,17 @@ def _start_checkpoints(stack: ExitStack, audit: AuditSettings, url: str) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
 
-    from clearance.config import CONFIG_ENV
     from clearance.server.app import (
-        INTEGRATIONS_ENV,
-        SETTINGS_ENV,
         build_context,
-        create_app,
         integration_settings,
     )
+    from clearance.server.requestlog import configure_logging
     from clearance.server.settings import load_settings
-    from clearance.store import DATABASE_URL_ENV, database_url
+    from clearance.store import database_url
     from clearance.store.sql import SqlStore
 
-    logging.getLogger("clearance").setLevel(logging.INFO)
+    configure_logging(args.log_format, verbose=args.verbose)
     now = datetime.now(UTC)
     settings = load_settings(args.settings)
     integrations = integration_settings(args.integrations)
@@ -202,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
     cert, key = tls or (None, None)
     client_tls = _client_tls(args.tls_client_ca, tls is not None)
     with ExitStack() as stack:
+        # Bound first: a busy port stops start-up before the store or any thread is touched.
+        sock = stack.enter_context(bind(args.host, args.port))
         if args.demo:
             from clearance import demo
 
@@ -224,38 +254,58 @@ def run(args: argparse.Namespace) -> int:
         _start_checkpoints(stack, settings.audit, database_url(args.database))
         if not args.no_sync:
             _start_background(stack, ctx.config, database_url(args.database))
+        port = sock.getsockname()[1]  # --port 0: the one the system chose
         print(
-            f"clearance: serving on {scheme}://{args.host}:{args.port} (OpenAPI at /openapi.json)"
-            + ("; integrations mounted under /v1/integrations" if integrations else "")
+            f"clearance: serving on {scheme}://{args.host}:{port} (OpenAPI at /openapi.json)"
+            + ("; integrations mounted under /v1/integrations" if integrations else ""),
+            flush=True,
         )
-        if args.workers > 1:
-            ctx.close()
-            os.environ[CONFIG_ENV] = str(config_path.resolve())
-            os.environ[DATABASE_URL_ENV] = database_url(args.database)
-            if args.settings is not None:
-                os.environ[SETTINGS_ENV] = str(args.settings.resolve())
-            if args.integrations is not None:
-                os.environ[INTEGRATIONS_ENV] = str(args.integrations.resolve())
-            uvicorn.run(
-                "clearance.server.app:app_from_environment",
-                factory=True,
-                workers=args.workers,
-                host=args.host,
-                port=args.port,
-                log_level="warning",
-                ssl_certfile=cert,
-                ssl_keyfile=key,
-                **client_tls,
-            )
-        else:
-            app = create_app(ctx, integrations=integrations)
-            uvicorn.run(
-                app,
-                host=args.host,
-                port=args.port,
-                log_level="warning",
-                ssl_certfile=cert,
-                ssl_keyfile=key,
-                **client_tls,
-            )
+        _listen(args, sock, ctx, config_path, integrations, tls=(cert, key), **client_tls)
     return 0
+
+
+def _listen(
+    args: argparse.Namespace,
+    sock: socket.socket,
+    ctx: ServerContext,
+    config_path: Path,
+    integrations: IntegrationSettings | None,
+    *,
+    tls: tuple[str | None, str | None],
+    **client_tls: Any,
+) -> None:
+    """Serve on the bound ``sock`` until stopped: in this process, or in ``--workers`` worker
+    processes that build their own app from the environment set here."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from clearance.config import CONFIG_ENV
+    from clearance.server.app import INTEGRATIONS_ENV, LOG_FORMAT_ENV, SETTINGS_ENV, create_app
+    from clearance.store import DATABASE_URL_ENV, database_url
+
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": sock.getsockname()[1],
+        "log_config": None,  # keep the handlers configure_logging installed
+        "log_level": "warning",
+        "ssl_certfile": tls[0],
+        "ssl_keyfile": tls[1],
+        **client_tls,
+    }
+    if args.workers > 1:
+        ctx.close()
+        os.environ[CONFIG_ENV] = str(config_path.resolve())
+        os.environ[DATABASE_URL_ENV] = database_url(args.database)
+        os.environ[LOG_FORMAT_ENV] = args.log_format
+        if args.settings is not None:
+            os.environ[SETTINGS_ENV] = str(args.settings.resolve())
+        if args.integrations is not None:
+            os.environ[INTEGRATIONS_ENV] = str(args.integrations.resolve())
+        factory = "clearance.server.app:app_from_environment"
+        config = uvicorn.Config(factory, factory=True, workers=args.workers, **options)
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx, integrations=integrations), **options))
+    server.run(sockets=[sock])
+    if not server.started:
+        raise PortInUseError("cannot start: the service failed during start-up (see above)")

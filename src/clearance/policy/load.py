@@ -37,7 +37,7 @@ def load_policy(path: Path) -> Policy:
         text = path.read_bytes()
     except OSError as exc:
         raise PolicyError(
-            [Problem(str(path), 1, 1, f"cannot read the policy: {exc.strerror or exc}")]
+            [Problem(str(path), 0, 0, f"cannot read the policy: {exc.strerror or exc}")]
         ) from exc
     return load_policy_text(text, str(path))
 

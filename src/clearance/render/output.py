@@ -1,5 +1,6 @@
-"""Write a decision where a pipeline reads it: stdout (text or JSON), and for GitHub the job's
-outputs, step summary and annotations. Local and remote checks both come through here.
+"""Write a decision where a pipeline reads it: stdout (text, JSON, SARIF or JUnit XML), and for
+GitHub the job's outputs, step summary and annotations. Local and remote checks both come
+through here.
 
 With ``standing`` (a decision the service answered) the text says where it stands, GitHub gets a
 ``status`` output and a summary section, and JSON is the decision object with one more key,
@@ -17,7 +18,7 @@ from typing import Any
 from clearance.model.canonical import canonical_json
 from clearance.model.decision import Decision
 from clearance.model.standing import Standing
-from clearance.render import github, text
+from clearance.render import github, junit, sarif, text
 
 
 def document(decision: Decision, standing: Standing | None = None) -> dict[str, Any]:
@@ -36,10 +37,24 @@ def to_json(decision: Decision, standing: Standing | None = None) -> bytes:
 
 
 def emit(
-    decision: Decision, fmt: str, *, explain: bool = False, standing: Standing | None = None
+    decision: Decision,
+    fmt: str,
+    *,
+    explain: bool = False,
+    standing: Standing | None = None,
+    manifest: str | None = None,
 ) -> None:
     if fmt == "json":
         sys.stdout.write(to_json(decision, standing).decode() + "\n")
+        return
+    if fmt == "sarif":
+        sys.stdout.write(sarif.to_sarif(document(decision, standing), manifest).decode() + "\n")
+        sys.stdout.flush()
+        return
+    if fmt == "junit":
+        suite, cases = junit.check_cases(document(decision, standing))
+        sys.stdout.write(junit.to_junit(suite, cases).decode())
+        sys.stdout.flush()
         return
     sys.stdout.write(text.render_text(decision))
     if standing is not None:

@@ -39,6 +39,7 @@ from clearance.server import errors
 from clearance.server.auth import Authenticator, Principal
 from clearance.server.guard import AdmissionAccess, BodyLimits, RequestGuard
 from clearance.server.metrics import Metrics
+from clearance.server.requestlog import RequestId, configure_logging
 from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
@@ -302,6 +303,7 @@ def _notifier(
 
 SETTINGS_ENV = "CLEARANCE_SERVER_SETTINGS"
 INTEGRATIONS_ENV = "CLEARANCE_INTEGRATIONS"
+LOG_FORMAT_ENV = "CLEARANCE_LOG_FORMAT"
 
 
 def integration_settings(path: Path | None) -> IntegrationSettings | None:
@@ -319,6 +321,7 @@ def app_from_environment() -> FastAPI:
     ``$CLEARANCE_INTEGRATIONS``, which ``serve`` sets; the schema was migrated by the parent, so
     workers only check it.
     """
+    configure_logging(os.environ.get(LOG_FORMAT_ENV) or "text")  # a worker is a new process
     settings_path = os.environ.get(SETTINGS_ENV)
     store = SqlStore.open(database_url(), migrate=False)
     settings = load_settings(Path(settings_path) if settings_path else None)
@@ -380,6 +383,8 @@ def create_app(
     limits = BodyLimits(**ctx.settings.body_limits.model_dump())
     app.add_middleware(RequestGuard, ctx=ctx, limits=limits, admission=admission)
     app.add_middleware(_Timing, metrics=ctx.metrics)
+    # Outermost: the id is known to every log line below, and returned even on a refusal.
+    app.add_middleware(RequestId)
     return app
 
 

@@ -23,7 +23,7 @@ from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
-from clearance.errors import InventoryError
+from clearance.errors import ConfigError, InventoryError
 from clearance.http_client import KUBERNETES_TIMEOUT, WATCH_GRACE
 from clearance.inventory.kubernetes.wire import decode_page
 
@@ -67,8 +67,12 @@ def load_config(
             path = kubeconfig or Path("~/.kube/config")
             config = KubeConfig.from_file(path).get(context_name=context or cluster)
     except (LightkubeConfigError, KeyError, OSError) as exc:
-        raise KubeApiError(
-            inventory, cluster, Failure.CONFIG, f"cannot load config: {exc}"
+        # A missing kubeconfig or context is a mistake in the configuration, not a failing
+        # cluster: it is reported (and exits) as one.
+        raise ConfigError(
+            f"inventory {inventory!r}: cluster {cluster!r}: cannot load config: {exc}",
+            tip="check kubeconfig, context and in_cluster in the inventory settings "
+            "(docs/inventory.md)",
         ) from exc
     if config is None:  # pragma: no cover - get() without a default never returns None
         raise KubeApiError(inventory, cluster, Failure.CONFIG, "no context")

@@ -36,7 +36,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -249,6 +249,23 @@ class FalcoNormalizer:
             if named:
                 return named.lower()
         return self.cluster
+
+    def combine(self, earlier: Signal, later: Signal) -> Signal:
+        """Two folds of one key from successive parts of one input (``clearance ingest``
+        streams a file in chunks) as one fold of all their events, as :meth:`normalize` folds
+        them: every event counts, the highest severity stands (a Critical is never lowered
+        by a later Notice of the same rule), assets and techniques are the union, the title,
+        rule and digest are the latest event's. Not :func:`clearance.model.signal.fold`,
+        which reads overlapping copies as the same events read again."""
+        last = later if later.last_seen >= earlier.last_seen else earlier
+        return replace(
+            last,
+            severity=max(earlier.severity, later.severity),
+            first_seen=min(earlier.first_seen, later.first_seen),
+            assets=tuple(dict.fromkeys((*earlier.assets, *later.assets))),
+            techniques=tuple(sorted({*earlier.techniques, *later.techniques})),
+            count=earlier.count + later.count,
+        )
 
     def _signal(self, key: tuple[str, ...], events: Sequence[_Event]) -> Signal:
         if len(events) == 1:

@@ -183,6 +183,13 @@ class FalconApi:
         self.rate_limit = (number("x-ratelimit-limit"), number("x-ratelimit-remaining"))
 
     def _error(self, what: str, status: int | None, result: Any, hint: int = 0) -> SourceError:
+        if _unreached(result):
+            # No HTTP answer at all: the credentials were never looked at, so do not blame them.
+            return SourceError(
+                self.source,
+                f"{what}: cannot connect to {self.config.base_url}: {_first_message(result)} "
+                "(tip: check base_url, the network and any proxy)",
+            )
         message = ""
         body = result.get("body") if isinstance(result, dict) else None
         errors = body.get("errors") if isinstance(body, dict) else None
@@ -205,3 +212,19 @@ class _RateLimitedError(Exception):
         super().__init__(str(error))
         self.headers = headers
         self.error = error
+
+
+def _first_message(result: Any) -> str:
+    body = result.get("body") if isinstance(result, dict) else None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("message", ""))[:300]
+    return ""
+
+
+def _unreached(result: Any) -> bool:
+    """FalconPy reports a connection it could not make (refused, DNS, TLS, timeout) as a
+    made-up HTTP 500 without headers; a server that answered always sends some."""
+    return (
+        isinstance(result, dict) and result.get("status_code") == 500 and not result.get("headers")
+    )
