@@ -1,10 +1,14 @@
-# One task runner, the same targets locally and in CI (.ci/run calls `make lint typecheck`,
-# `make coverage` in place of `make unit`, then `make install-matrix`).
+# One task runner, the same targets locally and in CI (.ci/run calls `make test`, then
+# `make coverage-floor` and `make install-matrix`).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Coverage the unit, contract and property tests reach alone (56 % on 2026-12-06, less a point of
+# slack for code whose tests are end to end); the whole suite's floor is `fail_under` in
+# pyproject.toml.
+FAST_TIERS_FLOOR ?= 55
 
-.PHONY: demo test lint typecheck unit coverage bench dev clean image install-matrix
+.PHONY: demo test lint typecheck unit coverage coverage-floor bench dev clean image install-matrix
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,19 +35,29 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# Two workers: most of the suite's time is spent waiting on the subprocesses it starts (serve,
+# the CLI, stand-ins), so both cores stay busy (docs/benchmarks.md has the timings).
 unit: $(VENV)/.dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test: lint typecheck unit
 
-# The suite under coverage.py, the CLI subprocesses included (`patch = ["subprocess"]` in
-# pyproject.toml); fails below `fail_under` there. Not part of `make unit`: it makes the suite
+# The whole suite under coverage.py, the CLI subprocesses included (`patch = ["subprocess"]` in
+# pyproject.toml); fails below `fail_under` there. Not part of `make test`: it makes the suite
 # 1.6 to 2 times slower (README, Development).
 coverage: $(VENV)/.dev
 	rm -rf .coverage-data
-	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage run -m pytest -q -n 2
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
+
+# What CI can afford beside `make test`: the fast tiers (unit, contract, property; their CLI
+# subprocesses measured too) under coverage, failing below the floor they reach today.
+coverage-floor: $(VENV)/.dev
+	rm -rf .coverage-data
+	$(BIN)/coverage run -m pytest -q -n 2 tests/unit tests/contract tests/property
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report --fail-under=$(FAST_TIERS_FLOOR)
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench

@@ -146,6 +146,7 @@ def policy_tests(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "examples/policy.yaml", tmp_path / "policy.yaml")
     tests = tmp_path / "tests"
     shutil.copytree(ROOT / "examples/policy-tests", tests)
+    shutil.copytree(ROOT / "examples/reports", tmp_path / "reports")  # the evidence cases' reports
     wrong = yaml.safe_load((tests / "kinds_test.yaml").read_text())
     wrong["cases"] = [dict(wrong["cases"][0], name="expects the wrong verdict")]
     wrong["cases"][0]["expect"] = {"verdict": "block"}

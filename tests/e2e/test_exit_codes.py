@@ -134,6 +134,7 @@ def test_audit_export_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     first = process.stdout.readline()
     process.stdout.close()
     err = process.stderr.read().decode()
+    process.stderr.close()
     code = process.wait(timeout=60)
     assert json.loads(first)["seq"] == 1
     assert code == 141, err  # 128 + SIGPIPE, as a shell reports a command a pipe stopped

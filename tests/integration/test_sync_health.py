@@ -15,6 +15,7 @@ from clearance.sources.alertmanager.source import AlertmanagerConfig, Alertmanag
 from clearance.sources.prometheus.source import PrometheusConfig, PrometheusSource
 from clearance.store.sql import SqlStore
 from clearance.sync.poller import Poller, Schedule
+from closing import closed_after_test
 from standins import alertmanager, prometheus
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -57,7 +58,7 @@ def test_an_alert_that_stops_firing_is_stored_resolved(
     held, url = alerts
     held.add_alerts(2)
     config = AlertmanagerConfig(base_url=url, cluster="prod-eu")
-    source = AlertmanagerSource("alertmanager", config, clock=NOW.timestamp)
+    source = closed_after_test(AlertmanagerSource("alertmanager", config, clock=NOW.timestamp))
     poller = _poller(store, source)
     assert poller.pull("alertmanager").ok
     firing = store.signals_touching(["pod:shop/checkout-0", "pod:shop/checkout-1"])
@@ -77,7 +78,7 @@ def test_an_unreachable_source_is_recorded_failed_not_healthy(store: SqlStore) -
             "slos": [{"name": "a", "query": "up", "assets": ["namespace:prod-eu/shop"]}],
         }
     )
-    poller = _poller(store, PrometheusSource("prometheus", config))
+    poller = _poller(store, closed_after_test(PrometheusSource("prometheus", config)))
     result = poller.pull("prometheus")
     assert not result.ok
     [health] = [h for h in store.source_health() if h.name == "prometheus"]
@@ -96,7 +97,7 @@ def test_a_burning_budget_is_stored_and_resolved_when_it_stops(store: SqlStore) 
                 "slos": [{"name": "a", "query": "burn", "assets": ["namespace:prod-eu/shop"]}],
             }
         )
-        poller = _poller(store, PrometheusSource("prometheus", config))
+        poller = _poller(store, closed_after_test(PrometheusSource("prometheus", config)))
         assert poller.pull("prometheus").ok
         assert store.get_signal("prometheus:a").status is SignalStatus.OPEN
         held.evaluated_at = NOW.timestamp() - 60

@@ -190,4 +190,7 @@ def _pull(server: Live, root: Path, name: str) -> bool:
         sleep=lambda _: None,
         rng=random.Random(1),
     )
-    return poller.pull(name).ok
+    try:
+        return poller.pull(name).ok
+    finally:
+        config.close()
