@@ -124,6 +124,19 @@ def _run(test: Callable[[str], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(test(_url()))
 
 
+async def _settled(nc: Any, config: Any) -> Any:
+    """The durable consumer's state once the acknowledgements sent have reached the server (an
+    ack is a publish: under load the server may not have it when the consumer returns). Gives
+    up after 10 s, leaving the assertion to fail on what is still pending."""
+    info = await nc.jetstream().consumer_info(config.stream, config.durable)
+    for _ in range(100):
+        if (info.num_ack_pending, info.num_pending) == (0, 0):
+            break
+        await asyncio.sleep(0.1)
+        info = await nc.jetstream().consumer_info(config.stream, config.durable)
+    return info
+
+
 def test_published_falco_events_are_stored_folded_and_acknowledged() -> None:
     async def test(url: str) -> None:
         async with _stream(url) as (nc, config):
@@ -135,7 +148,7 @@ def test_published_falco_events_are_stored_folded_and_acknowledged() -> None:
             signals = [s for b in store.batches for s in b.signals]
             assert sum(s.count for s in signals) == 9
             assert all("cluster:prod-eu" in {str(a) for a in s.assets} for s in signals)
-            info = await nc.jetstream().consumer_info(config.stream, config.durable)
+            info = await _settled(nc, config)
             assert info.num_ack_pending == 0
             assert info.num_pending == 0
 
@@ -219,7 +232,7 @@ def test_the_consumer_can_create_the_stream_and_skips_internal_events_with_a_cou
                 await _drain(consumer, lambda: store.signals >= 1 and consumer.skipped() != {})
                 assert consumer.skipped() == {"internal": 1}
             assert [q for b in store.batches for q in b.quarantined] == []
-            info = await nc.jetstream().consumer_info(config.stream, config.durable)
+            info = await _settled(nc, config)
             assert (info.num_ack_pending, info.num_pending) == (0, 0)
 
     _run(test)
