@@ -17,7 +17,7 @@ from clearance.audit.replay import replay
 from clearance.config import load_config
 from clearance.sync.poller import Poller, Schedule
 from server_harness import Live
-from standins import sentinelone
+from standins import defender, sentinelone
 from standins.falcon import CLIENT_ID, CLIENT_SECRET, FalconStandIn, fixture
 
 ROOT = Path(__file__).parents[3]
@@ -178,6 +178,49 @@ def test_any_covering_inventory_will_do_and_sentinelone_agents_count(
         assert "inactive" in str(hot["reasons"])
 
 
+def test_defender_machines_cover_while_healthy_and_seen(
+    live: Callable[..., Live], tmp_path: Path
+) -> None:
+    """Defender's machines API (the docs' record shape) is an EDR inventory: an onboarded
+    machine reporting ``healthStatus: Active`` covers its node, an ``Inactive`` one does not."""
+    state = defender.DefenderState()
+    with defender.serve(state) as url:
+        mde = {
+            "name": "mde",
+            "type": "defender",
+            "tenant_id": defender.TENANT,
+            "client_id": defender.CLIENT_ID,
+            "client_secret": defender.CLIENT_SECRET,
+            "base_url": url,
+            "token_url": f"{url}/{defender.TENANT}/oauth2/v2.0/token",
+            "covers": "edr",
+        }
+        sources = [{"name": "edr", "type": "file", "path": "edr.jsonl"}, mde]
+        server = live(config={"sources": sources}, policy=_policy("block"))
+        seen = (server.clock.now - timedelta(hours=3)).isoformat().replace("+00:00", "Z")
+        for n, (name, health) in enumerate(
+            [("node-a.corp.example", "Active"), ("node-b.corp.example", "Inactive")]
+        ):
+            machine = defender.numbered_machine(n)
+            machine.update(computerDnsName=name, lastSeen=seen, healthStatus=health)
+            state.machines.append(machine)
+        assert _pull(server, tmp_path, "mde")
+        server.ctx.decisions.source_names = ("edr", "mde")
+
+        covered = server.ask("clean")["decision"]
+        assert covered["verdict"] == "proceed", covered["reasons"]
+        inactive = server.ask("medium")["decision"]
+        assert inactive["verdict"] == "block"
+        assert "Host node-b.corp.example has no working edr agent (mde last seen 3 h" in str(
+            inactive["reasons"]
+        )
+        assert "inactive" in str(inactive["reasons"])
+        missing = server.ask("hot")["decision"]
+        assert "Host node-c.corp.example has no edr agent in any inventory" in str(
+            missing["reasons"]
+        )
+
+
 def _pull(server: Live, root: Path, name: str) -> bool:
     config = load_config(root / "clearance.yaml")
     sources = {s.name: s for s in config.sources}
@@ -190,4 +233,8 @@ def _pull(server: Live, root: Path, name: str) -> bool:
         sleep=lambda _: None,
         rng=random.Random(1),
     )
-    return poller.pull(name).ok
+    try:
+        return poller.pull(name).ok
+    finally:
+        for source in sources.values():
+            source.close()  # pytest turns an unclosed connection's ResourceWarning into a failure
