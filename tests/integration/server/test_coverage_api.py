@@ -17,7 +17,7 @@ from clearance.audit.replay import replay
 from clearance.config import load_config
 from clearance.sync.poller import Poller, Schedule
 from server_harness import Live
-from standins import defender, sentinelone
+from standins import defender, sentinelone, wazuh
 from standins.falcon import CLIENT_ID, CLIENT_SECRET, FalconStandIn, fixture
 
 ROOT = Path(__file__).parents[3]
@@ -218,6 +218,50 @@ def test_defender_machines_cover_while_healthy_and_seen(
         missing = server.ask("hot")["decision"]
         assert "Host node-c.corp.example has no edr agent in any inventory" in str(
             missing["reasons"]
+        )
+
+
+def test_wazuh_agents_cover_while_active_and_keeping_alive(
+    live: Callable[..., Live], tmp_path: Path
+) -> None:
+    """Wazuh's server API lists its agents (the real record shape) behind a JWT login: an
+    ``active`` agent covers its node, a ``never_connected`` one does not, and one whose last
+    keep-alive is older than the policy allows does not either, whatever its status says."""
+    state = wazuh.WazuhState()
+    with wazuh.serve(state) as url:
+        source = {
+            "name": "wazuh",
+            "type": "wazuh",
+            "base_url": url,
+            "username": wazuh.USERNAME,
+            "password": wazuh.PASSWORD,
+            "covers": "edr",
+            "api_url": url,
+            "api_username": wazuh.API_USERNAME,
+            "api_password": wazuh.API_PASSWORD,
+        }
+        sources = [{"name": "edr", "type": "file", "path": "edr.jsonl"}, source]
+        server = live(config={"sources": sources}, policy=_policy("approve"))
+        now = server.clock.now
+        state.add_agent("node-a", "active", (now - timedelta(seconds=40)).isoformat())
+        state.add_agent("node-b", "never_connected", None)
+        state.add_agent("node-c", "active", (now - timedelta(days=2)).isoformat())
+        assert _pull(server, tmp_path, "wazuh")
+        assert state.logins == 1
+        server.ctx.decisions.source_names = ("edr", "wazuh")
+
+        covered = server.ask("clean")["decision"]
+        assert covered["verdict"] == "proceed", covered["reasons"]
+        never = server.ask("medium")["decision"]
+        assert never["verdict"] == "approve"
+        assert (
+            "Host node-b.corp.example has no working edr agent (wazuh never checked in, inactive"
+            in str(never["reasons"])
+        )
+        silent = server.ask("hot")["decision"]
+        assert silent["verdict"] in ("approve", "block")  # hot also carries its findings
+        assert "Host node-c.corp.example has no working edr agent (wazuh last seen 2 d 0 h" in str(
+            silent["reasons"]
         )
 
 
