@@ -34,10 +34,10 @@ class _Lease:
         pass
 
 
-def _policy(stance: str = "block") -> str:
+def _policy(stance: str = "block", required: tuple[str, ...] = ("edr",)) -> str:
     policy = yaml.safe_load((ROOT / "examples" / "policy.yaml").read_text())
     production = policy["environments"]["production"]
-    production["coverage"] = {"required": ["edr"], "max_silence": "1d"}
+    production["coverage"] = {"required": list(required), "max_silence": "1d"}
     production["stances"]["not_covered"] = stance
     return yaml.safe_dump(policy)
 
@@ -263,6 +263,50 @@ def test_wazuh_agents_cover_while_active_and_keeping_alive(
         assert "Host node-c.corp.example has no working edr agent (wazuh last seen 2 d 0 h" in str(
             silent["reasons"]
         )
+
+
+def test_guardduty_runtime_coverage_speaks_for_every_node_of_its_eks_cluster(
+    live: Callable[..., Live], tmp_path: Path
+) -> None:
+    """GuardDuty's ListCoverage (botocore's wire shape, SigV4-checked stand-in) says per EKS
+    cluster whether Runtime Monitoring covers it: a HEALTHY, fully covered cluster covers every
+    node a target touches in it; an UNHEALTHY one covers none, and the reason says so."""
+    from standins.guardduty import ACCESS_KEY, REGION, SECRET_KEY, GuardDutyStandIn, eks_coverage
+
+    standin = GuardDutyStandIn()
+    url = standin.start()
+    try:
+        source = {
+            "name": "gd",
+            "type": "guardduty",
+            "region": REGION,
+            "endpoint_url": url,
+            "access_key_id": ACCESS_KEY,
+            "secret_access_key": SECRET_KEY,
+            "covers": "runtime",
+            "clusters": {"shop-prod-eks": "prod-eu"},
+        }
+        sources = [{"name": "edr", "type": "file", "path": "edr.jsonl"}, source]
+        server = live(config={"sources": sources}, policy=_policy("block", ("runtime",)))
+        updated = server.clock.now - timedelta(hours=1)
+        standin.coverage = [eks_coverage("shop-prod-eks", "HEALTHY", updated)]
+        assert _pull(server, tmp_path, "gd")
+        server.ctx.decisions.source_names = ("edr", "gd")
+        for workload in ("clean", "medium"):  # nodes a and b, both in the cluster
+            answer = server.ask(workload)["decision"]
+            assert answer["verdict"] == "proceed", answer["reasons"]
+            assert "not_covered" not in answer["degraded"]
+
+        standin.coverage = [eks_coverage("shop-prod-eks", "UNHEALTHY", updated)]
+        assert _pull(server, tmp_path, "gd")
+        unhealthy = server.ask("clean")["decision"]
+        assert unhealthy["verdict"] == "block"
+        assert "Host node-a.corp.example has no working runtime agent (gd last seen 1 h" in str(
+            unhealthy["reasons"]
+        )
+        assert replay(server.ctx.store, server.ask("medium")["id"]).identical
+    finally:
+        standin.stop()
 
 
 def _pull(server: Live, root: Path, name: str) -> bool:
