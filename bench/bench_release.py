@@ -1,11 +1,13 @@
 """Benchmark: what issue 16 adds to a decision — reading the change's reports (JUnit, SARIF),
-and the drift lookup (the target's last recorded decision) on a real SQLite store.
+the drift lookup (the target's last recorded decision) on a real SQLite store, and matching the
+hosts a target touches against the agent inventories (coverage).
 
 Reports are built from the real fixtures' shapes (pytest's JUnit XML, Semgrep's SARIF result),
 repeated to size. Process CPU time (``time.process_time``), best of five, so other work on a
 shared machine moves it less than wall time would.
 
     .venv/bin/python bench/bench_release.py [--tests 5000] [--results 1000] [--signals 2000]
+        [--agents 10000] [--hosts 50]
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=5000)
     parser.add_argument("--results", type=int, default=1000)
     parser.add_argument("--signals", type=int, default=2000)
+    parser.add_argument("--agents", type=int, default=10000)
+    parser.add_argument("--hosts", type=int, default=50)
     args = parser.parse_args()
     from clearance.sources.reports import read_report
 
@@ -77,6 +81,40 @@ def main() -> None:
     t = best(lambda: read_report("sarif", "r.sarif", log))
     print(f"SARIF {args.results} results ({len(log) / 1e6:.2f} MB): {t * 1e3:.1f} ms CPU")
     drift(args.signals)
+    coverage(args.agents, args.hosts)
+
+
+def coverage(agents: int, hosts: int) -> None:
+    """``host_coverage``: each host the target touches against every inventory record (Wazuh
+    agents read from the real record shape, plus one GuardDuty cluster-wide record)."""
+    import copy
+
+    from clearance.model.assets import parse_asset
+    from clearance.model.coverage import Managed, host_coverage
+    from clearance.model.target import ExposedAsset, Exposure, Proximity, Target
+    from clearance.sources.wazuh.agents import managed_agent
+
+    body = json.loads((ROOT / "tests/fixtures/wazuh/agents.server-api-4.7.json").read_text())
+    template = body["data"]["affected_items"][0]
+    records = []
+    for n in range(agents):
+        record = copy.deepcopy(template)
+        record.update(id=f"{n:05d}", name=f"ip-10-{n // 65536}-{n // 256 % 256}-{n % 256}")
+        record["ip"] = f"10.{n // 65536}.{n // 256 % 256}.{n % 256}"
+        records.append(record)
+    t = best(lambda: [managed_agent(r, "wazuh", "edr") for r in records])
+    print(f"Wazuh inventory, {agents} agent records mapped: {t * 1e3:.1f} ms CPU")
+    inventory = [a for r in records if (a := managed_agent(r, "wazuh", "edr")) is not None]
+    cluster = parse_asset("cluster:prod-eu")
+    inventory.append(Managed("gd", "runtime", "prod-eu", (cluster,), None, scope="cluster"))
+    target = Target.of("production", "prod-eu", "shop", "deployment/checkout")
+    touched = [
+        ExposedAsset(Proximity.HOST, parse_asset(f"host:ip-10-0-{n // 256}-{n % 256}"))
+        for n in range(0, hosts * 7, 7)
+    ]
+    exposure = Exposure(target, (*touched, ExposedAsset(Proximity.CLUSTER, cluster)), "bench")
+    t = best(lambda: host_coverage(exposure, inventory))
+    print(f"host_coverage, {hosts} hosts x {len(inventory)} records: {t * 1e3:.1f} ms CPU")
 
 
 def drift(signals: int) -> None:

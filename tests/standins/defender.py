@@ -61,6 +61,10 @@ def numbered_machine(n: int) -> dict[str, Any]:
     machine["computerDnsName"] = f"host{n % 50}.middleeast.corp.microsoft.com"
     machine["lastIpAddress"] = f"10.166.{n // 250}.{n % 250 + 1}"
     machine["ipAddresses"][0]["ipAddress"] = machine["lastIpAddress"]
+    # Each its own adapter: a shared MAC would make every numbered machine one identity.
+    mac = f"8CEC4B{n:06X}"
+    for address in machine["ipAddresses"]:
+        address["macAddress"] = mac
     return machine
 
 

@@ -10,6 +10,9 @@ makes, as botocore's service model ``guardduty-2017-11-28`` defines them:
   ≤ 50; an opaque ``nextToken`` → ``{"findingIds", "nextToken"}``.
 * ``POST /detector/{detectorId}/findings/get`` (GetFindings, ≤ 50 ids) → ``{"findings": [...]}``
   in the wire's camelCase.
+* ``POST /detector/{detectorId}/coverage`` (ListCoverage): ``filterCriteria.filterCriterion``
+  ``RESOURCE_TYPE`` ``equals``, ``maxResults`` ≤ 50, ``nextToken`` → ``{"resources": [...],
+  "nextToken"}``, each a ``CoverageResource`` in wire spelling (:func:`eks_coverage`).
 
 Every request must carry a valid SigV4 signature (checked with botocore's own signer); errors
 use the REST-JSON shape, an ``x-amzn-ErrorType`` header and a ``{"message", "__type"}`` body.
@@ -91,9 +94,37 @@ def _error(code: str, message: str) -> tuple[dict[str, str], bytes]:
     return headers, json.dumps({"message": message, "__type": code}).encode()
 
 
+def eks_coverage(
+    cluster: str, status: str, updated: datetime, covered: int = 3, compatible: int = 3
+) -> dict[str, Any]:
+    """One EKS cluster's ``CoverageResource`` as the wire carries it (botocore's
+    ``guardduty-2017-11-28`` shape; ``updatedAt`` in epoch seconds, REST-JSON's default)."""
+    resource: dict[str, Any] = {
+        "resourceId": cluster,
+        "detectorId": DETECTOR,
+        "accountId": "123456789012",
+        "resourceDetails": {
+            "eksClusterDetails": {
+                "clusterName": cluster,
+                "coveredNodes": covered,
+                "compatibleNodes": compatible,
+                "addonDetails": {"addonVersion": "v1.6.1-eksbuild.1", "addonStatus": "ACTIVE"},
+                "managementType": "AUTO_MANAGED",
+            },
+            "resourceType": "EKS",
+        },
+        "coverageStatus": status,
+        "updatedAt": updated.timestamp(),
+    }
+    if status == "UNHEALTHY":
+        resource["issue"] = "No agent reporting from the cluster's nodes"
+    return resource
+
+
 @dataclass
 class GuardDutyStandIn:
     findings: list[dict[str, Any]] = field(default_factory=list)
+    coverage: list[dict[str, Any]] = field(default_factory=list)
     detectors: list[str] = field(default_factory=lambda: [DETECTOR])
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
@@ -197,6 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parts == ["detector"]:
             self._send(200, json.dumps({"detectorIds": state.detectors}).encode())
             return
+        if len(parts) == 3 and parts[0] == "detector" and parts[2] == "coverage":
+            self._coverage(body)
+            return
         if len(parts) < 3 or parts[0] != "detector" or parts[2] != "findings":
             self._fail(404, "UnknownOperationException", "Unknown operation")
             return
@@ -219,6 +253,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self._fail(400, "BadRequestException", "maxResults must be at most 50")
                 return
             self._send(200, json.dumps(state.list_findings(body)).encode())
+
+    def _coverage(self, body: dict[str, Any]) -> None:
+        size = int(body.get("maxResults") or 50)
+        if size > 50:
+            self._fail(400, "BadRequestException", "maxResults must be at most 50")
+            return
+        selected = self.standin.coverage
+        for term in (body.get("filterCriteria") or {}).get("filterCriterion") or []:
+            if term.get("criterionKey") == "RESOURCE_TYPE":
+                wanted = term.get("filterCondition", {}).get("equals") or []
+                selected = [r for r in selected if r["resourceDetails"]["resourceType"] in wanted]
+        start = int(base64.b64decode(body["nextToken"])) if body.get("nextToken") else 0
+        answer: dict[str, Any] = {"resources": selected[start : start + size]}
+        if start + size < len(selected):
+            answer["nextToken"] = base64.b64encode(str(start + size).encode()).decode()
+        self._send(200, json.dumps(answer).encode())
 
     def _signature_problem(self, method: str, raw: bytes) -> tuple[str, str] | None:
         """Check SigV4 the way AWS does: recompute the signature with the known secret."""

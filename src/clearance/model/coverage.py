@@ -27,7 +27,12 @@ COVERAGE_KINDS = ("edr", "runtime")
 class Managed:
     """One agent in a source's inventory. ``last_seen``: its last check-in (None: never);
     ``active``: whether the platform counts it as working (Falcon: not in reduced
-    functionality mode; SentinelOne: ``isActive``); ``device``: the platform's id for it."""
+    functionality mode; SentinelOne: ``isActive``); ``device``: the platform's id for it.
+
+    ``scope`` ``cluster``: the record is a whole cluster's (GuardDuty reports EKS runtime
+    coverage per cluster, not per node), named by its ``cluster:`` assets, and speaks for every
+    node of that cluster. A host agent's own ``cluster:`` asset (Falcon knows the cluster a
+    sensor runs in) says where it is, never that it watches its neighbours."""
 
     source: str
     kind: str
@@ -35,6 +40,7 @@ class Managed:
     assets: tuple[AssetRef, ...]
     last_seen: datetime | None
     active: bool = True
+    scope: str = "host"
 
     def names(self, host: AssetRef) -> bool:
         """Whether this agent's machine is ``host`` (by any of its names)."""
@@ -42,6 +48,12 @@ class Managed:
         return any(
             keys.intersection(index_keys(ref)) and compatible(ref, host) for ref in self.assets
         )
+
+    def watches(self, host: AssetRef, clusters: Iterable[AssetRef]) -> bool:
+        """Whether this record covers ``host``, a node of one of ``clusters``."""
+        if self.scope == "cluster":
+            return any(self.names(c) for c in clusters)
+        return self.names(host)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +63,8 @@ class Managed:
             "assets": [str(a) for a in self.assets],
             "last_seen": None if self.last_seen is None else format_time(self.last_seen),
             "active": self.active,
+            # Only when not the default, so records made before scopes existed read the same.
+            **({"scope": self.scope} if self.scope != "host" else {}),
         }
 
     @classmethod
@@ -63,6 +77,7 @@ class Managed:
             assets=tuple(parse_asset(a) for a in data["assets"]),
             last_seen=None if seen is None else parse_time(seen),
             active=bool(data.get("active", True)),
+            scope=str(data.get("scope", "host")),
         )
 
 
@@ -85,12 +100,14 @@ class HostCoverage:
 
 
 def host_coverage(exposure: Exposure, agents: Sequence[Managed]) -> tuple[HostCoverage, ...]:
-    """For each host (node) the exposure touches, the agents that name it; hosts no agent
-    names are left out (the engine reads their absence). Deterministic: sorted throughout."""
+    """For each host (node) the exposure touches, the agents that name it or cover its whole
+    cluster; hosts no agent covers are left out (the engine reads their absence).
+    Deterministic: sorted throughout."""
+    clusters = sorted({a.ref for a in exposure.assets if a.ref.kind is AssetKind.CLUSTER})
     return tuple(
         HostCoverage(host, named)
         for host in exposed_hosts(exposure)
-        if (named := tuple(sorted((a for a in agents if a.names(host)), key=_order)))
+        if (named := tuple(sorted((a for a in agents if a.watches(host, clusters)), key=_order)))
     )
 
 

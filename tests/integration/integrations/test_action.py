@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -361,8 +362,11 @@ def approve_when_asked(service: Service, approvers: int = 1) -> threading.Thread
 
 
 def run_script(
-    command: str, env: dict[str, str], tmp_path: Path
+    command: str, env: dict[str, str], tmp_path: Path, report: str = "pytest-junit.passing.xml"
 ) -> subprocess.CompletedProcess[str]:
+    # The test job's artifact, where the example's gate reads it (--evidence junit:reports/…).
+    (tmp_path / "reports").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "tests/fixtures/reports" / report, tmp_path / "reports/junit.xml")
     # --poll-interval: the example polls every 5 s (the default); the test need not wait that long.
     return subprocess.run(
         ["bash", "-c", command + " --poll-interval 1s"],
@@ -417,13 +421,35 @@ def test_the_gitlab_job_fails_on_block(service: Service, tmp_path: Path) -> None
     assert proc.returncode == 20, proc.stdout + proc.stderr
 
 
-def test_the_tekton_task_writes_its_declared_results(service: Service, tmp_path: Path) -> None:
-    task = yaml.safe_load((ROOT / "examples/tekton/task.yaml").read_text())
-    step = task["spec"]["steps"][0]
-    assert step["onError"] == "continue"
+def test_the_gitlab_gate_rules_on_the_test_jobs_report(service: Service, tmp_path: Path) -> None:
+    """The test job may fail (allow_failure) and still hand its report on; the gate sends it and
+    the shipped policy blocks production on the failing test, naming it."""
+    test_job = GITLAB["test"]
+    assert test_job["allow_failure"] is True
+    assert test_job["artifacts"]["when"] == "always"
+    assert GITLAB["clearance"]["needs"] == ["test"]
+    [command] = GITLAB["clearance"]["script"]
+    env = gitlab_env(service, CLEARANCE_WORKLOAD="deployment/ledger")
+    passing = run_script(command, env, tmp_path)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    failing = run_script(command, env, tmp_path, report="pytest-junit.failing.xml")
+    assert failing.returncode == 20, failing.stdout + failing.stderr
+    latest = service.store.list_decisions().records[0].decision
+    assert "test_cart.test_discount_applies_once failed" in str(latest["reasons"])
+
+
+TEKTON = yaml.safe_load((ROOT / "examples/tekton/task.yaml").read_text())
+
+
+def run_tekton_step(
+    service: Service, tmp_path: Path, token: str | None = None, **overrides: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The Task's step as Tekton runs it: ``$(params.…)`` substituted, results in a directory."""
+    step = TEKTON["spec"]["steps"][0]
     params = {
         "server": service.url, "environment": "production", "cluster": "prod-eu",
-        "namespace": "shop", "workload": "deployment/checkout", "images": "",
+        "namespace": "shop", "workload": "deployment/checkout", "images": "", "evidence": "",
+        **overrides,
     }  # fmt: skip
     variables = {
         e["name"]: re.sub(r"\$\(params\.([\w-]+)\)", lambda m: params[m.group(1)], e["value"])
@@ -431,18 +457,39 @@ def test_the_tekton_task_writes_its_declared_results(service: Service, tmp_path:
         if "value" in e
     }
     results = tmp_path / "results"
-    results.mkdir()
+    results.mkdir(parents=True)
     variables["CLEARANCE_RESULTS_DIR"] = str(results)
-    env = example_env(variables, service, api_token(service))
+    env = example_env(variables, service, token or api_token(service))
     proc = subprocess.run(
         ["sh", "-c", step["script"]], check=False, env=env, capture_output=True, text=True
     )
+    return proc, results
+
+
+def test_the_tekton_task_writes_its_declared_results(service: Service, tmp_path: Path) -> None:
+    task = TEKTON
+    assert task["spec"]["steps"][0]["onError"] == "continue"
+    proc, results = run_tekton_step(service, tmp_path)
     assert proc.returncode == 20, proc.stdout + proc.stderr
     declared = {r["name"] for r in task["spec"]["results"]}
     written = {p.name for p in results.iterdir()}
     assert written == declared
     assert (results / "verdict").read_text() == "block"
     assert sum(p.stat().st_size for p in results.iterdir()) < 4096
+
+
+def test_the_tekton_task_passes_its_evidence_param_on(service: Service, tmp_path: Path) -> None:
+    ledger = {"workload": "deployment/ledger", "token": api_token(service)}
+    clean, _ = run_tekton_step(service, tmp_path / "clean", **ledger)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    report = ROOT / "tests/fixtures/reports/pytest-junit.failing.xml"
+    failing, results = run_tekton_step(
+        service, tmp_path / "failing", **ledger, evidence=f"junit:{report}"
+    )
+    assert failing.returncode == 20, failing.stdout + failing.stderr
+    assert (results / "verdict").read_text() == "block"
+    latest = service.store.list_decisions().records[0].decision
+    assert "test_cart.test_discount_applies_once failed" in str(latest["reasons"])
 
 
 def test_the_github_example_is_least_privilege_and_pinned() -> None:

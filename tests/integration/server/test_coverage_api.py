@@ -17,7 +17,7 @@ from clearance.audit.replay import replay
 from clearance.config import load_config
 from clearance.sync.poller import Poller, Schedule
 from server_harness import Live
-from standins import sentinelone
+from standins import defender, sentinelone, wazuh
 from standins.falcon import CLIENT_ID, CLIENT_SECRET, FalconStandIn, fixture
 
 ROOT = Path(__file__).parents[3]
@@ -34,10 +34,10 @@ class _Lease:
         pass
 
 
-def _policy(stance: str = "block") -> str:
+def _policy(stance: str = "block", required: tuple[str, ...] = ("edr",)) -> str:
     policy = yaml.safe_load((ROOT / "examples" / "policy.yaml").read_text())
     production = policy["environments"]["production"]
-    production["coverage"] = {"required": ["edr"], "max_silence": "1d"}
+    production["coverage"] = {"required": list(required), "max_silence": "1d"}
     production["stances"]["not_covered"] = stance
     return yaml.safe_dump(policy)
 
@@ -176,6 +176,137 @@ def test_any_covering_inventory_will_do_and_sentinelone_agents_count(
             hot["reasons"]
         )
         assert "inactive" in str(hot["reasons"])
+
+
+def test_defender_machines_cover_while_healthy_and_seen(
+    live: Callable[..., Live], tmp_path: Path
+) -> None:
+    """Defender's machines API (the docs' record shape) is an EDR inventory: an onboarded
+    machine reporting ``healthStatus: Active`` covers its node, an ``Inactive`` one does not."""
+    state = defender.DefenderState()
+    with defender.serve(state) as url:
+        mde = {
+            "name": "mde",
+            "type": "defender",
+            "tenant_id": defender.TENANT,
+            "client_id": defender.CLIENT_ID,
+            "client_secret": defender.CLIENT_SECRET,
+            "base_url": url,
+            "token_url": f"{url}/{defender.TENANT}/oauth2/v2.0/token",
+            "covers": "edr",
+        }
+        sources = [{"name": "edr", "type": "file", "path": "edr.jsonl"}, mde]
+        server = live(config={"sources": sources}, policy=_policy("block"))
+        seen = (server.clock.now - timedelta(hours=3)).isoformat().replace("+00:00", "Z")
+        for n, (name, health) in enumerate(
+            [("node-a.corp.example", "Active"), ("node-b.corp.example", "Inactive")]
+        ):
+            machine = defender.numbered_machine(n)
+            machine.update(computerDnsName=name, lastSeen=seen, healthStatus=health)
+            state.machines.append(machine)
+        assert _pull(server, tmp_path, "mde")
+        server.ctx.decisions.source_names = ("edr", "mde")
+
+        covered = server.ask("clean")["decision"]
+        assert covered["verdict"] == "proceed", covered["reasons"]
+        inactive = server.ask("medium")["decision"]
+        assert inactive["verdict"] == "block"
+        assert "Host node-b.corp.example has no working edr agent (mde last seen 3 h" in str(
+            inactive["reasons"]
+        )
+        assert "inactive" in str(inactive["reasons"])
+        missing = server.ask("hot")["decision"]
+        assert "Host node-c.corp.example has no edr agent in any inventory" in str(
+            missing["reasons"]
+        )
+
+
+def test_wazuh_agents_cover_while_active_and_keeping_alive(
+    live: Callable[..., Live], tmp_path: Path
+) -> None:
+    """Wazuh's server API lists its agents (the real record shape) behind a JWT login: an
+    ``active`` agent covers its node, a ``never_connected`` one does not, and one whose last
+    keep-alive is older than the policy allows does not either, whatever its status says."""
+    state = wazuh.WazuhState()
+    with wazuh.serve(state) as url:
+        source = {
+            "name": "wazuh",
+            "type": "wazuh",
+            "base_url": url,
+            "username": wazuh.USERNAME,
+            "password": wazuh.PASSWORD,
+            "covers": "edr",
+            "api_url": url,
+            "api_username": wazuh.API_USERNAME,
+            "api_password": wazuh.API_PASSWORD,
+        }
+        sources = [{"name": "edr", "type": "file", "path": "edr.jsonl"}, source]
+        server = live(config={"sources": sources}, policy=_policy("approve"))
+        now = server.clock.now
+        state.add_agent("node-a", "active", (now - timedelta(seconds=40)).isoformat())
+        state.add_agent("node-b", "never_connected", None)
+        state.add_agent("node-c", "active", (now - timedelta(days=2)).isoformat())
+        assert _pull(server, tmp_path, "wazuh")
+        assert state.logins == 1
+        server.ctx.decisions.source_names = ("edr", "wazuh")
+
+        covered = server.ask("clean")["decision"]
+        assert covered["verdict"] == "proceed", covered["reasons"]
+        never = server.ask("medium")["decision"]
+        assert never["verdict"] == "approve"
+        assert (
+            "Host node-b.corp.example has no working edr agent (wazuh never checked in, inactive"
+            in str(never["reasons"])
+        )
+        silent = server.ask("hot")["decision"]
+        assert silent["verdict"] in ("approve", "block")  # hot also carries its findings
+        assert "Host node-c.corp.example has no working edr agent (wazuh last seen 2 d 0 h" in str(
+            silent["reasons"]
+        )
+
+
+def test_guardduty_runtime_coverage_speaks_for_every_node_of_its_eks_cluster(
+    live: Callable[..., Live], tmp_path: Path
+) -> None:
+    """GuardDuty's ListCoverage (botocore's wire shape, SigV4-checked stand-in) says per EKS
+    cluster whether Runtime Monitoring covers it: a HEALTHY, fully covered cluster covers every
+    node a target touches in it; an UNHEALTHY one covers none, and the reason says so."""
+    from standins.guardduty import ACCESS_KEY, REGION, SECRET_KEY, GuardDutyStandIn, eks_coverage
+
+    standin = GuardDutyStandIn()
+    url = standin.start()
+    try:
+        source = {
+            "name": "gd",
+            "type": "guardduty",
+            "region": REGION,
+            "endpoint_url": url,
+            "access_key_id": ACCESS_KEY,
+            "secret_access_key": SECRET_KEY,
+            "covers": "runtime",
+            "clusters": {"shop-prod-eks": "prod-eu"},
+        }
+        sources = [{"name": "edr", "type": "file", "path": "edr.jsonl"}, source]
+        server = live(config={"sources": sources}, policy=_policy("block", ("runtime",)))
+        updated = server.clock.now - timedelta(hours=1)
+        standin.coverage = [eks_coverage("shop-prod-eks", "HEALTHY", updated)]
+        assert _pull(server, tmp_path, "gd")
+        server.ctx.decisions.source_names = ("edr", "gd")
+        for workload in ("clean", "medium"):  # nodes a and b, both in the cluster
+            answer = server.ask(workload)["decision"]
+            assert answer["verdict"] == "proceed", answer["reasons"]
+            assert "not_covered" not in answer["degraded"]
+
+        standin.coverage = [eks_coverage("shop-prod-eks", "UNHEALTHY", updated)]
+        assert _pull(server, tmp_path, "gd")
+        unhealthy = server.ask("clean")["decision"]
+        assert unhealthy["verdict"] == "block"
+        assert "Host node-a.corp.example has no working runtime agent (gd last seen 1 h" in str(
+            unhealthy["reasons"]
+        )
+        assert replay(server.ctx.store, server.ask("medium")["id"]).identical
+    finally:
+        standin.stop()
 
 
 def _pull(server: Live, root: Path, name: str) -> bool:

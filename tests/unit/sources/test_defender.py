@@ -312,3 +312,48 @@ def test_an_unreachable_api_is_named_without_the_secret() -> None:
         list(make_source(f"http://127.0.0.1:{port}", [], max_retries=0).fetch(None))
     assert f"cannot reach 127.0.0.1:{port}/" in str(caught.value)
     assert defender.CLIENT_SECRET not in str(caught.value)
+
+
+def test_a_machine_record_is_an_inventory_entry() -> None:
+    from clearance.model.assets import parse_asset
+    from clearance.sources.defender.mapping import managed_machine
+
+    record = defender.fixture("machines.odata-samples.docs.json")["value"][0]
+    agent = managed_machine(record, "mde", "edr")
+    assert agent is not None
+    assert (agent.device, agent.active) == ("1e5bc9d7e413ddd7902c2932e418702b84d0cc07", True)
+    assert agent.last_seen is not None
+    assert agent.last_seen.isoformat() == "2021-01-25T07:27:36.052313+00:00"
+    assert agent.names(parse_asset("host:mymachine1.contoso.com"))
+    assert agent.names(parse_asset("ip:10.166.113.47"))
+    assert not agent.names(parse_asset("ip:167.220.203.175"))  # the shared NAT address
+    for health in ("Inactive", "ImpairedCommunication", "NoSensorData", None):
+        sick = managed_machine({**record, "healthStatus": health}, "mde", "edr")
+        assert sick is not None
+        assert not sick.active, health
+    discovered = managed_machine({**record, "onboardingStatus": "CanBeOnboarded"}, "mde", "edr")
+    assert discovered is not None
+    assert not discovered.active
+    onboarded = managed_machine({**record, "onboardingStatus": "Onboarded"}, "mde", "edr")
+    assert onboarded is not None
+    assert onboarded.active
+    assert managed_machine({"computerDnsName": "x"}, "mde", "edr") is None  # no id
+    assert managed_machine({"id": "x"}, "mde", "edr") is None  # names no machine
+
+
+def test_with_covers_the_machines_are_the_last_batchs_inventory(
+    mde: tuple[defender.DefenderState, str],
+) -> None:
+    state, url = mde
+    state.machines = [defender.numbered_machine(n) for n in range(3)]
+    state.machines[2]["healthStatus"] = "Inactive"
+    batches = list(make_source(url, [], machines=False, covers="edr").fetch(None))
+    assert all(b.coverage is None for b in batches[:-1])
+    inventory = batches[-1].coverage
+    assert inventory is not None
+    assert [(a.device, a.kind, a.active) for a in inventory] == [
+        (f"{n:040x}", "edr", n != 2) for n in range(3)
+    ]
+    assert not any(b.identities for b in batches)  # machines: false still means no identities
+    plain = list(make_source(url, []).fetch(None))
+    assert all(b.coverage is None for b in plain)  # without covers, no inventory is replaced

@@ -262,3 +262,60 @@ def test_create_builds_without_network(tmp_path: Path) -> None:
 def test_a_watermark_that_is_not_a_time_is_refused_by_name(standin: GuardDutyStandIn) -> None:
     with pytest.raises(SourceError, match=r"'gd'.*watermark 'abc'"):
         list(source_for(standin).fetch("abc"))
+
+
+# --- runtime coverage: ListCoverage for EKS -----------------------------------------------------
+
+
+def test_with_covers_each_eks_cluster_is_a_cluster_wide_record(standin: GuardDutyStandIn) -> None:
+    from datetime import UTC, datetime
+
+    from clearance.model.assets import parse_asset
+    from standins.guardduty import eks_coverage
+
+    updated = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    standin.coverage = [
+        eks_coverage(f"eks-{n:02d}", "HEALTHY", updated) for n in range(52)
+    ]  # two pages of ListCoverage
+    standin.coverage[1] = eks_coverage("eks-01", "UNHEALTHY", updated)
+    standin.coverage[2] = eks_coverage("eks-02", "HEALTHY", updated, covered=2, compatible=3)
+    ecs = eks_coverage("ecs-cluster", "HEALTHY", updated)
+    ecs["resourceDetails"] = {"resourceType": "ECS", "ecsClusterDetails": {"clusterName": "x"}}
+    standin.coverage.append(ecs)
+    source = source_for(standin, covers="runtime", clusters={"eks-00": "prod-eu"})
+    batches = list(source.fetch(None))
+    source.close()
+    assert all(b.coverage is None for b in batches[:-1])
+    inventory = batches[-1].coverage
+    assert inventory is not None
+    assert len(inventory) == 52  # the ECS cluster is filtered out by the request
+    first, unhealthy, partial = inventory[:3]
+    assert (first.scope, first.kind, first.active, first.last_seen) == (
+        "cluster", "runtime", True, updated,
+    )  # fmt: skip
+    assert first.assets == (parse_asset("cluster:prod-eu"),)  # renamed as configured
+    assert not unhealthy.active
+    assert not partial.active  # 2 of 3 nodes: which one lacks the agent is not said
+    calls = [body for _, path, body in standin.calls if path.endswith("/coverage")]
+    assert len(calls) == 2
+    assert calls[0]["filterCriteria"] == {
+        "filterCriterion": [
+            {"criterionKey": "RESOURCE_TYPE", "filterCondition": {"equals": ["EKS"]}}
+        ]
+    }
+
+
+def test_a_cluster_record_covers_the_nodes_of_its_cluster_and_a_host_agent_only_itself() -> None:
+    from clearance.model.assets import parse_asset
+    from clearance.model.coverage import Managed
+
+    node = parse_asset("host:ip-10-0-1-5")
+    prod, other = parse_asset("cluster:prod-eu"), parse_asset("cluster:staging")
+    whole = Managed("gd", "runtime", "prod-eu", (prod,), None, True, scope="cluster")
+    assert whole.watches(node, [prod])
+    assert not whole.watches(node, [other])
+    # A Falcon sensor knows its cluster; that does not make it watch the other nodes.
+    sensor = Managed("falcon", "edr", "d1", (parse_asset("host:ip-10-0-1-9"), prod), None)
+    assert not sensor.watches(node, [prod])
+    assert Managed.from_dict(whole.to_dict()) == whole
+    assert "scope" not in sensor.to_dict()  # host records read as before scopes existed

@@ -157,3 +157,84 @@ def test_a_stored_watermark_of_another_shape_is_refused(
     _, url = indexer
     with pytest.raises(SourceError, match="tip: reset it"):
         list(make_source(url).fetch("2025-06-01T00:00:00Z|not-json"))
+
+
+# --- the agent inventory, from the server API --------------------------------------------------
+
+
+def test_agent_records_are_inventory_entries_and_only_active_ones_work() -> None:
+    from clearance.model.assets import parse_asset
+    from clearance.sources.wazuh.agents import managed_agent
+
+    disconnected, never = wazuh.fixture_agents()
+    agent = managed_agent(disconnected, "wazuh", "edr")
+    assert agent is not None
+    assert (agent.device, agent.active) == ("001", False)
+    assert agent.last_seen is not None
+    assert agent.last_seen.isoformat() == "2024-10-11T08:00:43+00:00"
+    assert agent.names(parse_asset("host:ip-10-0-1-17.eu-west-1.compute.internal"))
+    assert agent.names(parse_asset("ip:10.0.1.17"))
+    active = managed_agent({**disconnected, "status": "active"}, "wazuh", "edr")
+    assert active is not None
+    assert active.active
+    unseen = managed_agent(never, "wazuh", "edr")
+    assert unseen is not None  # listed, named by its host name only ("any" is no address)
+    assert (unseen.active, unseen.last_seen) == (False, None)
+    assert [str(a) for a in unseen.assets] == ["host:ip-10-0-1-18"]
+    assert managed_agent({"name": "x"}, "wazuh", "edr") is None  # no id
+    assert managed_agent({"id": "003", "ip": "any"}, "wazuh", "edr") is None  # names nothing
+
+
+def api_settings(url: str) -> dict[str, Any]:
+    return {
+        "covers": "edr",
+        "api_url": url,
+        "api_username": wazuh.API_USERNAME,
+        "api_password": SecretStr(wazuh.API_PASSWORD),
+    }
+
+
+def test_with_covers_the_last_batch_is_every_agent_paged_by_offset_and_logins_renew(
+    indexer: tuple[wazuh.WazuhState, str],
+) -> None:
+    state, url = indexer
+    state.add_alerts(1)
+    for n in range(5):
+        state.add_agent(f"node-{n}", "active" if n % 2 else "disconnected", "2025-06-01T10:00:00Z")
+    source = make_source(url, **api_settings(url))
+    batches = list(source.fetch(None))
+    assert all(b.coverage is None for b in batches[:-1])
+    inventory = batches[-1].coverage
+    assert inventory is not None
+    assert [(a.device, a.active) for a in inventory] == [
+        (f"{n + 1:03d}", bool(n % 2)) for n in range(5)
+    ]
+    agent_calls = [p for _, p in state.scripted.requests if p.startswith("/agents")]
+    assert len(agent_calls) == 3  # 2 + 2 + 1
+    assert state.logins == 1
+    # The JWT expires (900 s by default): the next fetch's 401 logs in again and goes on.
+    state.expire_tokens()
+    again = list(source.fetch(None))[-1].coverage
+    assert again is not None
+    assert len(again) == 5
+    assert state.logins == 2
+
+
+def test_wrong_api_credentials_fail_the_fetch_without_showing_the_password(
+    indexer: tuple[wazuh.WazuhState, str],
+) -> None:
+    _, url = indexer
+    settings = {**api_settings(url), "api_password": SecretStr("not-the-password-0123")}
+    with pytest.raises(SourceError, match="api_username and api_password") as failure:
+        list(make_source(url, **settings).fetch(None))
+    assert "not-the-password-0123" not in str(failure.value)
+
+
+def test_covers_without_the_server_api_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="covers needs api_url"):
+        WazuhConfig(
+            base_url="https://indexer:9200",
+            username="u",
+            password=SecretStr("p"),
+            covers="edr",
+        )

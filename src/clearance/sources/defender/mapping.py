@@ -14,7 +14,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
+from clearance.model.coverage import Managed
 from clearance.model.signal import (
     Severity,
     Signal,
@@ -27,7 +29,13 @@ from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, identity
 from clearance.sources._pages import map_page, newest_time, read_items
 from clearance.sources.interface import Batch
 
-__all__ = ["DefenderNormalizer", "machine_identity", "map_alerts", "newest_update"]
+__all__ = [
+    "DefenderNormalizer",
+    "machine_identity",
+    "managed_machine",
+    "map_alerts",
+    "newest_update",
+]
 
 _SEVERITY = {
     "unspecified": Severity.UNKNOWN,
@@ -80,6 +88,21 @@ class _Machine(_Model):
     last_ip_address: str | None = None
     ip_addresses: list[_IpAddress] | None = None
     vm_metadata: _VmMetadata | None = None
+    last_seen: str | None = None
+    health_status: str | None = None
+    onboarding_status: str | None = None
+
+
+def _machine_refs(machine: _Machine) -> list[AssetRef]:
+    pairs: list[tuple[AssetKind, str | None]] = [
+        (AssetKind.HOST, machine.computer_dns_name),
+        (AssetKind.IP, machine.last_ip_address),
+    ]
+    for address in machine.ip_addresses or ():
+        pairs += [(AssetKind.IP, address.ip_address), (AssetKind.MAC, address.mac_address)]
+    if machine.vm_metadata is not None:
+        pairs.append((AssetKind.INSTANCE, machine.vm_metadata.vm_id))
+    return refs(pairs)
 
 
 def machine_identity(item: Any) -> tuple[str, dict[str, tuple[str, ...]]] | None:
@@ -92,16 +115,32 @@ def machine_identity(item: Any) -> tuple[str, dict[str, tuple[str, ...]]] | None
         machine = _Machine.model_validate(item)
     except ValueError:
         return None
-    pairs: list[tuple[AssetKind, str | None]] = [
-        (AssetKind.HOST, machine.computer_dns_name),
-        (AssetKind.IP, machine.last_ip_address),
-    ]
-    for address in machine.ip_addresses or ():
-        pairs += [(AssetKind.IP, address.ip_address), (AssetKind.MAC, address.mac_address)]
-    if machine.vm_metadata is not None:
-        pairs.append((AssetKind.INSTANCE, machine.vm_metadata.vm_id))
-    group = identity_group(refs(pairs))
+    group = identity_group(_machine_refs(machine))
     return (machine.id, group) if group else None
+
+
+def managed_machine(record: Any, source: str, kind: str) -> Managed | None:
+    """A machine record as an inventory entry; None if it names no machine.
+
+    Only ``healthStatus: Active`` counts as working: ``Inactive`` (no signal for 7 days),
+    ``ImpairedCommunication``, ``NoSensorData`` and the rest mean the sensor does not report what
+    happens on the machine. A machine Defender discovered but that is not onboarded
+    (``onboardingStatus`` other than ``Onboarded``) has no sensor at all; the field is absent
+    from older responses, so absence is not held against a machine."""
+    try:
+        machine = _Machine.model_validate(record)
+    except ValueError:
+        return None
+    found = _machine_refs(machine)
+    if not found:
+        return None
+    try:
+        seen = parse_time(machine.last_seen) if machine.last_seen else None
+    except InvalidSignalError:
+        seen = None  # unreadable: as never checked in, so the host is not covered
+    onboarded = (machine.onboarding_status or "Onboarded").lower() == "onboarded"
+    working = (machine.health_status or "").lower() == "active" and onboarded
+    return Managed(source, kind, machine.id, tuple(sorted(set(found))), seen, working)
 
 
 def _signal(

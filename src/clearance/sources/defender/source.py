@@ -7,7 +7,9 @@ What a fetch does (details and links in ``docs/sources/defender.md``):
 2. ``GET /api/machines`` (when ``machines`` is on): every machine becomes a ``Batch.identities``
    group (FQDN, IPs, MACs, Azure VM id) in the first batch, and names the host of an alert that
    lacks ``computerDnsName``.
-3. ``GET /api/alerts?$expand=evidence&$filter=lastUpdateTime ge <watermark - overlap>``, following
+3. With ``covers: edr``, the same machines are the inventory: each machine, its ``lastSeen`` and
+   whether it is onboarded with ``healthStatus: Active`` make the last batch's ``coverage``.
+4. ``GET /api/alerts?$expand=evidence&$filter=lastUpdateTime ge <watermark - overlap>``, following
    ``@odata.nextLink`` (or ``$skip`` when the page is full and no link is given).
 
 The API documents no sort order for alerts, so no page is a safe place to resume from: batches
@@ -21,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Unpack
+from typing import Any, ClassVar, Literal, Unpack
 
 from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import SourceError
+from clearance.model.coverage import Managed
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import OAuth2ClientCredentials
 from clearance.sources._pages import checked_watermark
@@ -34,6 +37,7 @@ from clearance.sources._rest import HttpSeams, RestConnection, RestSource
 from clearance.sources.defender.mapping import (
     DefenderNormalizer,
     machine_identity,
+    managed_machine,
     map_alerts,
     newest_update,
 )
@@ -71,6 +75,9 @@ class DefenderConfig(RestConnection):
     page_size: int = Field(default=1000, ge=1, le=10000)
     machines: bool = True
     overlap: float = Field(default=300.0, ge=0)
+    # What Defender's sensors give the machines they run on; set, the machines read each fetch
+    # are also the coverage inventory (docs/coverage.md), even with ``machines: false``.
+    covers: Literal["edr", "runtime"] | None = None
 
 
 class DefenderSource(RestSource[DefenderConfig]):
@@ -111,14 +118,19 @@ class DefenderSource(RestSource[DefenderConfig]):
         )
         hosts: dict[str, str] = {}
         identities: list[dict[str, tuple[str, ...]]] = []
-        if self.config.machines:
+        agents: list[Managed] = []
+        covers = self.config.covers
+        if self.config.machines or covers is not None:
             for item in self._pages("/api/machines", {}):
-                found = machine_identity(item)
+                found = machine_identity(item) if self.config.machines else None
                 if found is not None:
                     identities.append(found[1])
                     names = found[1].get("host", ())
                     if names:
                         hosts[found[0]] = names[0]
+                agent = managed_machine(item, self.name, covers) if covers else None
+                if agent is not None:
+                    agents.append(agent)
         params: dict[str, str | int] = {"$expand": "evidence"}
         if start:
             since = parse_time(start) - timedelta(seconds=self.config.overlap)
@@ -139,6 +151,9 @@ class DefenderSource(RestSource[DefenderConfig]):
                 watermark=newest if last else watermark,
                 identities=tuple(identities) if page == 1 else (),
             )
+        if covers is not None:
+            # Last, so that a fetch that fails on alerts does not replace the inventory either.
+            yield Batch(coverage=tuple(agents))
 
     def _pages(self, path: str, params: dict[str, str | int]) -> Iterator[Any]:
         for items, _ in self._paged(path, params):

@@ -8,6 +8,8 @@ What a fetch does (details and links in ``docs/sources/guardduty.md``):
 3. ``GetFindings`` for each page's ids (the API takes at most 50), mapped by
    :mod:`clearance.sources.guardduty.mapping`. One batch per page; its watermark is the newest
    ``UpdatedAt`` so far, so the caller stores a page and only then advances.
+4. With ``covers: runtime``, ``ListCoverage`` for EKS clusters last: each cluster's runtime
+   coverage status makes the batch's ``coverage`` (:mod:`clearance.sources.guardduty.coverage`).
 
 Throttling (``ThrottlingException``, HTTP 429) and transient errors are retried by botocore's own
 retry modes (``standard`` by default, ``adaptive`` adds client-side rate limiting), configured
@@ -30,6 +32,7 @@ from clearance.model.signal import format_time, parse_time
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config, require_sdk
 from clearance.sources.guardduty.api import GuardDutyApi, UnparseableError
+from clearance.sources.guardduty.coverage import read_coverage
 from clearance.sources.guardduty.mapping import finding_watermark, map_findings
 from clearance.sources.interface import Batch, Quarantined, payload_digest
 
@@ -60,6 +63,11 @@ class GuardDutyConfig(BaseModel):
     max_attempts: int = Field(default=5, ge=1)  # tries per call, the first one included
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
+    # What GuardDuty Runtime Monitoring gives the EKS clusters it watches; set, each fetch also
+    # reads ListCoverage, and a node of a cluster not fully and healthily covered is not
+    # covered (docs/coverage.md). ``clusters`` renames EKS cluster names to Clearance's.
+    covers: Literal["edr", "runtime"] | None = None
+    clusters: dict[str, str] = Field(default_factory=dict)
 
 
 class GuardDutySource:
@@ -109,8 +117,18 @@ class GuardDutySource:
             yield Batch(signals=tuple(signals), quarantined=tuple(quarantined), watermark=watermark)
             token = listed.get("NextToken") or ""
             if not token or not ids:
-                return
+                break
             listing["NextToken"] = token
+        if self.config.covers is not None:
+            inventory = read_coverage(
+                self._api.call,
+                client.list_coverage,
+                detector,
+                source=self.name,
+                kind=self.config.covers,
+                clusters=self.config.clusters,
+            )
+            yield Batch(coverage=inventory)
 
     def _get(
         self, client: Any, detector: str, ids: list[str], where: str

@@ -9,6 +9,8 @@ The Wazuh server API does not serve alerts (4.x); the indexer does, in the
 * The watermark is ``<RFC 3339 time>|<sort values as JSON>`` of the last hit stored: resuming
   narrows the search with a ``timestamp >=`` range and continues exactly after that hit, so each
   batch's watermark is a safe resume point and nothing is read twice.
+* With ``covers: edr``, the agent inventory last, from the Wazuh *server* API (``api_url``, its
+  own user): :mod:`clearance.sources.wazuh.agents`.
 
 Mapping: :mod:`clearance.sources.wazuh.mapping`.
 """
@@ -19,16 +21,18 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Unpack
+from typing import Any, ClassVar, Literal, Self, Unpack
 
-from pydantic import AwareDatetime, BaseModel, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr, model_validator
 
 from clearance.errors import InvalidSignalError, SourceError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._auth import StaticAuth
+from clearance.sources._http import HttpClient
 from clearance.sources._plugin import checked_config
-from clearance.sources._rest import HttpSeams, RestConnection, RestSource
+from clearance.sources._rest import HttpSeams, RestConnection, RestSource, rest_client
 from clearance.sources.interface import Batch
+from clearance.sources.wazuh.agents import ServerApiToken, read_agents
 from clearance.sources.wazuh.mapping import WazuhNormalizer, map_alerts, severity_of_level
 
 __all__ = ["WazuhConfig", "WazuhNormalizer", "WazuhSource", "map_alerts", "severity_of_level"]
@@ -37,6 +41,11 @@ _TIPS = {
     401: "check username and password (an indexer user, e.g. with the readall role)",
     403: "give the indexer user read access to the wazuh-alerts-* indices",
     404: "check base_url and index (no index matches)",
+}
+_API_TIPS = {
+    401: "check api_username and api_password (a server API user, e.g. with agents:read)",
+    403: "give the server API user the agents:read permission",
+    404: "check api_url (the server API, https://<manager>:55000)",
 }
 
 
@@ -54,6 +63,20 @@ class WazuhConfig(RestConnection):
     min_level: int = Field(default=0, ge=0, le=15)
     since: AwareDatetime | None = None
     page_size: int = Field(default=1000, ge=1, le=10000)
+    # What Wazuh's agents give the hosts they run on; set, each fetch also reads the agent
+    # inventory from the server API, which has its own address and users (docs/coverage.md).
+    covers: Literal["edr", "runtime"] | None = None
+    api_url: str | None = None  # https://<manager>:55000
+    api_username: str | None = None
+    api_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _inventory_needs_the_server_api(self) -> Self:
+        if self.covers is not None and not (
+            self.api_url and self.api_username and self.api_password
+        ):
+            raise ValueError("covers needs api_url, api_username and api_password (the server API)")
+        return self
 
 
 def parse_watermark(source: str, watermark: str) -> tuple[str, list[Any] | None]:
@@ -91,6 +114,22 @@ class WazuhSource(RestSource[WazuhConfig]):
             tips=_TIPS,
             **seams,
         )
+        self._api: HttpClient | None = None
+        if config.api_url and config.api_username and config.api_password:
+            self._api = rest_client(
+                name,
+                config.model_copy(update={"base_url": config.api_url}),
+                auth=None,
+                secrets=(config.api_password,),
+                tips=_API_TIPS,
+                **seams,
+            )
+            self._api.auth = ServerApiToken(self._api, config.api_username, config.api_password)
+
+    def close(self) -> None:
+        super().close()
+        if self._api is not None:
+            self._api.close()
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> WazuhSource:
@@ -120,7 +159,9 @@ class WazuhSource(RestSource[WazuhConfig]):
             mark = f"{start}|{json.dumps(after, separators=(',', ':'))}" if after else watermark
             yield Batch(batch.signals, batch.quarantined, mark)
             if len(hits) < cfg.page_size:
-                return
+                break
+        if cfg.covers is not None and self._api is not None:
+            yield Batch(coverage=read_agents(self._api, self.name, cfg.covers, cfg.page_size))
 
     def _query(self, start: str | None, after: list[Any] | None) -> dict[str, Any]:
         cfg = self.config
