@@ -121,7 +121,8 @@ class CheckEvidence:
             if finding.suppressed:
                 continue
             digest = hashlib.sha256(f"{check.id}\x00{finding.key}".encode()).hexdigest()[:24]
-            title = f"Smoke check {finding.title} failed {where} (decision {check.decision_id})"
+            # Where and which decision first: a long test message is what the bound cuts.
+            title = f"Post-deploy check {where} (decision {check.decision_id}): {finding.title}"
             out.append(
                 Signal(
                     uid=SignalUid(f"{CHECK_SOURCE}:{digest}"),
