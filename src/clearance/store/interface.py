@@ -79,6 +79,7 @@ __all__ = [
     "AuditRecord",
     "BreakGlass",
     "Caller",
+    "CheckStore",
     "Checkpoint",
     "ConflictError",
     "DecisionFilter",
