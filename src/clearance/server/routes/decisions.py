@@ -27,6 +27,7 @@ from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
 from clearance.service.decisions import Outcome
+from clearance.service.notifications import shown
 from clearance.service.signers import requested_by
 from clearance.sources.reports import read_report
 from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter
@@ -81,7 +82,7 @@ def read(decision_id: Id, request: Request, _caller: Decider) -> JSONResponse:
     body = ctx.decisions.get(decision_id).to_dict()
     callbacks = ctx.store.list_callbacks(decision_id=decision_id)
     if callbacks:
-        body["callbacks"] = callbacks
+        body["callbacks"] = [shown(c) for c in callbacks]
     return JSONResponse(body)
 
 
