@@ -49,7 +49,7 @@ class Service:
     hook: Receiver
     token: str
 
-    def decide(self, workload: str) -> dict[str, Any]:
+    def decide(self, workload: tuple[str, str]) -> dict[str, Any]:
         body = {"environment": "staging", "cluster": "prod-eu", "namespace": workload[0],
                 "workload": workload[1]}  # fmt: skip
         answer = httpx.post(
