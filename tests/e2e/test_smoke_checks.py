@@ -137,6 +137,11 @@ def test_a_failed_check_of_the_running_release_counts_for_the_next_deploy(servic
     (recorded,) = [r for r in records if r.get("decision_id") == fix["id"]]
     assert [c["relation"] for c in recorded["snapshot"]["checks"]] == ["previous"]
 
+    # Once the fix is deployed, the release its check was about no longer runs there.
+    assert service.clearance("deployed", fix["id"]).returncode == 0
+    after = _decide(service, "production", "basket", "e")
+    assert after["decision"]["verdict"] == "proceed", after["decision"]["reasons"]
+
 
 def test_bad_check_requests_are_refused_naming_the_field(service: Served) -> None:
     staged = _decide(service, "staging", "checkout", "f")

@@ -32,19 +32,27 @@ def add(conn: Connection, check: PostDeployCheck, release: str | None, by: str |
     )
 
 
-def latest_of_target(conn: Connection, environment: str, target_key: str) -> PostDeployCheck | None:
+def latest_of_target(
+    conn: Connection, environment: str, target_key: str, deployed: str | None
+) -> PostDeployCheck | None:
+    """The latest check of the target's running release: of ``deployed`` (the decision noted
+    as its latest deploy), or, where no deploy was noted, of any decision of the target."""
     c = t.post_deploy_checks.c
-    row = (
-        conn.execute(
-            select(t.post_deploy_checks)
-            .where(c.environment == environment, c.target_key == target_key)
-            .order_by(c.at.desc(), c.id.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
+    query = select(t.post_deploy_checks).where(
+        c.environment == environment, c.target_key == target_key
     )
+    if deployed is not None:  # a release deployed since the check replaced what it checked
+        query = query.where(c.decision_id == deployed)
+    row = conn.execute(query.order_by(c.at.desc(), c.id.desc()).limit(1)).mappings().first()
     return None if row is None else _check(row)
+
+
+def deployed_decision(conn: Connection, key: str) -> str | None:
+    """The decision noted as the target's latest deploy (``deployments``), if any."""
+    found = conn.execute(
+        select(t.deployments.c.decision_id).where(t.deployments.c.key == key)
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def latest_of_release(conn: Connection, release: str, besides: str) -> list[PostDeployCheck]:

@@ -229,7 +229,8 @@ class SqlStore:
         release = release_key(target.images)
         with self.db.read("read post-deploy checks") as conn:
             found = []
-            previous = checks.latest_of_target(conn, target.environment, target.key)
+            deployed = checks.deployed_decision(conn, deployments.key_of(target.to_dict()))
+            previous = checks.latest_of_target(conn, target.environment, target.key, deployed)
             if previous is not None:
                 found.append(CheckEvidence(previous, Relation.PREVIOUS))
             if release is not None:
