@@ -6,9 +6,9 @@ its snapshot can be replayed byte for byte, and a new policy can be tried on old
 Order of work, each step adding reasons:
 
 1. add the findings of the reports the request brought (failed tests, code scanning results:
-   :mod:`clearance.model.reports`) and any drift (:mod:`clearance.model.drift`) as signals on
-   the workload; drop inactive signals
-   (resolved, vendor-suppressed), those a VEX statement waives for their image, and
+   :mod:`clearance.model.reports`), any drift (:mod:`clearance.model.drift`) and failed
+   post-deploy checks (:mod:`clearance.model.checks`) as signals on the workload; drop
+   inactive signals (resolved, vendor-suppressed), those a VEX statement waives for their image, and
    policy-suppressed ones (noise); tell what the deploy does to each image finding
    (introduced, unchanged, fixed: :mod:`clearance.change`);
 2. score the rest, except those waived by an exception for this target;
@@ -70,6 +70,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         signal = snapshot.drift.signal(target, now)
         where = ExposedAsset(Proximity.DIRECT, signal.assets[0], "drift")
         reported.append(Match(signal, Proximity.DIRECT, where))
+    for check in snapshot.checks:  # failed smoke tests of this release or of the running one
+        for signal in check.signals(target):
+            via = f"post-deploy check {check.check.report.name} ({check.check.id})"
+            where = ExposedAsset(Proximity.DIRECT, signal.assets[0], via)
+            reported.append(Match(signal, Proximity.DIRECT, where))
     active, suppressed = _screen((*snapshot.matches, *reported), policy, now)
     waived: dict[str, Exemption] = {
         m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
@@ -662,4 +667,6 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
         h.update(canonical_json([c.to_dict() for c in snapshot.coverage]))
     if snapshot.drift is not None:  # likewise
         h.update(canonical_json(snapshot.drift.to_dict()))
+    if snapshot.checks:  # likewise
+        h.update(canonical_json([c.to_dict() for c in snapshot.checks]))
     return "sha256:" + h.hexdigest()

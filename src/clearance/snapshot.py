@@ -35,6 +35,7 @@ from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
+from clearance.model.checks import CheckEvidence
 from clearance.model.coverage import Managed, exposed_hosts, host_coverage
 from clearance.model.drift import find_drift
 from clearance.model.exemptions import Exemption
@@ -93,6 +94,11 @@ class Evidence(Protocol):
         """The target's most recent recorded decision, where decisions are recorded."""
         ...
 
+    def checks(self, target: Target) -> tuple[CheckEvidence, ...]:
+        """Failed post-deploy checks of the release running on ``target`` or of the release it
+        deploys elsewhere, where checks are recorded."""
+        ...
+
 
 def assemble(
     target: Target,
@@ -146,6 +152,7 @@ def assemble(
         reports=reports,
         coverage=coverage,
         drift=drift,
+        checks=evidence.checks(target),
     )
 
 
@@ -225,6 +232,9 @@ class LiveEvidence:
 
     def last_decided(self, target: Target) -> LastDecision | None:
         return None  # a check without a store has no history to drift from
+
+    def checks(self, target: Target) -> tuple[CheckEvidence, ...]:
+        return ()  # nor any post-deploy checks recorded
 
 
 def _read(
@@ -359,6 +369,9 @@ class StoredEvidence:
         record = page.records[0]
         return LastDecision(record.decision_id, utc(record.at), record.snapshot)
 
+    def checks(self, target: Target) -> tuple[CheckEvidence, ...]:
+        return self.store.checks_for(target)
+
 
 class _Readable(Protocol):
     """The store reads stored evidence needs."""
@@ -378,6 +391,8 @@ class _Readable(Protocol):
     def list_decisions(
         self, filters: DecisionFilter | None = None, limit: int = 50, cursor: str | None = None
     ) -> DecisionPage: ...
+
+    def checks_for(self, target: Target) -> tuple[CheckEvidence, ...]: ...
 
 
 def _generation(store: object, name: str) -> Callable[[], int] | None:

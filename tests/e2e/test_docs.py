@@ -156,6 +156,8 @@ def classify(doc: Any) -> str | None:
         return "exception-body"
     if {"environment", "cluster", "namespace", "workload"} <= keys:
         return "decision-body"
+    if keys == {"report"}:
+        return "check-body"
     return None
 
 
@@ -282,6 +284,7 @@ LOADERS: dict[str, Loader] = {
     "kubeconfig": load_kubeconfig_block,
     "decision-body": lambda doc, work, block: bodies.DecisionRequest.model_validate(doc),
     "exception-body": lambda doc, work, block: bodies.ExceptionRequest.model_validate(doc),
+    "check-body": lambda doc, work, block: bodies.CheckRequest.model_validate(doc),
 }
 
 

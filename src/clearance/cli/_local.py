@@ -223,28 +223,28 @@ def _stored(url: str, stack: ExitStack) -> tuple[StoredEvidence, str]:
     return StoredEvidence(store), safe_url(url)
 
 
-def evidence_from(args: argparse.Namespace) -> list[tuple[Report, str]]:
-    """``--evidence FORMAT:FILE``, each report read and parsed (so a bad one stops the check
-    before anything is asked), with its text as sent to a service."""
+def evidence_from(args: argparse.Namespace, flag: str = "evidence") -> list[tuple[Report, str]]:
+    """``--evidence FORMAT:FILE`` (or ``--FLAG``), each report read and parsed (so a bad one
+    stops the check before anything is asked), with its text as sent to a service."""
     from clearance.errors import ReportError
     from clearance.sources.reports import read_report
 
     out = []
-    for given in getattr(args, "evidence", None) or ():
+    for given in getattr(args, flag, None) or ():
         fmt, sep, name = given.partition(":")
         if not sep or not name:
-            raise ConfigError(f"--evidence {given!r}: write FORMAT:FILE, e.g. junit:report.xml")
+            raise ConfigError(f"--{flag} {given!r}: write FORMAT:FILE, e.g. junit:report.xml")
         path = Path(name)
         try:
             data = path.read_bytes()
             report = read_report(fmt.strip().lower(), path.name, data)
             text = data.decode("utf-8")
         except OSError as exc:
-            raise ConfigError(f"--evidence {given}: cannot read {path}: {exc.strerror}") from exc
+            raise ConfigError(f"--{flag} {given}: cannot read {path}: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"--evidence {given}: {path} is not UTF-8 text") from exc
+            raise ConfigError(f"--{flag} {given}: {path} is not UTF-8 text") from exc
         except ReportError as exc:
-            raise ConfigError(f"--evidence {given}: {exc}") from exc
+            raise ConfigError(f"--{flag} {given}: {exc}") from exc
         out.append((report, text))
     return out
 

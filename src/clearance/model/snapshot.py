@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance.model.assets import AssetRef, parse_asset
+from clearance.model.checks import CheckEvidence
 from clearance.model.coverage import HostCoverage
 from clearance.model.drift import Drift
 from clearance.model.exemptions import Exemption
@@ -52,6 +53,9 @@ class Snapshot:
     coverage: tuple[HostCoverage, ...] = ()
     # The images the workload runs that its last recorded decision never decided, if any.
     drift: Drift | None = None
+    # Failed post-deploy checks of the release running on the target, or of this release in
+    # another environment (:mod:`clearance.model.checks`), as the service found them.
+    checks: tuple[CheckEvidence, ...] = ()
 
     @property
     def target(self) -> Target:
@@ -76,6 +80,7 @@ class Snapshot:
             **({"reports": [r.to_dict() for r in self.reports]} if self.reports else {}),
             **({"coverage": [c.to_dict() for c in self.coverage]} if self.coverage else {}),
             **({"drift": self.drift.to_dict()} if self.drift is not None else {}),
+            **({"checks": [c.to_dict() for c in self.checks]} if self.checks else {}),
         }
 
 
@@ -164,4 +169,5 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         reports=tuple(Report.from_dict(r) for r in data.get("reports", ())),
         coverage=tuple(HostCoverage.from_dict(c) for c in data.get("coverage", ())),
         drift=Drift.from_dict(data["drift"]) if data.get("drift") else None,
+        checks=tuple(CheckEvidence.from_dict(c) for c in data.get("checks", ())),
     )

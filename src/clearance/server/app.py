@@ -44,9 +44,10 @@ from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService, Outcome
+from clearance.service.lapses import Lapses, LapseThread
 from clearance.service.notifications import Channels, Notifier
 from clearance.service.notify import Webhook
-from clearance.service.watch import Watcher, WatchThread
+from clearance.service.watch import WatchAlert, Watcher, WatchThread
 from clearance.sources.interface import Batch
 from clearance.store import database_url
 from clearance.store.interface import Caller
@@ -74,6 +75,7 @@ class ServerContext:
     clock: Clock
     notifier: Notifier | None = None
     watcher: Watcher | None = None  # None: watching after the deploy is off (settings.watch)
+    lapses: Lapses | None = None  # None: no environment is notified
     slots: threading.BoundedSemaphore = field(init=False)
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
@@ -81,6 +83,7 @@ class ServerContext:
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _supervisor: threading.Thread | None = field(init=False, default=None)
     _watching: WatchThread | None = field(init=False, default=None)
+    _sweeping: LapseThread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
@@ -137,6 +140,12 @@ class ServerContext:
                 self.watcher, duration_seconds(self.settings.watch.interval)
             )
             self._watching.start()
+        if self.lapses is not None and self._sweeping is None:
+            # Deliveries a stopped process left retrying go out again, once per start.
+            self.lapses.notifier.resume()
+            interval = duration_seconds(self.settings.notify.sweep_interval)
+            self._sweeping = LapseThread(self.lapses, interval)
+            self._sweeping.start()
         inventory = self.config.inventory
         if self._supervisor is not None or not isinstance(inventory, Lifecycle):
             return
@@ -157,6 +166,9 @@ class ServerContext:
         if self._watching is not None:
             self._watching.stop()
             self._watching = None
+        if self._sweeping is not None:
+            self._sweeping.stop()
+            self._sweeping = None
         inventory = self.config.inventory
         if self._supervisor is not None and isinstance(inventory, Lifecycle):
             inventory.stop()
@@ -228,11 +240,20 @@ def build_context(
         on_append_failure=metrics.audit_append_failures.inc,
         _audit=_audit,
     )
+    notifier = _notifier(store, decisions, settings, clock, metrics, policy)
+
+    def notify(alert: WatchAlert) -> None:
+        if notifier is not None:
+            notifier.notice(
+                alert.notice(notifier.decision_url(alert.decision.id)), alert.record.decision_id
+            )
+
     watcher = Watcher(
         decisions,
         store,
         webhook,
         on_alert=lambda environment: metrics.watch_alerts.labels(environment).inc(),
+        notify=notify,
     )
     ctx = ServerContext(
         watcher=watcher,
@@ -247,7 +268,17 @@ def build_context(
         metrics=metrics,
         webhook=webhook,
         clock=clock,
-        notifier=_notifier(store, decisions, settings, clock, metrics, policy),
+        notifier=notifier,
+        lapses=None
+        if notifier is None
+        else Lapses(
+            store,
+            decisions,
+            policy,
+            notifier,
+            timedelta(seconds=duration_seconds(settings.notify.exception_warning)),
+            notifier.console_url + "/console/exceptions" if notifier.console_url else None,
+        ),
     )
     if ctx.notifier is not None:
         decisions.recorded.append(ctx.notifier.decided)

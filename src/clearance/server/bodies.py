@@ -61,6 +61,14 @@ class EvidenceReport(_Body):
     content: str = Field(min_length=1)
 
 
+class CheckRequest(_Body):
+    """A post-deploy check of a decision's deploy (smoke tests, health checks): its JUnit
+    report. Later decisions of the same target, and of the same release in other
+    environments, count its failed tests (``health`` signals, rule ``smoke``)."""
+
+    report: EvidenceReport
+
+
 class DecisionRequest(_Body):
     """The deploy being asked about; ``workload`` is ``kind/name``. ``manifest``: the workload
     object about to be applied, for a workload that is new or changing (its candidate nodes and

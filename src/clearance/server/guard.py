@@ -81,6 +81,8 @@ class BodyLimits:
 
 
 _INGEST = re.compile(r"^/v1/(ingest/|signals$)")
+# A post-deploy check brings a test report, as a decision request may.
+_CHECKS = re.compile(r"^/v1/decisions/[^/]+/checks$")
 _ADMISSION = "/v1/integrations/k8s/admission"
 _GITHUB = "/v1/integrations/github/webhook"
 _FLAGGER = "/v1/integrations/flagger/"
@@ -95,7 +97,7 @@ def classify(method: str, path: str, limits: BodyLimits) -> RouteClass:
         return RouteClass("public", 0, "public")
     if _INGEST.match(path):
         return RouteClass("ingest", limits.ingest, "bearer")
-    if path == "/v1/decisions" and method == "POST":
+    if (path == "/v1/decisions" or _CHECKS.match(path)) and method == "POST":
         return RouteClass("decisions", limits.decisions, "bearer")
     if path == _ADMISSION:
         return RouteClass("admission", limits.admission, "admission")

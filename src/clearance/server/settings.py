@@ -161,8 +161,24 @@ class BreakGlassSettings(_Strict):
     second_person: bool = False
 
 
-NotifyEvent = Literal["approval_needed", "approved", "rejected", "break_glass"]
-NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("approval_needed", "approved", "rejected", "break_glass")
+NotifyEvent = Literal[
+    "approval_needed",
+    "approved",
+    "rejected",
+    "break_glass",
+    "expired",
+    "exception_expiring",
+    "watch_alert",
+]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
+    "approval_needed",
+    "approved",
+    "rejected",
+    "break_glass",
+    "expired",
+    "exception_expiring",
+    "watch_alert",
+)
 
 
 class ChannelSettings(_Strict):
@@ -205,6 +221,10 @@ class NotifySettings(_Strict):
     )
     environments: dict[str, ChannelSettings] = {}
     slack: SlackSettings | None = None
+    # How often to look for approval requests that expired unanswered and exceptions about to
+    # expire (clearance.service.lapses), and how long before its expiry an exception is told.
+    sweep_interval: Duration = "1m"
+    exception_warning: Duration = "1d"
 
 
 class ConsoleSettings(_Strict):

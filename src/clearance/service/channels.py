@@ -20,6 +20,7 @@ HEADLINES = {
     "approved": "Approved",
     "rejected": "Rejected",
     "break_glass": "Break-glass",
+    "expired": "Approval expired",
 }
 
 
@@ -27,7 +28,7 @@ HEADLINES = {
 class Event:
     """One approval event of one decision, with what a person needs to act on it."""
 
-    name: str  # approval_needed | approved | rejected | break_glass
+    name: str  # approval_needed | approved | rejected | break_glass | expired
     decision: Mapping[str, Any]  # the decision's JSON (Decision.to_dict)
     requester: str | None
     required: int
@@ -179,3 +180,69 @@ def webhook_payload(event: Event) -> dict[str, Any]:
             "url": event.url,
         },
     }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An event about something other than one decision's approval (an exception about to
+    expire, a deployed target the watcher would now block): a headline, the facts, a link, and
+    the generic webhook's JSON as it is."""
+
+    name: str  # exception_expiring | watch_alert
+    environment: str
+    headline: str
+    lines: tuple[str, ...]
+    url: str | None
+    payload: Mapping[str, Any]
+
+
+def slack_notice(notice: Notice) -> dict[str, Any]:
+    text = "\n".join(_mrkdwn(line) for line in notice.lines)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(notice.headline, 150)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text or "-", 3000)}},
+    ]
+    if notice.url:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "clearance_open",
+                        "text": {"type": "plain_text", "text": "Open"},
+                        "url": notice.url,
+                    }
+                ],
+            }
+        )
+    return {"text": _cut(notice.headline, 3000), "blocks": blocks}
+
+
+def teams_notice(notice: Notice) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": True,
+             "text": notice.headline},
+            *({"type": "TextBlock", "wrap": True, "text": line} for line in notice.lines),
+        ],
+    }  # fmt: skip
+    if notice.url:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open", "url": notice.url}]
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+def notice_payload(notice: Notice) -> dict[str, Any]:
+    return dict(notice.payload)

@@ -1,12 +1,19 @@
-"""Approval events to people, per environment: Slack, Microsoft Teams and a generic webhook.
+"""Events to people, per environment: Slack, Microsoft Teams and a generic webhook.
 
 ``decided`` is called when a decision is recorded (an ``approve`` verdict still waiting is
 ``approval_needed``); ``settled`` when approvals or a break-glass change its status
-(``approved``, ``rejected``, ``break_glass``). Each message goes out on its own background
-thread, so a slow or dead receiver never delays a decision; each is retried with backoff
-(doubling from ``backoff``), and every attempt is kept with the decision in the store's
-callbacks (as a GitHub gate's answers are), so ``GET /v1/decisions/{id}`` and the console show
+(``approved``, ``rejected``, ``break_glass``); ``expired`` when a request waited past the
+environment's ``approvals.expires_after`` (:mod:`clearance.service.lapses`). ``notice`` sends
+events about other things: an exception about to expire (``exception_expiring``), a deployed
+target the watcher would now block (``watch_alert``). Each message goes out on its own
+background thread, so a slow or dead receiver never delays a decision; each is retried with
+backoff (doubling from ``backoff``), and every attempt is kept in the store's callbacks with the
+decision (as a GitHub gate's answers are), so ``GET /v1/decisions/{id}`` and the console show
 what was sent, when, and whether it arrived. URLs are recorded without query or credentials.
+
+Delivery is durable: the record keeps the message body (never the URL, a secret: the
+environment and channel name it), so a delivery still ``retrying`` when the process stopped is
+resumed by the next start (``resume``), with the attempts it has left.
 """
 
 from __future__ import annotations
@@ -23,14 +30,34 @@ import httpx
 
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
-from clearance.service.channels import Event, slack_message, teams_card, webhook_payload
+from clearance.service.channels import (
+    Event,
+    Notice,
+    notice_payload,
+    slack_message,
+    slack_notice,
+    teams_card,
+    teams_notice,
+    webhook_payload,
+)
 from clearance.service.decisions import Outcome
 from clearance.service.notify import redact_url
 from clearance.service.signers import requested_by
 
 logger = logging.getLogger(__name__)
 
-ALL_EVENTS = frozenset({"approval_needed", "approved", "rejected", "break_glass"})
+ALL_EVENTS = frozenset(
+    {
+        "approval_needed",
+        "approved",
+        "rejected",
+        "break_glass",
+        "expired",
+        "exception_expiring",
+        "watch_alert",
+    }
+)
+CHANNELS = ("slack", "teams", "webhook")
 _SETTLED = {
     ApprovalStatus.APPROVED: "approved",
     ApprovalStatus.REJECTED: "rejected",
@@ -41,6 +68,11 @@ _FORMATS: dict[str, Callable[[Event], dict[str, Any]]] = {
     "teams": teams_card,
     "webhook": webhook_payload,
 }
+_NOTICE_FORMATS: dict[str, Callable[[Notice], dict[str, Any]]] = {
+    "slack": slack_notice,
+    "teams": teams_notice,
+    "webhook": notice_payload,
+}
 
 
 class CallbackLog(Protocol):
@@ -48,6 +80,15 @@ class CallbackLog(Protocol):
         self, callback_id: str, decision_id: str, integration: str, record: dict[str, Any],
         now: datetime,
     ) -> None: ...  # fmt: skip
+
+    def list_callbacks(
+        self, decision_id: str | None = None, outcome: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+
+def shown(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A delivery record as the API and the console show it: without the body it resends."""
+    return {k: v for k, v in record.items() if k not in ("body", "subject")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +140,14 @@ class Notifier:
         if name is not None:
             self.announce(name, self.lookup(decision_id))
 
+    def expired(self, decision_id: str) -> None:
+        """``decision_id`` waited past its environment's ``approvals.expires_after``."""
+        self.announce("expired", self.lookup(decision_id))
+
     def announce(self, name: str, outcome: Outcome) -> None:
         decision = outcome.record.decision
-        channels = self.channels.get(str(decision["target"]["environment"]))
+        environment = str(decision["target"]["environment"])
+        channels = self.channels.get(environment)
         if channels is None or name not in channels.events:
             return
         decision_id = outcome.record.decision_id
@@ -113,19 +159,65 @@ class Notifier:
             required=state.required,
             group=state.group,
             approvers=state.approvers,
-            url=f"{self.console_url}/decisions/{decision_id}" if self.console_url else None,
+            url=self.decision_url(decision_id),
         )
         for channel, url in channels.receivers().items():
-            body = _FORMATS[channel](event)
-            thread = threading.Thread(
-                target=self._deliver,
-                args=(channel, url, name, decision_id, body),
-                name=f"notify-{channel}",
-                daemon=True,
-            )
-            with self._lock:
-                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            thread.start()
+            self._start(channel, url, name, decision_id, environment, _FORMATS[channel](event))
+
+    def notice(self, notice: Notice, subject: str) -> None:
+        """Send ``notice`` about ``subject`` (the id its deliveries are kept under: a decision,
+        an exception) to its environment's receivers, if they take its event."""
+        channels = self.channels.get(notice.environment)
+        if channels is None or notice.name not in channels.events:
+            return
+        for channel, url in channels.receivers().items():
+            body = _NOTICE_FORMATS[channel](notice)
+            self._start(channel, url, notice.name, subject, notice.environment, body)
+
+    def decision_url(self, decision_id: str) -> str | None:
+        return f"{self.console_url}/decisions/{decision_id}" if self.console_url else None
+
+    def resume(self) -> int:
+        """Resume the deliveries a stopped process left ``retrying``, with the attempts they
+        have left (at least one); how many. Called once at start."""
+        resumed = 0
+        for record in self.log.list_callbacks(outcome="retrying"):
+            channel, body = record.get("integration"), record.get("body")
+            environment, subject = record.get("environment"), record.get("subject")
+            if channel not in CHANNELS or body is None or not environment or not subject:
+                continue  # not a notification, or one recorded before bodies were kept
+            channels = self.channels.get(str(environment))
+            url = channels.receivers().get(str(channel)) if channels is not None else None
+            if url is None:  # the receiver was removed from the settings since
+                continue
+            self._start(
+                str(channel), url, str(record["event"]), str(subject), str(environment),
+                dict(body), list(record.get("attempts", [])),
+            )  # fmt: skip
+            resumed += 1
+        if resumed:
+            logger.info("resumed %d notification deliveries left retrying", resumed)
+        return resumed
+
+    def _start(
+        self,
+        channel: str,
+        url: str,
+        name: str,
+        subject: str,
+        environment: str,
+        body: dict[str, Any],
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> None:
+        thread = threading.Thread(
+            target=self._deliver,
+            args=(channel, url, name, subject, environment, body, attempts or []),
+            name=f"notify-{channel}",
+            daemon=True,
+        )
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
 
     def join(self, timeout: float = 10.0) -> None:
         """Wait for deliveries in flight (shutdown and tests)."""
@@ -135,7 +227,14 @@ class Notifier:
             thread.join(timeout)
 
     def _deliver(
-        self, channel: str, url: str, name: str, decision_id: str, body: dict[str, Any]
+        self,
+        channel: str,
+        url: str,
+        name: str,
+        decision_id: str,
+        environment: str,
+        body: dict[str, Any],
+        attempts: list[dict[str, Any]],
     ) -> None:
         callback_id = f"notify:{channel}:{name}:{decision_id}"
         record: dict[str, Any] = {
@@ -143,10 +242,16 @@ class Notifier:
             "event": name,
             "url": redact_url(url),
             "outcome": "pending",
-            "attempts": [],
+            "attempts": attempts,
+            # What a restart needs to resume it (never the URL: the settings hold it).
+            "environment": environment,
+            "subject": decision_id,
+            "body": body,
         }
         delay = self.backoff
-        for attempt in range(self.retries + 1):
+        # A resumed delivery has the attempts it had left, and at least one.
+        left = max(self.retries + 1 - len(attempts), 1)
+        for attempt in range(left):
             at = self.clock()
             try:
                 response = httpx.post(url, json=body, timeout=self.timeout)
@@ -159,14 +264,15 @@ class Notifier:
                 result = {"at": format_time(utc(at)), "error": type(exc).__name__}
                 ok = False
             record["attempts"].append(result)
-            last = ok or attempt == self.retries
+            last = ok or attempt == left - 1
             record["outcome"] = "delivered" if ok else ("failed" if last else "retrying")
             self._save(callback_id, decision_id, channel, record)
             if ok:
                 break
             logger.warning(
                 "%s notification %s of %s to %s failed (attempt %d of %d): %s",
-                channel, name, decision_id, redact_url(url), attempt + 1, self.retries + 1,
+                channel, name, decision_id, redact_url(url), len(record["attempts"]),
+                len(record["attempts"]) + left - attempt - 1,
                 result.get("status") or result.get("error"),
             )  # fmt: skip
             if not last:

@@ -13,6 +13,8 @@ what was waived by hand. An alert is:
 * a record in the decision log: the new decision with its snapshot, caller ``clearance:watch``
   (method ``watch``), so it replays like any other;
 * a POST to the generic webhook (``server.notify.webhook_url``), with the new evidence;
+* a ``watch_alert`` event to the environment's notification receivers (Slack, Teams, its
+  webhook: :mod:`clearance.service.notifications`), where configured;
 * ``clearance_watch_alerts_total{environment}``.
 
 Replicas may all watch: the alert is claimed by a conditional write, so each new piece of
@@ -32,6 +34,7 @@ from typing import Any, Protocol
 from clearance.errors import ClearanceError
 from clearance.model.decision import Decision, Verdict
 from clearance.model.snapshot import target_from_dict
+from clearance.service.channels import Notice
 from clearance.service.decisions import DecisionService
 from clearance.service.notify import Webhook
 from clearance.store.deployments import Deployment
@@ -86,6 +89,27 @@ class WatchAlert:
             "contributors": [c.to_dict() for c in d.contributors if c.signal in fresh],
         }
 
+    def notice(self, decision_url: str | None) -> Notice:
+        """The alert for people (Slack, Teams): what is deployed, and what is new against it."""
+        d, deployed = self.decision, self.deployment
+        reasons = {r.code: r.message for r in d.reasons if r.waived_by is None and r.verdict.rank}
+        lines = [
+            f"Deployed by decision {deployed.decision_id} ({deployed.via}); decided again now: "
+            f"verdict {d.verdict.value}, score {d.score:g}.",
+            *(
+                f"New: {reasons.get(code, code)}" + (f" ({uid})" if uid else "")
+                for code, uid, _ in self.new
+            ),
+        ]
+        return Notice(
+            name="watch_alert",
+            environment=d.target.environment,
+            headline=f"Would now be blocked: {d.target.environment} {d.target.key}",
+            lines=tuple(lines),
+            url=decision_url,
+            payload=self.payload(decision_url),
+        )
+
 
 def evidence(reasons: Iterable[Mapping[str, Any]]) -> Evidence:
     """What a decision's strict verdict rests on: unwaived reasons asking more than proceed."""
@@ -105,8 +129,10 @@ class Watcher:
         *,
         on_alert: Callable[[str], object] = lambda environment: None,
         decision_url: Callable[[str], str | None] = lambda decision_id: None,
+        notify: Callable[[WatchAlert], object] = lambda alert: None,
     ) -> None:
         self.decisions = decisions
+        self.notify = notify
         self.book = book
         self.webhook = webhook
         self.on_alert = on_alert
@@ -141,6 +167,7 @@ class Watcher:
         record = self.decisions.record(decision, snapshot, WATCH_CALLER, now)
         alert = WatchAlert(deployment, decision, record, tuple(sorted(new)))
         self.webhook.send(alert.payload(self.decision_url(decision.id)), lambda at: None)
+        self.notify(alert)  # and to the environment's Slack, Teams and webhook receivers
         self.on_alert(target.environment)
         logger.warning(
             "watch: deployed %s would now be blocked (decision %s): %s",

@@ -1,7 +1,8 @@
 """Trust changes as records of the decision log's hash chain.
 
 Approvals and rejections, exceptions created and revoked, break-glass grants requested, confirmed
-and revoked, API tokens created and revoked, and policies stored are sealed into the same chain
+and revoked, API tokens created and revoked, policies stored and post-deploy checks recorded
+(they change later decisions) are sealed into the same chain
 as decisions (one seq space, one head), in the transaction that writes the row they describe:
 a row can never exist without its record, nor a record without its row.
 
@@ -54,6 +55,7 @@ class EventKind(StrEnum):
     TOKEN_CREATED = "token.created"  # noqa: S105 - a record kind, not a secret
     TOKEN_REVOKED = "token.revoked"  # noqa: S105
     POLICY_STORED = "policy.stored"
+    CHECK_RECORDED = "check.recorded"  # a post-deploy check report, read by later decisions
     # The state of a row that existed when recording began (written by migration 0005), or
     # that a later migration changed: the chain takes it as it was found.
     ADOPTED = "adopted"
@@ -77,7 +79,8 @@ TOKEN = Tracked(
     "token", "api_tokens", "id", frozenset({"last_used_at"}), fingerprinted=frozenset({"hash"})
 )
 POLICY = Tracked("policy", "policies", "digest")
-TRACKED = (APPROVAL, EXCEPTION, BREAK_GLASS, TOKEN, POLICY)
+CHECK = Tracked("check", "post_deploy_checks", "id")
+TRACKED = (APPROVAL, EXCEPTION, BREAK_GLASS, TOKEN, POLICY, CHECK)
 BY_OBJECT = {tracked.object: tracked for tracked in TRACKED}
 
 

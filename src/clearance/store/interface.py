@@ -59,14 +59,16 @@ from clearance.errors import (
     TokenError,
 )
 from clearance.model.artifact import Artifact
+from clearance.model.checks import CheckEvidence, PostDeployCheck
 from clearance.model.coverage import Managed
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
 from clearance.model.principal import USER, PrincipalId, parse, principal, recorded
 from clearance.model.quarantine import DEFAULT_RETENTION, Quarantined, Retention
+from clearance.model.reports import Report
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Snapshot
-from clearance.model.target import SourceHealth
+from clearance.model.target import SourceHealth, Target
 
 __all__ = [
     "AUDIT_SCHEMA_VERSION",
@@ -77,6 +79,7 @@ __all__ = [
     "AuditRecord",
     "BreakGlass",
     "Caller",
+    "CheckStore",
     "Checkpoint",
     "ConflictError",
     "DecisionFilter",
@@ -703,6 +706,22 @@ class GateStore(Protocol):
     ) -> datetime | None: ...
 
 
+class CheckStore(Protocol):
+    """Post-deploy checks (smoke tests), recorded against a decision, read by later ones."""
+
+    def record_check(
+        self, decision_id: str, report: Report, by: str | None, now: datetime
+    ) -> PostDeployCheck:
+        """Record it, sealed into the chain (NotFoundError for an unknown decision)."""
+        ...
+
+    def checks_for(self, target: Target) -> tuple[CheckEvidence, ...]:
+        """The failed latest checks a decision of ``target`` reads."""
+        ...
+
+    def list_checks(self, decision_id: str) -> list[PostDeployCheck]: ...
+
+
 class Store(
     StoreLifecycle,
     SignalStore,
@@ -712,6 +731,7 @@ class Store(
     GrantStore,
     TokenStore,
     GateStore,
+    CheckStore,
     Protocol,
 ):
     """Durable state of a Clearance service: every role. Thread-safe: share one per process."""

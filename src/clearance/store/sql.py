@@ -8,21 +8,25 @@ Each method is one transaction: reads on a plain connection, writes through
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from clearance.model.checks import CheckEvidence, PostDeployCheck, Relation, release_key
 from clearance.model.coverage import Managed
 from clearance.model.decision import Decision
 from clearance.model.exemptions import Exemption
 from clearance.model.quarantine import DEFAULT_RETENTION, Quarantined, Retention
-from clearance.model.signal import Signal, SignalKind, utc
-from clearance.model.snapshot import Snapshot
-from clearance.model.target import SourceHealth
+from clearance.model.reports import Report
+from clearance.model.signal import Signal, SignalKind, format_time, utc
+from clearance.model.snapshot import Snapshot, target_from_dict
+from clearance.model.target import SourceHealth, Target
 from clearance.store import (
     audit_log,
     break_glass,
+    checks,
     coverage,
     decisions,
     deliveries,
@@ -194,6 +198,51 @@ class SqlStore:
             return deployments.note(
                 conn, decision_id, dict(record.decision["target"]), via, by, utc(now)
             )
+
+    def record_check(
+        self, decision_id: str, report: Report, by: str | None, now: datetime
+    ) -> PostDeployCheck:
+        """Record a post-deploy check of ``decision_id``'s deploy (NotFoundError for an unknown
+        decision), sealed into the chain in the same transaction: it changes later decisions."""
+        record = self.get_decision(decision_id)
+        target = target_from_dict(dict(record.decision["target"]))
+        now = utc(now)
+        seed = f"{decision_id}|{report.digest}|{format_time(now)}"
+        check = PostDeployCheck(
+            id="chk_" + hashlib.sha256(seed.encode()).hexdigest()[:24],
+            decision_id=decision_id,
+            environment=target.environment,
+            target_key=target.key,
+            at=now,
+            report=report,
+        )
+        with self.db.write("record post-deploy check") as conn:
+            checks.add(conn, check, release_key(target.images), by)
+            events.record_change(
+                conn, events.EventKind.CHECK_RECORDED, events.CHECK, check.id, None, by, now
+            )
+        return check
+
+    def checks_for(self, target: Target) -> tuple[CheckEvidence, ...]:
+        """The failed latest checks a decision of ``target`` reads: of the release running on
+        it, and of the same release (image digests) in each other environment."""
+        release = release_key(target.images)
+        with self.db.read("read post-deploy checks") as conn:
+            found = []
+            deployed = checks.deployed_decision(conn, deployments.key_of(target.to_dict()))
+            previous = checks.latest_of_target(conn, target.environment, target.key, deployed)
+            if previous is not None:
+                found.append(CheckEvidence(previous, Relation.PREVIOUS))
+            if release is not None:
+                found += [
+                    CheckEvidence(c, Relation.RELEASE)
+                    for c in checks.latest_of_release(conn, release, target.environment)
+                ]
+        return tuple(c for c in found if c.check.failed)
+
+    def list_checks(self, decision_id: str) -> list[PostDeployCheck]:
+        with self.db.read("list post-deploy checks") as conn:
+            return checks.of_decision(conn, decision_id)
 
     def list_deployments(self) -> list[deployments.Deployment]:
         with self.db.read("list deployments") as conn:

@@ -316,6 +316,31 @@ deployments = Table(
     Column("alerted_at", UTCDateTime),
 )
 
+# Post-deploy check reports (smoke tests) recorded against the decision whose deploy they
+# checked; a later decision of the same target, or of the same release (``release`` digest of
+# the image digests, :func:`clearance.model.checks.release_key`) elsewhere, reads the latest.
+# Each row is sealed into the hash chain when written (``clearance.store.events``).
+post_deploy_checks = Table(
+    "post_deploy_checks",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column(
+        "decision_id",
+        String(100),
+        ForeignKey("decisions.decision_id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("environment", String(100), nullable=False),
+    Column("target_key", String(600), nullable=False),
+    Column("release", String(80)),  # None: an image without a digest, not comparable
+    Column("at", UTCDateTime, nullable=False),
+    Column("by", NAME),
+    Column("failed", Integer, nullable=False),
+    Column("report", Text, nullable=False),  # JSON: Report.to_dict
+    Index("ix_post_deploy_checks_target", "environment", "target_key", "at"),
+    Index("ix_post_deploy_checks_release", "release", "at"),
+)
+
 held_gates = Table(
     "held_gates",
     metadata,

@@ -64,6 +64,11 @@ def _review(_: dict[str, str]) -> Any:
     return review
 
 
+def _smoke() -> dict[str, Any]:
+    report = FIXTURES / "reports/pytest-junit.failing.xml"
+    return {"report": {"format": "junit", "name": report.name, "content": report.read_text()}}
+
+
 def _exception(ids: dict[str, str]) -> dict[str, Any]:
     return {
         **TARGET,
@@ -83,6 +88,8 @@ ROUTES: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/v1/decisions/{decision_id}/approvals"): Call("decide"),
     ("POST", "/v1/decisions/{decision_id}/deployed"): Call("decide"),
+    ("POST", "/v1/decisions/{decision_id}/checks"): Call("decide", body=lambda ids: _smoke()),
+    ("GET", "/v1/decisions/{decision_id}/checks"): Call("decide"),
     ("POST", "/v1/decisions/{decision_id}/break-glass"): Call(
         "approve", body=lambda ids: {"reason": "outage", "ticket": "INC-1"}
     ),

@@ -24,7 +24,7 @@ def test_validate_the_example() -> None:
     result = clearance("policy", "validate", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"ok: {EXAMPLE} (sha256:")
-    assert "4 environments, 9 rules, 0 suppressions, 0 exceptions" in result.stdout
+    assert "4 environments, 10 rules, 0 suppressions, 0 exceptions" in result.stdout
 
 
 def test_validate_prints_every_problem_on_stderr_and_exits_3() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from clearance.store import interface
 from clearance.store.interface import (
+    CheckStore,
     DecisionLogStore,
     GateStore,
     GrantStore,
@@ -29,6 +30,7 @@ ROLES = (
     GrantStore,
     TokenStore,
     GateStore,
+    CheckStore,
 )
 
 

@@ -19,6 +19,7 @@ from clearance.policy.freshness import describe_age
 from clearance.render.text import render_explanation
 from clearance.service.approvals import target_key
 from clearance.service.decisions import DecisionService, Outcome
+from clearance.service.notifications import shown
 from clearance.service.signers import requested_by
 from clearance.store.interface import DecisionFilter
 from clearance.store.sql import SqlStore
@@ -113,7 +114,7 @@ def decision_view(outcome: Outcome, store: SqlStore) -> DecisionView:
         status=outcome.state.status.value,
         requester=requested_by(outcome.record),
         explanation=render_explanation(Decision.from_dict(decision)),
-        callbacks=store.list_callbacks(decision_id=outcome.record.decision_id),
+        callbacks=[shown(c) for c in store.list_callbacks(decision_id=outcome.record.decision_id)],
         sources=sources,
         exposure=dict(outcome.record.snapshot.get("exposure") or {}),
         head=head[0].seq if head else outcome.record.seq,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
 from clearance.errors import InvalidInputError, ReportError
+from clearance.model.checks import PostDeployCheck
 from clearance.model.reports import Report
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
@@ -16,7 +17,9 @@ from clearance.model.target import ChangeInfo, Target
 from clearance.server.bodies import (
     ApprovalRequest,
     BreakGlassRequest,
+    CheckRequest,
     DecisionRequest,
+    EvidenceReport,
     Name,
     in_utc,
 )
@@ -24,6 +27,7 @@ from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
 from clearance.service.decisions import Outcome
+from clearance.service.notifications import shown
 from clearance.service.signers import requested_by
 from clearance.sources.reports import read_report
 from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter
@@ -55,19 +59,19 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
 
 def _reports(body: DecisionRequest) -> tuple[Report, ...]:
     """Each of the request's reports parsed, or a 422 naming the one that cannot be read."""
-    reports = []
-    for i, item in enumerate(body.evidence):
-        try:
-            # surrogatepass: a JSON string may hold a lone surrogate; the parser then refuses
-            # the bytes as it refuses any broken report (422), instead of failing here (500).
-            data = item.content.encode("utf-8", "surrogatepass")
-            reports.append(read_report(item.format, item.name, data))
-        except ReportError as exc:
-            field = f"body.evidence[{i}].content"
-            raise InvalidInputError(
-                f"{field}: {exc}", [{"field": field, "problem": str(exc)}]
-            ) from exc
-    return tuple(reports)
+    return tuple(
+        _parsed(item, f"body.evidence[{i}].content") for i, item in enumerate(body.evidence)
+    )
+
+
+def _parsed(item: EvidenceReport, field: str) -> Report:
+    try:
+        # surrogatepass: a JSON string may hold a lone surrogate; the parser then refuses
+        # the bytes as it refuses any broken report (422), instead of failing here (500).
+        data = item.content.encode("utf-8", "surrogatepass")
+        return read_report(item.format, item.name, data)
+    except ReportError as exc:
+        raise InvalidInputError(f"{field}: {exc}", [{"field": field, "problem": str(exc)}]) from exc
 
 
 @router.get("/{decision_id}", summary="A recorded decision and where it stands now")
@@ -78,7 +82,7 @@ def read(decision_id: Id, request: Request, _caller: Decider) -> JSONResponse:
     body = ctx.decisions.get(decision_id).to_dict()
     callbacks = ctx.store.list_callbacks(decision_id=decision_id)
     if callbacks:
-        body["callbacks"] = callbacks
+        body["callbacks"] = [shown(c) for c in callbacks]
     return JSONResponse(body)
 
 
@@ -193,6 +197,48 @@ def deployed(decision_id: Id, request: Request, who: Decider) -> dict[str, Any]:
             "at": format_time(noted.deployed_at),
         },
         "watched": ctx.watcher is not None and ctx.settings.watch.interval is not None,
+    }
+
+
+@router.post(
+    "/{decision_id}/checks", status_code=201, summary="Record a post-deploy check of its deploy"
+)
+def record_check(
+    decision_id: Id, body: CheckRequest, request: Request, who: Decider
+) -> dict[str, Any]:
+    """A smoke test or health check run after this decision's deploy (a JUnit report). Its
+    failed tests count in later decisions of the same target and of the same release (image
+    digests) in other environments (``health`` signals, rule ``smoke``); recorded in the audit
+    chain. 404 for an unknown decision; 422 naming the field for a report that cannot be read
+    or that is not a test report."""
+    if body.report.format != "junit":
+        problem = "a post-deploy check is a test report: junit"
+        raise InvalidInputError(
+            f"body.report.format: {problem}", [{"field": "body.report.format", "problem": problem}]
+        )
+    report = _parsed(body.report, "body.report.content")
+    ctx = context(request)
+    check = ctx.store.record_check(decision_id, report, who.subject, ctx.clock())
+    return {"check": check_json(check)}
+
+
+@router.get("/{decision_id}/checks", summary="Post-deploy checks recorded for this decision")
+def checks(decision_id: Id, request: Request, _caller: Decider) -> dict[str, Any]:
+    ctx = context(request)
+    ctx.store.get_decision(decision_id)  # 404 for an unknown id
+    return {"checks": [check_json(c) for c in ctx.store.list_checks(decision_id)]}
+
+
+def check_json(check: PostDeployCheck) -> dict[str, Any]:
+    return {
+        "id": check.id,
+        "decision_id": check.decision_id,
+        "environment": check.environment,
+        "target_key": check.target_key,
+        "at": format_time(check.at),
+        "summary": check.report.summary(),
+        "failed": check.failed,
+        "failures": [f.title for f in check.report.findings if not f.suppressed],
     }
 
 
