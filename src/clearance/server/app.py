@@ -44,10 +44,11 @@ from clearance.server.settings import ServerSettings, load_settings
 from clearance.service.approvals import ApprovalBook
 from clearance.service.breakglass import BreakGlassDesk, BreakGlassRules
 from clearance.service.decisions import Clock, DecisionService, Outcome
-from clearance.service.lapses import Lapses, LapseThread
+from clearance.service.lapses import Lapses
 from clearance.service.notifications import Channels, Notifier
 from clearance.service.notify import Webhook
-from clearance.service.watch import WatchAlert, Watcher, WatchThread
+from clearance.service.periodic import Periodic
+from clearance.service.watch import WatchAlert, Watcher
 from clearance.sources.interface import Batch
 from clearance.store import database_url
 from clearance.store.interface import Caller
@@ -82,8 +83,8 @@ class ServerContext:
     settled: list[Callable[[str, ApprovalStatus], object]] = field(default_factory=list)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _supervisor: threading.Thread | None = field(init=False, default=None)
-    _watching: WatchThread | None = field(init=False, default=None)
-    _sweeping: LapseThread | None = field(init=False, default=None)
+    _watching: Periodic | None = field(init=False, default=None)
+    _sweeping: Periodic | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
@@ -136,15 +137,20 @@ class ServerContext:
         supervisor that restarts what stopped unexpectedly, and the watch after the deploy.
         Idempotent; ``stop`` ends them."""
         if self.watcher is not None and self._watching is None and self.settings.watch.interval:
-            self._watching = WatchThread(
-                self.watcher, duration_seconds(self.settings.watch.interval)
+            self._watching = Periodic(
+                self.watcher.tick,
+                duration_seconds(self.settings.watch.interval),
+                name="clearance-watch",
+                what="watch pass",
             )
             self._watching.start()
         if self.lapses is not None and self._sweeping is None:
             # Deliveries a stopped process left retrying go out again, once per start.
             self.lapses.notifier.resume()
             interval = duration_seconds(self.settings.notify.sweep_interval)
-            self._sweeping = LapseThread(self.lapses, interval)
+            self._sweeping = Periodic(
+                self.lapses.tick, interval, name="clearance-lapses", what="notification sweep"
+            )
             self._sweeping.start()
         inventory = self.config.inventory
         if self._supervisor is not None or not isinstance(inventory, Lifecycle):

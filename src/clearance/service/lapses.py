@@ -2,7 +2,7 @@
 about to expire.
 
 Nothing happens at the moment a request lapses or an exception nears its end, so a periodic
-pass (``LapseThread``, every ``server.notify.sweep_interval``) looks for them:
+pass (a ``Periodic``, every ``server.notify.sweep_interval``) looks for them:
 
 * ``expired``: a decision of a notified environment, still pending approval
   ``approvals.expires_after`` after it was made (an approval given now would be a fresh one
@@ -17,8 +17,6 @@ delivery claims (``claim_delivery``), as signed webhook deliveries are claimed.
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -30,8 +28,6 @@ from clearance.service.channels import Notice
 from clearance.service.decisions import DecisionService
 from clearance.service.notifications import Notifier
 from clearance.store.interface import DecisionFilter, DecisionPage, ExemptionRecord
-
-logger = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(days=1)
 CLAIMS = "notify"  # the integration name the claims are kept under
@@ -130,28 +126,3 @@ class Lapses:
             self.notifier.notice(notice, e.id)
             told.append(e.id)
         return told
-
-
-class LapseThread:
-    """``lapses.tick()`` every ``interval`` seconds until ``stop``."""
-
-    def __init__(self, lapses: Lapses, interval: float) -> None:
-        self.lapses = lapses
-        self.interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="clearance-lapses", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.lapses.tick()
-            except Exception:  # one failed pass must not end the sweeping
-                logger.exception("notification sweep failed")

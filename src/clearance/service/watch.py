@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -176,28 +175,3 @@ class Watcher:
             ", ".join(code for code, _, _ in alert.new),
         )
         return alert
-
-
-class WatchThread:
-    """``watcher.tick()`` every ``interval`` seconds until ``stop``."""
-
-    def __init__(self, watcher: Watcher, interval: float) -> None:
-        self.watcher = watcher
-        self.interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="clearance-watch", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.watcher.tick()
-            except Exception:  # a bug in one pass must not end the watching
-                logger.exception("watch pass failed")

@@ -41,6 +41,21 @@ class StaticAuth:
         return False
 
 
+def basic_or_bearer(
+    username: str | None, password: SecretStr | None, bearer_token: SecretStr | None
+) -> tuple[StaticAuth | None, list[SecretStr]]:
+    """The credential of an API behind a reverse proxy (Alertmanager, Prometheus): basic auth
+    when a user and password are set, else a bearer token, else none; with the secrets an
+    error message must never show."""
+    if username is not None and password is not None:
+        auth: StaticAuth | None = StaticAuth.basic(username, password)
+    elif bearer_token is not None:
+        auth = StaticAuth("Bearer", bearer_token)
+    else:
+        auth = None
+    return auth, [s for s in (password, bearer_token) if s is not None]
+
+
 class OAuth2ClientCredentials:
     """OAuth 2.0 client-credentials tokens (RFC 6749 §4.4), fetched on first use and renewed
     ``renew_window`` seconds before ``expires_in`` runs out. The token request goes through

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from clearance.errors import SourceError
-from clearance.sources._auth import StaticAuth
+from clearance.sources._auth import basic_or_bearer
 from clearance.sources._firing import firing_before, firing_watermark, stopped_firing
 from clearance.sources._labels import LabelMapping
 from clearance.sources._plugin import checked_config
@@ -88,12 +88,7 @@ class AlertmanagerSource:
     def __init__(self, name: str, config: AlertmanagerConfig, **seams: Unpack[HttpSeams]) -> None:
         self.name = name
         self.config = config
-        auth = None
-        if config.username is not None and config.password is not None:
-            auth = StaticAuth.basic(config.username, config.password)
-        elif config.bearer_token is not None:
-            auth = StaticAuth("Bearer", config.bearer_token)
-        secrets = [s for s in (config.password, config.bearer_token) if s is not None]
+        auth, secrets = basic_or_bearer(config.username, config.password, config.bearer_token)
         self._clock = seams.get("clock", time.time)
         self._http = rest_client(name, config, auth=auth, secrets=secrets, tips=_TIPS, **seams)
 

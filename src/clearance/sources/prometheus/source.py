@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from clearance.errors import SourceError
 from clearance.model.quarantine import Quarantined
 from clearance.model.signal import Signal, SignalStatus
-from clearance.sources._auth import StaticAuth
+from clearance.sources._auth import basic_or_bearer
 from clearance.sources._plugin import checked_config
 from clearance.sources._rest import HttpSeams, RestConnection, rest_client
 from clearance.sources.interface import Batch
@@ -71,12 +71,7 @@ class PrometheusSource:
     def __init__(self, name: str, config: PrometheusConfig, **seams: Unpack[HttpSeams]) -> None:
         self.name = name
         self.config = config
-        auth = None
-        if config.username is not None and config.password is not None:
-            auth = StaticAuth.basic(config.username, config.password)
-        elif config.bearer_token is not None:
-            auth = StaticAuth("Bearer", config.bearer_token)
-        secrets = [s for s in (config.password, config.bearer_token) if s is not None]
+        auth, secrets = basic_or_bearer(config.username, config.password, config.bearer_token)
         self._http = rest_client(name, config, auth=auth, secrets=secrets, tips=_TIPS, **seams)
 
     def __repr__(self) -> str:
