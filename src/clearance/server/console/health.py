@@ -15,7 +15,7 @@ from clearance.errors import ClearanceError
 from clearance.model.signal import format_time, utc
 from clearance.policy.freshness import describe_age
 from clearance.server.console.chart import risk_chart
-from clearance.server.console.routes import console_of, no_role, sign_in_redirect
+from clearance.server.console.routes import console_of, viewing
 from clearance.server.errors import status_of
 from clearance.service.signers import requested_by
 from clearance.store.interface import DecisionFilter, Scope
@@ -48,11 +48,9 @@ def history(
     cursor: str = "",
 ) -> Response:
     console = console_of(request)
-    session = console.session(request)
-    if session is None:
-        return sign_in_redirect(request)
-    if not session.viewer:
-        return no_role(console, session)
+    session = viewing(console, request)
+    if isinstance(session, Response):
+        return session
     ctx = console.ctx
     start, bad_since = _when(since, "since")
     end, bad_until = _when(until, "until")
@@ -108,11 +106,9 @@ def history(
 @router.get("/console/sources")
 def sources(request: Request) -> Response:
     console = console_of(request)
-    session = console.session(request)
-    if session is None:
-        return sign_in_redirect(request)
-    if not session.viewer:
-        return no_role(console, session)
+    session = viewing(console, request)
+    if isinstance(session, Response):
+        return session
     now = utc(console.ctx.clock())
     rows = []
     for state in console.ctx.store.source_states():
@@ -139,11 +135,9 @@ def sources(request: Request) -> Response:
 @router.get("/console/exceptions")
 def exceptions(request: Request, error: str | None = None) -> Response:
     console = console_of(request)
-    session = console.session(request)
-    if session is None:
-        return sign_in_redirect(request)
-    if not session.viewer:
-        return no_role(console, session)
+    session = viewing(console, request)
+    if isinstance(session, Response):
+        return session
     now = utc(console.ctx.clock())
     rows = []
     for record in console.ctx.store.list_exemptions(now, include_inactive=True):

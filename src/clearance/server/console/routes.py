@@ -168,11 +168,9 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 @router.get("/console/queue")
 def queue(request: Request) -> Response:
     console = console_of(request)
-    session = console.session(request)
-    if session is None:
-        return sign_in_redirect(request)
-    if not session.viewer:
-        return no_role(console, session)
+    session = viewing(console, request)
+    if isinstance(session, Response):
+        return session
     ctx = console.ctx
     return console.page(
         "queue.html", session, environments=pending(ctx.decisions, ctx.store, ctx.clock())
@@ -182,11 +180,9 @@ def queue(request: Request) -> Response:
 @router.get("/decisions/{decision_id}")
 def decision(request: Request, decision_id: str, done: str | None = None) -> Response:
     console = console_of(request)
-    session = console.session(request)
-    if session is None:
-        return sign_in_redirect(request)
-    if not session.viewer:
-        return no_role(console, session)
+    session = viewing(console, request)
+    if isinstance(session, Response):
+        return session
     return _decision_page(console, session, decision_id, notice=_notice(done))
 
 
@@ -252,6 +248,17 @@ def break_glass(
         )
     background.add_task(ctx.settle, decision_id, before, after)
     return RedirectResponse(f"/decisions/{quote(decision_id)}?done=break-glass", status_code=303)
+
+
+def viewing(console: Console, request: Request) -> Session | Response:
+    """The signed-in session that may view the console, or the answer to give instead: the
+    sign-in page for no session, "no access" for a person with neither role."""
+    session = console.session(request)
+    if session is None:
+        return sign_in_redirect(request)
+    if not session.viewer:
+        return no_role(console, session)
+    return session
 
 
 def _may_act(
