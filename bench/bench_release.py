@@ -90,7 +90,7 @@ def coverage(agents: int, hosts: int) -> None:
     import copy
 
     from clearance.model.assets import parse_asset
-    from clearance.model.coverage import Managed, host_coverage
+    from clearance.model.coverage import AgentIndex, Managed, host_coverage
     from clearance.model.target import ExposedAsset, Exposure, Proximity, Target
     from clearance.sources.wazuh.agents import managed_agent
 
@@ -115,6 +115,11 @@ def coverage(agents: int, hosts: int) -> None:
     exposure = Exposure(target, (*touched, ExposedAsset(Proximity.CLUSTER, cluster)), "bench")
     t = best(lambda: host_coverage(exposure, inventory))
     print(f"host_coverage, {hosts} hosts x {len(inventory)} records: {t * 1e3:.1f} ms CPU")
+    # The service files one inventory read once (StoredEvidence caches the AgentIndex) and each
+    # decision then looks its hosts up in it.
+    index = AgentIndex(inventory)
+    t = best(lambda: host_coverage(exposure, index))
+    print(f"host_coverage, {hosts} hosts, index already built: {t * 1e3:.2f} ms CPU")
 
 
 def drift(signals: int) -> None:

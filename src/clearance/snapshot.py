@@ -36,7 +36,7 @@ from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
 from clearance.model.assets import AssetKind, AssetRef, index_keys
 from clearance.model.checks import CheckEvidence
-from clearance.model.coverage import Managed, exposed_hosts, host_coverage
+from clearance.model.coverage import AgentIndex, Managed, exposed_hosts, host_coverage
 from clearance.model.drift import find_drift
 from clearance.model.exemptions import Exemption
 from clearance.model.health import health_signals
@@ -190,7 +190,7 @@ class LiveEvidence:
         self._index = index
         self._graph = graph
         self._reads = tuple(reads)
-        self._agents = tuple(agents)
+        self._agents = AgentIndex(agents)  # filed once, for every target decided from it
 
     @classmethod
     def read(cls, sources: Sequence[Source], now: datetime) -> LiveEvidence:
@@ -317,7 +317,7 @@ class StoredEvidence:
         self.store = store
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
-        self.coverage_cache: Recent[tuple[Managed, ...]] = Recent(read_cache)
+        self.coverage_cache: Recent[AgentIndex] = Recent(read_cache)
         signals_generation = _generation(store, "signals_generation")
         self.signal_cache = TouchingCache(read_cache, signals_generation)
         self._identities_generation = _generation(store, "identities_generation")
@@ -360,7 +360,7 @@ class StoredEvidence:
         if generation != self._coverage_seen:
             self.coverage_cache.clear()
             self._coverage_seen = generation
-        return self.coverage_cache.get(now, self.store.coverage)
+        return self.coverage_cache.get(now, lambda: AgentIndex(self.store.coverage()))
 
     def last_decided(self, target: Target) -> LastDecision | None:
         page = self.store.list_decisions(DecisionFilter(target_key=target.key), limit=1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys, parse_asset
 from clearance.model.signal import format_time, parse_time
@@ -102,13 +102,67 @@ class HostCoverage:
 def host_coverage(exposure: Exposure, agents: Sequence[Managed]) -> tuple[HostCoverage, ...]:
     """For each host (node) the exposure touches, the agents that name it or cover its whole
     cluster; hosts no agent covers are left out (the engine reads their absence).
-    Deterministic: sorted throughout."""
+    Deterministic: sorted throughout. Pass an :class:`AgentIndex` to reuse one inventory's
+    index across decisions; a plain sequence is indexed for this call."""
+    index = agents if isinstance(agents, AgentIndex) else AgentIndex(agents)
     clusters = sorted({a.ref for a in exposure.assets if a.ref.kind is AssetKind.CLUSTER})
+    whole = index.covering_clusters(clusters)
     return tuple(
         HostCoverage(host, named)
         for host in exposed_hosts(exposure)
-        if (named := tuple(sorted((a for a in agents if a.watches(host, clusters)), key=_order)))
+        if (named := index.watching(host, whole))
     )
+
+
+class AgentIndex(Sequence[Managed]):
+    """One inventory read: the agent records, in order, filed under their assets' identity
+    keys (:func:`~clearance.model.assets.index_keys`) once, so matching a target's hosts costs
+    a lookup per host rather than a pass over every record (bench/bench_release.py).
+
+    Answers exactly what :meth:`Managed.watches` over the records would, in the same order,
+    duplicates included: a key only narrows the records to check, :meth:`Managed.names`
+    still decides.
+    """
+
+    __slots__ = ("_agents", "_by_cluster", "_by_host")
+
+    def __init__(self, agents: Iterable[Managed]) -> None:
+        self._agents = tuple(agents)
+        self._by_host: dict[str, list[int]] = {}
+        self._by_cluster: dict[str, list[int]] = {}
+        for position, agent in enumerate(self._agents):
+            filed = self._by_cluster if agent.scope == "cluster" else self._by_host
+            for key in {key for ref in agent.assets for key in index_keys(ref)}:
+                filed.setdefault(key, []).append(position)
+
+    def __len__(self) -> int:
+        return len(self._agents)
+
+    @overload
+    def __getitem__(self, item: int) -> Managed: ...
+    @overload
+    def __getitem__(self, item: slice) -> Sequence[Managed]: ...
+    def __getitem__(self, item: int | slice) -> Managed | Sequence[Managed]:
+        return self._agents[item]
+
+    def covering_clusters(self, clusters: Iterable[AssetRef]) -> frozenset[int]:
+        """The positions of the cluster-wide records that name one of ``clusters``."""
+        return frozenset(
+            position
+            for cluster in clusters
+            for key in index_keys(cluster)
+            for position in self._by_cluster.get(key, ())
+            if self._agents[position].names(cluster)
+        )
+
+    def watching(self, host: AssetRef, whole: frozenset[int]) -> tuple[Managed, ...]:
+        """The records that name ``host`` plus the cluster-wide ones at ``whole``, in the
+        order :func:`host_coverage` reports them."""
+        positions = set(whole)
+        for key in index_keys(host):
+            positions.update(p for p in self._by_host.get(key, ()) if self._agents[p].names(host))
+        # Input order first, then a stable sort: ties keep the order the records came in.
+        return tuple(sorted((self._agents[p] for p in sorted(positions)), key=_order))
 
 
 def exposed_hosts(exposure: Exposure) -> list[AssetRef]:
