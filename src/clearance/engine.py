@@ -43,6 +43,7 @@ from clearance.model.decision import (
     Verdict,
 )
 from clearance.model.exemptions import Exemption
+from clearance.model.reports import ReportFormat
 from clearance.model.signal import Severity, Signal, SignalKind, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import ExposedAsset, Proximity, Target
@@ -549,8 +550,7 @@ def _stance_reasons(
             stance(
                 "missing_evidence",
                 env.stances.missing_evidence,
-                f"No {wanted} report came with this deploy "
-                f"({'test results' if wanted == 'junit' else 'code scanning'}); "
+                f"No {wanted} report came with this deploy ({ReportFormat(wanted).what}); "
                 f"{snapshot.target.environment} requires one",
             )
     if not any(not h.name.startswith(INVENTORY_PREFIX) for h in snapshot.sources):

@@ -41,7 +41,8 @@
     │   ├── PayloadError             a body that does not parse; names the field (400/422)
     │   ├── SignatureError           a webhook whose signature does not verify (401)
     │   ├── CallerError              a missing or refused credential (401)
-    │   └── CallbackError            a call back to the pipeline (GitHub) failed after retries
+    │   ├── CallbackError            a call back to the pipeline (GitHub) failed after retries
+    │   └── ChecksError              a commit's checks could not be read from GitHub
     └── ServiceCallError             asking the Clearance service failed (``clearance.client``)
         ├── ServiceUnavailableError  unreachable, or 5xx/429 after the retries (exit 5)
         └── ServiceRefusedError      the service refused the request: a 4xx (exit 2)
@@ -269,6 +270,11 @@ class CallerError(IntegrationError):
 
 class CallbackError(IntegrationError):
     pass
+
+
+class ChecksError(IntegrationError):
+    """A commit's check runs or its branch's required checks could not be read from GitHub.
+    Messages name the repository and the HTTP status, never the token."""
 
 
 class ServiceCallError(ClearanceError):

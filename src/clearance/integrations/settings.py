@@ -14,6 +14,10 @@ bad file fails at start-up naming the field. Loaded from YAML (``$CLEARANCE_INTE
         "acme/shop:production": {environment: production, cluster: prod-eu,
                                  namespace: shop, workload: deployment/checkout,
                                  images: ["ghcr.io/acme/checkout:{sha}"]}
+      checks:                             # the decided commit's required checks as evidence
+        repository: acme/shop
+        branch: main                      # whose protection (and rulesets) name the required
+        installation_id: 4242             # as the App (or token_file: a read-only token)
     admission:
       cluster: prod-eu
       namespaces: {shop: production}
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from clearance import bounded_yaml
 from clearance.errors import ConfigError
@@ -60,6 +64,26 @@ class TargetTemplate(_Model):
     images: tuple[str, ...] = ()
 
 
+class ChecksSettings(_Model):
+    """Read the check runs of each decided commit (the target's ``change.commit``) from
+    GitHub's checks API, as ``github-checks`` evidence (docs/evidence.md). ``required``: the
+    checks that must pass; unset, the branch's protection and rulesets name them.
+    ``environments``: where to read them (empty: every environment)."""
+
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    branch: str = Field(default="main", min_length=1)
+    installation_id: int | None = None
+    token: SecretStr | None = None
+    required: list[str] | None = None
+    environments: list[str] = []
+
+    @model_validator(mode="after")
+    def _credential(self) -> ChecksSettings:
+        if (self.installation_id is None) == (self.token is None):
+            raise ValueError("give one of installation_id (as the App) or token")
+        return self
+
+
 class GitHubSettings(_Model):
     app_id: str = Field(min_length=1, description="client ID (recommended) or numeric app id")
     private_key: SecretStr | None = None
@@ -74,6 +98,7 @@ class GitHubSettings(_Model):
     # The sender of a signed delivery asked for the deployment: its login is a principal in
     # this namespace ("user": the same people as API token owners; see docs/approvals.md).
     namespace: str = Field(default="user", pattern=r"^[a-z][a-z0-9.-]{0,62}$")
+    checks: ChecksSettings | None = None
 
     def key_pem(self) -> str:
         return _secret(self.private_key, self.private_key_path, "github.private_key")

@@ -1,4 +1,6 @@
-"""Reports about the change being deployed: test results (JUnit) and code scanning (SARIF).
+"""Reports about the change being deployed: test results (JUnit), code scanning (SARIF) and
+the commit's required checks on GitHub (``github-checks``, read by the service itself:
+:mod:`clearance.integrations.github_checks`).
 
 A deploy request may bring them (``check --evidence junit:report.xml``, the API's ``evidence``,
 the GitHub Action's ``evidence`` input). Each is parsed once into a :class:`Report` — what ran,
@@ -16,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, assert_never
 
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
@@ -34,14 +36,38 @@ from clearance.model.target import Target
 class ReportFormat(StrEnum):
     JUNIT = "junit"
     SARIF = "sarif"
+    # Never brought by a request: the service reads it from GitHub's checks API for the
+    # target's commit, where configured (a pipeline cannot vouch for its own checks).
+    GITHUB_CHECKS = "github-checks"
 
     @property
     def kind(self) -> SignalKind:
-        return SignalKind.TEST if self is ReportFormat.JUNIT else SignalKind.CODE_SCAN
+        return SignalKind.CODE_SCAN if self is ReportFormat.SARIF else SignalKind.TEST
 
     @property
     def label(self) -> str:
-        return "JUnit test report" if self is ReportFormat.JUNIT else "SARIF code scanning report"
+        match self:
+            case ReportFormat.JUNIT:
+                return "JUnit test report"
+            case ReportFormat.SARIF:
+                return "SARIF code scanning report"
+            case ReportFormat.GITHUB_CHECKS:
+                return "the commit's required GitHub checks"
+            case _:
+                assert_never(self)
+
+    @property
+    def what(self) -> str:
+        """What a missing report of this format leaves unknown, for the reasons."""
+        match self:
+            case ReportFormat.JUNIT:
+                return "test results"
+            case ReportFormat.SARIF:
+                return "code scanning"
+            case ReportFormat.GITHUB_CHECKS:
+                return "the commit's required GitHub checks"
+            case _:
+                assert_never(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +131,9 @@ class Report:
         if self.format is ReportFormat.JUNIT:
             failed = sum(1 for f in self.findings if not f.suppressed)
             return f"{self.name} ({self.tool}): {self.total} test(s), {failed} failed"
+        if self.format is ReportFormat.GITHUB_CHECKS:
+            failed = sum(1 for f in self.findings if not f.suppressed)
+            return f"{self.name} ({self.tool}): {self.total} required check(s), {failed} not passed"
         new = sum(1 for f in self.findings if f.change == "introduced" and not f.suppressed)
         return f"{self.name} ({self.tool}): {self.total} result(s), {new} new"
 

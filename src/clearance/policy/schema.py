@@ -108,14 +108,15 @@ class Stances(_Strict):
     unhealthy_target: Stance | None = None
 
 
-ReportFormatName = Literal["junit", "sarif"]
+ReportFormatName = Literal["junit", "sarif", "github-checks"]
 
 
 class EvidenceRequirements(_Strict):
     """Reports about the change a deploy to the environment must bring (``check --evidence``)."""
 
     required: list[ReportFormatName] = Field(
-        default=[], description="report formats every deploy must bring: junit, sarif"
+        default=[],
+        description="report formats every deploy must bring: junit, sarif, github-checks",
     )
 
 

@@ -81,6 +81,9 @@ class ServerContext:
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
     settled: list[Callable[[str, ApprovalStatus], object]] = field(default_factory=list)
+    # Evidence the service reads about the change itself, per target (the commit's required
+    # checks on GitHub: integrations/github_checks.py); None: only what the request brings.
+    change_evidence: Callable[[Target], tuple[Report, ...]] | None = None
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _supervisor: threading.Thread | None = field(init=False, default=None)
     _watching: Periodic | None = field(init=False, default=None)
@@ -107,6 +110,8 @@ class ServerContext:
     ) -> Outcome:
         """Decide within the service's limit on decisions in flight (OverloadedError, a 429,
         past ``queue_wait``) and count the verdict: the API and every integration ask here."""
+        if self.change_evidence is not None:  # read before taking a slot: it waits on GitHub
+            reports = (*reports, *self.change_evidence(target))
         if not self.slots.acquire(timeout=self.settings.queue_wait):
             raise OverloadedError(
                 f"{self.settings.max_in_flight} decisions are in flight; retry shortly"
@@ -406,6 +411,8 @@ def create_app(
         deps = mount(app, ctx, integrations)
         if deps.github is not None:
             ctx.settled.append(deps.github.finish)
+        if deps.checks is not None:
+            ctx.change_evidence = deps.checks.reports
         admission = _admission_access(ctx, integrations)
 
     if ctx.settings.notify.slack is not None:

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from clearance.errors import ClearanceError, PayloadError, ScopeError, SignatureError, TargetError
 from clearance.integrations import admission, argo, flagger, github
+from clearance.integrations.github_checks import GitHubChecks
 from clearance.integrations.github_gates import GitHubGates
 from clearance.integrations.interface import Answer, Authenticator, Decider
 from clearance.integrations.metrics import IntegrationMetrics
@@ -47,6 +48,7 @@ class IntegrationDeps:
     authenticate: Authenticator
     metrics: IntegrationMetrics
     github: GitHubGates | None = None  # None: the GitHub webhook answers 404 (not configured)
+    checks: GitHubChecks | None = None  # None: no commit's checks are read (github.checks)
     # Decisions in flight in these routes (each on a worker thread); the rest wait their turn
     # in arrival order. The decider bounds the CPU-bound part itself (ServiceDecider.computing:
     # threads fighting over the GIL only stretch the tail); the others in flight are waiting
@@ -379,7 +381,12 @@ def mount(
             deliveries=StoredDeliveries(ctx.store, ctx.clock),  # any replica refuses a replay
             principals=ctx.approvals.signers.principals,
         )
-    deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates)
+    checks = None
+    if settings.github is not None and settings.github.checks is not None:
+        checks = GitHubChecks(
+            settings.github.checks, settings.github.api_url, token=app_client.installation_token
+        )
+    deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates, checks)
     deps.concurrency = concurrency
     deps.deployed = lambda decision_id, via, by: ctx.store.note_deployed(
         decision_id, via, by, ctx.clock()
