@@ -669,4 +669,6 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
         h.update(canonical_json(snapshot.drift.to_dict()))
     if snapshot.checks:  # likewise
         h.update(canonical_json([c.to_dict() for c in snapshot.checks]))
+    if snapshot.template is not None or snapshot.deploying_template is not None:  # likewise
+        h.update(canonical_json(snapshot.pod_spec()))
     return "sha256:" + h.hexdigest()

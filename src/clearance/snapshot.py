@@ -40,6 +40,7 @@ from clearance.model.coverage import AgentIndex, Managed, exposed_hosts, host_co
 from clearance.model.drift import find_drift
 from clearance.model.exemptions import Exemption
 from clearance.model.health import health_signals
+from clearance.model.podspec import manifest_pod_spec
 from clearance.model.quarantine import Quarantined
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, SignalKind, utc
@@ -140,7 +141,8 @@ def assemble(
         AssetRef(AssetKind.IMAGE, str(image)) for image in manifest_images(manifest or {})
     }
     drift = None
-    last = evidence.last_decided(target) if _runs_images(exposure) else None
+    compared = _runs_images(exposure) or exposure.template is not None
+    last = evidence.last_decided(target) if compared else None
     if last is not None:
         drift = find_drift(exposure, deploying, last.id, last.at, last.snapshot)
     return Snapshot(
@@ -153,6 +155,8 @@ def assemble(
         coverage=coverage,
         drift=drift,
         checks=evidence.checks(target),
+        template=exposure.template,
+        deploying_template=manifest_pod_spec(manifest) if manifest else None,
     )
 
 

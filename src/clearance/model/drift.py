@@ -1,10 +1,13 @@
-"""Drift: a workload running images Clearance never decided for it.
+"""Drift: a workload running images, or a pod template, Clearance never decided for it.
 
-Every decision records the images its deploy brought and the images the workload ran then. If
-the workload now runs an image that is in neither — someone ran ``kubectl set image``, a
-pipeline skipped the gate — the change never went through Clearance. That is a finding on the
-workload (an ``anomaly`` whose ``rule`` is ``drift``), reported on its next decision, where the
-policy weighs and rules it like any other.
+Every decision records the images its deploy brought and the images the workload ran then, and
+(where the inventory reads it: Kubernetes) the compared subset of the workload's live pod
+template and of the manifest the deploy brought (:mod:`clearance.model.podspec`). If the
+workload now runs an image that is in neither, or its template matches neither — someone ran
+``kubectl set image`` or ``kubectl edit``, a pipeline skipped the gate — the change never went
+through Clearance. That is a finding on the workload (an ``anomaly`` whose ``rule`` is
+``drift``) naming what changed, reported on its next decision, where the policy weighs and
+rules it like any other.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, compatible, parse_asset
+from clearance.model.podspec import PodSpecView
 from clearance.model.signal import (
     MAX_TITLE,
     Severity,
@@ -35,20 +39,27 @@ DRIFT_RULE = "drift"
 
 @dataclass(frozen=True, slots=True)
 class Drift:
-    """The workload's last decision (``previous``, made ``decided_at``) and the images running
-    now that it never decided (``undecided``, sorted)."""
+    """The workload's last decision (``previous``, made ``decided_at``), the images running
+    now that it never decided (``undecided``, sorted) and how the live pod template differs
+    from every template it saw (``changed``, :meth:`PodSpecView.changes`)."""
 
     previous: str
     decided_at: datetime
     undecided: tuple[str, ...]
+    changed: tuple[str, ...] = ()
 
     def signal(self, target: Target, now: datetime) -> Signal:
         """The finding on the workload, at ``now``."""
-        key = "|".join((self.previous, *self.undecided)).encode()
-        shown = ", ".join(self.undecided[:5])
-        more = f" and {len(self.undecided) - 5} more" if len(self.undecided) > 5 else ""
+        key = "|".join((self.previous, *self.undecided, *self.changed)).encode()
+        parts = []
+        if self.undecided:
+            shown = ", ".join(self.undecided[:5])
+            more = f" and {len(self.undecided) - 5} more" if len(self.undecided) > 5 else ""
+            parts.append(f"runs image(s) Clearance did not decide: {shown}{more}")
+        if self.changed:
+            parts.append(f"its pod template changed outside the gate: {'; '.join(self.changed)}")
         title = (
-            f"{target.key} runs image(s) Clearance did not decide: {shown}{more} "
+            f"{target.key} {'; '.join(parts)} "
             f"(its last decision was {self.previous} at {format_time(self.decided_at)})"
         )
         return Signal(
@@ -70,6 +81,8 @@ class Drift:
             "previous": self.previous,
             "decided_at": format_time(self.decided_at),
             "undecided": list(self.undecided),
+            # Only when set: drift recorded before templates were compared keeps its bytes.
+            **({"changed": list(self.changed)} if self.changed else {}),
         }
 
     @classmethod
@@ -78,6 +91,7 @@ class Drift:
             previous=data["previous"],
             decided_at=parse_time(data["decided_at"]),
             undecided=tuple(data["undecided"]),
+            changed=tuple(data.get("changed", ())),
         )
 
 
@@ -88,9 +102,11 @@ def find_drift(
     decided_at: datetime,
     recorded: Mapping[str, Any],
 ) -> Drift | None:
-    """Images the workload runs now (its direct images, less what this deploy brings) that the
-    previous decision's snapshot (``recorded``) neither deployed nor saw running. None when
-    there are none, or when the previous decision knew no image at all (nothing to compare)."""
+    """What the workload runs now that the previous decision's snapshot (``recorded``) never
+    decided: images (its direct images, less what this deploy brings) it neither deployed nor
+    saw running, and a live pod template (``exposure.template``) that is neither the one it saw
+    nor the one its manifest brought. None when there is neither, or nothing to compare with
+    (a previous decision that knew no image, no template)."""
     bringing = tuple(deploying)
     running = sorted(
         {
@@ -102,12 +118,33 @@ def find_drift(
         }
     )
     decided = _recorded_images(recorded)
-    if not running or not decided:
-        return None
-    undecided = tuple(
-        ref.value for ref in running if not any(compatible(ref, seen) for seen in decided)
-    )
-    return Drift(previous, decided_at, undecided) if undecided else None
+    undecided: tuple[str, ...] = ()
+    if running and decided:
+        undecided = tuple(
+            ref.value for ref in running if not any(compatible(ref, seen) for seen in decided)
+        )
+    changed = template_changes(exposure.template, recorded)
+    return Drift(previous, decided_at, undecided, changed) if undecided or changed else None
+
+
+def template_changes(live: PodSpecView | None, recorded: Mapping[str, Any]) -> tuple[str, ...]:
+    """How ``live`` differs from the templates a recorded snapshot saw (``pod_spec``: the live
+    one and the manifest's), against the closer of them; () when it is one of them, or when
+    there is nothing to compare."""
+    seen = recorded.get("pod_spec")
+    if live is None or not isinstance(seen, Mapping):
+        return ()
+    before = []
+    for key in ("deploying", "live"):  # a tie goes to what the decision let through
+        data = seen.get(key)
+        if isinstance(data, Mapping):
+            try:
+                before.append(PodSpecView.from_dict(data))
+            except (KeyError, TypeError, ValueError):  # an older form: skip, never fail
+                continue
+    if not before or any(b.digest == live.digest for b in before):
+        return ()
+    return min((live.changes(b) for b in before), key=len) or ("pod template changed",)
 
 
 def _recorded_images(recorded: Mapping[str, Any]) -> list[AssetRef]:

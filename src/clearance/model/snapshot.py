@@ -14,6 +14,7 @@ from clearance.model.checks import CheckEvidence
 from clearance.model.coverage import HostCoverage
 from clearance.model.drift import Drift
 from clearance.model.exemptions import Exemption
+from clearance.model.podspec import PodSpecView
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, parse_time, signal_from_dict
 from clearance.model.target import (
@@ -56,6 +57,10 @@ class Snapshot:
     # Failed post-deploy checks of the release running on the target, or of this release in
     # another environment (:mod:`clearance.model.checks`), as the service found them.
     checks: tuple[CheckEvidence, ...] = ()
+    # The compared subset of the workload's live pod template and of the manifest's
+    # (model/podspec.py), for the next decision's drift check; None where not known.
+    template: PodSpecView | None = None
+    deploying_template: PodSpecView | None = None
 
     @property
     def target(self) -> Target:
@@ -81,7 +86,21 @@ class Snapshot:
             **({"coverage": [c.to_dict() for c in self.coverage]} if self.coverage else {}),
             **({"drift": self.drift.to_dict()} if self.drift is not None else {}),
             **({"checks": [c.to_dict() for c in self.checks]} if self.checks else {}),
+            **({"pod_spec": self.pod_spec()} if self._has_template else {}),
         }
+
+    @property
+    def _has_template(self) -> bool:
+        return self.template is not None or self.deploying_template is not None
+
+    def pod_spec(self) -> dict[str, Any]:
+        """The recorded templates: ``live``, ``deploying`` (each only when known), each with
+        its digest."""
+        out: dict[str, Any] = {}
+        for key, view in (("live", self.template), ("deploying", self.deploying_template)):
+            if view is not None:
+                out[key] = {**view.to_dict(), "digest": view.digest}
+        return out
 
 
 def target_from_dict(data: dict[str, Any]) -> Target:
@@ -170,4 +189,11 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         coverage=tuple(HostCoverage.from_dict(c) for c in data.get("coverage", ())),
         drift=Drift.from_dict(data["drift"]) if data.get("drift") else None,
         checks=tuple(CheckEvidence.from_dict(c) for c in data.get("checks", ())),
+        template=_template(data, "live"),
+        deploying_template=_template(data, "deploying"),
     )
+
+
+def _template(data: dict[str, Any], key: str) -> PodSpecView | None:
+    recorded = (data.get("pod_spec") or {}).get(key)
+    return None if recorded is None else PodSpecView.from_dict(recorded)

@@ -10,6 +10,7 @@ from typing import Any
 from clearance.errors import TargetError
 from clearance.model.assets import AssetRef, ImageRef, parse_image
 from clearance.model.health import HealthCondition
+from clearance.model.podspec import PodSpecView
 from clearance.model.signal import format_time, utc
 
 
@@ -150,6 +151,9 @@ class Exposure:
     # the recorded form: the snapshot records them as the health signals they became at the
     # decision's ``now``, which is what the decision read.
     conditions: tuple[HealthCondition, ...] = ()
+    # The workload's live pod template as drift compares it (model/podspec.py), where the
+    # inventory reads one. Not part of the recorded form either: the snapshot records it.
+    template: PodSpecView | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

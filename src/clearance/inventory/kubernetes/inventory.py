@@ -288,6 +288,7 @@ class KubernetesInventory:
             unresolved=tuple(dict.fromkeys(result.unresolved)),
             notes=tuple(result.notes),
             conditions=tuple(result.conditions),
+            template=result.template,
         )
 
     def health(self, now: datetime) -> SourceHealth:

@@ -40,6 +40,7 @@ from clearance.inventory.kubernetes.scheduling import (
     scheduling_of,
 )
 from clearance.model.assets import AssetKind, AssetRef, ImageRef, asset, parse_image
+from clearance.model.podspec import PodSpecView, pod_spec_view
 
 __all__ = [
     "Controller",
@@ -71,6 +72,7 @@ class Controller:
     owner_uid: str | None  # the controlling ownerReference
     scheduling: Scheduling | None
     rollout: RolloutHealth | None = None  # a Deployment's rollout, stuck or under way
+    template: PodSpecView | None = None  # what drift compares (model/podspec.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ def parse_controller(obj: Mapping[str, Any], kind: str) -> Controller:
         owner_uid=_controller_uid(meta, where),
         scheduling=None if template is None else scheduling_of(template, where),
         rollout=rollout_health(kind, obj.get("status")),
+        template=pod_spec_view(template),
     )
 
 

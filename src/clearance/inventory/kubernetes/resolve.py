@@ -18,6 +18,7 @@ from clearance.inventory.kubernetes.health import node_conditions, pod_condition
 from clearance.inventory.kubernetes.objects import Controller, Node, Pod, Scheduling
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.health import HealthCondition
+from clearance.model.podspec import PodSpecView
 from clearance.model.target import ExposedAsset, Proximity, Target, UnresolvedReason
 
 KIND_ALIASES = {
@@ -62,6 +63,8 @@ class Resolution:
     machines: dict[str, tuple[tuple[AssetRef, ...], str]] = field(default_factory=dict)
     # What is wrong with the pods, the rollout and the nodes (current and candidate) found.
     conditions: dict[HealthCondition, None] = field(default_factory=dict)
+    # The workload's live pod template, as drift compares it (model/podspec.py).
+    template: PodSpecView | None = None
 
     def add(self, proximity: Proximity, ref: AssetRef, via: str) -> None:
         # The first path wins: running pods are visited (in name order) before candidates, so
@@ -157,6 +160,7 @@ def resolve_in_cluster(
         )
         return out
     pods = [] if root is None else pods_of(view, root)
+    out.template = None if root is None else root.template
     missing_nodes: set[str] = set()
     if root is not None and root.rollout is not None:
         rollout = root.rollout

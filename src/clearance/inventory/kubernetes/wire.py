@@ -105,8 +105,40 @@ class _Pod(TypedDict, total=False):
     status: _PodStatus
 
 
+# A controller's pod template also keeps what drift compares (model/podspec.py): commands,
+# env names, privileged, hostPath volumes. Pods do not: their own spec is never compared.
+class _EnvVar(TypedDict, total=False):
+    name: str
+
+
+class _SecurityContext(TypedDict, total=False):
+    privileged: bool
+
+
+class _TemplateContainer(_Container, total=False):
+    command: list[str]
+    args: list[str]
+    env: list[_EnvVar]
+    securityContext: _SecurityContext
+
+
+class _HostPath(TypedDict, total=False):
+    path: str
+
+
+class _Volume(TypedDict, total=False):
+    name: str
+    hostPath: _HostPath
+
+
+class _TemplateSpec(_PodSpec, total=False):
+    containers: list[_TemplateContainer]  # type: ignore[misc]
+    initContainers: list[_TemplateContainer]
+    volumes: list[_Volume]
+
+
 class _Template(TypedDict, total=False):
-    spec: _PodSpec
+    spec: _TemplateSpec
 
 
 class _JobSpec(TypedDict, total=False):
