@@ -70,6 +70,38 @@ class TestDefenderContract(SourceContract):
             yield DefenderContractStandIn(state, url)
 
 
+class DefenderIncidentsContractStandIn(DefenderContractStandIn):
+    """The same source with ``incidents: true``: Defender XDR incidents, with their own token."""
+
+    def source(self, *, sleep: Callable[[float], None]) -> DefenderSource:
+        config = DefenderConfig(
+            tenant_id=defender.TENANT,
+            client_id=defender.CLIENT_ID,
+            client_secret=SecretStr(self.secret),
+            base_url=self.url,
+            token_url=f"{self.url}/{defender.TENANT}/oauth2/v2.0/token",
+            page_size=PAGE,
+            machines=False,
+            incidents=True,
+        )
+        return closed_after_test(DefenderSource("xdr", config, sleep=sleep, random=_no_jitter))
+
+    def seed(self, count: int) -> None:
+        self.state.add_incidents(count)
+
+    def add_malformed(self) -> None:
+        bad: dict[str, Any] = self.state.add_incidents(1)[0]
+        bad["createdTime"] = {"at": "yesterday"}  # an object where the API sends a time
+
+
+class TestDefenderIncidentsContract(SourceContract):
+    @pytest.fixture
+    def stand_in(self) -> Iterator[ContractStandIn]:
+        state = defender.DefenderState()
+        with defender.serve(state) as url:
+            yield DefenderIncidentsContractStandIn(state, url)
+
+
 class SentinelOneContractStandIn:
     secret = sentinelone.API_TOKEN
     page_size = PAGE

@@ -11,6 +11,9 @@ exposed-apis-odata-samples.md; payloads in tests/fixtures/defender/):
   ``lastUpdateTime ge <time>`` form for alerts), ``$top`` ≤ 10,000, ``$skip``, ``$expand=evidence``
   (without it, alerts come without ``evidence``); the reply is ``{"@odata.context", "value"}``
   plus ``@odata.nextLink`` while more remain (``links=False`` leaves it out: paging by ``$skip``).
+* ``GET /api/incidents`` (Defender XDR's "List incidents": the same ``$filter``, ``$top`` ≤ 100,
+  ``$skip``, ``@odata.nextLink``) with a token for its own audience, ``XDR_SCOPE``: a token for
+  the Defender for Endpoint API is refused with 401 there, and the other way round.
 * Errors in the documented ``{"error": {"code", "message", "target"}}`` shape: 401 for a missing
   or unknown token, 400 ``ODataError`` for a ``$filter`` it does not understand; queued replies
   (:class:`Scripted`) play 429 with ``Retry-After``, 5xx or a proxy's HTML page.
@@ -35,6 +38,7 @@ TENANT = "a839b112-1253-6432-9bf6-94542403f21c"
 CLIENT_ID = "5f0e1c3a-0000-4000-8000-00000000c1e7"
 CLIENT_SECRET = "Zq8~Defender-standin.secret_0123456789abcdefXYZ"
 SCOPE = "https://api.securitycenter.microsoft.com/.default"
+XDR_SCOPE = "https://api.security.microsoft.com/.default"
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -72,10 +76,24 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "target": str(uuid.uuid4())}}
 
 
+def numbered_incident(n: int, updated: datetime, device: str | None = None) -> dict[str, Any]:
+    """The docs' Mimikatz incident with its own id, device and update time."""
+    incident: dict[str, Any] = copy.deepcopy(fixture("incidents.list.docs.json")["value"][1])
+    incident["incidentId"] = 924600 + n
+    incident["lastUpdateTime"] = updated.isoformat().replace("+00:00", "Z")
+    for alert in incident["alerts"]:
+        alert["incidentId"] = incident["incidentId"]
+        for found in alert["devices"]:
+            found["deviceDnsName"] = device or f"host{n % 50}.middleeast.corp.microsoft.com"
+    return incident
+
+
 @dataclass
 class DefenderState:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     machines: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    xdr_tokens: set[str] = field(default_factory=set)  # tokens for the incidents API
     client_secret: str = CLIENT_SECRET
     links: bool = True
     expires_in: int = 3599
@@ -83,6 +101,14 @@ class DefenderState:
     token_requests: int = 0
     scripted: Scripted = field(default_factory=Scripted)
     clock: datetime = field(default_factory=lambda: datetime(2025, 6, 1, tzinfo=UTC))
+
+    def add_incidents(self, count: int, device: str | None = None) -> list[dict[str, Any]]:
+        """``count`` incidents, each updated a second after the newest one held."""
+        first = len(self.incidents)
+        self.clock = add_numbered(
+            self.incidents, count, self.clock, lambda n, t: numbered_incident(n, t, device)
+        )
+        return self.incidents[first:]
 
     def add_alerts(self, count: int) -> list[dict[str, Any]]:
         """``count`` alerts, each updated a second after the newest one held."""
@@ -104,12 +130,15 @@ class DefenderHandler(StandInHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.record()
         auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.state.tokens:
+        held = self.state.xdr_tokens if self.path_only == "/api/incidents" else self.state.tokens
+        if not auth.startswith("Bearer ") or auth[7:] not in held:
             self.send_json(401, _error("Unauthorized", "Unauthorized"))
             return
         if self.play_queued():
             return
-        if self.path_only == "/api/alerts":
+        if self.path_only == "/api/incidents":
+            self._collection("Incidents", self.state.incidents)
+        elif self.path_only == "/api/alerts":
             self._collection("Alerts", self.state.alerts)
         elif self.path_only == "/api/machines":
             self._collection("Machines", self.state.machines)
@@ -124,7 +153,7 @@ class DefenderHandler(StandInHandler):
             form.get("grant_type") != "client_credentials"
             or form.get("client_id") != CLIENT_ID
             or form.get("client_secret") != self.state.client_secret
-            or form.get("scope") != SCOPE
+            or form.get("scope") not in (SCOPE, XDR_SCOPE)
         ):
             self.send_json(
                 401,
@@ -138,7 +167,7 @@ class DefenderHandler(StandInHandler):
             )
             return
         token = secrets.token_urlsafe(24)
-        self.state.tokens.add(token)
+        (self.state.xdr_tokens if form["scope"] == XDR_SCOPE else self.state.tokens).add(token)
         body = {"token_type": "Bearer", "expires_in": self.state.expires_in, "access_token": token}
         self.send_json(200, {**body, "ext_expires_in": self.state.expires_in})
 
@@ -148,14 +177,17 @@ class DefenderHandler(StandInHandler):
         flt = query.get("$filter")
         if flt is not None:
             field_name, op, value = [*flt.split(" ", 2), "", ""][:3]
-            if kind != "Alerts" or field_name != "lastUpdateTime" or op != "ge":
+            if kind == "Machines" or field_name != "lastUpdateTime" or op != "ge":
                 self.send_json(400, _error("ODataError", f"Invalid OData URI query: {flt}"))
                 return
             since = datetime.fromisoformat(value.replace("Z", "+00:00"))
             selected = [i for i in items if _updated(i) >= since]
-        top, skip = int(query.get("$top", 10000)), int(query.get("$skip", 0))
-        if top > 10000:
-            self.send_json(400, _error("ODataError", "Invalid OData URI query: $top max is 10000"))
+        most = 100 if kind == "Incidents" else 10000
+        top, skip = int(query.get("$top", most)), int(query.get("$skip", 0))
+        if top > most:
+            self.send_json(
+                400, _error("ODataError", f"Invalid OData URI query: $top max is {most}")
+            )
             return
         page = [copy.deepcopy(i) for i in selected[skip : skip + top]]
         if kind == "Alerts" and query.get("$expand") != "evidence":

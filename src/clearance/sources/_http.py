@@ -131,8 +131,10 @@ class HttpClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
+        auth: Auth | None = None,
     ) -> Any:
-        """Send one request (retrying as the policy says) and return the parsed JSON body."""
+        """Send one request (retrying as the policy says) and return the parsed JSON body.
+        ``auth``: this request's credential instead of the client's (another API audience)."""
         response = self.request(
             method,
             path,
@@ -141,6 +143,7 @@ class HttpClient:
             data=data,
             headers=headers,
             authenticate=authenticate,
+            auth=auth,
         )
         return self._parse(response, self._where(self.url(path)))
 
@@ -155,19 +158,21 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         accept: Collection[int] = (),
+        auth: Auth | None = None,
     ) -> httpx.Response:
         """Send one request (retrying as the policy says) and return a 2xx response, or one whose
         status is in ``accept`` (a 304 to a conditional GET); any other status is raised."""
         url = self.url(path)
         where = self._where(url)
         renewed = False
+        credential = auth if auth is not None else self.auth
 
         def attempt() -> httpx.Response:
             nonlocal renewed
             while True:  # at most twice: once more after a 401 with a renewed credential
                 sent = dict(headers or {})
-                if authenticate and self.auth is not None:
-                    sent.update(self.auth.headers())
+                if authenticate and credential is not None:
+                    sent.update(credential.headers())
                 try:
                     response = self._client.request(
                         method, url, params=params, json=json, data=data, headers=sent
@@ -181,9 +186,9 @@ class HttpClient:
                 status = response.status_code
                 if 200 <= status < 300 or status in accept:
                     return response
-                if status == 401 and authenticate and self.auth is not None and not renewed:
+                if status == 401 and authenticate and credential is not None and not renewed:
                     renewed = True  # a token revoked or expired early: one fresh token, one retry
-                    if self.auth.invalidate():
+                    if credential.invalidate():
                         continue
                 error = self.error(status, where, response)
                 if status == 429 or status >= 500:

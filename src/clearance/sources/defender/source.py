@@ -11,6 +11,9 @@ What a fetch does (details and links in ``docs/sources/defender.md``):
    whether it is onboarded with ``healthStatus: Active`` make the last batch's ``coverage``.
 4. ``GET /api/alerts?$expand=evidence&$filter=lastUpdateTime ge <watermark - overlap>``, following
    ``@odata.nextLink`` (or ``$skip`` when the page is full and no link is given).
+5. With ``incidents: true``, ``GET /api/incidents`` with the same filter: Defender XDR incidents
+   as ``incident`` signals on their devices (:mod:`.incidents`), with a token of their own API's
+   audience (``incidents_scope``; permission ``Incident.Read.All``).
 
 The API documents no sort order for alerts, so no page is a safe place to resume from: batches
 before the last carry the watermark the fetch started from (``None`` at first), and the last one
@@ -34,6 +37,7 @@ from clearance.sources._auth import OAuth2ClientCredentials
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
 from clearance.sources._rest import HttpSeams, RestConnection, RestSource
+from clearance.sources.defender.incidents import map_incidents
 from clearance.sources.defender.mapping import (
     DefenderNormalizer,
     machine_identity,
@@ -78,6 +82,9 @@ class DefenderConfig(RestConnection):
     # What Defender's sensors give the machines they run on; set, the machines read each fetch
     # are also the coverage inventory (docs/coverage.md), even with ``machines: false``.
     covers: Literal["edr", "runtime"] | None = None
+    # Defender XDR incidents (docs/sources/defender.md): another API audience, so another token.
+    incidents: bool = False
+    incidents_scope: str = "https://api.security.microsoft.com/.default"
 
 
 class DefenderSource(RestSource[DefenderConfig]):
@@ -105,6 +112,13 @@ class DefenderSource(RestSource[DefenderConfig]):
             client_id=config.client_id,
             client_secret=config.client_secret,
             scope=config.scope,
+        )
+        self._incidents_auth = OAuth2ClientCredentials(
+            self._http,
+            token_url,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            scope=config.incidents_scope,
         )
 
     @classmethod
@@ -148,9 +162,31 @@ class DefenderSource(RestSource[DefenderConfig]):
             yield Batch(
                 signals=batch.signals,
                 quarantined=batch.quarantined,
-                watermark=newest if last else watermark,
+                watermark=newest if last and not self.config.incidents else watermark,
                 identities=tuple(identities) if page == 1 else (),
             )
+        if self.config.incidents:
+            # The list API pages by at most 100 incidents (api-list-incidents: $top ≤ 100).
+            pages = self._paged(
+                "/api/incidents",
+                {k: v for k, v in params.items() if k != "$expand"},
+                top=min(self.config.page_size, 100),
+                auth=self._incidents_auth,
+            )
+            for page, (items, last) in enumerate(pages, start=1):
+                mapped = map_incidents(
+                    items,
+                    source=self.name,
+                    location=f"incidents page {page}: value",
+                    portal=self.config.portal_url,
+                    hosts=hosts,
+                )
+                newest = newest_update(items, newest)
+                yield Batch(
+                    signals=mapped.signals,
+                    quarantined=mapped.quarantined,
+                    watermark=newest if last else watermark,
+                )
         if covers is not None:
             # Last, so that a fetch that fails on alerts does not replace the inventory either.
             yield Batch(coverage=tuple(agents))
@@ -159,14 +195,21 @@ class DefenderSource(RestSource[DefenderConfig]):
         for items, _ in self._paged(path, params):
             yield from items
 
-    def _paged(self, path: str, params: dict[str, str | int]) -> Iterator[tuple[list[Any], bool]]:
+    def _paged(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        *,
+        top: int | None = None,
+        auth: OAuth2ClientCredentials | None = None,
+    ) -> Iterator[tuple[list[Any], bool]]:
         """``(items, is_last_page)`` per page: ``@odata.nextLink`` if given, else ``$skip``."""
-        top = self.config.page_size
+        top = top or self.config.page_size
         query: dict[str, str | int] | None = {**params, "$top": top}
         url = path
         skip = 0
         while True:
-            body = self._http.request_json("GET", url, params=query)
+            body = self._http.request_json("GET", url, params=query, auth=auth)
             items = body.get("value") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise SourceError(self.name, f"{path}: response has no 'value' list")

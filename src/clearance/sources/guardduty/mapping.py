@@ -26,13 +26,13 @@ from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
     Severity,
     Signal,
-    SignalKind,
     SignalStatus,
     SignalUid,
     parse_time,
 )
 from clearance.sources._mapping import RejectedError, parse_json, refs
 from clearance.sources._pages import map_page, newest_time, quarantine_file
+from clearance.sources.guardduty.anomalies import finding_kind
 from clearance.sources.interface import Batch, Quarantined
 
 __all__ = ["GuardDutyNormalizer", "finding_watermark", "map_findings", "severity_of"]
@@ -105,8 +105,13 @@ class _Resource(_Model):
     ContainerDetails: _Container | None = None
 
 
+class _Detection(_Model):
+    Anomaly: dict[str, Any] | None = None
+
+
 class _Service(_Model):
     Archived: bool = False
+    Detection: _Detection | None = None
     Count: int | None = None
     EventFirstSeen: str | None = None
     EventLastSeen: str | None = None
@@ -170,7 +175,9 @@ def _signal(finding: _Finding, digest: str, source: str) -> Signal:
     return Signal(
         uid=SignalUid(f"{source}:{finding.Id}"),
         source=source,
-        kind=SignalKind.DETECTION,
+        kind=finding_kind(
+            finding.Type, anomaly=bool(service.Detection and service.Detection.Anomaly)
+        ),
         title=finding.Title or finding.Type or finding.Id,
         severity=severity_of(finding.Severity),
         confidence=1.0,  # GuardDuty's Confidence field is not populated in practice

@@ -7,6 +7,8 @@ What a fetch does (details and links in ``docs/sources/sentinelone.md``):
   ``pagination.nextCursor`` until it is null.
 * Each threat becomes a signal on its agent (computer name, interface IPs and MACs, Kubernetes
   cluster/namespace/pod/node, container) and each agent an identities group.
+* With ``incidents: true``, threats that share a ``threatInfo.storyline`` also become one
+  ``incident`` signal, filed with the last page (:mod:`.incidents`).
 * With ``covers: edr``, the whole agent inventory last: ``GET {console}/web/api/v2.1/agents``
   following ``pagination.nextCursor``; each agent, its ``lastActiveDate`` and whether it is
   active (and not decommissioned or uninstalled) make the batch's ``coverage``.
@@ -28,12 +30,13 @@ from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from clearance.errors import SourceError
 from clearance.model.coverage import Managed
-from clearance.model.signal import format_time
+from clearance.model.signal import Signal, format_time
 from clearance.sources._auth import StaticAuth
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config
 from clearance.sources._rest import HttpSeams, RestConnection, RestSource
 from clearance.sources.interface import Batch
+from clearance.sources.sentinelone.incidents import storyline_incidents, storylines
 from clearance.sources.sentinelone.mapping import (
     SentinelOneNormalizer,
     managed_agent,
@@ -64,6 +67,8 @@ class SentinelOneConfig(RestConnection):
     # What this console's agents give the hosts they run on; set, each fetch also reads the
     # whole agent inventory (docs/coverage.md).
     covers: Literal["edr", "runtime"] | None = None
+    # Threats sharing a storyline also filed as one incident (docs/sources/sentinelone.md).
+    incidents: bool = False
 
 
 class SentinelOneSource(RestSource[SentinelOneConfig]):
@@ -109,6 +114,8 @@ class SentinelOneSource(RestSource[SentinelOneConfig]):
             params["accountIds"] = ",".join(cfg.account_ids)
         newest = start
         page = 0
+        seen: list[Signal] = []  # the threats' signals, for their storylines (incidents)
+        stories: dict[str, str] = {}
         while True:
             page += 1
             body = self._http.request_json("GET", "/web/api/v2.1/threats", params=params)
@@ -122,9 +129,15 @@ class SentinelOneSource(RestSource[SentinelOneConfig]):
                 items, source=self.name, location=f"threats page {page}: data", console=cfg.base_url
             )
             newest = newest_update(items, newest)
-            yield Batch(
-                batch.signals, batch.quarantined, newest if last else watermark, batch.identities
-            )
+            signals = batch.signals
+            if cfg.incidents:
+                seen += batch.signals
+                stories |= storylines(items)
+                if last:  # grouped over the whole fetch, filed with its last page
+                    signals += storyline_incidents(
+                        seen, stories, source=self.name, console=cfg.base_url
+                    )
+            yield Batch(signals, batch.quarantined, newest if last else watermark, batch.identities)
             if last:
                 break
             params = {**params, "cursor": str(cursor)}
