@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from clearance.model import AssetKind, Severity, SignalKind, SignalStatus, asset
 from clearance.sources.defender.incidents import map_incidents
-from clearance.sources.defender.source import DefenderConfig, DefenderSource
+from clearance.sources.defender.source import DefenderConfig, DefenderNormalizer, DefenderSource
 from clearance.sources.guardduty.anomalies import finding_kind
 from clearance.sources.guardduty.mapping import GuardDutyNormalizer
 from clearance.sources.sentinelone.source import SentinelOneConfig, SentinelOneSource
@@ -76,6 +76,14 @@ def test_a_device_without_a_dns_name_is_named_by_the_machine_inventory() -> None
     hosts = {"24c222b0b60fe148eeece49ac83910cc6a7ef491": "node-a.corp.example"}
     (signal,) = map_incidents([incident], source="xdr", hosts=hosts).signals
     assert signal.assets == (asset(AssetKind.HOST, "node-a.corp.example"),)
+
+
+def test_an_exported_incidents_answer_is_ingested_as_the_pull_path_reads_it() -> None:
+    data = (defender.FIXTURES / INCIDENTS).read_bytes()
+    batch = DefenderNormalizer("xdr").normalize(data, location="incidents.json")
+    pulled = map_incidents(docs_incidents(), source="xdr", location="incidents.json:value")
+    assert batch.signals == pulled.signals
+    assert [q.reason for q in batch.quarantined] == ["no_asset"]
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from clearance.model.signal import (
 )
 from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, identity_group, refs
 from clearance.sources._pages import map_page, newest_time, read_items
+from clearance.sources.defender.incidents import map_incidents
 from clearance.sources.interface import Batch
 
 __all__ = [
@@ -202,8 +203,8 @@ def newest_update(items: list[Any], current: str | None) -> str | None:
 
 
 class DefenderNormalizer:
-    """``clearance ingest --format defender``: an ``/api/alerts`` or ``/api/machines`` response
-    (``{"value": [...]}``), or a JSON list of alerts."""
+    """``clearance ingest --format defender``: an ``/api/alerts``, ``/api/machines`` or
+    ``/api/incidents`` response (``{"value": [...]}``), or a JSON list of alerts or incidents."""
 
     format: ClassVar[str] = "defender"
 
@@ -221,4 +222,9 @@ class DefenderNormalizer:
         ):
             groups = [found[1] for i in items if (found := machine_identity(i)) is not None]
             return Batch(identities=tuple(groups))
+        # An incident has an incidentId and no id of its own; an alert has both.
+        if items and all(
+            isinstance(i, dict) and "incidentId" in i and "id" not in i for i in items
+        ):
+            return map_incidents(items, source=self.source, location=where)
         return map_alerts(items, source=self.source, location=where)
