@@ -84,6 +84,8 @@ class ServerContext:
     # Evidence the service reads about the change itself, per target (the commit's required
     # checks on GitHub: integrations/github_checks.py); None: only what the request brings.
     change_evidence: Callable[[Target], tuple[Report, ...]] | None = None
+    # What else the app holds open (the GitHub App's HTTP client), closed with the context.
+    closing: list[Callable[[], object]] = field(default_factory=list)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _supervisor: threading.Thread | None = field(init=False, default=None)
     _watching: Periodic | None = field(init=False, default=None)
@@ -205,6 +207,8 @@ class ServerContext:
 
     def close(self) -> None:
         self.stop()
+        for close in self.closing:
+            close()
         self.webhook.join(timeout=2.0)
         if self.notifier is not None:
             self.notifier.join(timeout=2.0)
@@ -411,6 +415,7 @@ def create_app(
         deps = mount(app, ctx, integrations)
         if deps.github is not None:
             ctx.settled.append(deps.github.finish)
+            ctx.closing.append(deps.github.app.close)
         if deps.checks is not None:
             ctx.change_evidence = deps.checks.reports
         admission = _admission_access(ctx, integrations)
