@@ -193,6 +193,7 @@ class DecisionService:
             self.on_append_failure()
             raise
         self._policy_stored = True
+        self.evidence.recorded(entry)  # the target's last decision, for its next drift check
         return entry
 
     def get(self, decision_id: str) -> Outcome:
