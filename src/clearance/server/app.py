@@ -58,6 +58,11 @@ from clearance.store.sql import SqlStore
 logger = logging.getLogger(__name__)
 
 
+# Seconds a decision asked off any request (a GitHub gate's, after its webhook was answered)
+# waits for a place: no client is waiting on a connection, and giving up fails the gate.
+OFF_REQUEST_WAIT = 30.0
+
+
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -117,8 +122,9 @@ class ServerContext:
         With ``deadline`` the request was admitted by :attr:`intake` already (its deadline's
         ``check``: refused, unrecorded, once its answer could no longer arrive in time).
         Without one (a decision asked off any request: a GitHub gate's), the call waits for one
-        of ``slots`` up to ``queue_wait`` (OverloadedError, a 429, past it)."""
-        if deadline is None and not self.slots.acquire(timeout=self.settings.queue_wait):
+        of ``slots`` up to :data:`OFF_REQUEST_WAIT` (OverloadedError past it)."""
+        wait = max(self.settings.queue_wait, OFF_REQUEST_WAIT)
+        if deadline is None and not self.slots.acquire(timeout=wait):
             raise OverloadedError(
                 f"{self.settings.max_in_flight} decisions are in flight; retry shortly"
             )
