@@ -144,11 +144,12 @@ class Intake:
             self.in_flight += 1
             return
         limit = deadline.arrived + self.queue_wait
+        own = deadline.at is not None and deadline.at <= limit  # its deadline ends the wait
         if deadline.at is not None:
             limit = min(limit, deadline.at)
         wait = limit - self.clock()
         if wait <= 0:
-            raise self._refusal(deadline)
+            raise self._refusal(deadline, own)
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(turn)
         try:
@@ -160,11 +161,11 @@ class Intake:
             if turn in self._waiters:
                 self._waiters.remove(turn)
             if isinstance(exc, TimeoutError):
-                raise self._refusal(deadline) from None
+                raise self._refusal(deadline, own) from None
             raise
 
-    def _refusal(self, deadline: Deadline) -> OverloadedError:
-        if deadline.passed():
+    def _refusal(self, deadline: Deadline, own: bool) -> OverloadedError:
+        if own or deadline.passed():
             return OverloadedError(f"{deadline.why} passed while it waited; nothing was recorded")
         return OverloadedError(
             f"{self.limit} decisions are in flight and none finished within queue_wait "
