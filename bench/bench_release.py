@@ -159,7 +159,7 @@ def drift(signals: int) -> None:
             text = (ROOT / "examples" / "policy.yaml").read_bytes()
             store.append_decision(decision, snapshot, Caller("user:bench", "local"), now, text)
             evidence = StoredEvidence(store)
-            t = best(lambda: evidence.last_decided(target), repeat=9)
+            t = best(lambda: evidence.last_decided(target, now), repeat=9)
             print(
                 f"drift lookup, last decision with {signals} matched signals: {t * 1e3:.1f} ms CPU"
             )

@@ -53,8 +53,8 @@ from clearance.sources.kev.catalog import enrich, load_catalog
 from clearance.sources.vex.documents import VexStatement, load_document
 from clearance.sources.vex.index import VexIndex
 from clearance.sources.vex.index import apply as apply_vex
-from clearance.store.interface import DecisionFilter, DecisionPage, ExemptionRecord
-from clearance.store.read_cache import Recent, TouchingCache
+from clearance.store.interface import AuditRecord, DecisionFilter, DecisionPage, ExemptionRecord
+from clearance.store.read_cache import Keyed, Recent, TouchingCache
 
 __all__ = [
     "IDENTITY_RETENTION",
@@ -91,11 +91,11 @@ class Evidence(Protocol):
         """Every agent the sources that cover hosts reported in their last inventory."""
         ...
 
-    def last_decided(self, target: Target) -> LastDecision | None:
+    def last_decided(self, target: Target, now: datetime) -> LastDecision | None:
         """The target's most recent recorded decision, where decisions are recorded."""
         ...
 
-    def checks(self, target: Target) -> tuple[CheckEvidence, ...]:
+    def checks(self, target: Target, now: datetime) -> tuple[CheckEvidence, ...]:
         """Failed post-deploy checks of the release running on ``target`` or of the release it
         deploys elsewhere, where checks are recorded."""
         ...
@@ -142,7 +142,7 @@ def assemble(
     }
     drift = None
     compared = _runs_images(exposure) or exposure.template is not None
-    last = evidence.last_decided(target) if compared else None
+    last = evidence.last_decided(target, now) if compared else None
     if last is not None:
         drift = find_drift(exposure, deploying, last.id, last.at, last.snapshot)
     return Snapshot(
@@ -154,7 +154,7 @@ def assemble(
         reports=reports,
         coverage=coverage,
         drift=drift,
-        checks=evidence.checks(target),
+        checks=evidence.checks(target, now),
         template=exposure.template,
         deploying_template=manifest_pod_spec(manifest) if manifest else None,
     )
@@ -234,10 +234,10 @@ class LiveEvidence:
     def coverage(self, now: datetime) -> Sequence[Managed]:
         return self._agents
 
-    def last_decided(self, target: Target) -> LastDecision | None:
+    def last_decided(self, target: Target, now: datetime) -> LastDecision | None:
         return None  # a check without a store has no history to drift from
 
-    def checks(self, target: Target) -> tuple[CheckEvidence, ...]:
+    def checks(self, target: Target, now: datetime) -> tuple[CheckEvidence, ...]:
         return ()  # nor any post-deploy checks recorded
 
 
@@ -329,6 +329,10 @@ class StoredEvidence:
         self._coverage_seen = -1
         self._graph: tuple[int, datetime, IdentityGraph] | None = None
         self._read_cache = read_cache
+        self.last_cache: Keyed[LastDecision | None] = Keyed(read_cache)
+        self.check_cache: Keyed[tuple[CheckEvidence, ...]] = Keyed(read_cache)
+        found = getattr(store, "checks_generation_of", None)
+        self._checks_generation: Callable[[Target], int] | None = found if callable(found) else None
 
     def identities(self, now: datetime) -> IdentityGraph:
         """The graph of every group seen within :data:`IDENTITY_RETENTION`, rebuilt when the
@@ -366,15 +370,36 @@ class StoredEvidence:
             self._coverage_seen = generation
         return self.coverage_cache.get(now, lambda: AgentIndex(self.store.coverage()))
 
-    def last_decided(self, target: Target) -> LastDecision | None:
-        page = self.store.list_decisions(DecisionFilter(target_key=target.key), limit=1)
-        if not page.records:
-            return None
-        record = page.records[0]
-        return LastDecision(record.decision_id, utc(record.at), record.snapshot)
+    def last_decided(self, target: Target, now: datetime) -> LastDecision | None:
+        """Kept per target (``last_cache``): this process's own appends replace it at once
+        (:meth:`recorded`), another replica's are read within ``read_cache``."""
 
-    def checks(self, target: Target) -> tuple[CheckEvidence, ...]:
-        return self.store.checks_for(target)
+        def load() -> tuple[int, LastDecision | None]:
+            page = self.store.list_decisions(DecisionFilter(target_key=target.key), limit=1)
+            if not page.records:
+                return 0, None
+            record = page.records[0]
+            return record.seq, LastDecision(record.decision_id, utc(record.at), record.snapshot)
+
+        return self.last_cache.get(target.key, now, 0, load)
+
+    def recorded(self, record: AuditRecord) -> None:
+        """``record`` was just appended by this process: it is its target's last decision."""
+        key = record.decision["target"]
+        target_key = f"{key['cluster']}/{key['namespace']}/{key['workload']}"
+        last = LastDecision(record.decision_id, utc(record.at), record.snapshot)
+        self.last_cache.put(target_key, utc(record.at), 0, record.seq, last)
+
+    def checks(self, target: Target, now: datetime) -> tuple[CheckEvidence, ...]:
+        """Kept per target and release while the store's checks and this target's deployments
+        are unchanged in this process (``check_cache``), within ``read_cache``."""
+        generation = self._checks_generation(target) if self._checks_generation else -1
+        if generation < 0:
+            return self.store.checks_for(target)
+        key = f"{target.environment}|{target.key}|{' '.join(sorted(map(str, target.images)))}"
+        return self.check_cache.get(
+            key, now, generation, lambda: (0, self.store.checks_for(target))
+        )
 
 
 class _Readable(Protocol):

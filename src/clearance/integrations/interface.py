@@ -11,7 +11,7 @@ Their errors (``IntegrationError``: ``PayloadError``, ``SignatureError``, ``Call
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,7 +67,9 @@ class Decider(Protocol):
     (a Kubernetes dry-run request); everything else about it is the same. ``manifest`` is the
     Kubernetes object about to be applied when the caller has it (admission), so the inventory
     can compute the nodes a new pod template may be scheduled on. The :class:`Answer` carries the
-    approval status, so a gate opens once the approvals are given.
+    approval status, so a gate opens once the approvals are given. ``deadline``, when the
+    request has one, is called (with what would happen next) before the decision is computed
+    and before it is recorded, and raises once its answer could no longer arrive in time.
     Raises :class:`clearance.errors.ClearanceError` subclasses only.
     """
 
@@ -78,6 +80,7 @@ class Decider(Protocol):
         *,
         record: bool = True,
         manifest: Mapping[str, Any] | None = None,
+        deadline: Callable[[str], object] | None = None,
     ) -> Answer: ...
 
 

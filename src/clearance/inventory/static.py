@@ -59,12 +59,31 @@ class _File(BaseModel):
     targets: list[_Entry]
 
 
+MERGED_ENTRIES = 4096  # distinct (target, implied assets) kept; beyond, start over
+
+
 class StaticInventory:
     Config: ClassVar[type[BaseModel]] = StaticInventoryConfig
 
     def __init__(self, name: str, entries: dict[str, tuple[ExposedAsset, ...]]) -> None:
         self.name = name
         self._entries = entries
+        # A target's listed assets never change once loaded; with what a request implies (its
+        # images, its manifest's) they are merged and sorted once per distinct request shape.
+        self._merged_cache: dict[tuple[str, tuple[ExposedAsset, ...]], tuple[ExposedAsset, ...]]
+        self._merged_cache = {}
+
+    def _merged(
+        self, key_of_target: str, assets: tuple[ExposedAsset, ...], implied: list[ExposedAsset]
+    ) -> tuple[ExposedAsset, ...]:
+        key = (key_of_target, tuple(implied))  # the listed assets are the target key's
+        merged = self._merged_cache.get(key)
+        if merged is None:
+            merged = tuple(sorted({*assets, *implied}))
+            if len(self._merged_cache) >= MERGED_ENTRIES:
+                self._merged_cache.clear()
+            self._merged_cache[key] = merged
+        return merged
 
     @classmethod
     def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> StaticInventory:
@@ -148,7 +167,7 @@ class StaticInventory:
             for image in manifest_images(manifest or {})
         ]
         exposure = Exposure(
-            target=target, assets=tuple(sorted({*assets, *implied})), inventory=self.name
+            target=target, assets=self._merged(target.key, assets, implied), inventory=self.name
         )
         return exposure if identities is None else expand_hosts(exposure, identities)
 

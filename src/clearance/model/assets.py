@@ -102,8 +102,12 @@ class ImageRef:
         return text
 
 
+@lru_cache(maxsize=8192)
 def parse_image(value: str) -> ImageRef:
     """Parse ``[registry/]repo[:tag][@sha256:…]`` the way container runtimes do.
+
+    Memoized (an ImageRef is immutable): a decision compares the same few image names many
+    times over (index keys, drift against the last decision, change-aware matching).
 
     Docker Hub shorthands are expanded (``nginx`` → ``docker.io/library/nginx``) so that the
     name in a pod spec matches the name a scanner reports. Runtime prefixes seen in

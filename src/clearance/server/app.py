@@ -38,6 +38,7 @@ from clearance.policy.schema import duration_seconds
 from clearance.server import errors
 from clearance.server.auth import Authenticator, Principal
 from clearance.server.guard import AdmissionAccess, BodyLimits, RequestGuard
+from clearance.server.intake import Intake
 from clearance.server.metrics import Metrics
 from clearance.server.requestlog import RequestId, configure_logging
 from clearance.server.settings import ServerSettings, load_settings
@@ -55,6 +56,11 @@ from clearance.store.interface import Caller
 from clearance.store.sql import SqlStore
 
 logger = logging.getLogger(__name__)
+
+
+# Seconds a decision asked off any request (a GitHub gate's, after its webhook was answered)
+# waits for a place: no client is waiting on a connection, and giving up fails the gate.
+OFF_REQUEST_WAIT = 30.0
 
 
 def system_clock() -> datetime:
@@ -77,6 +83,9 @@ class ServerContext:
     notifier: Notifier | None = None
     watcher: Watcher | None = None  # None: watching after the deploy is off (settings.watch)
     lapses: Lapses | None = None  # None: no environment is notified
+    # Requests that decide are admitted here, on the event loop, before any thread is taken
+    # (clearance.server.intake); ``slots`` bounds the decisions asked off a request (GitHub's).
+    intake: Intake = field(init=False)
     slots: threading.BoundedSemaphore = field(init=False)
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
@@ -92,6 +101,7 @@ class ServerContext:
     _sweeping: Periodic | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        self.intake = Intake(self.settings.max_in_flight, self.settings.queue_wait)
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
 
     @property
@@ -109,21 +119,35 @@ class ServerContext:
         computing: threading.BoundedSemaphore | None = None,
         record: bool = True,
         reports: tuple[Report, ...] = (),
+        deadline: Callable[[str], object] | None = None,
     ) -> Outcome:
-        """Decide within the service's limit on decisions in flight (OverloadedError, a 429,
-        past ``queue_wait``) and count the verdict: the API and every integration ask here."""
+        """Decide within the service's limit on decisions in flight and count the verdict:
+        the API and every integration ask here.
+
+        With ``deadline`` the request was admitted by :attr:`intake` already (its deadline's
+        ``check``: refused, unrecorded, once its answer could no longer arrive in time).
+        Without one (a decision asked off any request: a GitHub gate's), the call waits for one
+        of ``slots`` up to :data:`OFF_REQUEST_WAIT` (OverloadedError past it)."""
         if self.change_evidence is not None:  # read before taking a slot: it waits on GitHub
             reports = (*reports, *self.change_evidence(target))
-        if not self.slots.acquire(timeout=self.settings.queue_wait):
+        wait = max(self.settings.queue_wait, OFF_REQUEST_WAIT)
+        if deadline is None and not self.slots.acquire(timeout=wait):
             raise OverloadedError(
                 f"{self.settings.max_in_flight} decisions are in flight; retry shortly"
             )
         try:
             outcome = self.decisions.decide(
-                target, caller, manifest, computing=computing, record=record, reports=reports
+                target,
+                caller,
+                manifest,
+                computing=computing,
+                record=record,
+                reports=reports,
+                deadline=deadline,
             )
         finally:
-            self.slots.release()
+            if deadline is None:
+                self.slots.release()
         decision = outcome.record.decision
         self.metrics.decided(
             decision["verdict"],

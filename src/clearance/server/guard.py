@@ -148,6 +148,8 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # When the request arrived: its deadline counts from here (clearance.server.intake).
+        scope.setdefault("state", {})["arrived"] = self.ctx.intake.clock()
         route = classify(scope["method"], scope["path"], self.limits)
         headers = _headers(scope)
         declared = headers.get("content-length", "")

@@ -38,10 +38,15 @@ class ServiceDecider:
         *,
         record: bool = True,
         manifest: Mapping[str, Any] | None = None,
+        deadline: Callable[[str], object] | None = None,
     ) -> Answer:
         # ``manifest``: the object being admitted; the inventory reads its images (and a new
         # workload's scheduling constraints) beside what it already knows of the target.
-        outcome = self.ctx.decide(target, caller, manifest, computing=self.computing, record=record)
+        # ``deadline``: the request's (the route admitted it); raises once its answer could no
+        # longer arrive in time, before the decision is computed and before it is recorded.
+        outcome = self.ctx.decide(
+            target, caller, manifest, computing=self.computing, record=record, deadline=deadline
+        )
         d = outcome.decision
         if d is None:  # decide() returns the decision it computed; never a read-back
             raise ClearanceError(f"decision {outcome.record.decision_id} came back without data")

@@ -6,8 +6,8 @@ be ``clearance.yaml`` itself once its loader accepts the key) or from a file tha
 these keys. Every field is optional; the defaults accept API tokens only::
 
     server:
-      max_in_flight: 64            # decisions computed at once; beyond, wait up to queue_wait
-      queue_wait: 2.0              # seconds; … then answer 429 with Retry-After
+      max_in_flight: 16            # requests deciding at once; beyond, wait up to queue_wait
+      queue_wait: 0.5              # seconds (or the request's own deadline); then 429
       read_cache: 0.5              # seconds other replicas' writes may take to be seen
       token_groups:                # API token name → groups (approval rights)
         alice: [security]
@@ -289,8 +289,11 @@ class AuditSettings(_Strict):
 
 
 class ServerSettings(_Strict):
-    max_in_flight: int = Field(default=64, ge=1, le=10_000)
-    queue_wait: float = Field(default=2.0, ge=0, le=60, description="seconds")
+    # Measured (docs/benchmarks.md, open loop): past capacity, more in flight only stretched
+    # every answer (GIL contention starves the event loop that reads requests), and a long
+    # queue_wait is a standing queue every accepted request waits through.
+    max_in_flight: int = Field(default=16, ge=1, le=10_000)
+    queue_wait: float = Field(default=0.5, ge=0, le=60, description="seconds")
     retry_after: int = Field(default=1, ge=1, le=3600, description="seconds, for 429/503")
     read_cache: float = Field(
         default=0.5,

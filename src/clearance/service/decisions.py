@@ -136,6 +136,7 @@ class DecisionService:
         computing: AbstractContextManager[Any] | None = None,
         record: bool = True,
         reports: tuple[Report, ...] = (),
+        deadline: Callable[[str], object] | None = None,
     ) -> Outcome:
         """Decide ``target`` now, record it, and return it with its approval state.
 
@@ -144,14 +145,22 @@ class DecisionService:
         bounding how many records can share one commit. ``record=False`` is a dry run (an
         admission ``dryRun``): decided from the same snapshot, with its approval state, but not
         appended to the log.
+
+        ``deadline`` (the request's, :mod:`clearance.server.intake`) raises when the answer
+        could no longer arrive in time: it is asked once computing may start and again before
+        the append, so a request refused for its deadline leaves no record behind.
         """
         with computing or nullcontext():
+            if deadline is not None:
+                deadline("the decision was computed")
             # Read the clock once computing: decisions then read the caches in time order.
             now = self.clock()
             self.policy.environment(target.environment)  # unknown environment: TargetError
             snapshot = self.snapshot(target, now, manifest, reports)
             decision = decide(target, snapshot, self.policy, now)
         if record and self._audit:
+            if deadline is not None:
+                deadline("the decision was recorded")
             entry = self.record(decision, snapshot, caller, now)
         else:  # a dry run, or benchmark-only (see bench/bench_http_decisions.py)
             entry = _unrecorded(decision, caller)
@@ -184,6 +193,7 @@ class DecisionService:
             self.on_append_failure()
             raise
         self._policy_stored = True
+        self.evidence.recorded(entry)  # the target's last decision, for its next drift check
         return entry
 
     def get(self, decision_id: str) -> Outcome:

@@ -96,3 +96,61 @@ class TouchingCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+V = TypeVar("V")
+
+
+class Keyed(Generic[V]):
+    """One value per key (a target's last decision, its post-deploy checks), fresh while:
+
+    * its ``generation`` (what this process's own writes bump, as the caller reads it before
+      loading) is still the one it was loaded at: those writes are seen at once;
+    * as for :class:`Recent`, less than ``ttl`` seconds have passed on both clocks since it was
+      loaded, so another replica's write is seen within ``ttl``.
+
+    :meth:`put` keeps what this process just wrote (its last decision of a target) without a
+    read; ``order`` (the record's ``seq``) keeps a slower writer from replacing a newer value.
+    ``ttl = 0`` turns the cache off.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[int, float, datetime, int, V]] = {}
+
+    def get(self, key: str, now: datetime, generation: int, load: Callable[[], tuple[int, V]]) -> V:
+        """The value for ``key``; ``load`` returns (its order, the value) from the store."""
+        if self.ttl <= 0:
+            return load()[1]
+        entry = self._entries.get(key)
+        if entry is not None:
+            at_generation, loaded_at, loaded_for, _, value = entry
+            moved = (now - loaded_for).total_seconds()
+            if (
+                at_generation == generation
+                and time.monotonic() - loaded_at < self.ttl
+                and 0 <= moved < self.ttl
+            ):
+                return value
+        order, value = load()
+        self._keep(key, (generation, time.monotonic(), now, order, value))
+        return value
+
+    def put(self, key: str, now: datetime, generation: int, order: int, value: V) -> None:
+        if self.ttl > 0:
+            self._keep(key, (generation, time.monotonic(), now, order, value))
+
+    def _keep(self, key: str, entry: tuple[int, float, datetime, int, V]) -> None:
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            kept = self._entries.get(key)
+            # A late reader or writer does not replace a newer value (order), nor one loaded
+            # for a later moment of the service clock.
+            if kept is None or (entry[0], entry[3], entry[2]) >= (kept[0], kept[3], kept[2]):
+                self._entries[key] = entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

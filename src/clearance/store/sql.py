@@ -91,6 +91,10 @@ class SqlStore:
         self.approvals_generation = 0
         self.identities_generation = 0
         self.coverage_generation = 0
+        # What post-deploy checks a decision reads: any check this process records, and the
+        # deployment noted for one target (keyed as deployments are), change it.
+        self.checks_generation = 0
+        self._deployed_generations: dict[str, int] = {}
 
     @classmethod
     def open(
@@ -194,10 +198,12 @@ class SqlStore:
     ) -> deployments.Deployment:
         """Note that ``decision_id``'s target was deployed (NotFoundError for an unknown one)."""
         record = self.get_decision(decision_id)
-        with self.db.write("note deployment") as conn:
-            return deployments.note(
-                conn, decision_id, dict(record.decision["target"]), via, by, utc(now)
-            )
+        target = dict(record.decision["target"])
+        try:
+            with self.db.write("note deployment") as conn:
+                return deployments.note(conn, decision_id, target, via, by, utc(now))
+        finally:
+            self._deployed_generations[deployments.key_of(target)] = next(self._generations)
 
     def record_check(
         self, decision_id: str, report: Report, by: str | None, now: datetime
@@ -216,12 +222,21 @@ class SqlStore:
             at=now,
             report=report,
         )
-        with self.db.write("record post-deploy check") as conn:
-            checks.add(conn, check, release_key(target.images), by)
-            events.record_change(
-                conn, events.EventKind.CHECK_RECORDED, events.CHECK, check.id, None, by, now
-            )
+        try:
+            with self.db.write("record post-deploy check") as conn:
+                checks.add(conn, check, release_key(target.images), by)
+                events.record_change(
+                    conn, events.EventKind.CHECK_RECORDED, events.CHECK, check.id, None, by, now
+                )
+        finally:
+            self.checks_generation = next(self._generations)
         return check
+
+    def checks_generation_of(self, target: Target) -> int:
+        """Changes whenever :meth:`checks_for` of ``target`` may, by this process's writes
+        (numbers only grow, so the larger of the two changes when either does)."""
+        deployed = self._deployed_generations.get(deployments.key_of(target.to_dict()), 0)
+        return max(self.checks_generation, deployed)
 
     def checks_for(self, target: Target) -> tuple[CheckEvidence, ...]:
         """The failed latest checks a decision of ``target`` reads: of the release running on

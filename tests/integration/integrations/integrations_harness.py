@@ -20,7 +20,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -120,8 +120,11 @@ class EngineDecider:
         *,
         record: bool = True,
         manifest: Mapping[str, Any] | None = None,
+        deadline: Callable[[str], object] | None = None,
     ) -> Answer:
         self.calls.append((target, caller, record))
+        if deadline is not None:
+            deadline("the decision was computed")
         self.policy.environment(target.environment)
         snapshot = live_snapshot(self.config, target, self.now)
         decision = decide(target, snapshot, self.policy, self.now)

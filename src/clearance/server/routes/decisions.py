@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from clearance.errors import InvalidInputError, ReportError
 from clearance.model.checks import PostDeployCheck
@@ -14,6 +16,7 @@ from clearance.model.reports import Report
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
 from clearance.model.target import ChangeInfo, Target
+from clearance.server.app import ServerContext
 from clearance.server.bodies import (
     ApprovalRequest,
     BreakGlassRequest,
@@ -23,6 +26,7 @@ from clearance.server.bodies import (
     Name,
     in_utc,
 )
+from clearance.server.intake import budget_from_header
 from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
@@ -30,14 +34,32 @@ from clearance.service.decisions import Outcome
 from clearance.service.notifications import shown
 from clearance.service.signers import requested_by
 from clearance.sources.reports import read_report
-from clearance.store.interface import Approval, ApprovalOutcome, DecisionFilter
+from clearance.store.interface import Approval, ApprovalOutcome, Caller, DecisionFilter
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
 
 @router.post("", status_code=200, summary="Decide a deploy (recorded before it is returned)")
-def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
+async def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
+    """Admitted on the event loop before any thread is taken (clearance.server.intake): past
+    ``max_in_flight`` a request waits at most ``queue_wait`` or its ``X-Clearance-Timeout``,
+    then 429; one whose deadline passes before it is computed or recorded leaves no record."""
     ctx = context(request)
+    deadline = ctx.intake.deadline(
+        getattr(request.state, "arrived", None),
+        budget_from_header(request.headers),
+        "the request's X-Clearance-Timeout",
+    )
+    async with ctx.intake.admitted(deadline):
+        answer = await run_in_threadpool(_ask, ctx, body, who, deadline.check)
+    # A Response passes through as is: the decision is plain JSON already, and walking it with
+    # FastAPI's encoder cost more than deciding it.
+    return JSONResponse(answer)
+
+
+def _ask(
+    ctx: ServerContext, body: DecisionRequest, who: Caller, deadline: Callable[[str], object]
+) -> dict[str, object]:
     change = body.change
     target = Target.of(
         environment=body.environment,
@@ -51,10 +73,8 @@ def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResponse:
             actor=change.actor if change else None,
         ),
     )
-    outcome = ctx.decide(target, who, body.manifest, reports=_reports(body))
-    # A Response passes through as is: the decision is plain JSON already, and walking it with
-    # FastAPI's encoder cost more than deciding it.
-    return JSONResponse(outcome.to_dict())
+    reports = _reports(body)
+    return ctx.decide(target, who, body.manifest, reports=reports, deadline=deadline).to_dict()
 
 
 def _reports(body: DecisionRequest) -> tuple[Report, ...]:

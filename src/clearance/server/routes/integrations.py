@@ -16,10 +16,9 @@ answered in the dialect's own terms (admission: the configured stance; Flagger: 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -36,6 +35,7 @@ from clearance.integrations.metrics import IntegrationMetrics
 from clearance.integrations.settings import IntegrationSettings
 from clearance.model.decision import Verdict
 from clearance.server.guard import JsonBodyError, client_names, parse_json, principal_of
+from clearance.server.intake import Deadline, Intake, go_duration
 from clearance.store.interface import Caller, Scope
 
 logger = logging.getLogger(__name__)
@@ -50,19 +50,24 @@ class IntegrationDeps:
     github: GitHubGates | None = None  # None: the GitHub webhook answers 404 (not configured)
     checks: GitHubChecks | None = None  # None: no commit's checks are read (github.checks)
     # Decisions in flight in these routes (each on a worker thread); the rest wait their turn
-    # in arrival order. The decider bounds the CPU-bound part itself (ServiceDecider.computing:
-    # threads fighting over the GIL only stretch the tail); the others in flight are waiting
-    # for the audit log, and the more wait, the more records one group commit carries.
+    # in arrival order, until their deadline (clearance.server.intake). The decider bounds the
+    # CPU-bound part itself (ServiceDecider.computing: threads fighting over the GIL only
+    # stretch the tail); the others in flight are waiting for the audit log, and the more
+    # wait, the more records one group commit carries. ``mount`` shares the service's intake
+    # (its ``max_in_flight`` and ``queue_wait``); deps built by hand get one of ``concurrency``.
     concurrency: int = 32
+    intake: Intake | None = None
     # Note a deploy the integration let through (decision id, integration, caller), so the
     # target is watched after the deploy (clearance.service.watch); None: nothing is noted.
     deployed: Callable[[str, str, str], object] | None = None
-    _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
-    def slots(self) -> asyncio.Semaphore:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.concurrency)
-        return self._slots
+    def admission(self) -> Intake:
+        if self.intake is None:
+            self.intake = Intake(self.concurrency, queue_wait=HAND_BUILT_QUEUE_WAIT)
+        return self.intake
+
+
+HAND_BUILT_QUEUE_WAIT = 60.0  # seconds: deps built without the service wait about as long
 
 
 def problem(status: int, detail: str, field: str | None = None) -> JSONResponse:
@@ -123,11 +128,27 @@ async def _authenticated(
         return problem(401, str(exc))
 
 
+def deadline_of(deps: IntegrationDeps, request: Request, budget: float | None = None) -> Deadline:
+    """The request's deadline: ``budget`` seconds from its arrival (None: only the wait for
+    a place is bounded, by ``queue_wait``)."""
+    arrived = getattr(request.state, "arrived", None)
+    return deps.admission().deadline(arrived, budget, "the caller's timeout")
+
+
 async def _decide(
-    deps: IntegrationDeps, integration: str, target: Any, caller: Caller, **kw: Any
+    deps: IntegrationDeps,
+    integration: str,
+    target: Any,
+    caller: Caller,
+    deadline: Deadline,
+    **kw: Any,
 ) -> Answer:
-    async with deps.slots():
-        ans: Answer = await run_in_threadpool(lambda: deps.decider.decide(target, caller, **kw))
+    # Admitted on the event loop before a thread is taken; the decider asks the deadline again
+    # before it computes and before it records.
+    async with deps.admission().admitted(deadline):
+        ans: Answer = await run_in_threadpool(
+            lambda: deps.decider.decide(target, caller, deadline=deadline.check, **kw)
+        )
     deps.metrics.observe(integration, ans.decision)
     goes = integration in LETS_THROUGH and ans.recorded and ans.verdict is Verdict.PROCEED
     if deps.deployed is not None and goes:
@@ -247,9 +268,21 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
                 admission.stance_answer(review, cfg.unknown_kind == "allow", target.why)
             )
         try:
-            # A dry run is decided like any request but not recorded as a deploy.
+            # A dry run is decided like any request but not recorded as a deploy. The API
+            # server gives up after the webhook's timeoutSeconds, which client-go sends as
+            # ?timeout=5s on the URL: past it, the answer is the error stance, unrecorded.
+            budget = go_duration(request.query_params.get("timeout", ""))
+            deadline = deps.admission().deadline(
+                getattr(request.state, "arrived", None), budget, "the API server's timeout"
+            )
             ans = await _decide(
-                deps, "admission", target, caller, record=not review.dry_run, manifest=review.obj
+                deps,
+                "admission",
+                target,
+                caller,
+                deadline,
+                record=not review.dry_run,
+                manifest=review.obj,
             )
         except ClearanceError as exc:
             logger.warning("admission %s: cannot decide: %s", review.uid, exc)
@@ -279,7 +312,7 @@ def _argo_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         except PayloadError as exc:
             return problem(400, str(exc), exc.field)
         try:
-            ans = await _decide(deps, "argo", target, caller)
+            ans = await _decide(deps, "argo", target, caller, deadline_of(deps, request))
         except TargetError as exc:
             return problem(422, str(exc), "environment")
         except ClearanceError as exc:
@@ -332,7 +365,7 @@ def _flagger_routes(router: APIRouter, deps: IntegrationDeps) -> None:
         if isinstance(caller, JSONResponse):
             return caller
         try:
-            ans = await _decide(deps, "flagger", target, caller)
+            ans = await _decide(deps, "flagger", target, caller, deadline_of(deps, request))
         except ClearanceError as exc:
             # Hold (403), never go on, when Clearance cannot decide.
             return PlainTextResponse(f"Clearance {hook}: cannot decide: {exc}", status_code=403)
@@ -388,6 +421,7 @@ def mount(
         )
     deps = IntegrationDeps(decider, settings, service_authenticator(ctx), metrics, gates, checks)
     deps.concurrency = concurrency
+    deps.intake = ctx.intake  # one limit for every route that decides
     deps.deployed = lambda decision_id, via, by: ctx.store.note_deployed(
         decision_id, via, by, ctx.clock()
     )

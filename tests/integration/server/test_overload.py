@@ -1,0 +1,235 @@
+"""Overload is refused at the door, not queued: past ``max_in_flight`` a request waits at most
+``queue_wait`` or its own deadline, and a request whose answer could not arrive in time is
+refused (429 with Retry-After; the admission webhook answers its ``on_error`` stance) without
+deciding or recording anything.
+
+The service is real (uvicorn on loopback, over SQLite and PostgreSQL). Places are held by the
+test, deadlines are moved with a stand-in for the intake's monotonic clock: nothing here
+asserts on how long anything took.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clearance.integrations.settings import IntegrationSettings
+from clearance.model.snapshot import Snapshot
+from clearance.model.target import Target
+from clearance.service.decisions import Outcome
+from clearance.store.interface import Caller
+from server_harness import Live
+
+BODY = {
+    "environment": "production",
+    "cluster": "prod-eu",
+    "namespace": "shop",
+    "workload": "deployment/clean",
+}
+ADMISSION = "/v1/integrations/k8s/admission"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+
+
+@dataclass
+class Moving:
+    """A stand-in for the intake's monotonic clock."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recorded(server: Live) -> int:
+    return len(server.ctx.store.list_decisions().records)
+
+
+def computed(server: Live) -> list[Target]:
+    """Count the decisions the service starts computing from now on."""
+    calls: list[Target] = []
+    real = server.ctx.decisions.snapshot
+
+    def snapshot(target: Target, *args: Any, **kwargs: Any) -> Snapshot:
+        calls.append(target)
+        return real(target, *args, **kwargs)
+
+    server.ctx.decisions.snapshot = snapshot  # type: ignore[method-assign]
+    return calls
+
+
+@contextmanager
+def every_place_taken(server: Live) -> Iterator[None]:
+    """Fill the intake (as that many decisions in flight would) for the block's duration."""
+    intake = server.ctx.intake
+    intake.in_flight = intake.limit
+    try:
+        yield
+    finally:
+        intake.in_flight = 0
+
+
+def test_a_full_service_refuses_at_once_without_deciding(live: Callable[..., Live]) -> None:
+    server = live(max_in_flight=2, queue_wait=0)
+    started = computed(server)
+    with every_place_taken(server), server.client("ci") as c:
+        response = c.post("/v1/decisions", json=BODY)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+    assert "2 decisions are in flight" in response.json()["detail"]
+    assert started == []
+    assert recorded(server) == 0
+    server.ask("clean")  # a place free again: decided and recorded
+    assert recorded(server) == 1
+
+
+def test_a_request_whose_timeout_has_passed_is_refused_unrecorded(
+    live: Callable[..., Live],
+) -> None:
+    server = live()
+    started = computed(server)
+    with server.client("ci") as c:
+        response = c.post("/v1/decisions", json=BODY, headers={"X-Clearance-Timeout": "0"})
+        malformed = c.post("/v1/decisions", json=BODY, headers={"X-Clearance-Timeout": "soon"})
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+    assert "X-Clearance-Timeout passed" in response.json()["detail"]
+    assert malformed.status_code == 422
+    assert malformed.json()["errors"][0]["field"] == "header.X-Clearance-Timeout"
+    assert started == []
+    assert recorded(server) == 0
+
+
+def test_a_waiter_gives_up_at_its_own_deadline_before_queue_wait(
+    live: Callable[..., Live],
+) -> None:
+    server = live(max_in_flight=1, queue_wait=60)
+    started = computed(server)
+    with every_place_taken(server), server.client("ci") as c:
+        # queue_wait would keep it a minute; its own timeout ends the wait first.
+        response = c.post("/v1/decisions", json=BODY, headers={"X-Clearance-Timeout": "0.2"})
+    assert response.status_code == 429
+    assert "passed while it waited" in response.json()["detail"]
+    assert started == []
+    assert recorded(server) == 0
+
+
+def test_a_deadline_that_passes_while_deciding_leaves_no_record(
+    live: Callable[..., Live],
+) -> None:
+    server = live()
+    clock = Moving()
+    server.ctx.intake.clock = clock
+    real = server.ctx.decisions.snapshot
+
+    def slow_snapshot(*args: Any, **kwargs: Any) -> Snapshot:
+        clock.now += 10  # computing took longer than the caller would wait
+        return real(*args, **kwargs)
+
+    server.ctx.decisions.snapshot = slow_snapshot  # type: ignore[method-assign]
+    with server.client("ci") as c:
+        late = c.post("/v1/decisions", json=BODY, headers={"X-Clearance-Timeout": "5"})
+        patient = c.post("/v1/decisions", json=BODY, headers={"X-Clearance-Timeout": "60"})
+    assert late.status_code == 429
+    assert "before the decision was recorded" in late.json()["detail"]
+    assert patient.status_code == 200
+    assert [r.decision_id for r in server.ctx.store.list_decisions().records] == [
+        patient.json()["id"]
+    ]
+
+
+def test_a_waiter_is_admitted_in_turn_when_a_place_frees(live: Callable[..., Live]) -> None:
+    server = live(max_in_flight=1, queue_wait=30)
+    release, entered = threading.Event(), threading.Event()
+    real = server.ctx.decisions.decide
+
+    def held(
+        target: Target, caller: Caller, manifest: Mapping[str, Any] | None = None, **kw: Any
+    ) -> Outcome:
+        if not entered.is_set():
+            entered.set()
+            release.wait(10)
+        return real(target, caller, manifest, **kw)
+
+    server.ctx.decisions.decide = held  # type: ignore[method-assign]
+    answers: list[Any] = []
+    first = threading.Thread(target=lambda: answers.append(server.ask("clean")))
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=lambda: answers.append(server.ask("medium")))
+    second.start()
+    for _ in range(1000):  # the second waits on the event loop, holding no thread
+        if server.ctx.intake.waiting == 1:
+            break
+        threading.Event().wait(0.01)
+    assert server.ctx.intake.waiting == 1
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(answers) == 2
+    assert recorded(server) == 2
+    assert (server.ctx.intake.in_flight, server.ctx.intake.waiting) == (0, 0)
+
+
+def _admission_settings() -> IntegrationSettings:
+    return IntegrationSettings.model_validate(
+        {"admission": {"cluster": "prod-eu", "namespaces": {"shop": "production"}}}
+    )
+
+
+def _review(name: str) -> dict[str, Any]:
+    path = FIXTURES / "admission" / "admissionreview.v1.deployment-create.kube-review.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    data["request"] |= {"namespace": "shop", "name": name, "dryRun": False}
+    return data
+
+
+def _admit(server: Live, timeout: str) -> dict[str, Any]:
+    with server.client("ci") as c:
+        response = c.post(ADMISSION, params={"timeout": timeout}, json=_review("clean"))
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()["response"]
+    return answer
+
+
+def test_admission_past_capacity_answers_its_error_stance_unrecorded(
+    live: Callable[..., Live],
+) -> None:
+    server = live(max_in_flight=1, queue_wait=0, integrations=_admission_settings())
+    started = computed(server)
+    with every_place_taken(server):
+        answer = _admit(server, "5s")
+    assert answer["allowed"] is False  # on_error: deny (the default stance)
+    assert "in flight" in answer["status"]["message"]
+    assert started == []
+    assert recorded(server) == 0
+    assert _admit(server, "5s")["uid"] == _review("clean")["request"]["uid"]
+    assert recorded(server) == 1
+
+
+def test_admission_past_the_api_servers_timeout_is_not_recorded(
+    live: Callable[..., Live],
+) -> None:
+    server = live(integrations=_admission_settings())
+    clock = Moving()
+    server.ctx.intake.clock = clock
+    real = server.ctx.decisions.snapshot
+
+    def slow_snapshot(*args: Any, **kwargs: Any) -> Snapshot:
+        clock.now += 6  # longer than the webhook's timeoutSeconds (5)
+        return real(*args, **kwargs)
+
+    server.ctx.decisions.snapshot = slow_snapshot  # type: ignore[method-assign]
+    answer = _admit(server, "5s")
+    assert answer["allowed"] is False
+    assert "the API server's timeout passed" in answer["status"]["message"]
+    assert recorded(server) == 0
+    # Without the parameter (an API server that sends none) there is no deadline to miss.
+    with server.client("ci") as c:
+        unbounded = c.post(ADMISSION, json=_review("clean")).json()["response"]
+    assert "auditAnnotations" in unbounded
+    assert recorded(server) == 1
