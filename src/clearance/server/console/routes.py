@@ -9,6 +9,7 @@ evidence bound) holds here by construction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
 from importlib import resources
 from typing import Annotated, Any
@@ -195,29 +196,14 @@ def answer(
     outcome: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    console = console_of(request)
-    session, refused = _may_act(console, request, csrf)
-    if refused is not None:
-        return refused
-    assert session is not None
-    ctx = console.ctx
-    try:
+    def approve(session: Session, ctx: ServerContext) -> str:
         body = ApprovalRequest.model_validate({"outcome": outcome, "reason": reason})
-        before = ctx.decisions.get(decision_id).state
         ctx.approvals.answer(
             decision_id, session.caller, ApprovalOutcome(body.outcome), body.reason, ctx.clock()
         )
-        after = ctx.decisions.get(decision_id).state
-    except ValidationError as exc:
-        return _decision_page(console, session, decision_id, error=_field_error(exc), status=422)
-    except ClearanceError as exc:
-        return _decision_page(
-            console, session, decision_id, error=str(exc), status=status_of(exc)[0]
-        )
-    if after.waited_seconds and before.status is not after.status:
-        ctx.metrics.approval_wait.observe(max(after.waited_seconds, 0.0))
-    background.add_task(ctx.settle, decision_id, before.status, after.status)
-    return RedirectResponse(f"/decisions/{quote(decision_id)}?done={body.outcome}", status_code=303)
+        return body.outcome
+
+    return _act(console_of(request), request, decision_id, csrf, background, approve, timed=True)
 
 
 @router.post("/decisions/{decision_id}/break-glass")
@@ -229,25 +215,47 @@ def break_glass(
     reason: Annotated[str, Form()] = "",
     ticket: Annotated[str, Form()] = "",
 ) -> Response:
-    console = console_of(request)
+    def override(session: Session, ctx: ServerContext) -> str:
+        body = BreakGlassRequest.model_validate({"reason": reason, "ticket": ticket})
+        ctx.break_glass.request(decision_id, session.caller, body.reason, body.ticket, ctx.clock())
+        return "break-glass"
+
+    return _act(console_of(request), request, decision_id, csrf, background, override, timed=False)
+
+
+def _act(
+    console: Console,
+    request: Request,
+    decision_id: str,
+    csrf: str,
+    background: BackgroundTasks,
+    change: Callable[[Session, ServerContext], str],
+    *,
+    timed: bool,
+) -> Response:
+    """One form that changes a decision: the approver's session and CSRF token checked, then
+    ``change`` (which reads the form and calls the service, returning the ``done`` notice key);
+    a refusal re-renders the decision page with the error. ``timed``: the change may end the
+    wait for approval, which the ``approval_wait`` metric observes."""
     session, refused = _may_act(console, request, csrf)
     if refused is not None:
         return refused
     assert session is not None
     ctx = console.ctx
     try:
-        body = BreakGlassRequest.model_validate({"reason": reason, "ticket": ticket})
-        before = ctx.decisions.get(decision_id).state.status
-        ctx.break_glass.request(decision_id, session.caller, body.reason, body.ticket, ctx.clock())
-        after = ctx.decisions.get(decision_id).state.status
+        before = ctx.decisions.get(decision_id).state
+        done = change(session, ctx)
+        after = ctx.decisions.get(decision_id).state
     except ValidationError as exc:
         return _decision_page(console, session, decision_id, error=_field_error(exc), status=422)
     except ClearanceError as exc:
         return _decision_page(
             console, session, decision_id, error=str(exc), status=status_of(exc)[0]
         )
-    background.add_task(ctx.settle, decision_id, before, after)
-    return RedirectResponse(f"/decisions/{quote(decision_id)}?done=break-glass", status_code=303)
+    if timed and after.waited_seconds and before.status is not after.status:
+        ctx.metrics.approval_wait.observe(max(after.waited_seconds, 0.0))
+    background.add_task(ctx.settle, decision_id, before.status, after.status)
+    return RedirectResponse(f"/decisions/{quote(decision_id)}?done={done}", status_code=303)
 
 
 def viewing(console: Console, request: Request) -> Session | Response:
