@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clearance.model.assets import AssetKind
+from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
     Severity,
     Signal,
@@ -28,7 +28,7 @@ from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, refs
 from clearance.sources._pages import map_page, read_items
 from clearance.sources.interface import Batch
 
-__all__ = ["WazuhNormalizer", "map_alerts", "severity_of_level"]
+__all__ = ["WazuhNormalizer", "agent_refs", "map_alerts", "severity_of_level"]
 
 
 class _Model(BaseModel):
@@ -73,10 +73,17 @@ def severity_of_level(level: int) -> Severity:
     return Severity.INFORMATIONAL
 
 
+def agent_refs(name: str | None, ip: str | None) -> list[AssetRef]:
+    """An agent's machine: its ``name`` (the host name) and ``ip`` (the address it connects
+    from; ``any`` before it ever did, which names nothing). Alerts and the agent inventory
+    (:mod:`.agents`) both name agents so."""
+    return refs([(AssetKind.HOST, name), (AssetKind.IP, ip)])
+
+
 def _signal(item: dict[str, Any], digest: str, source: str) -> Signal:
     alert = _Alert.model_validate(item)
     agent = alert.agent or _Agent()
-    assets = refs([(AssetKind.HOST, agent.name), (AssetKind.IP, agent.ip)])
+    assets = agent_refs(agent.name, agent.ip)
     if not assets:
         raise RejectedError("no_asset", f"alert {alert.id} names no agent Clearance can match")
     moment = parse_time(alert.timestamp)
