@@ -23,7 +23,7 @@ import logging
 import random as _random
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -36,7 +36,7 @@ from clearance.retries import jittered_backoff
 from clearance.sources._mapping import parse_json
 from clearance.sources._vendor_errors import is_html, vendor_message
 
-__all__ = ["Auth", "HttpClient", "RetryPolicy", "retry_after"]
+__all__ = ["Auth", "HttpClient", "RequestOptions", "RetryPolicy", "retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,17 @@ class Auth(Protocol):
     def headers(self) -> dict[str, str]: ...
 
     def invalidate(self) -> bool: ...
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a request may carry besides its method and path; ``authenticate`` (default true)
+    sends the ``auth`` headers."""
+
+    params: Mapping[str, str | int] | None
+    json: Any
+    data: Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    authenticate: bool
 
 
 class RetryPolicy:
@@ -121,27 +132,9 @@ class HttpClient:
         """An absolute URL: a vendor's next-page link is used as given, a path is joined."""
         return path if "://" in path else urljoin(self.base_url, path.lstrip("/"))
 
-    def request_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        authenticate: bool = True,
-    ) -> Any:
+    def request_json(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
         """Send one request (retrying as the policy says) and return the parsed JSON body."""
-        response = self.request(
-            method,
-            path,
-            params=params,
-            json=json,
-            data=data,
-            headers=headers,
-            authenticate=authenticate,
-        )
+        response = self.request(method, path, **options)
         return self._parse(response, self._where(self.url(path)))
 
     def request(
@@ -149,15 +142,13 @@ class HttpClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        authenticate: bool = True,
         accept: Collection[int] = (),
+        **options: Unpack[RequestOptions],
     ) -> httpx.Response:
         """Send one request (retrying as the policy says) and return a 2xx response, or one whose
         status is in ``accept`` (a 304 to a conditional GET); any other status is raised."""
+        headers, authenticate = options.get("headers"), options.get("authenticate", True)
+        params, json, data = options.get("params"), options.get("json"), options.get("data")
         url = self.url(path)
         where = self._where(url)
         renewed = False
