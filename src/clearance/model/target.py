@@ -9,6 +9,7 @@ from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.assets import AssetRef, ImageRef, parse_image
+from clearance.model.canonical import with_present
 from clearance.model.health import HealthCondition
 from clearance.model.signal import format_time, utc
 
@@ -40,8 +41,9 @@ class ChangeInfo:
     actor: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        data = {"commit": self.commit, "pipeline_run": self.pipeline_run, "actor": self.actor}
-        return {k: v for k, v in data.items() if v is not None}
+        return with_present(
+            {}, commit=self.commit, pipeline_run=self.pipeline_run, actor=self.actor
+        )
 
 
 @dataclass(frozen=True, slots=True)
