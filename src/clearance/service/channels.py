@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+# Every event a channel can be sent; an environment's ``channels.events`` picks among them.
+NotifyEvent = Literal[
+    "approval_needed",
+    "approved",
+    "rejected",
+    "break_glass",
+    "expired",
+    "exception_expiring",
+    "watch_alert",
+]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = get_args(NotifyEvent)
 
 APPROVE_ACTION = "clearance_approve"
 REJECT_ACTION = "clearance_reject"
