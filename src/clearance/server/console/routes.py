@@ -20,11 +20,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, SignInError
 from clearance.policy.schema import duration_seconds
 from clearance.server.app import ServerContext
 from clearance.server.bodies import ApprovalRequest, BreakGlassRequest
-from clearance.server.console.oidc import LoginFlow, SignInError
+from clearance.server.console.oidc import LoginFlow
 from clearance.server.console.session import (
     LOGIN_COOKIE,
     LOGIN_LIFETIME,
