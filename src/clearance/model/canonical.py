@@ -110,5 +110,7 @@ def canonical_digest(value: Any) -> str:
 def with_present(data: dict[str, Any], **optional: Any) -> dict[str, Any]:
     """``data`` and each of ``optional`` that is not None, in the order given: an optional field
     left out of the JSON while unset, so records made before it existed keep their exact bytes."""
-    data.update((key, value) for key, value in optional.items() if value is not None)
+    for key, value in optional.items():
+        if value is not None:
+            data[key] = value
     return data

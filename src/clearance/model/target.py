@@ -197,8 +197,5 @@ class SourceHealth:
             "last_success": None if self.last_success is None else format_time(self.last_success),
             "skipped": self.skipped,
         }
-        if self.last_error is not None:
-            data["last_error"] = self.last_error
-        if self.last_error_at is not None:
-            data["last_error_at"] = format_time(self.last_error_at)
-        return data
+        error_at = None if self.last_error_at is None else format_time(self.last_error_at)
+        return with_present(data, last_error=self.last_error, last_error_at=error_at)
