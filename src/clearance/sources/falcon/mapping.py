@@ -33,7 +33,7 @@ from clearance.model.signal import (
     parse_time,
 )
 from clearance.sources._hosts import kubernetes_pairs
-from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, parse_json, refs
+from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, banded, parse_json, refs
 from clearance.sources._pages import map_page, newest_time, quarantine_file
 from clearance.sources.falcon.hosts import Device, HostIdentity, device_refs, host_identity
 from clearance.sources.falcon.incidents import map_incidents
@@ -55,6 +55,12 @@ _SEVERITY_NAMES = {
     "high": Severity.HIGH,
     "critical": Severity.CRITICAL,
 }
+_SCORE_BANDS = (
+    (90, Severity.CRITICAL),
+    (70, Severity.HIGH),
+    (50, Severity.MEDIUM),
+    (20, Severity.LOW),
+)
 _STATUS = {
     "new": SignalStatus.OPEN,
     "reopened": SignalStatus.OPEN,
@@ -107,15 +113,7 @@ def severity_of(name: str | None, score: int | None) -> Severity:
         return named
     if score is None or score <= 0:
         return Severity.UNKNOWN
-    if score >= 90:
-        return Severity.CRITICAL
-    if score >= 70:
-        return Severity.HIGH
-    if score >= 50:
-        return Severity.MEDIUM
-    if score >= 20:
-        return Severity.LOW
-    return Severity.INFORMATIONAL
+    return banded(score, _SCORE_BANDS, Severity.INFORMATIONAL)
 
 
 def _status_of(alert: _Alert) -> SignalStatus:
