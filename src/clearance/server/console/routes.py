@@ -237,10 +237,15 @@ def _act(
     ``change`` (which reads the form and calls the service, returning the ``done`` notice key);
     a refusal re-renders the decision page with the error. ``timed``: the change may end the
     wait for approval, which the ``approval_wait`` metric observes."""
-    session, refused = _may_act(console, request, csrf)
-    if refused is not None:
-        return refused
-    assert session is not None
+    session = acting(
+        console,
+        request,
+        csrf,
+        may=lambda s: s.approver,
+        refusal=lambda s: f"{s.subject} may view decisions but not answer them",
+    )
+    if isinstance(session, Response):
+        return session
     ctx = console.ctx
     try:
         before = ctx.decisions.get(decision_id).state
@@ -269,21 +274,27 @@ def viewing(console: Console, request: Request) -> Session | Response:
     return session
 
 
-def _may_act(
-    console: Console, request: Request, csrf: str
-) -> tuple[Session | None, Response | None]:
+def acting(
+    console: Console,
+    request: Request,
+    csrf: str,
+    *,
+    may: Callable[[Session], bool],
+    refusal: Callable[[Session], str],
+) -> Session | Response:
+    """The signed-in session whose form may change something, or the answer to give instead
+    (nothing was done): 401 signed out, 403 for a missing or wrong CSRF token, 403 with
+    ``refusal`` when ``may`` says the person lacks the role."""
     session = console.session(request)
     if session is None:
-        return None, console.refuse(None, 401, "Signed out", "sign in again, then retry")
+        return console.refuse(None, 401, "Signed out", "sign in again, then retry")
     if not session.csrf_ok(csrf):
-        return session, console.refuse(
+        return console.refuse(
             session, 403, "Refused", "the form's CSRF token is missing or wrong: nothing was done"
         )
-    if not session.approver:
-        return session, console.refuse(
-            session, 403, "Refused", f"{session.subject} may view decisions but not answer them"
-        )
-    return session, None
+    if not may(session):
+        return console.refuse(session, 403, "Refused", refusal(session))
+    return session
 
 
 def _decision_page(
