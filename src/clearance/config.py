@@ -42,15 +42,24 @@ DEFAULT_CONFIG = Path("clearance.yaml")
 
 _BUILTIN_SOURCES = {"file": "clearance.sources.file:FileSource"}
 _BUILTIN_INVENTORIES = {"static": "clearance.inventory.static:StaticInventory"}
-# A plugin whose import fails for want of one of these modules needs this extra.
-_EXTRAS = {
+# The top-level module of an optional dependency → the extra that installs it: what to tell a
+# user whose plugin (or command, ``clearance.cli``) failed to import for want of it.
+EXTRAS: dict[str, str] = {
+    "sqlalchemy": "server",
+    "alembic": "server",
+    "fastapi": "server",
+    "starlette": "server",
+    "uvicorn": "server",
+    "prometheus_client": "server",
+    "jwt": "server",
+    "cryptography": "server",
+    "psycopg": "postgres",
     "falconpy": "crowdstrike",
     "boto3": "aws",
     "botocore": "aws",
     "lightkube": "kubernetes",
     "msgspec": "kubernetes",
     "httpx2": "kubernetes",
-    "httpx": "server",
     "nats": "nats",
 }
 
@@ -216,7 +225,7 @@ def _plugin(
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        extra = _EXTRAS.get((exc.name or "").partition(".")[0], "all")
+        extra = EXTRAS.get((exc.name or "").partition(".")[0], "all")
         raise ConfigError(
             f"{path}: type {kind!r} needs an optional dependency ({exc.name}): "
             f"pip install 'clearance[{extra}]'"

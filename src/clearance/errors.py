@@ -19,7 +19,8 @@
     ├── SourceError                  a signal source failed (names the source, never a secret)
     │   └── UnparseableError         a GuardDuty answer that does not fit the API model
     ├── InventoryError               an inventory failed (names the inventory)
-    │   └── KubeApiError             a Kubernetes API call failed (names the cluster)
+    │   └── KubeApiError             a Kubernetes API call failed (names the cluster; its
+    │                                ``failure``, a :class:`KubeFailure`, says how)
     ├── StoreError                   the store failed; the message names the operation
     │   ├── StoreUnavailableError    cannot connect, busy, or the append queue is full (503)
     │   ├── SchemaError              migrations are not current, or a bad URL
@@ -43,14 +44,10 @@
     │   ├── CallerError              a missing or refused credential (401)
     │   ├── CallbackError            a call back to the pipeline (GitHub) failed after retries
     │   └── ChecksError              a commit's checks could not be read from GitHub
-    └── ServiceCallError             asking the Clearance service failed (``clearance.client``)
-        ├── ServiceUnavailableError  unreachable, or 5xx/429 after the retries (exit 5)
-        └── ServiceRefusedError      the service refused the request: a 4xx (exit 2)
-
-Four leaves live beside the code that raises them, because they carry that code's own detail:
-``CaseFileError`` (``clearance.policytest``), ``SigningKeyError`` (``clearance.audit.signing``),
-``UnparseableError`` (``clearance.sources.guardduty.api``) and ``KubeApiError``
-(``clearance.inventory.kubernetes.api``); each subclasses its branch here.
+    ├── ServiceCallError             asking the Clearance service failed (``clearance.client``)
+    │   ├── ServiceUnavailableError  unreachable, or 5xx/429 after the retries (exit 5)
+    │   └── ServiceRefusedError      the service refused the request: a 4xx (exit 2)
+    └── SignInError                  a console sign-in could not be completed (never a token)
 
 Foreign exceptions (YAML, pydantic, I/O, vendor SDKs) are re-raised as one of these ``from`` the
 original, so the CLI and server map errors to exit codes and HTTP statuses in one place each
@@ -61,6 +58,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 
@@ -75,6 +73,15 @@ class ConfigError(ClearanceError):
     def __init__(self, message: str, *, tip: str | None = None) -> None:
         self.tip = tip
         super().__init__(message)
+
+
+class CaseFileError(ConfigError):
+    """A policy test file that cannot be read or does not follow the format (every problem
+    listed); raised by :mod:`clearance.policytest`."""
+
+
+class SigningKeyError(ConfigError):
+    """A signing or public key cannot be read or used; the message names the file."""
 
 
 class PortInUseError(ConfigError):
@@ -161,10 +168,35 @@ class SourceError(ClearanceError):
         super().__init__(f"source {source!r}: {message}")
 
 
+class UnparseableError(SourceError):
+    """A response botocore could not parse against the GuardDuty model."""
+
+
 class InventoryError(ClearanceError):
     def __init__(self, inventory: str, message: str) -> None:
         self.inventory = inventory
         super().__init__(f"inventory {inventory!r}: {message}")
+
+
+class KubeFailure(StrEnum):
+    """How a Kubernetes API call failed, for the caller to act on (re-list on ``GONE``)."""
+
+    UNREACHABLE = "unreachable"
+    UNAUTHORIZED = "unauthorized"  # expired or rejected credential
+    FORBIDDEN = "forbidden"  # RBAC
+    GONE = "gone"  # resourceVersion too old: re-list
+    NOT_FOUND = "not_found"  # e.g. an optional CRD (Argo Rollouts) not installed
+    BAD_RESPONSE = "bad_response"
+    CONFIG = "config"
+
+
+class KubeApiError(InventoryError):
+    """A failed API call, naming the inventory, the cluster and what was asked."""
+
+    def __init__(self, inventory: str, cluster: str, failure: KubeFailure, message: str) -> None:
+        self.cluster = cluster
+        self.failure = failure
+        super().__init__(inventory, f"cluster {cluster!r}: {message}")
 
 
 class StoreError(ClearanceError):
@@ -291,3 +323,8 @@ class ServiceUnavailableError(ServiceCallError):
 
 class ServiceRefusedError(ServiceCallError):
     """The service answered a 4xx: a bad credential, a missing scope, a refused or bad request."""
+
+
+class SignInError(ClearanceError):
+    """The console sign-in could not be completed; the message says why (never a token or
+    secret)."""

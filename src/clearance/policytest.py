@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from clearance import bounded_yaml
 from clearance.correlate import SignalIndex
 from clearance.engine import decide
-from clearance.errors import ClearanceError, ConfigError
+from clearance.errors import CaseFileError, ClearanceError, ConfigError
 from clearance.model.assets import AssetKind, AssetRef, parse_asset
 from clearance.model.coverage import Managed, host_coverage
 from clearance.model.reports import Report
@@ -51,10 +51,6 @@ from clearance.policy.load import load_policy
 from clearance.policy.locate import dotted
 from clearance.policy.schema import Duration, duration_seconds
 from clearance.sources.reports import read_report
-
-
-class CaseFileError(ConfigError):
-    """A test file that cannot be read or does not follow the format (every problem listed)."""
 
 
 class _Strict(BaseModel):

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from clearance.model.canonical import with_present
 from clearance.model.decision import Contribution, KindTotal
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Match
@@ -77,15 +78,13 @@ def contribute(
 
 
 def _exploitability(signal: Signal) -> dict[str, Any] | None:
-    facts: dict[str, Any] = {}
-    if signal.epss is not None:
-        facts["epss"] = signal.epss
-    if signal.epss_percentile is not None:
-        facts["epss_percentile"] = signal.epss_percentile
-    if signal.fix_available is not None:
-        facts["fix_available"] = signal.fix_available
-    if signal.cvss_vector is not None:
-        facts["cvss"] = signal.cvss_vector
+    facts = with_present(
+        {},
+        epss=signal.epss,
+        epss_percentile=signal.epss_percentile,
+        fix_available=signal.fix_available,
+        cvss=signal.cvss_vector,
+    )
     return facts or None
 
 

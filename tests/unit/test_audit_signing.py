@@ -16,10 +16,9 @@ from clearance.audit.checkpoints import Mirror, from_json, read_external, signed
 from clearance.audit.signing import (
     Ed25519FileSigner,
     PublicKeys,
-    SigningKeyError,
     generate,
 )
-from clearance.errors import CheckpointError, ConfigError
+from clearance.errors import CheckpointError, ConfigError, SigningKeyError
 from clearance.store.interface import Checkpoint
 
 AT = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)

@@ -26,11 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from clearance.errors import ConfigError
-
-
-class SigningKeyError(ConfigError):
-    """A signing or public key cannot be read or used; the message names the file."""
+from clearance.errors import SigningKeyError
 
 
 class Signer(Protocol):

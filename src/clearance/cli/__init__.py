@@ -51,25 +51,6 @@ EXIT_CANNOT_START = 6
 EXIT_BUG = 1
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
 
-# The top-level module of an optional dependency → the extra that installs it.
-EXTRAS: dict[str, str] = {
-    "sqlalchemy": "server",
-    "alembic": "server",
-    "fastapi": "server",
-    "starlette": "server",
-    "uvicorn": "server",
-    "prometheus_client": "server",
-    "jwt": "server",
-    "cryptography": "server",
-    "psycopg": "postgres",
-    "falconpy": "crowdstrike",
-    "boto3": "aws",
-    "botocore": "aws",
-    "lightkube": "kubernetes",
-    "msgspec": "kubernetes",
-    "httpx2": "kubernetes",
-    "nats": "nats",
-}
 # Commands whose need for the store is met by the lighter postgres extra as well.
 _STORE_MODULES = frozenset({"sqlalchemy", "alembic"})
 
@@ -145,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _broken_pipe()
     except ModuleNotFoundError as exc:
+        from clearance.config import EXTRAS  # late: only when a module is missing
+
         extra = EXTRAS.get((exc.name or "").split(".")[0])
         if extra is None:
             raise

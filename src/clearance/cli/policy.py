@@ -78,7 +78,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_test(args: argparse.Namespace) -> int:
     from clearance.cli import EXIT_USAGE
-    from clearance.policytest import CaseFileError, discover, run_file
+    from clearance.errors import CaseFileError
+    from clearance.policytest import discover, run_file
 
     try:
         outcomes = [o for path in discover(args.path) for o in run_file(path)]

@@ -25,10 +25,10 @@ Time is passed in. The parsed catalog is cached by digest: a Trivy push does not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from clearance.errors import SourceError
 from clearance.model.canonical import canonical_json
@@ -96,6 +96,8 @@ class Stored:
         }
 
 
+_T = TypeVar("_T")
+
 _catalogs: dict[str, KevCatalog] = {}
 _epss: dict[str, EpssScores] = {}
 _vex: dict[str, VexIndex] = {}
@@ -103,43 +105,50 @@ _vex: dict[str, VexIndex] = {}
 
 def stored_vex(store: ReferenceStore) -> VexIndex | None:
     """The index of every stored VEX statement, built once per stored digest."""
-    document = store.get_reference(VEX_REFERENCE)
-    if document is None:
-        return None
-    index = _vex.get(document.digest)
-    if index is None:
-        index = VexIndex(
-            s for statements in load_documents(document.body).values() for s in statements
-        )
-        _vex.clear()
-        _vex[document.digest] = index
-    return index
+    return _current(
+        store,
+        VEX_REFERENCE,
+        _vex,
+        lambda body: VexIndex(
+            s for statements in load_documents(body).values() for s in statements
+        ),
+    )
 
 
 def stored_scores(store: ReferenceStore) -> EpssScores | None:
     """The EPSS scores last stored, parsed once per digest."""
-    document = store.get_reference(EPSS_REFERENCE)
-    if document is None:
-        return None
-    scores = _epss.get(document.digest)
-    if scores is None:
-        scores = load_scores(document.body, source="epss", location=EPSS_REFERENCE)
-        _epss.clear()  # one feed is current
-        _epss[document.digest] = scores
-    return scores
+    return _current(
+        store,
+        EPSS_REFERENCE,
+        _epss,
+        lambda body: load_scores(body, source="epss", location=EPSS_REFERENCE),
+    )
 
 
 def stored_catalog(store: ReferenceStore) -> KevCatalog | None:
     """The KEV catalog last stored, parsed once per digest."""
-    document = store.get_reference(KEV_REFERENCE)
+    return _current(
+        store,
+        KEV_REFERENCE,
+        _catalogs,
+        lambda body: load_catalog(body, source=KEV_SOURCE, location=KEV_REFERENCE),
+    )
+
+
+def _current(
+    store: ReferenceStore, name: str, cache: dict[str, _T], parse: Callable[[bytes], _T]
+) -> _T | None:
+    """The reference document ``name`` as last stored, parsed once per digest. One document is
+    current, so ``cache`` keeps only its parse: an older one is never needed again."""
+    document = store.get_reference(name)
     if document is None:
         return None
-    catalog = _catalogs.get(document.digest)
-    if catalog is None:
-        catalog = load_catalog(document.body, source=KEV_SOURCE, location=KEV_REFERENCE)
-        _catalogs.clear()  # one catalog is current; an older one is never needed again
-        _catalogs[document.digest] = catalog
-    return catalog
+    parsed = cache.get(document.digest)
+    if parsed is None:
+        parsed = parse(document.body)
+        cache.clear()
+        cache[document.digest] = parsed
+    return parsed
 
 
 def store_batch(

@@ -105,3 +105,12 @@ def _es6_numbers(node: Any) -> Any:
 def canonical_digest(value: Any) -> str:
     """``sha256:<hex>`` of a JSON value's canonical bytes: the same value, the same digest."""
     return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def with_present(data: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``data`` and each of ``optional`` that is not None, in the order given: an optional field
+    left out of the JSON while unset, so records made before it existed keep their exact bytes."""
+    for key, value in optional.items():
+        if value is not None:
+            data[key] = value
+    return data

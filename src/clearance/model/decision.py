@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from clearance.model.canonical import canonical_json
+from clearance.model.canonical import canonical_json, with_present
 from clearance.model.signal import format_time, parse_time
 from clearance.model.snapshot import target_from_dict
 from clearance.model.target import Target
@@ -68,16 +68,8 @@ class Reason:
     waived_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "code": self.code,
-            "verdict": self.verdict.value,
-            "message": self.message,
-        }
-        if self.signal is not None:
-            data["signal"] = self.signal
-        if self.waived_by is not None:
-            data["waived_by"] = self.waived_by
-        return data
+        data = {"code": self.code, "verdict": self.verdict.value, "message": self.message}
+        return with_present(data, signal=self.signal, waived_by=self.waived_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +113,15 @@ class Contribution:
             "matched": self.matched,
             "contribution": self.contribution,
         }
-        if self.url is not None:
-            data["url"] = self.url
-        if self.kind is not None:
-            data["kind"] = self.kind
-        if self.exploitability is not None:
-            data["exploitability"] = dict(self.exploitability)
-        if self.change is not None:
-            data["change"] = self.change
-        if self.change_weight is not None:
-            data["change_weight"] = self.change_weight
-        return data
+        exploitability = None if self.exploitability is None else dict(self.exploitability)
+        return with_present(
+            data,
+            url=self.url,
+            kind=self.kind,
+            exploitability=exploitability,
+            change=self.change,
+            change_weight=self.change_weight,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +134,8 @@ class KindTotal:
     counted: float  # min(cap, total), or total when uncapped
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": self.kind, "total": self.total, "counted": self.counted}
-        if self.cap is not None:
-            data["cap"] = self.cap
-        return data
+        data = {"kind": self.kind, "total": self.total, "counted": self.counted}
+        return with_present(data, cap=self.cap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +155,7 @@ class SourceFreshness:
             "limit_seconds": self.limit_seconds,
             "skipped": self.skipped,
         }
-        if self.last_error is not None:
-            data["last_error"] = self.last_error
-        return data
+        return with_present(data, last_error=self.last_error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,11 +219,8 @@ class Decision:
             "policy_digest": self.policy_digest,
             "inputs_digest": self.inputs_digest,
         }
-        if self.kinds:
-            data["kinds"] = [k.to_dict() for k in self.kinds]
-        if self.mode is not None:
-            data["mode"] = self.mode
-        return data
+        kinds = [k.to_dict() for k in self.kinds] if self.kinds else None
+        return with_present(data, kinds=kinds, mode=self.mode)
 
     def to_json(self) -> bytes:
         """Canonical JSON (RFC 8785): byte-identical for identical decisions."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from clearance.model.canonical import with_present
 from clearance.model.signal import format_time, utc
 from clearance.model.target import Target
 
@@ -60,10 +61,4 @@ class Exemption:
             "ticket": self.ticket,
             "approver": self.approver,
         }
-        if self.signal is not None:
-            data["signal"] = self.signal
-        if self.rule is not None:
-            data["rule"] = self.rule
-        if self.created_by is not None:
-            data["created_by"] = self.created_by
-        return data
+        return with_present(data, signal=self.signal, rule=self.rule, created_by=self.created_by)

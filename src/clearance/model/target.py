@@ -9,6 +9,7 @@ from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.assets import AssetRef, ImageRef, parse_image
+from clearance.model.canonical import with_present
 from clearance.model.health import HealthCondition
 from clearance.model.podspec import PodSpecView
 from clearance.model.signal import format_time, utc
@@ -41,8 +42,9 @@ class ChangeInfo:
     actor: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        data = {"commit": self.commit, "pipeline_run": self.pipeline_run, "actor": self.actor}
-        return {k: v for k, v in data.items() if v is not None}
+        return with_present(
+            {}, commit=self.commit, pipeline_run=self.pipeline_run, actor=self.actor
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +201,5 @@ class SourceHealth:
             "last_success": None if self.last_success is None else format_time(self.last_success),
             "skipped": self.skipped,
         }
-        if self.last_error is not None:
-            data["last_error"] = self.last_error
-        if self.last_error_at is not None:
-            data["last_error_at"] = format_time(self.last_error_at)
-        return data
+        error_at = None if self.last_error_at is None else format_time(self.last_error_at)
+        return with_present(data, last_error=self.last_error, last_error_at=error_at)

@@ -243,26 +243,17 @@ def _environment_references(
     root: Node, data: dict[Any, Any], known: list[str]
 ) -> Iterator[tuple[int, int, str]]:
     hint = f"; known: {', '.join(known)}" if known else ""
-    for i, rule in _items(data, "rules"):
-        names = rule.get("environments")
-        for j, env in enumerate(names if isinstance(names, list) else []):
-            if isinstance(env, str) and env not in known:
-                node = walk(root, "rules", i, "environments", j) or root
-                yield (
-                    *mark(node),
-                    f"{dotted(['rules', i, 'environments', j])}: rule {rule.get('name')!r} "
-                    f"names unknown environment {env!r}{hint}",
-                )
-    for i, freeze in _items(data, "freezes"):
-        names = freeze.get("environments")
-        for j, env in enumerate(names if isinstance(names, list) else []):
-            if isinstance(env, str) and env not in known:
-                node = walk(root, "freezes", i, "environments", j) or root
-                yield (
-                    *mark(node),
-                    f"{dotted(['freezes', i, 'environments', j])}: freeze "
-                    f"{freeze.get('name')!r} names unknown environment {env!r}{hint}",
-                )
+    for section, noun in (("rules", "rule"), ("freezes", "freeze")):
+        for i, entry in _items(data, section):
+            names = entry.get("environments")
+            for j, env in enumerate(names if isinstance(names, list) else []):
+                if isinstance(env, str) and env not in known:
+                    node = walk(root, section, i, "environments", j) or root
+                    yield (
+                        *mark(node),
+                        f"{dotted([section, i, 'environments', j])}: {noun} "
+                        f"{entry.get('name')!r} names unknown environment {env!r}{hint}",
+                    )
     for i, exc in _items(data, "exceptions"):
         target = exc.get("target")
         env = target.get("environment") if isinstance(target, dict) else None

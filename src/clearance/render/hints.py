@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from clearance.model.canonical import with_present
 from clearance.model.decision import Contribution, Decision, Verdict
 
 EXPIRES_IN = "7d"  # a suggestion; the environment's exceptions.max_lifetime bounds it
@@ -33,12 +34,8 @@ class Hint:
     url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"reason": self.reason, "text": self.text}
-        if self.command is not None:
-            data["command"] = self.command
-        if self.url is not None:
-            data["url"] = self.url
-        return data
+        data = {"reason": self.reason, "text": self.text}
+        return with_present(data, command=self.command, url=self.url)
 
 
 def hints(decision: Decision) -> tuple[Hint, ...]:

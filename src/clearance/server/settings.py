@@ -57,7 +57,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import (
@@ -75,6 +74,7 @@ from clearance.errors import ConfigError, InvalidPrincipalError
 from clearance.model.principal import PrincipalMap, check_namespace
 from clearance.policy.schema import Duration
 from clearance.secrets import expand_environment, read_secret_files
+from clearance.service.channels import NOTIFY_EVENTS, NotifyEvent
 from clearance.store.interface import parse_scopes
 
 
@@ -159,26 +159,6 @@ class PrincipalSettings(_Strict):
 class BreakGlassSettings(_Strict):
     expires_after: Duration = "1h"
     second_person: bool = False
-
-
-NotifyEvent = Literal[
-    "approval_needed",
-    "approved",
-    "rejected",
-    "break_glass",
-    "expired",
-    "exception_expiring",
-    "watch_alert",
-]
-NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
-    "approval_needed",
-    "approved",
-    "rejected",
-    "break_glass",
-    "expired",
-    "exception_expiring",
-    "watch_alert",
-)
 
 
 class ChannelSettings(_Strict):

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+# Every event a channel can be sent; an environment's ``channels.events`` picks among them.
+NotifyEvent = Literal[
+    "approval_needed",
+    "approved",
+    "rejected",
+    "break_glass",
+    "expired",
+    "exception_expiring",
+    "watch_alert",
+]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = get_args(NotifyEvent)
 
 APPROVE_ACTION = "clearance_approve"
 REJECT_ACTION = "clearance_reject"
@@ -153,6 +165,11 @@ def teams_card(event: Event) -> dict[str, Any]:
     if event.url:
         title = "Review and approve" if event.name == "approval_needed" else "Open decision"
         card["actions"] = [{"type": "Action.OpenUrl", "title": title, "url": event.url}]
+    return _teams_message(card)
+
+
+def _teams_message(card: dict[str, Any]) -> dict[str, Any]:
+    """An Adaptive Card as the message a Teams Workflows webhook posts."""
     return {
         "type": "message",
         "attachments": [
@@ -232,16 +249,7 @@ def teams_notice(notice: Notice) -> dict[str, Any]:
     }  # fmt: skip
     if notice.url:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open", "url": notice.url}]
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": None,
-                "content": card,
-            }
-        ],
-    }
+    return _teams_message(card)
 
 
 def notice_payload(notice: Notice) -> dict[str, Any]:

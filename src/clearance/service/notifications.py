@@ -31,6 +31,7 @@ import httpx
 from clearance.model.signal import format_time, utc
 from clearance.model.status import ApprovalStatus
 from clearance.service.channels import (
+    NOTIFY_EVENTS,
     Event,
     Notice,
     notice_payload,
@@ -46,17 +47,7 @@ from clearance.service.signers import requested_by
 
 logger = logging.getLogger(__name__)
 
-ALL_EVENTS = frozenset(
-    {
-        "approval_needed",
-        "approved",
-        "rejected",
-        "break_glass",
-        "expired",
-        "exception_expiring",
-        "watch_alert",
-    }
-)
+ALL_EVENTS = frozenset(NOTIFY_EVENTS)
 CHANNELS = ("slack", "teams", "webhook")
 _SETTLED = {
     ApprovalStatus.APPROVED: "approved",

@@ -1,11 +1,11 @@
 """The HTTP layer the REST sources share (Defender, SentinelOne, Wazuh): one client, one retry
 policy, one way to turn a vendor's error into a :class:`SourceError`.
 
-* **Retries** (tenacity). Connection failures, timeouts and 5xx are retried with jittered
-  exponential backoff (``base × 2^attempt × [0.5, 1)``, capped). HTTP 429 waits what
-  ``Retry-After`` says (seconds or an HTTP date, RFC 9110 §10.2.3), else backs off the same
-  way. ``sleep`` and ``random`` are injected, so tests never wait and the jitter is
-  reproducible.
+* **Retries** (tenacity, through :mod:`clearance.sources._retry`). Connection failures,
+  timeouts and 5xx are retried with jittered exponential backoff (``base × 2^attempt ×
+  [0.5, 1)``, capped). HTTP 429 waits what ``Retry-After`` says (seconds or an HTTP date,
+  RFC 9110 §10.2.3), else backs off the same way. ``sleep`` and ``random`` are injected, so
+  tests never wait and the jitter is reproducible.
 * **Errors.** A failing status becomes ``HTTP 401 from api.example.com/api/alerts: <vendor
   message> (tip: …)``. The vendor message is read from the shapes the sources speak (Microsoft
   ``{"error": {"code", "message"}}``, SentinelOne ``{"errors": [{"title", "detail"}]}``,
@@ -19,26 +19,23 @@ policy, one way to turn a vendor's error into a :class:`SourceError`.
 
 from __future__ import annotations
 
-import logging
 import random as _random
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import tenacity
 from pydantic import SecretStr
 
 from clearance.errors import SourceError
 from clearance.http_client import Peer, http_client, retry_after
 from clearance.retries import jittered_backoff
 from clearance.sources._mapping import parse_json
+from clearance.sources._retry import RetryableError, retry_vendor
 from clearance.sources._vendor_errors import is_html, vendor_message
 
-__all__ = ["Auth", "HttpClient", "RetryPolicy", "retry_after"]
-
-log = logging.getLogger(__name__)
+__all__ = ["Auth", "HttpClient", "RequestOptions", "RetryPolicy", "retry_after"]
 
 _TIPS = {
     401: "check the credentials in clearance.yaml",
@@ -54,6 +51,18 @@ class Auth(Protocol):
     def headers(self) -> dict[str, str]: ...
 
     def invalidate(self) -> bool: ...
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a request may carry besides its method and path; ``authenticate`` (default true)
+    sends the ``auth`` headers."""
+
+    params: Mapping[str, str | int] | None
+    json: Any
+    data: Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    authenticate: bool
+    auth: Auth | None  # this request's credential instead of the client's (another API audience)
 
 
 class RetryPolicy:
@@ -121,30 +130,9 @@ class HttpClient:
         """An absolute URL: a vendor's next-page link is used as given, a path is joined."""
         return path if "://" in path else urljoin(self.base_url, path.lstrip("/"))
 
-    def request_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        authenticate: bool = True,
-        auth: Auth | None = None,
-    ) -> Any:
-        """Send one request (retrying as the policy says) and return the parsed JSON body.
-        ``auth``: this request's credential instead of the client's (another API audience)."""
-        response = self.request(
-            method,
-            path,
-            params=params,
-            json=json,
-            data=data,
-            headers=headers,
-            authenticate=authenticate,
-            auth=auth,
-        )
+    def request_json(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
+        """Send one request (retrying as the policy says) and return the parsed JSON body."""
+        response = self.request(method, path, **options)
         return self._parse(response, self._where(self.url(path)))
 
     def request(
@@ -152,19 +140,17 @@ class HttpClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        authenticate: bool = True,
         accept: Collection[int] = (),
-        auth: Auth | None = None,
+        **options: Unpack[RequestOptions],
     ) -> httpx.Response:
         """Send one request (retrying as the policy says) and return a 2xx response, or one whose
         status is in ``accept`` (a 304 to a conditional GET); any other status is raised."""
+        headers, authenticate = options.get("headers"), options.get("authenticate", True)
+        params, json, data = options.get("params"), options.get("json"), options.get("data")
         url = self.url(path)
         where = self._where(url)
         renewed = False
+        auth = options.get("auth")
         credential = auth if auth is not None else self.auth
 
         def attempt() -> httpx.Response:
@@ -179,10 +165,10 @@ class HttpClient:
                     )
                 except httpx.TimeoutException as exc:
                     failure = f"timed out talking to {where}"
-                    raise _RetryableError(failure, None, SourceError(self.source, failure)) from exc
+                    raise RetryableError(failure, None, SourceError(self.source, failure)) from exc
                 except httpx.HTTPError as exc:
                     failure = self._mask(f"cannot reach {where}: {type(exc).__name__}")
-                    raise _RetryableError(failure, None, SourceError(self.source, failure)) from exc
+                    raise RetryableError(failure, None, SourceError(self.source, failure)) from exc
                 status = response.status_code
                 if 200 <= status < 300 or status in accept:
                     return response
@@ -193,33 +179,17 @@ class HttpClient:
                 error = self.error(status, where, response)
                 if status == 429 or status >= 500:
                     told = retry_after(response.headers.get("retry-after"), self.retry.clock())
-                    raise _RetryableError(f"HTTP {status} from {where}", told, error)
+                    raise RetryableError(f"HTTP {status} from {where}", told, error)
                 raise error
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_RetryableError),
-            stop=tenacity.stop_after_attempt(self.retry.max_retries + 1),
-            wait=self._delay,
+        return retry_vendor(
+            attempt,
+            source=self.source,
+            max_retries=self.retry.max_retries,
+            max_wait=self.retry.max_wait,
+            backoff=self.retry.backoff_wait,
             sleep=self.retry.sleep,
-            retry_error_callback=_give_up,
         )
-        response: httpx.Response = retrying(attempt)
-        return response
-
-    def _delay(self, state: tenacity.RetryCallState) -> float:
-        """The wait before the next attempt: what the API asked for, else the backoff; a wait
-        beyond ``max_wait`` ends the pull instead (the next sync resumes)."""
-        again = state.outcome.exception() if state.outcome is not None else None
-        assert isinstance(again, _RetryableError)  # the only exception retried
-        delay = again.told if again.told is not None else self.retry.backoff_wait(state)
-        if delay > self.retry.max_wait:
-            raise SourceError(
-                self.source,
-                f"{again.failure}: asked to wait {delay:.0f}s, beyond max_wait "
-                f"({self.retry.max_wait:.0f}s); the next sync will resume",
-            )
-        log.info("source %s: %s; retrying in %.1fs", self.source, again.failure, delay)
-        return delay
 
     def _parse(self, response: httpx.Response, where: str) -> Any:
         try:
@@ -249,21 +219,3 @@ class HttpClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
-
-
-class _RetryableError(Exception):
-    """An attempt that may be retried: what failed, the wait the API asked for (if any), and the
-    error to raise when the retries are spent."""
-
-    def __init__(self, failure: str, told: float | None, error: SourceError) -> None:
-        super().__init__(failure)
-        self.failure = failure
-        self.told = told
-        self.error = error
-
-
-def _give_up(state: tenacity.RetryCallState) -> httpx.Response:
-    """The retries are spent: raise the last attempt's own error, chained to its cause."""
-    again = state.outcome.exception() if state.outcome is not None else None
-    assert isinstance(again, _RetryableError)
-    raise again.error from again.__cause__

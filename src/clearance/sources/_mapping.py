@@ -1,6 +1,6 @@
 """Helpers shared by the vendor mappings (``falcon.mapping``, ``guardduty.mapping``): one way to
-digest an item, one way to turn a vendor's identifiers into asset references, one way to say
-why an item was quarantined."""
+digest an item, one way to turn a vendor's identifiers into asset references, one way to band a
+numeric score into a severity, one way to say why an item was quarantined."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, asset
+from clearance.model.signal import Severity
 
 # A MITRE ATT&CK technique or sub-technique id (T1059, T1059.004). Vendors mix in their own ids
 # (CrowdStrike's CST0002), which name no ATT&CK technique and are dropped.
@@ -49,6 +50,15 @@ def parse_json(data: bytes) -> Any:
             return json.loads(data)
         except (ValueError, RecursionError) as exc:
             raise ValueError(str(exc)) from exc
+
+
+def banded(value: float, bands: Sequence[tuple[float, Severity]], below: Severity) -> Severity:
+    """A vendor's numeric score as a severity: the first of ``bands`` (highest floor first)
+    whose floor ``value`` reaches, else ``below``."""
+    for floor, severity in bands:
+        if value >= floor:
+            return severity
+    return below
 
 
 def validation_detail(exc: ValidationError) -> str:

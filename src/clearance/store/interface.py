@@ -59,6 +59,7 @@ from clearance.errors import (
     TokenError,
 )
 from clearance.model.artifact import Artifact
+from clearance.model.canonical import with_present
 from clearance.model.checks import CheckEvidence, PostDeployCheck
 from clearance.model.coverage import Managed
 from clearance.model.decision import Decision
@@ -197,16 +198,13 @@ class Caller:
         return self.on_behalf_of or self.subject
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"subject": self.subject, "method": self.method}
-        if self.token_id is not None:
-            data["token_id"] = self.token_id
-        if self.issuer is not None:
-            data["issuer"] = self.issuer
-        if self.groups:
-            data["groups"] = list(self.groups)
-        if self.on_behalf_of is not None:
-            data["on_behalf_of"] = self.on_behalf_of
-        return data
+        return with_present(
+            {"subject": self.subject, "method": self.method},
+            token_id=self.token_id,
+            issuer=self.issuer,
+            groups=list(self.groups) if self.groups else None,
+            on_behalf_of=self.on_behalf_of,
+        )
 
 
 # Caller.method of the records the watcher after the deploy appends (clearance.service.watch):

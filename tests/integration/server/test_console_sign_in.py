@@ -253,9 +253,11 @@ def test_exceptions_are_listed_and_only_an_admin_revokes_them(site: Site) -> Non
     csrf = site.csrf("/console/queue")
     refused = site.client.post("/console/exceptions/exc_soon/revoke", data={"csrf": csrf})
     assert refused.status_code == 403
+    assert "revoking an exception needs &#39;admin&#39;" in refused.text
     site.sign_in("root")
     no_token = site.client.post("/console/exceptions/exc_soon/revoke", data={})
     assert no_token.status_code == 403
+    assert "CSRF token is missing or wrong: nothing was done" in no_token.text
     csrf = site.csrf("/console/exceptions")
     done = site.client.post("/console/exceptions/exc_soon/revoke", data={"csrf": csrf})
     assert done.status_code == 303

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from clearance.policytest import CaseFileError, discover, run_file
+from clearance.errors import CaseFileError
+from clearance.policytest import discover, run_file
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "policy.yaml"
 TARGET = (

@@ -12,7 +12,6 @@ pagination, ``?watch=1&resourceVersion=`` streams of ``{"type", "object"}`` line
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,36 +22,17 @@ from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
-from clearance.errors import ConfigError, InventoryError
+from clearance.errors import ConfigError, KubeApiError, KubeFailure
 from clearance.http_client import KUBERNETES_TIMEOUT, WATCH_GRACE
 from clearance.inventory.kubernetes.wire import decode_page
 
 CONNECTED = "CONNECTED"  # pseudo event: a watch stream was opened
 
 
-class Failure(StrEnum):
-    UNREACHABLE = "unreachable"
-    UNAUTHORIZED = "unauthorized"  # expired or rejected credential
-    FORBIDDEN = "forbidden"  # RBAC
-    GONE = "gone"  # resourceVersion too old: re-list
-    NOT_FOUND = "not_found"  # e.g. an optional CRD (Argo Rollouts) not installed
-    BAD_RESPONSE = "bad_response"
-    CONFIG = "config"
-
-
-class KubeApiError(InventoryError):
-    """A failed API call, naming the inventory, the cluster and what was asked."""
-
-    def __init__(self, inventory: str, cluster: str, failure: Failure, message: str) -> None:
-        self.cluster = cluster
-        self.failure = failure
-        super().__init__(inventory, f"cluster {cluster!r}: {message}")
-
-
 _TIPS = {
-    Failure.UNAUTHORIZED: "the credential was rejected (expired or revoked?); refresh the "
+    KubeFailure.UNAUTHORIZED: "the credential was rejected (expired or revoked?); refresh the "
     "kubeconfig or the service account token",
-    Failure.FORBIDDEN: "RBAC forbids it; grant get/list/watch on it to Clearance's identity",
+    KubeFailure.FORBIDDEN: "RBAC forbids it; grant get/list/watch on it to Clearance's identity",
 }
 
 
@@ -75,7 +55,7 @@ def load_config(
             "(docs/inventory.md)",
         ) from exc
     if config is None:  # pragma: no cover - get() without a default never returns None
-        raise KubeApiError(inventory, cluster, Failure.CONFIG, "no context")
+        raise KubeApiError(inventory, cluster, KubeFailure.CONFIG, "no context")
     return config
 
 
@@ -97,14 +77,14 @@ class KubeApi:
             return cls(inventory, cluster, client_adapter.Client(config, params))
         except (LightkubeConfigError, OSError, ValueError) as exc:
             raise KubeApiError(
-                inventory, cluster, Failure.CONFIG, f"cannot connect: {exc}"
+                inventory, cluster, KubeFailure.CONFIG, f"cannot connect: {exc}"
             ) from exc
 
     def close(self) -> None:
         self.closed = True
         self._client.close()
 
-    def _error(self, failure: Failure, what: str, detail: str) -> KubeApiError:
+    def _error(self, failure: KubeFailure, what: str, detail: str) -> KubeApiError:
         tip = _TIPS.get(failure)
         return KubeApiError(
             self.inventory,
@@ -121,20 +101,20 @@ class KubeApi:
             message = None
         detail = f"HTTP {response.status_code}" + (f" {message}" if message else "")
         failure = {
-            401: Failure.UNAUTHORIZED,
-            403: Failure.FORBIDDEN,
-            404: Failure.NOT_FOUND,
-            410: Failure.GONE,
-        }.get(response.status_code, Failure.BAD_RESPONSE)
+            401: KubeFailure.UNAUTHORIZED,
+            403: KubeFailure.FORBIDDEN,
+            404: KubeFailure.NOT_FOUND,
+            410: KubeFailure.GONE,
+        }.get(response.status_code, KubeFailure.BAD_RESPONSE)
         return self._error(failure, what, detail)
 
     def _transport_error(self, exc: Exception, what: str) -> KubeApiError:
         if isinstance(exc, RuntimeError):  # httpx refuses to send on a closed client
-            return self._error(Failure.UNREACHABLE, what, "client closed")
+            return self._error(KubeFailure.UNREACHABLE, what, "client closed")
         if isinstance(exc, LightkubeConfigError):
             # An exec credential plugin failed (expired SSO session, missing binary).
-            return self._error(Failure.UNAUTHORIZED, what, f"credential plugin failed: {exc}")
-        return self._error(Failure.UNREACHABLE, what, f"{type(exc).__name__}: {exc}")
+            return self._error(KubeFailure.UNAUTHORIZED, what, f"credential plugin failed: {exc}")
+        return self._error(KubeFailure.UNREACHABLE, what, f"{type(exc).__name__}: {exc}")
 
     def list_pages(
         self, path: str, *, kind: str = "", limit: int = 500
@@ -158,7 +138,7 @@ class KubeApi:
             try:
                 page, version, token = decode_page(kind, response.content)
             except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise self._error(Failure.BAD_RESPONSE, what, "not a Kubernetes list") from exc
+                raise self._error(KubeFailure.BAD_RESPONSE, what, "not a Kubernetes list") from exc
             yield page, version
             if not token:
                 return
@@ -170,7 +150,7 @@ class KubeApi:
         """Stream ``(type, object)`` events from ``resource_version`` until the server ends it.
 
         The first event is ``(CONNECTED, {})`` once the server accepted the watch.
-        Raises :class:`KubeApiError` with ``Failure.GONE`` when the version expired (HTTP 410 or
+        Raises :class:`KubeApiError` with ``KubeFailure.GONE`` when the version expired (HTTP 410 or
         an ``ERROR`` event with code 410), so the caller re-lists.
         """
         what = f"watch {path}"
@@ -194,10 +174,12 @@ class KubeApi:
                         event = msgspec.json.decode(line)
                         kind, obj = event["type"], event["object"]
                     except (msgspec.DecodeError, KeyError, TypeError) as exc:
-                        raise self._error(Failure.BAD_RESPONSE, what, "bad watch event") from exc
+                        raise self._error(
+                            KubeFailure.BAD_RESPONSE, what, "bad watch event"
+                        ) from exc
                     if kind == "ERROR":
                         code = obj.get("code") if isinstance(obj, dict) else None
-                        failure = Failure.GONE if code == 410 else Failure.BAD_RESPONSE
+                        failure = KubeFailure.GONE if code == 410 else KubeFailure.BAD_RESPONSE
                         message = obj.get("message") if isinstance(obj, dict) else obj
                         raise self._error(failure, what, f"HTTP {code} {message}")
                     yield kind, obj

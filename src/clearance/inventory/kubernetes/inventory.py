@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -59,6 +59,8 @@ from clearance.inventory.kubernetes.watch import Reflector, list_into
 from clearance.model.target import Exposure, Proximity, SourceHealth, Target, UnresolvedReason
 
 __all__ = ["ClusterSettings", "KubernetesInventory", "KubernetesInventoryConfig"]
+
+_ALL_KINDS = tuple(resource.kind for resource in RESOURCES)
 
 # What each workload kind's chain reads, beside pods and nodes.
 _CHAIN = {
@@ -123,14 +125,20 @@ class KubernetesInventory:
             api = self._apis[cluster] = self._connect[cluster]()
         return api
 
+    def _connected(self, cluster: str, kinds: Iterable[str]) -> KubeApi | None:
+        """The cluster's API; None when it cannot be had, the reason recorded on ``kinds``."""
+        try:
+            return self._api(cluster)
+        except InventoryError as exc:
+            for kind in kinds:
+                self.caches[cluster].fail(kind, str(exc))
+            return None
+
     def start(self) -> None:
         """Start list + watch reflectors for every cluster and resource (daemon threads)."""
         for cluster, cache in self.caches.items():
-            try:
-                api = self._api(cluster)
-            except InventoryError as exc:
-                for resource in RESOURCES:
-                    cache.fail(resource.kind, str(exc))
+            api = self._connected(cluster, _ALL_KINDS)
+            if api is None:
                 continue
             for resource in RESOURCES:
                 reflector = Reflector(
@@ -182,15 +190,11 @@ class KubernetesInventory:
 
     def sync(self, cluster: str) -> None:
         """List every resource of ``cluster`` once, now (one-shot use without watches)."""
-        cache = self.caches[cluster]
-        try:
-            api = self._api(cluster)
-        except InventoryError as exc:
-            for resource in RESOURCES:
-                cache.fail(resource.kind, str(exc))
+        api = self._connected(cluster, _ALL_KINDS)
+        if api is None:
             return
         for resource in RESOURCES:
-            list_into(api, cache, resource)
+            list_into(api, self.caches[cluster], resource)
 
     def _ensure_listed(self, cluster: str, kinds: tuple[str, ...], namespace: str) -> None:
         """Make sure ``kinds`` are in the cache for ``namespace`` before resolving there.
@@ -204,11 +208,8 @@ class KubernetesInventory:
             return
         if not self._threads:
             with self._sync_lock:
-                try:
-                    api = self._api(cluster)
-                except InventoryError as exc:
-                    for kind in kinds:
-                        cache.fail(kind, str(exc))
+                api = self._connected(cluster, kinds)
+                if api is None:
                     return
                 for kind in kinds:
                     if not cache.listed(kind, namespace):

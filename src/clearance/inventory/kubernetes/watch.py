@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from clearance.inventory.kubernetes.api import Failure, KubeApi, KubeApiError
+from clearance.errors import KubeApiError, KubeFailure
+from clearance.inventory.kubernetes.api import KubeApi
 from clearance.inventory.kubernetes.cache import ClusterCache, ResourceType, parse_all
 from clearance.inventory.kubernetes.objects import Controller, Node, Pod
 
@@ -44,10 +45,10 @@ def list_into(
                 parsed += records
                 malformed.update(bad)
         except KubeApiError as exc:
-            if exc.failure is Failure.GONE and attempt == 1:
+            if exc.failure is KubeFailure.GONE and attempt == 1:
                 logger.info("%s; listing again from the start", exc)
                 continue
-            if exc.failure is Failure.NOT_FOUND and resource.optional:
+            if exc.failure is KubeFailure.NOT_FOUND and resource.optional:
                 cache.mark_absent(resource.kind)
                 return True
             logger.warning("%s", exc)
@@ -100,7 +101,7 @@ class Reflector:
                 if self.stop.is_set():
                     return
                 listed = False
-                if exc.failure is Failure.GONE:
+                if exc.failure is KubeFailure.GONE:
                     self.relists += 1
                     logger.info("%s; re-listing", exc)
                     continue

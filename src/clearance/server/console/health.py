@@ -15,7 +15,7 @@ from clearance.errors import ClearanceError
 from clearance.model.signal import format_time, utc
 from clearance.policy.freshness import describe_age
 from clearance.server.console.chart import risk_chart
-from clearance.server.console.routes import console_of, viewing
+from clearance.server.console.routes import acting, console_of, viewing
 from clearance.server.errors import status_of
 from clearance.service.signers import requested_by
 from clearance.store.interface import DecisionFilter, Scope
@@ -165,15 +165,15 @@ def exceptions(request: Request, error: str | None = None) -> Response:
 @router.post("/console/exceptions/{exception_id}/revoke")
 def revoke(request: Request, exception_id: str, csrf: Annotated[str, Form()] = "") -> Response:
     console = console_of(request)
-    session = console.session(request)
-    if session is None:
-        return console.refuse(None, 401, "Signed out", "sign in again, then retry")
-    if not session.csrf_ok(csrf):
-        return console.refuse(
-            session, 403, "Refused", "the form's CSRF token is missing or wrong: nothing was done"
-        )
-    if Scope.ADMIN not in session.scopes:
-        return console.refuse(session, 403, "Refused", "revoking an exception needs 'admin'")
+    session = acting(
+        console,
+        request,
+        csrf,
+        may=lambda s: Scope.ADMIN in s.scopes,
+        refusal=lambda s: "revoking an exception needs 'admin'",
+    )
+    if isinstance(session, Response):
+        return session
     ctx = console.ctx
     try:
         ctx.store.revoke_exemption(exception_id, session.subject, ctx.clock())

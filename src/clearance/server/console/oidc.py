@@ -20,15 +20,11 @@ import jwt
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import OAuth2Client
 
-from clearance.errors import AuthError, ClearanceError
+from clearance.errors import AuthError, SignInError
 from clearance.server.auth import Authenticator, Principal
 from clearance.server.settings import ConsoleSettings
 
 CALLBACK = "/console/callback"
-
-
-class SignInError(ClearanceError):
-    """The sign-in could not be completed; the message says why (never a token or secret)."""
 
 
 @dataclass(frozen=True, slots=True)

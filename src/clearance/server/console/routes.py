@@ -9,6 +9,7 @@ evidence bound) holds here by construction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
 from importlib import resources
 from typing import Annotated, Any
@@ -19,11 +20,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, SignInError
 from clearance.policy.schema import duration_seconds
 from clearance.server.app import ServerContext
 from clearance.server.bodies import ApprovalRequest, BreakGlassRequest
-from clearance.server.console.oidc import LoginFlow, SignInError
+from clearance.server.console.oidc import LoginFlow
 from clearance.server.console.session import (
     LOGIN_COOKIE,
     LOGIN_LIFETIME,
@@ -195,29 +196,14 @@ def answer(
     outcome: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    console = console_of(request)
-    session, refused = _may_act(console, request, csrf)
-    if refused is not None:
-        return refused
-    assert session is not None
-    ctx = console.ctx
-    try:
+    def approve(session: Session, ctx: ServerContext) -> str:
         body = ApprovalRequest.model_validate({"outcome": outcome, "reason": reason})
-        before = ctx.decisions.get(decision_id).state
         ctx.approvals.answer(
             decision_id, session.caller, ApprovalOutcome(body.outcome), body.reason, ctx.clock()
         )
-        after = ctx.decisions.get(decision_id).state
-    except ValidationError as exc:
-        return _decision_page(console, session, decision_id, error=_field_error(exc), status=422)
-    except ClearanceError as exc:
-        return _decision_page(
-            console, session, decision_id, error=str(exc), status=status_of(exc)[0]
-        )
-    if after.waited_seconds and before.status is not after.status:
-        ctx.metrics.approval_wait.observe(max(after.waited_seconds, 0.0))
-    background.add_task(ctx.settle, decision_id, before.status, after.status)
-    return RedirectResponse(f"/decisions/{quote(decision_id)}?done={body.outcome}", status_code=303)
+        return body.outcome
+
+    return _act(console_of(request), request, decision_id, csrf, background, approve, timed=True)
 
 
 @router.post("/decisions/{decision_id}/break-glass")
@@ -229,25 +215,52 @@ def break_glass(
     reason: Annotated[str, Form()] = "",
     ticket: Annotated[str, Form()] = "",
 ) -> Response:
-    console = console_of(request)
-    session, refused = _may_act(console, request, csrf)
-    if refused is not None:
-        return refused
-    assert session is not None
+    def override(session: Session, ctx: ServerContext) -> str:
+        body = BreakGlassRequest.model_validate({"reason": reason, "ticket": ticket})
+        ctx.break_glass.request(decision_id, session.caller, body.reason, body.ticket, ctx.clock())
+        return "break-glass"
+
+    return _act(console_of(request), request, decision_id, csrf, background, override, timed=False)
+
+
+def _act(
+    console: Console,
+    request: Request,
+    decision_id: str,
+    csrf: str,
+    background: BackgroundTasks,
+    change: Callable[[Session, ServerContext], str],
+    *,
+    timed: bool,
+) -> Response:
+    """One form that changes a decision: the approver's session and CSRF token checked, then
+    ``change`` (which reads the form and calls the service, returning the ``done`` notice key);
+    a refusal re-renders the decision page with the error. ``timed``: the change may end the
+    wait for approval, which the ``approval_wait`` metric observes."""
+    session = acting(
+        console,
+        request,
+        csrf,
+        may=lambda s: s.approver,
+        refusal=lambda s: f"{s.subject} may view decisions but not answer them",
+    )
+    if isinstance(session, Response):
+        return session
     ctx = console.ctx
     try:
-        body = BreakGlassRequest.model_validate({"reason": reason, "ticket": ticket})
-        before = ctx.decisions.get(decision_id).state.status
-        ctx.break_glass.request(decision_id, session.caller, body.reason, body.ticket, ctx.clock())
-        after = ctx.decisions.get(decision_id).state.status
+        before = ctx.decisions.get(decision_id).state
+        done = change(session, ctx)
+        after = ctx.decisions.get(decision_id).state
     except ValidationError as exc:
         return _decision_page(console, session, decision_id, error=_field_error(exc), status=422)
     except ClearanceError as exc:
         return _decision_page(
             console, session, decision_id, error=str(exc), status=status_of(exc)[0]
         )
-    background.add_task(ctx.settle, decision_id, before, after)
-    return RedirectResponse(f"/decisions/{quote(decision_id)}?done=break-glass", status_code=303)
+    if timed and after.waited_seconds and before.status is not after.status:
+        ctx.metrics.approval_wait.observe(max(after.waited_seconds, 0.0))
+    background.add_task(ctx.settle, decision_id, before.status, after.status)
+    return RedirectResponse(f"/decisions/{quote(decision_id)}?done={done}", status_code=303)
 
 
 def viewing(console: Console, request: Request) -> Session | Response:
@@ -261,21 +274,27 @@ def viewing(console: Console, request: Request) -> Session | Response:
     return session
 
 
-def _may_act(
-    console: Console, request: Request, csrf: str
-) -> tuple[Session | None, Response | None]:
+def acting(
+    console: Console,
+    request: Request,
+    csrf: str,
+    *,
+    may: Callable[[Session], bool],
+    refusal: Callable[[Session], str],
+) -> Session | Response:
+    """The signed-in session whose form may change something, or the answer to give instead
+    (nothing was done): 401 signed out, 403 for a missing or wrong CSRF token, 403 with
+    ``refusal`` when ``may`` says the person lacks the role."""
     session = console.session(request)
     if session is None:
-        return None, console.refuse(None, 401, "Signed out", "sign in again, then retry")
+        return console.refuse(None, 401, "Signed out", "sign in again, then retry")
     if not session.csrf_ok(csrf):
-        return session, console.refuse(
+        return console.refuse(
             session, 403, "Refused", "the form's CSRF token is missing or wrong: nothing was done"
         )
-    if not session.approver:
-        return session, console.refuse(
-            session, 403, "Refused", f"{session.subject} may view decisions but not answer them"
-        )
-    return session, None
+    if not may(session):
+        return console.refuse(session, 403, "Refused", refusal(session))
+    return session
 
 
 def _decision_page(

@@ -1,5 +1,7 @@
 """The Datadog monitors API through the official ``datadog-api-client``: pages of raw monitors,
-each parsed by the SDK's ``Monitor`` model on its own, with 429s waited out.
+each parsed by the SDK's ``Monitor`` model on its own, with 429s, 5xx and transport failures
+retried (:func:`clearance.sources._retry.retry_vendor`: ``x-ratelimit-reset`` when Datadog
+says how long, else jittered backoff).
 
 The SDK is asked for the raw response (``preload_content=False``): decoding a whole page into
 typed models would lose the page to one malformed monitor. It still sends the keys
@@ -18,6 +20,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from clearance.errors import SourceError
+from clearance.retries import jittered_backoff
+from clearance.sources._retry import RetryableError, retry_vendor
 
 __all__ = ["MonitorsClient", "Retry"]
 
@@ -56,6 +60,8 @@ class MonitorsClient:
 
         self.name = source
         self._retry = retry
+        # 2^attempt seconds (at most 60) × [0.5, 1.5)
+        self._backoff = jittered_backoff(1.0, 60.0, retry.random, spread=(0.5, 1.5))
         settings = Configuration(  # type: ignore[no-untyped-call]
             host=base_url.rstrip("/") if base_url else None,
             request_timeout=timeout,
@@ -83,79 +89,64 @@ class MonitorsClient:
         return self._client.deserialize(json.dumps(item), (Monitor,), True)
 
     def page(self, page: int, size: int, tags: Sequence[str]) -> list[Any]:
-        """One page of monitors as raw JSON objects, waiting out 429s."""
+        """One page of monitors as raw JSON objects, retrying 429s, 5xx and transport failures."""
         kwargs: dict[str, Any] = {"page": page, "page_size": size}
         if tags:
             kwargs["monitor_tags"] = ",".join(tags)
         return self._page(kwargs)
 
     def _page(self, kwargs: dict[str, Any]) -> list[Any]:
+        return retry_vendor(
+            lambda: self._attempt(kwargs),
+            source=self.name,
+            max_retries=self._retry.max_retries,
+            max_wait=self._retry.max_wait,
+            backoff=self._backoff,
+            sleep=self._retry.sleep,
+        )
+
+    def _attempt(self, kwargs: dict[str, Any]) -> list[Any]:
         from datadog_api_client.exceptions import OpenApiException  # noqa: PLC0415
         from urllib3.exceptions import HTTPError  # noqa: PLC0415 - the SDK's transport
 
-        attempt = 0
-        while True:
-            try:
-                # preload_content=False: the urllib3 response, not the typed list
-                response: Any = self._monitors.list_monitors(**kwargs)
-            except HTTPError as exc:
-                if self._wait(
-                    attempt, None, f"cannot reach the Datadog API ({type(exc).__name__})"
-                ):
-                    attempt += 1
-                    continue
+        try:
+            # preload_content=False: the urllib3 response, not the typed list
+            response: Any = self._monitors.list_monitors(**kwargs)
+        except HTTPError as exc:
+            name = type(exc).__name__
+            error = SourceError(self.name, self._mask(f"cannot reach the Datadog API: {name}"))
+            raise RetryableError(f"cannot reach the Datadog API ({name})", None, error) from exc
+        except OpenApiException as exc:
+            # The SDK raises its ApiException for an error status even with the raw
+            # response asked for (and with status 0 for a transport failure).
+            status = int(getattr(exc, "status", 0) or 0)
+            if not status:
+                reason = getattr(exc, "reason", None) or type(exc).__name__
                 raise SourceError(
-                    self.name, self._mask(f"cannot reach the Datadog API: {type(exc).__name__}")
+                    self.name, self._mask(f"cannot reach the Datadog API: {reason}")
                 ) from exc
-            except OpenApiException as exc:
-                # The SDK raises its ApiException for an error status even with the raw
-                # response asked for (and with status 0 for a transport failure).
-                status = int(getattr(exc, "status", 0) or 0)
-                if not status:
-                    reason = getattr(exc, "reason", None) or type(exc).__name__
-                    raise SourceError(
-                        self.name, self._mask(f"cannot reach the Datadog API: {reason}")
-                    ) from exc
-                headers = {
-                    str(k).lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()
-                }
-                body = getattr(exc, "body", None)
-                response = _Answer(
-                    status, headers, json.dumps(body).encode() if body is not None else b""
-                )
-            status = int(response.status)
+            headers = {str(k).lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
+            body = getattr(exc, "body", None)
+            response = _Answer(
+                status, headers, json.dumps(body).encode() if body is not None else b""
+            )
+        status = int(response.status)
+        if not 200 <= status < 300:
+            error = SourceError(self.name, self._error(status, response.data))
             if status == 429 or status >= 500:
                 told = _reset_seconds(response.headers.get("x-ratelimit-reset"))
-                if self._wait(attempt, told, f"HTTP {status} from /api/v1/monitor"):
-                    attempt += 1
-                    continue
-            if not 200 <= status < 300:
-                raise SourceError(self.name, self._error(status, response.data))
-            try:
-                body = json.loads(response.data)
-            except ValueError as exc:
-                raise SourceError(
-                    self.name,
-                    f"/api/v1/monitor answered HTTP {status} with a body that is not JSON",
-                ) from exc
-            if not isinstance(body, list):
-                raise SourceError(
-                    self.name, "/api/v1/monitor: the answer is not a list of monitors"
-                )
-            return body
-
-    def _wait(self, attempt: int, told: float | None, failure: str) -> bool:
-        if attempt >= self._retry.max_retries:
-            return False
-        delay = told if told is not None else min(60.0, 2.0**attempt) * (0.5 + self._retry.random())
-        if delay > self._retry.max_wait:
+                raise RetryableError(f"HTTP {status} from /api/v1/monitor", told, error)
+            raise error
+        try:
+            body = json.loads(response.data)
+        except ValueError as exc:
             raise SourceError(
                 self.name,
-                f"{failure}: asked to wait {delay:.0f}s, beyond max_wait "
-                f"({self._retry.max_wait:.0f}s); the next sync will resume",
-            )
-        self._retry.sleep(delay)
-        return True
+                f"/api/v1/monitor answered HTTP {status} with a body that is not JSON",
+            ) from exc
+        if not isinstance(body, list):
+            raise SourceError(self.name, "/api/v1/monitor: the answer is not a list of monitors")
+        return body
 
     def _error(self, status: int, data: bytes) -> str:
         message = ""

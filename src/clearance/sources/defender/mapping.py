@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.coverage import Managed
 from clearance.model.signal import (
@@ -25,6 +24,7 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
+from clearance.sources._hosts import managed_host
 from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, identity_group, refs
 from clearance.sources._pages import map_page, newest_time, read_items
 from clearance.sources.defender.incidents import map_incidents
@@ -132,16 +132,10 @@ def managed_machine(record: Any, source: str, kind: str) -> Managed | None:
         machine = _Machine.model_validate(record)
     except ValueError:
         return None
-    found = _machine_refs(machine)
-    if not found:
-        return None
-    try:
-        seen = parse_time(machine.last_seen) if machine.last_seen else None
-    except InvalidSignalError:
-        seen = None  # unreadable: as never checked in, so the host is not covered
     onboarded = (machine.onboarding_status or "Onboarded").lower() == "onboarded"
     working = (machine.health_status or "").lower() == "active" and onboarded
-    return Managed(source, kind, machine.id, tuple(sorted(set(found))), seen, working)
+    found = _machine_refs(machine)
+    return managed_host(source, kind, machine.id, found, machine.last_seen, working)
 
 
 def _signal(

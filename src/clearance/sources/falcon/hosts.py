@@ -14,10 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.coverage import Managed
-from clearance.model.signal import parse_time
+from clearance.sources._hosts import Pair, kubernetes_pairs, managed_host
 from clearance.sources._mapping import refs
 
 __all__ = ["Device", "HostIdentity", "device_refs", "host_identity", "managed"]
@@ -61,7 +60,7 @@ def device_refs(device: Device, clusters: Mapping[str, str]) -> list[AssetRef]:
     """Every reference a host record names; ``clusters`` maps ``k8s_cluster_id`` to a name."""
     cloud = bool(device.service_provider)
     cluster = clusters.get(device.k8s_cluster_id or "")
-    pairs: list[tuple[AssetKind, str | None]] = [
+    pairs: list[Pair] = [
         (AssetKind.HOST, device.hostname),
         (AssetKind.INSTANCE, device.instance_id),
         (AssetKind.IP, device.local_ip),
@@ -69,12 +68,10 @@ def device_refs(device: Device, clusters: Mapping[str, str]) -> list[AssetRef]:
         # instance's is its own public address.
         (AssetKind.IP, device.external_ip if cloud else None),
         (AssetKind.MAC, device.mac_address),  # dashes (4e-93-…) are normalized by asset()
-        (AssetKind.CLUSTER, cluster),
     ]
-    if device.pod_namespace and device.pod_name:
-        pairs.append((AssetKind.POD, f"{device.pod_namespace}/{device.pod_name}"))
-        if cluster:
-            pairs.append((AssetKind.NAMESPACE, f"{cluster}/{device.pod_namespace}"))
+    # A sensor's namespace is named only with its pod (a node's sensor names neither).
+    namespace = device.pod_namespace if device.pod_name else None
+    pairs += kubernetes_pairs(cluster, namespace, device.pod_name)
     return refs(pairs)
 
 
@@ -100,15 +97,5 @@ def managed(
     if found is None:
         return None
     device = Device.model_validate(record)
-    try:
-        seen = parse_time(device.last_seen) if device.last_seen else None
-    except InvalidSignalError:
-        seen = None  # unreadable: as never checked in, so the host is not covered
-    return Managed(
-        source=source,
-        kind=kind,
-        device=found.device_id,
-        assets=found.assets,
-        last_seen=seen,
-        active=(device.reduced_functionality_mode or "no").lower() != "yes",
-    )
+    working = (device.reduced_functionality_mode or "no").lower() != "yes"
+    return managed_host(source, kind, found.device_id, found.assets, device.last_seen, working)

@@ -25,7 +25,7 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
-from clearance.sources._mapping import RejectedError
+from clearance.sources._mapping import RejectedError, banded
 from clearance.sources._pages import map_page
 from clearance.sources.falcon.hosts import Device, device_refs
 from clearance.sources.interface import Quarantined
@@ -34,6 +34,12 @@ __all__ = ["crowdscore_severity", "map_incidents"]
 
 _STATUS = {20: SignalStatus.OPEN, 25: SignalStatus.OPEN, 30: SignalStatus.IN_PROGRESS,
            40: SignalStatus.RESOLVED}  # fmt: skip
+_CROWDSCORE_BANDS = (
+    (80, Severity.CRITICAL),
+    (60, Severity.HIGH),
+    (40, Severity.MEDIUM),
+    (20, Severity.LOW),
+)
 
 
 class _Incident(BaseModel):
@@ -53,11 +59,7 @@ class _Incident(BaseModel):
 def crowdscore_severity(fine_score: int | None) -> Severity:
     if fine_score is None or fine_score < 0:
         return Severity.UNKNOWN
-    for floor, severity in ((80, Severity.CRITICAL), (60, Severity.HIGH), (40, Severity.MEDIUM),
-                            (20, Severity.LOW)):  # fmt: skip
-        if fine_score >= floor:
-            return severity
-    return Severity.INFORMATIONAL
+    return banded(fine_score, _CROWDSCORE_BANDS, Severity.INFORMATIONAL)
 
 
 def map_incidents(

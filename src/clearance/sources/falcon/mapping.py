@@ -32,7 +32,8 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
-from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, parse_json, refs
+from clearance.sources._hosts import kubernetes_pairs
+from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, banded, parse_json, refs
 from clearance.sources._pages import map_page, newest_time, quarantine_file
 from clearance.sources.falcon.hosts import Device, HostIdentity, device_refs, host_identity
 from clearance.sources.falcon.incidents import map_incidents
@@ -54,6 +55,12 @@ _SEVERITY_NAMES = {
     "high": Severity.HIGH,
     "critical": Severity.CRITICAL,
 }
+_SCORE_BANDS = (
+    (90, Severity.CRITICAL),
+    (70, Severity.HIGH),
+    (50, Severity.MEDIUM),
+    (20, Severity.LOW),
+)
 _STATUS = {
     "new": SignalStatus.OPEN,
     "reopened": SignalStatus.OPEN,
@@ -106,15 +113,7 @@ def severity_of(name: str | None, score: int | None) -> Severity:
         return named
     if score is None or score <= 0:
         return Severity.UNKNOWN
-    if score >= 90:
-        return Severity.CRITICAL
-    if score >= 70:
-        return Severity.HIGH
-    if score >= 50:
-        return Severity.MEDIUM
-    if score >= 20:
-        return Severity.LOW
-    return Severity.INFORMATIONAL
+    return banded(score, _SCORE_BANDS, Severity.INFORMATIONAL)
 
 
 def _status_of(alert: _Alert) -> SignalStatus:
@@ -134,16 +133,8 @@ def _alert_refs(
     alert: _Alert, hosts: Mapping[str, HostIdentity], clusters: Mapping[str, str]
 ) -> tuple[AssetRef, ...]:
     found = device_refs(alert.device, clusters) if alert.device else []
-    cluster = alert.cluster_name
-    pairs: list[tuple[AssetKind, str | None]] = [
-        (AssetKind.CONTAINER, alert.container_id),
-        (AssetKind.CLUSTER, cluster),
-    ]
-    if alert.namespace and alert.pod_name:
-        pairs.append((AssetKind.POD, f"{alert.namespace}/{alert.pod_name}"))
-    if alert.namespace and cluster:
-        pairs.append((AssetKind.NAMESPACE, f"{cluster}/{alert.namespace}"))
-    found.extend(refs(pairs))
+    pairs = kubernetes_pairs(alert.cluster_name, alert.namespace, alert.pod_name)
+    found.extend(refs([(AssetKind.CONTAINER, alert.container_id), *pairs]))
     device_id = alert.agent_id or (alert.device.device_id if alert.device else None)
     if device_id and (host := hosts.get(device_id)) is not None:
         found.extend(host.assets)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from clearance.errors import SourceError
+from clearance.errors import SourceError, UnparseableError
 
 if TYPE_CHECKING:
     from clearance.sources.guardduty.source import GuardDutyConfig
@@ -137,10 +137,6 @@ def _sleep_through(client: Any, sleep: Callable[[float], None], max_attempts: in
         return 0.0  # botocore sleeps this long before retrying: the wait is already done
 
     client.meta.events.register(event, needs_retry, unique_id=f"clearance-{unique_id}")
-
-
-class UnparseableError(SourceError):
-    """A response botocore could not parse against the GuardDuty model."""
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

@@ -30,6 +30,7 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
+from clearance.sources._hosts import Pair, kubernetes_pairs
 from clearance.sources._mapping import RejectedError, parse_json, refs
 from clearance.sources._pages import map_page, newest_time, quarantine_file
 from clearance.sources.guardduty.anomalies import finding_kind
@@ -130,7 +131,7 @@ class _Finding(_Model):
 
 
 def _assets(resource: _Resource) -> tuple[AssetRef, ...]:
-    pairs: list[tuple[AssetKind, str | None]] = []
+    pairs: list[Pair] = []
     if (instance := resource.InstanceDetails) is not None:
         pairs.append((AssetKind.INSTANCE, instance.InstanceId))
         for nic in instance.NetworkInterfaces:
@@ -142,20 +143,16 @@ def _assets(resource: _Resource) -> tuple[AssetRef, ...]:
                     (AssetKind.HOST, extra.PrivateDnsName),
                 ]
     cluster = resource.EksClusterDetails.Name if resource.EksClusterDetails else None
-    pairs.append((AssetKind.CLUSTER, cluster))
     kubernetes = resource.KubernetesDetails
     workload = kubernetes.KubernetesWorkloadDetails if kubernetes else None
     containers = list(workload.Containers) if workload else []
-    if workload and workload.Namespace:
-        namespace = workload.Namespace
-        if cluster:
-            pairs.append((AssetKind.NAMESPACE, f"{cluster}/{namespace}"))
-        # Type is the resource plural from the API path: pods, deployments, daemonsets…
-        kind = (workload.Type or "").lower().removesuffix("s")
-        if workload.Name and kind == "pod":
-            pairs.append((AssetKind.POD, f"{namespace}/{workload.Name}"))
-        elif workload.Name and kind and cluster:
-            pairs.append((AssetKind.WORKLOAD, f"{cluster}/{namespace}/{kind}/{workload.Name}"))
+    namespace = workload.Namespace if workload else None
+    # Type is the resource plural from the API path: pods, deployments, daemonsets…
+    kind = (workload.Type or "").lower().removesuffix("s") if workload else ""
+    name = workload.Name if workload and namespace else None
+    pairs += kubernetes_pairs(cluster, namespace, name if kind == "pod" else None)
+    if name and kind not in ("", "pod") and cluster:
+        pairs.append((AssetKind.WORKLOAD, f"{cluster}/{namespace}/{kind}/{name}"))
     if resource.ContainerDetails is not None:
         containers.append(resource.ContainerDetails)
     for container in containers:

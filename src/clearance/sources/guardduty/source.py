@@ -27,11 +27,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from clearance.errors import SourceError
+from clearance.errors import SourceError, UnparseableError
 from clearance.model.signal import format_time, parse_time
 from clearance.sources._pages import checked_watermark
 from clearance.sources._plugin import checked_config, require_sdk
-from clearance.sources.guardduty.api import GuardDutyApi, UnparseableError
+from clearance.sources.guardduty.api import GuardDutyApi
 from clearance.sources.guardduty.coverage import read_coverage
 from clearance.sources.guardduty.mapping import finding_watermark, map_findings
 from clearance.sources.interface import Batch, Quarantined, payload_digest

@@ -25,9 +25,11 @@ import orjson
 from clearance.errors import ReportError
 from clearance.model.reports import Finding
 from clearance.model.signal import Severity
+from clearance.sources._mapping import banded
 
 MAX_FINDINGS = 1000
 
+_CVSS_BANDS = ((9.0, Severity.CRITICAL), (7.0, Severity.HIGH), (4.0, Severity.MEDIUM))
 _LEVELS = {
     "error": Severity.HIGH,
     "warning": Severity.MEDIUM,
@@ -115,13 +117,8 @@ def _severity(result: dict[str, Any], rule: dict[str, Any]) -> Severity:
                 score = float(props["security-severity"])
             except (TypeError, ValueError):
                 continue
-            if score >= 9.0:
-                return Severity.CRITICAL
-            if score >= 7.0:
-                return Severity.HIGH
-            if score >= 4.0:
-                return Severity.MEDIUM
-            return Severity.LOW if score > 0 else Severity.INFORMATIONAL
+            # CVSS v3's bands, as GitHub code scanning reads security-severity
+            return banded(score, _CVSS_BANDS, Severity.LOW if score > 0 else Severity.INFORMATIONAL)
     config = rule.get("defaultConfiguration")
     default = config.get("level") if isinstance(config, dict) else None
     return _LEVELS.get(str(result.get("level") or default or "warning"), Severity.MEDIUM)

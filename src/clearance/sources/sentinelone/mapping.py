@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from clearance.errors import InvalidSignalError
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.coverage import Managed
 from clearance.model.signal import (
@@ -32,6 +31,7 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
+from clearance.sources._hosts import Pair, kubernetes_pairs, managed_host
 from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, identity_group, refs
 from clearance.sources._pages import map_page, newest_time, read_items
 from clearance.sources.interface import Batch
@@ -117,15 +117,10 @@ def agent_refs(agent: _Agent | None) -> list[AssetRef]:
 
 
 def _kubernetes_refs(k8s: _Kubernetes | None, container: _Container | None) -> list[AssetRef]:
-    pairs: list[tuple[AssetKind, str | None]] = []
+    pairs: list[Pair] = []
     if k8s is not None:
         pairs.append((AssetKind.HOST, k8s.node))
-        if k8s.cluster:
-            pairs.append((AssetKind.CLUSTER, k8s.cluster))
-        if k8s.cluster and k8s.namespace:
-            pairs.append((AssetKind.NAMESPACE, f"{k8s.cluster}/{k8s.namespace}"))
-        if k8s.namespace and k8s.pod:
-            pairs.append((AssetKind.POD, f"{k8s.namespace}/{k8s.pod}"))
+        pairs += kubernetes_pairs(k8s.cluster, k8s.namespace, k8s.pod)
     if container is not None:
         pairs += [(AssetKind.CONTAINER, container.id), (AssetKind.IMAGE, container.image)]
     return refs(pairs)
@@ -271,11 +266,5 @@ def managed_agent(record: Any, source: str, kind: str) -> Managed | None:
             agent_computer_name=agent.computer_name, network_interfaces=agent.network_interfaces
         )
     )
-    if not found:
-        return None
-    try:
-        seen = parse_time(agent.last_active_date) if agent.last_active_date else None
-    except InvalidSignalError:
-        seen = None  # unreadable: as never checked in, so the host is not covered
     working = bool(agent.is_active) and not agent.is_decommissioned and not agent.is_uninstalled
-    return Managed(source, kind, agent.id, tuple(sorted(set(found))), seen, working)
+    return managed_host(source, kind, agent.id, found, agent.last_active_date, working)

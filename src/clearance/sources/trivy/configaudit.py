@@ -22,7 +22,7 @@ from clearance.sources._mapping import RejectedError, refs
 from clearance.sources._push import Item
 from clearance.sources._vulns import SEVERITY
 from clearance.sources.interface import Quarantined
-from clearance.sources.trivy.operator import report_time, report_workload, text
+from clearance.sources.trivy.operator import report_of, report_time, report_workload, text
 
 __all__ = ["config_audit_signals"]
 
@@ -35,9 +35,7 @@ def config_audit_signals(
     cluster: str | None,
     seen: datetime | None,
 ) -> tuple[list[Signal], list[Quarantined]]:
-    report = resource.get("report")
-    if not isinstance(report, dict):
-        raise RejectedError("missing_field", "field 'report' is missing or not an object")
+    report = report_of(resource)
     metadata = resource.get("metadata")
     workload = report_workload(metadata, cluster) or _owner(metadata, cluster)
     assets = refs([(AssetKind.WORKLOAD, workload)])

@@ -25,7 +25,14 @@ from clearance.sources._push import Item
 from clearance.sources._vulns import SEVERITY, Vulnerability, vulnerability_signals
 from clearance.sources.interface import Quarantined, payload_digest
 
-__all__ = ["read_documents", "report_signals", "report_time", "report_workload", "text"]
+__all__ = [
+    "read_documents",
+    "report_of",
+    "report_signals",
+    "report_time",
+    "report_workload",
+    "text",
+]
 
 _LABEL = "trivy-operator.resource."
 # Docker Hub as Trivy Operator spells it (fixture vulnerabilityreport.replicaset-nginx.docs.yaml);
@@ -72,9 +79,7 @@ def report_signals(
     cluster: str | None,
     seen: datetime | None,
 ) -> tuple[list[Signal], list[Quarantined]]:
-    report = resource.get("report")
-    if not isinstance(report, dict):
-        raise RejectedError("missing_field", "field 'report' is missing or not an object")
+    report = report_of(resource)
     artifact = report.get("artifact")
     if not isinstance(artifact, dict):
         raise RejectedError("missing_field", "field 'report.artifact' is missing")
@@ -100,6 +105,14 @@ def report_signals(
     key = parsed.digest or f"{parsed.repository}:{parsed.tag}"
     signals = vulnerability_signals(source, image_key=key, assets=assets, found=rows, seen=moment)
     return signals, bad
+
+
+def report_of(resource: dict[str, Any]) -> dict[str, Any]:
+    """The ``report`` of a Trivy Operator resource (VulnerabilityReport, ConfigAuditReport)."""
+    report = resource.get("report")
+    if not isinstance(report, dict):
+        raise RejectedError("missing_field", "field 'report' is missing or not an object")
+    return report
 
 
 def _image(artifact: dict[str, Any], registry: Any) -> str | None:

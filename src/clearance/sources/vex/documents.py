@@ -19,6 +19,7 @@ index; a body that is not a VEX document at all raises :class:`SourceError`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -138,39 +139,30 @@ def _openvex(doc: dict[str, Any], data: bytes, source: str, where: str) -> VexDo
     author = _text(doc.get("author")) or "unknown author"
     issued = _time(doc.get("timestamp"))
     doc_products = doc.get("products")
-    statements: list[VexStatement] = []
-    bad: list[Quarantined] = []
-    for index, item in enumerate(doc["statements"]):
-        try:
-            if not isinstance(item, dict):
-                raise ValueError("a statement must be an object")
-            vulnerability = item.get("vulnerability")
-            name = _text(vulnerability.get("name")) if isinstance(vulnerability, dict) else ""
-            name = name or _text(vulnerability)
-            status = _text(item.get("status"))
-            if status not in STATUSES:
-                raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-            products = item.get("products", doc_products) or []
-            if not isinstance(products, list):
-                raise ValueError("products must be a list")
-            statements.append(
-                VexStatement(
-                    vulnerability=_vulnerability(name),
-                    images=tuple(dict.fromkeys(k for p in products for k in _product_keys(p))),
-                    status=status,
-                    justification=(
-                        _text(item.get("justification")) or _text(item.get("impact_statement"))
-                    )[:_LIMIT],
-                    document=key,
-                    author=author,
-                    timestamp=_time(item.get("timestamp")) or issued or _EPOCH,
-                )
-            )
-        except ValueError as exc:
-            bad.append(
-                _bad(source, str(exc), canonical_bytes(item), f"{where}: statements[{index}]")
-            )
-    return VexDocument(key, tuple(statements), tuple(bad))
+
+    def statement(item: dict[str, Any]) -> VexStatement:
+        vulnerability = item.get("vulnerability")
+        name = _text(vulnerability.get("name")) if isinstance(vulnerability, dict) else ""
+        name = name or _text(vulnerability)
+        status = _text(item.get("status"))
+        if status not in STATUSES:
+            raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        products = item.get("products", doc_products) or []
+        if not isinstance(products, list):
+            raise ValueError("products must be a list")
+        return VexStatement(
+            vulnerability=_vulnerability(name),
+            images=tuple(dict.fromkeys(k for p in products for k in _product_keys(p))),
+            status=status,
+            justification=(_text(item.get("justification")) or _text(item.get("impact_statement")))[
+                :_LIMIT
+            ],
+            document=key,
+            author=author,
+            timestamp=_time(item.get("timestamp")) or issued or _EPOCH,
+        )
+
+    return _document(key, doc["statements"], "statements", "a statement", statement, source, where)
 
 
 def _cyclonedx(doc: dict[str, Any], data: bytes, source: str, where: str) -> VexDocument:
@@ -183,42 +175,58 @@ def _cyclonedx(doc: dict[str, Any], data: bytes, source: str, where: str) -> Vex
     for component in [metadata.get("component"), *(doc.get("components") or [])]:
         if isinstance(component, dict) and _text(component.get("bom-ref")):
             components[_text(component.get("bom-ref"))] = component
+
+    def statement(item: dict[str, Any]) -> VexStatement:
+        analysis: dict[str, Any] = (
+            item["analysis"] if isinstance(item.get("analysis"), dict) else {}
+        )
+        state = _text(analysis.get("state"))
+        if state not in _CYCLONEDX_STATES:
+            raise ValueError(f"analysis.state {state!r} is not a CycloneDX VEX state")
+        keys: list[str] = []
+        for affected in item.get("affects") or []:
+            ref = _text(affected.get("ref")) if isinstance(affected, dict) else ""
+            ref = ref.split("#", 1)[1] if ref.startswith("urn:cdx:") and "#" in ref else ref
+            component = components.get(ref)
+            purl = _text(component.get("purl")) if component else ref
+            keys += _purl_keys(purl)
+        return VexStatement(
+            vulnerability=_vulnerability(_text(item.get("id"))),
+            images=tuple(dict.fromkeys(keys)),
+            status=_CYCLONEDX_STATES[state],
+            justification=(_text(analysis.get("justification")) or _text(analysis.get("detail")))[
+                :_LIMIT
+            ],
+            document=key,
+            author=author,
+            timestamp=_time(analysis.get("lastUpdated")) or issued or _EPOCH,
+        )
+
+    items = doc.get("vulnerabilities") or []
+    return _document(key, items, "vulnerabilities", "a vulnerability", statement, source, where)
+
+
+def _document(
+    key: str,
+    items: list[Any],
+    field: str,
+    noun: str,
+    statement: Callable[[dict[str, Any]], VexStatement],
+    source: str,
+    where: str,
+) -> VexDocument:
+    """Each of a document's ``items`` (its ``field``) read by ``statement``; one that is not an
+    object, or that ``statement`` refuses (ValueError), is quarantined and its neighbours kept."""
     statements: list[VexStatement] = []
     bad: list[Quarantined] = []
-    for index, item in enumerate(doc.get("vulnerabilities") or []):
+    for index, item in enumerate(items):
         try:
             if not isinstance(item, dict):
-                raise ValueError("a vulnerability must be an object")
-            analysis: dict[str, Any] = (
-                item["analysis"] if isinstance(item.get("analysis"), dict) else {}
-            )
-            state = _text(analysis.get("state"))
-            if state not in _CYCLONEDX_STATES:
-                raise ValueError(f"analysis.state {state!r} is not a CycloneDX VEX state")
-            keys: list[str] = []
-            for affected in item.get("affects") or []:
-                ref = _text(affected.get("ref")) if isinstance(affected, dict) else ""
-                ref = ref.split("#", 1)[1] if ref.startswith("urn:cdx:") and "#" in ref else ref
-                component = components.get(ref)
-                purl = _text(component.get("purl")) if component else ref
-                keys += _purl_keys(purl)
-            statements.append(
-                VexStatement(
-                    vulnerability=_vulnerability(_text(item.get("id"))),
-                    images=tuple(dict.fromkeys(keys)),
-                    status=_CYCLONEDX_STATES[state],
-                    justification=(
-                        _text(analysis.get("justification")) or _text(analysis.get("detail"))
-                    )[:_LIMIT],
-                    document=key,
-                    author=author,
-                    timestamp=_time(analysis.get("lastUpdated")) or issued or _EPOCH,
-                )
-            )
+                raise ValueError(f"{noun} must be an object")
+            statements.append(statement(item))
         except ValueError as exc:
-            bad.append(
-                _bad(source, str(exc), canonical_bytes(item), f"{where}: vulnerabilities[{index}]")
-            )
+            at = f"{where}: {field}[{index}]"
+            bad.append(_bad(source, str(exc), canonical_bytes(item), at))
     return VexDocument(key, tuple(statements), tuple(bad))
 
 

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from clearance.errors import InvalidSignalError, SourceError
-from clearance.model.assets import AssetKind
+from clearance.errors import SourceError
 from clearance.model.coverage import Managed
-from clearance.model.signal import parse_time
 from clearance.sources._auth import StaticAuth
-from clearance.sources._mapping import refs
+from clearance.sources._hosts import managed_host
+from clearance.sources.wazuh.mapping import agent_refs
 
 if TYPE_CHECKING:
     from clearance.sources._http import HttpClient
@@ -81,15 +80,9 @@ def managed_agent(record: Any, source: str, kind: str) -> Managed | None:
         agent = _Agent.model_validate(record)
     except ValidationError:
         return None
-    found = refs([(AssetKind.HOST, agent.name), (AssetKind.IP, agent.ip)])
-    if not found:
-        return None
-    try:
-        seen = parse_time(agent.last_keep_alive) if agent.last_keep_alive else None
-    except InvalidSignalError:
-        seen = None  # unreadable: as never checked in, so the host is not covered
     working = (agent.status or "").lower() == "active"
-    return Managed(source, kind, agent.id, tuple(sorted(set(found))), seen, working)
+    found = agent_refs(agent.name, agent.ip)
+    return managed_host(source, kind, agent.id, found, agent.last_keep_alive, working)
 
 
 def read_agents(client: HttpClient, source: str, kind: str, page_size: int) -> tuple[Managed, ...]:

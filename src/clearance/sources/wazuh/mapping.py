@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clearance.model.assets import AssetKind
+from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
     Severity,
     Signal,
@@ -24,11 +24,18 @@ from clearance.model.signal import (
     SignalUid,
     parse_time,
 )
-from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, refs
+from clearance.sources._mapping import ATTACK_TECHNIQUE, RejectedError, banded, refs
 from clearance.sources._pages import map_page, read_items
 from clearance.sources.interface import Batch
 
-__all__ = ["WazuhNormalizer", "map_alerts", "severity_of_level"]
+__all__ = ["WazuhNormalizer", "agent_refs", "map_alerts", "severity_of_level"]
+
+_LEVEL_BANDS = (
+    (15, Severity.CRITICAL),
+    (12, Severity.HIGH),
+    (7, Severity.MEDIUM),
+    (4, Severity.LOW),
+)
 
 
 class _Model(BaseModel):
@@ -62,21 +69,20 @@ class _Alert(_Model):
 def severity_of_level(level: int) -> Severity:
     """Wazuh rule level (0 ignored … 16 severe attack) → OCSF severity (reference §0; a policy
     choice). See https://documentation.wazuh.com/current/user-manual/ruleset/rules/index.html"""
-    if level >= 15:
-        return Severity.CRITICAL
-    if level >= 12:
-        return Severity.HIGH
-    if level >= 7:
-        return Severity.MEDIUM
-    if level >= 4:
-        return Severity.LOW
-    return Severity.INFORMATIONAL
+    return banded(level, _LEVEL_BANDS, Severity.INFORMATIONAL)
+
+
+def agent_refs(name: str | None, ip: str | None) -> list[AssetRef]:
+    """An agent's machine: its ``name`` (the host name) and ``ip`` (the address it connects
+    from; ``any`` before it ever did, which names nothing). Alerts and the agent inventory
+    (:mod:`.agents`) both name agents so."""
+    return refs([(AssetKind.HOST, name), (AssetKind.IP, ip)])
 
 
 def _signal(item: dict[str, Any], digest: str, source: str) -> Signal:
     alert = _Alert.model_validate(item)
     agent = alert.agent or _Agent()
-    assets = refs([(AssetKind.HOST, agent.name), (AssetKind.IP, agent.ip)])
+    assets = agent_refs(agent.name, agent.ip)
     if not assets:
         raise RejectedError("no_asset", f"alert {alert.id} names no agent Clearance can match")
     moment = parse_time(alert.timestamp)
