@@ -127,3 +127,44 @@ def compose(stream: str | bytes, origin: str = "<input>") -> Node | None:
         return node
     finally:
         loader.dispose()
+
+
+_MERGE_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+
+
+def compose_and_load(stream: str | bytes, origin: str = "<input>") -> tuple[Node | None, Any]:
+    """:func:`compose` and :func:`load` of one document, parsed once when that gives the same.
+
+    Building the data from the composed tree is what :func:`load` does; but PyYAML's
+    constructor rewrites mapping nodes that hold merge (``<<``) or value (``=``) keys in place,
+    so a document with one is parsed a second time and the caller's tree stays as written.
+    """
+    loader = BoundedLoader(stream)
+    loader.name = origin
+    try:
+        node: Node | None = loader.get_single_node()
+        if node is None:
+            return None, None
+        if _rewritten_by_constructor(node):
+            return node, load(stream, origin)
+        return node, loader.construct_document(node)  # type: ignore[no-untyped-call]
+    finally:
+        loader.dispose()
+
+
+def _rewritten_by_constructor(root: Node) -> bool:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if key.tag in _MERGE_TAGS:
+                    return True
+                stack += (key, value)
+        elif isinstance(node, SequenceNode):
+            stack += node.value
+    return False

@@ -28,6 +28,33 @@ def test_ordinary_documents_read_as_safe_load_reads_them() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x [1, 2]\nb: *x\nc: {d: 1}\n",
+        # merge keys: PyYAML's constructor rewrites such nodes, so the tree is parsed apart
+        "base: &b {x: 1, y: 2}\nover:\n  <<: *b\n  y: 3\n",
+        "",
+    ],
+)
+def test_composed_once_the_tree_and_data_are_what_compose_and_load_give(text: str) -> None:
+    """The policy loader reads its file once for both positions and values."""
+    root, data = bounded_yaml.compose_and_load(text)
+    assert data == bounded_yaml.load(text)
+    expected = bounded_yaml.compose(text)
+    assert _tree(root) == _tree(expected)
+    if expected is not None:
+        assert root is not None and root.start_mark.line == expected.start_mark.line
+
+
+def _tree(node: Any) -> Any:
+    if node is None or isinstance(node.value, str):
+        return None if node is None else (node.tag, node.value, node.start_mark.line)
+    if node.value and isinstance(node.value[0], tuple):
+        return [(node.tag, _tree(k), _tree(v)) for k, v in node.value]
+    return [(node.tag, *(_tree(v) for v in node.value))]
+
+
+@pytest.mark.parametrize(
     ("text", "problem"),
     [
         (BOMB, "aliases expand the document past"),
