@@ -206,7 +206,7 @@ def _plugin(
 ) -> SourcePlugin | InventoryPlugin:
     target = builtins.get(kind)
     if target is None:
-        from importlib.metadata import entry_points  # scans installed packages: only for others
+        from importlib.metadata import entry_points  # noqa: PLC0415 - scans installed packages: only for others
 
         found = [ep for ep in entry_points(group=group) if ep.name == kind]
         if not found:

@@ -274,12 +274,12 @@ def _apply(
     EPSS scores the vulnerabilities (and known-exploited twins) by CVE; VEX documents waive the
     findings their latest statements say do not apply (``statements``: every VEX statement
     read so far, since a later document may override an earlier one)."""
-    from clearance.sources.epss.catalog import apply as apply_epss
-    from clearance.sources.epss.catalog import load_scores
-    from clearance.sources.kev.catalog import enrich, load_catalog
-    from clearance.sources.vex.documents import load_document
-    from clearance.sources.vex.index import VexIndex
-    from clearance.sources.vex.index import apply as apply_vex
+    from clearance.sources.epss.catalog import apply as apply_epss  # noqa: PLC0415
+    from clearance.sources.epss.catalog import load_scores  # noqa: PLC0415
+    from clearance.sources.kev.catalog import enrich, load_catalog  # noqa: PLC0415
+    from clearance.sources.vex.documents import load_document  # noqa: PLC0415
+    from clearance.sources.vex.index import VexIndex  # noqa: PLC0415
+    from clearance.sources.vex.index import apply as apply_vex  # noqa: PLC0415
 
     try:
         document = feed.fetch_document(None)
@@ -322,7 +322,7 @@ class StoredEvidence:
     """
 
     def __init__(self, store: _Readable, read_cache: float = 0.0) -> None:
-        from clearance.store.read_cache import Keyed, Recent, TouchingCache
+        from clearance.store.read_cache import Keyed, Recent, TouchingCache  # noqa: PLC0415
 
         self.store = store
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
@@ -380,7 +380,7 @@ class StoredEvidence:
         """Kept per target (``last_cache``): this process's own appends replace it at once
         (:meth:`recorded`), another replica's are read within ``read_cache``."""
 
-        from clearance.store.interface import DecisionFilter
+        from clearance.store.interface import DecisionFilter  # noqa: PLC0415
 
         def load() -> tuple[int, LastDecision | None]:
             page = self.store.list_decisions(DecisionFilter(target_key=target.key), limit=1)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from clearance import bounded_yaml
 from clearance.config import load_config
@@ -43,7 +44,8 @@ def test_composed_once_the_tree_and_data_are_what_compose_and_load_give(text: st
     expected = bounded_yaml.compose(text)
     assert _tree(root) == _tree(expected)
     if expected is not None:
-        assert root is not None and root.start_mark.line == expected.start_mark.line
+        assert root is not None
+        assert root.start_mark.line == expected.start_mark.line
 
 
 def _tree(node: Any) -> Any:
@@ -92,3 +94,37 @@ def test_every_loader_refuses_a_bomb_with_our_error(name: str, text: str, tmp_pa
     with pytest.raises(ClearanceError) as caught:
         LOADERS[name](path)
     assert str(path) in str(caught.value)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted(
+    [
+        *ROOT.glob("examples/**/*.yaml"),
+        *ROOT.glob("src/clearance/demo/*.yaml"),
+        *ROOT.glob("deploy/base/config/*.yaml"),
+    ]
+)
+
+
+@pytest.mark.skipif(bounded_yaml._Loader is bounded_yaml.BoundedLoader, reason="no libyaml")
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_libyaml_reads_every_shipped_file_as_pyyaml_does(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast parser gives the same values and node positions (error lines come from PyYAML)."""
+    text = path.read_bytes()
+    if b"\n---" in text:
+        pytest.skip("a stream of documents: read by load_all, PyYAML's own loader")
+    fast_root, fast = bounded_yaml.compose_and_load(text, str(path))
+    monkeypatch.setattr(bounded_yaml, "_Loader", bounded_yaml.BoundedLoader)
+    slow_root, slow = bounded_yaml.compose_and_load(text, str(path))
+    assert fast == slow
+    assert _tree(fast_root) == _tree(slow_root)
+
+
+def test_a_yaml_error_is_worded_and_placed_by_pyyaml() -> None:
+    with pytest.raises(yaml.YAMLError) as caught:
+        bounded_yaml.load("a: b: c\n", "p.yaml")
+    assert 'mapping values are not allowed here\n  in "p.yaml", line 1, column 5' in str(
+        caught.value
+    )

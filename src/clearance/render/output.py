@@ -48,13 +48,13 @@ def emit(
         sys.stdout.write(to_json(decision, standing).decode() + "\n")
         return
     if fmt == "sarif":
-        from clearance.render import sarif  # each format's renderer loads only when asked for
+        from clearance.render import sarif  # noqa: PLC0415 - loaded only when asked for
 
         sys.stdout.write(sarif.to_sarif(document(decision, standing), manifest).decode() + "\n")
         sys.stdout.flush()
         return
     if fmt == "junit":
-        from clearance.render import junit
+        from clearance.render import junit  # noqa: PLC0415
 
         suite, cases = junit.check_cases(document(decision, standing))
         sys.stdout.write(junit.to_junit(suite, cases).decode())
@@ -66,7 +66,7 @@ def emit(
     if explain:
         sys.stdout.write("\n" + text.render_explanation(decision))
     if fmt == "github":
-        from clearance.render import github
+        from clearance.render import github  # noqa: PLC0415
 
         sys.stdout.write(github.annotation_lines(decision))
         _append("GITHUB_OUTPUT", github.outputs(decision, standing))
