@@ -114,9 +114,8 @@ class BoundedLoader(_Bounded, yaml.SafeLoader):
 
 
 _Loader: type[Any] = BoundedLoader
-_CParser: Any = getattr(
-    getattr(yaml, "cyaml", None), "CParser", None
-)  # libyaml (the wheels have it)
+# libyaml's parser (PyYAML's wheels ship it; a build without it keeps the pure-Python loader).
+_CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
 
 if _CParser is not None:  # pragma: no branch
 

@@ -50,10 +50,15 @@ def test_composed_once_the_tree_and_data_are_what_compose_and_load_give(text: st
 
 def _tree(node: Any) -> Any:
     if node is None or isinstance(node.value, str):
-        return None if node is None else (node.tag, node.value, node.start_mark.line)
+        return None if node is None else (node.tag, node.value, *_at(node))
     if node.value and isinstance(node.value[0], tuple):
-        return [(node.tag, _tree(k), _tree(v)) for k, v in node.value]
-    return [(node.tag, *(_tree(v) for v in node.value))]
+        return [(node.tag, *_at(node), _tree(k), _tree(v)) for k, v in node.value]
+    return [(node.tag, *_at(node), *(_tree(v) for v in node.value))]
+
+
+def _at(node: Any) -> tuple[int, int, int, int]:
+    start, end = node.start_mark, node.end_mark
+    return start.line, start.column, end.line, end.column
 
 
 @pytest.mark.parametrize(
