@@ -21,7 +21,6 @@ import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +215,8 @@ def _plugin(
 ) -> SourcePlugin | InventoryPlugin:
     target = builtins.get(kind)
     if target is None:
+        from importlib.metadata import entry_points  # noqa: PLC0415 - scans installed packages: only for others
+
         found = [ep for ep in entry_points(group=group) if ep.name == kind]
         if not found:
             known = sorted({*builtins, *(ep.name for ep in entry_points(group=group))})

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clearance.correlate import SignalIndex
 from clearance.errors import SourceError
@@ -46,15 +46,12 @@ from clearance.model.reports import Report
 from clearance.model.signal import Signal, SignalKind, utc
 from clearance.model.snapshot import Snapshot
 from clearance.model.target import Exposure, Proximity, SourceHealth, Target
-from clearance.sources.epss.catalog import apply as apply_epss
-from clearance.sources.epss.catalog import load_scores
 from clearance.sources.interface import Dated, DocumentFeed, Source
-from clearance.sources.kev.catalog import enrich, load_catalog
-from clearance.sources.vex.documents import VexStatement, load_document
-from clearance.sources.vex.index import VexIndex
-from clearance.sources.vex.index import apply as apply_vex
-from clearance.store.interface import AuditRecord, DecisionFilter, DecisionPage, ExemptionRecord
-from clearance.store.read_cache import Keyed, Recent, TouchingCache
+
+if TYPE_CHECKING:  # the feeds' readers and the store's parts load where they are used
+    from clearance.sources.vex.documents import VexStatement
+    from clearance.store.interface import AuditRecord, DecisionFilter, DecisionPage, ExemptionRecord
+    from clearance.store.read_cache import Keyed, Recent
 
 __all__ = [
     "IDENTITY_RETENTION",
@@ -277,6 +274,13 @@ def _apply(
     EPSS scores the vulnerabilities (and known-exploited twins) by CVE; VEX documents waive the
     findings their latest statements say do not apply (``statements``: every VEX statement
     read so far, since a later document may override an earlier one)."""
+    from clearance.sources.epss.catalog import apply as apply_epss  # noqa: PLC0415
+    from clearance.sources.epss.catalog import load_scores  # noqa: PLC0415
+    from clearance.sources.kev.catalog import enrich, load_catalog  # noqa: PLC0415
+    from clearance.sources.vex.documents import load_document  # noqa: PLC0415
+    from clearance.sources.vex.index import VexIndex  # noqa: PLC0415
+    from clearance.sources.vex.index import apply as apply_vex  # noqa: PLC0415
+
     try:
         document = feed.fetch_document(None)
         if document.body is None:  # pragma: no cover - no validator was sent
@@ -318,6 +322,8 @@ class StoredEvidence:
     """
 
     def __init__(self, store: _Readable, read_cache: float = 0.0) -> None:
+        from clearance.store.read_cache import Keyed, Recent, TouchingCache  # noqa: PLC0415
+
         self.store = store
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
@@ -373,6 +379,8 @@ class StoredEvidence:
     def last_decided(self, target: Target, now: datetime) -> LastDecision | None:
         """Kept per target (``last_cache``): this process's own appends replace it at once
         (:meth:`recorded`), another replica's are read within ``read_cache``."""
+
+        from clearance.store.interface import DecisionFilter  # noqa: PLC0415
 
         def load() -> tuple[int, LastDecision | None]:
             page = self.store.list_decisions(DecisionFilter(target_key=target.key), limit=1)

@@ -226,11 +226,14 @@ def _stored(url: str, stack: ExitStack) -> tuple[StoredEvidence, str]:
 def evidence_from(args: argparse.Namespace, flag: str = "evidence") -> list[tuple[Report, str]]:
     """``--evidence FORMAT:FILE`` (or ``--FLAG``), each report read and parsed (so a bad one
     stops the check before anything is asked), with its text as sent to a service."""
+    given_reports = getattr(args, flag, None) or ()
+    if not given_reports:
+        return []  # the report readers (XML among them) load only for a check that has reports
     from clearance.errors import ReportError
     from clearance.sources.reports import read_report
 
     out = []
-    for given in getattr(args, flag, None) or ():
+    for given in given_reports:
         fmt, sep, name = given.partition(":")
         if not sep or not name:
             raise ConfigError(f"--{flag} {given!r}: write FORMAT:FILE, e.g. junit:report.xml")

@@ -1,7 +1,7 @@
 """The one HTTP client of the Clearance service: timeouts, retries and errors in one place.
 
 * **Timeouts**: ``Peer.SERVICE``'s, from :mod:`clearance.http_client` (where every outbound
-  client is made).
+  client is made); a decision's request carries its read timeout as ``X-Clearance-Timeout``.
 * **Retries** (tenacity): a connection that could not be made is retried for every request (it
   was never sent); any other transport failure only for reads, since a ``POST /v1/decisions``
   that timed out may have been recorded. 429 and 503 (the service said "not now", nothing was
@@ -99,8 +99,14 @@ class ServiceClient:
     # --- the API ---------------------------------------------------------------------------
 
     def decide(self, question: Question) -> Answer:
-        """``POST /v1/decisions``: decided, recorded, and where it stands."""
-        body = self.call("POST", "/v1/decisions", json=question.to_json())
+        """``POST /v1/decisions``: decided, recorded, and where it stands.
+
+        The request says how long this client waits for the answer (``X-Clearance-Timeout``,
+        its read timeout), so a busy service refuses it (429, retried as above) rather than
+        deciding and recording an answer this client will have stopped waiting for."""
+        wait = self._http.timeout.read
+        headers = {} if wait is None else {"X-Clearance-Timeout": f"{wait:g}"}
+        body = self.call("POST", "/v1/decisions", json=question.to_json(), headers=headers)
         return Answer.from_json(body, self.where)
 
     def standing(self, decision_id: str) -> Answer:

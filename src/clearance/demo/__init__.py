@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from clearance import bounded_yaml
 from clearance.model.signal import format_time
 from clearance.policy.schema import duration_seconds
 
@@ -29,25 +30,29 @@ class DemoTarget:
     shows: str
 
 
+# libyaml's emitter where PyYAML has it: the files are read back as values, not compared as text.
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _read(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def targets() -> tuple[DemoTarget, ...]:
-    scenario = yaml.safe_load(_read("scenario.yaml"))
+    scenario = bounded_yaml.load(_read("scenario.yaml"), "scenario.yaml")
     return tuple(DemoTarget(**t) for t in scenario["targets"])
 
 
 def materialize(directory: Path, now: datetime) -> Path:
     """Write the demo's files into ``directory``; return the path of its ``clearance.yaml``."""
-    scenario: dict[str, Any] = yaml.safe_load(_read("scenario.yaml"))
+    scenario: dict[str, Any] = bounded_yaml.load(_read("scenario.yaml"), "scenario.yaml")
     sources = []
     for source, items in scenario["sources"].items():
         lines = [json.dumps(_signal(source, item, now), sort_keys=True) for item in items]
         (directory / f"{source}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         sources.append({"name": source, "type": "file", "path": f"{source}.jsonl"})
     (directory / "inventory.yaml").write_text(
-        yaml.safe_dump(scenario["inventory"], sort_keys=False), encoding="utf-8"
+        yaml.dump(scenario["inventory"], Dumper=_DUMPER, sort_keys=False), encoding="utf-8"
     )
     (directory / "policy.yaml").write_text(_read("policy.yaml"), encoding="utf-8")
     config = {
@@ -56,7 +61,7 @@ def materialize(directory: Path, now: datetime) -> Path:
         "inventory": {"name": "demo-fleet", "type": "static", "path": "inventory.yaml"},
     }
     path = directory / "clearance.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.dump(config, Dumper=_DUMPER, sort_keys=False), encoding="utf-8")
     return path
 
 

@@ -82,8 +82,7 @@ def _order(p: Problem) -> tuple[int, int, str]:
 
 def _compose(raw: bytes, origin: str, lines: list[str]) -> tuple[Node, Any]:
     try:
-        root = bounded_yaml.compose(raw, origin)
-        data = bounded_yaml.load(raw, origin)
+        root, data = bounded_yaml.compose_and_load(raw, origin)
     except yaml.MarkedYAMLError as exc:
         at = exc.problem_mark or exc.context_mark
         line, column = (at.line + 1, at.column + 1) if at else (1, 1)

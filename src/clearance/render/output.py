@@ -18,7 +18,7 @@ from typing import Any
 from clearance.model.canonical import canonical_json
 from clearance.model.decision import Decision
 from clearance.model.standing import Standing
-from clearance.render import github, junit, sarif, text
+from clearance.render import text
 
 
 def document(decision: Decision, standing: Standing | None = None) -> dict[str, Any]:
@@ -48,10 +48,14 @@ def emit(
         sys.stdout.write(to_json(decision, standing).decode() + "\n")
         return
     if fmt == "sarif":
+        from clearance.render import sarif  # noqa: PLC0415 - loaded only when asked for
+
         sys.stdout.write(sarif.to_sarif(document(decision, standing), manifest).decode() + "\n")
         sys.stdout.flush()
         return
     if fmt == "junit":
+        from clearance.render import junit  # noqa: PLC0415
+
         suite, cases = junit.check_cases(document(decision, standing))
         sys.stdout.write(junit.to_junit(suite, cases).decode())
         sys.stdout.flush()
@@ -62,6 +66,8 @@ def emit(
     if explain:
         sys.stdout.write("\n" + text.render_explanation(decision))
     if fmt == "github":
+        from clearance.render import github  # noqa: PLC0415
+
         sys.stdout.write(github.annotation_lines(decision))
         _append("GITHUB_OUTPUT", github.outputs(decision, standing))
         _append("GITHUB_STEP_SUMMARY", github.summary(decision, standing))

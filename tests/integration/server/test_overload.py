@@ -18,9 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from clearance.client.answers import Question
+from clearance.client.session import ATTEMPTS, ServiceClient
+from clearance.errors import ServiceRefusedError
 from clearance.integrations.settings import IntegrationSettings
 from clearance.model.snapshot import Snapshot
-from clearance.model.target import Target
+from clearance.model.target import Target, WorkloadRef
 from clearance.service.decisions import Outcome
 from clearance.store.interface import Caller
 from server_harness import Live
@@ -232,4 +237,38 @@ def test_admission_past_the_api_servers_timeout_is_not_recorded(
     with server.client("ci") as c:
         unbounded = c.post(ADMISSION, json=_review("clean")).json()["response"]
     assert "auditAnnotations" in unbounded
+    assert recorded(server) == 1
+
+
+def test_the_python_client_sends_its_timeout_so_a_late_answer_is_not_recorded(
+    live: Callable[..., Live],
+) -> None:
+    """``ServiceClient.decide`` tells the service how long it waits (its 30 s read timeout): a
+    decision that would come back later than that is refused and not recorded, retried after
+    ``Retry-After`` and reported; a caller that names no deadline is answered and recorded."""
+    server = live()
+    clock = Moving()
+    server.ctx.intake.clock = clock
+    real = server.ctx.decisions.snapshot
+
+    def slow_snapshot(*args: Any, **kwargs: Any) -> Snapshot:
+        clock.now += 40  # longer than the client's 30 s
+        return real(*args, **kwargs)
+
+    server.ctx.decisions.snapshot = slow_snapshot  # type: ignore[method-assign]
+    pauses: list[float] = []
+    question = Question(
+        Target("production", "prod-eu", "shop", WorkloadRef.parse("deployment/clean"))
+    )
+    with (
+        ServiceClient(server.url, server.secrets["ci"], sleep=pauses.append) as client,
+        pytest.raises(ServiceRefusedError) as refused,
+    ):
+        client.decide(question)
+    assert "429" in str(refused.value)
+    assert "before the decision was recorded" in str(refused.value)
+    assert pauses == [1.0] * (ATTEMPTS - 1)  # each attempt refused, retried after Retry-After
+    assert recorded(server) == 0
+    with server.client("ci") as c:  # no X-Clearance-Timeout: bounded only by queue_wait
+        assert c.post("/v1/decisions", json=BODY).status_code == 200
     assert recorded(server) == 1
