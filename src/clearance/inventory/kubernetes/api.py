@@ -84,6 +84,13 @@ class KubeApi:
         self.closed = True
         self._client.close()
 
+    def release(self) -> None:
+        """Close what a request racing :meth:`close` left behind: a connection it opened after
+        the pool was closed goes back into that pool when its response ends, and would be freed
+        unclosed. A reflector calls this as its thread ends, once nothing of it is in flight."""
+        if self.closed:
+            self._client._transport.close()
+
     def _error(self, failure: KubeFailure, what: str, detail: str) -> KubeApiError:
         tip = _TIPS.get(failure)
         return KubeApiError(

@@ -82,6 +82,12 @@ class Reflector:
         self.finished = False  # ended on purpose (optional CRD absent): not to be restarted
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.api.release()  # the connections of a request that raced the stop
+
+    def _run(self) -> None:
         delay = self.backoff[0]
         listed = False
         while not self.stop.is_set():
