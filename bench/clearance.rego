@@ -23,8 +23,9 @@ active[uid] := s if {
 contribution[uid] := c if {
 	some uid, s in active
 	age := max([0, input.now - s.last_seen])
+	# Undefined for a kind the policy gives no half-life: not scored, as in Clearance.
 	x := age / data.policy.half_lives[s.kind]
-	c := ((data.policy.severity_weights[s.severity] * s.confidence) * decay(x)) * data.policy.proximity_weights[closest[uid]]
+	c := ((data.policy.severity_weights[s.kind][s.severity] * s.confidence) * decay(x)) * data.policy.proximity_weights[closest[uid]]
 }
 
 decay(x) := 0 if x >= 64

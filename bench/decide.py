@@ -123,6 +123,9 @@ def rego_engine(policy: Policy, signals: list[Signal]) -> Any:
     import regorus
 
     doc = policy.document
+    # bench/clearance.rego encodes the plain union: no per-kind caps, no change weights.
+    if policy.weights.caps or policy.weights.changes:
+        raise SystemExit("bench/clearance.rego has no per-kind caps or change weights")
     by_key: dict[str, list[str]] = {}
     table: dict[str, dict[str, Any]] = {}
     for s in signals:
@@ -144,9 +147,17 @@ def rego_engine(policy: Policy, signals: list[Signal]) -> Any:
             "approve": env.thresholds.approve / env.sensitivity,
             "block": env.thresholds.block / env.sensitivity,
             # Arrays, indexed by severity_id and proximity rank: Rego looks them up by number.
-            "severity_weights": [doc.scoring.severity_weight(sev) for sev in Severity],
+            # Severity weights per kind, as Clearance weighs them (a kind may have its own table).
+            "severity_weights": {
+                k.value: [doc.scoring.severity_weight(sev, k) for sev in Severity]
+                for k in SignalKind
+            },
             "proximity_weights": [doc.scoring.proximity_weight(p) for p in Proximity],
-            "half_lives": {k.value: doc.scoring.half_life(k) for k in SignalKind},
+            # Only the kinds the policy weighs: a kind without a half-life (health, here) reaches
+            # rules and stances but never the score, so its Rego contribution stays undefined.
+            "half_lives": {
+                k.value: doc.scoring.half_life(k) for k in SignalKind if doc.scoring.weighs(k)
+            },
         },
     }
     engine = regorus.Engine()
@@ -213,6 +224,13 @@ def run(size: int, iterations: int, with_rego: bool) -> dict[str, Any]:
             rego_samples.append(time.perf_counter() - start)
         result["rego_verdict"] = verdict
         result["rego_score"] = round(engine.eval_rule("data.clearance.score"), 2)
+        # A comparison is honest only while both compute the same thing.
+        if (verdict, result["rego_score"]) != (decision.verdict.value, decision.score):
+            raise SystemExit(
+                f"Rego disagrees with Clearance at {size:,} signals: {verdict} "
+                f"{result['rego_score']} vs {decision.verdict.value} {decision.score}; "
+                "bench/clearance.rego no longer encodes bench/policy.yaml"
+            )
         result["rego_p50_us"] = percentile(rego_samples, 50) * 1e6
         result["rego_p99_us"] = percentile(rego_samples, 99) * 1e6
         result["speedup_p50"] = result["rego_p50_us"] / result["p50_us"]
