@@ -22,12 +22,12 @@ Order of work, each step adding reasons:
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from clearance.change import Change, changes, summary
+from clearance.correlate import footprint
 from clearance.errors import RuleEvaluationError, TargetError
 from clearance.model.canonical import canonical_json
 from clearance.model.coverage import Managed, exposed_hosts
@@ -55,7 +55,6 @@ from clearance.policy.schema import Environment, Stance, duration_seconds
 from clearance.scoring import age_seconds, capped_risk, contribute, risk
 
 INVENTORY_PREFIX = "inventory:"
-_PROXIMITY_LABELS = {p: p.label for p in Proximity}
 
 
 def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) -> Decision:
@@ -173,10 +172,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         suppressed=tuple(suppressed),
         waived=tuple((uid, e.id) for uid, e in sorted(waived.items())),
         sources=freshness,
-        exposure_summary={
-            Proximity(rank).label: n
-            for rank, n in Counter(a.proximity for a in snapshot.exposure.assets).items()
-        },
+        exposure_summary=dict(footprint(snapshot.exposure).by_proximity),
         approvals_required=env.approvals.required if verdict is Verdict.APPROVE else 0,
         approval_group=env.approvals.group if verdict is Verdict.APPROVE else None,
         degraded=tuple(sorted(degraded)),
@@ -642,11 +638,8 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
             }
         )
     )
-    labels = _PROXIMITY_LABELS
-    lines = (
-        "|".join((labels[a.proximity], a.ref.kind, a.ref.value, a.via)) for a in exposure.assets
-    )
-    h.update("\n".join(sorted(lines)).encode())
+    # The assets' lines ("proximity|kind|value|via", sorted), computed once per exposure content.
+    h.update(footprint(exposure).digest_lines)
     h.update(b"\x00")
     h.update(
         "\n".join(
