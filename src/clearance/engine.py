@@ -374,10 +374,11 @@ def _run(
     rule: CompiledRule, variables: dict[str, Any], uid: str | None, title: str | None
 ) -> Reason | None:
     about = f" — {title} ({uid})" if uid is not None else ""
-    # Pass only what the expression reads: each value converted into CEL has a cost.
-    used = {name: variables[name] for name in rule.variables if name in variables}
-    if rule.signal_fields is not None and "signal" in used:
-        used["signal"] = {f: used["signal"][f] for f in rule.signal_fields}
+    used = variables
+    if rule.plain is None:  # CEL: pass only what it reads, each value converted has a cost
+        used = {name: variables[name] for name in rule.variables if name in variables}
+        if rule.signal_fields is not None and "signal" in used:
+            used["signal"] = {f: used["signal"][f] for f in rule.signal_fields}
     try:
         fired = rule.fires(used)
     except RuleEvaluationError as exc:

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from clearance.errors import RuleCompileError, RuleEvaluationError
+from clearance.policy.plain import Evaluate, plain
 from clearance.policy.schema import Rule
 
 
@@ -101,9 +102,13 @@ class CompiledRule:
     program: Any  # cel.Program: the package ships no typing for it
     variables: frozenset[str]
     signal_fields: frozenset[str] | None
+    # The same expression as Python closures, when it is plain (policy/plain.py): no CEL call.
+    plain: Evaluate | None = None
 
     def fires(self, variables: Mapping[str, Any]) -> bool:
         """True when the expression holds; raises RuleEvaluationError when it cannot be decided."""
+        if self.plain is not None:  # equivalent to CEL on the engine's variables, and total
+            return self.plain(variables)
         try:
             result = self.program.execute(cel.Context(variables=dict(variables)))
         # The cel package reports evaluation failures as the nearest Python exception: a missing
@@ -155,6 +160,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         program=program,
         variables=frozenset(program.variables()) & allowed,
         signal_fields=fields,
+        plain=plain(rule.when, rule.scope),
     )
 
 

@@ -1,0 +1,168 @@
+"""A plain rule (policy/plain.py) decides exactly as CEL does, on any signal.
+
+Expressions are generated from the plain grammar (typed fields against literals of the types
+CEL and Python compare alike, in ``&&``, ``||``, ``!`` and parentheses), evaluated both ways on
+generated variables, and must agree. Shapes outside the grammar must be left to CEL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clearance.policy.plain import plain
+from clearance.policy.rules import cel
+
+WORDS = ["detection", "host", "direct", "prod", "a", "", "é", "Detection", "x y"]
+STRING_FIELDS = [
+    "signal.uid", "signal.source", "signal.kind", "signal.title", "signal.rule",
+    "signal.severity_label", "signal.status", "signal.change", "proximity", "environment",
+    "target.environment", "target.cluster", "target.namespace", "target.workload",
+]  # fmt: skip
+INT_FIELDS = ["signal.severity", "signal.age_seconds", "signal.count"]
+DOUBLE_FIELDS = ["signal.confidence", "signal.epss", "signal.epss_percentile"]
+BOOL_FIELDS = ["signal.tracked", "signal.fix_available"]
+
+ints = st.integers(-(2**40), 2**40) | st.integers(-3, 8)
+doubles = st.floats(-2.0, 2.0, allow_nan=False) | st.sampled_from([0.0, 0.5, 1.0, -1.0])
+
+
+def _int_literal(n: int) -> str:
+    return str(n)
+
+
+def _double_literal(x: float) -> str:
+    text = repr(float(x))
+    return text if "e" in text or "." in text else text + ".0"
+
+
+string_literals = st.sampled_from(WORDS).map(lambda w: f'"{w}"') | st.sampled_from(
+    ["'direct'", "'a'"]
+)
+int_literals = ints.map(_int_literal)
+double_literals = doubles.map(_double_literal) | ints.map(_int_literal)  # ints beside doubles
+EQUALITY = st.sampled_from(["==", "!="])
+ORDER = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
+
+
+def _both_ways(field: str, op: str, literal: str, flip: bool) -> str:
+    return f"{literal} {op} {field}" if flip else f"{field} {op} {literal}"
+
+
+def _negative(literal: str) -> str:
+    # CEL writes a negative literal with a unary minus, "-5" or "- 5"
+    return literal.replace("-", "- ", 1) if literal.startswith("-") else literal
+
+
+comparisons = st.one_of(
+    st.builds(_both_ways, st.sampled_from(STRING_FIELDS), EQUALITY, string_literals, st.booleans()),
+    st.builds(
+        _both_ways, st.sampled_from(INT_FIELDS), ORDER, int_literals.map(_negative), st.booleans()
+    ),
+    st.builds(_both_ways, st.sampled_from(DOUBLE_FIELDS), ORDER, double_literals, st.booleans()),
+    st.builds(
+        _both_ways,
+        st.sampled_from(BOOL_FIELDS),
+        EQUALITY,
+        st.sampled_from(["true", "false"]),
+        st.booleans(),
+    ),
+    st.sampled_from(BOOL_FIELDS),
+    st.builds(
+        lambda f, items: f"{f} in [{', '.join(items)}]",
+        st.sampled_from(STRING_FIELDS),
+        st.lists(string_literals, min_size=1, max_size=4),
+    ),
+    st.builds(
+        lambda f, items: f"{f} in [{', '.join(items)}]",
+        st.sampled_from(INT_FIELDS),
+        st.lists(int_literals, min_size=1, max_size=4),
+    ),
+    st.builds(lambda a, op, b: f"{a} {op} {b}", st.sampled_from(INT_FIELDS), ORDER,
+              st.sampled_from(INT_FIELDS)),
+    st.builds(lambda a, op, b: f"{a} {op} {b}", st.sampled_from(STRING_FIELDS), EQUALITY,
+              st.sampled_from(STRING_FIELDS)),
+)  # fmt: skip
+
+expressions = st.recursive(
+    comparisons,
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"{a} && {b}", inner, inner),
+        st.builds(lambda a, b: f"{a} || {b}", inner, inner),
+        st.builds(lambda a: f"!({a})", inner),
+        st.builds(lambda a: f"({a})", inner),
+        st.sampled_from(BOOL_FIELDS).map(lambda f: f"!{f}"),
+        st.sampled_from(BOOL_FIELDS).map(lambda f: f"!!{f}"),
+    ),
+    max_leaves=8,
+)
+
+signal_views = st.fixed_dictionaries(
+    {
+        **{f.split(".")[1]: st.sampled_from(WORDS) for f in STRING_FIELDS if "signal." in f},
+        "severity": st.integers(0, 6),
+        "age_seconds": st.integers(0, 10**10),
+        "count": st.integers(1, 2**31) | ints.filter(lambda n: n > 0),
+        "confidence": st.floats(0.0, 1.0),
+        "epss": st.just(-1.0) | st.floats(0.0, 1.0),
+        "epss_percentile": st.just(-1.0) | st.floats(0.0, 1.0),
+        "tracked": st.booleans(),
+        "fix_available": st.booleans(),
+    }
+)
+variables = st.fixed_dictionaries(
+    {
+        "signal": signal_views,
+        "proximity": st.sampled_from(["direct", "host", "namespace", "cluster", "environment"]),
+        "environment": st.sampled_from(WORDS),
+        "target": st.fixed_dictionaries(
+            {k: st.sampled_from(WORDS) for k in ("environment", "cluster", "namespace", "workload")}
+        ),
+    }
+)
+
+
+def _cel(expression: str, values: dict[str, Any]) -> Any:
+    return cel.compile(expression).execute(cel.Context(variables=values))
+
+
+@settings(max_examples=400, deadline=None)
+@given(expressions, variables)
+def test_a_plain_rule_decides_as_cel_does(expression: str, values: dict[str, Any]) -> None:
+    evaluate = plain(expression, "signal")
+    assert evaluate is not None, f"generated from the plain grammar, yet not plain: {expression}"
+    assert evaluate(values) is _cel(expression, values), expression
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'signal.techniques.exists(t, t.startsWith("T1486"))',  # a macro
+        "signal.severity >= 4.5",  # an int field against a double: rounding could differ
+        "signal.confidence >= signal.severity",  # fields of two numeric types
+        "signal.kind == 5",  # a string against an int: CEL says false, not an error
+        'signal.kind < "m"',  # string order
+        'signal.kind == "a\\"b"',  # an escape
+        "signal.severity == 5u",  # an unsigned literal
+        "signal.severity == 0x5",  # a hex literal
+        "signal.severity > 9007199254740993",  # beyond exact doubles
+        "signal.age > duration('1h')",  # a function, a duration
+        "signal.kind",  # a string alone: CEL's result is not a boolean
+        "signal.severity >= 5 ? true : false",  # a conditional
+        "!signal.kind == 'x'",  # `!` binds to the string: a CEL error, fail closed
+        "(signal.tracked) == true",  # a comparison of a parenthesized boolean
+        "signal.cvss.score > 7",  # a map field
+        "score >= 50",  # decision scope only
+        "signal.severity >= 5 // a comment",
+        "1 == 1",  # two literals
+    ],
+)
+def test_other_shapes_stay_with_cel(expression: str) -> None:
+    assert plain(expression, "signal") is None
+
+
+def test_a_decision_rule_stays_with_cel() -> None:
+    assert plain("signal.severity >= 5", "decision") is None
