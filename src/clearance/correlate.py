@@ -91,23 +91,21 @@ class SignalIndex:
         # One look-up per distinct key of the exposure (its footprint lists them, computed once
         # per exposure content); the closest match wins whatever the order, so the result is
         # the same as looking each asset up in turn.
-        for key, positions in footprint(exposure).lookups:
+        for key, positions, exact in footprint(exposure).lookups:
             bucket = by_key.get(key)
             if not bucket:
                 continue
             for uid, (signal, ref) in bucket.items():
                 for i in positions:
                     exposed = assets[i]
-                    if not _touches(signal, ref, exposed.ref):
+                    if not exact and not _touches(signal, ref, exposed.ref):
                         continue
                     current = best.get(uid)
                     if current is None or (exposed.proximity, exposed) < (
                         current.proximity,
                         current.matched,
                     ):
-                        best[uid] = Match(
-                            signal=signal, proximity=exposed.proximity, matched=exposed
-                        )
+                        best[uid] = Match(signal, exposed.proximity, exposed)
         return tuple(best[uid] for uid in sorted(best))
 
 
@@ -124,6 +122,10 @@ def _touches(signal: Signal, filed: AssetRef, exposed: AssetRef) -> bool:
 CACHE_SIZE = 512
 
 _Content = tuple[tuple[Proximity, AssetKind, str, str], ...]
+# Kinds filed under a key that several distinct assets share (a host's short name, a container
+# id's prefix, an image's tag or digest), where compatible() must confirm a match. Any other
+# kind's key is the reference itself (index_keys), so sharing it means naming the same asset.
+_LOOSE = frozenset({AssetKind.HOST, AssetKind.CONTAINER, AssetKind.IMAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +133,14 @@ class Footprint:
     """What decisions derive from an exposure's assets.
 
     ``keys``: the sorted distinct index keys (what the store is asked for). ``lookups``: per
-    distinct key, the positions in ``exposure.assets`` of the assets filed under it.
+    distinct key, the positions in ``exposure.assets`` of the assets filed under it, and
+    whether the key is exact (it names one asset, so whatever is filed under it matches).
     ``digest_lines``: the assets as :func:`clearance.engine.digest_inputs` hashes them.
     ``by_proximity``: how many assets at each proximity, in first-seen order.
     """
 
     keys: tuple[str, ...]
-    lookups: tuple[tuple[str, tuple[int, ...]], ...]
+    lookups: tuple[tuple[str, tuple[int, ...], bool], ...]
     digest_lines: bytes
     by_proximity: tuple[tuple[str, int], ...]
 
@@ -165,7 +168,9 @@ def _derive(content: _Content) -> Footprint:
     lines = sorted("|".join((p.label, k, v, via)) for p, k, v, via in content)
     return Footprint(
         keys=tuple(sorted(positions)),
-        lookups=tuple((key, tuple(at)) for key, at in positions.items()),
+        lookups=tuple(
+            (key, tuple(at), content[at[0]][1] not in _LOOSE) for key, at in positions.items()
+        ),
         digest_lines="\n".join(lines).encode(),
         by_proximity=tuple((p.label, n) for p, n in counts.items()),
     )
