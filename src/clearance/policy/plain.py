@@ -5,8 +5,8 @@ Most rules are of this shape (``signal.kind == "detection" && signal.severity >=
 proximity in ["direct", "host"]``), and for them the CEL call costs far more than the
 comparison: the cel package converts every variable into CEL values on each call (~4 µs a
 signal, 90 µs of a 22-signal decision). A rule whose whole expression parses here is evaluated
-by Python closures instead; anything else (a macro, a function, a map, a literal of another
-type, an escape in a string, a comment) returns None and stays with CEL.
+as one compiled Python expression instead; anything else (a macro, a function, a map, a
+literal of another type, an escape in a string, a comment) returns None and stays with CEL.
 
 Equivalence with CEL, by construction: every field read here is always present and has a
 known type (below), and every comparison admitted is one both sides define alike on those
@@ -24,7 +24,6 @@ checks that both evaluators agree on every one.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -54,14 +53,7 @@ _TOKEN = re.compile(
     r"""|(?P<op>&&|\|\||==|!=|<=|>=|<|>|!|\(|\)|\[|\]|,|\.|-)"""
     r"""|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"""
 )
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
+_COMPARE = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _EQUALITY = frozenset({"==", "!="})
 
 
@@ -70,16 +62,23 @@ class _NotPlain(Exception):  # noqa: N818 - a control-flow signal: leave the rul
 
 
 class _Operand:
-    """A field (``get`` reads it from the variables) or a literal (``value``)."""
+    """A field (``code`` reads it from the variables ``v``) or a literal (``value``)."""
 
-    __slots__ = ("get", "type", "value")
+    __slots__ = ("code", "type", "value")
 
-    def __init__(self, type_: type, get: Callable[[Variables], Any] | None, value: Any) -> None:
-        self.type, self.get, self.value = type_, get, value
+    def __init__(self, type_: type, code: str | None, value: Any) -> None:
+        self.type, self.code, self.value = type_, code, value
 
 
 def plain(expression: str, scope: str) -> Evaluate | None:
-    """A Python evaluator equivalent to the CEL ``expression``, or None if it is not plain."""
+    """A Python evaluator equivalent to the CEL ``expression``, or None if it is not plain.
+
+    The parse is turned into one Python expression over the variables ``v``, compiled once
+    (as ``dataclasses`` and ``namedtuple`` compile their methods): a call is then a single
+    function with no nested calls. Its text is built only from the grammar's tokens: field
+    names from the tables above, literals through ``repr`` (of a str, int, float or bool),
+    lists as named constants.
+    """
     if scope != "signal":  # decision rules run once a decision: not worth a second evaluator
         return None
     tokens = _tokens(expression)
@@ -87,11 +86,13 @@ def plain(expression: str, scope: str) -> Evaluate | None:
         return None
     parser = _Parser(tokens)
     try:
-        evaluate = parser.disjunction()
+        code = parser.disjunction()
         if parser.at < len(tokens):
             raise _NotPlain
     except _NotPlain:
         return None
+    namespace: dict[str, Any] = {"__builtins__": {}, **parser.constants}
+    evaluate: Evaluate = eval(f"lambda v: {code}", namespace)  # noqa: S307 - see above
     return evaluate
 
 
@@ -108,11 +109,13 @@ def _tokens(expression: str) -> list[tuple[str, str]] | None:
 
 
 class _Parser:
-    """Recursive descent over CEL's precedence: ``||`` < ``&&`` < relations < ``!``."""
+    """Recursive descent over CEL's precedence: ``||`` < ``&&`` < relations < ``!``. Each
+    production returns the Python source of a boolean expression."""
 
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self.tokens = tokens
         self.at = 0
+        self.constants: dict[str, frozenset[Any]] = {}
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -131,22 +134,21 @@ class _Parser:
             return True
         return False
 
-    def disjunction(self) -> Evaluate:
+    def disjunction(self) -> str:
         terms = [self.conjunction()]
         while self.accept("||"):
             terms.append(self.conjunction())
-        return _any(terms)
+        return terms[0] if len(terms) == 1 else "(" + " or ".join(terms) + ")"
 
-    def conjunction(self) -> Evaluate:
+    def conjunction(self) -> str:
         terms = [self.unary()]
         while self.accept("&&"):
             terms.append(self.unary())
-        return _all(terms)
+        return terms[0] if len(terms) == 1 else "(" + " and ".join(terms) + ")"
 
-    def unary(self) -> Evaluate:
+    def unary(self) -> str:
         if self.accept("!"):
-            inner = self.negated()
-            return lambda v: not inner(v)
+            return f"(not {self.negated()})"
         if self.accept("("):
             inner = self.disjunction()
             self.take(")")
@@ -155,11 +157,10 @@ class _Parser:
             return inner
         return self.relation()
 
-    def negated(self) -> Evaluate:
+    def negated(self) -> str:
         """What ``!`` applies to: CEL binds it tighter than any relation."""
         if self.accept("!"):
-            inner = self.negated()
-            return lambda v: not inner(v)
+            return f"(not {self.negated()})"
         if self.accept("("):
             inner = self.disjunction()
             self.take(")")
@@ -173,7 +174,7 @@ class _Parser:
         token = self.peek()
         return token is not None and (token[1] in _COMPARE or token == ("name", "in"))
 
-    def relation(self) -> Evaluate:
+    def relation(self) -> str:
         left = self.operand()
         token = self.peek()
         if token == ("name", "in"):
@@ -196,13 +197,13 @@ class _Parser:
         if text in ("true", "false"):
             return _Operand(bool, None, text == "true")
         if text in ("proximity", "environment"):
-            return _Operand(str, _variable(text), None)
+            return _Operand(str, f"v[{text!r}]", None)
         if text in ("signal", "target") and self.accept("."):
             field = self.take()
             types = _SIGNAL_TYPES if text == "signal" else _TARGET_TYPES
             if field[0] != "name" or field[1] not in types:
                 raise _NotPlain
-            return _Operand(types[field[1]], _member(text, field[1]), None)
+            return _Operand(types[field[1]], f"v[{text!r}][{field[1]!r}]", None)
         raise _NotPlain
 
     def _number(self, kind: str, text: str) -> _Operand:
@@ -228,23 +229,22 @@ class _Parser:
         self.take("]")
         return items
 
-    def _membership(self, left: _Operand, items: list[_Operand]) -> Evaluate:
-        get = left.get
-        if get is None or left.type not in (str, int):
+    def _membership(self, left: _Operand, items: list[_Operand]) -> str:
+        if left.code is None or left.type not in (str, int):
             raise _NotPlain
-        if any(item.get is not None or item.type is not left.type for item in items):
+        if any(item.code is not None or item.type is not left.type for item in items):
             raise _NotPlain
-        values = frozenset(item.value for item in items)
-        return lambda v: get(v) in values
+        name = f"_c{len(self.constants)}"
+        self.constants[name] = frozenset(item.value for item in items)
+        return f"({left.code} in {name})"
 
-    def _bool_field(self, operand: _Operand) -> Evaluate:
-        get = operand.get
-        if get is None or operand.type is not bool:
+    def _bool_field(self, operand: _Operand) -> str:
+        if operand.code is None or operand.type is not bool:
             raise _NotPlain
-        return lambda v: bool(get(v))
+        return f"({operand.code} is True)"  # the field holds a bool: the same truth as bool()
 
 
-def _comparison(left: _Operand, op: str, right: _Operand) -> Evaluate:
+def _comparison(left: _Operand, op: str, right: _Operand) -> str:
     types = {left.type, right.type}
     if len(types) == 2 and types != {int, float}:
         raise _NotPlain  # a string against a number, a bool against anything else
@@ -253,39 +253,17 @@ def _comparison(left: _Operand, op: str, right: _Operand) -> Evaluate:
     if types == {int, float}:
         # Numeric comparison across types only with a literal int beside a double field:
         # an int field against a double could round in CEL where Python compares exactly.
-        field = left if left.get is not None else right
-        if field.type is not float or (left.get is not None and right.get is not None):
+        field = left if left.code is not None else right
+        if field.type is not float or (left.code is not None and right.code is not None):
             raise _NotPlain
-    compare = _COMPARE[op]
-    lget, rget = left.get, right.get
-    if lget is not None and rget is not None:
-        return lambda v: compare(lget(v), rget(v))
-    if lget is not None:
-        value = right.value
-        return lambda v: compare(lget(v), value)
-    if rget is not None:
-        value = left.value
-        return lambda v: compare(value, rget(v))
-    raise _NotPlain  # two literals: leave constant folding to CEL
+    if left.code is None and right.code is None:
+        raise _NotPlain  # two literals: leave constant folding to CEL
+    return f"({_source(left)} {op} {_source(right)})"
 
 
-def _all(terms: list[Evaluate]) -> Evaluate:
-    if len(terms) == 1:
-        return terms[0]
-    first, rest = terms[0], _all(terms[1:])
-    return lambda v: first(v) and rest(v)
-
-
-def _any(terms: list[Evaluate]) -> Evaluate:
-    if len(terms) == 1:
-        return terms[0]
-    first, rest = terms[0], _any(terms[1:])
-    return lambda v: first(v) or rest(v)
-
-
-def _variable(name: str) -> Callable[[Variables], Any]:
-    return lambda v: v[name]
-
-
-def _member(name: str, field: str) -> Callable[[Variables], Any]:
-    return lambda v: v[name][field]
+def _source(operand: _Operand) -> str:
+    if operand.code is not None:
+        return operand.code
+    # repr of a str, int, float or bool is a Python literal of the same value (floats: the
+    # shortest repr round-trips exactly; the range check above keeps out inf and nan).
+    return repr(operand.value)
