@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from clearance.change import Change, changes, summary
@@ -77,7 +78,9 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
             reported.append(Match(signal, Proximity.DIRECT, where))
     active, suppressed = _screen((*snapshot.matches, *reported), policy, now)
     waived: dict[str, Exemption] = {
-        m.signal.uid: e for m in active if (e := _exemption_for_signal(m.signal, exemptions))
+        m.signal.uid: e
+        for m in (active if exemptions else ())
+        if (e := _exemption_for_signal(m.signal, exemptions))
     }
 
     found = changes(snapshot, active)
@@ -89,8 +92,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     weighed = policy.weights.half_life
     counted = [m for m in active if m.signal.uid not in waived and m.signal.kind in weighed]
     scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now, changed.get(m.signal.uid, Change.NONE).value)
-        for m in counted
+        contribute(m, policy.weights, now, _change_of(changed, m.signal.uid)) for m in counted
     ]
     kinds: tuple[KindTotal, ...] = ()
     if policy.weights.by_kind:
@@ -125,7 +127,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         )
         for uid, e in sorted(waived.items())
     ]
-    told = summary(found, {m.signal.uid: m.signal for m in active})
+    told = summary(found, {m.signal.uid: m.signal for m in active}) if found else None
     if told is not None:
         reasons.append(Reason(code="change", verdict=Verdict.PROCEED, message=told))
     if snapshot.reports:
@@ -141,7 +143,7 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         waived,
         exemptions,
         score,
-        {record.signal: value for value, record in scored},
+        scored,
         snapshot,
         now,
         changed,
@@ -149,7 +151,9 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     reasons += _freeze_reasons(policy, target, now)
     freshness = tuple(assess(h, env, now) for h in sorted(snapshot.sources, key=lambda h: h.name))
     stance_reasons, degraded = _stance_reasons(env, snapshot, freshness, now)
-    stance_reasons += _unhealthy_reasons(env, policy, target, counted_health(active, waived), now)
+    if env.stances.unhealthy_target is not None:
+        health = counted_health(active, waived)
+        stance_reasons += _unhealthy_reasons(env, policy, target, health, now)
     reasons += stance_reasons
 
     reasons.sort(key=lambda r: (-r.verdict.rank, r.waived_by is not None, r.code, r.signal or ""))
@@ -182,6 +186,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
         kinds=kinds,
         mode=SHADOW if env.mode == "shadow" else None,
     )
+
+
+def _change_of(changed: Mapping[str, Change], uid: str) -> str:
+    change = changed.get(uid)
+    return "" if change is None else change.value
 
 
 def _report_matches(snapshot: Snapshot, now: datetime) -> tuple[list[Match], dict[str, Change]]:
@@ -217,20 +226,24 @@ def _screen(
     """Split matches into those that count and those suppressed (with who suppressed them)."""
     active: list[Match] = []
     suppressed: list[tuple[str, str]] = []
-    for m in sorted(matches, key=lambda m: m.signal.uid):
-        if not m.signal.status.active:
-            if m.signal.status.value == "suppressed":
-                suppressed.append((m.signal.uid, f"{m.signal.source} (vendor status)"))
+    any_suppressions = bool(policy.document.suppressions)
+    for m in sorted(matches, key=_BY_UID):
+        signal = m.signal
+        if not signal.status.active:
+            if signal.status == "suppressed":
+                suppressed.append((signal.uid, f"{signal.source} (vendor status)"))
             continue
-        if m.signal.vex is not None:  # the image's own maker says it does not apply here
-            suppressed.append((m.signal.uid, f"VEX: {m.signal.vex}"))
+        if signal.vex is not None:  # the image's own maker says it does not apply here
+            suppressed.append((signal.uid, f"VEX: {signal.vex}"))
             continue
-        rule = policy.suppression_for(m.signal, now)
-        if rule is not None:
-            suppressed.append((m.signal.uid, rule.name))
+        if any_suppressions and (rule := policy.suppression_for(signal, now)) is not None:
+            suppressed.append((signal.uid, rule.name))
             continue
         active.append(m)
     return active, suppressed
+
+
+_BY_UID = attrgetter("signal.uid")
 
 
 def _exemption_for_signal(signal: Signal, exemptions: tuple[Exemption, ...]) -> Exemption | None:
@@ -272,13 +285,14 @@ def _score_reason(
 _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
     "uid": lambda s, now: s.uid,
     "source": lambda s, now: s.source,
-    "kind": lambda s, now: s.kind.value,
+    # Enum values by ``_value_``: the ``value`` property costs ~0.2 µs, per signal and field.
+    "kind": lambda s, now: s.kind._value_,
     "title": lambda s, now: s.title,
     "rule": lambda s, now: s.rule or "",
     "severity": lambda s, now: int(s.severity),
     "severity_label": lambda s, now: s.severity.label,
     "confidence": lambda s, now: s.confidence,
-    "status": lambda s, now: s.status.value,
+    "status": lambda s, now: s.status._value_,
     "age_seconds": lambda s, now: age_seconds(s.last_seen, now),
     "age": lambda s, now: timedelta(seconds=age_seconds(s.last_seen, now)),
     "first_seen": lambda s, now: s.first_seen,
@@ -298,10 +312,6 @@ _SIGNAL_VIEW: dict[str, Callable[[Signal, datetime], Any]] = {
 assert set(_SIGNAL_VIEW) == SIGNAL_FIELDS
 
 
-def _signal_view(signal: Signal, now: datetime, fields: Iterable[str]) -> dict[str, Any]:
-    return {f: _SIGNAL_VIEW[f](signal, now) for f in fields}
-
-
 def _rule_reasons(
     policy: Policy,
     env: Environment,
@@ -310,7 +320,7 @@ def _rule_reasons(
     waived: dict[str, Exemption],
     exemptions: tuple[Exemption, ...],
     score: float,
-    contributions: dict[str, float],
+    scored: list[tuple[float, Contribution]],
     snapshot: Snapshot,
     now: datetime,
     found: Mapping[str, Change],
@@ -329,28 +339,33 @@ def _rule_reasons(
     views: list[dict[str, Any]] = []
     decision_rules = [r for r in rules if r.rule.scope == "decision"]
     want_views = any("signals" in r.variables for r in decision_rules)
+    contributions = {record.signal: value for value, record in scored} if want_views else {}
     fields: Iterable[str] = _SIGNAL_VIEW
     if not want_views and all(r.signal_fields is not None for r in signal_rules):
         fields = sorted({f for r in signal_rules for f in r.signal_fields or ()})
-    for m in active:
-        view = _signal_view(m.signal, now, fields)
-        if "change" in view:
-            view["change"] = found.get(m.signal.uid, Change.NONE).value
+    getters = [(f, _SIGNAL_VIEW[f]) for f in fields]
+    with_change = "change" in fields
+    for m in active if signal_rules or want_views else ():
+        signal = m.signal
+        view = {f: get(signal, now) for f, get in getters}
+        if with_change:
+            view["change"] = _change_of(found, signal.uid)
+        proximity = m.proximity.label
         variables: dict[str, Any] = {
             "signal": view,
-            "proximity": m.proximity.label,
+            "proximity": proximity,
             "target": target_view,
             "environment": target.environment,
             "now": now,
         }
         for rule in signal_rules:
-            reason = _run(rule, variables, m.signal.uid, m.signal.title)
+            reason = _run(rule, variables, signal.uid, signal.title)
             if reason is not None:
-                exemption = waived.get(m.signal.uid) or _exemption_for_rule(rule, exemptions)
+                exemption = waived.get(signal.uid) or _exemption_for_rule(rule, exemptions)
                 reasons.append(_waive(reason, exemption))
         if want_views:
-            contribution = contributions.get(m.signal.uid, 0.0)
-            views.append({**view, "proximity": m.proximity.label, "contribution": contribution})
+            contribution = contributions.get(signal.uid, 0.0)
+            views.append({**view, "proximity": proximity, "contribution": contribution})
     if decision_rules:
         variables = {
             "score": score,
@@ -373,12 +388,15 @@ def _rule_reasons(
 def _run(
     rule: CompiledRule, variables: dict[str, Any], uid: str | None, title: str | None
 ) -> Reason | None:
+    if rule.plain is not None:  # no CEL call (policy/plain.py): nothing to convert or filter
+        if not rule.plain(variables):
+            return None
+        return _fired(rule, uid, title)
     about = f" — {title} ({uid})" if uid is not None else ""
-    used = variables
-    if rule.plain is None:  # CEL: pass only what it reads, each value converted has a cost
-        used = {name: variables[name] for name in rule.variables if name in variables}
-        if rule.signal_fields is not None and "signal" in used:
-            used["signal"] = {f: used["signal"][f] for f in rule.signal_fields}
+    # CEL: pass only what the expression reads, each value converted has a cost.
+    used = {name: variables[name] for name in rule.variables if name in variables}
+    if rule.signal_fields is not None and "signal" in used:
+        used["signal"] = {f: used["signal"][f] for f in rule.signal_fields}
     try:
         fired = rule.fires(used)
     except RuleEvaluationError as exc:
@@ -392,6 +410,11 @@ def _run(
         )
     if not fired:
         return None
+    return _fired(rule, uid, title)
+
+
+def _fired(rule: CompiledRule, uid: str | None, title: str | None) -> Reason:
+    about = f" — {title} ({uid})" if uid is not None else ""
     return Reason(
         code=f"rule:{rule.rule.name}",
         verdict=rule.rule.verdict,

@@ -46,38 +46,47 @@ def contribute(
     """The exact contribution of one match, and its factor-by-factor record. ``change``: what
     the deploy does to an image finding (``introduced``/``unchanged``/``fixed``), weighed by
     the policy's ``scoring.changes`` when it sets them."""
+    # Once per signal of every decision: locals, and the record built positionally.
     signal = match.signal
-    age = age_seconds(signal.last_seen, now)
-    half_life = weights.half_life[signal.kind]
-    severity_weight = weights.severity[signal.kind][signal.severity]
+    kind = signal.kind
+    age = max(0, int((now - signal.last_seen).total_seconds()))  # age_seconds(), inlined
+    half_life = weights.half_life[kind]
+    severity_weight = weights.severity[kind][signal.severity]
     proximity_weight = weights.proximity[match.proximity]
-    factor = decay(age, half_life)
+    factor = float(0.5 ** (age / half_life))  # decay(), inlined
     change_weight = weights.changes.get(change, 1.0) if change else 1.0
     value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
     record = Contribution(
-        signal=signal.uid,
-        source=signal.source,
-        title=signal.title,
-        severity=int(signal.severity),
-        severity_weight=severity_weight,
-        confidence=signal.confidence,
-        age_seconds=age,
-        half_life_seconds=half_life,
-        decay=round(factor, _PLACES),
-        proximity=match.proximity.label,
-        proximity_weight=proximity_weight,
-        matched=str(match.matched.ref),
-        contribution=round(value, _PLACES),
-        url=signal.url,
-        kind=signal.kind.value if weights.by_kind else None,
-        exploitability=_exploitability(signal),
-        change=change or None,
-        change_weight=change_weight if change and weights.changes else None,
+        signal.uid,  # signal
+        signal.source,  # source
+        signal.title,  # title
+        int(signal.severity),  # severity
+        severity_weight,  # severity_weight
+        signal.confidence,  # confidence
+        age,  # age_seconds
+        half_life,  # half_life_seconds
+        round(factor, _PLACES),  # decay
+        match.proximity.label,  # proximity
+        proximity_weight,  # proximity_weight
+        str(match.matched.ref),  # matched
+        round(value, _PLACES),  # contribution
+        signal.url,  # url
+        kind.value if weights.by_kind else None,  # kind
+        _exploitability(signal),  # exploitability
+        change or None,  # change
+        change_weight if change and weights.changes else None,  # change_weight
     )
     return value, record
 
 
 def _exploitability(signal: Signal) -> dict[str, Any] | None:
+    if (
+        signal.epss is None
+        and signal.epss_percentile is None
+        and signal.fix_available is None
+        and signal.cvss_vector is None
+    ):
+        return None  # most findings: nothing known, and no dict to build
     facts = with_present(
         {},
         epss=signal.epss,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from clearance.model.canonical import canonical_json, with_present
 from clearance.model.signal import format_time, parse_time
@@ -72,9 +72,13 @@ class Reason:
         return with_present(data, signal=self.signal, waived_by=self.waived_by)
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
-    """The factor-by-factor arithmetic of one signal's share of the risk."""
+class Contribution(NamedTuple):
+    """The factor-by-factor arithmetic of one signal's share of the risk.
+
+    Immutable like the other records, but a named tuple rather than a frozen dataclass: every
+    decision builds one per scored signal, and a frozen dataclass sets its 18 fields one
+    ``object.__setattr__`` at a time (1.9 µs a record; 0.3 µs as a tuple, bench/decide.py).
+    """
 
     signal: str
     source: str

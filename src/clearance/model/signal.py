@@ -77,7 +77,12 @@ class SignalStatus(StrEnum):
 
     @property
     def active(self) -> bool:
-        return self in (SignalStatus.OPEN, SignalStatus.IN_PROGRESS)
+        # A set built once: naming members (SignalStatus.OPEN) costs an enum look-up each time,
+        # and this is asked of every matched signal of every decision.
+        return self in _ACTIVE_STATUSES
+
+
+_ACTIVE_STATUSES = frozenset({SignalStatus.OPEN, SignalStatus.IN_PROGRESS})
 
 
 def utc(moment: datetime) -> datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from itertools import pairwise
 from typing import Annotated, Literal
 
@@ -38,6 +39,17 @@ _CHANGE_HALF_LIFE = 86400
 
 def duration_seconds(value: object) -> int:
     """``30s``, ``5m``, ``6h``, ``30d`` → seconds. Bare numbers are refused: units matter here."""
+    if type(value) is str:  # the policy's own durations, read on every decision: parsed once
+        return _parsed_duration(value)
+    return _parse_duration(value)
+
+
+@lru_cache(maxsize=256)
+def _parsed_duration(value: str) -> int:
+    return _parse_duration(value)
+
+
+def _parse_duration(value: object) -> int:
     if not isinstance(value, str) or not (m := _DURATION.match(value.strip())):
         raise ValueError(
             f"duration {value!r} must be a number with a unit: s, m, h or d (e.g. 15m)"
