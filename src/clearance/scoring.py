@@ -99,7 +99,11 @@ def _exploitability(signal: Signal) -> dict[str, Any] | None:
 
 def risk(contributions: Iterable[float]) -> float:
     """Probabilistic union of contributions, 0..100, rounded to two decimals."""
-    remaining = math.prod(1.0 - min(1.0, max(0.0, c)) for c in sorted(contributions))
+    # Each clamped to 0..1 as min(1.0, max(0.0, c)) would, NaN to 0 included, without two calls
+    # per contribution.
+    remaining = math.prod(
+        [1.0 - (c if 0.0 < c < 1.0 else 1.0 if c >= 1.0 else 0.0) for c in sorted(contributions)]
+    )
     return round(100.0 * (1.0 - remaining), 2)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -225,3 +226,13 @@ def test_a_decision_reads_back_from_its_json_unchanged(
         again = Decision.from_dict(json.loads(decision.to_json()))
         assert again == decision
         assert again.to_json() == decision.to_json()
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=30))
+def test_risk_clamps_each_contribution_as_min_max_did(values: list[float]) -> None:
+    # risk() clamps inline for speed; any float, NaN and infinities included, must give the
+    # score the min/max form gave (the bytes of recorded decisions depend on it).
+    remaining = math.prod(1.0 - min(1.0, max(0.0, c)) for c in sorted(values))
+    expected = round(100.0 * (1.0 - remaining), 2)
+    got = risk(values)
+    assert got == expected or (math.isnan(got) and math.isnan(expected))
