@@ -88,13 +88,15 @@ class SignalIndex:
         best: dict[str, Match] = {}
         assets = exposure.assets
         by_key = self._by_key
-        # One look-up per distinct key of the exposure (its footprint lists them, computed once
-        # per exposure content); the closest match wins whatever the order, so the result is
-        # the same as looking each asset up in turn.
-        for key, positions, exact in footprint(exposure).lookups:
-            bucket = by_key.get(key)
-            if not bucket:
-                continue
+        # The keys both the exposure (its footprint, computed once per exposure content) and
+        # the index hold, by one set intersection in C that walks the exposure's keys however
+        # many the index holds; then only the hits are visited. The closest match wins
+        # whatever the order, so the result is the same as looking each asset up in turn.
+        found = footprint(exposure)
+        lookups = found.lookups
+        for key in found.key_set & by_key.keys():
+            positions, exact = lookups[key]
+            bucket = by_key[key]
             for uid, (signal, ref) in bucket.items():
                 for i in positions:
                     exposed = assets[i]
@@ -132,15 +134,17 @@ _LOOSE = frozenset({AssetKind.HOST, AssetKind.CONTAINER, AssetKind.IMAGE})
 class Footprint:
     """What decisions derive from an exposure's assets.
 
-    ``keys``: the sorted distinct index keys (what the store is asked for). ``lookups``: per
-    distinct key, the positions in ``exposure.assets`` of the assets filed under it, and
-    whether the key is exact (it names one asset, so whatever is filed under it matches).
+    ``keys``: the sorted distinct index keys (what the store is asked for), ``key_set`` the
+    same as a set. ``lookups``: per key, the positions in ``exposure.assets`` of the assets
+    filed under it, and whether the key is exact (it names one asset, so whatever is filed
+    under it matches).
     ``digest_lines``: the assets as :func:`clearance.engine.digest_inputs` hashes them.
     ``by_proximity``: how many assets at each proximity, in first-seen order.
     """
 
     keys: tuple[str, ...]
-    lookups: tuple[tuple[str, tuple[int, ...], bool], ...]
+    key_set: frozenset[str]
+    lookups: dict[str, tuple[tuple[int, ...], bool]]  # not to be changed: shared by decisions
     digest_lines: bytes
     by_proximity: tuple[tuple[str, int], ...]
 
@@ -168,9 +172,10 @@ def _derive(content: _Content) -> Footprint:
     lines = sorted("|".join((p.label, k, v, via)) for p, k, v, via in content)
     return Footprint(
         keys=tuple(sorted(positions)),
-        lookups=tuple(
-            (key, tuple(at), content[at[0]][1] not in _LOOSE) for key, at in positions.items()
-        ),
+        key_set=frozenset(positions),
+        lookups={
+            key: (tuple(at), content[at[0]][1] not in _LOOSE) for key, at in positions.items()
+        },
         digest_lines="\n".join(lines).encode(),
         by_proximity=tuple((p.label, n) for p, n in counts.items()),
     )
