@@ -51,7 +51,7 @@ from clearance.model.target import ExposedAsset, Proximity, Target
 from clearance.policy.compiled import Policy
 from clearance.policy.freezes import active, covers, describe
 from clearance.policy.freshness import assess, describe_age
-from clearance.policy.rules import MAX_RULE_SIGNALS, SIGNAL_FIELDS, CompiledRule
+from clearance.policy.rules import ELEMENT_EXTRAS, MAX_RULE_SIGNALS, SIGNAL_FIELDS, CompiledRule
 from clearance.policy.schema import Environment, Stance, duration_seconds
 from clearance.scoring import age_seconds, capped_risk, contribute, risk
 
@@ -338,11 +338,18 @@ def _rule_reasons(
     signal_rules = [r for r in rules if r.rule.scope == "signal"]
     views: list[dict[str, Any]] = []
     decision_rules = [r for r in rules if r.rule.scope == "decision"]
-    want_views = any("signals" in r.variables for r in decision_rules)
+    reading = [r for r in decision_rules if "signals" in r.variables]
+    want_views = bool(reading)
     contributions = {record.signal: value for value, record in scored} if want_views else {}
+    # Build only the fields the rules read (each costs a getter, and CEL a conversion); all of
+    # them when some rule may read any.
     fields: Iterable[str] = _SIGNAL_VIEW
-    if not want_views and all(r.signal_fields is not None for r in signal_rules):
-        fields = sorted({f for r in signal_rules for f in r.signal_fields or ()})
+    if all(r.signal_fields is not None for r in signal_rules) and all(
+        r.element_fields is not None for r in reading
+    ):
+        read = {f for r in signal_rules for f in r.signal_fields or ()}
+        read |= {f for r in reading for f in r.element_fields or ()}
+        fields = sorted(read - ELEMENT_EXTRAS)
     getters = [(f, _SIGNAL_VIEW[f]) for f in fields]
     with_change = "change" in fields
     for m in active if signal_rules or want_views else ():
