@@ -377,7 +377,11 @@ def _rule_reasons(
         variables = {
             "score": score,
             "signals": views,
-            "sources": _sources_view(snapshot, env, now),
+            "sources": (
+                _sources_view(snapshot, env, now)
+                if any("sources" in r.variables for r in decision_rules)
+                else {}
+            ),
             "target": target_view,
             "environment": target.environment,
             "now": now,

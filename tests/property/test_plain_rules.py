@@ -166,3 +166,102 @@ def test_other_shapes_stay_with_cel(expression: str) -> None:
 
 def test_a_decision_rule_stays_with_cel() -> None:
     assert plain("signal.severity >= 5", "decision") is None
+
+
+# Decision scope: the macros over `signals`, whose elements are signal views with the
+# signal's proximity and contribution, and `score`.
+ELEMENT_STRINGS = [f.replace("signal.", "s.") for f in STRING_FIELDS if f.startswith("signal.")]
+ELEMENT_STRINGS += ["s.proximity", "target.cluster", "environment"]
+ELEMENT_INTS = [f.replace("signal.", "s.") for f in INT_FIELDS]
+ELEMENT_DOUBLES = [f.replace("signal.", "s.") for f in DOUBLE_FIELDS] + ["s.contribution", "score"]
+
+predicates = st.recursive(
+    st.one_of(
+        st.builds(
+            _both_ways, st.sampled_from(ELEMENT_STRINGS), EQUALITY, string_literals, st.booleans()
+        ),
+        st.builds(_both_ways, st.sampled_from(ELEMENT_INTS), ORDER, int_literals, st.booleans()),
+        st.builds(
+            _both_ways, st.sampled_from(ELEMENT_DOUBLES), ORDER, double_literals, st.booleans()
+        ),
+        st.sampled_from(["s.tracked", "!s.fix_available"]),
+        st.builds(
+            lambda f, items: f"{f} in [{', '.join(items)}]",
+            st.sampled_from(ELEMENT_STRINGS),
+            st.lists(string_literals, min_size=1, max_size=3),
+        ),
+    ),
+    lambda inner: st.builds(
+        lambda a, op, b: f"({a} {op} {b})", inner, st.sampled_from(["&&", "||"]), inner
+    ),
+    max_leaves=4,
+)
+counts = st.sampled_from(["size(signals)", "signals.size()"]) | predicates.flatmap(
+    lambda p: st.sampled_from([f"signals.filter(s, {p}).size()", f"size(signals.filter(s, {p}))"])
+)
+decision_terms = st.one_of(
+    predicates.flatmap(
+        lambda p: st.sampled_from(
+            [f"signals.exists(s, {p})", f"signals.all(s, {p})", f"signals.exists_one(s, {p})"]
+        )
+    ),
+    st.builds(lambda c, op, n: f"{c} {op} {n}", counts, ORDER, st.integers(0, 4).map(str)),
+    st.builds(lambda op, x: f"score {op} {x}", ORDER, double_literals),
+)
+decision_expressions = st.recursive(
+    decision_terms,
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"{a} && {b}", inner, inner),
+        st.builds(lambda a, b: f"{a} || {b}", inner, inner),
+        st.builds(lambda a: f"!({a})", inner),
+    ),
+    max_leaves=4,
+)
+elements = st.builds(
+    lambda view, proximity, contribution: {
+        **view,
+        "proximity": proximity,
+        "contribution": contribution,
+    },
+    signal_views,
+    st.sampled_from(["direct", "host", "namespace"]),
+    st.floats(0.0, 1.0),
+)
+decision_variables = st.fixed_dictionaries(
+    {
+        "signals": st.lists(elements, max_size=5),
+        "score": st.floats(0.0, 100.0),
+        "environment": st.sampled_from(WORDS),
+        "target": st.fixed_dictionaries(
+            {k: st.sampled_from(WORDS) for k in ("environment", "cluster", "namespace", "workload")}
+        ),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(decision_expressions, decision_variables)
+def test_a_plain_decision_rule_decides_as_cel_does(expression: str, values: dict[str, Any]) -> None:
+    evaluate = plain(expression, "decision")
+    assert evaluate is not None, f"generated from the plain grammar, yet not plain: {expression}"
+    assert evaluate(values) is _cel(expression, values), expression
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "signals.exists(s, signals.exists(t, t.kind == s.kind))",  # nested over signals
+        'signals.exists(score, score.kind == "a")',  # a binding shadowing a variable
+        "signals.map(s, s.severity).size() > 1",  # map
+        "size(signals.exists(s, s.severity > 1)) > 0",  # size of a boolean
+        'sources.edr.state == "fresh"',  # sources: a map of maps
+        "signals.exists(s, s.techniques.exists(t, t == 'T1'))",  # a list field
+        "signals.filter(s, s.severity > 3)",  # a list, not a boolean
+        "signals.exists(s, s.severity >= 4.5)",  # an int field against a double
+        "signals.exists(s, has(s.kind))",
+        'signal.kind == "x"',  # signal scope's variable
+        "proximity == 'direct'",
+    ],
+)
+def test_other_decision_shapes_stay_with_cel(expression: str) -> None:
+    assert plain(expression, "decision") is None

@@ -44,6 +44,14 @@ _TARGET_TYPES: dict[str, type] = {
     "namespace": str,
     "workload": str,
 }
+# What the elements of a decision rule's `signals` hold: a signal's view and two more.
+_ELEMENT_TYPES: dict[str, type] = {**_SIGNAL_TYPES, "proximity": str, "contribution": float}
+# Names a macro may not bind here (shadowing them would change what the predicate reads).
+_RESERVED = frozenset(
+    {"signals", "signal", "score", "target", "environment", "proximity", "true", "false",
+     "in", "size", "null", "now", "sources"}
+)  # fmt: skip
+_BUILTINS = {"any": any, "all": all, "sum": sum, "len": len}
 _EXACT = 2**53  # literals beyond this could round differently in CEL's int-to-double compare
 
 _TOKEN = re.compile(
@@ -79,19 +87,17 @@ def plain(expression: str, scope: str) -> Evaluate | None:
     names from the tables above, literals through ``repr`` (of a str, int, float or bool),
     lists as named constants.
     """
-    if scope != "signal":  # decision rules run once a decision: not worth a second evaluator
-        return None
     tokens = _tokens(expression)
     if tokens is None:
         return None
-    parser = _Parser(tokens)
+    parser = _Parser(tokens, scope)
     try:
         code = parser.disjunction()
         if parser.at < len(tokens):
             raise _NotPlain
     except _NotPlain:
         return None
-    namespace: dict[str, Any] = {"__builtins__": {}, **parser.constants}
+    namespace: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **parser.constants}
     evaluate: Evaluate = eval(f"lambda v: {code}", namespace)  # noqa: S307 - see above
     return evaluate
 
@@ -112,10 +118,12 @@ class _Parser:
     """Recursive descent over CEL's precedence: ``||`` < ``&&`` < relations < ``!``. Each
     production returns the Python source of a boolean expression."""
 
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+    def __init__(self, tokens: list[tuple[str, str]], scope: str) -> None:
         self.tokens = tokens
         self.at = 0
         self.constants: dict[str, frozenset[Any]] = {}
+        self.scope = scope
+        self.element: str | None = None  # the name a macro binds, while parsing its predicate
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -196,15 +204,72 @@ class _Parser:
             raise _NotPlain
         if text in ("true", "false"):
             return _Operand(bool, None, text == "true")
-        if text in ("proximity", "environment"):
+        if text == self.element and self.accept("."):
+            return _Operand(*self._field(_ELEMENT_TYPES, "_e"))
+        if text == "environment" or (text == "proximity" and self.scope == "signal"):
             return _Operand(str, f"v[{text!r}]", None)
-        if text in ("signal", "target") and self.accept("."):
-            field = self.take()
-            types = _SIGNAL_TYPES if text == "signal" else _TARGET_TYPES
-            if field[0] != "name" or field[1] not in types:
-                raise _NotPlain
-            return _Operand(types[field[1]], f"v[{text!r}][{field[1]!r}]", None)
+        if text == "score" and self.scope == "decision":
+            return _Operand(float, "v['score']", None)
+        if text == "signal" and self.scope == "signal" and self.accept("."):
+            return _Operand(*self._field(_SIGNAL_TYPES, "v['signal']"))
+        if text == "target" and self.accept("."):
+            return _Operand(*self._field(_TARGET_TYPES, "v['target']"))
+        if self.scope == "decision" and self.element is None:
+            if text == "signals":
+                return self._signals()
+            if text == "size" and self.accept("("):  # size(signals), size(signals.filter(…))
+                self.take("signals")
+                if self.accept(")"):
+                    return _Operand(int, "len(v['signals'])", None)
+                count = self._signals(sized=False)
+                self.take(")")
+                return count
         raise _NotPlain
+
+    def _field(self, types: dict[str, type], holder: str) -> tuple[type, str, None]:
+        kind, name = self.take()
+        if kind != "name" or name not in types:
+            raise _NotPlain
+        return types[name], f"{holder}[{name!r}]", None
+
+    def _signals(self, sized: bool = True) -> _Operand:
+        """``signals.size()``, ``signals.exists(x, P)`` and its kin, ``signals.filter(x,
+        P).size()``: CEL's macros over the decision's signals, each element a map."""
+        self.take(".")
+        kind, macro = self.take()
+        if kind != "name":
+            raise _NotPlain
+        if macro == "size" and sized:
+            self.take("(")
+            self.take(")")
+            return _Operand(int, "len(v['signals'])", None)
+        if macro not in ("exists", "all", "exists_one", "filter") or (
+            not sized and macro != "filter"
+        ):
+            raise _NotPlain
+        self.take("(")
+        kind, name = self.take()
+        if kind != "name" or name in _RESERVED:
+            raise _NotPlain
+        self.take(",")
+        self.element = name
+        predicate = self.disjunction()
+        self.element = None
+        self.take(")")
+        each = "for _e in v['signals']"
+        if macro == "exists":
+            return _Operand(bool, f"any({predicate} {each})", None)
+        if macro == "all":
+            return _Operand(bool, f"all({predicate} {each})", None)
+        count = _Operand(int, f"sum(1 {each} if {predicate})", None)
+        if macro == "exists_one":
+            return _Operand(bool, f"({count.code} == 1)", None)
+        if sized:  # filter gives a list: only its size is plain
+            self.take(".")
+            self.take("size")
+            self.take("(")
+            self.take(")")
+        return count
 
     def _number(self, kind: str, text: str) -> _Operand:
         sign = 1
@@ -241,7 +306,7 @@ class _Parser:
     def _bool_field(self, operand: _Operand) -> str:
         if operand.code is None or operand.type is not bool:
             raise _NotPlain
-        return f"({operand.code} is True)"  # the field holds a bool: the same truth as bool()
+        return f"({operand.code} is True)"  # a bool field or macro: the same truth as bool()
 
 
 def _comparison(left: _Operand, op: str, right: _Operand) -> str:
