@@ -7,6 +7,7 @@ generated variables, and must agree. Shapes outside the grammar must be left to 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,9 @@ STRING_FIELDS = [
 INT_FIELDS = ["signal.severity", "signal.age_seconds", "signal.count"]
 DOUBLE_FIELDS = ["signal.confidence", "signal.epss", "signal.epss_percentile"]
 BOOL_FIELDS = ["signal.tracked", "signal.fix_available"]
+durations = st.builds(
+    lambda n, unit: f'duration("{n}{unit}")', st.integers(0, 10**6), st.sampled_from("hms")
+)
 
 ints = st.integers(-(2**40), 2**40) | st.integers(-3, 8)
 doubles = st.floats(-2.0, 2.0, allow_nan=False) | st.sampled_from([0.0, 0.5, 1.0, -1.0])
@@ -71,6 +75,7 @@ comparisons = st.one_of(
         st.booleans(),
     ),
     st.sampled_from(BOOL_FIELDS),
+    st.builds(_both_ways, st.just("signal.age"), ORDER, durations, st.booleans()),
     st.builds(
         lambda f, items: f"{f} in [{', '.join(items)}]",
         st.sampled_from(STRING_FIELDS),
@@ -105,6 +110,7 @@ signal_views = st.fixed_dictionaries(
         **{f.split(".")[1]: st.sampled_from(WORDS) for f in STRING_FIELDS if "signal." in f},
         "severity": st.integers(0, 6),
         "age_seconds": st.integers(0, 10**10),
+        "age": st.integers(0, 10**7).map(lambda n: timedelta(seconds=n)),
         "count": st.integers(1, 2**31) | ints.filter(lambda n: n > 0),
         "confidence": st.floats(0.0, 1.0),
         "epss": st.just(-1.0) | st.floats(0.0, 1.0),
@@ -149,12 +155,15 @@ def test_a_plain_rule_decides_as_cel_does(expression: str, values: dict[str, Any
         "signal.severity == 5u",  # an unsigned literal
         "signal.severity == 0x5",  # a hex literal
         "signal.severity > 9007199254740993",  # beyond exact doubles
-        "signal.age > duration('1h')",  # a function, a duration
+        "signal.last_seen > timestamp('2026-01-01T00:00:00Z')",  # a timestamp
         "signal.kind",  # a string alone: CEL's result is not a boolean
         "signal.severity >= 5 ? true : false",  # a conditional
         "!signal.kind == 'x'",  # `!` binds to the string: a CEL error, fail closed
         "(signal.tracked) == true",  # a comparison of a parenthesized boolean
         "signal.cvss.score > 7",  # a map field
+        'signal.age < duration("1h30m")',  # a duration of several units
+        'signal.age < duration("1.5h")',  # a fraction
+        "signal.age < 3600",  # a duration against an int
         "score >= 50",  # decision scope only
         "signal.severity >= 5 // a comment",
         "1 == 1",  # two literals
@@ -185,6 +194,7 @@ predicates = st.recursive(
             _both_ways, st.sampled_from(ELEMENT_DOUBLES), ORDER, double_literals, st.booleans()
         ),
         st.sampled_from(["s.tracked", "!s.fix_available"]),
+        st.builds(lambda op, d: f"s.age {op} {d}", ORDER, durations),
         st.builds(
             lambda f, items: f"{f} in [{', '.join(items)}]",
             st.sampled_from(ELEMENT_STRINGS),

@@ -16,7 +16,10 @@ types, so no leaf can fail and ``&&``/``||`` reduce to plain boolean logic:
 * ints: every comparison with int literals, and ``in`` a list of ints;
 * doubles: every comparison with double or int literals (CEL compares them numerically, as
   Python does; literals are kept below 2**53 so that no rounding can differ);
-* bools: ``==`` and ``!=`` with ``true``/``false``, a bool field alone, ``!``.
+* bools: ``==`` and ``!=`` with ``true``/``false``, a bool field alone, ``!``;
+* durations (``signal.age``): every comparison with ``duration("<n>h|m|s")`` (exact in both);
+* decision rules: ``score``, and ``signals.exists``/``all``/``exists_one``/``filter(…).size()``
+  and ``size(signals)`` with a plain predicate over the element's fields.
 
 ``tests/property/test_plain_rules.py`` generates expressions of this grammar and signals, and
 checks that both evaluators agree on every one.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 Variables = Mapping[str, Any]
@@ -36,7 +40,7 @@ _SIGNAL_TYPES: dict[str, type] = {
     "uid": str, "source": str, "kind": str, "title": str, "rule": str, "severity_label": str,
     "status": str, "change": str, "severity": int, "age_seconds": int, "count": int,
     "confidence": float, "epss": float, "epss_percentile": float, "tracked": bool,
-    "fix_available": bool,
+    "fix_available": bool, "age": timedelta,
 }  # fmt: skip
 _TARGET_TYPES: dict[str, type] = {
     "environment": str,
@@ -53,6 +57,9 @@ _RESERVED = frozenset(
 )  # fmt: skip
 _BUILTINS = {"any": any, "all": all, "sum": sum, "len": len}
 _EXACT = 2**53  # literals beyond this could round differently in CEL's int-to-double compare
+_DURATION = re.compile(r"(\d{1,12})(h|m|s)")
+_UNIT = {"h": 3600, "m": 60, "s": 1}
+_LONGEST = 315_576_000_000  # CEL's largest duration, in seconds (10,000 years)
 
 _TOKEN = re.compile(
     r"""\s*(?:(?P<string>"[^"\\\n]*"|'[^'\\\n]*')"""
@@ -121,7 +128,7 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, str]], scope: str) -> None:
         self.tokens = tokens
         self.at = 0
-        self.constants: dict[str, frozenset[Any]] = {}
+        self.constants: dict[str, Any] = {}
         self.scope = scope
         self.element: str | None = None  # the name a macro binds, while parsing its predicate
 
@@ -192,7 +199,7 @@ class _Parser:
             return self._bool_field(left)
         self.at += 1
         right = self.operand()
-        return _comparison(left, token[1], right)
+        return _comparison(left, token[1], right, self.constants)
 
     def operand(self) -> _Operand:
         kind, text = self.take()
@@ -204,6 +211,13 @@ class _Parser:
             raise _NotPlain
         if text in ("true", "false"):
             return _Operand(bool, None, text == "true")
+        if text == "duration" and self.accept("("):  # duration("24h"): whole units only
+            kind, literal = self.take()
+            self.take(")")
+            m = _DURATION.fullmatch(literal[1:-1]) if kind == "string" else None
+            if m is None or int(m.group(1)) * _UNIT[m.group(2)] > _LONGEST:
+                raise _NotPlain
+            return _Operand(timedelta, None, timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2)]))
         if text == self.element and self.accept("."):
             return _Operand(*self._field(_ELEMENT_TYPES, "_e"))
         if text == "environment" or (text == "proximity" and self.scope == "signal"):
@@ -309,7 +323,7 @@ class _Parser:
         return f"({operand.code} is True)"  # a bool field or macro: the same truth as bool()
 
 
-def _comparison(left: _Operand, op: str, right: _Operand) -> str:
+def _comparison(left: _Operand, op: str, right: _Operand, constants: dict[str, Any]) -> str:
     types = {left.type, right.type}
     if len(types) == 2 and types != {int, float}:
         raise _NotPlain  # a string against a number, a bool against anything else
@@ -323,12 +337,16 @@ def _comparison(left: _Operand, op: str, right: _Operand) -> str:
             raise _NotPlain
     if left.code is None and right.code is None:
         raise _NotPlain  # two literals: leave constant folding to CEL
-    return f"({_source(left)} {op} {_source(right)})"
+    return f"({_source(left, constants)} {op} {_source(right, constants)})"
 
 
-def _source(operand: _Operand) -> str:
+def _source(operand: _Operand, constants: dict[str, Any]) -> str:
     if operand.code is not None:
         return operand.code
+    if operand.type is timedelta:  # a duration: a named constant, compared exactly as CEL does
+        name = f"_c{len(constants)}"
+        constants[name] = operand.value
+        return name
     # repr of a str, int, float or bool is a Python literal of the same value (floats: the
     # shortest repr round-trips exactly; the range check above keeps out inf and nan).
     return repr(operand.value)
