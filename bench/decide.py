@@ -12,6 +12,7 @@ asset key in data as a careful Rego author would; each timed Rego iteration sets
 exposure) and evaluates the verdict. Both must agree on the verdict and the score.
 
     python -m bench.decide [--sizes 1000,10000,100000,1000000] [--iterations 2000]
+    python -m bench.decide --policy examples/policy.yaml   # Clearance alone, another policy
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ TOUCHING = 25
 KINDS = list(SignalKind)
 
 
-def load_policy() -> Policy:
+def load_policy(path: Path = HERE / "policy.yaml") -> Policy:
     import yaml
 
-    text = (HERE / "policy.yaml").read_bytes()
+    text = path.read_bytes()
     return Policy.build(PolicyDocument.model_validate(yaml.safe_load(text)), text, "bench")
 
 
@@ -180,8 +181,8 @@ def rego_input(exposure: Exposure) -> str:
     )
 
 
-def run(size: int, iterations: int, with_rego: bool) -> dict[str, Any]:
-    policy = load_policy()
+def run(size: int, iterations: int, with_rego: bool, policy_path: Path) -> dict[str, Any]:
+    policy = load_policy(policy_path)
     target = Target.of("production", "prod-eu", "shop", "deployment/api")
     exposure = exposure_of_200(target)
     signals = touching_signals() + [background_signal(n) for n in range(size - TOUCHING)]
@@ -250,6 +251,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--no-rego", action="store_true")
+    # Another policy (examples/policy.yaml: kinds weighed apart, CEL rules of every scope) on
+    # the same data; Clearance only, since bench/clearance.rego encodes bench/policy.yaml.
+    parser.add_argument("--policy", type=Path, default=HERE / "policy.yaml")
     args, _ = parser.parse_known_args()
     print(
         f"# decide latency — {platform.machine()} {platform.python_implementation()} "
@@ -261,7 +265,8 @@ def main() -> None:
     )
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for size in (int(s) for s in args.sizes.split(",")):
-        r = run(size, args.iterations, not args.no_rego)
+        own = args.policy.resolve() == (HERE / "policy.yaml").resolve()
+        r = run(size, args.iterations, own and not args.no_rego, args.policy)
         rego = (
             f"{r['rego_p50_us']:.0f} | {r['rego_p99_us']:.0f} | {r['rego_score']} "
             f"({r['rego_verdict']}) | {r['speedup_p50']:.0f}×"
