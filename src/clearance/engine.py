@@ -366,10 +366,13 @@ def _rule_reasons(
             "now": now,
         }
         for rule in signal_rules:
-            reason = _run(rule, variables, signal.uid, signal.title)
-            if reason is not None:
+            if rule.plain is not None:  # inline: this runs for every signal and rule
+                fired = _fired(rule, signal.uid, signal.title) if rule.plain(variables) else None
+            else:
+                fired = _run(rule, variables, signal.uid, signal.title)
+            if fired is not None:
                 exemption = waived.get(signal.uid) or _exemption_for_rule(rule, exemptions)
-                reasons.append(_waive(reason, exemption))
+                reasons.append(_waive(fired, exemption))
         if want_views:
             contribution = contributions.get(signal.uid, 0.0)
             views.append({**view, "proximity": proximity, "contribution": contribution})
@@ -387,6 +390,7 @@ def _rule_reasons(
             "now": now,
         }
         for rule in decision_rules:
+            reason: Reason | None
             if "signals" in rule.variables and len(views) > MAX_RULE_SIGNALS:
                 reason = _over_cap(rule, len(views))
             else:
