@@ -14,13 +14,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Dialect, bindparam, insert, select, update
 
 from clearance.model.signal import parse_time
 from clearance.store import tables as t
 from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
 from clearance.store.database import Database
 from clearance.store.decisions import put_policy
+from clearance.store.driver_sql import DriverStatement, cursor, driver_errors
 from clearance.store.interface import (
     AuditRecord,
     ConflictError,
@@ -42,6 +43,38 @@ MOVE_HEAD = (
     .where(t.audit_head.c.id == 1)
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
+_RECORD_COLUMNS = (
+    "seq",
+    "decision_id",
+    "at",
+    "environment",
+    "verdict",
+    "target_key",
+    "actor",
+    "policy_digest",
+    "prev_hash",
+    "hash",
+    "record",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The append's three statements for one dialect, run on the driver's cursor
+    (:mod:`clearance.store.driver_sql`: the same SQL without SQLAlchemy's per-call cost)."""
+
+    head: DriverStatement
+    insert: DriverStatement
+    move_head: DriverStatement
+
+    @classmethod
+    def compile(cls, dialect: Dialect) -> _Statements:
+        head = HEAD_FOR_UPDATE if dialect.name == "postgresql" else HEAD
+        return cls(
+            DriverStatement.compile(head, dialect),
+            DriverStatement.compile(_INSERT_RECORDS, dialect, _RECORD_COLUMNS),
+            DriverStatement.compile(MOVE_HEAD, dialect),
+        )
 
 
 @dataclass(slots=True)
@@ -70,6 +103,7 @@ class ChainAppender:
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
         self._stored_policies: set[str] = set()  # digests known to be in the policies table
+        self._sql = _Statements.compile(db.engine.dialect)
 
     def append(
         self, prepared: Prepared, policy: tuple[str, bytes] | None, now: datetime
@@ -129,10 +163,15 @@ class ChainAppender:
 
     def _write(self, group: list[_Pending], *, careful: bool) -> list[AuditRecord]:
         new_policies: set[str] = set()
-        with self._db.write("append decision") as conn:
-            head = HEAD_FOR_UPDATE if self._db.dialect == "postgresql" else HEAD
-            row = conn.execute(head).one()
-            seq, prev = int(row.seq), str(row.hash)
+        sql = self._sql
+        with (
+            self._db.write("append decision") as conn,
+            driver_errors(conn, "append decision"),
+        ):
+            cur = cursor(conn)
+            cur.execute(sql.head.sql, sql.head.parameters({}))
+            head_seq, head_hash = cur.fetchone()
+            seq, prev = int(head_seq), str(head_hash)
             # A decision id digests the policy, the inputs and the time: the same id is the same
             # decision, so a repeat (a client's retry) gets the record already sealed.
             sealed: dict[str, AuditRecord] = {}
@@ -159,26 +198,32 @@ class ChainAppender:
                 seq += 1
                 body, digest = seal(p, seq, prev)
                 rows.append(
-                    {
-                        "seq": seq,
-                        "decision_id": p.decision_id,
-                        "at": record_time(p),
-                        "environment": p.environment,
-                        "verdict": p.verdict,
-                        "target_key": p.target_key,
-                        "actor": p.actor,
-                        "policy_digest": p.policy_digest,
-                        "prev_hash": prev,
-                        "hash": digest,
-                        "record": body.decode("utf-8"),
-                    }
+                    sql.insert.parameters(
+                        {
+                            "seq": seq,
+                            "decision_id": p.decision_id,
+                            "at": record_time(p),
+                            "environment": p.environment,
+                            "verdict": p.verdict,
+                            "target_key": p.target_key,
+                            "actor": p.actor,
+                            "policy_digest": p.policy_digest,
+                            "prev_hash": prev,
+                            "hash": digest,
+                            "record": body.decode("utf-8"),
+                        }
+                    )
                 )
                 sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
                 records.append(sealed[p.decision_id])
                 prev = digest
             if rows:
-                conn.execute(_INSERT_RECORDS, rows)
-                conn.execute(MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
+                cur.executemany(sql.insert.sql, rows)
+                cur.execute(
+                    sql.move_head.sql,
+                    sql.move_head.parameters({"head_seq": seq, "head_hash": prev}),
+                )
+            cur.close()
         self._stored_policies |= new_policies  # only once committed
         return records
 
