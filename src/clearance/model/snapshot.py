@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance.model.assets import AssetRef, parse_asset
+from clearance.model.canonical import canonical_members
 from clearance.model.checks import CheckEvidence
 from clearance.model.coverage import HostCoverage
 from clearance.model.drift import Drift
@@ -88,6 +89,12 @@ class Snapshot:
             **({"checks": [c.to_dict() for c in self.checks]} if self.checks else {}),
             **({"pod_spec": self.pod_spec()} if self._has_template else {}),
         }
+
+    def canonical_json(self, data: dict[str, Any]) -> bytes:
+        """``canonical_json(data)`` for ``data = self.to_dict()``: the exposure's member spliced
+        from the bytes its assets keep (:meth:`Exposure.canonical_json`), the rest encoded."""
+        exposure = self.exposure.canonical_json(data["exposure"])
+        return canonical_members(data, {"exposure": exposure})
 
     @property
     def _has_template(self) -> bool:
