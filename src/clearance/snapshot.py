@@ -329,7 +329,15 @@ class StoredEvidence:
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
         self.coverage_cache: Recent[AgentIndex] = Recent(read_cache)
         signals_generation = _generation(store, "signals_generation")
-        self.signal_cache = TouchingCache(read_cache, signals_generation)
+        self.changes_cache: Recent[int] = Recent(read_cache)
+        counted = getattr(store, "signals_changes", None)
+        changes = None
+        if callable(counted) and read_cache > 0:
+            # The database's own count of signal writes, read at most once per ``read_cache``.
+            def changes(now: datetime) -> int:
+                return self.changes_cache.get(now, counted)
+
+        self.signal_cache = TouchingCache(read_cache, signals_generation, changes)
         self._identities_generation = _generation(store, "identities_generation")
         self._coverage_generation = _generation(store, "coverage_generation")
         self._coverage_seen = -1

@@ -485,6 +485,11 @@ class SignalStore(Protocol):
         """
         ...
 
+    def signals_changes(self) -> int:
+        """A counter the database bumps on every write of signals, by any process: equal
+        readings mean no signal was written in between (read caches ask it)."""
+        ...
+
     def add_quarantined(
         self, items: Sequence[Quarantined], now: datetime, retention: Retention = DEFAULT_RETENTION
     ) -> int:

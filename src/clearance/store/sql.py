@@ -153,6 +153,10 @@ class SqlStore:
         with self.db.read("find signals by asset") as conn:
             return signals.touching(conn, keys)
 
+    def signals_changes(self) -> int:
+        with self.db.read("read signal changes") as conn:
+            return signals.changes(conn)
+
     def add_quarantined(
         self, items: Sequence[Quarantined], now: datetime, retention: Retention = DEFAULT_RETENTION
     ) -> int:
