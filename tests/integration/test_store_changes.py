@@ -1,8 +1,9 @@
-"""The database counts signal writes itself, so a read cache sees every process's writes.
+"""The database counts writes itself, so a read cache sees every process's writes.
 
-The service keeps each target's signals past ``read_cache`` while the database's counter
-(migration 0016's triggers) says no process wrote a signal; a write by another replica, a
-``sync --watch`` or an operator's SQL moves it, and the next read after ``read_cache`` sees it.
+The service keeps each target's signals (and checks, and approvals) past ``read_cache`` while
+the database's counter (migration 0016's triggers) says no process wrote one; a write by another
+replica, a ``sync --watch`` or an operator's SQL moves it, and the next read after
+``read_cache`` sees it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from sqlalchemy import text
 from builders import signal
 from clearance.model.signal import Signal
 from clearance.snapshot import StoredEvidence
+from clearance.store.interface import Approval, ApprovalOutcome
 from clearance.store.sql import SqlStore
+from store_samples import append, sample
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KEYS = ("host:node-1",)
@@ -33,13 +36,41 @@ def replica(store_url: str, store: SqlStore) -> Iterator[SqlStore]:
 
 
 def test_every_way_of_writing_a_signal_moves_the_counter(store: SqlStore) -> None:
-    before = store.signals_changes()
+    before = store.stored_changes()["signals"]
     store.upsert_signals([signal("edr:1")], NOW)
-    after_upsert = store.signals_changes()
+    after_upsert = store.stored_changes()["signals"]
     assert after_upsert > before
     with store.db.engine.begin() as conn:  # an operator's SQL, or an older replica's write
         conn.execute(text("UPDATE signals SET status = 'resolved' WHERE uid = 'edr:1'"))
-    assert store.signals_changes() > after_upsert
+    assert store.stored_changes()["signals"] > after_upsert
+
+
+def test_each_counter_moves_with_its_own_kind_only(store: SqlStore) -> None:
+    before = store.stored_changes()
+    assert set(before) == {"signals", "checks", "approvals"}
+    store.upsert_signals([signal("edr:1")], NOW)
+    after = store.stored_changes()
+    assert after["signals"] > before["signals"]
+    assert (after["checks"], after["approvals"]) == (before["checks"], before["approvals"])
+    record = append(store, sample(0))
+    store.note_deployed(record.decision_id, "api", "deployer", NOW)
+    deployed = store.stored_changes()
+    assert deployed["checks"] > after["checks"]
+    assert deployed["approvals"] == after["approvals"]  # a decision is no approval
+    store.add_approval(
+        Approval(
+            id="apr-1",
+            decision_id=record.decision_id,
+            approver="alice",
+            outcome=ApprovalOutcome.APPROVE,
+            reason="risk accepted",
+            at=NOW,
+            expires_at=NOW + timedelta(hours=4),
+            score=42.0,
+            signals=("edr:1",),
+        )
+    )
+    assert store.stored_changes()["approvals"] > deployed["approvals"]
 
 
 def test_another_replicas_signal_is_seen_within_read_cache(

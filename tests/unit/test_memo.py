@@ -23,7 +23,8 @@ def test_a_value_is_made_once_per_object_and_again_for_an_equal_new_one() -> Non
 def test_keys_are_held_so_an_id_is_never_reused_while_kept_and_old_ones_go() -> None:
     memo: IdentityMemo[str] = IdentityMemo(size=2)
     for n in range(5):
-        memo.get(([n],), lambda n=n: f"v{n}")  # each key list is dropped by the caller at once
+        value = f"v{n}"
+        memo.get(([n],), lambda: value)  # noqa: B023 - called at once; the list is dropped
     # Only the last two are kept; the lists they were made from are alive (held by the memo),
     # so no later list could have taken an id of theirs and been answered with their value.
     assert [value for _, value in memo._entries.values()] == ["v3", "v4"]

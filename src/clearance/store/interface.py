@@ -462,6 +462,11 @@ class StoreLifecycle(Protocol):
 
     def close(self) -> None: ...
 
+    def stored_changes(self) -> dict[str, int]:
+        """The database's change counters (``signals``, ``checks``, ``approvals``), bumped by
+        its triggers on every write of that kind by any process: read caches ask them."""
+        ...
+
 
 class SignalStore(Protocol):
     """Signals by uid and by asset, quarantined vendor items, host identity groups."""
@@ -483,11 +488,6 @@ class SignalStore(Protocol):
 
         A superset of true matches: the caller's correlation applies ``compatible``. Sorted by uid.
         """
-        ...
-
-    def signals_changes(self) -> int:
-        """A counter the database bumps on every write of signals, by any process: equal
-        readings mean no signal was written in between (read caches ask it)."""
         ...
 
     def add_quarantined(

@@ -139,16 +139,6 @@ def status_history(conn: Connection, uid: str) -> tuple[tuple[datetime, str], ..
     return tuple((row.at, row.status) for row in rows)
 
 
-_CHANGES = select(t.store_changes.c.value).where(t.store_changes.c.name == "signals")
-
-
-def changes(conn: Connection) -> int:
-    """The signals' change counter (kept by the triggers of migration 0016); -1 where its row
-    is gone (someone emptied the table): readers then fall back to re-reading by age."""
-    value = conn.execute(_CHANGES).scalar_one_or_none()
-    return -1 if value is None else int(value)
-
-
 def touching(conn: Connection, keys: Iterable[str]) -> tuple[Signal, ...]:
     wanted = sorted(set(keys))
     found: dict[str, Signal] = {}

@@ -26,6 +26,7 @@ from clearance.model.target import SourceHealth, Target
 from clearance.store import (
     audit_log,
     break_glass,
+    changes,
     checks,
     coverage,
     decisions,
@@ -124,6 +125,10 @@ class SqlStore:
         return store
 
     # lifecycle
+    def stored_changes(self) -> dict[str, int]:
+        with self.db.read("read store changes") as conn:
+            return changes.read(conn)
+
     def migrate(self) -> None:
         migrate(self.db)
 
@@ -152,10 +157,6 @@ class SqlStore:
     def signals_touching(self, keys: Iterable[str]) -> tuple[Signal, ...]:
         with self.db.read("find signals by asset") as conn:
             return signals.touching(conn, keys)
-
-    def signals_changes(self) -> int:
-        with self.db.read("read signal changes") as conn:
-            return signals.changes(conn)
 
     def add_quarantined(
         self, items: Sequence[Quarantined], now: datetime, retention: Retention = DEFAULT_RETENTION
