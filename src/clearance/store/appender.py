@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Dialect, bindparam, insert, select, update
 
@@ -162,16 +163,18 @@ class ChainAppender:
             one.done.set()
 
     def _write(self, group: list[_Pending], *, careful: bool) -> list[AuditRecord]:
+        """One transaction for ``group``. The usual one (no repeat suspected, the policy text
+        already stored) runs on a pooled DBAPI connection alone; the first append of a policy,
+        and the careful retry of a group that conflicted, go through SQLAlchemy."""
+        stored = self._stored_policies
+        if not careful and all(one.policy is None or one.policy[0] in stored for one in group):
+            with self._db.driver_write("append decision") as cur:
+                return self._seal(cur, group, {})
         new_policies: set[str] = set()
-        sql = self._sql
         with (
             self._db.write("append decision") as conn,
-            driver_errors(conn, "append decision"),
+            driver_errors(conn.dialect, "append decision"),
         ):
-            cur = cursor(conn)
-            cur.execute(sql.head.sql, sql.head.parameters({}))
-            head_seq, head_hash = cur.fetchone()
-            seq, prev = int(head_seq), str(head_hash)
             # A decision id digests the policy, the inputs and the time: the same id is the same
             # decision, so a repeat (a client's retry) gets the record already sealed.
             sealed: dict[str, AuditRecord] = {}
@@ -186,45 +189,58 @@ class ChainAppender:
                         )
                     )
                 }
-            rows, records = [], []
             for one in group:
-                p = one.prepared
-                if p.decision_id in sealed:
-                    records.append(sealed[p.decision_id])
-                    continue
-                if one.policy is not None and one.policy[0] not in self._stored_policies:
+                if one.policy is not None and one.policy[0] not in stored | new_policies:
                     put_policy(conn, one.policy[0], one.policy[1], one.now)
                     new_policies.add(one.policy[0])
-                seq += 1
-                body, digest = seal(p, seq, prev)
-                rows.append(
-                    sql.insert.parameters(
-                        {
-                            "seq": seq,
-                            "decision_id": p.decision_id,
-                            "at": record_time(p),
-                            "environment": p.environment,
-                            "verdict": p.verdict,
-                            "target_key": p.target_key,
-                            "actor": p.actor,
-                            "policy_digest": p.policy_digest,
-                            "prev_hash": prev,
-                            "hash": digest,
-                            "record": body.decode("utf-8"),
-                        }
-                    )
-                )
-                sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
-                records.append(sealed[p.decision_id])
-                prev = digest
-            if rows:
-                cur.executemany(sql.insert.sql, rows)
-                cur.execute(
-                    sql.move_head.sql,
-                    sql.move_head.parameters({"head_seq": seq, "head_hash": prev}),
-                )
-            cur.close()
+            records = self._seal(cursor(conn), group, sealed)
         self._stored_policies |= new_policies  # only once committed
+        return records
+
+    def _seal(
+        self, cur: Any, group: list[_Pending], sealed: dict[str, AuditRecord]
+    ) -> list[AuditRecord]:
+        """Read the head, seal each record of ``group`` after it (those in ``sealed`` are
+        repeats: answered with their record), insert them and move the head: on ``cur``, in
+        the caller's transaction."""
+        sql = self._sql
+        cur.execute(sql.head.sql, sql.head.parameters({}))
+        head_seq, head_hash = cur.fetchone()
+        seq, prev = int(head_seq), str(head_hash)
+        rows, records = [], []
+        for one in group:
+            p = one.prepared
+            if p.decision_id in sealed:
+                records.append(sealed[p.decision_id])
+                continue
+            seq += 1
+            body, digest = seal(p, seq, prev)
+            rows.append(
+                sql.insert.parameters(
+                    {
+                        "seq": seq,
+                        "decision_id": p.decision_id,
+                        "at": record_time(p),
+                        "environment": p.environment,
+                        "verdict": p.verdict,
+                        "target_key": p.target_key,
+                        "actor": p.actor,
+                        "policy_digest": p.policy_digest,
+                        "prev_hash": prev,
+                        "hash": digest,
+                        "record": body.decode("utf-8"),
+                    }
+                )
+            )
+            sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
+            records.append(sealed[p.decision_id])
+            prev = digest
+        if rows:
+            cur.executemany(sql.insert.sql, rows)
+            cur.execute(
+                sql.move_head.sql, sql.move_head.parameters({"head_seq": seq, "head_hash": prev})
+            )
+        cur.close()
         return records
 
 

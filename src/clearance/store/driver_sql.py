@@ -64,10 +64,10 @@ class DriverStatement:
 
 
 @contextmanager
-def driver_errors(conn: Connection, operation: str) -> Iterator[None]:
+def driver_errors(dialect: Dialect, operation: str) -> Iterator[None]:
     """Re-raise the driver's errors as the store's, as ``translate_errors`` does for
     SQLAlchemy's: never with the statement's parameters (a record's contents) in the message."""
-    dbapi = conn.dialect.loaded_dbapi
+    dbapi = dialect.loaded_dbapi
     try:
         yield
     except dbapi.IntegrityError as exc:
