@@ -27,7 +27,7 @@ that no client received is counted), and ``clearance audit verify`` on the datab
 ``PYTHONPATH``; e.g. ``git archive main src | tar -x -C DIR``) in the same run, before this one.
 
     python -m bench.bench_open_loop [--rates 50,100,200,400] [--seconds 10]
-        [--targets decisions,admission] [--baseline /tmp/main-tree] [--timeout 5]
+        [--targets decisions,admission] [--baseline /tmp/main-tree] [--timeout 5] [--workers 1]
 """
 
 from __future__ import annotations
@@ -297,8 +297,20 @@ def _prepare(root: Path) -> tuple[str, str, ssl.SSLContext]:
     return store_url, token, context
 
 
+def _tree_cpu(pid: int) -> float | None:
+    """CPU seconds of ``pid`` and its live children (``serve --workers N`` runs N of them)."""
+    total = _cpu_seconds(pid)
+    if total is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(_tree_cpu(int(child)) or 0.0 for child in children)
+
+
 def _start(
-    root: Path, store_url: str, tree: Path | None, tls: bool
+    root: Path, store_url: str, tree: Path | None, tls: bool, workers: int
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = dict(os.environ)
@@ -310,7 +322,8 @@ def _start(
     child = subprocess.Popen(
         [sys.executable, "-m", "clearance", "serve", "--config", str(root / "clearance.yaml"),
          "--database", store_url, "--integrations", str(root / "integrations.yaml"),
-         "--port", str(port), "--no-sync", *(https if tls else []), *more],
+         "--port", str(port), "--no-sync", "--workers", str(workers),
+         *(https if tls else []), *more],
         env=env,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -325,6 +338,7 @@ def run(
     targets: list[str],
     timeout: float,
     settings: dict[str, Any],
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Each target against its own ``clearance serve`` (HTTP for the API, HTTPS for the
     webhook) over one database, then the log checked against the answers received."""
@@ -337,7 +351,7 @@ def run(
             (root / "settings.yaml").write_text(yaml.safe_dump({"server": settings}))
         for target in targets:
             secure = target == "admission"
-            child, port = _start(root, store_url, tree, secure)
+            child, port = _start(root, store_url, tree, secure, workers)
             context = tls if secure else None
             try:
                 base = f"{'https' if secure else 'http'}://127.0.0.1:{port}"
@@ -352,9 +366,9 @@ def run(
                 for rate in rates:
                     step = Step(target, rate, seconds)
                     load = os.getloadavg()[0]
-                    cpu = _cpu_seconds(child.pid)
+                    cpu = _tree_cpu(child.pid)
                     _loop(_run_step(step, port, context, token, timeout))
-                    used = _cpu_seconds(child.pid)
+                    used = _tree_cpu(child.pid)
                     spent = None if cpu is None or used is None else used - cpu
                     result = step.summary(spent) | {"load_average_1m": round(load, 2)}
                     steps.append(result)
@@ -397,6 +411,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a source tree to measure first")
     parser.add_argument("--in-flight", type=int, help="server.max_in_flight (default: its own)")
     parser.add_argument("--queue-wait", type=float, help="server.queue_wait (default: its own)")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers (default 1)")
     args = parser.parse_args()
     settings: dict[str, Any] = {}
     if args.in_flight is not None:
@@ -414,9 +429,14 @@ def main() -> None:
     runs = []
     if args.baseline is not None:
         runs.append(
-            run(args.baseline, "baseline", rates, args.seconds, targets, args.timeout, settings)
-        )
-    runs.append(run(None, "this tree", rates, args.seconds, targets, args.timeout, settings))
+            run(
+                args.baseline, "baseline", rates, args.seconds, targets, args.timeout, settings,
+                args.workers,
+            )
+        )  # fmt: skip
+    runs.append(
+        run(None, "this tree", rates, args.seconds, targets, args.timeout, settings, args.workers)
+    )
     for result in runs:
         print(json.dumps({k: v for k, v in result.items() if k != "steps"}))
 

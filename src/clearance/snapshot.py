@@ -322,21 +322,34 @@ class StoredEvidence:
     """
 
     def __init__(self, store: _Readable, read_cache: float = 0.0) -> None:
-        from clearance.store.read_cache import Keyed, Recent, TouchingCache  # noqa: PLC0415
+        from clearance.store.read_cache import (  # noqa: PLC0415
+            Keyed,
+            Recent,
+            StoredChanges,
+            TouchingCache,
+        )
 
         self.store = store
         self.health_cache: Recent[tuple[SourceHealth, ...]] = Recent(read_cache)
         self.exemption_cache: Recent[tuple[ExemptionRecord, ...]] = Recent(read_cache)
         self.coverage_cache: Recent[AgentIndex] = Recent(read_cache)
         signals_generation = _generation(store, "signals_generation")
-        self.signal_cache = TouchingCache(read_cache, signals_generation)
+        # The database's own counts of writes (any process's), read once per ``read_cache``:
+        # while they stand still, what the caches hold is not read again.
+        counted = getattr(store, "stored_changes", None)
+        self.changes = StoredChanges(counted if callable(counted) else None, read_cache)
+        self.signal_cache = TouchingCache(
+            read_cache, signals_generation, self.changes.of("signals")
+        )
         self._identities_generation = _generation(store, "identities_generation")
         self._coverage_generation = _generation(store, "coverage_generation")
         self._coverage_seen = -1
         self._graph: tuple[int, datetime, IdentityGraph] | None = None
         self._read_cache = read_cache
         self.last_cache: Keyed[LastDecision | None] = Keyed(read_cache)
-        self.check_cache: Keyed[tuple[CheckEvidence, ...]] = Keyed(read_cache)
+        self.check_cache: Keyed[tuple[CheckEvidence, ...]] = Keyed(
+            read_cache, self.changes.of("checks")
+        )
         found = getattr(store, "checks_generation_of", None)
         self._checks_generation: Callable[[Target], int] | None = found if callable(found) else None
 

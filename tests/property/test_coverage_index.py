@@ -86,4 +86,6 @@ def test_the_index_reports_what_every_record_checked_one_by_one_reports(
     index = AgentIndex(agents)
     assert list(index) == agents
     assert host_coverage(seen, index) == expected
+    # Asked again with the same assets and index: the kept answer (model/memo.py), the same.
+    assert host_coverage(seen, index) == expected
     assert [c.to_dict() for c in host_coverage(seen, index)] == [c.to_dict() for c in expected]

@@ -3,7 +3,8 @@
 The footprint (clearance/correlate.py) is cached by the exposure's content; here every use of
 it is compared with the derivation it replaced, asset by asset, on generated exposures whose
 assets collide on index keys (short and long host names, container id prefixes, an image by tag
-and by digest), for an exposure seen first and for an equal one built afresh.
+and by digest), for an exposure seen first, one sharing its asset tuple, and an equal one built
+afresh.
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ def _match_asset_by_asset(index: SignalIndex, exposure: Exposure) -> tuple[Match
 def test_the_footprint_is_what_the_assets_give(
     parts: list[tuple[Proximity, str, str]], assets: list[list[str]]
 ) -> None:
-    for exposure in (_exposure(parts), _exposure(parts)):  # computed, then from the cache
+    first = _exposure(parts)
+    same_tuple = Exposure(target=TARGET, assets=first.assets, inventory="test")
+    # Computed, then by the tuple's identity, then by content (an equal tuple built afresh).
+    for exposure in (first, same_tuple, _exposure(parts)):
         found = footprint(exposure)
         keys = {key for a in exposure.assets for key in index_keys(a.ref)}
         assert found.keys == tuple(sorted(keys))

@@ -102,6 +102,24 @@ def _es6_numbers(node: Any) -> Any:
     raise _Fallback  # enums, subclasses, anything unusual: let rfc8785 decide
 
 
+def canonical_members(data: dict[str, Any], known: dict[str, bytes]) -> bytes:
+    """``canonical_json(data)``, taking the canonical bytes of the members named in ``known``
+    as given (work kept from an earlier decision) rather than encoding those values again.
+
+    RFC 8785 writes an object as its members sorted by key, each value canonical on its own, so
+    splicing canonical values between canonical keys is the same bytes. Keys are sorted by
+    UTF-16 code units, which is code-point order for ASCII keys (every key this is used with);
+    any other key sends the whole object through :func:`canonical_json`.
+    """
+    if not all(key.isascii() for key in data):
+        return canonical_json(data)
+    members = [
+        canonical_json(key) + b":" + (known[key] if key in known else canonical_json(data[key]))
+        for key in sorted(data)
+    ]
+    return b"{" + b",".join(members) + b"}"
+
+
 def canonical_digest(value: Any) -> str:
     """``sha256:<hex>`` of a JSON value's canonical bytes: the same value, the same digest."""
     return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()

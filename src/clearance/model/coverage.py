@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, overload
 
 from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys, parse_asset
+from clearance.model.memo import IdentityMemo
 from clearance.model.signal import format_time, parse_time
 from clearance.model.target import ExposedAsset, Exposure, Proximity
 
@@ -104,7 +105,12 @@ def host_coverage(exposure: Exposure, agents: Sequence[Managed]) -> tuple[HostCo
     cluster; hosts no agent covers are left out (the engine reads their absence).
     Deterministic: sorted throughout. Pass an :class:`AgentIndex` to reuse one inventory's
     index across decisions; a plain sequence is indexed for this call."""
-    index = agents if isinstance(agents, AgentIndex) else AgentIndex(agents)
+    if isinstance(agents, AgentIndex):  # one read of the inventory, kept by the caller
+        return _COVERAGE.get((exposure.assets, agents), lambda: _covered(exposure, agents))
+    return _covered(exposure, AgentIndex(agents))
+
+
+def _covered(exposure: Exposure, index: AgentIndex) -> tuple[HostCoverage, ...]:
     clusters = sorted({a.ref for a in exposure.assets if a.ref.kind is AssetKind.CLUSTER})
     whole = index.covering_clusters(clusters)
     return tuple(
@@ -112,6 +118,11 @@ def host_coverage(exposure: Exposure, agents: Sequence[Managed]) -> tuple[HostCo
         for host in exposed_hosts(exposure)
         if (named := index.watching(host, whole))
     )
+
+
+# Per asset tuple and inventory read: a target asked again while neither changed is covered by
+# the same agents (``StoredEvidence`` keeps one AgentIndex per read of the store).
+_COVERAGE: IdentityMemo[tuple[HostCoverage, ...]] = IdentityMemo()
 
 
 class AgentIndex(Sequence[Managed]):

@@ -20,6 +20,7 @@ from typing import Any
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, compatible, parse_asset
+from clearance.model.memo import IdentityMemo
 from clearance.model.podspec import PodSpecView
 from clearance.model.signal import (
     MAX_TITLE,
@@ -31,7 +32,7 @@ from clearance.model.signal import (
     format_time,
     parse_time,
 )
-from clearance.model.target import Exposure, Proximity, Target
+from clearance.model.target import ExposedAsset, Exposure, Proximity, Target
 
 DRIFT_SOURCE = "clearance"
 DRIFT_RULE = "drift"
@@ -108,15 +109,11 @@ def find_drift(
     nor the one its manifest brought. None when there is neither, or nothing to compare with
     (a previous decision that knew no image, no template)."""
     bringing = tuple(deploying)
-    running = sorted(
-        {
-            a.ref
-            for a in exposure.assets
-            if a.proximity is Proximity.DIRECT
-            and a.ref.kind is AssetKind.IMAGE
-            and not any(compatible(a.ref, b) for b in bringing)
-        }
-    )
+    running = [
+        ref
+        for ref in _direct_images(exposure.assets)
+        if not any(compatible(ref, b) for b in bringing)
+    ]
     decided = _recorded_images(recorded)
     undecided: tuple[str, ...] = ()
     if running and decided:
@@ -147,14 +144,38 @@ def template_changes(live: PodSpecView | None, recorded: Mapping[str, Any]) -> t
     return min((live.changes(b) for b in before), key=len) or ("pod template changed",)
 
 
+def _direct_images(assets: tuple[ExposedAsset, ...]) -> list[AssetRef]:
+    """The images ``assets`` runs directly, sorted (kept per asset tuple: :mod:`.memo`)."""
+    return _DIRECT_IMAGES.get(
+        (assets,),
+        lambda: sorted(
+            {
+                a.ref
+                for a in assets
+                if a.proximity is Proximity.DIRECT and a.ref.kind is AssetKind.IMAGE
+            }
+        ),
+    )
+
+
 def _recorded_images(recorded: Mapping[str, Any]) -> list[AssetRef]:
-    texts = [str(a) for a in recorded.get("deploying", ())]
+    images = _images(str(a) for a in recorded.get("deploying", ()))
     exposure = recorded.get("exposure") or {}
-    texts += [
+    assets = exposure.get("assets", ()) if isinstance(exposure, Mapping) else ()
+    # This process's own last record shares its assets list with the exposure it came from
+    # (``Exposure.to_dict``), so reading it back is a lookup while the target is unchanged.
+    return images + _RECORDED_IMAGES.get((assets,), lambda: _recorded_direct(assets))
+
+
+def _recorded_direct(assets: Any) -> list[AssetRef]:
+    return _images(
         str(a.get("ref", ""))
-        for a in exposure.get("assets", ())
+        for a in assets
         if isinstance(a, Mapping) and a.get("proximity") == "direct"
-    ]
+    )
+
+
+def _images(texts: Iterable[str]) -> list[AssetRef]:
     images = []
     for text in texts:
         if not text.startswith("image:"):
@@ -164,3 +185,7 @@ def _recorded_images(recorded: Mapping[str, Any]) -> list[AssetRef]:
         except InvalidAssetError:  # a record from an older normalization: skip, never fail
             continue
     return images
+
+
+_DIRECT_IMAGES: IdentityMemo[list[AssetRef]] = IdentityMemo()
+_RECORDED_IMAGES: IdentityMemo[list[AssetRef]] = IdentityMemo()

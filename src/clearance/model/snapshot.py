@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance.model.assets import AssetRef, parse_asset
+from clearance.model.canonical import canonical_json, canonical_members
 from clearance.model.checks import CheckEvidence
 from clearance.model.coverage import HostCoverage
 from clearance.model.drift import Drift
 from clearance.model.exemptions import Exemption
+from clearance.model.memo import IdentityMemo
 from clearance.model.podspec import PodSpecView
 from clearance.model.reports import Report
 from clearance.model.signal import Signal, parse_time, signal_from_dict
@@ -72,11 +74,11 @@ class Snapshot:
             "exposure": self.exposure.to_dict(),
             "matches": [
                 {
-                    "signal": m.signal.to_dict(),
+                    "signal": signal_json(m.signal)[0],
                     "proximity": m.proximity.label,
                     "matched": m.matched.to_dict(),
                 }
-                for m in sorted(self.matches, key=lambda m: m.signal.uid)
+                for m in self._sorted_matches()
             ],
             "sources": [s.to_dict() for s in sorted(self.sources, key=lambda s: s.name)],
             "exemptions": [e.to_dict() for e in sorted(self.exemptions, key=lambda e: e.id)],
@@ -88,6 +90,22 @@ class Snapshot:
             **({"checks": [c.to_dict() for c in self.checks]} if self.checks else {}),
             **({"pod_spec": self.pod_spec()} if self._has_template else {}),
         }
+
+    def canonical_json(self, data: dict[str, Any]) -> bytes:
+        """``canonical_json(data)`` for ``data = self.to_dict()``: the exposure's member spliced
+        from the bytes its assets keep (:meth:`Exposure.canonical_json`), each match's signal
+        from the bytes kept for it (:func:`signal_json`), the rest encoded."""
+        exposure = self.exposure.canonical_json(data["exposure"])
+        matches = [
+            canonical_members(match, {"signal": signal_json(m.signal)[1]})
+            for m, match in zip(self._sorted_matches(), data["matches"], strict=True)
+        ]
+        return canonical_members(
+            data, {"exposure": exposure, "matches": b"[" + b",".join(matches) + b"]"}
+        )
+
+    def _sorted_matches(self) -> list[Match]:
+        return sorted(self.matches, key=lambda m: m.signal.uid)
 
     @property
     def _has_template(self) -> bool:
@@ -101,6 +119,21 @@ class Snapshot:
             if view is not None:
                 out[key] = {**view.to_dict(), "digest": view.digest}
         return out
+
+
+# A signal's recorded form and its canonical bytes, kept per Signal object: the service's signal
+# cache hands every decision of a target the same objects while no signal is written.
+_SIGNAL_JSON: IdentityMemo[tuple[dict[str, Any], bytes]] = IdentityMemo(4096)
+
+
+def signal_json(signal: Signal) -> tuple[dict[str, Any], bytes]:
+    """``signal.to_dict()`` (shared: read it, never change it) and its canonical JSON."""
+
+    def make() -> tuple[dict[str, Any], bytes]:
+        data = signal.to_dict()
+        return data, canonical_json(data)
+
+    return _SIGNAL_JSON.get((signal,), make)
 
 
 def target_from_dict(data: dict[str, Any]) -> Target:

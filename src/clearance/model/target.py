@@ -9,8 +9,9 @@ from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.assets import AssetRef, ImageRef, parse_image
-from clearance.model.canonical import with_present
+from clearance.model.canonical import canonical_json, canonical_members, with_present
 from clearance.model.health import HealthCondition
+from clearance.model.memo import IdentityMemo
 from clearance.model.podspec import PodSpecView
 from clearance.model.signal import format_time, utc
 
@@ -156,25 +157,42 @@ class Exposure:
     # The workload's live pod template as drift compares it (model/podspec.py), where the
     # inventory reads one. Not part of the recorded form either: the snapshot records it.
     template: PodSpecView | None = None
-    # A memo of what decisions derive from the assets (clearance.correlate.footprint).
-    _footprint: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """The recorded form. Its ``assets`` list is shared by every exposure with the same
+        asset tuple (:data:`_ASSETS_JSON`): read it, never change it."""
         data: dict[str, Any] = {
             "inventory": self.inventory,
-            # A key sort: comparing the dataclasses field by field is several times slower.
-            "assets": [
-                a.to_dict()
-                for a in sorted(
-                    self.assets, key=lambda a: (a.proximity, a.ref.kind, a.ref.value, a.via)
-                )
-            ],
+            "assets": assets_json(self.assets)[0],
         }
         if self.unresolved:
             data["unresolved"] = [{"reason": r.value, "detail": d} for r, d in self.unresolved]
         if self.notes:
             data["notes"] = list(self.notes)
         return data
+
+    def canonical_json(self, data: dict[str, Any]) -> bytes:
+        """``canonical_json(data)`` for ``data = self.to_dict()``, its assets' bytes reused."""
+        return canonical_members(data, {"assets": assets_json(self.assets)[1]})
+
+
+# An exposure's assets in their recorded form and its canonical bytes (200 assets: ~0.25 ms per
+# decision), kept per asset tuple: an unchanged target comes back with the same tuple.
+_ASSETS_JSON: IdentityMemo[tuple[list[dict[str, str]], bytes]] = IdentityMemo()
+
+
+def assets_json(assets: tuple[ExposedAsset, ...]) -> tuple[list[dict[str, str]], bytes]:
+    """``assets`` as recorded (sorted, each ``to_dict``) and that list's canonical JSON."""
+
+    def make() -> tuple[list[dict[str, str]], bytes]:
+        # A key sort: comparing the dataclasses field by field is several times slower.
+        listed = [
+            a.to_dict()
+            for a in sorted(assets, key=lambda a: (a.proximity, a.ref.kind, a.ref.value, a.via))
+        ]
+        return listed, canonical_json(listed)
+
+    return _ASSETS_JSON.get((assets,), make)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from clearance.store.interface import Approval, GrantStore, TargetApproval
+from clearance.store.read_cache import fresh
 
 
 def approvals_for_target(
@@ -38,27 +40,32 @@ class RecentApprovals:
 
     MAX_ENTRIES = 4096
 
-    def __init__(self, store: GrantStore, ttl: float) -> None:
+    def __init__(
+        self, store: GrantStore, ttl: float, changes: Callable[[datetime], int] | None = None
+    ) -> None:
         self.store = store
         self.ttl = ttl
+        # The database's count of approval writes (read_cache.StoredChanges): while it stands
+        # still an entry is served past ``ttl``, as the signal cache does.
+        self._changes = changes
         self._lock = threading.Lock()
         self._entries: dict[
-            tuple[str, str], tuple[int, float, datetime, datetime, list[TargetApproval]]
+            tuple[str, str], tuple[int, float, datetime, datetime, list[TargetApproval], int]
         ] = {}
 
     def get(
         self, environment: str, key: str, since: datetime, upto_seq: int, now: datetime
     ) -> list[Approval]:
         generation = self.store.approvals_generation  # before loading: a later write invalidates
+        changes = self._changes(now) if self._changes is not None else -1
         entry = self._entries.get((environment, key))
         rows: list[TargetApproval] | None = None
         if entry is not None:
-            at_generation, loaded_at, loaded_for, loaded_since, cached = entry
+            at_generation, loaded_at, loaded_for, loaded_since, cached, at_changes = entry
             moved = (now - loaded_for).total_seconds()
             if (
                 at_generation == generation
-                and time.monotonic() - loaded_at < self.ttl
-                and 0 <= moved < self.ttl
+                and fresh(self.ttl, at_changes, changes, loaded_at, moved)
                 and since >= loaded_since
             ):
                 rows = cached
@@ -78,6 +85,7 @@ class RecentApprovals:
                         now,
                         loaded_since,
                         rows,
+                        changes,
                     )
         return [
             r.approval

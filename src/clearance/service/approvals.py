@@ -19,7 +19,7 @@ under every name they go by; one live rejection rejects.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -123,10 +123,11 @@ class ApprovalBook:
         self.recent: RecentApprovals | None = None
         self.cache_reads(read_cache)
 
-    def cache_reads(self, ttl: float) -> None:
-        """Reuse a target's approvals for ``ttl`` seconds (the service's ``read_cache``); this
+    def cache_reads(self, ttl: float, changes: Callable[[datetime], int] | None = None) -> None:
+        """Reuse a target's approvals for ``ttl`` seconds (the service's ``read_cache``), or
+        while the database's count of approval writes (``changes``) stands still; this
         process's own approvals apply at once; ``0`` turns it off."""
-        self.recent = RecentApprovals(self.store, ttl) if ttl > 0 else None
+        self.recent = RecentApprovals(self.store, ttl, changes) if ttl > 0 else None
 
     def answer(
         self,

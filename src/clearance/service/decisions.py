@@ -98,7 +98,7 @@ class DecisionService:
         # work); a listener's failure is logged, never the caller's.
         self.recorded: list[Callable[[Outcome], object]] = []
         if approvals.recent is None:  # every ``approve`` decision reads them: same staleness
-            approvals.cache_reads(read_cache)
+            approvals.cache_reads(read_cache, self.evidence.changes.of("approvals"))
 
     def snapshot(
         self,

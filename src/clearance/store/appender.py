@@ -13,14 +13,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Dialect, bindparam, insert, select, update
 
 from clearance.model.signal import parse_time
 from clearance.store import tables as t
 from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
 from clearance.store.database import Database
 from clearance.store.decisions import put_policy
+from clearance.store.driver_sql import DriverStatement, cursor, driver_errors
 from clearance.store.interface import (
     AuditRecord,
     ConflictError,
@@ -42,6 +44,38 @@ MOVE_HEAD = (
     .where(t.audit_head.c.id == 1)
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
+_RECORD_COLUMNS = (
+    "seq",
+    "decision_id",
+    "at",
+    "environment",
+    "verdict",
+    "target_key",
+    "actor",
+    "policy_digest",
+    "prev_hash",
+    "hash",
+    "record",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The append's three statements for one dialect, run on the driver's cursor
+    (:mod:`clearance.store.driver_sql`: the same SQL without SQLAlchemy's per-call cost)."""
+
+    head: DriverStatement
+    insert: DriverStatement
+    move_head: DriverStatement
+
+    @classmethod
+    def compile(cls, dialect: Dialect) -> _Statements:
+        head = HEAD_FOR_UPDATE if dialect.name == "postgresql" else HEAD
+        return cls(
+            DriverStatement.compile(head, dialect),
+            DriverStatement.compile(_INSERT_RECORDS, dialect, _RECORD_COLUMNS),
+            DriverStatement.compile(MOVE_HEAD, dialect),
+        )
 
 
 @dataclass(slots=True)
@@ -70,6 +104,7 @@ class ChainAppender:
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
         self._stored_policies: set[str] = set()  # digests known to be in the policies table
+        self._sql = _Statements.compile(db.engine.dialect)
 
     def append(
         self, prepared: Prepared, policy: tuple[str, bytes] | None, now: datetime
@@ -128,11 +163,18 @@ class ChainAppender:
             one.done.set()
 
     def _write(self, group: list[_Pending], *, careful: bool) -> list[AuditRecord]:
+        """One transaction for ``group``. The usual one (no repeat suspected, the policy text
+        already stored) runs on a pooled DBAPI connection alone; the first append of a policy,
+        and the careful retry of a group that conflicted, go through SQLAlchemy."""
+        stored = self._stored_policies
+        if not careful and all(one.policy is None or one.policy[0] in stored for one in group):
+            with self._db.driver_write("append decision") as cur:
+                return self._seal(cur, group, {})
         new_policies: set[str] = set()
-        with self._db.write("append decision") as conn:
-            head = HEAD_FOR_UPDATE if self._db.dialect == "postgresql" else HEAD
-            row = conn.execute(head).one()
-            seq, prev = int(row.seq), str(row.hash)
+        with (
+            self._db.write("append decision") as conn,
+            driver_errors(conn.dialect, "append decision"),
+        ):
             # A decision id digests the policy, the inputs and the time: the same id is the same
             # decision, so a repeat (a client's retry) gets the record already sealed.
             sealed: dict[str, AuditRecord] = {}
@@ -147,18 +189,34 @@ class ChainAppender:
                         )
                     )
                 }
-            rows, records = [], []
             for one in group:
-                p = one.prepared
-                if p.decision_id in sealed:
-                    records.append(sealed[p.decision_id])
-                    continue
-                if one.policy is not None and one.policy[0] not in self._stored_policies:
+                if one.policy is not None and one.policy[0] not in stored | new_policies:
                     put_policy(conn, one.policy[0], one.policy[1], one.now)
                     new_policies.add(one.policy[0])
-                seq += 1
-                body, digest = seal(p, seq, prev)
-                rows.append(
+            records = self._seal(cursor(conn), group, sealed)
+        self._stored_policies |= new_policies  # only once committed
+        return records
+
+    def _seal(
+        self, cur: Any, group: list[_Pending], sealed: dict[str, AuditRecord]
+    ) -> list[AuditRecord]:
+        """Read the head, seal each record of ``group`` after it (those in ``sealed`` are
+        repeats: answered with their record), insert them and move the head: on ``cur``, in
+        the caller's transaction."""
+        sql = self._sql
+        cur.execute(sql.head.sql, sql.head.parameters({}))
+        head_seq, head_hash = cur.fetchone()
+        seq, prev = int(head_seq), str(head_hash)
+        rows, records = [], []
+        for one in group:
+            p = one.prepared
+            if p.decision_id in sealed:
+                records.append(sealed[p.decision_id])
+                continue
+            seq += 1
+            body, digest = seal(p, seq, prev)
+            rows.append(
+                sql.insert.parameters(
                     {
                         "seq": seq,
                         "decision_id": p.decision_id,
@@ -173,13 +231,16 @@ class ChainAppender:
                         "record": body.decode("utf-8"),
                     }
                 )
-                sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
-                records.append(sealed[p.decision_id])
-                prev = digest
-            if rows:
-                conn.execute(_INSERT_RECORDS, rows)
-                conn.execute(MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
-        self._stored_policies |= new_policies  # only once committed
+            )
+            sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
+            records.append(sealed[p.decision_id])
+            prev = digest
+        if rows:
+            cur.executemany(sql.insert.sql, rows)
+            cur.execute(
+                sql.move_head.sql, sql.move_head.parameters({"head_seq": seq, "head_hash": prev})
+            )
+        cur.close()
         return records
 
 

@@ -64,7 +64,10 @@ def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetim
         "schema_version": AUDIT_SCHEMA_VERSION,
         "snapshot": snapshot.to_dict(),
     }
-    parts = {key: canonical_json(value) for key, value in members.items()}
+    parts = {
+        key: snapshot.canonical_json(value) if key == "snapshot" else canonical_json(value)
+        for key, value in members.items()
+    }
     return Prepared(
         decision_id=decision.id,
         at=at,

@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from clearance.store.driver_sql import driver_errors
 from clearance.store.interface import (
     ConflictError,
     SchemaError,
@@ -137,6 +138,32 @@ class Database:
             else:
                 with self.engine.begin() as conn:
                     yield conn
+
+    @contextmanager
+    def driver_write(self, operation: str) -> Iterator[Any]:
+        """A DBAPI cursor in a write transaction of a pooled connection, committed on clean
+        exit: :meth:`write` without SQLAlchemy's Connection (for the decision log's append,
+        where its bookkeeping cost more CPU than the write; :mod:`clearance.store.driver_sql`).
+        The same discipline: one in-process writer on SQLite, ``BEGIN IMMEDIATE``; the pool's
+        checkout (and its pre-ping on PostgreSQL); errors come out as StoreErrors."""
+        sqlite = self.dialect == "sqlite"
+        with (
+            translate_errors(operation),  # the pool's checkout raises SQLAlchemy's errors
+            driver_errors(self.engine.dialect, operation),
+            self._sqlite_writer if sqlite else nullcontext(),
+        ):
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                if sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")  # the connection is in autocommit mode
+                yield cursor
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                raw.close()  # back to the pool
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -462,6 +462,11 @@ class StoreLifecycle(Protocol):
 
     def close(self) -> None: ...
 
+    def stored_changes(self) -> dict[str, int]:
+        """The database's change counters (``signals``, ``checks``, ``approvals``), bumped by
+        its triggers on every write of that kind by any process: read caches ask them."""
+        ...
+
 
 class SignalStore(Protocol):
     """Signals by uid and by asset, quarantined vendor items, host identity groups."""

@@ -26,6 +26,7 @@ from clearance.model.target import SourceHealth, Target
 from clearance.store import (
     audit_log,
     break_glass,
+    changes,
     checks,
     coverage,
     decisions,
@@ -124,6 +125,10 @@ class SqlStore:
         return store
 
     # lifecycle
+    def stored_changes(self) -> dict[str, int]:
+        with self.db.read("read store changes") as conn:
+            return changes.read(conn)
+
     def migrate(self) -> None:
         migrate(self.db)
 

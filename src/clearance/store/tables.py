@@ -152,6 +152,15 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# A counter per kind of shared data, bumped by the database's own triggers on every write of it
+# (migration 0016): read caches ask it whether any process changed what they hold.
+store_changes = Table(
+    "store_changes",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 # The other records of the same hash chain (one seq space, one head with ``decisions``): each
 # change to an approval, exception, break-glass grant, API token or stored policy, written in the
 # transaction that changes the row (``clearance.store.events``). ``record`` is the canonical JSON

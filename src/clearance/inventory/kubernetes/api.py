@@ -12,6 +12,7 @@ pagination, ``?watch=1&resourceVersion=`` streams of ``{"type", "object"}`` line
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,22 @@ class KubeApi:
         if self.closed:
             self._client._transport.close()
 
+    def _drop_if_closed(self, response: httpx2.Response) -> None:
+        """Close the connection of a response that raced :meth:`close`: one still connecting
+        when the pool was emptied is tracked by no pool afterwards, so neither the pool's close
+        nor :meth:`release` would ever close it."""
+        if self.closed:
+            stream = response.extensions.get("network_stream")
+            if stream is not None:
+                stream.close()
+
+    @contextmanager
+    def _dropped_if_closed(self, response: httpx2.Response) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self._drop_if_closed(response)
+
     def _error(self, failure: KubeFailure, what: str, detail: str) -> KubeApiError:
         tip = _TIPS.get(failure)
         return KubeApiError(
@@ -140,12 +157,14 @@ class KubeApi:
                 if isinstance(exc, RuntimeError) and not self.closed:
                     raise
                 raise self._transport_error(exc, what) from exc
-            if response.status_code != 200:
-                raise self._status_error(response, what)
             try:
+                if response.status_code != 200:
+                    raise self._status_error(response, what)
                 page, version, token = decode_page(kind, response.content)
             except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
                 raise self._error(KubeFailure.BAD_RESPONSE, what, "not a Kubernetes list") from exc
+            finally:
+                self._drop_if_closed(response)
             yield page, version
             if not token:
                 return
@@ -169,7 +188,10 @@ class KubeApi:
         }
         timeout = httpx2.Timeout(KUBERNETES_TIMEOUT, read=timeout_seconds + WATCH_GRACE)
         try:
-            with self._client.stream("GET", path, params=params, timeout=timeout) as response:
+            with (
+                self._client.stream("GET", path, params=params, timeout=timeout) as response,
+                self._dropped_if_closed(response),
+            ):
                 if response.status_code != 200:
                     raise self._status_error(response, what)
                 # The stream is open: the cache is current as of now, even if nothing changes.

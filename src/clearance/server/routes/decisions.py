@@ -27,6 +27,7 @@ from clearance.server.bodies import (
     in_utc,
 )
 from clearance.server.intake import budget_from_header
+from clearance.server.responses import FastJSONResponse
 from clearance.server.routes._deps import Approver, Decider, Id, context
 from clearance.service.approvals import ApprovalState
 from clearance.service.breakglass import describe
@@ -54,7 +55,7 @@ async def ask(body: DecisionRequest, request: Request, who: Decider) -> JSONResp
         answer = await run_in_threadpool(_ask, ctx, body, who, deadline.check)
     # A Response passes through as is: the decision is plain JSON already, and walking it with
     # FastAPI's encoder cost more than deciding it.
-    return JSONResponse(answer)
+    return FastJSONResponse(answer)
 
 
 def _ask(

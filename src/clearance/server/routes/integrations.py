@@ -36,6 +36,7 @@ from clearance.integrations.settings import IntegrationSettings
 from clearance.model.decision import Verdict
 from clearance.server.guard import JsonBodyError, client_names, parse_json, principal_of
 from clearance.server.intake import Deadline, Intake, go_duration
+from clearance.server.responses import FastJSONResponse
 from clearance.store.interface import Caller, Scope
 
 logger = logging.getLogger(__name__)
@@ -296,7 +297,7 @@ def _admission_routes(router: APIRouter, deps: IntegrationDeps) -> None:
             deps.metrics.undecided(cfg.on_error == "allow", "error")
             return JSONResponse(admission.stance_answer(review, cfg.on_error == "allow", why))
         url = settings.decision_url(ans.decision.id)
-        return JSONResponse(admission.answer(review, ans, cfg, url))
+        return FastJSONResponse(admission.answer(review, ans, cfg, url))
 
 
 def _argo_routes(router: APIRouter, deps: IntegrationDeps) -> None:
