@@ -9,11 +9,13 @@ An exposure's *footprint* is what every decision about it derives from its asset
 index keys to look up, the assets' lines in the inputs digest, the count by proximity. For a
 200-asset exposure that was ~150 µs of every decision, yet a target's exposure rarely changes
 between decisions, so it is computed once per distinct content and kept in a bounded cache.
-It is found first by the identity of the exposure's asset tuple (clearance.model.memo: the
-static inventory hands an unchanged target the same tuple, and a decision's several users share
-it), then by content: a new but equal tuple (as the Kubernetes inventory builds one per request)
-is keyed by each asset's ``(proximity, kind, value, via)``, exactly what the derived data depends
-on (``tests/property/test_footprint.py`` checks both against the uncached derivation).
+The cache is keyed by content, not identity: an inventory may answer each request with a new
+asset tuple equal to the last (the Kubernetes inventory does). The key is each asset's
+``(proximity, kind, value, via)``, exactly what the derived data depends on
+(``tests/property/test_footprint.py`` checks it against the uncached derivation). The exposure
+also memoizes its footprint, so the users within one decision build the key once. (An identity
+memo of the asset tuple, as model/memo.py offers, measured slower for new tuples: keeping 512 of
+them alive, and freeing the oldest inside the next decision, cost more than the key it saves.)
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys
-from clearance.model.memo import IdentityMemo
 from clearance.model.signal import Signal, fold
 from clearance.model.snapshot import Match
-from clearance.model.target import ExposedAsset, Exposure, Proximity
+from clearance.model.target import Exposure, Proximity
 
 
 class SignalIndex:
@@ -151,19 +152,15 @@ class Footprint:
 
 
 def footprint(exposure: Exposure) -> Footprint:
-    """The footprint of ``exposure``: by its asset tuple's identity (the static inventory
-    hands an unchanged target the same tuple; the decision's several users share it), else by
-    the assets' content (a new but equal tuple, as the Kubernetes inventory builds), else
-    computed."""
-    assets = exposure.assets
-    return _BY_IDENTITY.get((assets,), lambda: _derive(_content(assets)))
-
-
-def _content(assets: tuple[ExposedAsset, ...]) -> _Content:
-    return tuple([(a.proximity, a.ref.kind, a.ref.value, a.via) for a in assets])
-
-
-_BY_IDENTITY: IdentityMemo[Footprint] = IdentityMemo(CACHE_SIZE)
+    """The footprint of ``exposure``, from its own memo, the shared cache, or computed."""
+    memo = exposure._footprint
+    if memo:
+        found: Footprint = memo[0]
+        return found
+    content = tuple([(a.proximity, a.ref.kind, a.ref.value, a.via) for a in exposure.assets])
+    found = _derive(content)
+    memo.append(found)
+    return found
 
 
 @lru_cache(maxsize=CACHE_SIZE)

@@ -157,6 +157,8 @@ class Exposure:
     # The workload's live pod template as drift compares it (model/podspec.py), where the
     # inventory reads one. Not part of the recorded form either: the snapshot records it.
     template: PodSpecView | None = None
+    # A memo of what decisions derive from the assets (clearance.correlate.footprint).
+    _footprint: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The recorded form. Its ``assets`` list is shared by every exposure with the same
