@@ -49,11 +49,11 @@ def contribute(
     # Once per signal of every decision: locals, and the record built positionally.
     signal = match.signal
     kind = signal.kind
-    age = max(0, int((now - signal.last_seen).total_seconds()))  # age_seconds(), inlined
+    age = age_seconds(signal.last_seen, now)
     half_life = weights.half_life[kind]
     severity_weight = weights.severity[kind][signal.severity]
     proximity_weight = weights.proximity[match.proximity]
-    factor = float(0.5 ** (age / half_life))  # decay(), inlined
+    factor = decay(age, half_life)
     change_weight = weights.changes.get(change, 1.0) if change else 1.0
     value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
     record = Contribution(
