@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 T = TypeVar("T")
@@ -85,17 +85,17 @@ class _Bounded:
         return node
 
     def _count(self, node: Node, event: yaml.Event) -> None:
+        if isinstance(node, ScalarNode):  # most nodes: 1, what the lookups below default to
+            return
         known = self._sizes.get(id(node))
         if known is not None:  # an alias: the anchored node is read again, whole
             size = known
         elif isinstance(node, SequenceNode):
             size = 1 + sum(self._sizes.get(id(child), 1) for child in node.value)
-        elif isinstance(node, MappingNode):
+        else:  # a mapping
             size = 1 + sum(
                 self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value
             )
-        else:
-            size = 1
         if size > MAX_NODES:
             raise YamlLimitError(
                 problem=f"aliases expand the document past {MAX_NODES} nodes",

@@ -20,21 +20,24 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from clearance import bounded_yaml
 from clearance.errors import ConfigError
-from clearance.ingest.settings import IngestSettings
 from clearance.inventory.interface import Inventory, InventoryPlugin
 from clearance.model.quarantine import DEFAULT_RETENTION, Retention
 from clearance.policy.schema import Duration, duration_seconds
 from clearance.secrets import expand_environment, read_secret_files
 from clearance.sources.interface import Source, SourcePlugin
+
+if TYPE_CHECKING:
+    from clearance.ingest.settings import IngestSettings
 
 CONFIG_ENV = "CLEARANCE_CONFIG"
 DEFAULT_CONFIG = Path("clearance.yaml")
@@ -90,12 +93,30 @@ class QuarantineSettings(BaseModel):
         return Retention(self.keep, duration_seconds(self.max_age))
 
 
+@cache
+def _no_ingest() -> IngestSettings:
+    """The defaults, built once: the ingest routes ask on every request."""
+    from clearance.ingest.settings import IngestSettings  # noqa: PLC0415 - see Config.ingest
+
+    return IngestSettings()
+
+
+def _ingest_settings(value: object) -> IngestSettings:
+    """``ingest:`` validated by its own model, loaded only for a configuration that has the key:
+    ``check`` reads no push receiver's settings. A ValidationError raised here is reported under
+    ``ingest`` with the same locations and messages as a nested model's."""
+    from clearance.ingest.settings import IngestSettings  # noqa: PLC0415 - see the docstring
+
+    return IngestSettings.model_validate(value)
+
+
 class ConfigDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     policy: Path
     sources: list[PluginEntry] = []
     inventory: PluginEntry
-    ingest: IngestSettings = IngestSettings()  # push receivers and the Falco NATS consumer
+    # Push receivers and the Falco NATS consumer; None: no ``ingest:`` (Config.ingest's defaults).
+    ingest: Annotated[Any, BeforeValidator(_ingest_settings)] = None
     quarantine: QuarantineSettings = QuarantineSettings()
     # The store sync, ingest and serve write and `check` reads (a database URL); None: check
     # reads the sources now, and the other commands use --database / the default.
@@ -109,13 +130,19 @@ class Config:
     sources: tuple[Source, ...]
     inventory: Inventory
     sync: dict[str, SyncSettings]
-    ingest: IngestSettings = field(default_factory=IngestSettings)
+    ingest_settings: IngestSettings | None = None  # None: clearance.yaml has no ``ingest:``
     quarantine: Retention = DEFAULT_RETENTION
 
     @property
     def pulled(self) -> frozenset[str]:
         """Sources ``sync`` owns: their signals are the platform's word, never a pusher's."""
         return frozenset(s.name for s in self.sources)
+
+    @property
+    def ingest(self) -> IngestSettings:
+        """The push receivers' and the Falco NATS consumer's settings (their defaults without
+        ``ingest:``); their models load when a command asks for them, never for ``check``."""
+        return _no_ingest() if self.ingest_settings is None else self.ingest_settings
 
     store: str | None = None
 
@@ -187,7 +214,7 @@ def _load_config(path: Path, env: Mapping[str, str] | None) -> Config:
             s.name: SyncSettings(every_seconds=duration_seconds(s.every), retries=s.retries)
             for s in doc.sources
         },
-        ingest=doc.ingest,
+        ingest_settings=doc.ingest,
         quarantine=doc.quarantine.retention(),
         store=doc.store,
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from cli_fleet import Fleet, Run, signal, target
@@ -146,3 +148,50 @@ def test_demo_shows_every_verdict(clearance: Run) -> None:
     assert result.code == 0, result.err
     for headline in ("PROCEED", "APPROVE", "BLOCK"):
         assert headline in result.out
+
+
+# What a local check in text format never uses: the service's, the store's and the push
+# receivers' code, the HTTP client, the other renderers and report readers, a standing on the
+# service, and suggestions for a bad policy. Start-up is most of a check's time in a pipeline
+# (docs/benchmarks.md), and each of these once loaded on this path.
+NOT_LOADED_BY_A_LOCAL_CHECK = (
+    "clearance.client",
+    "clearance.server",
+    "clearance.service",
+    "clearance.store",
+    "clearance.sync",
+    "clearance.ingest",
+    "clearance.sources.falco",
+    "clearance.sources.reports",
+    "clearance.render.sarif",
+    "clearance.render.junit",
+    "clearance.render.github",
+    "clearance.model.standing",
+    "httpx",
+    "sqlalchemy",
+    "xml",
+    "difflib",
+)
+CHECK_THEN_LIST_MODULES = (
+    "import sys; from clearance.cli import main; code = main(sys.argv[1:]); "
+    "print(*sys.modules, sep='\\n', file=sys.stderr); sys.exit(code)"
+)
+
+
+def test_a_local_check_loads_nothing_it_does_not_use(fleet: Fleet) -> None:
+    argv = ["check", *target("deployment/hot"), "--config", str(fleet.config)]
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK_THEN_LIST_MODULES, *argv],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 20, done.stderr
+    assert done.stdout.startswith("BLOCK")
+    loaded = set(done.stderr.splitlines())
+    unused = sorted(
+        name
+        for name in loaded
+        if any(
+            name == heavy or name.startswith(f"{heavy}.") for heavy in NOT_LOADED_BY_A_LOCAL_CHECK
+        )
+    )
+    assert unused == []

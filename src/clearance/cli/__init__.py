@@ -112,12 +112,32 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = next((a for a in argv if a in COMMANDS), None)
+    only = _only_command(argv, chosen)
     for name, (module_name, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
             module: Command = importlib.import_module(module_name)
             module.register(command_parser)
     return parser
+
+
+# Options that may come before the command and print nothing about the other commands.
+_QUIET_OPTIONS = frozenset({"-v", "--verbose"})
+
+
+def _only_command(argv: Sequence[str], chosen: str | None) -> str | None:
+    """The command, when its parser is the only one needed: it comes first, or after nothing
+    but ``-v``. Anything else (no command, a misspelt one, ``--help`` before it) lists every
+    command, so gets them all. (Adding every command's parser was three quarters of
+    ``check``'s argument parsing: start-up, docs/benchmarks.md.)"""
+    if chosen is None:
+        return None
+    position = list(argv).index(chosen)
+    if not set(argv[:position]) <= _QUIET_OPTIONS:
+        return None
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:

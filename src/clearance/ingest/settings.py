@@ -24,8 +24,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from clearance.sources.falco.normalize import FalcoConfig
-from clearance.sources.falco.settings import NatsFalcoConfig, SubjectConfig
+from clearance.sources.falco.settings import FalcoConfig, NatsFalcoConfig, SubjectConfig
 
 __all__ = [
     "FalcoEndpoint",

@@ -10,7 +10,6 @@ so that one bad field does not hide the problems elsewhere: every problem is rep
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +114,8 @@ def _typo_explains(error: Any, errors: list[Any]) -> bool:
     """A missing field beside an unknown key that looks like it: report the typo only."""
     if error["type"] != "missing" or not error["loc"]:
         return False
+    import difflib  # noqa: PLC0415 - only a policy with errors needs it
+
     *parent, name = error["loc"]
     return any(
         e["type"] == "extra_forbidden"

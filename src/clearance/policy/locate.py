@@ -7,7 +7,6 @@ person needs. All positions are 1-based, like a compiler's.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
@@ -112,6 +111,8 @@ def _choices(error: Any) -> list[str]:
 
 
 def _did_you_mean(word: str, choices: list[str], *, fallback: bool = False) -> str:
+    import difflib  # noqa: PLC0415 - only a policy with errors needs it
+
     if close := difflib.get_close_matches(word, choices, n=1):
         return f"; did you mean {close[0]!r}?"
     if fallback and choices:

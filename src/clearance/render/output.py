@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.model.canonical import canonical_json
 from clearance.model.decision import Decision
-from clearance.model.standing import Standing
 from clearance.render import text
+
+if TYPE_CHECKING:  # a local check has no standing: its model loads with the service's answer
+    from clearance.model.standing import Standing
 
 
 def document(decision: Decision, standing: Standing | None = None) -> dict[str, Any]:

@@ -4,12 +4,14 @@ decision the service answered, where it stands there (its approvals) after it.""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.model.decision import Decision, Verdict
-from clearance.model.standing import Standing
 from clearance.policy.freshness import describe_age
 from clearance.render.hints import hints
+
+if TYPE_CHECKING:  # a local check has no standing: its model loads with the service's answer
+    from clearance.model.standing import Standing
 
 _HEADLINE = {
     Verdict.PROCEED: "PROCEED  deploy may go ahead",

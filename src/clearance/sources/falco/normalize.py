@@ -40,14 +40,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from clearance.errors import InvalidAssetError, InvalidSignalError
 from clearance.model.assets import AssetRef
 from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid
 from clearance.sources._mapping import RejectedError
 from clearance.sources._push import TOO_DEEP, Item, read_items
 from clearance.sources.falco.fields import audit_assets, moment, runtime_assets, text
+from clearance.sources.falco.settings import FalcoConfig
 from clearance.sources.interface import Batch, Quarantined
 
 __all__ = ["FalcoConfig", "FalcoNormalizer", "severity_of_priority"]
@@ -77,16 +76,6 @@ _HOST_TIP = (
 _HOST_SOURCES = frozenset(
     {"syscall", "syscalls"}
 )  # falcosidekick's /test event (handlers.go, TestRule)
-
-
-class FalcoConfig(BaseModel):
-    """Settings of one Falco endpoint or NATS subject."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cluster: str | None = None
-    cluster_field: str | None = None
-    hostname_is_node: bool = False
 
 
 def severity_of_priority(priority: str) -> Severity | None:

@@ -1,15 +1,25 @@
-"""The Falco NATS consumer's settings (``ingest.falco_nats`` in ``clearance.yaml``).
+"""Falco's settings: an endpoint's or NATS subject's (``FalcoConfig``) and the NATS consumer's
+(``ingest.falco_nats`` in ``clearance.yaml``).
 
-Plain pydantic, no optional dependency: ``clearance.yaml`` is validated before nats-py is imported.
+Plain pydantic, no optional dependency and not the normalizer: ``clearance.yaml`` is validated
+before nats-py is imported, and reading it does not load the code that maps Falco's events.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clearance.sources.falco.normalize import FalcoConfig
-
 _SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
+
+
+class FalcoConfig(BaseModel):
+    """Settings of one Falco endpoint or NATS subject."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster: str | None = None
+    cluster_field: str | None = None
+    hostname_is_node: bool = False
 
 
 class SubjectConfig(FalcoConfig):
