@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from clearance.correlate import SignalIndex
+from clearance.correlate import SignalIndex, footprint
 from clearance.errors import SourceError
 from clearance.inventory.identity import IdentityGraph
 from clearance.inventory.interface import Inventory
 from clearance.inventory.manifest import manifest_images
-from clearance.model.assets import AssetKind, AssetRef, index_keys
+from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.checks import CheckEvidence
 from clearance.model.coverage import AgentIndex, Managed, exposed_hosts, host_coverage
 from clearance.model.drift import find_drift
@@ -117,7 +117,7 @@ def assemble(
     """
     graph = evidence.identities(now)
     exposure = inventory.resolve(target, manifest=manifest, identities=graph)
-    keys = tuple(sorted({key for exposed in exposure.assets for key in index_keys(exposed.ref)}))
+    keys = footprint(exposure).keys  # the sorted distinct index keys, kept per content
     candidates: Sequence[Signal] = evidence.touching(keys, now) if keys else ()
     if exposure.conditions:
         # What the inventory saw wrong with the target, as health signals at this ``now``: the
