@@ -412,6 +412,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, help="server.max_in_flight (default: its own)")
     parser.add_argument("--queue-wait", type=float, help="server.queue_wait (default: its own)")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers (default 1)")
+    parser.add_argument("--label", default="this tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
     settings: dict[str, Any] = {}
     if args.in_flight is not None:
@@ -426,17 +427,22 @@ def main() -> None:
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         flush=True,
     )
-    runs = []
     if args.baseline is not None:
-        runs.append(
-            run(
-                args.baseline, "baseline", rates, args.seconds, targets, args.timeout, settings,
-                args.workers,
-            )
-        )  # fmt: skip
-    runs.append(
-        run(None, "this tree", rates, args.seconds, targets, args.timeout, settings, args.workers)
-    )
+        # The baseline runs whole in a child with its tree first on the path, so its database
+        # is prepared (and migrated) by the code that serves it.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(args.baseline / "src"), str(Path(__file__).parents[1])]
+        )
+        again = [a for a in sys.argv[1:] if a != "--baseline" and a != str(args.baseline)]
+        subprocess.run(
+            [sys.executable, "-m", "bench.bench_open_loop", *again, "--label", "baseline"],
+            env=env,
+            check=True,
+        )
+    runs = [
+        run(None, args.label, rates, args.seconds, targets, args.timeout, settings, args.workers)
+    ]
     for result in runs:
         print(json.dumps({k: v for k, v in result.items() if k != "steps"}))
 
