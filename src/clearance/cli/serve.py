@@ -281,6 +281,7 @@ def _listen(
 
     from clearance.config import CONFIG_ENV
     from clearance.server.app import INTEGRATIONS_ENV, LOG_FORMAT_ENV, SETTINGS_ENV, create_app
+    from clearance.server.collector import make_full_collections_rare
     from clearance.store import DATABASE_URL_ENV, database_url
 
     options: dict[str, Any] = {
@@ -305,6 +306,7 @@ def _listen(
         config = uvicorn.Config(factory, factory=True, workers=args.workers, **options)
         Multiprocess(config, sockets=[sock]).run()
         return
+    make_full_collections_rare()  # the workers do it in app_from_environment
     server = uvicorn.Server(uvicorn.Config(create_app(ctx, integrations=integrations), **options))
     server.run(sockets=[sock])
     if not server.started:

@@ -37,6 +37,7 @@ from clearance.policy.load import load_policy_text
 from clearance.policy.schema import duration_seconds
 from clearance.server import errors
 from clearance.server.auth import Authenticator, Principal
+from clearance.server.collector import make_full_collections_rare
 from clearance.server.guard import AdmissionAccess, BodyLimits, RequestGuard
 from clearance.server.intake import Intake
 from clearance.server.metrics import Metrics
@@ -392,6 +393,7 @@ def app_from_environment() -> FastAPI:
     workers only check it.
     """
     configure_logging(os.environ.get(LOG_FORMAT_ENV) or "text")  # a worker is a new process
+    make_full_collections_rare()
     settings_path = os.environ.get(SETTINGS_ENV)
     store = SqlStore.open(database_url(), migrate=False)
     settings = load_settings(Path(settings_path) if settings_path else None)
