@@ -22,7 +22,7 @@ from clearance.store import tables as t
 from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
 from clearance.store.database import Database
 from clearance.store.decisions import put_policy
-from clearance.store.driver_sql import DriverStatement, cursor, driver_errors
+from clearance.store.driver_sql import DriverStatement, cursor
 from clearance.store.interface import (
     AuditRecord,
     ConflictError,
@@ -44,19 +44,7 @@ MOVE_HEAD = (
     .where(t.audit_head.c.id == 1)
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
-_RECORD_COLUMNS = (
-    "seq",
-    "decision_id",
-    "at",
-    "environment",
-    "verdict",
-    "target_key",
-    "actor",
-    "policy_digest",
-    "prev_hash",
-    "hash",
-    "record",
-)
+_RECORD_COLUMNS = tuple(t.decisions.c.keys())  # every column, as the table declares them
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +159,7 @@ class ChainAppender:
             with self._db.driver_write("append decision") as cur:
                 return self._seal(cur, group, {})
         new_policies: set[str] = set()
-        with (
-            self._db.write("append decision") as conn,
-            driver_errors(conn.dialect, "append decision"),
-        ):
+        with self._db.write("append decision") as conn:
             # A decision id digests the policy, the inputs and the time: the same id is the same
             # decision, so a repeat (a client's retry) gets the record already sealed.
             sealed: dict[str, AuditRecord] = {}

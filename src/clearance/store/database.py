@@ -16,11 +16,10 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Dialect, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import (
     ArgumentError,
-    DBAPIError,
     IntegrityError,
     NoSuchModuleError,
     OperationalError,
@@ -28,7 +27,6 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from clearance.store.driver_sql import driver_errors
 from clearance.store.interface import (
     ConflictError,
     SchemaError,
@@ -128,7 +126,7 @@ class Database:
     @contextmanager
     def write(self, operation: str) -> Iterator[Connection]:
         """A write transaction, committed on clean exit; errors come out as StoreErrors."""
-        with translate_errors(operation):
+        with translate_errors(operation, self.engine.dialect):
             if self.dialect == "sqlite":
                 with (
                     self._sqlite_writer,
@@ -148,8 +146,7 @@ class Database:
         checkout (and its pre-ping on PostgreSQL); errors come out as StoreErrors."""
         sqlite = self.dialect == "sqlite"
         with (
-            translate_errors(operation),  # the pool's checkout raises SQLAlchemy's errors
-            driver_errors(self.engine.dialect, operation),
+            translate_errors(operation, self.engine.dialect),
             self._sqlite_writer if sqlite else nullcontext(),
         ):
             raw = self.engine.raw_connection()
@@ -170,23 +167,32 @@ class Database:
 
 
 @contextmanager
-def translate_errors(operation: str) -> Iterator[None]:
-    """Re-raise SQLAlchemy and driver errors as StoreErrors naming ``operation``."""
+def translate_errors(operation: str, dialect: Dialect | None = None) -> Iterator[None]:
+    """Re-raise SQLAlchemy's errors as StoreErrors naming ``operation``; with ``dialect``, also
+    its driver's own (statements run on the DBAPI cursor: :mod:`clearance.store.driver_sql`),
+    the same way: a unique violation is a conflict, an operational error a busy database."""
+    dbapi = dialect.loaded_dbapi if dialect is not None else None
+    caught: tuple[type[Exception], ...] = (SQLAlchemyError,)
+    if dbapi is not None:
+        caught += (dbapi.Error,)
     try:
         yield
     except StoreError:
         raise
-    except IntegrityError as exc:
-        raise ConflictError(f"store: {operation}: {_first_line(exc)}") from exc
-    except (OperationalError, PoolTimeoutError) as exc:
-        raise StoreUnavailableError(
-            f"store: {operation}: database unavailable or busy ({_first_line(exc)}); retry later"
-        ) from exc
-    except (DBAPIError, SQLAlchemyError) as exc:
+    except caught as exc:
+        if isinstance(exc, IntegrityError) or (dbapi and isinstance(exc, dbapi.IntegrityError)):
+            raise ConflictError(f"store: {operation}: {_first_line(exc)}") from exc
+        if isinstance(exc, OperationalError | PoolTimeoutError) or (
+            dbapi and isinstance(exc, dbapi.OperationalError)
+        ):
+            raise StoreUnavailableError(
+                f"store: {operation}: database unavailable or busy ({_first_line(exc)}); "
+                "retry later"
+            ) from exc
         raise StoreError(f"store: {operation}: {_first_line(exc)}") from exc
 
 
-def _first_line(exc: SQLAlchemyError) -> str:
+def _first_line(exc: Exception) -> str:
     # The driver's own message, without SQLAlchemy's appended SQL and parameters (which could
     # carry a record's contents into a log).
     orig = getattr(exc, "orig", None)

@@ -9,15 +9,14 @@ text, parameter order and the columns' bind processors SQLAlchemy would use) and
 DBAPI cursor of the connection SQLAlchemy opened, inside SQLAlchemy's transaction: the same SQL,
 the same bound values, the same transaction; only the per-call bookkeeping is gone.
 
-Driver errors are raised as the store's own (a unique violation as :class:`ConflictError`, so the
-appender's careful retry still finds a repeated decision id), as ``translate_errors`` does for
-statements run through SQLAlchemy.
+Driver errors are raised as the store's own by ``Database.write`` and ``Database.driver_write``
+(``translate_errors`` with the dialect): a unique violation is a :class:`ConflictError`, so the
+appender's careful retry still finds a repeated decision id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +25,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.selectable import Select
-
-from clearance.store.interface import ConflictError, StoreError, StoreUnavailableError
 
 Processor = Callable[[Any], Any]
 
@@ -61,28 +58,6 @@ class DriverStatement:
         if self.order is None:
             return bound
         return tuple(bound[key] for key in self.order)
-
-
-@contextmanager
-def driver_errors(dialect: Dialect, operation: str) -> Iterator[None]:
-    """Re-raise the driver's errors as the store's, as ``translate_errors`` does for
-    SQLAlchemy's: never with the statement's parameters (a record's contents) in the message."""
-    dbapi = dialect.loaded_dbapi
-    try:
-        yield
-    except dbapi.IntegrityError as exc:
-        raise ConflictError(f"store: {operation}: {_first_line(exc)}") from exc
-    except dbapi.OperationalError as exc:
-        raise StoreUnavailableError(
-            f"store: {operation}: database unavailable or busy ({_first_line(exc)}); retry later"
-        ) from exc
-    except dbapi.Error as exc:
-        raise StoreError(f"store: {operation}: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def cursor(conn: Connection) -> Any:
