@@ -26,8 +26,14 @@ that no client received is counted), and ``clearance audit verify`` on the datab
 ``--baseline DIR`` runs the same ladder against the source tree in DIR (its ``src`` first on
 ``PYTHONPATH``; e.g. ``git archive main src | tar -x -C DIR``) in the same run, before this one.
 
+``--server-cpus`` / ``--client-cpus`` pin the service (and its workers) and the load generator
+to disjoint CPUs (``0`` and ``1`` on two cores): on a shared machine the generator's own work
+(TLS handshakes, the event loop) otherwise takes the service's CPU exactly when load is high,
+and capacity measured that way is partly the generator's.
+
     python -m bench.bench_open_loop [--rates 50,100,200,400] [--seconds 10]
         [--targets decisions,admission] [--baseline /tmp/main-tree] [--timeout 5] [--workers 1]
+        [--server-cpus 0 --client-cpus 1]
 """
 
 from __future__ import annotations
@@ -309,8 +315,17 @@ def _tree_cpu(pid: int) -> float | None:
     return total + sum(_tree_cpu(int(child)) or 0.0 for child in children)
 
 
+def _cpus(spec: str | None) -> set[int] | None:
+    return None if spec is None else {int(c) for c in spec.split(",")}
+
+
 def _start(
-    root: Path, store_url: str, tree: Path | None, tls: bool, workers: int
+    root: Path,
+    store_url: str,
+    tree: Path | None,
+    tls: bool,
+    workers: int,
+    cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = dict(os.environ)
@@ -319,8 +334,10 @@ def _start(
     https = ["--tls-cert", str(root / "tls.crt"), "--tls-key", str(root / "tls.key")]
     settings = root / "settings.yaml"
     more = ["--settings", str(settings)] if settings.exists() else []
+    # Pinned before it runs a line (util-linux's taskset), so the workers it starts inherit it.
+    pin = [] if cpus is None else ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))]
     child = subprocess.Popen(
-        [sys.executable, "-m", "clearance", "serve", "--config", str(root / "clearance.yaml"),
+        [*pin, sys.executable, "-m", "clearance", "serve", "--config", str(root / "clearance.yaml"),
          "--database", store_url, "--integrations", str(root / "integrations.yaml"),
          "--port", str(port), "--no-sync", "--workers", str(workers),
          *(https if tls else []), *more],
@@ -339,6 +356,7 @@ def run(
     timeout: float,
     settings: dict[str, Any],
     workers: int = 1,
+    server_cpus: set[int] | None = None,
 ) -> dict[str, Any]:
     """Each target against its own ``clearance serve`` (HTTP for the API, HTTPS for the
     webhook) over one database, then the log checked against the answers received."""
@@ -351,7 +369,7 @@ def run(
             (root / "settings.yaml").write_text(yaml.safe_dump({"server": settings}))
         for target in targets:
             secure = target == "admission"
-            child, port = _start(root, store_url, tree, secure, workers)
+            child, port = _start(root, store_url, tree, secure, workers, server_cpus)
             context = tls if secure else None
             try:
                 base = f"{'https' if secure else 'http'}://127.0.0.1:{port}"
@@ -412,6 +430,8 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, help="server.max_in_flight (default: its own)")
     parser.add_argument("--queue-wait", type=float, help="server.queue_wait (default: its own)")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers (default 1)")
+    parser.add_argument("--server-cpus", help="CPUs for the service, e.g. 0 (default: any)")
+    parser.add_argument("--client-cpus", help="CPUs for the load generator, e.g. 1")
     parser.add_argument("--label", default="this tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
     settings: dict[str, Any] = {}
@@ -420,6 +440,9 @@ def main() -> None:
     if args.queue_wait is not None:
         settings["queue_wait"] = args.queue_wait
     rates = [float(r) for r in args.rates.split(",")]
+    client_cpus = _cpus(args.client_cpus)
+    if client_cpus is not None:
+        os.sched_setaffinity(0, client_cpus)
     targets = args.targets.split(",")
     print(
         f"# open loop — {platform.platform()}, Python {platform.python_version()}, "
@@ -441,7 +464,17 @@ def main() -> None:
             check=True,
         )
     runs = [
-        run(None, args.label, rates, args.seconds, targets, args.timeout, settings, args.workers)
+        run(
+            None,
+            args.label,
+            rates,
+            args.seconds,
+            targets,
+            args.timeout,
+            settings,
+            args.workers,
+            _cpus(args.server_cpus),
+        )
     ]
     for result in runs:
         print(json.dumps({k: v for k, v in result.items() if k != "steps"}))

@@ -163,3 +163,44 @@ def test_a_deadline_passed_on_arrival_is_refused_even_with_room() -> None:
         assert intake.in_flight == 0
 
     asyncio.run(scenario())
+
+
+def test_the_wait_is_estimated_from_how_long_places_are_held() -> None:
+    """Those waiting ahead of a newcomer, each holding a place for the running mean of the
+    finished ones' hold times, over the places: the door refuses past ``queue_wait``."""
+
+    async def scenario() -> None:
+        clock = Moving()
+        intake = Intake(2, 5.0, clock)
+        assert (intake.expected_wait(), intake.hopeless()) == (0.0, False)  # nothing learned
+        for held in (8.0, 8.0):  # two requests, each holding a place 8 s
+            entered, leave = asyncio.Event(), asyncio.Event()
+            task = _held(intake, intake.deadline(None, None, "a"), entered, leave)
+            await entered.wait()
+            clock.now += held
+            leave.set()
+            await task
+        assert intake.expected_wait() == 0.0  # a place is free: no wait
+        holders = []
+        for _ in range(2):
+            entered, leave = asyncio.Event(), asyncio.Event()
+            holders.append((leave, _held(intake, intake.deadline(None, None, "b"), entered, leave)))
+            await entered.wait()
+        assert intake.expected_wait() == pytest.approx(4.0)  # 1 x 8 s over 2 places
+        assert not intake.hopeless()
+        waiter = asyncio.create_task(_waits(intake, intake.deadline(None, None, "c")))
+        await asyncio.sleep(0)
+        assert intake.waiting == 1
+        assert intake.expected_wait() == pytest.approx(8.0)  # 2 x 8 s over 2 places
+        assert intake.hopeless()
+        for leave, task in holders:
+            leave.set()
+            await task
+        await waiter
+
+    asyncio.run(scenario())
+
+
+async def _waits(intake: Intake, deadline: Deadline) -> None:
+    async with intake.admitted(deadline):
+        pass

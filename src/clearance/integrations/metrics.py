@@ -34,7 +34,7 @@ class IntegrationMetrics:
         self.admission_undecided = Counter(
             "clearance_admission_undecided",
             "Admission requests Clearance could not decide, answered by the configured stance "
-            "(stance=allow is a fail-open admission), by cause (unknown_kind, error)",
+            "(stance=allow is a fail-open admission), by cause (unknown_kind, error, overloaded)",
             ["stance", "cause"],
             registry=self.registry,
         )

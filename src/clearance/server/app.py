@@ -58,6 +58,8 @@ from clearance.store.sql import SqlStore
 
 logger = logging.getLogger(__name__)
 
+COMPUTING = 2  # decisions computed at once per process (see ServerContext.computing)
+
 
 # Seconds a decision asked off any request (a GitHub gate's, after its webhook was answered)
 # waits for a place: no client is waiting on a connection, and giving up fails the gate.
@@ -88,6 +90,12 @@ class ServerContext:
     # (clearance.server.intake); ``slots`` bounds the decisions asked off a request (GitHub's).
     intake: Intake = field(init=False)
     slots: threading.BoundedSemaphore = field(init=False)
+    # Decisions computed at once in this process, by every route (the API's and the
+    # integrations'): CPU-bound Python under one GIL, so more threads computing only take the
+    # event loop's turn — measured past capacity, sixteen left the loop so little that answers
+    # went out after their clients gave up. Released before the append waits for its group
+    # commit, so the records sharing one commit are not bounded by it.
+    computing: threading.BoundedSemaphore = field(init=False)
     # Called with (decision_id, new approval status) when an approval or a break-glass changes
     # a decision's status: the GitHub protection rule answers its held gate from here.
     settled: list[Callable[[str, ApprovalStatus], object]] = field(default_factory=list)
@@ -104,6 +112,7 @@ class ServerContext:
     def __post_init__(self) -> None:
         self.intake = Intake(self.settings.max_in_flight, self.settings.queue_wait)
         self.slots = threading.BoundedSemaphore(self.settings.max_in_flight)
+        self.computing = threading.BoundedSemaphore(COMPUTING)
 
     @property
     def pulled(self) -> frozenset[str]:
@@ -444,7 +453,7 @@ def create_app(
             ctx.closing.append(deps.github.app.close)
         if deps.checks is not None:
             ctx.change_evidence = deps.checks.reports
-        admission = _admission_access(ctx, integrations)
+        admission = _admission_access(ctx, integrations, deps.metrics.undecided)
 
     if ctx.settings.notify.slack is not None:
         from clearance.server.routes import slack  # noqa: PLC0415
@@ -463,7 +472,11 @@ def create_app(
     return app
 
 
-def _admission_access(ctx: ServerContext, integrations: IntegrationSettings) -> AdmissionAccess:
+def _admission_access(
+    ctx: ServerContext,
+    integrations: IntegrationSettings,
+    undecided: Callable[[bool, str], object] | None = None,
+) -> AdmissionAccess:
     cfg = integrations.admission
     if cfg is None:
         return AdmissionAccess(requires_auth=True)
@@ -476,7 +489,12 @@ def _admission_access(ctx: ServerContext, integrations: IntegrationSettings) -> 
             "(docs/integrations/kubernetes-admission.md)"
         )
         ctx.metrics.insecure_admission.set(1)
-    return AdmissionAccess(cfg.require_auth, frozenset(cfg.client_subjects))
+    return AdmissionAccess(
+        cfg.require_auth,
+        frozenset(cfg.client_subjects),
+        stance_allows=cfg.on_error == "allow",
+        undecided=undecided,
+    )
 
 
 class _Timing:

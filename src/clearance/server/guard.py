@@ -21,6 +21,13 @@ carries a CSRF token.
 
 Public routes (health, readiness, metrics, the OpenAPI document and its viewers) are an explicit
 list, :data:`PUBLIC`, each with its reason.
+
+Past capacity, decision requests (``POST /v1/decisions`` and the admission webhook) are refused
+here, once authenticated, while the intake's estimated wait is past ``queue_wait``
+(:meth:`clearance.server.intake.Intake.hopeless`): 429 with ``Retry-After``, or the admission
+webhook's ``on_error`` stance, before the body is validated or a route runs. Their body is read
+first (within its limit), so the connection stays usable: a client that reconnects for every
+refusal (a TLS handshake each) costs more than the refusal.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearance.errors import AuthError, ClearanceError
+from clearance.errors import AuthError, ClearanceError, PayloadError
+from clearance.integrations.admission import parse_review, stance_answer
 from clearance.server.auth import Principal
 
 if TYPE_CHECKING:
@@ -123,10 +131,18 @@ class BodyTooLargeError(HTTPException):
 @dataclass(frozen=True, slots=True)
 class AdmissionAccess:
     """Who may call the admission webhook: a bearer credential always; a verified client
-    certificate naming one of ``subjects``; anyone at all only when ``requires_auth`` is off."""
+    certificate naming one of ``subjects``; anyone at all only when ``requires_auth`` is off.
+    ``stance_allows``: its ``on_error`` stance, answered to a review refused at the door;
+    ``undecided`` counts each such answer (the integrations' metric, by stance and cause)."""
 
     requires_auth: bool = True
     subjects: frozenset[str] = frozenset()
+    stance_allows: bool = False
+    undecided: Callable[[bool, str], object] | None = None
+
+
+# Decision requests refused at the door when the intake is hopeless (method, path).
+_SHED_AT_DOOR = frozenset({("POST", "/v1/decisions"), ("POST", "/v1/integrations/k8s/admission")})
 
 
 class RequestGuard:
@@ -161,6 +177,9 @@ class RequestGuard:
         if refused is not None:
             await _answer(send, 401, "unauthenticated", refused, authenticate=True)
             return
+        if (scope["method"], scope["path"]) in _SHED_AT_DOOR and self.ctx.intake.hopeless():
+            await self._shed(route, receive, send, limit)
+            return
         started = False
 
         async def send_tracked(message: Message) -> None:
@@ -174,6 +193,36 @@ class RequestGuard:
         except BodyTooLargeError as exc:
             if not started:
                 await _answer(send, 413, "payload too large", str(exc.detail))
+
+    async def _shed(self, route: RouteClass, receive: Receive, send: Send, limit: int) -> None:
+        """Refuse a decision request at the door: nothing decided, nothing recorded."""
+        intake = self.ctx.intake
+        why = (
+            f"{intake.limit} decisions are in flight and more are waiting: a place would come "
+            f"free in about {intake.expected_wait():.2g} s, after queue_wait "
+            f"({intake.queue_wait:g} s); nothing was recorded, retry shortly"
+        )
+        self.ctx.metrics.shed.labels(route.name).inc()
+        try:
+            body = await _read_body(_capped(receive, limit))
+        except BodyTooLargeError as exc:
+            await _answer(send, 413, "payload too large", str(exc.detail))
+            return
+        if route.name != "admission" or self.admission is None:
+            retry = str(self.ctx.settings.retry_after)
+            await _answer(send, 429, "overloaded", why, keep_alive=True, retry_after=retry)
+            return
+        try:
+            review = parse_review(parse_json(body))
+        except (JsonBodyError, PayloadError) as exc:
+            # The route would refuse it too (400): the same answer, without deciding.
+            await _answer(send, 400, "bad request", str(exc), keep_alive=True)
+            return
+        access = self.admission
+        if access.undecided is not None:
+            access.undecided(access.stance_allows, "overloaded")
+        answer = orjson.dumps(stance_answer(review, access.stance_allows, why))
+        await _send(send, 200, answer, b"application/json")
 
     async def _authenticate(
         self, route: RouteClass, scope: Scope, headers: Mapping[str, str]
@@ -269,21 +318,52 @@ def _capped(receive: Receive, limit: int) -> Callable[[], Any]:
     return capped
 
 
+async def _read_body(receive: Callable[[], Any]) -> bytes:
+    """The request's whole body (``receive`` capped at its route's limit)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: what came is all there is
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
 async def _answer(
-    send: Send, status: int, title: str, detail: str, *, authenticate: bool = False
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    authenticate: bool = False,
+    keep_alive: bool = False,
+    retry_after: str | None = None,
 ) -> None:
+    """A problem+json answer. ``keep_alive`` only once the body was read whole: otherwise the
+    connection cannot be reused safely."""
     body = json.dumps(
         {"type": "about:blank", "title": title, "status": status, "detail": detail}
     ).encode()
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-        # The body may not have been read: the connection cannot be reused safely.
-        (b"connection", b"close"),
-    ]
+    headers = [] if keep_alive else [(b"connection", b"close")]
     if authenticate:
         reason = detail.replace('"', "'")
         value = f'Bearer error="invalid_token", error_description="{reason}"'
         headers.append((b"www-authenticate", value.encode("latin-1", "replace")))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if retry_after is not None:
+        headers.append((b"retry-after", retry_after.encode()))
+    await _send(send, status, body, b"application/problem+json", headers)
+
+
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    start = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    message = {"type": "http.response.start", "status": status, "headers": start + (headers or [])}
+    await send(message)
     await send({"type": "http.response.body", "body": body})

@@ -12,7 +12,15 @@ the earlier of
   less a reserve for the answer's way back (a tenth of it, at most 0.5 s).
 
 A waiter that reaches its limit is refused (:class:`OverloadedError`: 429 with ``Retry-After``;
-the admission webhook answers its configured ``on_error`` stance instead). The deadline is
+the admission webhook answers its configured ``on_error`` stance instead). So is one that could
+not get a place in time by the intake's own estimate (:meth:`Intake.expected_wait`: those
+waiting ahead of it, each holding a place for the recent mean time, over the places), at once
+rather than after waiting its limit out; and while that estimate is past ``queue_wait``, the
+request guard refuses decision requests at the door (:mod:`clearance.server.guard`), before
+their body is validated or a route runs. Past capacity the service's time then goes to the
+requests it accepted, not to turning the rest away: measured, refusing only after the route's
+own work left the event loop so little time for the accepted ones that their answers came
+after their callers had given up. The deadline is
 checked again when the decision is about to be computed (after any wait for a thread or for
 the CPU) and once more before its record is appended: a request whose answer could no longer
 arrive in time is refused and leaves no record behind.
@@ -38,6 +46,7 @@ TIMEOUT_HEADER = "x-clearance-timeout"
 RESERVE_FRACTION = 0.1  # of a deadline's budget, kept for the answer's way back …
 RESERVE_MAX = 0.5  # … at most this many seconds
 MAX_BUDGET = 3600.0  # seconds; a longer one is as good as none
+HELD_WEIGHT = 0.1  # of each finished request in the running mean of how long a place is held
 
 Monotonic = Callable[[], float]
 
@@ -113,10 +122,25 @@ class Intake:
         self.clock = clock
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._held = 0.0  # running mean of seconds a place is held (0: none finished yet)
 
     @property
     def waiting(self) -> int:
         return sum(1 for w in self._waiters if not w.done())
+
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait for a place, estimated: everyone waiting
+        ahead of it, each holding a place for the recent mean time, over the places. 0 while a
+        place is free (or before any request finished)."""
+        ahead = len(self._waiters)
+        if self.in_flight < self.limit and not ahead:
+            return 0.0
+        return (ahead + 1) * self._held / self.limit
+
+    def hopeless(self) -> bool:
+        """Whether a request arriving now would, by the estimate, wait past ``queue_wait``:
+        the request guard then refuses it before any of its work starts."""
+        return self.expected_wait() > self.queue_wait
 
     def deadline(self, arrived: float | None, budget: float | None, why: str) -> Deadline:
         """The deadline of a request that arrived at ``arrived`` (now when None) with
@@ -132,10 +156,13 @@ class Intake:
         """Hold one of the ``limit`` places while the body runs; :class:`OverloadedError` when
         none comes free before the request's limit, or its deadline passed meanwhile."""
         await self._acquire(deadline)
+        granted = self.clock()
         try:
             deadline.check("its turn came")
             yield deadline
         finally:
+            held = self.clock() - granted
+            self._held = held if not self._held else self._held + HELD_WEIGHT * (held - self._held)
             self._release()
 
     async def _acquire(self, deadline: Deadline) -> None:
@@ -150,6 +177,9 @@ class Intake:
         wait = limit - self.clock()
         if wait <= 0:
             raise self._refusal(deadline, own)
+        expected = self.expected_wait()
+        if expected > wait:  # its turn would come too late: say so now, not once it has waited
+            raise self._refusal(deadline, own, expected)
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(turn)
         try:
@@ -164,7 +194,16 @@ class Intake:
                 raise self._refusal(deadline, own) from None
             raise
 
-    def _refusal(self, deadline: Deadline, own: bool) -> OverloadedError:
+    def _refusal(
+        self, deadline: Deadline, own: bool, expected: float | None = None
+    ) -> OverloadedError:
+        if expected is not None:
+            return OverloadedError(
+                f"{self.limit} decisions are in flight and {len(self._waiters)} waiting: a "
+                f"place would come free in about {expected:.2g} s, after "
+                + (deadline.why if own else f"queue_wait ({self.queue_wait:g} s)")
+                + "; nothing was recorded, retry shortly"
+            )
         if own or deadline.passed():
             return OverloadedError(f"{deadline.why} passed while it waited; nothing was recorded")
         return OverloadedError(

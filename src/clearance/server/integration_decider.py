@@ -9,7 +9,6 @@ appended to the log; its approval status is computed as for a recorded one.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +22,14 @@ if TYPE_CHECKING:
 
 
 class ServiceDecider:
-    """``computing``: decisions computed at once (CPU-bound Python under one GIL: a few threads
-    keep the tail short); more may wait for the log's group commit meanwhile, which is what
-    lets one commit carry many records."""
+    """Decides through the service, computing within its process-wide bound
+    (``ServerContext.computing``: CPU-bound Python under one GIL, a few threads keep the tail
+    short); more may wait for the log's group commit meanwhile, which is what lets one commit
+    carry many records."""
 
-    def __init__(self, ctx: ServerContext, computing: int = 2) -> None:
+    def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self.computing = threading.BoundedSemaphore(computing)
+        self.computing = ctx.computing
 
     def decide(
         self,

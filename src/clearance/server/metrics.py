@@ -69,6 +69,13 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.shed = Counter(
+            "clearance_shed_requests",
+            "Decision requests refused at the door (429, or the admission webhook's on_error "
+            "stance) while the estimated wait for a place was past queue_wait, by route",
+            ["route"],
+            registry=r,
+        )
         self.refused_writes = Counter(
             "clearance_refused_signal_writes",
             "Pushed signals refused at the boundary, by source and reason",

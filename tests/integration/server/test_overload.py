@@ -272,3 +272,97 @@ def test_the_python_client_sends_its_timeout_so_a_late_answer_is_not_recorded(
     with server.client("ci") as c:  # no X-Clearance-Timeout: bounded only by queue_wait
         assert c.post("/v1/decisions", json=BODY).status_code == 200
     assert recorded(server) == 1
+
+
+def _learns_a_slow_hold(server: Live, seconds: float) -> Moving:
+    """One decision that held its place ``seconds`` by the intake's clock (recorded: it named
+    no deadline), so the intake's estimate of a place's hold time is that."""
+    clock = Moving()
+    server.ctx.intake.clock = clock
+    real = server.ctx.decisions.snapshot
+
+    def slow_snapshot(*args: Any, **kwargs: Any) -> Snapshot:
+        clock.now += seconds
+        return real(*args, **kwargs)
+
+    server.ctx.decisions.snapshot = slow_snapshot  # type: ignore[method-assign]
+    server.ask("clean")
+    server.ctx.decisions.snapshot = real  # type: ignore[method-assign]
+    return clock
+
+
+def _shed_count(server: Live, route: str) -> float:
+    with server.client() as c:
+        text = c.get("/metrics").text
+    for line in text.splitlines():
+        if line.startswith(f'clearance_shed_requests_total{{route="{route}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_past_capacity_a_decision_request_is_refused_at_the_door(
+    live: Callable[..., Live],
+) -> None:
+    """While a request arriving now could not get a place within queue_wait by the intake's
+    estimate (places held ~10 s each, all taken), decision requests are refused before their
+    body is validated or a route runs: 429 with Retry-After, the connection kept for the next
+    request, nothing decided or recorded, and the refusal counted."""
+    server = live(max_in_flight=2, queue_wait=0.5)
+    _learns_a_slow_hold(server, 10.0)
+    assert recorded(server) == 1
+    started = computed(server)
+    with every_place_taken(server), server.client("ci") as c:
+        refused = c.post("/v1/decisions", json=BODY)
+        unread = c.post("/v1/decisions", json={"environment": 7})  # not validated: refused
+        other = c.get("/v1/decisions")  # the same connection serves what does not decide
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert refused.headers.get("connection") != "close"
+    assert "would come free in about 5 s, after queue_wait (0.5 s)" in refused.json()["detail"]
+    assert unread.status_code == 429
+    assert other.status_code == 200
+    assert started == []
+    assert recorded(server) == 1
+    assert _shed_count(server, "decisions") == 2
+    # A place free again: no wait to estimate, decided and recorded.
+    server.ask("medium")
+    assert recorded(server) == 2
+
+
+def test_a_wait_that_would_outlast_the_deadline_is_refused_at_once(
+    live: Callable[..., Live],
+) -> None:
+    """Below the door's threshold (queue_wait is long) a request still is not kept waiting
+    when, by the estimate, its own deadline would pass first: it is refused at once, with
+    what the estimate was, not after waiting its timeout out."""
+    server = live(max_in_flight=1, queue_wait=60)
+    clock = _learns_a_slow_hold(server, 4.0)
+    with every_place_taken(server), server.client("ci") as c:
+        response = c.post("/v1/decisions", json=BODY, headers={"X-Clearance-Timeout": "2"})
+    assert response.status_code == 429
+    detail = response.json()["detail"]
+    assert "would come free in about 4 s, after the request's X-Clearance-Timeout" in detail
+    assert clock.now == 1004.0  # refused without any wait on the intake's clock
+    assert recorded(server) == 1
+
+
+def test_admission_past_capacity_is_answered_its_stance_at_the_door(
+    live: Callable[..., Live],
+) -> None:
+    server = live(max_in_flight=1, queue_wait=0.5, integrations=_admission_settings())
+    _learns_a_slow_hold(server, 10.0)
+    started = computed(server)
+    with every_place_taken(server), server.client("ci") as c:
+        response = c.post(ADMISSION, params={"timeout": "5s"}, json=_review("clean"))
+        broken = c.post(ADMISSION, params={"timeout": "5s"}, json={"request": {}})
+        metrics = c.get("/metrics").text
+    assert response.status_code == 200
+    answer = response.json()["response"]
+    assert answer["uid"] == _review("clean")["request"]["uid"]
+    assert answer["allowed"] is False  # on_error: deny (the default stance)
+    assert "Clearance cannot decide" in answer["status"]["message"]
+    assert "after queue_wait" in answer["status"]["message"]
+    assert broken.status_code == 400  # what the route says of a review it cannot read
+    assert 'clearance_admission_undecided_total{cause="overloaded",stance="deny"} 1.0' in metrics
+    assert started == []
+    assert recorded(server) == 1

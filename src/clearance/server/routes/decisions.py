@@ -75,7 +75,10 @@ def _ask(
         ),
     )
     reports = _reports(body)
-    return ctx.decide(target, who, body.manifest, reports=reports, deadline=deadline).to_dict()
+    outcome = ctx.decide(
+        target, who, body.manifest, computing=ctx.computing, reports=reports, deadline=deadline
+    )
+    return outcome.to_dict()
 
 
 def _reports(body: DecisionRequest) -> tuple[Report, ...]:

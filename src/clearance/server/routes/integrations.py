@@ -384,7 +384,7 @@ def _peer(request: Request) -> str:
 
 
 def mount(
-    app: Any, ctx: Any, settings: IntegrationSettings, concurrency: int = 32, computing: int = 2
+    app: Any, ctx: Any, settings: IntegrationSettings, concurrency: int = 32
 ) -> IntegrationDeps:
     """Mount every integration on the service app; returns the deps (``deps.github.finish``).
 
@@ -399,7 +399,7 @@ def mount(
     )
     from clearance.server.integration_decider import ServiceDecider, service_authenticator  # noqa: PLC0415
 
-    decider = ServiceDecider(ctx, computing)
+    decider = ServiceDecider(ctx)
     metrics = IntegrationMetrics(ctx.metrics.registry)
     gates = None
     if settings.github is not None:
