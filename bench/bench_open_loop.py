@@ -138,7 +138,10 @@ async def _exchange(
 ) -> tuple[int, bytes]:
     reader, writer = conn
     writer.write(head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    status = int((await reader.readline()).split()[1])
+    first = await reader.readline()
+    if not first:  # the server closed the connection without answering this request
+        raise ConnectionResetError("closed before answering")
+    status = int(first.split()[1])
     length = 0
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.partition(b":")
