@@ -29,6 +29,7 @@ from clearance.model.canonical import canonical_json
 from clearance.model.signal import format_time, parse_time
 from clearance.store.chain import body_hash
 from clearance.store.interface import GENESIS_HASH, AuditLog, LogRow
+from clearance.store.record_parts import missing as parts_missing
 
 __all__ = ["Anchors", "Break", "BrokenRecord", "VerifyResult", "verify"]
 
@@ -116,6 +117,12 @@ def _check(
         return broken(Break.DELETED, f"{missing} missing before it")
     if row.seq < expected:
         return broken(Break.UNLINKED, f"a second record at seq {row.seq}")
+    absent = parts_missing(row.record)
+    if absent:
+        return broken(
+            Break.EDITED,
+            f"a part of it stored apart (sha256 {absent[0][:12]}…) is missing or was altered",
+        )
     try:
         body = json.loads(row.record)
         if not isinstance(body, dict):

@@ -95,14 +95,23 @@ class Snapshot:
         """``canonical_json(data)`` for ``data = self.to_dict()``: the exposure's member spliced
         from the bytes its assets keep (:meth:`Exposure.canonical_json`), each match's signal
         from the bytes kept for it (:func:`signal_json`), the rest encoded."""
+        return self.canonical_parts(data)[0]
+
+    def canonical_parts(self, data: dict[str, Any]) -> tuple[bytes, tuple[bytes, bytes]]:
+        """:meth:`canonical_json` and, within those bytes, the exposure's and the matches'
+        members: the parts that repeat from one decision of a target to the next (the
+        decision log stores each once: clearance.store.record_parts)."""
         exposure = self.exposure.canonical_json(data["exposure"])
-        matches = [
-            canonical_members(match, {"signal": signal_json(m.signal)[1]})
-            for m, match in zip(self._sorted_matches(), data["matches"], strict=True)
-        ]
-        return canonical_members(
-            data, {"exposure": exposure, "matches": b"[" + b",".join(matches) + b"]"}
+        matches = (
+            b"["
+            + b",".join(
+                canonical_members(match, {"signal": signal_json(m.signal)[1]})
+                for m, match in zip(self._sorted_matches(), data["matches"], strict=True)
+            )
+            + b"]"
         )
+        whole = canonical_members(data, {"exposure": exposure, "matches": matches})
+        return whole, (exposure, matches)
 
     def _sorted_matches(self) -> list[Match]:
         return sorted(self.matches, key=lambda m: m.signal.uid)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Dialect, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from clearance.model.signal import parse_time
 from clearance.store import tables as t
@@ -29,9 +30,11 @@ from clearance.store.interface import (
     StoreError,
     StoreUnavailableError,
 )
+from clearance.store.record_parts import expand_rows, split
 
 MAX_GROUP = 256  # records per group commit: bounds one transaction's size and latency
 MAX_PENDING = 1024  # appends allowed to wait; beyond, refuse at once (the caller answers 503)
+KNOWN_PARTS = 4096  # digests of record parts known to be stored, remembered per appender
 
 # Built once: constructing a statement per append (and a new one per head value) cost more CPU
 # than executing it. Executions reuse SQLAlchemy's compiled form through its statement cache.
@@ -45,6 +48,15 @@ MOVE_HEAD = (
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
 _RECORD_COLUMNS = tuple(t.decisions.c.keys())  # every column, as the table declares them
+_PART_COLUMNS = ("digest", "text")
+
+
+def _insert_parts(dialect: Dialect) -> Any:
+    """Insert a record part unless it is stored already (another record, another process)."""
+    table = t.record_parts
+    if dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["digest"])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["digest"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,7 @@ class _Statements:
     head: DriverStatement
     insert: DriverStatement
     move_head: DriverStatement
+    insert_parts: DriverStatement
 
     @classmethod
     def compile(cls, dialect: Dialect) -> _Statements:
@@ -63,6 +76,7 @@ class _Statements:
             DriverStatement.compile(head, dialect),
             DriverStatement.compile(_INSERT_RECORDS, dialect, _RECORD_COLUMNS),
             DriverStatement.compile(MOVE_HEAD, dialect),
+            DriverStatement.compile(_insert_parts(dialect), dialect, _PART_COLUMNS),
         )
 
 
@@ -92,6 +106,7 @@ class ChainAppender:
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
         self._stored_policies: set[str] = set()  # digests known to be in the policies table
+        self._stored_parts: set[str] = set()  # digests known to be in record_parts
         self._sql = _Statements.compile(db.engine.dialect)
 
     def append(
@@ -156,43 +171,54 @@ class ChainAppender:
         and the careful retry of a group that conflicted, go through SQLAlchemy."""
         stored = self._stored_policies
         if not careful and all(one.policy is None or one.policy[0] in stored for one in group):
+            stored_apart: set[str] = set()
             with self._db.driver_write("append decision") as cur:
-                return self._seal(cur, group, {})
+                records = self._seal(cur, group, {}, stored_apart)
+            self._known_parts(stored_apart)  # only once committed
+            return records
         new_policies: set[str] = set()
         with self._db.write("append decision") as conn:
             # A decision id digests the policy, the inputs and the time: the same id is the same
             # decision, so a repeat (a client's retry) gets the record already sealed.
             sealed: dict[str, AuditRecord] = {}
             if careful:
+                rows = conn.execute(
+                    select(
+                        t.decisions.c.decision_id, t.decisions.c.record, t.decisions.c.hash
+                    ).where(t.decisions.c.decision_id.in_({p.prepared.decision_id for p in group}))
+                ).all()
                 sealed = {
-                    r.decision_id: record_from_body(r.record, r.hash)
-                    for r in conn.execute(
-                        select(
-                            t.decisions.c.decision_id, t.decisions.c.record, t.decisions.c.hash
-                        ).where(
-                            t.decisions.c.decision_id.in_({p.prepared.decision_id for p in group})
-                        )
-                    )
+                    r.decision_id: record_from_body(text, r.hash)
+                    for r, text in zip(rows, expand_rows(conn, rows), strict=True)
                 }
             for one in group:
                 if one.policy is not None and one.policy[0] not in stored | new_policies:
                     put_policy(conn, one.policy[0], one.policy[1], one.now)
                     new_policies.add(one.policy[0])
-            records = self._seal(cursor(conn), group, sealed)
+            parts: set[str] = set()
+            records = self._seal(cursor(conn), group, sealed, parts)
         self._stored_policies |= new_policies  # only once committed
+        self._known_parts(parts)
         return records
 
+    def _known_parts(self, digests: set[str]) -> None:
+        if len(self._stored_parts) + len(digests) > KNOWN_PARTS:
+            self._stored_parts.clear()  # forgetting costs one insert that does nothing, each
+        self._stored_parts |= digests
+
     def _seal(
-        self, cur: Any, group: list[_Pending], sealed: dict[str, AuditRecord]
+        self, cur: Any, group: list[_Pending], sealed: dict[str, AuditRecord], parts: set[str]
     ) -> list[AuditRecord]:
         """Read the head, seal each record of ``group`` after it (those in ``sealed`` are
-        repeats: answered with their record), insert them and move the head: on ``cur``, in
-        the caller's transaction."""
+        repeats: answered with their record), insert them with the parts they store apart
+        (``parts`` gets those digests) and move the head: on ``cur``, in the caller's
+        transaction."""
         sql = self._sql
         cur.execute(sql.head.sql, sql.head.parameters({}))
         head_seq, head_hash = cur.fetchone()
         seq, prev = int(head_seq), str(head_hash)
         rows, records = [], []
+        new_parts: dict[str, bytes] = {}
         for one in group:
             p = one.prepared
             if p.decision_id in sealed:
@@ -200,6 +226,9 @@ class ChainAppender:
                 continue
             seq += 1
             body, digest = seal(p, seq, prev)
+            text, apart = split(body, p.shared)
+            parts.update(apart)
+            new_parts.update((d, b) for d, b in apart.items() if d not in self._stored_parts)
             rows.append(
                 sql.insert.parameters(
                     {
@@ -213,13 +242,21 @@ class ChainAppender:
                         "policy_digest": p.policy_digest,
                         "prev_hash": prev,
                         "hash": digest,
-                        "record": body.decode("utf-8"),
+                        "record": text,
                     }
                 )
             )
             sealed[p.decision_id] = sealed_record(p, seq, prev, digest)
             records.append(sealed[p.decision_id])
             prev = digest
+        if new_parts:
+            cur.executemany(
+                sql.insert_parts.sql,
+                [
+                    sql.insert_parts.parameters({"digest": d, "text": b.decode("utf-8")})
+                    for d, b in sorted(new_parts.items())  # one order: no lock-order deadlock
+                ],
+            )
         if rows:
             cur.executemany(sql.insert.sql, rows)
             cur.execute(

@@ -21,6 +21,7 @@ from clearance.store import tables as t
 from clearance.store.database import Database
 from clearance.store.events import TRACKED, state_of
 from clearance.store.interface import Checkpoint, LogRow, StoreError, TrustRow, TrustSnapshot
+from clearance.store.record_parts import expand_rows
 
 # The filter columns of each table: copies of members of the sealed body.
 _COLUMNS = {
@@ -58,14 +59,15 @@ def _batched(db: Database, table: Table, upto: int) -> Iterator[LogRow]:
             query = query.where(table.c.seq > after)
         with db.read("read audit log") as conn:
             rows = conn.execute(query).all()
-        for row in rows:
+            texts = expand_rows(conn, rows)  # parts stored apart, put back (or left: damage)
+        for row, text in zip(rows, texts, strict=True):
             values = row._asdict()
             yield LogRow(
                 seq=int(row.seq),
                 table=table.name,
                 prev_hash=row.prev_hash,
                 hash=row.hash,
-                record=row.record,
+                record=text,
                 columns={name: values[name] for name in names},
             )
         if len(rows) < _BATCH:

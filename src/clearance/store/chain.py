@@ -50,6 +50,9 @@ class Prepared:
     policy_digest: str
     parts: dict[str, bytes]  # canonical JSON of each body member except seq and prev_hash
     members: dict[str, Any]  # the same members as JSON values, to build the returned record
+    # Bytes within the body that repeat across records (the snapshot's exposure and matches):
+    # stored once each by content (clearance.store.record_parts); the body is unchanged.
+    shared: tuple[bytes, ...] = ()
 
 
 def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetime) -> Prepared:
@@ -64,10 +67,8 @@ def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetim
         "schema_version": AUDIT_SCHEMA_VERSION,
         "snapshot": snapshot.to_dict(),
     }
-    parts = {
-        key: snapshot.canonical_json(value) if key == "snapshot" else canonical_json(value)
-        for key, value in members.items()
-    }
+    parts = {key: canonical_json(value) for key, value in members.items() if key != "snapshot"}
+    parts["snapshot"], shared = snapshot.canonical_parts(members["snapshot"])
     return Prepared(
         decision_id=decision.id,
         at=at,
@@ -78,6 +79,7 @@ def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetim
         policy_digest=decision.policy_digest,
         parts=parts,
         members=members,
+        shared=shared,
     )
 
 

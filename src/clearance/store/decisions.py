@@ -23,6 +23,7 @@ from clearance.store.interface import (
     NotFoundError,
     StoreError,
 )
+from clearance.store.record_parts import expand, expand_rows
 
 
 def put_policy(conn: Connection, digest: str, text: bytes, now: datetime) -> bool:
@@ -51,7 +52,7 @@ def get(conn: Connection, decision_id: str) -> AuditRecord:
     ).first()
     if row is None:
         raise NotFoundError(f"no decision with id {decision_id!r}")
-    return record_from_body(row.record, row.hash)
+    return record_from_body(expand(conn, [row.record])[0], row.hash)
 
 
 def page(conn: Connection, filters: DecisionFilter, limit: int, cursor: str | None) -> DecisionPage:
@@ -76,7 +77,8 @@ def page(conn: Connection, filters: DecisionFilter, limit: int, cursor: str | No
     if filters.until is not None:
         query = query.where(c.at <= filters.until)
     rows = conn.execute(query.order_by(c.seq.desc()).limit(limit + 1)).all()
-    records = tuple(record_from_body(r.record, r.hash) for r in rows[:limit])
+    texts = expand_rows(conn, rows[:limit])
+    records = tuple(record_from_body(text, r.hash) for text, r in zip(texts, rows, strict=False))
     more = len(rows) > limit
     return DecisionPage(records=records, next_cursor=str(rows[limit - 1].seq) if more else None)
 
@@ -94,8 +96,9 @@ def iterate(
             query = query.where(t.decisions.c.at >= since)
         with db.read("read decision log") as conn:
             rows = conn.execute(query.order_by(t.decisions.c.seq).limit(batch)).all()
-        for row in rows:
-            yield record_from_body(row.record, row.hash)
+            texts = expand_rows(conn, rows)
+        for row, text in zip(rows, texts, strict=True):
+            yield record_from_body(text, row.hash)
         if len(rows) < batch:
             return
         after = int(rows[-1].seq)

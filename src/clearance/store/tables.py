@@ -142,6 +142,15 @@ decisions = Table(
     Index("ix_decisions_target_key_seq", "target_key", "seq"),
 )
 
+# Parts of decision records stored once by content (migration 0017): a record's ``record``
+# column names each by the sha256 of its text (clearance.store.record_parts).
+record_parts = Table(
+    "record_parts",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+)
+
 # One row (id = 1): the last sealed seq and hash. Appenders lock it to serialize the chain, and
 # ``verify`` compares it with the last record so a deleted tail is noticed too.
 audit_head = Table(

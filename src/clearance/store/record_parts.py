@@ -1,0 +1,113 @@
+"""Decision records stored with their repeating parts apart, put back together on every read.
+
+A record's body is the canonical JSON that was hashed (:mod:`clearance.store.chain`). Most of it
+is the snapshot's exposure and the signals it matched, and those are the same bytes from one
+decision of a target to the next while neither changes (for a 200-asset target, ~27 KiB of a
+~35 KiB record). So the ``record`` column holds the body with each such *part* replaced by a
+reference — ``\\x01`` + the sha256 (hex) of the part's bytes + ``\\x01`` — and the part itself is
+kept once in ``record_parts`` under that digest (migration 0017).
+
+Why a control character: canonical JSON escapes every control character inside strings and
+writes none outside them, so U+0001 never occurs in a body and a reference cannot be mistaken
+for content. Records stored before 0017 hold none and read as they are.
+
+Reads put every part back before anything parses or hashes the body, so the record returned,
+exported, replayed and verified is the body that was sealed, byte for byte. A part whose text no
+longer hashes to its digest (edited in the database) is *not* put back: its reference stays,
+and ``audit verify`` names the record (:func:`missing`) instead of a body quietly changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from clearance.model.memo import IdentityMemo
+
+if TYPE_CHECKING:  # the pure functions serve `audit verify` on an export, without SQLAlchemy
+    from sqlalchemy.engine import Connection
+
+MARK = "\x01"
+_MARK = MARK.encode()
+MIN_PART = 1024  # bytes: a smaller part stays in the body (its reference and lookup cost more)
+_DIGESTS: IdentityMemo[str] = IdentityMemo(1024)  # per part object: the kept bytes come back
+
+
+def digest_of(part: bytes) -> str:
+    return _DIGESTS.get((part,), lambda: hashlib.sha256(part).hexdigest())
+
+
+def split(
+    body: bytes, shared: Iterable[bytes], min_part: int = MIN_PART
+) -> tuple[str, dict[str, bytes]]:
+    """The text to store for ``body``: each of ``shared`` found in it (at least ``min_part``
+    bytes; one not overlapping another) replaced by its reference; and those parts by digest."""
+    spans: list[tuple[int, int, bytes]] = []
+    for part in shared:
+        at = body.find(part) if len(part) >= min_part else -1
+        if at >= 0 and all(at + len(part) <= a or b <= at for a, b, _ in spans):
+            spans.append((at, at + len(part), part))
+    pieces, parts, end = [], {}, 0
+    for start, stop, part in sorted(spans):
+        digest = digest_of(part)
+        pieces += [body[end:start], _MARK, digest.encode(), _MARK]
+        parts[digest] = part
+        end = stop
+    pieces.append(body[end:])
+    return b"".join(pieces).decode("utf-8"), parts
+
+
+def references(text: str) -> list[str]:
+    """The digests ``text`` refers to, in order."""
+    return text.split(MARK)[1::2] if MARK in text else []
+
+
+def joined(text: str, parts: Mapping[str, str]) -> str:
+    """``text`` with each reference replaced by its part; one not in ``parts`` stays."""
+    if MARK not in text:
+        return text
+    pieces = text.split(MARK)
+    for i in range(1, len(pieces), 2):
+        found = parts.get(pieces[i])
+        pieces[i] = found if found is not None else MARK + pieces[i] + MARK
+    return "".join(pieces)
+
+
+def missing(text: str) -> list[str]:
+    """The references left in a read record: parts absent from the database or altered."""
+    return references(text)
+
+
+def fetch(conn: Connection, digests: Iterable[str]) -> dict[str, str]:
+    """The parts named, those whose text still hashes to its digest."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from clearance.store import tables as t  # noqa: PLC0415
+
+    wanted = sorted(set(digests))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        rows = conn.execute(
+            select(t.record_parts.c.digest, t.record_parts.c.text).where(
+                t.record_parts.c.digest.in_(wanted[start : start + 500])
+            )
+        )
+        for digest, text in rows:
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() == digest:
+                found[digest] = text
+    return found
+
+
+def expand(conn: Connection, texts: Sequence[str]) -> list[str]:
+    """Each stored record text with its parts put back (one query for all of them)."""
+    wanted = [d for text in texts for d in references(text)]
+    if not wanted:
+        return list(texts)
+    parts = fetch(conn, wanted)
+    return [joined(text, parts) for text in texts]
+
+
+def expand_rows(conn: Connection, rows: Sequence[Any], column: str = "record") -> list[str]:
+    """:func:`expand` over the ``column`` of result rows."""
+    return expand(conn, [getattr(row, column) for row in rows])
