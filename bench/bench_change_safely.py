@@ -31,6 +31,7 @@ from clearance.policy.compiled import Policy
 from clearance.policy.schema import PolicyDocument
 from clearance.store.interface import Caller
 from clearance.store.sql import SqlStore
+from clearance.validation import validate
 
 HERE = Path(__file__).parent
 FREEZES = [
@@ -57,7 +58,7 @@ def variant(freezes: bool, shadow: bool = False, block: float | None = None) -> 
     if block is not None:
         data["environments"]["production"]["thresholds"]["block"] = block
     text = yaml.safe_dump(data).encode()
-    return Policy.build(PolicyDocument.model_validate(data), text, "bench")
+    return Policy.build(validate(data, PolicyDocument), text, "bench")
 
 
 def snapshot(target: Target) -> Snapshot:

@@ -1,9 +1,10 @@
 """Load a policy file; reject a bad one with every problem as ``file:line:col: message``.
 
-The YAML is composed into nodes first (they carry positions), then validated by the pydantic
-schema; each validation error's path is walked back through the nodes to the line and column
-it came from (see locate.py). Unknown keys point at the key, bad values at the value, missing
-fields at the mapping that lacks them. The checks the schema cannot make alone (duplicate YAML
+The YAML is composed into nodes first (they carry positions), then validated by the schema
+(msgspec structs, every problem reported: :mod:`clearance.validation`); each validation
+error's path is walked back through the nodes to the line and column it came from (see
+locate.py). Unknown keys point at the key, bad values at the value, missing fields at the
+mapping that lacks them. The checks the schema cannot make alone (duplicate YAML
 keys and names, CEL rules, references to environments, asset kinds) run on the raw document,
 so that one bad field does not hide the problems elsewhere: every problem is reported at once.
 """
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from clearance import bounded_yaml
@@ -26,6 +26,7 @@ from clearance.policy.compiled import Policy
 from clearance.policy.locate import dotted, error_position, mark, scalar_position, walk
 from clearance.policy.rules import compile_rule
 from clearance.policy.schema import POLICY_SCHEMA_VERSION, PolicyDocument, Rule
+from clearance.validation import SchemaError, validate
 
 _UNKNOWN_NAMES = re.compile(r"unknown variable\(s\) ([\w, ]+);")
 _UNKNOWN_FIELDS = re.compile(r"unknown signal field\(s\) ([\w, ]+);")
@@ -62,8 +63,8 @@ def load_policy_text(text: bytes | str, origin: str) -> Policy:
     found += _version(root, data)
     document: PolicyDocument | None = None
     try:
-        document = PolicyDocument.model_validate(data)
-    except ValidationError as exc:
+        document = validate(data, PolicyDocument)
+    except SchemaError as exc:
         errors = [e for e in exc.errors() if not _checked_here(e)]
         found += [error_position(e, root) for e in errors if not _typo_explains(e, errors)]
     found += _duplicate_names(root, data)
@@ -199,8 +200,8 @@ def _rules(root: Node, data: dict[Any, Any], lines: list[str]) -> Iterator[tuple
     """Compile every rule that passes the schema; locate CEL errors inside ``when:``."""
     for i, item in _items(data, "rules"):
         try:
-            rule = Rule.model_validate(item)
-        except ValidationError:
+            rule = validate(item, Rule)
+        except SchemaError:
             continue  # reported by the document's validation
         try:
             compile_rule(rule)
