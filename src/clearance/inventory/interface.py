@@ -18,8 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel
-
 from clearance.errors import InventoryError
 from clearance.inventory.identity import IdentityGraph
 from clearance.model.target import Exposure, SourceHealth, Target
@@ -69,7 +67,8 @@ class Lifecycle(Protocol):
 
 
 class InventoryPlugin(Protocol):
-    Config: ClassVar[type[BaseModel]]
+    # A pydantic model or a msgspec Struct (the built-in file source's and static inventory's).
+    Config: ClassVar[type[Any]]
 
     @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> Inventory: ...
+    def create(cls, name: str, config: Any, *, base_dir: Path) -> Inventory: ...

@@ -63,7 +63,7 @@ class Duration(str):
     @classmethod
     def validate(cls, value: object) -> Duration:
         duration_seconds(value)  # raises ValueError with the message a user needs, for any type
-        return cls(value)  # type: ignore[arg-type]  # a str: duration_seconds refuses the rest
+        return cls(value)  # a str: duration_seconds refused anything else
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: object, handler: object) -> object:
@@ -102,7 +102,7 @@ Name = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Workload = Annotated[str, Meta(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")]
 
 
-class Thresholds(_Strict, kw_only=True):
+class Thresholds(_Strict, frozen=True, kw_only=True):
     approve: Score
     block: Score
 
@@ -113,7 +113,7 @@ class Thresholds(_Strict, kw_only=True):
             )
 
 
-class Stances(_Strict, kw_only=True):
+class Stances(_Strict, frozen=True, kw_only=True):
     source_down: Stance
     stale: Stance
     unknown_target: Stance
@@ -134,34 +134,34 @@ class Stances(_Strict, kw_only=True):
 ReportFormatName = Literal["junit", "sarif", "github-checks"]
 
 
-class EvidenceRequirements(_Strict, kw_only=True):
+class EvidenceRequirements(_Strict, frozen=True, kw_only=True):
     """Reports about the change a deploy to the environment must bring (``check --evidence``)."""
 
     # Report formats every deploy must bring: junit, sarif, github-checks.
     required: list[ReportFormatName] = []
 
 
-class CoverageRequirements(_Strict, kw_only=True):
+class CoverageRequirements(_Strict, frozen=True, kw_only=True):
     """Which agents must watch every host (node) a deploy to the environment touches."""
 
     required: list[Literal["edr", "runtime"]] = []  # coverage every host needs
     max_silence: Duration = Duration("24h")  # an agent silent longer does not cover its host
 
 
-class Approvals(_Strict, kw_only=True):
+class Approvals(_Strict, frozen=True, kw_only=True):
     required: Annotated[int, Meta(ge=1, le=10)]
     group: str | None = None
     expires_after: Duration = Duration("24h")
 
 
-class ExceptionLimits(_Strict, kw_only=True):
+class ExceptionLimits(_Strict, frozen=True, kw_only=True):
     """Bounds on exceptions granted at run time (API, CLI) in the environment."""
 
     # An exception may not expire later than this after it is made.
     max_lifetime: Duration = Duration("30d")
 
 
-class Environment(_Strict, kw_only=True):
+class Environment(_Strict, frozen=True, kw_only=True):
     sensitivity: Annotated[float, Meta(gt=0, le=10)]  # thresholds are divided by this
     thresholds: Thresholds
     freshness: dict[str, Duration]  # per source name, plus 'default' for the rest
@@ -230,7 +230,7 @@ KindName = Literal[
 OPTIONAL_KINDS = frozenset({SignalKind.HEALTH})
 
 
-class KindScoring(_Strict, kw_only=True):
+class KindScoring(_Strict, frozen=True, kw_only=True):
     """How one kind of finding weighs: its own severity table (else ``severity_weights``), and
     a cap on the combined contribution of all signals of that kind (a hundred medium CVEs are
     still vulnerabilities, not an intrusion)."""
@@ -239,7 +239,7 @@ class KindScoring(_Strict, kw_only=True):
     cap: Unit | None = None
 
 
-class Scoring(_Strict, kw_only=True):
+class Scoring(_Strict, frozen=True, kw_only=True):
     severity_weights: SeverityTable
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
     half_lives: dict[KindName, Duration]
@@ -318,7 +318,7 @@ class Scoring(_Strict, kw_only=True):
         return duration_seconds(self.half_lives[kind.value])
 
 
-class Rule(_Strict, kw_only=True):
+class Rule(_Strict, frozen=True, kw_only=True):
     """A CEL expression that forces a verdict when true.
 
     ``scope: signal`` rules run once per matched signal (variables ``signal``, ``proximity``,
@@ -334,7 +334,7 @@ class Rule(_Strict, kw_only=True):
     environments: list[str] | None = None
 
 
-class Suppression(_Strict, kw_only=True):
+class Suppression(_Strict, frozen=True, kw_only=True):
     """Known noise: matching signals contribute nothing anywhere, until ``expires``."""
 
     name: NonEmpty
@@ -356,14 +356,14 @@ class Suppression(_Strict, kw_only=True):
             raise FieldError("expires", "expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
 
 
-class ExceptionTarget(_Strict, kw_only=True):
+class ExceptionTarget(_Strict, frozen=True, kw_only=True):
     environment: str
     cluster: str
     namespace: str
     workload: Workload
 
 
-class ExceptionFinding(_Strict, kw_only=True):
+class ExceptionFinding(_Strict, frozen=True, kw_only=True):
     signal: str | None = None
     rule: str | None = None
 
@@ -372,7 +372,7 @@ class ExceptionFinding(_Strict, kw_only=True):
             raise ValueError("finding must name exactly one of 'signal' (a uid) or 'rule'")
 
 
-class PolicyException(_Strict, kw_only=True):
+class PolicyException(_Strict, frozen=True, kw_only=True):
     id: NonEmpty
     finding: ExceptionFinding
     target: ExceptionTarget
@@ -407,7 +407,7 @@ class ClockTime(str):
         return cls(value)
 
 
-class OneOff(_Strict, kw_only=True):
+class OneOff(_Strict, frozen=True, kw_only=True):
     """One window, ``start`` (inclusive) to ``end`` (exclusive). Without an offset the times are
     local in the freeze's ``timezone``."""
 
@@ -422,7 +422,7 @@ class OneOff(_Strict, kw_only=True):
             raise ValueError(f"end ({self.end}) must be after start ({self.start})")
 
 
-class Weekly(_Strict, kw_only=True):
+class Weekly(_Strict, frozen=True, kw_only=True):
     """Every listed weekday from ``start`` to ``end`` (HH:MM, local wall clock); an ``end`` at or
     before ``start`` runs past midnight into the next day."""
 
@@ -435,7 +435,7 @@ class Weekly(_Strict, kw_only=True):
             raise ValueError("start must be 00:00..23:59 (24:00 only ends a window)")
 
 
-class Freeze(_Strict, kw_only=True):
+class Freeze(_Strict, frozen=True, kw_only=True):
     """A freeze window or change calendar: while one of its windows holds, decisions about the
     environments (and targets) it names get its own reason ``freeze:<name>`` and verdict."""
 
@@ -457,7 +457,7 @@ class Freeze(_Strict, kw_only=True):
             raise ValueError(f"freeze {self.name!r} needs a window: 'once' or 'weekly'")
 
 
-class PolicyDocument(_Strict, kw_only=True):
+class PolicyDocument(_Strict, frozen=True, kw_only=True):
     schema_version: Literal[1]
     environments: Annotated[dict[str, Environment], Meta(min_length=1)]
     scoring: Scoring

@@ -26,9 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
-
-from pydantic import BaseModel
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from clearance.errors import SourceError
 from clearance.model.coverage import Managed
@@ -130,7 +128,8 @@ class Normalizer(Protocol):
 class SourcePlugin(Protocol):
     """What the ``clearance.sources`` entry point names."""
 
-    Config: ClassVar[type[BaseModel]]
+    # A pydantic model or a msgspec Struct (the built-in file source's and static inventory's).
+    Config: ClassVar[type[Any]]
 
     @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> Source: ...
+    def create(cls, name: str, config: Any, *, base_dir: Path) -> Source: ...
