@@ -8,7 +8,8 @@ precise reason (target not found, inventory unavailable, nodes unknown), which t
 of the inventory itself that is not about this target (for example a corrupt file).
 
 Plugins register under the ``clearance.inventories`` entry point as an :class:`InventoryPlugin`:
-a pydantic ``Config`` validated first, then ``create``.
+a ``Config`` (a pydantic model, or a msgspec ``Struct`` as the built-in ``static``
+inventory's) validated first, then ``create``.
 """
 
 from __future__ import annotations

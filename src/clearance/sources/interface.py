@@ -16,8 +16,9 @@ A source is closed when its owner is done with it (``sync`` and the CLI commands
 sources, through :func:`clearance.config.Config.close`): ``close()`` releases its connections.
 
 Plugins register under the ``clearance.sources`` entry point as a :class:`SourcePlugin`: a class
-with a pydantic ``Config`` model (validated first, so a bad config fails at start-up naming the
-source) and a ``create`` constructor.
+with a ``Config`` (a pydantic model, or a msgspec ``Struct`` as the built-in ``file`` source's:
+validated first, so a bad config fails at start-up naming the source) and a ``create``
+constructor.
 """
 
 from __future__ import annotations
