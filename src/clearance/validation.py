@@ -136,7 +136,7 @@ def _decode(tp: Any, value: Any) -> Any:
     if tp is Path:
         if isinstance(value, str):
             return Path(value)
-        raise ValueError("Input is not a valid path")
+        raise TypeError("Input is not a valid path")
     check = getattr(tp, "validate", None)
     if isinstance(tp, type) and issubclass(tp, str | Moment) and check is not None:
         return check(value)
@@ -243,7 +243,9 @@ def _error(
 ) -> dict[str, Any]:
     """One msgspec error about ``value`` (at ``loc``) in pydantic's shape."""
     cause = exc.__cause__
-    if isinstance(cause, ValueError | TypeError):
+    if isinstance(cause, TypeError):  # a value of the wrong type for a custom scalar
+        return _problem("type_error", loc, str(cause), value)
+    if isinstance(cause, ValueError):  # a check's: prefixed, as pydantic did
         if isinstance(cause, FieldError):
             loc = (*loc, cause.field)
             value = value.get(cause.field) if isinstance(value, dict) else value
@@ -252,7 +254,7 @@ def _error(
     text = match.group("msg") if match else str(exc)
     path = (match.group("inside") or match.group("path")) if match else "$"
     loc = (*loc, *_path(path))
-    if text.startswith("Invalid enum value") and _choices(tp) is not None:
+    if _choices(tp) is not None and (text.startswith(("Invalid enum value", "Expected `"))):
         return _choice_error(value, tp, loc)
     if m := _TYPE.match(text):
         kind, msg = _EXPECTED.get(m.group(1).split(" | ")[0], ("type_error", text))
