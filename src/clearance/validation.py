@@ -29,11 +29,13 @@ import msgspec
 
 T = TypeVar("T")
 
-_AT = re.compile(r"^(?P<msg>.*) - at `(?P<path>[^`]*)`(?: in `(?P<inside>[^`]*)`)?$", re.S)
-_BOUND = re.compile(r"^Expected `(\w+)` (>=|<=|>|<) (\S+)$")
-_LENGTH = re.compile(r"^Expected `(\w+)` of length (>=|<=) (\d+)$")
-_PATTERN = re.compile(r"^Expected `str` matching regex (.+)$")
-_TYPE = re.compile(r"^Expected `([^`]+)`, got `([^`]+)`$")
+# msgspec's messages, read only for a rejected document: patterns compiled on first use (re
+# caches them), not at import on every check's path.
+_AT = r"(?s)^(?P<msg>.*) - at `(?P<path>[^`]*)`(?: in `(?P<inside>[^`]*)`)?$"
+_BOUND = r"^Expected `(\w+)` (>=|<=|>|<) (\S+)$"
+_LENGTH = r"^Expected `(\w+)` of length (>=|<=) (\d+)$"
+_PATTERN = r"^Expected `str` matching regex (.+)$"
+_TYPE = r"^Expected `([^`]+)`, got `([^`]+)`$"
 
 # msgspec's type names → what pydantic said (the wording users, docs and tests know).
 _EXPECTED = {
@@ -250,20 +252,20 @@ def _error(
             loc = (*loc, cause.field)
             value = value.get(cause.field) if isinstance(value, dict) else value
         return _problem("value_error", loc, f"Value error, {cause}", value)
-    match = _AT.match(str(exc))
+    match = re.match(_AT, str(exc))
     text = match.group("msg") if match else str(exc)
     path = (match.group("inside") or match.group("path")) if match else "$"
     loc = (*loc, *_path(path))
     if _choices(tp) is not None and (text.startswith(("Invalid enum value", "Expected `"))):
         return _choice_error(value, tp, loc)
-    if m := _TYPE.match(text):
+    if m := re.match(_TYPE, text):
         kind, msg = _EXPECTED.get(m.group(1).split(" | ")[0], ("type_error", text))
         return _problem(kind, loc, msg, value)
-    if m := _BOUND.match(text):
+    if m := re.match(_BOUND, text):
         kind, words = _BOUNDS[m.group(2)]
         bound = m.group(3).removesuffix(".0")
         return _problem(kind, loc, f"Input should be {words} {bound}", value)
-    if m := _LENGTH.match(text):
+    if m := re.match(_LENGTH, text):
         noun, unit = _NOUNS.get(m.group(1), ("Value", "item"))
         least = m.group(2) == ">="
         count = int(m.group(3))
@@ -272,7 +274,7 @@ def _error(
         return _problem(
             "too_short" if least else "too_long", loc, f"{noun} should have {words}", value
         )
-    if m := _PATTERN.match(text):
+    if m := re.match(_PATTERN, text):
         return _problem(
             "string_pattern_mismatch", loc, f"String should match pattern {m.group(1)}", value
         )

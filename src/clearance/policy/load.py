@@ -28,8 +28,9 @@ from clearance.policy.rules import compile_rule
 from clearance.policy.schema import POLICY_SCHEMA_VERSION, PolicyDocument, Rule
 from clearance.validation import SchemaError, validate
 
-_UNKNOWN_NAMES = re.compile(r"unknown variable\(s\) ([\w, ]+);")
-_UNKNOWN_FIELDS = re.compile(r"unknown signal field\(s\) ([\w, ]+);")
+# Read from a CEL error's message only: compiled on first use (re caches them).
+_UNKNOWN_NAMES = r"unknown variable\(s\) ([\w, ]+);"
+_UNKNOWN_FIELDS = r"unknown signal field\(s\) ([\w, ]+);"
 
 
 def load_policy(path: Path) -> Policy:
@@ -219,10 +220,10 @@ def _rules(root: Node, data: dict[Any, Any], lines: list[str]) -> Iterator[tuple
 def _name_position(expression: str, message: str) -> tuple[int, int]:
     """Where the first unknown variable or signal field appears in the expression."""
     pattern = None
-    if m := _UNKNOWN_NAMES.search(message):
+    if m := re.search(_UNKNOWN_NAMES, message):
         name = m.group(1).split(",")[0].strip()
         pattern = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
-    elif m := _UNKNOWN_FIELDS.search(message):
+    elif m := re.search(_UNKNOWN_FIELDS, message):
         name = m.group(1).split(",")[0].strip()
         pattern = re.compile(rf"(?<=\.)\s*{re.escape(name)}\b")
     hit = pattern.search(expression) if pattern else None

@@ -16,7 +16,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from clearance.policy.schema import PolicyDocument
 
-_QUOTED = re.compile(r"'([^']*)'")
+_QUOTED = r"'([^']*)'"  # only an error needs it: compiled on first use (re caches it)
 
 
 def mark(node: Node) -> tuple[int, int]:
@@ -108,7 +108,7 @@ def error_position(error: Any, root: Node) -> tuple[int, int, str]:
 
 
 def _choices(error: Any) -> list[str]:
-    return _QUOTED.findall(str((error.get("ctx") or {}).get("expected", "")))
+    return re.findall(_QUOTED, str((error.get("ctx") or {}).get("expected", "")))
 
 
 def _did_you_mean(word: str, choices: list[str], *, fallback: bool = False) -> str:
