@@ -24,7 +24,7 @@ from clearance.errors import PolicyError, Problem, RuleCompileError
 from clearance.model.assets import AssetKind
 from clearance.policy.compiled import Policy
 from clearance.policy.locate import dotted, error_position, mark, scalar_position, walk
-from clearance.policy.rules import compile_rule
+from clearance.policy.rules import CompiledRule, compile_rule
 from clearance.policy.schema import POLICY_SCHEMA_VERSION, PolicyDocument, Rule
 from clearance.validation import SchemaError, validate
 
@@ -69,12 +69,15 @@ def load_policy_text(text: bytes | str, origin: str) -> Policy:
         errors = [e for e in exc.errors() if not _checked_here(e)]
         found += [error_position(e, root) for e in errors if not _typo_explains(e, errors)]
     found += _duplicate_names(root, data)
-    found += _rules(root, data, lines)
+    compiled: list[CompiledRule] = []
+    found += _rules(root, data, lines, compiled)
     found += _references(root, data)
     if found or document is None:
         problems = sorted({Problem(origin, *f) for f in found}, key=_order)
         raise PolicyError(problems or [Problem(origin, 1, 1, "the policy is not valid")])
-    return Policy.build(document, raw, origin)
+    # Every rule compiled above, in order (a valid document's rules are all mappings): the
+    # Policy takes them instead of compiling each CEL expression a second time.
+    return Policy.build(document, raw, origin, rules=tuple(compiled))
 
 
 def _order(p: Problem) -> tuple[int, int, str]:
@@ -197,15 +200,18 @@ def _duplicate_names(root: Node, data: dict[Any, Any]) -> Iterator[tuple[int, in
             first.setdefault(name, i)
 
 
-def _rules(root: Node, data: dict[Any, Any], lines: list[str]) -> Iterator[tuple[int, int, str]]:
-    """Compile every rule that passes the schema; locate CEL errors inside ``when:``."""
+def _rules(
+    root: Node, data: dict[Any, Any], lines: list[str], compiled: list[CompiledRule]
+) -> Iterator[tuple[int, int, str]]:
+    """Compile every rule that passes the schema, appending each to ``compiled``; locate CEL
+    errors inside ``when:``."""
     for i, item in _items(data, "rules"):
         try:
             rule = validate(item, Rule)
         except SchemaError:
             continue  # reported by the document's validation
         try:
-            compile_rule(rule)
+            compiled.append(compile_rule(rule))
         except RuleCompileError as exc:
             when = walk(root, "rules", i, "when")
             if when is None:
