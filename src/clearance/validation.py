@@ -13,7 +13,8 @@ those into lines and columns. The parts' own checks (``__post_init__``) run once
 inside them are valid, as pydantic's ``model_validator(mode="after")`` did.
 
 Custom scalar types (a duration, a time of day, :class:`Moment`) define ``validate``: the decode
-hook calls it, and its ValueError becomes the error at that field.
+hook calls it, and its ValueError (a check's message) or TypeError (a wrong value's) becomes
+the error at that field.
 """
 
 from __future__ import annotations
@@ -82,19 +83,22 @@ class Moment(datetime):
 
     @classmethod
     def validate(cls, value: object) -> Moment:
-        if isinstance(value, datetime):
-            moment = value
-        elif isinstance(value, date):
-            moment = datetime(value.year, value.month, value.day)
-        elif isinstance(value, str):
-            try:
+        """The moment ``value`` names; TypeError (reported as the field's error) if none."""
+        try:
+            if isinstance(value, datetime):
+                moment = value
+            elif isinstance(value, date):
+                moment = datetime(value.year, value.month, value.day)
+            elif isinstance(value, str):
                 moment = datetime.fromisoformat(value.strip().upper())
-            except ValueError:
-                raise ValueError(f"Input should be a valid datetime (got {value!r})") from None
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            moment = datetime.fromtimestamp(value, UTC)
-        else:
-            raise ValueError("Input should be a valid datetime")
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                # As pydantic: beyond 2e10 the number is milliseconds, not seconds.
+                seconds = value / 1000 if abs(value) > 2e10 else value
+                moment = datetime.fromtimestamp(seconds, UTC)
+            else:
+                raise TypeError("Input should be a valid datetime")
+        except (ValueError, OverflowError, OSError):
+            raise TypeError("Input should be a valid datetime") from None
         return cls.combine(moment.date(), moment.timetz())
 
 
