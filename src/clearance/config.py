@@ -132,7 +132,7 @@ class ConfigDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     store: Annotated[str, Meta(min_length=1)] | None = None
 
 
-_FIELDS = ("policy", "sources", "inventory", "ingest", "quarantine", "store")
+_FIELDS: tuple[str, ...] = ConfigDocument.__struct_fields__  # their order: the errors' order
 
 
 @dataclass(frozen=True, slots=True)
