@@ -19,6 +19,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import yaml
 
 from bench.decide import NOW, exposure_of_200, load_policy, percentile, touching_signals
@@ -31,6 +32,7 @@ from clearance.policy.compiled import Policy
 from clearance.policy.schema import PolicyDocument
 from clearance.store.interface import Caller
 from clearance.store.sql import SqlStore
+from clearance.validation import validate
 
 HERE = Path(__file__).parent
 FREEZES = [
@@ -57,7 +59,7 @@ def variant(freezes: bool, shadow: bool = False, block: float | None = None) -> 
     if block is not None:
         data["environments"]["production"]["thresholds"]["block"] = block
     text = yaml.safe_dump(data).encode()
-    return Policy.build(PolicyDocument.model_validate(data), text, "bench")
+    return Policy.build(validate(data, PolicyDocument), text, "bench")
 
 
 def snapshot(target: Target) -> Snapshot:
@@ -94,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = SqlStore.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
         caller = Caller(subject="bench", method="token")
-        policy_text = yaml.safe_dump(recorded.document.model_dump(mode="json")).encode()
+        policy_text = yaml.safe_dump(msgspec.to_builtins(recorded.document, enc_hook=str)).encode()
         for i in range(args.records):
             at = NOW + timedelta(seconds=i)
             stored = policy_text if i == 0 else None  # the policy's text once, as the service does

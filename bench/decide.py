@@ -45,6 +45,7 @@ from clearance.model import (
 from clearance.model.assets import index_keys
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import PolicyDocument
+from clearance.validation import validate
 
 HERE = Path(__file__).parent
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ def load_policy(path: Path = HERE / "policy.yaml") -> Policy:
     import yaml
 
     text = path.read_bytes()
-    return Policy.build(PolicyDocument.model_validate(yaml.safe_load(text)), text, "bench")
+    return Policy.build(validate(yaml.safe_load(text), PolicyDocument), text, "bench")
 
 
 def exposure_of_200(target: Target) -> Exposure:

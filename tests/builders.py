@@ -25,6 +25,7 @@ from clearance.model import (
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import PolicyDocument
 from clearance.snapshot import LiveEvidence, assemble
+from clearance.validation import validate
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -65,7 +66,7 @@ def make_policy(text: str = POLICY_YAML, **overrides: Any) -> Policy:
     data = yaml.safe_load(text)
     data.update(overrides)
     raw = yaml.safe_dump(data).encode()
-    return Policy.build(PolicyDocument.model_validate(data), raw, "<test>")
+    return Policy.build(validate(data, PolicyDocument), raw, "<test>")
 
 
 def target(environment: str = "production", workload: str = "deployment/api") -> Target:

@@ -1,9 +1,12 @@
 """``clearance.yaml``: which sources, which inventory, which policy.
 
 Plugins are loaded in two steps (validate the config, then create) so that a bad entry fails at
-start-up naming the source. Built-in types are looked up directly; others through the
-``clearance.sources`` / ``clearance.inventories`` entry points, so a user can add one without
-touching Clearance. Relative paths are relative to the config file.
+start-up naming the source. The document and the built-in plugins' settings are msgspec structs
+(:mod:`clearance.validation`): a local ``check`` never imports pydantic, which the vendor
+sources' settings and ``ingest:`` (validated only when present) still use. Built-in types are
+looked up directly; others through the ``clearance.sources`` / ``clearance.inventories`` entry
+points, so a user can add one without touching Clearance. Relative paths are relative to the
+config file.
 
     policy: policy.yaml
     sources:
@@ -25,8 +28,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from msgspec import Meta
 
 from clearance import bounded_yaml
 from clearance.errors import ConfigError
@@ -35,6 +39,7 @@ from clearance.model.quarantine import DEFAULT_RETENTION, Retention
 from clearance.policy.schema import Duration, duration_seconds
 from clearance.secrets import expand_environment, read_secret_files
 from clearance.sources.interface import Source, SourcePlugin
+from clearance.validation import SchemaError, first_error, validate
 
 if TYPE_CHECKING:
     from clearance.ingest.settings import IngestSettings
@@ -60,20 +65,19 @@ EXTRAS: dict[str, str] = {
     "boto3": "aws",
     "botocore": "aws",
     "lightkube": "kubernetes",
-    "msgspec": "kubernetes",
     "httpx2": "kubernetes",
     "nats": "nats",
 }
 
 
-class PluginEntry(BaseModel):
-    """``name`` and ``type``, the sync settings below, and the plugin's own settings."""
+class PluginEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """``name`` and ``type``, the sync settings below, and the plugin's own settings: every
+    other key of the entry, validated by the plugin's ``Config`` (see :func:`_settings`)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    type: str = Field(min_length=1)
-    every: Duration = "60s"  # how often `sync` pulls it
-    retries: int = Field(default=3, ge=0, le=10)
+    name: Annotated[str, Meta(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    type: Annotated[str, Meta(min_length=1)]
+    every: Duration = Duration("60s")  # how often `sync` pulls it
+    retries: Annotated[int, Meta(ge=0, le=10)] = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +86,11 @@ class SyncSettings:
     retries: int
 
 
-class QuarantineSettings(BaseModel):
+class QuarantineSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``quarantine:``: what each source keeps of the items it refused (newest first)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    keep: int = Field(default=DEFAULT_RETENTION.keep, ge=1, le=10_000_000)
-    max_age: Duration = "30d"
+    keep: Annotated[int, Meta(ge=1, le=10_000_000)] = DEFAULT_RETENTION.keep
+    max_age: Duration = Duration("30d")
 
     def retention(self) -> Retention:
         return Retention(self.keep, duration_seconds(self.max_age))
@@ -102,25 +105,34 @@ def _no_ingest() -> IngestSettings:
 
 
 def _ingest_settings(value: object) -> IngestSettings:
-    """``ingest:`` validated by its own model, loaded only for a configuration that has the key:
-    ``check`` reads no push receiver's settings. A ValidationError raised here is reported under
-    ``ingest`` with the same locations and messages as a nested model's."""
+    """``ingest:`` validated by its own (pydantic) model, loaded only for a configuration that
+    has the key: ``check`` reads no push receiver's settings. Its errors are reported under
+    ``ingest``, as a nested model's were."""
+    from pydantic import ValidationError  # noqa: PLC0415 - see the docstring
+
     from clearance.ingest.settings import IngestSettings  # noqa: PLC0415 - see the docstring
 
-    return IngestSettings.model_validate(value)
+    try:
+        return IngestSettings.model_validate(value)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("ingest", *e["loc"])} for e in exc.errors()]
+        raise SchemaError(errors) from exc
 
 
-class ConfigDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ConfigDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     policy: Path
     sources: list[PluginEntry] = []
     inventory: PluginEntry
-    # Push receivers and the Falco NATS consumer; None: no ``ingest:`` (Config.ingest's defaults).
-    ingest: Annotated[Any, BeforeValidator(_ingest_settings)] = None
+    # Push receivers and the Falco NATS consumer, as written: validated by IngestSettings (see
+    # _ingest_settings); None: no ``ingest:`` (Config.ingest's defaults).
+    ingest: Any = None
     quarantine: QuarantineSettings = QuarantineSettings()
     # The store sync, ingest and serve write and `check` reads (a database URL); None: check
     # reads the sources now, and the other commands use --database / the default.
-    store: str | None = Field(default=None, min_length=1)
+    store: Annotated[str, Meta(min_length=1)] | None = None
+
+
+_FIELDS: tuple[str, ...] = ConfigDocument.__struct_fields__  # their order: the errors' order
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,18 +204,25 @@ def _load_config(path: Path, env: Mapping[str, str] | None) -> Config:
         raw = expand_environment(raw, os.environ if env is None else env)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    try:
-        doc = ConfigDocument.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc)}") from exc
+    doc, ingest = _document(raw, path)
     base = path.parent
     names = [s.name for s in doc.sources]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: source names must be unique, got {names}")
     sources = tuple(
-        _create(entry, _BUILTIN_SOURCES, "clearance.sources", base, path) for entry in doc.sources
+        _create(
+            entry, _settings(raw, "sources", i), _BUILTIN_SOURCES, "clearance.sources", base, path
+        )
+        for i, entry in enumerate(doc.sources)
     )
-    inventory = _create(doc.inventory, _BUILTIN_INVENTORIES, "clearance.inventories", base, path)
+    inventory = _create(
+        doc.inventory,
+        _settings(raw, "inventory"),
+        _BUILTIN_INVENTORIES,
+        "clearance.inventories",
+        base,
+        path,
+    )
     policy_path = doc.policy if doc.policy.is_absolute() else base / doc.policy
     return Config(
         path=path,
@@ -214,18 +233,64 @@ def _load_config(path: Path, env: Mapping[str, str] | None) -> Config:
             s.name: SyncSettings(every_seconds=duration_seconds(s.every), retries=s.retries)
             for s in doc.sources
         },
-        ingest_settings=doc.ingest,
+        ingest_settings=ingest,
         quarantine=doc.quarantine.retention(),
         store=doc.store,
     )
 
 
+def _document(raw: Any, path: Path) -> tuple[ConfigDocument, IngestSettings | None]:
+    """The document and its ``ingest:``; the first problem of either (in the order of the
+    document's fields, as one model reported them) is a ConfigError."""
+    errors: list[dict[str, Any]] = []
+    doc: ConfigDocument | None = None
+    ingest: IngestSettings | None = None
+    try:
+        doc = validate(raw, ConfigDocument)
+    except SchemaError as exc:
+        errors += exc.errors()
+    if isinstance(raw, dict) and "ingest" in raw:
+        try:
+            ingest = _ingest_settings(raw["ingest"])
+        except SchemaError as exc:
+            errors += exc.errors()
+    if errors or doc is None:
+        errors.sort(
+            key=lambda e: (
+                _FIELDS.index(e["loc"][0]) if e["loc"][:1] and e["loc"][0] in _FIELDS else -1
+            )
+        )
+        raise ConfigError(f"{path}: {first_error(SchemaError(errors))}")
+    return doc, ingest
+
+
+def _settings(raw: dict[str, Any], *where: str | int) -> dict[str, Any]:
+    """A plugin entry's own settings: its keys other than :class:`PluginEntry`'s."""
+    entry: Any = raw
+    for part in where:
+        entry = entry[part]
+    return {k: v for k, v in entry.items() if k not in PluginEntry.__struct_fields__}
+
+
 def _create(
-    entry: PluginEntry, builtins: dict[str, str], group: str, base: Path, path: Path
+    entry: PluginEntry,
+    settings: dict[str, Any],
+    builtins: dict[str, str],
+    group: str,
+    base: Path,
+    path: Path,
 ) -> Source | Inventory:
     plugin = _plugin(entry.type, builtins, group, path)
-    settings: dict[str, Any] = dict(entry.model_extra or {})
     where = f"{path}: {entry.type} {entry.name!r}"
+    if issubclass(plugin.Config, msgspec.Struct):
+        try:
+            config = validate(settings, plugin.Config)
+        except SchemaError as exc:
+            raise ConfigError(f"{where}: {first_error(exc)}") from exc
+        return plugin.create(entry.name, config, base_dir=base)
+    # A pydantic model: a vendor source's or another package's; secrets may come from files.
+    from pydantic import ValidationError  # noqa: PLC0415 - the built-in plugins do not need it
+
     try:
         settings = read_secret_files(settings, plugin.Config, base)
     except ConfigError as exc:
@@ -233,7 +298,9 @@ def _create(
     try:
         config = plugin.Config.model_validate(settings)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_first_error(exc)}") from exc
+        err = exc.errors()[0]
+        location = ".".join(str(p) for p in err["loc"]) or "document"
+        raise ConfigError(f"{where}: {location}: {err['msg']}") from exc
     return plugin.create(entry.name, config, base_dir=base)
 
 
@@ -260,9 +327,3 @@ def _plugin(
         ) from exc
     plugin: SourcePlugin | InventoryPlugin = getattr(module, attr)
     return plugin
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "document"
-    return f"{where}: {err['msg']}"

@@ -23,11 +23,12 @@ import re
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
-
-from pydantic import BaseModel, SecretStr
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from clearance.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 FILE_SUFFIX = "_file"
 _REFERENCE = re.compile(r"\$(?:\$|\{([^}]*)\})")
@@ -83,6 +84,8 @@ def read_secret_files(raw: Any, model: type[BaseModel], base: Path, where: str =
 
 def _nested(value: Any, annotation: Any, base: Path, where: str) -> Any:
     """Descend into nested models, lists/tuples of models and mappings of models."""
+    from pydantic import BaseModel  # noqa: PLC0415 - only pydantic settings have secrets
+
     for candidate in _members(annotation):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return read_secret_files(value, candidate, base, where)
@@ -102,6 +105,8 @@ def _members(annotation: Any) -> tuple[Any, ...]:
 
 
 def _is_secret(annotation: Any) -> bool:
+    from pydantic import SecretStr  # noqa: PLC0415 - only pydantic settings have secrets
+
     return any(a is SecretStr for a in _members(annotation))
 
 

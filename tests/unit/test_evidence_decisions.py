@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import ValidationError
 
 from clearance.engine import decide
 from clearance.model.assets import parse_asset
@@ -22,6 +21,7 @@ from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHeal
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import PolicyDocument
 from clearance.sources.reports import read_report
+from clearance.validation import SchemaError, validate
 
 ROOT = Path(__file__).parents[2]
 REPORTS = ROOT / "tests" / "fixtures" / "reports"
@@ -32,7 +32,7 @@ TARGET = Target.of("production", "prod-eu", "shop", "deployment/checkout")
 def _policy(**production: Any) -> Policy:
     data = yaml.safe_load((ROOT / "examples" / "policy.yaml").read_text())
     data["environments"]["production"].update(production)
-    return Policy.build(PolicyDocument.model_validate(data), yaml.safe_dump(data).encode(), "<t>")
+    return Policy.build(validate(data, PolicyDocument), yaml.safe_dump(data).encode(), "<t>")
 
 
 def _report(fmt: str, name: str) -> Report:
@@ -76,8 +76,8 @@ def test_requiring_a_report_without_a_stance_is_refused() -> None:
     data = yaml.safe_load((ROOT / "examples" / "policy.yaml").read_text())
     data["environments"]["production"]["evidence"] = {"required": ["junit"]}
     del data["environments"]["production"]["stances"]["missing_evidence"]
-    with pytest.raises(ValidationError, match=r"stances\.missing_evidence is required"):
-        PolicyDocument.model_validate(data)
+    with pytest.raises(SchemaError, match=r"stances\.missing_evidence is required"):
+        validate(data, PolicyDocument)
 
 
 def test_a_failing_test_blocks_and_is_named_and_the_decision_replays() -> None:

@@ -19,9 +19,10 @@ import pytest
 SRC = Path(__file__).parents[2] / "src" / "clearance"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # bounded_yaml, http_client, retries: YAML within bounds, the HTTP client factory and the
-    # retry waits; they import nothing of ours.
-    ("errors", "bounded_yaml", "http_client", "retries"),
+    # bounded_yaml, http_client, retries, validation: YAML within bounds, the HTTP client
+    # factory, the retry waits and msgspec's validation of our own documents; they import
+    # nothing of ours.
+    ("errors", "bounded_yaml", "http_client", "retries", "validation"),
     ("model",),
     ("policy", "sources", "inventory", "store", "secrets"),
     ("scoring", "correlate", "change", "ingest", "render", "demo", "manifest"),

@@ -23,6 +23,7 @@ from clearance.model.target import ExposedAsset, Exposure, Proximity, SourceHeal
 from clearance.policy.compiled import Policy
 from clearance.policy.schema import PolicyDocument
 from clearance.sources.reports import read_report
+from clearance.validation import validate
 
 ROOT = Path(__file__).parents[2]
 REPORTS = ROOT / "tests" / "fixtures" / "reports"
@@ -32,7 +33,7 @@ IMAGE = "ghcr.io/acme/checkout:1.4@sha256:" + "a" * 64
 
 def _policy() -> Policy:
     text = (ROOT / "examples" / "policy.yaml").read_bytes()
-    return Policy.build(PolicyDocument.model_validate(yaml.safe_load(text)), text, "<t>")
+    return Policy.build(validate(yaml.safe_load(text), PolicyDocument), text, "<t>")
 
 
 def _check(name: str, at: datetime) -> PostDeployCheck:

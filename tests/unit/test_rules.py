@@ -6,11 +6,12 @@ from clearance.errors import RuleCompileError
 from clearance.model import Verdict
 from clearance.policy.rules import compile_rule
 from clearance.policy.schema import Rule
+from clearance.validation import validate
 
 
 def rule(when: str, scope: str = "signal") -> Rule:
-    return Rule.model_validate(
-        {"name": "r", "scope": scope, "when": when, "verdict": "block", "message": "m"}
+    return validate(
+        {"name": "r", "scope": scope, "when": when, "verdict": "block", "message": "m"}, Rule
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -119,6 +118,8 @@ def target_from(args: argparse.Namespace) -> Target:
 
 def config_path(args: argparse.Namespace, stack: ExitStack, now: datetime) -> Path:
     if args.demo:
+        import tempfile  # only the demo writes files: a checked config loads none of it
+
         from clearance import demo
 
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clearance-demo-")))

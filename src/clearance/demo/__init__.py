@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,14 @@ _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _read(name: str) -> str:
+    """A file shipped beside this module. Read from disk when the package is (an ordinary
+    install): ``importlib.resources``, which also reads from zip archives, loads ``zipfile``
+    and more on a path a user waits on (``check --demo``)."""
+    here = Path(__file__).with_name(name)
+    if here.is_file():
+        return here.read_text(encoding="utf-8")
+    from importlib import resources  # noqa: PLC0415 - a zipped install only
+
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 

@@ -8,7 +8,8 @@ precise reason (target not found, inventory unavailable, nodes unknown), which t
 of the inventory itself that is not about this target (for example a corrupt file).
 
 Plugins register under the ``clearance.inventories`` entry point as an :class:`InventoryPlugin`:
-a pydantic ``Config`` validated first, then ``create``.
+a ``Config`` (a pydantic model, or a msgspec ``Struct`` as the built-in ``static``
+inventory's) validated first, then ``create``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
-
-from pydantic import BaseModel
 
 from clearance.errors import InventoryError
 from clearance.inventory.identity import IdentityGraph
@@ -69,7 +68,8 @@ class Lifecycle(Protocol):
 
 
 class InventoryPlugin(Protocol):
-    Config: ClassVar[type[BaseModel]]
+    # A pydantic model or a msgspec Struct (the built-in file source's and static inventory's).
+    Config: ClassVar[type[Any]]
 
     @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> Inventory: ...
+    def create(cls, name: str, config: Any, *, base_dir: Path) -> Inventory: ...

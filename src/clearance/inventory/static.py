@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
+import msgspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from msgspec import Meta
 
 from clearance import bounded_yaml
 from clearance.errors import InvalidAssetError, InventoryError
@@ -39,23 +40,21 @@ from clearance.model.target import (
     Target,
     UnresolvedReason,
 )
+from clearance.validation import SchemaError, validate
 
 
-class StaticInventoryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StaticInventoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: Path
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Entry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     cluster: str
     namespace: str
-    workload: str = Field(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")
+    workload: Annotated[str, Meta(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")]
     assets: dict[str, list[str]] = {}
 
 
-class _File(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _File(msgspec.Struct, forbid_unknown_fields=True):
     targets: list[_Entry]
 
 
@@ -63,7 +62,7 @@ MERGED_ENTRIES = 4096  # distinct (target, implied assets) kept; beyond, start o
 
 
 class StaticInventory:
-    Config: ClassVar[type[BaseModel]] = StaticInventoryConfig
+    Config: ClassVar[type[StaticInventoryConfig]] = StaticInventoryConfig
 
     def __init__(self, name: str, entries: dict[str, tuple[ExposedAsset, ...]]) -> None:
         self.name = name
@@ -86,8 +85,7 @@ class StaticInventory:
         return merged
 
     @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> StaticInventory:
-        assert isinstance(config, StaticInventoryConfig)
+    def create(cls, name: str, config: StaticInventoryConfig, *, base_dir: Path) -> StaticInventory:
         path = config.path if config.path.is_absolute() else base_dir / config.path
         return cls.from_file(name, path)
 
@@ -95,12 +93,12 @@ class StaticInventory:
     def from_file(cls, name: str, path: Path) -> StaticInventory:
         try:
             raw = bounded_yaml.load(path.read_text(encoding="utf-8"), str(path))
-            parsed = _File.model_validate(raw)
+            parsed = validate(raw, _File)
         except OSError as exc:
             raise InventoryError(name, f"cannot read {path}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
             raise InventoryError(name, f"{path} is not valid YAML: {exc}") from exc
-        except ValidationError as exc:
+        except SchemaError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise InventoryError(name, f"{path}: {where}: {first['msg']}") from exc

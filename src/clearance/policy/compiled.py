@@ -26,13 +26,23 @@ class Policy:
     weights: Weights
 
     @classmethod
-    def build(cls, document: PolicyDocument, text: bytes, origin: str) -> Policy:
-        """Assemble from an already-validated document (rules must compile; see load.py)."""
+    def build(
+        cls,
+        document: PolicyDocument,
+        text: bytes,
+        origin: str,
+        rules: tuple[CompiledRule, ...] | None = None,
+    ) -> Policy:
+        """Assemble from an already-validated document (rules must compile; see load.py).
+        ``rules``: the document's rules already compiled, in order (the loader compiles each to
+        report its errors), else compiled here."""
+        if rules is None or len(rules) != len(document.rules):
+            rules = tuple(compile_rule(r) for r in document.rules)
         return cls(
             document=document,
             digest="sha256:" + hashlib.sha256(text).hexdigest(),
             origin=origin,
-            rules=tuple(compile_rule(r) for r in document.rules),
+            rules=rules,
             weights=Weights.of(document.scoring),
             exemptions=tuple(
                 Exemption(

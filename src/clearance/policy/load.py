@@ -1,9 +1,10 @@
 """Load a policy file; reject a bad one with every problem as ``file:line:col: message``.
 
-The YAML is composed into nodes first (they carry positions), then validated by the pydantic
-schema; each validation error's path is walked back through the nodes to the line and column
-it came from (see locate.py). Unknown keys point at the key, bad values at the value, missing
-fields at the mapping that lacks them. The checks the schema cannot make alone (duplicate YAML
+The YAML is composed into nodes first (they carry positions), then validated by the schema
+(msgspec structs, every problem reported: :mod:`clearance.validation`); each validation
+error's path is walked back through the nodes to the line and column it came from (see
+locate.py). Unknown keys point at the key, bad values at the value, missing fields at the
+mapping that lacks them. The checks the schema cannot make alone (duplicate YAML
 keys and names, CEL rules, references to environments, asset kinds) run on the raw document,
 so that one bad field does not hide the problems elsewhere: every problem is reported at once.
 """
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from clearance import bounded_yaml
@@ -24,11 +24,13 @@ from clearance.errors import PolicyError, Problem, RuleCompileError
 from clearance.model.assets import AssetKind
 from clearance.policy.compiled import Policy
 from clearance.policy.locate import dotted, error_position, mark, scalar_position, walk
-from clearance.policy.rules import compile_rule
+from clearance.policy.rules import CompiledRule, compile_rule
 from clearance.policy.schema import POLICY_SCHEMA_VERSION, PolicyDocument, Rule
+from clearance.validation import SchemaError, validate
 
-_UNKNOWN_NAMES = re.compile(r"unknown variable\(s\) ([\w, ]+);")
-_UNKNOWN_FIELDS = re.compile(r"unknown signal field\(s\) ([\w, ]+);")
+# Read from a CEL error's message only: compiled on first use (re caches them).
+_UNKNOWN_NAMES = r"unknown variable\(s\) ([\w, ]+);"
+_UNKNOWN_FIELDS = r"unknown signal field\(s\) ([\w, ]+);"
 
 
 def load_policy(path: Path) -> Policy:
@@ -62,17 +64,20 @@ def load_policy_text(text: bytes | str, origin: str) -> Policy:
     found += _version(root, data)
     document: PolicyDocument | None = None
     try:
-        document = PolicyDocument.model_validate(data)
-    except ValidationError as exc:
+        document = validate(data, PolicyDocument)
+    except SchemaError as exc:
         errors = [e for e in exc.errors() if not _checked_here(e)]
         found += [error_position(e, root) for e in errors if not _typo_explains(e, errors)]
     found += _duplicate_names(root, data)
-    found += _rules(root, data, lines)
+    compiled: list[CompiledRule] = []
+    found += _rules(root, data, lines, compiled)
     found += _references(root, data)
     if found or document is None:
         problems = sorted({Problem(origin, *f) for f in found}, key=_order)
         raise PolicyError(problems or [Problem(origin, 1, 1, "the policy is not valid")])
-    return Policy.build(document, raw, origin)
+    # Every rule compiled above, in order (a valid document's rules are all mappings): the
+    # Policy takes them instead of compiling each CEL expression a second time.
+    return Policy.build(document, raw, origin, rules=tuple(compiled))
 
 
 def _order(p: Problem) -> tuple[int, int, str]:
@@ -195,15 +200,18 @@ def _duplicate_names(root: Node, data: dict[Any, Any]) -> Iterator[tuple[int, in
             first.setdefault(name, i)
 
 
-def _rules(root: Node, data: dict[Any, Any], lines: list[str]) -> Iterator[tuple[int, int, str]]:
-    """Compile every rule that passes the schema; locate CEL errors inside ``when:``."""
+def _rules(
+    root: Node, data: dict[Any, Any], lines: list[str], compiled: list[CompiledRule]
+) -> Iterator[tuple[int, int, str]]:
+    """Compile every rule that passes the schema, appending each to ``compiled``; locate CEL
+    errors inside ``when:``."""
     for i, item in _items(data, "rules"):
         try:
-            rule = Rule.model_validate(item)
-        except ValidationError:
+            rule = validate(item, Rule)
+        except SchemaError:
             continue  # reported by the document's validation
         try:
-            compile_rule(rule)
+            compiled.append(compile_rule(rule))
         except RuleCompileError as exc:
             when = walk(root, "rules", i, "when")
             if when is None:
@@ -218,10 +226,10 @@ def _rules(root: Node, data: dict[Any, Any], lines: list[str]) -> Iterator[tuple
 def _name_position(expression: str, message: str) -> tuple[int, int]:
     """Where the first unknown variable or signal field appears in the expression."""
     pattern = None
-    if m := _UNKNOWN_NAMES.search(message):
+    if m := re.search(_UNKNOWN_NAMES, message):
         name = m.group(1).split(",")[0].strip()
         pattern = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
-    elif m := _UNKNOWN_FIELDS.search(message):
+    elif m := re.search(_UNKNOWN_FIELDS, message):
         name = m.group(1).split(",")[0].strip()
         pattern = re.compile(rf"(?<=\.)\s*{re.escape(name)}\b")
     hit = pattern.search(expression) if pattern else None

@@ -1,21 +1,22 @@
-"""Positions in a composed YAML tree: from a pydantic error path, or a CEL offset, to line:col.
+"""Positions in a composed YAML tree: from a validation error's path, or a CEL offset, to line:col.
 
-PyYAML's composed nodes keep where each key and value started; pydantic's errors keep the path
-(``loc``) of the field they are about. Walking the path through the nodes gives the position a
-person needs. All positions are 1-based, like a compiler's.
+PyYAML's composed nodes keep where each key and value started; validation errors (pydantic's
+shape, from :mod:`clearance.validation`) keep the path (``loc``) of the field they are about.
+Walking the path through the nodes gives the position a person needs. All positions are
+1-based, like a compiler's.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel
+import msgspec
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from clearance.policy.schema import PolicyDocument
 
-_QUOTED = re.compile(r"'([^']*)'")
+_QUOTED = r"'([^']*)'"  # only an error needs it: compiled on first use (re caches it)
 
 
 def mark(node: Node) -> tuple[int, int]:
@@ -57,7 +58,7 @@ def dotted(path: list[Any] | tuple[Any, ...]) -> str:
 
 
 def error_position(error: Any, root: Node) -> tuple[int, int, str]:
-    """Line, column and message for one pydantic error dict."""
+    """Line, column and message for one validation error (a dict in pydantic's shape)."""
     loc = [
         p
         for p in error["loc"]
@@ -107,7 +108,7 @@ def error_position(error: Any, root: Node) -> tuple[int, int, str]:
 
 
 def _choices(error: Any) -> list[str]:
-    return _QUOTED.findall(str((error.get("ctx") or {}).get("expected", "")))
+    return re.findall(_QUOTED, str((error.get("ctx") or {}).get("expected", "")))
 
 
 def _did_you_mean(word: str, choices: list[str], *, fallback: bool = False) -> str:
@@ -130,23 +131,35 @@ def _allowed_keys(path: list[Any]) -> list[str]:
         if in_mapping:
             in_mapping = False
             continue
-        field = model.model_fields.get(str(part)) if _is_model(model) else None
-        if field is None:
+        fields = _fields(model)
+        if str(part) not in fields:
             return []
-        origin = getattr(field.annotation, "__origin__", None)
-        args: tuple[Any, ...] = tuple(getattr(field.annotation, "__args__", ()))
+        annotation = _bare(fields[str(part)])
+        origin = get_origin(annotation)
+        args: tuple[Any, ...] = get_args(annotation)
         if origin is dict:
             in_mapping = True
-            model = args[1] if len(args) == 2 else None
+            model = _bare(args[1]) if len(args) == 2 else None
         elif origin is list:
-            model = args[0] if args else None
+            model = _bare(args[0]) if args else None
+        elif origin is Union:
+            model = next((a for a in map(_bare, args) if _fields(a)), None)
         else:
-            model = next((a for a in (*args, field.annotation) if _is_model(a)), None)
-    return list(model.model_fields) if _is_model(model) else []
+            model = annotation
+    return list(_fields(model))
 
 
-def _is_model(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseModel)
+def _bare(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _fields(model: Any) -> dict[str, Any]:
+    """A struct's field names and types; nothing for anything else."""
+    if not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
+        return {}
+    return {f.encode_name: f.type for f in msgspec.structs.fields(model)}
 
 
 def scalar_position(node: Node, line: int, column: int, lines: list[str]) -> tuple[int, int]:

@@ -1,32 +1,28 @@
-"""The policy document's schema, as pydantic models (their errors name the field).
+"""The policy document's schema, as msgspec structs (their errors name the field).
 
-Every number the engine uses comes from here; none is in code. Models forbid unknown fields so
+Every number the engine uses comes from here; none is in code. Structs forbid unknown fields so
 that a typo (``tresholds``) is an error at load time, not a silently ignored setting, and every
 failure stance is required: there is no silent default for what to do when data is missing.
+Validated by :func:`clearance.validation.validate` (every problem, in pydantic's error shape):
+msgspec, not pydantic, so that a local ``check`` does not import pydantic (docs/benchmarks.md).
+
+No ``from __future__ import annotations`` here: msgspec would evaluate each field's annotation
+text on the first validation (~10 M instructions of a check); real annotations cost it ~3 M.
 """
 
-from __future__ import annotations
-
 import re
-from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from msgspec import Meta, Struct
 
 from clearance.model.decision import Verdict
 from clearance.model.signal import CHANGE_KINDS, Severity, SignalKind
 from clearance.model.target import Proximity
 from clearance.policy.zones import zone
+from clearance.validation import FieldError, Moment, plain_times
 
 POLICY_SCHEMA_VERSION = 1
 
@@ -39,7 +35,7 @@ _CHANGE_HALF_LIFE = 86400
 
 def duration_seconds(value: object) -> int:
     """``30s``, ``5m``, ``6h``, ``30d`` → seconds. Bare numbers are refused: units matter here."""
-    if type(value) is str:  # the policy's own durations, read on every decision: parsed once
+    if isinstance(value, str):  # the policy's own durations, read on every decision: parsed once
         return _parsed_duration(value)
     return _parse_duration(value)
 
@@ -60,13 +56,25 @@ def _parse_duration(value: object) -> int:
     return seconds
 
 
-def _duration(value: object) -> object:
-    duration_seconds(value)  # raises ValueError with the message a user needs, for any type
-    return value
+class Duration(str):
+    """A duration as written (``15m``), checked when the document is validated."""
+
+    __slots__ = ()
+
+    @classmethod
+    def validate(cls, value: object) -> "Duration":
+        duration_seconds(value)  # raises ValueError with the message a user needs, for any type
+        return cls(value)  # a str: duration_seconds refused anything else
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: object, handler: object) -> object:
+        """The same check in the service's pydantic settings (``Duration`` fields there)."""
+        from pydantic_core import core_schema  # noqa: PLC0415 - only pydantic models ask
+
+        return core_schema.no_info_before_validator_function(cls.validate, core_schema.str_schema())
 
 
-Duration = Annotated[str, BeforeValidator(_duration)]
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
 
 
 class Stance(StrEnum):
@@ -85,24 +93,28 @@ class Stance(StrEnum):
         }[self]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
 
 
-class Thresholds(_Strict):
-    approve: float = Field(gt=0, le=100)
-    block: float = Field(gt=0, le=100)
+Score = Annotated[float, Meta(gt=0, le=100)]
+NonEmpty = Annotated[str, Meta(min_length=1)]
+Name = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Workload = Annotated[str, Meta(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
+
+class Thresholds(_Strict, frozen=True, kw_only=True):
+    approve: Score
+    block: Score
+
+    def __post_init__(self) -> None:
         if self.approve >= self.block:
             raise ValueError(
                 f"threshold 'approve' ({self.approve:g}) must be below 'block' ({self.block:g})"
             )
-        return self
 
 
-class Stances(_Strict):
+class Stances(_Strict, frozen=True, kw_only=True):
     source_down: Stance
     stale: Stance
     unknown_target: Stance
@@ -123,46 +135,37 @@ class Stances(_Strict):
 ReportFormatName = Literal["junit", "sarif", "github-checks"]
 
 
-class EvidenceRequirements(_Strict):
+class EvidenceRequirements(_Strict, frozen=True, kw_only=True):
     """Reports about the change a deploy to the environment must bring (``check --evidence``)."""
 
-    required: list[ReportFormatName] = Field(
-        default=[],
-        description="report formats every deploy must bring: junit, sarif, github-checks",
-    )
+    # Report formats every deploy must bring: junit, sarif, github-checks.
+    required: list[ReportFormatName] = []
 
 
-class CoverageRequirements(_Strict):
+class CoverageRequirements(_Strict, frozen=True, kw_only=True):
     """Which agents must watch every host (node) a deploy to the environment touches."""
 
-    required: list[Literal["edr", "runtime"]] = Field(
-        default=[], description="coverage every host needs: edr, runtime"
-    )
-    max_silence: Duration = Field(
-        default="24h", description="an agent silent longer than this does not cover its host"
-    )
+    required: list[Literal["edr", "runtime"]] = []  # coverage every host needs
+    max_silence: Duration = Duration("24h")  # an agent silent longer does not cover its host
 
 
-class Approvals(_Strict):
-    required: int = Field(ge=1, le=10)
+class Approvals(_Strict, frozen=True, kw_only=True):
+    required: Annotated[int, Meta(ge=1, le=10)]
     group: str | None = None
-    expires_after: Duration = "24h"
+    expires_after: Duration = Duration("24h")
 
 
-class ExceptionLimits(_Strict):
+class ExceptionLimits(_Strict, frozen=True, kw_only=True):
     """Bounds on exceptions granted at run time (API, CLI) in the environment."""
 
-    max_lifetime: Duration = Field(
-        default="30d", description="an exception may not expire later than this after it is made"
-    )
+    # An exception may not expire later than this after it is made.
+    max_lifetime: Duration = Duration("30d")
 
 
-class Environment(_Strict):
-    sensitivity: float = Field(gt=0, le=10, description="thresholds are divided by this")
+class Environment(_Strict, frozen=True, kw_only=True):
+    sensitivity: Annotated[float, Meta(gt=0, le=10)]  # thresholds are divided by this
     thresholds: Thresholds
-    freshness: dict[str, Duration] = Field(
-        description="per source name, plus 'default' for the rest"
-    )
+    freshness: dict[str, Duration]  # per source name, plus 'default' for the rest
     approvals: Approvals
     stances: Stances
     exceptions: ExceptionLimits = ExceptionLimits()
@@ -172,8 +175,9 @@ class Environment(_Strict):
     # say what would have happened (docs/shadow-mode.md). Spelled out, never a default.
     mode: Literal["enforce", "shadow"] = "enforce"
 
-    @model_validator(mode="after")
-    def _evidence_stance(self) -> Environment:
+    def __post_init__(self) -> None:
+        if "default" not in self.freshness:
+            raise FieldError("freshness", "freshness needs a 'default' limit for sources not named")
         if self.evidence.required and self.stances.missing_evidence is None:
             raise ValueError(
                 "stances.missing_evidence is required when evidence.required names a report: "
@@ -185,14 +189,6 @@ class Environment(_Strict):
                 "what a deploy onto an unwatched host gets (block, approve or "
                 "proceed_with_warning)"
             )
-        return self
-
-    @field_validator("freshness")
-    @classmethod
-    def _has_default(cls, value: dict[str, str]) -> dict[str, str]:
-        if "default" not in value:
-            raise ValueError("freshness needs a 'default' limit for sources not named")
-        return value
 
     def freshness_limit(self, source: str) -> int:
         return duration_seconds(self.freshness.get(source, self.freshness["default"]))
@@ -235,7 +231,7 @@ KindName = Literal[
 OPTIONAL_KINDS = frozenset({SignalKind.HEALTH})
 
 
-class KindScoring(_Strict):
+class KindScoring(_Strict, frozen=True, kw_only=True):
     """How one kind of finding weighs: its own severity table (else ``severity_weights``), and
     a cap on the combined contribution of all signals of that kind (a hundred medium CVEs are
     still vulnerabilities, not an intrusion)."""
@@ -244,7 +240,7 @@ class KindScoring(_Strict):
     cap: Unit | None = None
 
 
-class Scoring(_Strict):
+class Scoring(_Strict, frozen=True, kw_only=True):
     severity_weights: SeverityTable
     proximity_weights: dict[Literal["direct", "host", "namespace", "cluster", "environment"], Unit]
     half_lives: dict[KindName, Duration]
@@ -254,8 +250,7 @@ class Scoring(_Strict):
     # fully, whatever the deploy changes.
     changes: dict[Literal["introduced", "unchanged", "fixed"], Unit] = {}
 
-    @model_validator(mode="after")
-    def _complete(self) -> Scoring:
+    def __post_init__(self) -> None:
         problems = _table_problems(self.severity_weights, "severity_weights")
         missing = [
             f"proximity_weights.{p.label}"
@@ -298,7 +293,6 @@ class Scoring(_Strict):
                     f"not be below proximity_weights.{further.label} "
                     f"({self.proximity_weight(further):g})"
                 )
-        return self
 
     def severity_weight(self, severity: Severity, kind: SignalKind | None = None) -> float:
         """The weight of ``severity`` for ``kind``: its own table if it has one."""
@@ -325,7 +319,7 @@ class Scoring(_Strict):
         return duration_seconds(self.half_lives[kind.value])
 
 
-class Rule(_Strict):
+class Rule(_Strict, frozen=True, kw_only=True):
     """A CEL expression that forces a verdict when true.
 
     ``scope: signal`` rules run once per matched signal (variables ``signal``, ``proximity``,
@@ -333,72 +327,65 @@ class Rule(_Strict):
     ``environment``, ``signals``, ``sources``). See docs/policy.md for the variables' fields.
     """
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: Name
     scope: Literal["signal", "decision"] = "signal"
-    when: str = Field(min_length=1)
+    when: NonEmpty
     verdict: Verdict
-    message: str = Field(min_length=1)
+    message: NonEmpty
     environments: list[str] | None = None
 
 
-class Suppression(_Strict):
+class Suppression(_Strict, frozen=True, kw_only=True):
     """Known noise: matching signals contribute nothing anywhere, until ``expires``."""
 
-    name: str = Field(min_length=1)
+    name: NonEmpty
     source: str | None = None
-    title: str | None = Field(default=None, description="fnmatch pattern on the signal title")
+    title: str | None = None  # an fnmatch pattern on the signal title
     rule: str | None = None
-    asset: str | None = Field(
-        default=None, description="kind:value, value may be an fnmatch pattern"
-    )
-    expires: datetime
-    owner: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    asset: str | None = None  # kind:value, value may be an fnmatch pattern
+    expires: Moment
+    owner: NonEmpty
+    reason: NonEmpty
 
-    @model_validator(mode="after")
-    def _narrow(self) -> Suppression:
+    def __post_init__(self) -> None:
+        plain_times(self, "expires")
         if not any((self.source, self.title, self.rule, self.asset)):
             raise ValueError(
                 "a suppression must match on at least one of source, title, rule, asset"
             )
         if self.expires.tzinfo is None:
-            raise ValueError("expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
-        return self
+            raise FieldError("expires", "expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
 
 
-class ExceptionTarget(_Strict):
+class ExceptionTarget(_Strict, frozen=True, kw_only=True):
     environment: str
     cluster: str
     namespace: str
-    workload: str = Field(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")
+    workload: Workload
 
 
-class ExceptionFinding(_Strict):
+class ExceptionFinding(_Strict, frozen=True, kw_only=True):
     signal: str | None = None
     rule: str | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> ExceptionFinding:
+    def __post_init__(self) -> None:
         if (self.signal is None) == (self.rule is None):
             raise ValueError("finding must name exactly one of 'signal' (a uid) or 'rule'")
-        return self
 
 
-class PolicyException(_Strict):
-    id: str = Field(min_length=1)
+class PolicyException(_Strict, frozen=True, kw_only=True):
+    id: NonEmpty
     finding: ExceptionFinding
     target: ExceptionTarget
-    expires: datetime
-    reason: str = Field(min_length=1)
-    ticket: str = Field(min_length=1)
-    approver: str = Field(min_length=1)
+    expires: Moment
+    reason: NonEmpty
+    ticket: NonEmpty
+    approver: NonEmpty
 
-    @field_validator("expires")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
-        return value
+    def __post_init__(self) -> None:
+        plain_times(self, "expires")
+        if self.expires.tzinfo is None:
+            raise FieldError("expires", "expires needs a time zone (e.g. 2026-12-31T00:00:00Z)")
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -406,88 +393,81 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _CLOCK = re.compile(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 
 
-def _clock_time(value: object) -> object:
-    if not isinstance(value, str) or not _CLOCK.match(value):
-        raise ValueError(
-            f"time of day {value!r} must be HH:MM, 00:00 to 23:59 (or 24:00 to end a day); "
-            'quote it in YAML ("18:00")'
-        )
-    return value
+class ClockTime(str):
+    """A time of day as written (``18:00``), checked when the document is validated."""
+
+    __slots__ = ()
+
+    @classmethod
+    def validate(cls, value: object) -> "ClockTime":
+        if not isinstance(value, str) or not _CLOCK.match(value):
+            raise ValueError(
+                f"time of day {value!r} must be HH:MM, 00:00 to 23:59 (or 24:00 to end a day); "
+                'quote it in YAML ("18:00")'
+            )
+        return cls(value)
 
 
-ClockTime = Annotated[str, BeforeValidator(_clock_time)]
-
-
-class OneOff(_Strict):
+class OneOff(_Strict, frozen=True, kw_only=True):
     """One window, ``start`` (inclusive) to ``end`` (exclusive). Without an offset the times are
     local in the freeze's ``timezone``."""
 
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
 
-    @model_validator(mode="after")
-    def _ordered(self) -> OneOff:
+    def __post_init__(self) -> None:
+        plain_times(self, "start", "end")
         if (self.start.tzinfo is None) != (self.end.tzinfo is None):
             raise ValueError("write both start and end with an offset, or both without")
         if self.end <= self.start:
             raise ValueError(f"end ({self.end}) must be after start ({self.start})")
-        return self
 
 
-class Weekly(_Strict):
+class Weekly(_Strict, frozen=True, kw_only=True):
     """Every listed weekday from ``start`` to ``end`` (HH:MM, local wall clock); an ``end`` at or
     before ``start`` runs past midnight into the next day."""
 
-    days: list[Weekday] = Field(min_length=1)
+    days: Annotated[list[Weekday], Meta(min_length=1)]
     start: ClockTime
     end: ClockTime
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> Weekly:
+    def __post_init__(self) -> None:
         if self.start == "24:00":
             raise ValueError("start must be 00:00..23:59 (24:00 only ends a window)")
-        return self
 
 
-class Freeze(_Strict):
+class Freeze(_Strict, frozen=True, kw_only=True):
     """A freeze window or change calendar: while one of its windows holds, decisions about the
     environments (and targets) it names get its own reason ``freeze:<name>`` and verdict."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    verdict: Literal[Verdict.BLOCK, Verdict.APPROVE]
-    message: str = Field(min_length=1)
-    environments: list[str] = Field(min_length=1)
-    targets: list[str] | None = Field(
-        default=None, description="fnmatch patterns on cluster/namespace/workload"
-    )
+    name: Name
+    verdict: Literal["block", "approve"]  # Verdict.BLOCK or Verdict.APPROVE
+    message: NonEmpty
+    environments: Annotated[list[str], Meta(min_length=1)]
+    targets: list[str] | None = None  # fnmatch patterns on cluster/namespace/workload
     timezone: str = "UTC"
     once: list[OneOff] = []
     weekly: list[Weekly] = []
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        zone(value)
-        return value
-
-    @model_validator(mode="after")
-    def _has_window(self) -> Freeze:
+    def __post_init__(self) -> None:
+        try:
+            zone(self.timezone)
+        except ValueError as exc:
+            raise FieldError("timezone", str(exc)) from exc
         if not self.once and not self.weekly:
             raise ValueError(f"freeze {self.name!r} needs a window: 'once' or 'weekly'")
-        return self
 
 
-class PolicyDocument(_Strict):
+class PolicyDocument(_Strict, frozen=True, kw_only=True):
     schema_version: Literal[1]
-    environments: dict[str, Environment] = Field(min_length=1)
+    environments: Annotated[dict[str, Environment], Meta(min_length=1)]
     scoring: Scoring
     rules: list[Rule] = []
     suppressions: list[Suppression] = []
     exceptions: list[PolicyException] = []
     freezes: list[Freeze] = []
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> PolicyDocument:
+    def __post_init__(self) -> None:
         for kind, names in (
             ("freeze", [f.name for f in self.freezes]),
             ("rule", [r.name for r in self.rules]),
@@ -497,4 +477,3 @@ class PolicyDocument(_Strict):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"duplicate {kind} name(s): {', '.join(dupes)}")
-        return self

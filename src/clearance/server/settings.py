@@ -157,7 +157,7 @@ class PrincipalSettings(_Strict):
 
 
 class BreakGlassSettings(_Strict):
-    expires_after: Duration = "1h"
+    expires_after: Duration = Duration("1h")
     second_person: bool = False
 
 
@@ -203,8 +203,8 @@ class NotifySettings(_Strict):
     slack: SlackSettings | None = None
     # How often to look for approval requests that expired unanswered and exceptions about to
     # expire (clearance.service.lapses), and how long before its expiry an exception is told.
-    sweep_interval: Duration = "1m"
-    exception_warning: Duration = "1d"
+    sweep_interval: Duration = Duration("1m")
+    exception_warning: Duration = Duration("1d")
 
 
 class ConsoleSettings(_Strict):
@@ -227,7 +227,7 @@ class ConsoleSettings(_Strict):
         description="signs session cookies (32 characters or more; rotating it signs everyone out)"
     )
     scopes: list[str] = ["openid", "profile", "email"]
-    session_lifetime: Duration = "8h"
+    session_lifetime: Duration = Duration("8h")
 
     @field_validator("session_secret")
     @classmethod
@@ -241,7 +241,7 @@ class WatchSettings(_Strict):
     """Watching after the deploy (clearance.service.watch): every ``interval``, deployed targets
     are decided again from the store; one that would now block alerts. ``null`` turns it off."""
 
-    interval: Duration | None = "1m"
+    interval: Duration | None = Duration("1m")
 
 
 class BodyLimitSettings(_Strict):
@@ -262,7 +262,7 @@ class AuditSettings(_Strict):
 
     signing_key: Path | None = None
     checkpoint_every: int = Field(default=1000, ge=1, le=10_000_000, description="records")
-    checkpoint_interval: Duration = "5m"
+    checkpoint_interval: Duration = Duration("5m")
     checkpoints_file: Path | None = Field(
         default=None, description="an append-only file, or a directory, outside the database"
     )
@@ -289,7 +289,7 @@ class ServerSettings(_Strict):
     notify: NotifySettings = NotifySettings()
     body_limits: BodyLimitSettings = BodyLimitSettings()
     future_skew: Duration = Field(
-        default="5m", description="how far past the service's clock a pushed time may be"
+        default=Duration("5m"), description="how far past the service's clock a pushed time may be"
     )
     audit: AuditSettings = AuditSettings()
     console: ConsoleSettings | None = None

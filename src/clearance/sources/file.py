@@ -28,9 +28,10 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Meta
 
 from clearance.errors import ConfigError, InvalidSignalError, SourceError
 from clearance.model.signal import Signal, signal_from_dict
@@ -39,16 +40,15 @@ from clearance.sources.interface import Batch, Document, Normalizer, Quarantined
 SIGNALS = "signals"  # the default format: JSON Lines of normalized signals
 
 
-class FileSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FileSourceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     path: Path
-    format: str = Field(default=SIGNALS, min_length=1)
-    cluster: str | None = Field(default=None, min_length=1)
+    format: Annotated[str, Meta(min_length=1)] = SIGNALS
+    cluster: Annotated[str, Meta(min_length=1)] | None = None
     hostname_is_node: bool | None = None
 
 
 class FileSource:
-    Config: ClassVar[type[BaseModel]] = FileSourceConfig
+    Config: ClassVar[type[FileSourceConfig]] = FileSourceConfig
 
     def __init__(self, name: str, path: Path, normalizer: Normalizer | None = None) -> None:
         self.name = name
@@ -56,7 +56,9 @@ class FileSource:
         self.normalizer = normalizer
 
     @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> FileSource | FileFeed:
+    def create(
+        cls, name: str, config: FileSourceConfig, *, base_dir: Path
+    ) -> FileSource | FileFeed:
         assert isinstance(config, FileSourceConfig)
         path = config.path if config.path.is_absolute() else base_dir / config.path
         fmt = config.format.strip().lower()

@@ -16,8 +16,9 @@ A source is closed when its owner is done with it (``sync`` and the CLI commands
 sources, through :func:`clearance.config.Config.close`): ``close()`` releases its connections.
 
 Plugins register under the ``clearance.sources`` entry point as a :class:`SourcePlugin`: a class
-with a pydantic ``Config`` model (validated first, so a bad config fails at start-up naming the
-source) and a ``create`` constructor.
+with a ``Config`` (a pydantic model, or a msgspec ``Struct`` as the built-in ``file`` source's:
+validated first, so a bad config fails at start-up naming the source) and a ``create``
+constructor.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
-
-from pydantic import BaseModel
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from clearance.errors import SourceError
 from clearance.model.coverage import Managed
@@ -130,7 +129,8 @@ class Normalizer(Protocol):
 class SourcePlugin(Protocol):
     """What the ``clearance.sources`` entry point names."""
 
-    Config: ClassVar[type[BaseModel]]
+    # A pydantic model or a msgspec Struct (the built-in file source's and static inventory's).
+    Config: ClassVar[type[Any]]
 
     @classmethod
-    def create(cls, name: str, config: BaseModel, *, base_dir: Path) -> Source: ...
+    def create(cls, name: str, config: Any, *, base_dir: Path) -> Source: ...

@@ -18,6 +18,7 @@ from clearance.policy.freezes import active
 from clearance.policy.load import load_policy_text
 from clearance.policy.schema import WEEKDAYS, Freeze
 from clearance.policy.zones import zone
+from clearance.validation import validate
 from unit.test_engine import snap
 
 FREEZES = """
@@ -160,9 +161,10 @@ CLOCK = st.integers(0, 24 * 60 - 1).map(lambda m: f"{m // 60:02d}:{m % 60:02d}")
 def test_weekly_windows_hold_exactly_when_the_local_minute_of_week_is_inside(
     zone_name: str, days: list[str], start: str, end: str, minutes: int
 ) -> None:
-    freeze = Freeze.model_validate(
+    freeze = validate(
         {"name": "f", "verdict": "block", "message": "m", "environments": ["production"],
-         "timezone": zone_name, "weekly": [{"days": days, "start": start, "end": end}]}
+         "timezone": zone_name, "weekly": [{"days": days, "start": start, "end": end}]},
+        Freeze,
     )  # fmt: skip
     now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
     local = now.astimezone(zone(zone_name))

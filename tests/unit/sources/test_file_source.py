@@ -53,8 +53,9 @@ FIXTURES = Path(__file__).parents[2] / "fixtures"
 
 def _create(tmp_path: Path, **settings: object) -> object:
     from clearance.sources.file import FileSourceConfig
+    from clearance.validation import validate
 
-    config = FileSourceConfig.model_validate({"path": "data", **settings})
+    config = validate({"path": "data", **settings}, FileSourceConfig)
     return FileSource.create("mirror", config, base_dir=tmp_path)
 
 
