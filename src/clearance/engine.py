@@ -332,8 +332,12 @@ def _rule_reasons(
     ]
     if not rules:
         return []
-    target_view = target.to_dict()
-    target_view.pop("change", None)
+    # Built only when a rule reads it (CEL and plain rules alike name it among their variables).
+    target_view: dict[str, Any] = {}
+    if any("target" in r.variables for r in rules):
+        target_view = target.to_dict()
+        target_view.pop("change", None)
+    environment = target.environment
     reasons: list[Reason] = []
     signal_rules = [r for r in rules if r.rule.scope == "signal"]
     views: list[dict[str, Any]] = []
@@ -341,6 +345,14 @@ def _rule_reasons(
     reading = [r for r in decision_rules if "signals" in r.variables]
     want_views = bool(reading)
     contributions = {record.signal: value for value, record in scored} if want_views else {}
+    if all(r.direct is not None for r in signal_rules):
+        # Every signal rule is plain: each reads the signal itself (policy/plain.py's
+        # signal_rule), so no view or variables are built for them (views only for decision
+        # rules reading `signals`, below). Same rules, same order, same reasons as the loop.
+        reasons += _direct_reasons(
+            signal_rules, active, waived, exemptions, now, found, target_view, environment
+        )
+        signal_rules = []
     # Build only the fields the rules read (each costs a getter, and CEL a conversion); all of
     # them when some rule may read any.
     fields: Iterable[str] = _SIGNAL_VIEW
@@ -362,7 +374,7 @@ def _rule_reasons(
             "signal": view,
             "proximity": proximity,
             "target": target_view,
-            "environment": target.environment,
+            "environment": environment,
             "now": now,
         }
         for rule in signal_rules:
@@ -397,6 +409,31 @@ def _rule_reasons(
                 reason = _run(rule, variables, None, None)
             if reason is not None:
                 reasons.append(_waive(reason, _exemption_for_rule(rule, exemptions)))
+    return reasons
+
+
+def _direct_reasons(
+    rules: list[CompiledRule],
+    active: list[Match],
+    waived: dict[str, Exemption],
+    exemptions: tuple[Exemption, ...],
+    now: datetime,
+    found: Mapping[str, Change],
+    target_view: dict[str, Any],
+    environment: str,
+) -> list[Reason]:
+    """The reasons of signal rules that are all plain, each reading the signal itself."""
+    reasons: list[Reason] = []
+    direct = [(r, r.direct) for r in rules if r.direct is not None]
+    for m in active if direct else ():
+        signal = m.signal
+        uid = signal.uid
+        proximity = m.proximity.label
+        change = _change_of(found, uid) if found else ""
+        for rule, holds in direct:
+            if holds(signal, proximity, now, change, target_view, environment):
+                exemption = waived.get(uid) or _exemption_for_rule(rule, exemptions)
+                reasons.append(_waive(_fired(rule, uid, signal.title), exemption))
     return reasons
 
 
