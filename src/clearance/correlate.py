@@ -28,7 +28,7 @@ from functools import lru_cache
 from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys
 from clearance.model.signal import Signal, fold
 from clearance.model.snapshot import Match
-from clearance.model.target import Exposure, Proximity
+from clearance.model.target import ExposedAsset, Exposure, Proximity
 
 
 class SignalIndex:
@@ -87,30 +87,31 @@ class SignalIndex:
 
     def match(self, exposure: Exposure) -> tuple[Match, ...]:
         """Every signal touching the exposure, once, at its closest proximity, ordered by uid."""
-        best: dict[str, Match] = {}
+        best: dict[str, tuple[Signal, Proximity, ExposedAsset]] = {}
         assets = exposure.assets
         by_key = self._by_key
         # The keys both the exposure (its footprint, computed once per exposure content) and
         # the index hold, by one set intersection in C that walks the exposure's keys however
         # many the index holds; then only the hits are visited. The closest match wins
         # whatever the order, so the result is the same as looking each asset up in turn.
+        # Candidates are plain tuples; a Match is built once per signal, at the end.
         found = footprint(exposure)
         lookups = found.lookups
         for key in found.key_set & by_key.keys():
             positions, exact = lookups[key]
-            bucket = by_key[key]
-            for uid, (signal, ref) in bucket.items():
+            for uid, (signal, ref) in by_key[key].items():
                 for i in positions:
                     exposed = assets[i]
                     if not exact and not _touches(signal, ref, exposed.ref):
                         continue
                     current = best.get(uid)
-                    if current is None or (exposed.proximity, exposed) < (
-                        current.proximity,
-                        current.matched,
-                    ):
-                        best[uid] = Match(signal, exposed.proximity, exposed)
-        return tuple(best[uid] for uid in sorted(best))
+                    if current is None or (exposed.proximity, exposed) < current[1:]:
+                        best[uid] = (signal, exposed.proximity, exposed)
+        # Match's fields in order: its __new__ (one more Python frame) would build this tuple.
+        return tuple([_new_match(Match, best[uid]) for uid in sorted(best)])
+
+
+_new_match = tuple.__new__
 
 
 def _touches(signal: Signal, filed: AssetRef, exposed: AssetRef) -> bool:
