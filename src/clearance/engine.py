@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
 from clearance.change import Change, changes, summary
-from clearance.correlate import footprint
+from clearance.correlate import CACHE_SIZE, footprint
 from clearance.errors import RuleEvaluationError, TargetError
 from clearance.model.canonical import canonical_json
 from clearance.model.coverage import Managed, exposed_hosts
@@ -47,7 +48,13 @@ from clearance.model.exemptions import Exemption
 from clearance.model.reports import ReportFormat
 from clearance.model.signal import Severity, Signal, SignalKind, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
-from clearance.model.target import ExposedAsset, Proximity, Target
+from clearance.model.target import (
+    ExposedAsset,
+    Proximity,
+    SourceHealth,
+    Target,
+    UnresolvedReason,
+)
 from clearance.policy.compiled import Policy
 from clearance.policy.freezes import active, covers, describe
 from clearance.policy.freshness import assess, describe_age
@@ -703,31 +710,36 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     parts are canonical JSON (RFC 8785).
     """
     h = hashlib.sha256()
-    h.update(canonical_json({"target": target.to_dict(), "now": format_time(now)}))
-    exposure = snapshot.exposure
+    # canonical_json({"target": target.to_dict(), "now": format_time(now)}): its two members in
+    # key order, the target's bytes kept per target content (canonical_members's splice).
     h.update(
-        canonical_json(
-            {
-                "inventory": exposure.inventory,
-                "unresolved": [[r.value, d] for r, d in exposure.unresolved],
-                "notes": list(exposure.notes),
-            }
-        )
+        b'{"now":' + canonical_json(format_time(now)) + b',"target":' + _target_json(target) + b"}"
     )
+    exposure = snapshot.exposure
+    h.update(_exposure_json(exposure.inventory, exposure.unresolved, exposure.notes))
     # The assets' lines ("proximity|kind|value|via", sorted), computed once per exposure content.
     h.update(footprint(exposure).digest_lines)
     h.update(b"\x00")
-    h.update(
-        "\n".join(
-            sorted(
-                f"{m.signal.uid}|{m.signal.content_digest()}|{m.proximity.label}|{m.matched.ref}"
-                for m in snapshot.matches
-            )
-        ).encode()
-    )
+    # One line per match, "uid|content digest|proximity|matched asset": str(ref) and the label
+    # spelt out (each a Python call), the signal's digest kept on the signal.
+    lines = []
+    for m in snapshot.matches:
+        signal, ref = m.signal, m.matched.ref
+        lines.append(
+            f"{signal.uid}|{signal.content_digest()}|{_LABELS[m.proximity]}|"
+            + ref.kind
+            + ":"
+            + ref.value
+        )
+    lines.sort()
+    h.update("\n".join(lines).encode())
     h.update(b"\x00")
-    h.update(canonical_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
-    h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
+    h.update(_sources_json(snapshot.sources))
+    h.update(
+        canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)])
+        if snapshot.exemptions
+        else b"[]"
+    )
     if snapshot.deploying:  # only then: inputs recorded before it existed digest as they did
         h.update(canonical_json(sorted(str(a) for a in snapshot.deploying)))
     if snapshot.reports:  # likewise
@@ -741,3 +753,32 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     if snapshot.template is not None or snapshot.deploying_template is not None:  # likewise
         h.update(canonical_json(snapshot.pod_spec()))
     return "sha256:" + h.hexdigest()
+
+
+# The digest's small parts that depend on one value each, kept per content (keys are frozen
+# values compared by content: an equal target, exposure header or set of source states is the
+# same bytes). Bounded as the footprint cache is.
+_LABELS = {p: p.label for p in Proximity}
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _target_json(target: Target) -> bytes:
+    return canonical_json(target.to_dict())
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _exposure_json(
+    inventory: str, unresolved: tuple[tuple[UnresolvedReason, str], ...], notes: tuple[str, ...]
+) -> bytes:
+    return canonical_json(
+        {
+            "inventory": inventory,
+            "unresolved": [[r.value, d] for r, d in unresolved],
+            "notes": list(notes),
+        }
+    )
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _sources_json(sources: tuple[SourceHealth, ...]) -> bytes:
+    return canonical_json([s.to_dict() for s in sorted(sources, key=lambda s: s.name)])
