@@ -98,9 +98,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     # scored; its signals still reach rules and stances.
     weighed = policy.weights.half_life
     counted = [m for m in active if m.signal.uid not in waived and m.signal.kind in weighed]
-    scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now, _change_of(changed, m.signal.uid)) for m in counted
-    ]
+    scored: list[tuple[float, Contribution]] = (
+        [contribute(m, policy.weights, now, _change_of(changed, m.signal.uid)) for m in counted]
+        if changed
+        else [contribute(m, policy.weights, now) for m in counted]
+    )
     kinds: tuple[KindTotal, ...] = ()
     if policy.weights.by_kind:
         score, kinds = capped_risk(

@@ -33,8 +33,26 @@ _PLACES = 6
 
 
 def age_seconds(last_seen: datetime, now: datetime) -> int:
-    """Whole seconds since the signal was last seen; a future timestamp (clock skew) counts as 0."""
-    return max(0, int((now - last_seen).total_seconds()))
+    """Whole seconds since the signal was last seen; a future timestamp (clock skew) counts as 0.
+
+    Defined as ``max(0, int((now - last_seen).total_seconds()))``, and computed so from the
+    difference's whole days and seconds (no float, no method call): for a difference of
+    ``S + u/10**6`` seconds (``0 <= u < 10**6``), ``total_seconds()`` is that value correctly
+    rounded to a double, which truncates to ``S`` as long as the double's half-ulp stays under
+    ``10**-6`` — up to 2**32 s and beyond: so below ``_EXACT_DAYS`` (~274 years) the two agree
+    exactly; older ones (and a negative difference, 0 either way) keep the defining formula.
+    ``tests/unit/test_scoring.py`` compares both on edge values.
+    """
+    delta = now - last_seen
+    days = delta.days
+    if 0 <= days < _EXACT_DAYS:
+        return days * 86400 + delta.seconds
+    return max(0, int(delta.total_seconds()))
+
+
+# Days of difference below which whole days and seconds give total_seconds()'s truncation:
+# 100,000 days is 8.64e9 s, where a double's half-ulp is 2**-20 (9.5e-7 s), under 1 µs.
+_EXACT_DAYS = 100_000
 
 
 def decay(age: int, half_life: int) -> float:
@@ -53,7 +71,12 @@ def contribute(
     # generated __new__ is one more frame).
     signal = match.signal
     kind = signal.kind
-    age = max(0, int((now - signal.last_seen).total_seconds()))  # age_seconds()
+    delta = now - signal.last_seen  # age_seconds(), inlined
+    days = delta.days
+    if 0 <= days < _EXACT_DAYS:
+        age = days * 86400 + delta.seconds
+    else:
+        age = max(0, int(delta.total_seconds()))
     half_life = weights.half_life[kind]
     severity_weight = weights.severity[kind][signal.severity]
     proximity = match.proximity
