@@ -67,7 +67,7 @@ INVENTORY_PREFIX = "inventory:"
 
 def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) -> Decision:
     """Decide whether ``target`` may be deployed now. Pure and deterministic."""
-    if snapshot.target != target:
+    if snapshot.target is not target and snapshot.target != target:  # == is a Python call
         raise TargetError("the snapshot was gathered for a different target")
     now = utc(now)
     env = policy.environment(target.environment)
@@ -437,7 +437,7 @@ def _direct_reasons(
     for m in active if direct else ():
         signal = m.signal
         uid = signal.uid
-        proximity = m.proximity.label
+        proximity = _LABELS[m.proximity]  # the property is a Python call
         change = _change_of(found, uid) if found else ""
         for rule, holds in direct:
             if holds(signal, proximity, now, change, target_view, environment):
