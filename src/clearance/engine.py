@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from clearance.change import Change, changes, summary
@@ -110,10 +110,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
             policy.weights.caps,
         )
     else:  # the plain union, exactly as decisions made under such a policy always were
-        score = risk(value for value, _ in scored)
-    contributors = tuple(
-        record for _, record in sorted(scored, key=lambda vc: (-vc[0], vc[1].signal))
-    )
+        score = risk([value for value, _ in scored])
+    # Largest first, then by uid. ``scored`` follows ``active``, which _screen sorted by uid, and
+    # a reverse sort keeps equal values in their order (Python's sort is stable, reverse=True
+    # included): the order the key (-value, uid) gives, by a key function in C.
+    contributors = tuple([record for _, record in sorted(scored, key=_VALUE, reverse=True)])
     approve_at = env.thresholds.approve / env.sensitivity
     block_at = env.thresholds.block / env.sensitivity
     band = (
@@ -253,6 +254,7 @@ def _screen(
 
 
 _BY_UID = attrgetter("signal.uid")
+_VALUE = itemgetter(0)
 
 
 def _exemption_for_signal(signal: Signal, exemptions: tuple[Exemption, ...]) -> Exemption | None:
