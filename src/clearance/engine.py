@@ -46,7 +46,7 @@ from clearance.model.decision import (
 )
 from clearance.model.exemptions import Exemption
 from clearance.model.reports import ReportFormat
-from clearance.model.signal import Severity, Signal, SignalKind, format_time, utc
+from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
 from clearance.model.target import (
     ExposedAsset,
@@ -60,7 +60,7 @@ from clearance.policy.freezes import active, covers, describe
 from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import ELEMENT_EXTRAS, MAX_RULE_SIGNALS, SIGNAL_FIELDS, CompiledRule
 from clearance.policy.schema import Environment, Stance, duration_seconds
-from clearance.scoring import age_seconds, capped_risk, contribute, risk
+from clearance.scoring import age_seconds, capped_risk, contribute_all, risk
 
 INVENTORY_PREFIX = "inventory:"
 
@@ -98,10 +98,8 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     # scored; its signals still reach rules and stances.
     weighed = policy.weights.half_life
     counted = [m for m in active if m.signal.uid not in waived and m.signal.kind in weighed]
-    scored: list[tuple[float, Contribution]] = (
-        [contribute(m, policy.weights, now, _change_of(changed, m.signal.uid)) for m in counted]
-        if changed
-        else [contribute(m, policy.weights, now) for m in counted]
+    scored = contribute_all(
+        counted, policy.weights, now, {uid: c.value for uid, c in changed.items()}
     )
     kinds: tuple[KindTotal, ...] = ()
     if policy.weights.by_kind:
@@ -239,7 +237,7 @@ def _screen(
     any_suppressions = bool(policy.document.suppressions)
     for m in sorted(matches, key=_BY_UID):
         signal = m.signal
-        if not signal.status.active:
+        if signal.status not in _ACTIVE:  # SignalStatus.active, without the property's call
             if signal.status == "suppressed":
                 suppressed.append((signal.uid, f"{signal.source} (vendor status)"))
             continue
@@ -254,6 +252,7 @@ def _screen(
 
 
 _BY_UID = attrgetter("signal.uid")
+_ACTIVE = frozenset(s for s in SignalStatus if s.active)
 _VALUE = itemgetter(0)
 
 

@@ -65,50 +65,67 @@ def contribute(
     """The exact contribution of one match, and its factor-by-factor record. ``change``: what
     the deploy does to an image finding (``introduced``/``unchanged``/``fixed``), weighed by
     the policy's ``scoring.changes`` when it sets them."""
-    # Once per signal of every decision: locals, the helpers' arithmetic inlined (each call
-    # is a Python frame: age_seconds, decay and AssetRef.__str__ were ~0.6 µs a signal) with
-    # the very same operations, and the record built as the tuple it is (the named tuple's
-    # generated __new__ is one more frame).
-    signal = match.signal
-    kind = signal.kind
-    delta = now - signal.last_seen  # age_seconds(), inlined
-    days = delta.days
-    if 0 <= days < _EXACT_DAYS:
-        age = days * 86400 + delta.seconds
-    else:
-        age = max(0, int(delta.total_seconds()))
-    half_life = weights.half_life[kind]
-    severity_weight = weights.severity[kind][signal.severity]
-    proximity = match.proximity
-    proximity_weight = weights.proximity[proximity]
-    factor = 0.5 ** (age / half_life)  # decay()
-    change_weight = weights.changes.get(change, 1.0) if change else 1.0
-    value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
-    ref = match.matched.ref
-    record = _new_record(
-        Contribution,
-        (
-            signal.uid,  # signal
-            signal.source,  # source
-            signal.title,  # title
-            int(signal.severity),  # severity
-            severity_weight,  # severity_weight
-            signal.confidence,  # confidence
-            age,  # age_seconds
-            half_life,  # half_life_seconds
-            round(factor, _PLACES),  # decay
-            _LABELS[proximity],  # proximity
-            proximity_weight,  # proximity_weight
-            ref.kind + ":" + ref.value,  # matched: str(ref)
-            round(value, _PLACES),  # contribution
-            signal.url,  # url
-            kind._value_ if weights.by_kind else None,  # kind
-            _exploitability(signal),  # exploitability
-            change or None,  # change
-            change_weight if change and weights.changes else None,  # change_weight
-        ),
-    )
-    return value, record
+    return contribute_all([match], weights, now, {match.signal.uid: change} if change else None)[0]
+
+
+def contribute_all(
+    matches: Iterable[Match],
+    weights: Weights,
+    now: datetime,
+    changes: Mapping[str, str] | None = None,
+) -> list[tuple[float, Contribution]]:
+    """:func:`contribute` for each of ``matches`` in turn, ``changes`` giving each signal's
+    change by uid (none when None)."""
+    # Once per signal of every decision: one loop over the policy's tables held in locals, the
+    # helpers' arithmetic inlined (each call is a Python frame: age_seconds, decay and
+    # AssetRef.__str__ were ~0.6 µs a signal) with the very same operations, and the record
+    # built as the tuple it is (the named tuple's generated __new__ is one more frame).
+    half_lives, severities, proximities = weights.half_life, weights.severity, weights.proximity
+    change_weights, by_kind = weights.changes, weights.by_kind
+    out: list[tuple[float, Contribution]] = []
+    for match in matches:
+        signal = match.signal
+        kind = signal.kind
+        delta = now - signal.last_seen  # age_seconds(), inlined
+        days = delta.days
+        if 0 <= days < _EXACT_DAYS:
+            age = days * 86400 + delta.seconds
+        else:
+            age = max(0, int(delta.total_seconds()))
+        half_life = half_lives[kind]
+        severity_weight = severities[kind][signal.severity]
+        proximity = match.proximity
+        proximity_weight = proximities[proximity]
+        factor = 0.5 ** (age / half_life)  # decay()
+        change = changes.get(signal.uid, "") if changes else ""
+        change_weight = change_weights.get(change, 1.0) if change else 1.0
+        value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
+        ref = match.matched.ref
+        record = _new_record(
+            Contribution,
+            (
+                signal.uid,  # signal
+                signal.source,  # source
+                signal.title,  # title
+                int(signal.severity),  # severity
+                severity_weight,  # severity_weight
+                signal.confidence,  # confidence
+                age,  # age_seconds
+                half_life,  # half_life_seconds
+                round(factor, _PLACES),  # decay
+                _LABELS[proximity],  # proximity
+                proximity_weight,  # proximity_weight
+                ref.kind + ":" + ref.value,  # matched: str(ref)
+                round(value, _PLACES),  # contribution
+                signal.url,  # url
+                kind._value_ if by_kind else None,  # kind
+                _exploitability(signal),  # exploitability
+                change or None,  # change
+                change_weight if change and change_weights else None,  # change_weight
+            ),
+        )
+        out.append((value, record))
+    return out
 
 
 # Contribution's own __new__ is tuple.__new__ over its fields in order, all passed here.
