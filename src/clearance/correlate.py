@@ -20,15 +20,15 @@ them alive, and freeing the oldest inside the next decision, cost more than the 
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys
 from clearance.model.signal import Signal, fold
 from clearance.model.snapshot import Match
-from clearance.model.target import Exposure, Proximity
+from clearance.model.target import ExposedAsset, Exposure, Proximity
 
 
 class SignalIndex:
@@ -87,30 +87,36 @@ class SignalIndex:
 
     def match(self, exposure: Exposure) -> tuple[Match, ...]:
         """Every signal touching the exposure, once, at its closest proximity, ordered by uid."""
-        best: dict[str, Match] = {}
+        best: dict[str, tuple[Signal, Proximity, ExposedAsset]] = {}
         assets = exposure.assets
         by_key = self._by_key
         # The keys both the exposure (its footprint, computed once per exposure content) and
-        # the index hold, by one set intersection in C that walks the exposure's keys however
-        # many the index holds; then only the hits are visited. The closest match wins
-        # whatever the order, so the result is the same as looking each asset up in turn.
+        # the index hold, by one set intersection in C that walks the exposure's keys (or the
+        # index's, when fewer) however many the index holds; then only the hits are visited.
+        # The closest match wins whatever the order, so the result is the same as looking
+        # each asset up in turn. Candidates are plain tuples; a Match is built once per
+        # signal, at the end.
         found = footprint(exposure)
         lookups = found.lookups
-        for key in found.key_set & by_key.keys():
+        keys = found.key_set
+        # From the smaller side: a decision's own index (snapshot.assemble builds one of the
+        # few signals the store found) holds fewer keys than a 200-asset exposure.
+        hits = keys.intersection(by_key) if len(by_key) < len(keys) else keys & by_key.keys()
+        for key in hits:
             positions, exact = lookups[key]
-            bucket = by_key[key]
-            for uid, (signal, ref) in bucket.items():
+            for uid, (signal, ref) in by_key[key].items():
                 for i in positions:
                     exposed = assets[i]
                     if not exact and not _touches(signal, ref, exposed.ref):
                         continue
                     current = best.get(uid)
-                    if current is None or (exposed.proximity, exposed) < (
-                        current.proximity,
-                        current.matched,
-                    ):
-                        best[uid] = Match(signal, exposed.proximity, exposed)
-        return tuple(best[uid] for uid in sorted(best))
+                    if current is None or (exposed.proximity, exposed) < current[1:]:
+                        best[uid] = (signal, exposed.proximity, exposed)
+        # Match's fields in order: its __new__ (one more Python frame) would build this tuple.
+        return tuple([_new_match(Match, best[uid]) for uid in sorted(best)])
+
+
+_new_match = tuple.__new__
 
 
 def _touches(signal: Signal, filed: AssetRef, exposed: AssetRef) -> bool:
@@ -125,7 +131,8 @@ def _touches(signal: Signal, filed: AssetRef, exposed: AssetRef) -> bool:
 # the digest lines), so the cache stays under ~20 MiB however many targets are decided.
 CACHE_SIZE = 512
 
-_Content = tuple[tuple[Proximity, AssetKind, str, str], ...]
+_Asset = tuple[Proximity, AssetKind, str, str]  # what the footprint reads of an asset
+_Content = tuple[_Asset, ...]
 # Kinds filed under a key that several distinct assets share (a host's short name, a container
 # id's prefix, an image's tag or digest), where compatible() must confirm a match. Any other
 # kind's key is the reference itself (index_keys), so sharing it means naming the same asset.
@@ -157,13 +164,51 @@ def footprint(exposure: Exposure) -> Footprint:
     if memo:
         found: Footprint = memo[0]
         return found
-    content = tuple([(a.proximity, a.ref.kind, a.ref.value, a.via) for a in exposure.assets])
-    found = _derive(content)
+    content = [(a.proximity, a.ref.kind, a.ref.value, a.via) for a in exposure.assets]
+    found = _FOOTPRINTS.get(content)
     memo.append(found)
     return found
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+class _Footprints:
+    """The bounded cache of footprints by exposure content.
+
+    Found by a probe of a few assets (the count, the first, middle and last), then confirmed
+    by comparing the whole content, so an entry is returned only for equal content: the probe
+    saves hashing all 200 assets (an lru_cache hashes the whole key, then compares it too);
+    two contents sharing a probe only displace each other. Thread-safe as IdentityMemo is: a
+    race at worst derives twice.
+    """
+
+    __slots__ = ("_entries", "_lock", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: dict[int, tuple[list[_Asset], Footprint]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, content: list[_Asset]) -> Footprint:
+        n = len(content)
+        probe = hash((n, content[0], content[n // 2], content[-1])) if n else 0
+        entry = self._entries.get(probe)
+        if entry is not None and entry[0] == content:
+            return entry[1]
+        found = _derive(tuple(content))
+        with self._lock:
+            self._entries.pop(probe, None)
+            if len(self._entries) >= self._size:
+                del self._entries[next(iter(self._entries))]  # the oldest: dicts keep order
+            self._entries[probe] = (content, found)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_FOOTPRINTS = _Footprints(CACHE_SIZE)
+
+
 def _derive(content: _Content) -> Footprint:
     positions: dict[str, list[int]] = {}
     counts: dict[Proximity, int] = {}

@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from operator import attrgetter
+from functools import lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from clearance.change import Change, changes, summary
-from clearance.correlate import footprint
+from clearance.correlate import CACHE_SIZE, footprint
 from clearance.errors import RuleEvaluationError, TargetError
 from clearance.model.canonical import canonical_json
 from clearance.model.coverage import Managed, exposed_hosts
@@ -45,22 +46,28 @@ from clearance.model.decision import (
 )
 from clearance.model.exemptions import Exemption
 from clearance.model.reports import ReportFormat
-from clearance.model.signal import Severity, Signal, SignalKind, format_time, utc
+from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, format_time, utc
 from clearance.model.snapshot import Match, Snapshot
-from clearance.model.target import ExposedAsset, Proximity, Target
+from clearance.model.target import (
+    ExposedAsset,
+    Proximity,
+    SourceHealth,
+    Target,
+    UnresolvedReason,
+)
 from clearance.policy.compiled import Policy
 from clearance.policy.freezes import active, covers, describe
 from clearance.policy.freshness import assess, describe_age
 from clearance.policy.rules import ELEMENT_EXTRAS, MAX_RULE_SIGNALS, SIGNAL_FIELDS, CompiledRule
 from clearance.policy.schema import Environment, Stance, duration_seconds
-from clearance.scoring import age_seconds, capped_risk, contribute, risk
+from clearance.scoring import age_seconds, capped_risk, contribute_all, risk
 
 INVENTORY_PREFIX = "inventory:"
 
 
 def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) -> Decision:
     """Decide whether ``target`` may be deployed now. Pure and deterministic."""
-    if snapshot.target != target:
+    if snapshot.target is not target and snapshot.target != target:  # == is a Python call
         raise TargetError("the snapshot was gathered for a different target")
     now = utc(now)
     env = policy.environment(target.environment)
@@ -91,9 +98,9 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
     # scored; its signals still reach rules and stances.
     weighed = policy.weights.half_life
     counted = [m for m in active if m.signal.uid not in waived and m.signal.kind in weighed]
-    scored: list[tuple[float, Contribution]] = [
-        contribute(m, policy.weights, now, _change_of(changed, m.signal.uid)) for m in counted
-    ]
+    scored = contribute_all(
+        counted, policy.weights, now, {uid: c.value for uid, c in changed.items()}
+    )
     kinds: tuple[KindTotal, ...] = ()
     if policy.weights.by_kind:
         score, kinds = capped_risk(
@@ -101,10 +108,11 @@ def decide(target: Target, snapshot: Snapshot, policy: Policy, now: datetime) ->
             policy.weights.caps,
         )
     else:  # the plain union, exactly as decisions made under such a policy always were
-        score = risk(value for value, _ in scored)
-    contributors = tuple(
-        record for _, record in sorted(scored, key=lambda vc: (-vc[0], vc[1].signal))
-    )
+        score = risk([value for value, _ in scored])
+    # Largest first, then by uid. ``scored`` follows ``active``, which _screen sorted by uid, and
+    # a reverse sort keeps equal values in their order (Python's sort is stable, reverse=True
+    # included): the order the key (-value, uid) gives, by a key function in C.
+    contributors = tuple([record for _, record in sorted(scored, key=_VALUE, reverse=True)])
     approve_at = env.thresholds.approve / env.sensitivity
     block_at = env.thresholds.block / env.sensitivity
     band = (
@@ -229,7 +237,7 @@ def _screen(
     any_suppressions = bool(policy.document.suppressions)
     for m in sorted(matches, key=_BY_UID):
         signal = m.signal
-        if not signal.status.active:
+        if signal.status not in _ACTIVE:  # SignalStatus.active, without the property's call
             if signal.status == "suppressed":
                 suppressed.append((signal.uid, f"{signal.source} (vendor status)"))
             continue
@@ -244,6 +252,8 @@ def _screen(
 
 
 _BY_UID = attrgetter("signal.uid")
+_ACTIVE = frozenset(s for s in SignalStatus if s.active)
+_VALUE = itemgetter(0)
 
 
 def _exemption_for_signal(signal: Signal, exemptions: tuple[Exemption, ...]) -> Exemption | None:
@@ -332,8 +342,12 @@ def _rule_reasons(
     ]
     if not rules:
         return []
-    target_view = target.to_dict()
-    target_view.pop("change", None)
+    # Built only when a rule reads it (CEL and plain rules alike name it among their variables).
+    target_view: dict[str, Any] = {}
+    if any("target" in r.variables for r in rules):
+        target_view = target.to_dict()
+        target_view.pop("change", None)
+    environment = target.environment
     reasons: list[Reason] = []
     signal_rules = [r for r in rules if r.rule.scope == "signal"]
     views: list[dict[str, Any]] = []
@@ -341,6 +355,14 @@ def _rule_reasons(
     reading = [r for r in decision_rules if "signals" in r.variables]
     want_views = bool(reading)
     contributions = {record.signal: value for value, record in scored} if want_views else {}
+    if all(r.direct is not None for r in signal_rules):
+        # Every signal rule is plain: each reads the signal itself (policy/plain.py's
+        # signal_rule), so no view or variables are built for them (views only for decision
+        # rules reading `signals`, below). Same rules, same order, same reasons as the loop.
+        reasons += _direct_reasons(
+            signal_rules, active, waived, exemptions, now, found, target_view, environment
+        )
+        signal_rules = []
     # Build only the fields the rules read (each costs a getter, and CEL a conversion); all of
     # them when some rule may read any.
     fields: Iterable[str] = _SIGNAL_VIEW
@@ -362,7 +384,7 @@ def _rule_reasons(
             "signal": view,
             "proximity": proximity,
             "target": target_view,
-            "environment": target.environment,
+            "environment": environment,
             "now": now,
         }
         for rule in signal_rules:
@@ -397,6 +419,31 @@ def _rule_reasons(
                 reason = _run(rule, variables, None, None)
             if reason is not None:
                 reasons.append(_waive(reason, _exemption_for_rule(rule, exemptions)))
+    return reasons
+
+
+def _direct_reasons(
+    rules: list[CompiledRule],
+    active: list[Match],
+    waived: dict[str, Exemption],
+    exemptions: tuple[Exemption, ...],
+    now: datetime,
+    found: Mapping[str, Change],
+    target_view: dict[str, Any],
+    environment: str,
+) -> list[Reason]:
+    """The reasons of signal rules that are all plain, each reading the signal itself."""
+    reasons: list[Reason] = []
+    direct = [(r, r.direct) for r in rules if r.direct is not None]
+    for m in active if direct else ():
+        signal = m.signal
+        uid = signal.uid
+        proximity = _LABELS[m.proximity]  # the property is a Python call
+        change = _change_of(found, uid) if found else ""
+        for rule, holds in direct:
+            if holds(signal, proximity, now, change, target_view, environment):
+                exemption = waived.get(uid) or _exemption_for_rule(rule, exemptions)
+                reasons.append(_waive(_fired(rule, uid, signal.title), exemption))
     return reasons
 
 
@@ -666,31 +713,36 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     parts are canonical JSON (RFC 8785).
     """
     h = hashlib.sha256()
-    h.update(canonical_json({"target": target.to_dict(), "now": format_time(now)}))
-    exposure = snapshot.exposure
+    # canonical_json({"target": target.to_dict(), "now": format_time(now)}): its two members in
+    # key order, the target's bytes kept per target content (canonical_members's splice).
     h.update(
-        canonical_json(
-            {
-                "inventory": exposure.inventory,
-                "unresolved": [[r.value, d] for r, d in exposure.unresolved],
-                "notes": list(exposure.notes),
-            }
-        )
+        b'{"now":' + canonical_json(format_time(now)) + b',"target":' + _target_json(target) + b"}"
     )
+    exposure = snapshot.exposure
+    h.update(_exposure_json(exposure.inventory, exposure.unresolved, exposure.notes))
     # The assets' lines ("proximity|kind|value|via", sorted), computed once per exposure content.
     h.update(footprint(exposure).digest_lines)
     h.update(b"\x00")
-    h.update(
-        "\n".join(
-            sorted(
-                f"{m.signal.uid}|{m.signal.content_digest()}|{m.proximity.label}|{m.matched.ref}"
-                for m in snapshot.matches
-            )
-        ).encode()
-    )
+    # One line per match, "uid|content digest|proximity|matched asset": str(ref) and the label
+    # spelt out (each a Python call), the signal's digest kept on the signal.
+    lines = []
+    for m in snapshot.matches:
+        signal, ref = m.signal, m.matched.ref
+        lines.append(
+            f"{signal.uid}|{signal.content_digest()}|{_LABELS[m.proximity]}|"
+            + ref.kind
+            + ":"
+            + ref.value
+        )
+    lines.sort()
+    h.update("\n".join(lines).encode())
     h.update(b"\x00")
-    h.update(canonical_json([s.to_dict() for s in sorted(snapshot.sources, key=lambda s: s.name)]))
-    h.update(canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)]))
+    h.update(_sources_json(snapshot.sources))
+    h.update(
+        canonical_json([e.to_dict() for e in sorted(snapshot.exemptions, key=lambda e: e.id)])
+        if snapshot.exemptions
+        else b"[]"
+    )
     if snapshot.deploying:  # only then: inputs recorded before it existed digest as they did
         h.update(canonical_json(sorted(str(a) for a in snapshot.deploying)))
     if snapshot.reports:  # likewise
@@ -704,3 +756,32 @@ def digest_inputs(target: Target, snapshot: Snapshot, now: datetime) -> str:
     if snapshot.template is not None or snapshot.deploying_template is not None:  # likewise
         h.update(canonical_json(snapshot.pod_spec()))
     return "sha256:" + h.hexdigest()
+
+
+# The digest's small parts that depend on one value each, kept per content (keys are frozen
+# values compared by content: an equal target, exposure header or set of source states is the
+# same bytes). Bounded as the footprint cache is.
+_LABELS = {p: p.label for p in Proximity}
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _target_json(target: Target) -> bytes:
+    return canonical_json(target.to_dict())
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _exposure_json(
+    inventory: str, unresolved: tuple[tuple[UnresolvedReason, str], ...], notes: tuple[str, ...]
+) -> bytes:
+    return canonical_json(
+        {
+            "inventory": inventory,
+            "unresolved": [[r.value, d] for r, d in unresolved],
+            "notes": list(notes),
+        }
+    )
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _sources_json(sources: tuple[SourceHealth, ...]) -> bytes:
+    return canonical_json([s.to_dict() for s in sorted(sources, key=lambda s: s.name)])

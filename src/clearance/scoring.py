@@ -24,6 +24,7 @@ from clearance.model.canonical import with_present
 from clearance.model.decision import Contribution, KindTotal
 from clearance.model.signal import Signal, SignalKind
 from clearance.model.snapshot import Match
+from clearance.model.target import Proximity
 from clearance.policy.weights import Weights
 
 # Contributions are recorded to this many decimals: enough to explain a score, few enough that
@@ -32,8 +33,26 @@ _PLACES = 6
 
 
 def age_seconds(last_seen: datetime, now: datetime) -> int:
-    """Whole seconds since the signal was last seen; a future timestamp (clock skew) counts as 0."""
-    return max(0, int((now - last_seen).total_seconds()))
+    """Whole seconds since the signal was last seen; a future timestamp (clock skew) counts as 0.
+
+    Defined as ``max(0, int((now - last_seen).total_seconds()))``, and computed so from the
+    difference's whole days and seconds (no float, no method call): for a difference of
+    ``S + u/10**6`` seconds (``0 <= u < 10**6``), ``total_seconds()`` is that value correctly
+    rounded to a double, which truncates to ``S`` as long as the double's half-ulp stays under
+    ``10**-6`` — up to 2**32 s and beyond: so below ``_EXACT_DAYS`` (~274 years) the two agree
+    exactly; older ones (and a negative difference, 0 either way) keep the defining formula.
+    ``tests/unit/test_scoring.py`` compares both on edge values.
+    """
+    delta = now - last_seen
+    days = delta.days
+    if 0 <= days < _EXACT_DAYS:
+        return days * 86400 + delta.seconds
+    return max(0, int(delta.total_seconds()))
+
+
+# Days of difference below which whole days and seconds give total_seconds()'s truncation:
+# 100,000 days is 8.64e9 s, where a double's half-ulp is 2**-20 (9.5e-7 s), under 1 µs.
+_EXACT_DAYS = 100_000
 
 
 def decay(age: int, half_life: int) -> float:
@@ -46,37 +65,72 @@ def contribute(
     """The exact contribution of one match, and its factor-by-factor record. ``change``: what
     the deploy does to an image finding (``introduced``/``unchanged``/``fixed``), weighed by
     the policy's ``scoring.changes`` when it sets them."""
-    # Once per signal of every decision: locals, and the record built positionally.
-    signal = match.signal
-    kind = signal.kind
-    age = age_seconds(signal.last_seen, now)
-    half_life = weights.half_life[kind]
-    severity_weight = weights.severity[kind][signal.severity]
-    proximity_weight = weights.proximity[match.proximity]
-    factor = decay(age, half_life)
-    change_weight = weights.changes.get(change, 1.0) if change else 1.0
-    value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
-    record = Contribution(
-        signal.uid,  # signal
-        signal.source,  # source
-        signal.title,  # title
-        int(signal.severity),  # severity
-        severity_weight,  # severity_weight
-        signal.confidence,  # confidence
-        age,  # age_seconds
-        half_life,  # half_life_seconds
-        round(factor, _PLACES),  # decay
-        match.proximity.label,  # proximity
-        proximity_weight,  # proximity_weight
-        str(match.matched.ref),  # matched
-        round(value, _PLACES),  # contribution
-        signal.url,  # url
-        kind.value if weights.by_kind else None,  # kind
-        _exploitability(signal),  # exploitability
-        change or None,  # change
-        change_weight if change and weights.changes else None,  # change_weight
-    )
-    return value, record
+    return contribute_all([match], weights, now, {match.signal.uid: change} if change else None)[0]
+
+
+def contribute_all(
+    matches: Iterable[Match],
+    weights: Weights,
+    now: datetime,
+    changes: Mapping[str, str] | None = None,
+) -> list[tuple[float, Contribution]]:
+    """:func:`contribute` for each of ``matches`` in turn, ``changes`` giving each signal's
+    change by uid (none when None)."""
+    # Once per signal of every decision: one loop over the policy's tables held in locals, the
+    # helpers' arithmetic inlined (each call is a Python frame: age_seconds, decay and
+    # AssetRef.__str__ were ~0.6 µs a signal) with the very same operations, and the record
+    # built as the tuple it is (the named tuple's generated __new__ is one more frame).
+    half_lives, severities, proximities = weights.half_life, weights.severity, weights.proximity
+    change_weights, by_kind = weights.changes, weights.by_kind
+    out: list[tuple[float, Contribution]] = []
+    for match in matches:
+        signal = match.signal
+        kind = signal.kind
+        delta = now - signal.last_seen  # age_seconds(), inlined
+        days = delta.days
+        if 0 <= days < _EXACT_DAYS:
+            age = days * 86400 + delta.seconds
+        else:
+            age = max(0, int(delta.total_seconds()))
+        half_life = half_lives[kind]
+        severity_weight = severities[kind][signal.severity]
+        proximity = match.proximity
+        proximity_weight = proximities[proximity]
+        factor = 0.5 ** (age / half_life)  # decay()
+        change = changes.get(signal.uid, "") if changes else ""
+        change_weight = change_weights.get(change, 1.0) if change else 1.0
+        value = severity_weight * signal.confidence * factor * proximity_weight * change_weight
+        ref = match.matched.ref
+        record = _new_record(
+            Contribution,
+            (
+                signal.uid,  # signal
+                signal.source,  # source
+                signal.title,  # title
+                int(signal.severity),  # severity
+                severity_weight,  # severity_weight
+                signal.confidence,  # confidence
+                age,  # age_seconds
+                half_life,  # half_life_seconds
+                round(factor, _PLACES),  # decay
+                _LABELS[proximity],  # proximity
+                proximity_weight,  # proximity_weight
+                ref.kind + ":" + ref.value,  # matched: str(ref)
+                round(value, _PLACES),  # contribution
+                signal.url,  # url
+                kind._value_ if by_kind else None,  # kind
+                _exploitability(signal),  # exploitability
+                change or None,  # change
+                change_weight if change and change_weights else None,  # change_weight
+            ),
+        )
+        out.append((value, record))
+    return out
+
+
+# Contribution's own __new__ is tuple.__new__ over its fields in order, all passed here.
+_new_record = tuple.__new__
+_LABELS = {p: p.label for p in Proximity}
 
 
 def _exploitability(signal: Signal) -> dict[str, Any] | None:

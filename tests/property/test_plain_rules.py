@@ -7,14 +7,22 @@ generated variables, and must agree. Shapes outside the grammar must be left to 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearance.policy.plain import plain
+from clearance.engine import _SIGNAL_VIEW
+from clearance.model import Severity, Signal, SignalKind, SignalStatus, SignalUid, parse_asset
+from clearance.policy.plain import (
+    _DIRECT_BUILTINS,
+    _SIGNAL_CODE,
+    _SIGNAL_TYPES,
+    plain,
+    signal_rule,
+)
 from clearance.policy.rules import cel
 
 WORDS = ["detection", "host", "direct", "prod", "a", "", "é", "Detection", "x y"]
@@ -275,3 +283,73 @@ def test_a_plain_decision_rule_decides_as_cel_does(expression: str, values: dict
 )
 def test_other_decision_shapes_stay_with_cel(expression: str) -> None:
     assert plain(expression, "decision") is None
+
+
+# The direct form (plain.signal_rule) reads the Signal itself where the engine builds a view of
+# it: on real signals, it must decide as the plain form does on the engine's view, so that (by
+# the test above) it decides as CEL does.
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+signals = st.builds(
+    lambda kind, severity, status, confidence, age, rule, tracked, count, epss, fix, title: Signal(
+        uid=SignalUid("edr:1"),
+        source="edr",
+        kind=kind,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        status=status,
+        first_seen=NOW - age - timedelta(hours=1),
+        last_seen=NOW - age,
+        assets=(parse_asset("host:web-1"),),
+        rule=rule,
+        tracked=tracked,
+        count=count,
+        epss=epss,
+        epss_percentile=epss,
+        fix_available=fix,
+    ),
+    st.sampled_from(list(SignalKind)),
+    st.sampled_from(list(Severity)),
+    st.sampled_from(list(SignalStatus)),
+    st.floats(0.0, 1.0),
+    # Future times (clock skew) too: the age then reads 0.
+    st.integers(-(10**6), 10**9).map(lambda n: timedelta(seconds=n, microseconds=n % 7 * 3)),
+    st.none() | st.sampled_from(WORDS).filter(str.isascii),
+    st.booleans(),
+    st.integers(1, 2**31),
+    st.none() | st.floats(0.0, 1.0),
+    st.none() | st.booleans(),
+    st.sampled_from(WORDS).filter(str.isascii),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(expressions, signals, variables, st.sampled_from(WORDS))
+def test_a_direct_rule_decides_as_the_plain_one_on_the_engines_view(
+    expression: str, signal: Signal, values: dict[str, Any], change: str
+) -> None:
+    direct = signal_rule(expression)
+    evaluate = plain(expression, "signal")
+    assert direct is not None, expression
+    assert evaluate is not None, expression
+    view = {f: get(signal, NOW) for f, get in _SIGNAL_VIEW.items()}
+    view["change"] = change
+    values = {**values, "signal": view}
+    held = direct(signal, values["proximity"], NOW, change, values["target"], values["environment"])
+    assert held is evaluate(values), expression
+
+
+def test_the_direct_form_reads_every_field_the_plain_grammar_knows() -> None:
+    assert set(_SIGNAL_CODE) == set(_SIGNAL_TYPES) <= set(_SIGNAL_VIEW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(signals, st.sampled_from(WORDS))
+def test_each_direct_field_reads_what_the_engines_view_holds(signal: Signal, change: str) -> None:
+    for name, code in _SIGNAL_CODE.items():
+        read = eval(f"lambda s, now, c: {code}", {**_DIRECT_BUILTINS})
+        value = read(signal, NOW, change)
+        expected = change if name == "change" else _SIGNAL_VIEW[name](signal, NOW)
+        assert value == expected, name
+        # An IntEnum severity compares as its int (plain.py); anything else has the same type.
+        assert isinstance(value, type(expected)), name

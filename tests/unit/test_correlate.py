@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from builders import exposure, signal, target
-from clearance.correlate import SignalIndex
+from clearance.correlate import SignalIndex, footprint
 from clearance.model import Proximity
 
 
@@ -43,3 +43,17 @@ def test_a_removed_signal_no_longer_matches() -> None:
     index = SignalIndex([signal("edr:1")])
     index.remove("edr:1")
     assert index.match(exposure(target(), host=("host:node-1",))) == ()
+
+
+def test_exposures_alike_at_the_cache_probe_keep_their_own_footprints() -> None:
+    # Same count, first, middle and last asset (what the cache probes), different between:
+    # each must get the footprint of its own content, whichever came first, every time.
+    tgt = target()
+    ends = ("pod:shop/api-1", "pod:shop/api-5", "pod:shop/api-9")
+    a = ("pod:shop/api-1", "pod:shop/api-2", "pod:shop/api-5", "pod:shop/api-6", "pod:shop/api-9")
+    b = ("pod:shop/api-1", "pod:shop/api-3", "pod:shop/api-5", "pod:shop/api-7", "pod:shop/api-9")
+    assert {a[0], a[2], a[4]} == {b[0], b[2], b[4]} == set(ends)
+    for _ in range(2):
+        for refs in (a, b, a):
+            keys = footprint(exposure(tgt, direct=refs)).keys
+            assert keys == tuple(sorted(refs))

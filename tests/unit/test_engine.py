@@ -323,3 +323,24 @@ def test_the_policy_digest_changes_with_the_policy_text() -> None:
     )
     assert a.policy_digest != b.policy_digest
     assert a.id != b.id
+
+
+def test_contributors_are_ordered_by_contribution_then_uid_whatever_the_matches_order() -> None:
+    tgt = target()
+    # Equal contributions under several uids, beside larger and smaller ones.
+    signals = [
+        signal("edr:c"),
+        signal("edr:a"),
+        signal("edr:big", severity=Severity.CRITICAL),
+        signal("edr:b"),
+        signal("edr:small", severity=Severity.LOW),
+        signal("edr:aa"),
+    ]
+    s = snap(tgt, signals)
+    expected = ["edr:big", "edr:a", "edr:aa", "edr:b", "edr:c", "edr:small"]
+    for matches in (s.matches, s.matches[::-1], s.matches[2:] + s.matches[:2]):
+        reordered = Snapshot(exposure=s.exposure, matches=matches, sources=s.sources)
+        d = decide(tgt, reordered, make_policy(), NOW)
+        assert [c.signal for c in d.contributors] == expected
+        values = [c.contribution for c in d.contributors]
+        assert values == sorted(values, reverse=True)

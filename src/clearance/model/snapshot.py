@@ -7,7 +7,7 @@ store it and replay the decision byte for byte.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from clearance.model.assets import AssetRef, parse_asset
 from clearance.model.canonical import canonical_json, canonical_members
@@ -30,9 +30,14 @@ from clearance.model.target import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A signal that touches the target, at its closest proximity, through ``matched``."""
+class Match(NamedTuple):
+    """A signal that touches the target, at its closest proximity, through ``matched``.
+
+    Immutable like the other records, but a named tuple rather than a frozen dataclass (as
+    :class:`~clearance.model.decision.Contribution`): every decision builds one per signal
+    touching the target, and the frozen dataclass's ``__init__`` cost 0.85 µs a match (three
+    ``object.__setattr__``), a tuple ~0.1 µs.
+    """
 
     signal: Signal
     proximity: Proximity

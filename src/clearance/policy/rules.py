@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from clearance.errors import RuleCompileError, RuleEvaluationError
-from clearance.policy.plain import Evaluate, plain
+from clearance.policy.plain import Direct, Evaluate, plain, signal_rule
 from clearance.policy.schema import Rule
 
 
@@ -119,6 +119,9 @@ class CompiledRule:
     element_fields: frozenset[str] | None = None
     # The same expression as Python closures, when it is plain (policy/plain.py): no CEL call.
     plain: Evaluate | None = None
+    # A plain signal rule once more, reading the Signal itself (plain.signal_rule): the engine
+    # then builds no view of the signal for it.
+    direct: Direct | None = None
 
     def fires(self, variables: Mapping[str, Any]) -> bool:
         """True when the expression holds; raises RuleEvaluationError when it cannot be decided."""
@@ -176,6 +179,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         variables=frozenset(program.variables()) & allowed,
         signal_fields=fields,
         plain=plain(rule.when, rule.scope),
+        direct=signal_rule(rule.when) if rule.scope == "signal" else None,
         element_fields=_element_fields(rule),
     )
 
