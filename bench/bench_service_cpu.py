@@ -10,7 +10,8 @@ benchmark's exposure: pods, images, hosts with their IPs and instance ids, names
 round-robin, each with a distinct commit, so every decision is a new record.
 
 Printed per database: CPU ms per recorded decision, per dry run (decided, not recorded), their
-ratio (the cost of durability), and the chain verified at the end.
+ratio (the cost of durability), the chain verified at the end, and the characters stored per
+decision (its ``record`` column and the parts stored apart, migration 0017).
 
 ``--baseline DIR`` measures the source tree in DIR first (its ``src`` first on ``PYTHONPATH``),
 in the same run on the same machine.
@@ -135,6 +136,7 @@ def measure(store_url: str, decisions: int, workloads: int) -> dict[str, Any]:
             recorded = run(decisions, record=True)
             dry = run(decisions, record=False)
             verified = verify(store).ok
+            stored = stored_bytes(store)
         finally:
             ctx.close()
     return {
@@ -142,7 +144,24 @@ def measure(store_url: str, decisions: int, workloads: int) -> dict[str, Any]:
         "dry_run_cpu_ms": round(dry, 3),
         "durability_cost": round(recorded / dry, 2),
         "chain_verified": verified,
+        "stored_bytes_per_decision": stored,
     }
+
+
+def stored_bytes(store: Any) -> int:
+    """Characters of the decisions' ``record`` column and of the parts stored apart
+    (``record_parts``, where the tree has it), per decision."""
+    from sqlalchemy import text
+
+    with store.db.engine.connect() as conn:
+        count, records = conn.execute(
+            text("SELECT count(*), sum(length(record)) FROM decisions")
+        ).one()
+        try:
+            parts = conn.execute(text("SELECT sum(length(text)) FROM record_parts")).scalar()
+        except Exception:  # a tree before migration 0017: no parts table
+            parts = 0
+    return round((int(records) + int(parts or 0)) / int(count))
 
 
 def _postgres(base: str) -> tuple[str, str]:
