@@ -29,9 +29,9 @@ HOSTS = tuple(f"host:node-{i}.eu-west-1.compute.internal" for i in range(50))
 SIGNALS = tuple(signal(f"edr:{i}", assets=(PODS[i * 7],)) for i in range(12))
 
 
-def _sample(i: int, signals: tuple[Signal, ...] = SIGNALS) -> Sample:
+def _sample(i: int, signals: tuple[Signal, ...] = SIGNALS, pods: tuple[str, ...] = PODS) -> Sample:
     tgt = replace(target(), change=ChangeInfo(commit=f"c{i}", actor="dev@example.com"))
-    exp = exposure(tgt, direct=PODS, host=HOSTS)
+    exp = exposure(tgt, direct=pods, host=HOSTS)
     snap = Snapshot(exposure=exp, matches=SignalIndex(list(signals)).match(exp), sources=(fresh(),))
     now = NOW + timedelta(seconds=i)
     return Sample(decide(tgt, snap, POLICY, now), snap, Caller("dev", "token", token_id="tok_1"))
@@ -71,10 +71,11 @@ def records_id(store: SqlStore, seq: int) -> str:
 
 
 def test_an_edited_part_is_named_by_verify_and_never_read_as_the_record(store: SqlStore) -> None:
+    pods = tuple(f"pod:shop/edited-{i}" for i in range(150))  # parts no read has kept
     for i in range(2):
-        _append(store, _sample(i))
+        _append(store, _sample(i, pods=pods))
     with store.db.engine.begin() as conn:  # the insider renames pods in the stored exposure
-        conn.execute(text("UPDATE record_parts SET text = replace(text, 'api-1', 'api-X')"))
+        conn.execute(text("UPDATE record_parts SET text = replace(text, 'edited-1', 'edited-X')"))
     result = verify(store)
     assert not result.ok
     assert result.broken is not None
@@ -82,6 +83,23 @@ def test_an_edited_part_is_named_by_verify_and_never_read_as_the_record(store: S
     assert "stored apart" in result.broken.detail
     with pytest.raises(StoreError, match="audit verify"):
         store.get_decision(records_id(store, 1))
+
+
+def test_a_part_read_before_an_edit_is_still_the_sealed_one(store: SqlStore) -> None:
+    """Reads keep the parts they verified: an edit after that is never returned (the sealed
+    bytes are), and verify, which reads the database, still names it."""
+    pods = tuple(f"pod:shop/kept-{i}" for i in range(150))
+    _append(store, _sample(0, pods=pods))
+    decision_id = records_id(store, 1)
+    sealed = store.get_decision(decision_id)
+    with store.db.engine.begin() as conn:
+        conn.execute(text("UPDATE record_parts SET text = replace(text, 'kept-1', 'kept-X')"))
+    again = store.get_decision(decision_id)
+    assert again.body() == sealed.body()
+    assert body_hash(canonical_json(again.body())) == again.hash
+    result = verify(store)
+    assert result.broken is not None
+    assert "stored apart" in result.broken.detail
 
 
 def test_a_deleted_part_is_named_by_verify(store: SqlStore) -> None:

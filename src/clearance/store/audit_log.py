@@ -59,7 +59,9 @@ def _batched(db: Database, table: Table, upto: int) -> Iterator[LogRow]:
             query = query.where(table.c.seq > after)
         with db.read("read audit log") as conn:
             rows = conn.execute(query).all()
-            texts = expand_rows(conn, rows)  # parts stored apart, put back (or left: damage)
+            # Parts stored apart put back, read from the database (never from what reads kept:
+            # verify must see an edited part), or left in place: damage verify names.
+            texts = expand_rows(conn, rows, kept=False)
         for row, text in zip(rows, texts, strict=True):
             values = row._asdict()
             yield LogRow(

@@ -15,11 +15,14 @@ Reads put every part back before anything parses or hashes the body, so the reco
 exported, replayed and verified is the body that was sealed, byte for byte. A part whose text no
 longer hashes to its digest (edited in the database) is *not* put back: its reference stays,
 and ``audit verify`` names the record (:func:`missing`) instead of a body quietly changed.
+Reads keep the last parts they verified (content under its own hash never changes); ``audit
+verify`` and export read every part from the database.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -99,15 +102,45 @@ def fetch(conn: Connection, digests: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def expand(conn: Connection, texts: Sequence[str]) -> list[str]:
-    """Each stored record text with its parts put back (one query for all of them)."""
+class _Verified:
+    """Parts read and verified (their text hashes to their digest), for the reads that repeat
+    (a target's last decision, the console's pages): content under its own hash never changes,
+    so a kept part is the part. ``audit verify`` reads around it, from the database every time."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._parts: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, digests: Iterable[str]) -> dict[str, str]:
+        wanted = set(digests)
+        found = {d: self._parts[d] for d in wanted if d in self._parts}
+        if len(found) < len(wanted):
+            fetched = fetch(conn, wanted - found.keys())
+            with self._lock:
+                for digest, text in fetched.items():
+                    if len(self._parts) >= self._size:
+                        del self._parts[next(iter(self._parts))]  # the oldest
+                    self._parts[digest] = text
+            found |= fetched
+        return found
+
+
+_VERIFIED = _Verified()
+
+
+def expand(conn: Connection, texts: Sequence[str], *, kept: bool = True) -> list[str]:
+    """Each stored record text with its parts put back (one query for all of them; parts read
+    and verified before are taken as kept unless ``kept`` is False)."""
     wanted = [d for text in texts for d in references(text)]
     if not wanted:
         return list(texts)
-    parts = fetch(conn, wanted)
+    parts = _VERIFIED.get(conn, wanted) if kept else fetch(conn, wanted)
     return [joined(text, parts) for text in texts]
 
 
-def expand_rows(conn: Connection, rows: Sequence[Any], column: str = "record") -> list[str]:
+def expand_rows(
+    conn: Connection, rows: Sequence[Any], column: str = "record", *, kept: bool = True
+) -> list[str]:
     """:func:`expand` over the ``column`` of result rows."""
-    return expand(conn, [getattr(row, column) for row in rows])
+    return expand(conn, [getattr(row, column) for row in rows], kept=kept)
