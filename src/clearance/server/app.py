@@ -492,6 +492,7 @@ def _admission_access(
     return AdmissionAccess(
         cfg.require_auth,
         frozenset(cfg.client_subjects),
+        configured=True,
         stance_allows=cfg.on_error == "allow",
         undecided=undecided,
     )

@@ -132,11 +132,13 @@ class BodyTooLargeError(HTTPException):
 class AdmissionAccess:
     """Who may call the admission webhook: a bearer credential always; a verified client
     certificate naming one of ``subjects``; anyone at all only when ``requires_auth`` is off.
-    ``stance_allows``: its ``on_error`` stance, answered to a review refused at the door;
-    ``undecided`` counts each such answer (the integrations' metric, by stance and cause)."""
+    ``configured``: the webhook answers (its settings exist); ``stance_allows``: its
+    ``on_error`` stance, answered to a review refused at the door; ``undecided`` counts each
+    such answer (the integrations' metric, by stance and cause)."""
 
     requires_auth: bool = True
     subjects: frozenset[str] = frozenset()
+    configured: bool = False
     stance_allows: bool = False
     undecided: Callable[[bool, str], object] | None = None
 
@@ -177,7 +179,7 @@ class RequestGuard:
         if refused is not None:
             await _answer(send, 401, "unauthenticated", refused, authenticate=True)
             return
-        if (scope["method"], scope["path"]) in _SHED_AT_DOOR and self.ctx.intake.hopeless():
+        if (scope["method"], scope["path"]) in _SHED_AT_DOOR and self._hopeless(route):
             await self._shed(route, receive, send, limit)
             return
         started = False
@@ -193,6 +195,13 @@ class RequestGuard:
         except BodyTooLargeError as exc:
             if not started:
                 await _answer(send, 413, "payload too large", str(exc.detail))
+
+    def _hopeless(self, route: RouteClass) -> bool:
+        """Whether to refuse at the door: the intake says so, and the route would decide (an
+        admission webhook without settings answers 404 from its route, as always)."""
+        if route.name == "admission" and (self.admission is None or not self.admission.configured):
+            return False
+        return self.ctx.intake.hopeless()
 
     async def _shed(self, route: RouteClass, receive: Receive, send: Send, limit: int) -> None:
         """Refuse a decision request at the door: nothing decided, nothing recorded."""

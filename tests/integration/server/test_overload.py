@@ -315,12 +315,14 @@ def test_past_capacity_a_decision_request_is_refused_at_the_door(
         refused = c.post("/v1/decisions", json=BODY)
         unread = c.post("/v1/decisions", json={"environment": 7})  # not validated: refused
         other = c.get("/v1/decisions")  # the same connection serves what does not decide
+        unmounted = c.post(ADMISSION, json=_review("clean"))  # no webhook here: its 404
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "1"
     assert refused.headers.get("connection") != "close"
     assert "would come free in about 5 s, after queue_wait (0.5 s)" in refused.json()["detail"]
     assert unread.status_code == 429
     assert other.status_code == 200
+    assert unmounted.status_code == 404
     assert started == []
     assert recorded(server) == 1
     assert _shed_count(server, "decisions") == 2
