@@ -146,6 +146,8 @@ def _decode(tp: Any, value: Any) -> Any:
     check = getattr(tp, "validate", None)
     if isinstance(tp, type) and issubclass(tp, str | Moment) and check is not None:
         return check(value)
+    # A schema field of a type nothing here decodes is a bug in the schema, not in the
+    # document: msgspec passes anything but TypeError/ValueError through, so it surfaces as is.
     raise NotImplementedError(f"no decoder for {tp!r}")
 
 

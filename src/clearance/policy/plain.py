@@ -114,17 +114,11 @@ def plain(expression: str, scope: str) -> Evaluate | None:
     names from the tables above, literals through ``repr`` (of a str, int, float or bool),
     lists as named constants.
     """
-    tokens = _tokens(expression)
-    if tokens is None:
+    parsed = _parse(expression, scope, direct=False)
+    if parsed is None:
         return None
-    parser = _Parser(tokens, scope)
-    try:
-        code = parser.disjunction()
-        if parser.at < len(tokens):
-            raise _NotPlain
-    except _NotPlain:
-        return None
-    namespace: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **parser.constants}
+    code, constants = parsed
+    namespace: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **constants}
     evaluate: Evaluate = eval(f"lambda v: {code}", namespace)  # noqa: S307 - see above
     return evaluate
 
@@ -141,24 +135,34 @@ def signal_rule(expression: str) -> Direct | None:
     it was most of a plain rule's cost (~0.7 µs a signal). ``tests/property/test_plain_rules.py``
     checks both forms agree on generated signals.
     """
+    parsed = _parse(expression, "signal", direct=True)
+    if parsed is None:
+        return None
+    code, constants = parsed
+    namespace: dict[str, Any] = {
+        "__builtins__": {},
+        **_BUILTINS,
+        **_DIRECT_BUILTINS,
+        **constants,
+    }
+    evaluate: Direct = eval(f"lambda s, p, now, c, t, env: {code}", namespace)  # noqa: S307
+    return evaluate
+
+
+def _parse(expression: str, scope: str, *, direct: bool) -> tuple[str, dict[str, Any]] | None:
+    """The Python expression for ``expression`` and the constants it names, or None if the
+    expression is not plain (all of it must parse)."""
     tokens = _tokens(expression)
     if tokens is None:
         return None
-    parser = _Parser(tokens, "signal", direct=True)
+    parser = _Parser(tokens, scope, direct=direct)
     try:
         code = parser.disjunction()
         if parser.at < len(tokens):
             raise _NotPlain
     except _NotPlain:
         return None
-    namespace: dict[str, Any] = {
-        "__builtins__": {},
-        **_BUILTINS,
-        **_DIRECT_BUILTINS,
-        **parser.constants,
-    }
-    evaluate: Direct = eval(f"lambda s, p, now, c, t, env: {code}", namespace)  # noqa: S307
-    return evaluate
+    return code, parser.constants
 
 
 def _tokens(expression: str) -> list[tuple[str, str]] | None:

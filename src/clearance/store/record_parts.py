@@ -26,19 +26,12 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from clearance.model.memo import IdentityMemo
-
 if TYPE_CHECKING:  # the pure functions serve `audit verify` on an export, without SQLAlchemy
     from sqlalchemy.engine import Connection
 
 MARK = "\x01"
 _MARK = MARK.encode()
 MIN_PART = 1024  # bytes: a smaller part stays in the body (its reference and lookup cost more)
-_DIGESTS: IdentityMemo[str] = IdentityMemo(1024)  # per part object: the kept bytes come back
-
-
-def digest_of(part: bytes) -> str:
-    return _DIGESTS.get((part,), lambda: hashlib.sha256(part).hexdigest())
 
 
 def split(
@@ -53,7 +46,9 @@ def split(
             spans.append((at, at + len(part), part))
     pieces, parts, end = [], {}, 0
     for start, stop, part in sorted(spans):
-        digest = digest_of(part)
+        # Hashed each time (~20 µs for a record's parts): the matches' bytes are new per
+        # decision, and keeping digests by object would keep those bytes alive too.
+        digest = hashlib.sha256(part).hexdigest()
         pieces += [body[end:start], _MARK, digest.encode(), _MARK]
         parts[digest] = part
         end = stop
