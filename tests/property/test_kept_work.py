@@ -8,6 +8,7 @@ snapshot's bytes (RFC 8785, as ``rfc8785`` writes them), its hash, and the drift
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -20,9 +21,11 @@ from builders import NOW, fresh, signal, target
 from clearance.correlate import SignalIndex
 from clearance.model import Snapshot, canonical_json
 from clearance.model.assets import parse_asset
-from clearance.model.canonical import canonical_members
+from clearance.model.canonical import canonical_members, joined_pieces
 from clearance.model.drift import find_drift
+from clearance.model.signal import Severity
 from clearance.model.target import ExposedAsset, Exposure, Proximity, UnresolvedReason
+from clearance.store.record_parts import joined, stored_pieces
 
 TGT = target()
 REFS = [
@@ -88,6 +91,36 @@ def test_a_snapshots_recorded_bytes_are_the_same_kept_or_not(
     fresh_snapshot = Snapshot(again(exposure), snapshot.matches, snapshot.sources)
     assert fresh_snapshot.to_dict() == data
     assert fresh_snapshot.canonical_json(fresh_snapshot.to_dict()) == expected
+
+
+@settings(max_examples=150)
+@given(
+    exposures(),
+    st.lists(st.sampled_from(REFS), min_size=1, max_size=4),
+    st.sampled_from(list(Severity)),
+    st.floats(0.01, 1.0),
+)
+def test_a_changed_signal_is_recorded_as_it_now_is_never_as_kept(
+    exposure: Exposure, touched: list[str], severity: Severity, confidence: float
+) -> None:
+    """The matches' bytes are kept per run of signal and asset objects: a signal written
+    again (a new object, other fields) is recorded as it now is, whole and as stored pieces."""
+    before = [signal(f"edr:{n}", assets=(ref,)) for n, ref in enumerate(touched)]
+    first = Snapshot(exposure, SignalIndex(before).match(exposure), (fresh(),))
+    first.canonical_json(first.to_dict())  # kept
+    after = [
+        signal(f"edr:{n}", assets=(ref,), severity=severity, confidence=confidence)
+        for n, ref in enumerate(touched)
+    ]
+    second = Snapshot(exposure, SignalIndex(after).match(exposure), (fresh(),))
+    data = second.to_dict()
+    expected = bytes(rfc8785.dumps(json.loads(json.dumps(data))))
+    whole, pieces = second.canonical_parts(data)
+    assert whole == expected
+    assert joined_pieces(pieces) == expected
+    text, parts = stored_pieces(pieces, min_part=1)
+    assert joined(text.decode(), {d: b.decode() for d, b in parts.items()}).encode() == expected
+    assert all(hashlib.sha256(b).hexdigest() == d for d, b in parts.items())
 
 
 @settings(max_examples=200)

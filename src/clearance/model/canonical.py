@@ -30,7 +30,8 @@ differently) is a failing test, never a silently different hash.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 import rfc8785
@@ -118,6 +119,49 @@ def canonical_members(data: dict[str, Any], known: dict[str, bytes]) -> bytes:
         for key in sorted(data)
     ]
     return b"{" + b",".join(members) + b"}"
+
+
+class Repeating(NamedTuple):
+    """Canonical bytes that recur from one record to the next (an exposure's assets, the
+    signals a target matched) and their sha256, hashed once per kept object: the decision log
+    stores such bytes once, by digest (clearance.store.record_parts)."""
+
+    data: bytes
+    digest: str  # sha256 hex of ``data``
+
+    @classmethod
+    def of(cls, data: bytes) -> Repeating:
+        return cls(data, hashlib.sha256(data).hexdigest())
+
+
+# Canonical bytes as a sequence of pieces: their concatenation is the value's canonical JSON,
+# the repeating parts kept apart so a writer can store them by reference without searching.
+Pieces = Sequence[bytes | Repeating]
+
+
+def member_pieces(data: dict[str, Any], known: Mapping[str, Pieces]) -> list[bytes | Repeating]:
+    """:func:`canonical_members` as pieces, the members named in ``known`` given as pieces
+    (concatenated, ``canonical_json`` of that member). A non-ASCII key: one piece, no part
+    kept apart."""
+    if not data or not all(key.isascii() for key in data):
+        return [canonical_json(data)]
+    pieces: list[bytes | Repeating] = []
+    separator = b"{"
+    for key in sorted(data):
+        prefix = separator + canonical_json(key) + b":"
+        separator = b","
+        if key in known:
+            pieces.append(prefix)
+            pieces.extend(known[key])
+        else:
+            pieces.append(prefix + canonical_json(data[key]))
+    pieces.append(b"}")
+    return pieces
+
+
+def joined_pieces(pieces: Iterable[bytes | Repeating]) -> bytes:
+    """The canonical bytes that ``pieces`` stand for."""
+    return b"".join(p if isinstance(p, bytes) else p.data for p in pieces)
 
 
 def canonical_digest(value: Any) -> str:

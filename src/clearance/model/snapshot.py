@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from clearance.model.assets import AssetRef, parse_asset
-from clearance.model.canonical import canonical_json, canonical_members
+from clearance.model.canonical import (
+    Repeating,
+    canonical_json,
+    canonical_members,
+    joined_pieces,
+    member_pieces,
+)
 from clearance.model.checks import CheckEvidence
 from clearance.model.coverage import HostCoverage
 from clearance.model.drift import Drift
@@ -77,14 +83,7 @@ class Snapshot:
         return {
             "target": self.exposure.target.to_dict(),
             "exposure": self.exposure.to_dict(),
-            "matches": [
-                {
-                    "signal": signal_json(m.signal)[0],
-                    "proximity": m.proximity.label,
-                    "matched": m.matched.to_dict(),
-                }
-                for m in self._sorted_matches()
-            ],
+            "matches": matches_json(self._sorted_matches())[0],
             "sources": [s.to_dict() for s in sorted(self.sources, key=lambda s: s.name)],
             "exemptions": [e.to_dict() for e in sorted(self.exemptions, key=lambda e: e.id)],
             # Left out when unknown: snapshots recorded before it existed keep their bytes.
@@ -97,26 +96,19 @@ class Snapshot:
         }
 
     def canonical_json(self, data: dict[str, Any]) -> bytes:
-        """``canonical_json(data)`` for ``data = self.to_dict()``: the exposure's member spliced
-        from the bytes its assets keep (:meth:`Exposure.canonical_json`), each match's signal
-        from the bytes kept for it (:func:`signal_json`), the rest encoded."""
+        """``canonical_json(data)`` for ``data = self.to_dict()``: the exposure's assets and the
+        matches spliced from the bytes kept for them (:func:`assets_json`,
+        :func:`matches_json`), the rest encoded."""
         return self.canonical_parts(data)[0]
 
-    def canonical_parts(self, data: dict[str, Any]) -> tuple[bytes, tuple[bytes, bytes]]:
-        """:meth:`canonical_json` and, within those bytes, the exposure's and the matches'
-        members: the parts that repeat from one decision of a target to the next (the
-        decision log stores each once: clearance.store.record_parts)."""
-        exposure = self.exposure.canonical_json(data["exposure"])
-        matches = (
-            b"["
-            + b",".join(
-                canonical_members(match, {"signal": signal_json(m.signal)[1]})
-                for m, match in zip(self._sorted_matches(), data["matches"], strict=True)
-            )
-            + b"]"
-        )
-        whole = canonical_members(data, {"exposure": exposure, "matches": matches})
-        return whole, (exposure, matches)
+    def canonical_parts(self, data: dict[str, Any]) -> tuple[bytes, list[bytes | Repeating]]:
+        """:meth:`canonical_json` and the same bytes as pieces, the exposure's assets and the
+        matches kept apart: the parts that repeat from one decision of a target to the next
+        (the decision log stores each once: clearance.store.record_parts)."""
+        exposure = self.exposure.canonical_pieces(data["exposure"])
+        matches = matches_json(self._sorted_matches())[1]
+        pieces = member_pieces(data, {"exposure": exposure, "matches": (matches,)})
+        return joined_pieces(pieces), pieces
 
     def _sorted_matches(self) -> list[Match]:
         return sorted(self.matches, key=lambda m: m.signal.uid)
@@ -138,6 +130,31 @@ class Snapshot:
 # A signal's recorded form and its canonical bytes, kept per Signal object: the service's signal
 # cache hands every decision of a target the same objects while no signal is written.
 _SIGNAL_JSON: IdentityMemo[tuple[dict[str, Any], bytes]] = IdentityMemo(4096)
+
+
+# The matches' recorded form and canonical bytes, kept per run of (signal, proximity, asset)
+# objects: a target asked again while its signals and assets are unchanged matches the same ones.
+_MATCHES_JSON: IdentityMemo[tuple[list[dict[str, Any]], Repeating]] = IdentityMemo()
+
+
+def matches_json(matches: list[Match]) -> tuple[list[dict[str, Any]], Repeating]:
+    """``matches`` (sorted) as recorded (shared: read it, never change it) and that list's
+    canonical JSON."""
+
+    def make() -> tuple[list[dict[str, Any]], Repeating]:
+        listed, encoded = [], []
+        for m in matches:
+            signal, signal_bytes = signal_json(m.signal)
+            match = {
+                "signal": signal,
+                "proximity": m.proximity.label,
+                "matched": m.matched.to_dict(),
+            }
+            listed.append(match)
+            encoded.append(canonical_members(match, {"signal": signal_bytes}))
+        return listed, Repeating.of(b"[" + b",".join(encoded) + b"]")
+
+    return _MATCHES_JSON.get(tuple(obj for m in matches for obj in m), make)
 
 
 def signal_json(signal: Signal) -> tuple[dict[str, Any], bytes]:

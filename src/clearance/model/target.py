@@ -9,7 +9,13 @@ from typing import Any
 
 from clearance.errors import TargetError
 from clearance.model.assets import AssetRef, ImageRef, parse_image
-from clearance.model.canonical import canonical_json, canonical_members, with_present
+from clearance.model.canonical import (
+    Repeating,
+    canonical_json,
+    canonical_members,
+    member_pieces,
+    with_present,
+)
 from clearance.model.health import HealthCondition
 from clearance.model.memo import IdentityMemo
 from clearance.model.podspec import PodSpecView
@@ -175,24 +181,28 @@ class Exposure:
 
     def canonical_json(self, data: dict[str, Any]) -> bytes:
         """``canonical_json(data)`` for ``data = self.to_dict()``, its assets' bytes reused."""
-        return canonical_members(data, {"assets": assets_json(self.assets)[1]})
+        return canonical_members(data, {"assets": assets_json(self.assets)[1].data})
+
+    def canonical_pieces(self, data: dict[str, Any]) -> list[bytes | Repeating]:
+        """:meth:`canonical_json` as pieces, the assets' bytes (most of it) kept apart."""
+        return member_pieces(data, {"assets": (assets_json(self.assets)[1],)})
 
 
 # An exposure's assets in their recorded form and its canonical bytes (200 assets: ~0.25 ms per
 # decision), kept per asset tuple: an unchanged target comes back with the same tuple.
-_ASSETS_JSON: IdentityMemo[tuple[list[dict[str, str]], bytes]] = IdentityMemo()
+_ASSETS_JSON: IdentityMemo[tuple[list[dict[str, str]], Repeating]] = IdentityMemo()
 
 
-def assets_json(assets: tuple[ExposedAsset, ...]) -> tuple[list[dict[str, str]], bytes]:
+def assets_json(assets: tuple[ExposedAsset, ...]) -> tuple[list[dict[str, str]], Repeating]:
     """``assets`` as recorded (sorted, each ``to_dict``) and that list's canonical JSON."""
 
-    def make() -> tuple[list[dict[str, str]], bytes]:
+    def make() -> tuple[list[dict[str, str]], Repeating]:
         # A key sort: comparing the dataclasses field by field is several times slower.
         listed = [
             a.to_dict()
             for a in sorted(assets, key=lambda a: (a.proximity, a.ref.kind, a.ref.value, a.via))
         ]
-        return listed, canonical_json(listed)
+        return listed, Repeating.of(canonical_json(listed))
 
     return _ASSETS_JSON.get((assets,), make)
 

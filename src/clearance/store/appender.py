@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from clearance.model.signal import parse_time
 from clearance.store import tables as t
-from clearance.store.chain import Prepared, record_from_body, seal, sealed_record
+from clearance.store.chain import Prepared, record_from_body, seal, sealed_record, stored_text
 from clearance.store.database import Database
 from clearance.store.decisions import put_policy
 from clearance.store.driver_sql import DriverStatement, cursor
@@ -30,7 +30,7 @@ from clearance.store.interface import (
     StoreError,
     StoreUnavailableError,
 )
-from clearance.store.record_parts import expand_rows, split
+from clearance.store.record_parts import expand_rows
 
 MAX_GROUP = 256  # records per group commit: bounds one transaction's size and latency
 MAX_PENDING = 1024  # appends allowed to wait; beyond, refuse at once (the caller answers 503)
@@ -225,10 +225,10 @@ class ChainAppender:
                 records.append(sealed[p.decision_id])
                 continue
             seq += 1
-            body, digest = seal(p, seq, prev)
-            text, apart = split(body, p.shared)
-            parts.update(apart)
-            new_parts.update((d, b) for d, b in apart.items() if d not in self._stored_parts)
+            digest = seal(p, seq, prev)[1]
+            text = stored_text(p, seq, prev)
+            parts.update(p.apart)
+            new_parts.update((d, b) for d, b in p.apart.items() if d not in self._stored_parts)
             rows.append(
                 sql.insert.parameters(
                     {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from clearance.model.decision import Decision
 from clearance.model.signal import format_time, parse_time, utc
 from clearance.model.snapshot import Snapshot
 from clearance.store.interface import AUDIT_SCHEMA_VERSION, AuditRecord, Caller, StoreError
+from clearance.store.record_parts import stored_pieces
 
 _BODY_KEYS = (
     "at",
@@ -50,9 +51,11 @@ class Prepared:
     policy_digest: str
     parts: dict[str, bytes]  # canonical JSON of each body member except seq and prev_hash
     members: dict[str, Any]  # the same members as JSON values, to build the returned record
-    # Bytes within the body that repeat across records (the snapshot's exposure and matches):
-    # stored once each by content (clearance.store.record_parts); the body is unchanged.
-    shared: tuple[bytes, ...] = ()
+    # The snapshot as stored: its parts that repeat across records (the exposure's assets, the
+    # matches) as references, those parts by digest (clearance.store.record_parts). None: the
+    # snapshot is stored as it is.
+    stored_snapshot: bytes | None = None
+    apart: dict[str, bytes] = field(default_factory=dict)
 
 
 def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetime) -> Prepared:
@@ -68,7 +71,8 @@ def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetim
         "snapshot": snapshot.to_dict(),
     }
     parts = {key: canonical_json(value) for key, value in members.items() if key != "snapshot"}
-    parts["snapshot"], shared = snapshot.canonical_parts(members["snapshot"])
+    parts["snapshot"], pieces = snapshot.canonical_parts(members["snapshot"])
+    stored_snapshot, apart = stored_pieces(pieces)
     return Prepared(
         decision_id=decision.id,
         at=at,
@@ -79,19 +83,29 @@ def prepare(decision: Decision, snapshot: Snapshot, caller: Caller, now: datetim
         policy_digest=decision.policy_digest,
         parts=parts,
         members=members,
-        shared=shared,
+        stored_snapshot=stored_snapshot,
+        apart=apart,
     )
 
 
 def seal(prepared: Prepared, seq: int, prev_hash: str) -> tuple[bytes, str]:
     """The record body's canonical bytes and its hash, at position ``seq`` after ``prev_hash``."""
-    parts = {
-        **prepared.parts,
-        "seq": canonical_json(seq),
-        "prev_hash": canonical_json(prev_hash),
-    }
-    body = b"{" + b",".join(_KEY_PREFIXES[key] + parts[key] for key in _BODY_KEYS) + b"}"
+    body = _body(prepared.parts, seq, prev_hash)
     return body, body_hash(body)
+
+
+def stored_text(prepared: Prepared, seq: int, prev_hash: str) -> str:
+    """What the ``record`` column holds for the body :func:`seal` makes: the same bytes with the
+    snapshot's repeating parts (``prepared.apart``) as references."""
+    parts = prepared.parts
+    if prepared.stored_snapshot is not None:
+        parts = {**parts, "snapshot": prepared.stored_snapshot}
+    return _body(parts, seq, prev_hash).decode("utf-8")
+
+
+def _body(parts: dict[str, bytes], seq: int, prev_hash: str) -> bytes:
+    parts = {**parts, "seq": canonical_json(seq), "prev_hash": canonical_json(prev_hash)}
+    return b"{" + b",".join(_KEY_PREFIXES[key] + parts[key] for key in _BODY_KEYS) + b"}"
 
 
 def sealed_record(prepared: Prepared, seq: int, prev_hash: str, digest: str) -> AuditRecord:

@@ -1,11 +1,12 @@
 """Decision records stored with their repeating parts apart, put back together on every read.
 
 A record's body is the canonical JSON that was hashed (:mod:`clearance.store.chain`). Most of it
-is the snapshot's exposure and the signals it matched, and those are the same bytes from one
+is the snapshot's exposed assets and the signals it matched, and those are the same bytes from one
 decision of a target to the next while neither changes (for a 200-asset target, ~27 KiB of a
 ~35 KiB record). So the ``record`` column holds the body with each such *part* replaced by a
 reference — ``\\x01`` + the sha256 (hex) of the part's bytes + ``\\x01`` — and the part itself is
-kept once in ``record_parts`` under that digest (migration 0017).
+kept once in ``record_parts`` under that digest (migration 0017). (Until the digests were kept
+with the parts, the whole exposure member was the part: those records read the same way.)
 
 Why a control character: canonical JSON escapes every control character inside strings and
 writes none outside them, so U+0001 never occurs in a body and a reference cannot be mistaken
@@ -26,6 +27,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from clearance.model.canonical import Repeating
+
 if TYPE_CHECKING:  # the pure functions serve `audit verify` on an export, without SQLAlchemy
     from sqlalchemy.engine import Connection
 
@@ -34,26 +37,24 @@ _MARK = MARK.encode()
 MIN_PART = 1024  # bytes: a smaller part stays in the body (its reference and lookup cost more)
 
 
-def split(
-    body: bytes, shared: Iterable[bytes], min_part: int = MIN_PART
-) -> tuple[str, dict[str, bytes]]:
-    """The text to store for ``body``: each of ``shared`` found in it (at least ``min_part``
-    bytes; one not overlapping another) replaced by its reference; and those parts by digest."""
-    spans: list[tuple[int, int, bytes]] = []
-    for part in shared:
-        at = body.find(part) if len(part) >= min_part else -1
-        if at >= 0 and all(at + len(part) <= a or b <= at for a, b, _ in spans):
-            spans.append((at, at + len(part), part))
-    pieces, parts, end = [], {}, 0
-    for start, stop, part in sorted(spans):
-        # Hashed each time (~20 µs for a record's parts): the matches' bytes are new per
-        # decision, and keeping digests by object would keep those bytes alive too.
-        digest = hashlib.sha256(part).hexdigest()
-        pieces += [body[end:start], _MARK, digest.encode(), _MARK]
-        parts[digest] = part
-        end = stop
-    pieces.append(body[end:])
-    return b"".join(pieces).decode("utf-8"), parts
+def stored_pieces(
+    pieces: Iterable[bytes | Repeating], min_part: int = MIN_PART
+) -> tuple[bytes, dict[str, bytes]]:
+    """The text to store for the bytes ``pieces`` stand for: each repeating piece (at least
+    ``min_part`` bytes) replaced by its reference; and those parts by digest. The writer knows
+    where the parts are and their digests (hashed once per kept object), so the sealed body is
+    neither searched nor hashed again."""
+    out: list[bytes] = []
+    parts: dict[str, bytes] = {}
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            out.append(piece)
+        elif len(piece.data) < min_part:
+            out.append(piece.data)
+        else:
+            out += [_MARK, piece.digest.encode(), _MARK]
+            parts[piece.digest] = piece.data
+    return b"".join(out), parts
 
 
 def references(text: str) -> list[str]:
