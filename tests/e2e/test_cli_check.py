@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_fleet import Fleet, Run, signal, target
 
 
@@ -190,6 +191,19 @@ def test_a_local_check_loads_nothing_it_does_not_use(fleet: Fleet) -> None:
     assert done.returncode == 20, done.stderr
     assert done.stdout.startswith("BLOCK")
     assert _heavy(done.stderr) == []
+    # argparse's formatter imports shutil (bz2, lzma) for the terminal's width unless given it;
+    # the demo writes its files through tempfile, which imports it anyway.
+    assert "shutil" not in done.stderr.splitlines()
+
+
+@pytest.mark.parametrize("columns", [90, 140])
+def test_help_is_wrapped_to_the_terminals_width(columns: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "clearance", "check", "--help"],
+        capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": str(columns)},
+    )  # fmt: skip
+    widest = max(len(line) for line in done.stdout.splitlines())
+    assert columns - 12 <= widest <= columns - 2
 
 
 def test_a_demo_check_loads_nothing_it_does_not_use() -> None:
