@@ -10,8 +10,11 @@ benchmark's exposure: pods, images, hosts with their IPs and instance ids, names
 round-robin, each with a distinct commit, so every decision is a new record.
 
 Printed per database: CPU ms per recorded decision, per dry run (decided, not recorded), their
-ratio (the cost of durability), the chain verified at the end, and the characters stored per
-decision (its ``record`` column and the parts stored apart, migration 0017).
+ratio (the cost of durability), the chain verified at the end, the characters stored per
+decision (its ``record`` column and the parts stored apart, migration 0017), and the *store
+floor*: the CPU of the database's part of an append alone (the appender's transaction and
+statements, fsync included, with a record already built), and the ratio durability would have
+if building, canonicalizing and hashing the record cost nothing.
 
 ``--baseline DIR`` measures the source tree in DIR first (its ``src`` first on ``PYTHONPATH``),
 in the same run on the same machine.
@@ -137,15 +140,59 @@ def measure(store_url: str, decisions: int, workloads: int) -> dict[str, Any]:
             dry = run(decisions, record=False)
             verified = verify(store).ok
             stored = stored_bytes(store)
+            floor = store_floor(store, decisions)
         finally:
             ctx.close()
-    return {
+    result = {
         "recorded_cpu_ms": round(recorded, 3),
         "dry_run_cpu_ms": round(dry, 3),
         "durability_cost": round(recorded / dry, 2),
         "chain_verified": verified,
         "stored_bytes_per_decision": stored,
     }
+    if floor is not None:
+        result["store_floor_cpu_ms"] = round(floor, 3)
+        result["durability_floor"] = round((dry + floor) / dry, 2)
+    return result
+
+
+def store_floor(store: Any, n: int) -> float | None:
+    """CPU ms of the database's part of an append alone: the appender's own transaction and
+    statements (read the head, insert a record, move the head, commit with the store's fsync
+    settings) with a record already built — a stored one, inserted again under a new seq, id
+    and hash — so no record is built, canonicalized or hashed. ``recorded`` can come no closer
+    to ``dry run`` than this. Run last: the rows it adds do not chain (nothing verifies them).
+    None for a tree without the appender's driver-level statements."""
+    try:
+        from clearance.store.appender import _Statements
+    except ImportError:
+        return None
+    sql = _Statements.compile(store.db.engine.dialect)
+    from sqlalchemy import select
+
+    from clearance.store import tables as t
+
+    with store.db.engine.connect() as conn:
+        last = conn.execute(select(t.decisions).order_by(t.decisions.c.seq.desc()).limit(1))
+        row = dict(last.one()._mapping)
+    started = time.process_time()
+    for _ in range(n):
+        with store.db.driver_write("store floor") as cur:
+            cur.execute(sql.head.sql, sql.head.parameters({}))
+            seq, _ = cur.fetchone()
+            digest = secrets.token_hex(32)
+            values = row | {
+                "seq": int(seq) + 1,
+                "hash": digest,
+                "prev_hash": "0" * 64,
+            }
+            values["decision_id"] = "floor-" + secrets.token_hex(8)
+            cur.executemany(sql.insert.sql, [sql.insert.parameters(values)])
+            cur.execute(
+                sql.move_head.sql,
+                sql.move_head.parameters({"head_seq": int(seq) + 1, "head_hash": digest}),
+            )
+    return 1000 * (time.process_time() - started) / n
 
 
 def stored_bytes(store: Any) -> int:
