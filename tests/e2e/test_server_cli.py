@@ -333,3 +333,59 @@ def test_serve_verifies_the_api_servers_client_certificate(tmp_path: Path, worke
     assert answer.status_code == 200, answer.text
     assert answer.json()["response"]["allowed"] is False
     assert refused.status_code == 401
+
+
+def _idle_then_ask_again(port: int, idle: float) -> int | None:
+    """Ask /readyz, leave the keep-alive connection idle for ``idle`` seconds, ask again on it:
+    the second answer's status, or None when the service had closed the connection."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/readyz")
+        assert connection.getresponse().read() is not None
+        time.sleep(idle)
+        try:
+            connection.request("GET", "/readyz")
+            answer = connection.getresponse()
+            answer.read()
+            return answer.status
+        except (http.client.RemoteDisconnected, ConnectionError):
+            return None
+    finally:
+        connection.close()
+
+
+def _ready(port: int) -> None:
+    import httpx
+
+    for _ in range(400):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("clearance serve never became ready")
+
+
+def test_an_idle_connection_is_left_for_the_client_to_close(tmp_path: Path) -> None:
+    """Past uvicorn's own 5 s an idle keep-alive connection is still open, so a client reusing
+    it (the API server keeps one up to 90 s) is answered; ``keep_alive`` sets how long."""
+    served = _serve_demo(tmp_path)
+    try:
+        _ready(served.port)
+        assert _idle_then_ask_again(served.port, idle=6) == 200
+    finally:
+        served.process.terminate()
+        served.process.communicate(timeout=10)
+    settings = tmp_path / "server.yaml"
+    settings.write_text("server:\n  keep_alive: 1\n")
+    (tmp_path / "demo.db").unlink()
+    served = _serve_demo(tmp_path, "--settings", str(settings))
+    try:
+        _ready(served.port)
+        assert _idle_then_ask_again(served.port, idle=2.5) is None
+    finally:
+        served.process.terminate()
+        served.process.communicate(timeout=10)

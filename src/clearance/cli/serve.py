@@ -291,6 +291,7 @@ def _listen(
         "log_level": "warning",
         "ssl_certfile": tls[0],
         "ssl_keyfile": tls[1],
+        "timeout_keep_alive": ctx.settings.keep_alive,
         **client_tls,
     }
     if args.workers > 1:

@@ -8,6 +8,7 @@ these keys. Every field is optional; the defaults accept API tokens only::
     server:
       max_in_flight: 16            # requests deciding at once; beyond, wait up to queue_wait
       queue_wait: 0.5              # seconds (or the request's own deadline); then 429
+      keep_alive: 100              # seconds an idle connection stays open (clients close first)
       read_cache: 0.5              # seconds other replicas' writes may take to be seen
       token_groups:                # API token name → groups (approval rights)
         alice: [security]
@@ -275,6 +276,13 @@ class ServerSettings(_Strict):
     max_in_flight: int = Field(default=16, ge=1, le=10_000)
     queue_wait: float = Field(default=0.5, ge=0, le=60, description="seconds")
     retry_after: int = Field(default=1, ge=1, le=3600, description="seconds, for 429/503")
+    # Longer than clients keep an idle connection for reuse (the API server's webhook client:
+    # 90 s; load balancers: 60 s), so they close it, never the service: a close that crosses a
+    # request on the wire fails that request, and the API server does not retry an admission
+    # call (its failurePolicy answers). uvicorn's own default is 5 s.
+    keep_alive: int = Field(
+        default=100, ge=1, le=3600, description="seconds an idle connection is kept open"
+    )
     read_cache: float = Field(
         default=0.5,
         ge=0,
