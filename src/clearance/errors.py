@@ -57,9 +57,10 @@ original, so the CLI and server map errors to exit codes and HTTP statuses in on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 
 class ClearanceError(Exception):
@@ -88,8 +89,7 @@ class PortInUseError(ConfigError):
     """``serve`` cannot start: the address is taken (another server, or an earlier one)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """One problem in a file, located like a compiler error: ``file:line:col: message``
     (line 0: the file as a whole, ``file: message``)."""
 
