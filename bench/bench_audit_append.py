@@ -33,6 +33,8 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
+
 from bench.decide import NOW, exposure_of_200, load_policy, percentile, touching_signals
 from clearance.audit.verify import verify
 from clearance.correlate import SignalIndex
@@ -48,7 +50,9 @@ def samples(n: int, assets: int = 200) -> tuple[list[tuple[Decision, Snapshot]],
     index = SignalIndex(touching_signals())
     out = []
     for i in range(n):
-        target = replace(base, change=ChangeInfo(commit=f"{i:040x}", actor=f"dev{i % 50}"))
+        target = msgspec.structs.replace(
+            base, change=ChangeInfo(commit=f"{i:040x}", actor=f"dev{i % 50}")
+        )
         full = exposure_of_200(base)
         exposure = replace(full, target=target, assets=full.assets[:assets])
         snapshot = Snapshot(

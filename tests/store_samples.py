@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 import yaml
 
 from builders import NOW, POLICY_YAML, exposure, fresh, signal, target
@@ -44,7 +45,9 @@ def sample(
 ) -> Sample:
     """A real decision (by the real engine) on a real snapshot; ``i`` makes it distinct."""
     now = at or NOW + timedelta(seconds=i)
-    tgt: Target = replace(target(environment), change=ChangeInfo(commit=f"c{i}", actor=actor))
+    tgt: Target = msgspec.structs.replace(
+        target(environment), change=ChangeInfo(commit=f"c{i}", actor=actor)
+    )
     exp = exposure(tgt, direct=("pod:shop/api-1",), host=("host:node-1",))
     found = signals if signals is not None else (signal("edr:1"),)
     snap = Snapshot(exposure=exp, matches=SignalIndex(list(found)).match(exp), sources=(fresh(),))

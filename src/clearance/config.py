@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -80,8 +79,7 @@ class PluginEntry(msgspec.Struct, frozen=True, kw_only=True):
     retries: Annotated[int, Meta(ge=0, le=10)] = 3
 
 
-@dataclass(frozen=True, slots=True)
-class SyncSettings:
+class SyncSettings(msgspec.Struct, frozen=True):
     every_seconds: int
     retries: int
 
@@ -135,8 +133,7 @@ class ConfigDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 _FIELDS: tuple[str, ...] = ConfigDocument.__struct_fields__  # their order: the errors' order
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(msgspec.Struct, frozen=True):
     path: Path
     policy_path: Path
     sources: tuple[Source, ...]

@@ -23,7 +23,8 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys
 from clearance.model.signal import Signal, fold
@@ -139,8 +140,7 @@ _Content = tuple[_Asset, ...]
 _LOOSE = frozenset({AssetKind.HOST, AssetKind.CONTAINER, AssetKind.IMAGE})
 
 
-@dataclass(frozen=True, slots=True)
-class Footprint:
+class Footprint(msgspec.Struct, frozen=True):
     """What decisions derive from an exposure's assets.
 
     ``keys``: the sorted distinct index keys (what the store is asked for), ``key_set`` the

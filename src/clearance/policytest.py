@@ -28,11 +28,12 @@ exception) whose code equals it or whose message contains it. docs/policy.md has
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -142,7 +143,7 @@ def _run_case(path: Path, policy: Policy, case: Case, now: datetime | None) -> O
     try:
         target, snapshot = _inputs(case, now)
         agents = [Managed.from_dict(_seen(a, now)) for a in case.agents]
-        snapshot = replace(
+        snapshot = msgspec.structs.replace(
             snapshot,
             reports=_reports(path, case.evidence),
             coverage=host_coverage(snapshot.exposure, agents),

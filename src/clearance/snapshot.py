@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
 
 from clearance.correlate import SignalIndex, footprint
 from clearance.errors import SourceError
@@ -157,8 +158,7 @@ def assemble(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class LastDecision:
+class LastDecision(msgspec.Struct, frozen=True):
     """A target's most recent recorded decision: its id, time and recorded snapshot."""
 
     id: str
@@ -172,8 +172,7 @@ def _runs_images(exposure: Exposure) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Read:
+class _Read(msgspec.Struct, frozen=True):
     health: SourceHealth
     quarantined: tuple[Quarantined, ...]
 

@@ -27,8 +27,9 @@ notice:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+import msgspec
 import pytest
 
 from builders import NOW
@@ -76,11 +77,17 @@ class InventoryContract:
         "change",
         [
             pytest.param(
-                lambda t: replace(t, workload=WorkloadRef(t.workload.kind, "no-such-app")),
+                lambda t: msgspec.structs.replace(
+                    t, workload=WorkloadRef(t.workload.kind, "no-such-app")
+                ),
                 id="workload",
             ),
-            pytest.param(lambda t: replace(t, namespace="no-such-namespace"), id="namespace"),
-            pytest.param(lambda t: replace(t, cluster="no-such-cluster"), id="cluster"),
+            pytest.param(
+                lambda t: msgspec.structs.replace(t, namespace="no-such-namespace"), id="namespace"
+            ),
+            pytest.param(
+                lambda t: msgspec.structs.replace(t, cluster="no-such-cluster"), id="cluster"
+            ),
         ],
     )
     def test_unknown_target_is_target_not_found_not_empty(

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import text
 
@@ -122,7 +123,10 @@ def test_replay_all_reports_each_decision_and_fails_on_a_difference(
 ) -> None:
     honest, other = sample(0), sample(1)
     append(store, honest)
-    append(store, replace(other, decision=replace(other.decision, verdict=Verdict.PROCEED)))
+    append(
+        store,
+        replace(other, decision=msgspec.structs.replace(other.decision, verdict=Verdict.PROCEED)),
+    )
     assert main(["audit", "replay", "--all", "--database", store_url]) == 1
     captured = capsys.readouterr()
     assert f"identical: {honest.decision.id}" in captured.out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from builders import NOW, signal
@@ -44,7 +45,7 @@ def test_replay_reproduces_recorded_decisions_byte_for_byte(store: SqlStore) -> 
 def test_replay_shows_where_a_decision_differs(store: SqlStore) -> None:
     honest = sample(0)
     # A decision that its own evidence does not support: replay must say so, at the member.
-    altered = replace(honest, decision=replace(honest.decision, score=3.5))
+    altered = replace(honest, decision=msgspec.structs.replace(honest.decision, score=3.5))
     append(store, altered)
     result = replay(store, honest.decision.id, load_policy)
     assert not result.identical

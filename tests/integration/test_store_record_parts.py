@@ -7,9 +7,9 @@ Real decisions by the real engine, on a 200-asset target, appended to SQLite and
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
+import msgspec
 import pytest
 from sqlalchemy import text
 
@@ -30,7 +30,9 @@ SIGNALS = tuple(signal(f"edr:{i}", assets=(PODS[i * 7],)) for i in range(12))
 
 
 def _sample(i: int, signals: tuple[Signal, ...] = SIGNALS, pods: tuple[str, ...] = PODS) -> Sample:
-    tgt = replace(target(), change=ChangeInfo(commit=f"c{i}", actor="dev@example.com"))
+    tgt = msgspec.structs.replace(
+        target(), change=ChangeInfo(commit=f"c{i}", actor="dev@example.com")
+    )
     exp = exposure(tgt, direct=pods, host=HOSTS)
     snap = Snapshot(exposure=exp, matches=SignalIndex(list(signals)).match(exp), sources=(fresh(),))
     now = NOW + timedelta(seconds=i)

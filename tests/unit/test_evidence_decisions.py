@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
@@ -129,6 +129,8 @@ def test_an_exception_for_a_known_failing_test_lets_it_through() -> None:
             ["test_cart.test_discount_applies_once", "test_cart.test_checkout_calls_payment"]
         )
     ]
-    decision = decide(TARGET, replace(snapshot, exemptions=tuple(waive)), _policy(), NOW)
+    decision = decide(
+        TARGET, msgspec.structs.replace(snapshot, exemptions=tuple(waive)), _policy(), NOW
+    )
     assert decision.verdict is Verdict.PROCEED
     assert len(decision.waived) == 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -97,7 +97,9 @@ def test_the_recorded_snapshot_replays_byte_for_byte() -> None:
     again = decide(target, stored, _policy(), NOW)
     assert canonical_json(again.to_dict()) == canonical_json(first.to_dict())
     # The checks are inputs: a decision without them is a different decision.
-    assert decide(target, replace(snapshot, checks=()), _policy(), NOW).id != first.id
+    assert (
+        decide(target, msgspec.structs.replace(snapshot, checks=()), _policy(), NOW).id != first.id
+    )
 
 
 DIGESTS = st.lists(

@@ -11,10 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from clearance.config import load_config, locate
 from clearance.errors import ConfigError
@@ -28,8 +29,7 @@ if TYPE_CHECKING:
     from clearance.snapshot import Evidence, StoredEvidence
 
 
-@dataclass(frozen=True, slots=True)
-class LocalResult:
+class LocalResult(msgspec.Struct, frozen=True):
     decision: Decision
     skipped: int
     store: str | None = None  # the store read (its URL, password hidden), when one was

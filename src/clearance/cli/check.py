@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from clearance.cli._local import add_target_arguments, decide_locally
 from clearance.cli._service import add_check_arguments, remote
@@ -24,8 +25,7 @@ if TYPE_CHECKING:
     from clearance.model.standing import Standing
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
+class Checked(msgspec.Struct, frozen=True):
     """A decision, and where it stands on the service when the service made it."""
 
     decision: Decision

@@ -127,7 +127,7 @@ def _stream(
 ) -> Stored:
     """Normalize ``stream`` chunk by chunk, folding the chunks' signals in memory and storing
     them whenever enough are held, and at the end; the sum of what was stored."""
-    from dataclasses import replace
+    import msgspec
 
     from clearance.ingest.reading import Pending, chunks, shift_lines
     from clearance.ingest.storing import Stored, store_batch
@@ -152,7 +152,9 @@ def _stream(
     for chunk in chunks(stream):
         batch = normalizer.normalize(chunk.data, location=name)
         if chunk.first_line > 1:
-            batch = replace(batch, quarantined=shift_lines(batch.quarantined, chunk.first_line - 1))
+            batch = msgspec.structs.replace(
+                batch, quarantined=shift_lines(batch.quarantined, chunk.first_line - 1)
+            )
         if show:
             _show(batch.quarantined, name)
         pending.add(batch)

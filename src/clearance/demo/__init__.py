@@ -8,11 +8,11 @@ same code path as any configuration. Nothing about the demo is special-cased in 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from clearance import bounded_yaml
@@ -20,8 +20,7 @@ from clearance.model.signal import format_time
 from clearance.policy.schema import duration_seconds
 
 
-@dataclass(frozen=True, slots=True)
-class DemoTarget:
+class DemoTarget(msgspec.Struct, frozen=True):
     environment: str
     cluster: str
     namespace: str

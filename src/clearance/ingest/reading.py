@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import BinaryIO
 
+import msgspec
 import orjson
 
 from clearance.errors import InvalidSignalError
@@ -105,7 +106,11 @@ def shift_lines(items: tuple[Quarantined, ...], offset: int) -> tuple[Quarantine
         said = f"line {found['number']} "
         if detail.startswith(said):  # "line 7 is not JSON: …" says the number too
             detail = f"line {number} " + detail[len(said) :]
-        shifted.append(replace(item, location=f"{found['where']}: line {number}", detail=detail))
+        shifted.append(
+            msgspec.structs.replace(
+                item, location=f"{found['where']}: line {number}", detail=detail
+            )
+        )
     return tuple(shifted)
 
 

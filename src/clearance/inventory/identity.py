@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+import msgspec
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, asset, compatible, index_keys
@@ -35,8 +37,7 @@ _MEMO_LIMIT = 1 << 16
 _STRENGTH = {AssetKind.INSTANCE: 0, AssetKind.MAC: 1, AssetKind.HOST: 2, AssetKind.IP: 3}
 
 
-@dataclass(frozen=True, slots=True)
-class Expansion:
+class Expansion(msgspec.Struct, frozen=True):
     """``refs`` plus every ref of the same machine; ``joined`` says which input ref led to each."""
 
     refs: tuple[AssetRef, ...]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+
+import msgspec
 
 from clearance.errors import InvalidAssetError
 
@@ -34,8 +35,7 @@ class AssetKind(StrEnum):
     WORKLOAD = "workload"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class AssetRef:
+class AssetRef(msgspec.Struct, frozen=True, order=True):
     """A normalized ``(kind, value)`` pair. Build one with :func:`asset` or the ``of_*`` helpers."""
 
     kind: AssetKind
@@ -83,8 +83,7 @@ def normalize_container(value: str) -> str:
     return cid
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRef:
+class ImageRef(msgspec.Struct, frozen=True):
     """An OCI image reference split into its parts (``registry/repo``, tag, digest)."""
 
     repository: str

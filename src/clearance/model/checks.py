@@ -20,10 +20,11 @@ last seen when the check ran, that rules and stances act on like any other.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from clearance.model.assets import AssetKind, AssetRef, ImageRef
 from clearance.model.reports import Report, ascii_text
@@ -65,8 +66,7 @@ def release_key(images: tuple[ImageRef, ...] | list[ImageRef]) -> str | None:
     return "sha256:" + hashlib.sha256(digests.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class PostDeployCheck:
+class PostDeployCheck(msgspec.Struct, frozen=True):
     """One recorded check report: ``id`` (``chk_…``), the decision whose deploy it checked,
     that decision's environment and target key, when it was recorded, and the report."""
 
@@ -103,8 +103,7 @@ class PostDeployCheck:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class CheckEvidence:
+class CheckEvidence(msgspec.Struct, frozen=True):
     """A check as a decision read it: the check and how it relates to the deploy."""
 
     check: PostDeployCheck

@@ -12,9 +12,10 @@ an agent may be silent (``environments.<env>.coverage``); a host without it is `
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
+
+import msgspec
 
 from clearance.model.assets import AssetKind, AssetRef, compatible, index_keys, parse_asset
 from clearance.model.memo import IdentityMemo
@@ -24,8 +25,7 @@ from clearance.model.target import ExposedAsset, Exposure, Proximity
 COVERAGE_KINDS = ("edr", "runtime")
 
 
-@dataclass(frozen=True, slots=True)
-class Managed:
+class Managed(msgspec.Struct, frozen=True):
     """One agent in a source's inventory. ``last_seen``: its last check-in (None: never);
     ``active``: whether the platform counts it as working (Falcon: not in reduced
     functionality mode; SentinelOne: ``isActive``); ``device``: the platform's id for it.
@@ -82,8 +82,7 @@ class Managed:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class HostCoverage:
+class HostCoverage(msgspec.Struct, frozen=True):
     """One host the target touches and every agent record that names it (maybe none)."""
 
     host: AssetRef

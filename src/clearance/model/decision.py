@@ -3,17 +3,18 @@
 The JSON form is the contract with every consumer (CLI, API, audit log, integrations), so it is
 versioned by ``DECISION_SCHEMA_VERSION`` and rendered with RFC 8785 canonicalization: the same
 decision gives the same bytes on every machine. ``Decision.to_dict`` and ``Decision.from_dict``
-are the one serializer pair: a decision the service answered is read back into the dataclass, so
+are the one serializer pair: a decision the service answered is read back into a Decision, so
 the CLI and the pipeline gate render it with the same renderers as a local check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
+
+import msgspec
 
 from clearance.model.canonical import canonical_json, with_present
 from clearance.model.signal import format_time, parse_time
@@ -52,8 +53,7 @@ class Freshness(StrEnum):
     DOWN = "down"
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(msgspec.Struct, frozen=True):
     """One sentence of the verdict's explanation, naming what produced it.
 
     ``code`` is stable and machine-readable (``score``, ``rule:<name>``, ``stance:stale``,
@@ -128,8 +128,7 @@ class Contribution(NamedTuple):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class KindTotal:
+class KindTotal(msgspec.Struct, frozen=True):
     """What one kind of finding added up to, and what of it counted after its cap."""
 
     kind: str
@@ -142,8 +141,7 @@ class KindTotal:
         return with_present(data, cap=self.cap)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceFreshness:
+class SourceFreshness(msgspec.Struct, frozen=True):
     name: str
     state: Freshness
     age_seconds: int | None  # None: never succeeded
@@ -162,8 +160,7 @@ class SourceFreshness:
         return with_present(data, last_error=self.last_error)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     id: str
     at: datetime
     target: Target

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from clearance.errors import InvalidAssetError
 from clearance.model.assets import AssetKind, AssetRef, compatible, parse_asset
@@ -38,8 +39,7 @@ DRIFT_SOURCE = "clearance"
 DRIFT_RULE = "drift"
 
 
-@dataclass(frozen=True, slots=True)
-class Drift:
+class Drift(msgspec.Struct, frozen=True):
     """The workload's last decision (``previous``, made ``decided_at``), the images running
     now that it never decided (``undecided``, sorted) and how the live pod template differs
     from every template it saw (``changed``, :meth:`PodSpecView.changes`)."""

@@ -7,17 +7,17 @@ until it expires. It never widens: a missing scope field is an error, not a wild
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from clearance.model.canonical import with_present
 from clearance.model.signal import format_time, utc
 from clearance.model.target import Target
 
 
-@dataclass(frozen=True, slots=True)
-class Exemption:
+class Exemption(msgspec.Struct, frozen=True):
     id: str
     # exactly one of signal (a signal uid) or rule (a policy rule name or a vendor rule) is set
     signal: str | None
@@ -35,8 +35,8 @@ class Exemption:
     def __post_init__(self) -> None:
         if (self.signal is None) == (self.rule is None):
             raise ValueError(f"exception {self.id!r} must name exactly one of signal or rule")
-        object.__setattr__(self, "expires", utc(self.expires))
-        object.__setattr__(self, "workload", self.workload.lower())
+        msgspec.structs.force_setattr(self, "expires", utc(self.expires))
+        msgspec.structs.force_setattr(self, "workload", self.workload.lower())
 
     def covers_target(self, target: Target) -> bool:
         return (

@@ -17,9 +17,10 @@ Two shapes of condition:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+import msgspec
 
 from clearance.model.assets import AssetRef
 from clearance.model.signal import Severity, Signal, SignalKind, SignalStatus, SignalUid
@@ -71,8 +72,7 @@ _SEVERITY = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class HealthCondition:
+class HealthCondition(msgspec.Struct, frozen=True):
     """One problem of one object. ``subject`` names the object (``pod shop/checkout-7d9-x2``,
     ``node duckboat-01``, ``deployment shop/checkout``) and, with ``cluster`` and the problem,
     makes the signal's uid; ``assets`` are the refs it is filed under (the pod, the node's

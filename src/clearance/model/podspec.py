@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from clearance.model.canonical import canonical_json
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerView:
+class ContainerView(msgspec.Struct, frozen=True):
     name: str
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
@@ -57,8 +57,7 @@ class ContainerView:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class PodSpecView:
+class PodSpecView(msgspec.Struct, frozen=True):
     """The compared subset of one pod template; ``containers`` sorted by name."""
 
     containers: tuple[ContainerView, ...]

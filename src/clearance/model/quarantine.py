@@ -7,15 +7,15 @@ and decisions count it per source.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+
+import msgspec
 
 
 def payload_digest(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Quarantined:
+class Quarantined(msgspec.Struct, frozen=True):
     """A vendor item that could not be normalized. Kept, counted, never silently dropped.
 
     ``reason`` is a short stable code (``invalid_json``, ``missing_field``, ``bad_asset``…) used as
@@ -31,8 +31,7 @@ class Quarantined:
     payload: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class Retention:
+class Retention(msgspec.Struct, frozen=True):
     """How much of what was refused a source keeps: the newest ``keep`` items, none older than
     ``max_age_seconds``. A bound, so that one hostile or broken push cannot grow the store
     without end; what it drops is counted (``GET /v1/sources``, ``/metrics``)."""

@@ -15,10 +15,11 @@ excepted like any other signal, and its reasons name the test or the finding.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, assert_never
+
+import msgspec
 
 from clearance.model.assets import AssetKind, AssetRef
 from clearance.model.signal import (
@@ -70,8 +71,7 @@ class ReportFormat(StrEnum):
                 assert_never(self)
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One thing a report holds against the change.
 
     ``key``: stable within its tool (a test's ``classname.name``; a SARIF result's rule,
@@ -114,8 +114,7 @@ class Finding:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(msgspec.Struct, frozen=True):
     """One parsed report: its format, the name it was given, the sha256 of its bytes, the tool
     that wrote it, how many tests ran (JUnit) or results it reported (SARIF), and its findings."""
 

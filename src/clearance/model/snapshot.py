@@ -6,8 +6,9 @@ store it and replay the decision byte for byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import msgspec
 
 from clearance.model.assets import AssetRef, parse_asset
 from clearance.model.canonical import (
@@ -50,8 +51,7 @@ class Match(NamedTuple):
     matched: ExposedAsset
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(msgspec.Struct, frozen=True):
     exposure: Exposure
     matches: tuple[Match, ...]
     sources: tuple[SourceHealth, ...]

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
+import msgspec
+
 from clearance.errors import TargetError
 from clearance.model.assets import AssetRef, ImageRef, parse_image
 from clearance.model.canonical import (
@@ -22,8 +24,7 @@ from clearance.model.podspec import PodSpecView
 from clearance.model.signal import format_time, utc
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class WorkloadRef:
+class WorkloadRef(msgspec.Struct, frozen=True, order=True):
     """``kind/name`` of a Kubernetes workload, or of any named deployable unit."""
 
     kind: str
@@ -40,8 +41,7 @@ class WorkloadRef:
         return f"{self.kind}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeInfo:
+class ChangeInfo(msgspec.Struct, frozen=True):
     """Who and what asked for the deploy; recorded, and used to refuse self-approval."""
 
     commit: str | None = None
@@ -54,14 +54,13 @@ class ChangeInfo:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     environment: str
     cluster: str
     namespace: str
     workload: WorkloadRef
     images: tuple[ImageRef, ...] = ()
-    change: ChangeInfo = field(default_factory=ChangeInfo)
+    change: ChangeInfo = msgspec.field(default_factory=ChangeInfo)
 
     def __post_init__(self) -> None:
         for name in ("environment", "cluster", "namespace"):
@@ -124,8 +123,7 @@ class Proximity(IntEnum):
 _PROXIMITY_LABELS = {p: p.name.lower() for p in Proximity}
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ExposedAsset:
+class ExposedAsset(msgspec.Struct, frozen=True, order=True):
     """One asset the deploy touches; ``via`` says how the inventory got there, for the record."""
 
     proximity: Proximity
@@ -197,7 +195,7 @@ def assets_json(assets: tuple[ExposedAsset, ...]) -> tuple[list[dict[str, str]],
     """``assets`` as recorded (sorted, each ``to_dict``) and that list's canonical JSON."""
 
     def make() -> tuple[list[dict[str, str]], Repeating]:
-        # A key sort: comparing the dataclasses field by field is several times slower.
+        # A key sort: comparing the records field by field is slower.
         listed = [
             a.to_dict()
             for a in sorted(assets, key=lambda a: (a.proximity, a.ref.kind, a.ref.value, a.via))
@@ -207,8 +205,7 @@ def assets_json(assets: tuple[ExposedAsset, ...]) -> tuple[list[dict[str, str]],
     return _ASSETS_JSON.get((assets,), make)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
+class SourceHealth(msgspec.Struct, frozen=True):
     """What the decision knows about one source: when it last succeeded and last failed.
 
     Freshness (fresh, stale, down) is not stored here: it depends on ``now`` and on the policy's
@@ -223,9 +220,9 @@ class SourceHealth:
 
     def __post_init__(self) -> None:
         if self.last_success is not None:
-            object.__setattr__(self, "last_success", utc(self.last_success))
+            msgspec.structs.force_setattr(self, "last_success", utc(self.last_success))
         if self.last_error_at is not None:
-            object.__setattr__(self, "last_error_at", utc(self.last_error_at))
+            msgspec.structs.force_setattr(self, "last_error_at", utc(self.last_error_at))
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from clearance.errors import UnknownEnvironmentError
 from clearance.model.assets import AssetKind
@@ -16,8 +17,7 @@ from clearance.policy.schema import Environment, PolicyDocument, Suppression
 from clearance.policy.weights import Weights
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     document: PolicyDocument
     digest: str  # "sha256:<hex>" of the policy file's bytes
     origin: str  # file path, or "<demo>"

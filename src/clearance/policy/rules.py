@@ -13,10 +13,11 @@ import importlib.util
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import msgspec
 
 from clearance.errors import RuleCompileError, RuleEvaluationError
 from clearance.policy.plain import Direct, Evaluate, plain, signal_rule
@@ -101,8 +102,7 @@ _SIGNALS_SIZE = re.compile(r"\bsize\s*\(\s*signals\s*\)|(?<![\w.])\bsignals\s*\.
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
+class CompiledRule(msgspec.Struct, frozen=True):
     """A compiled rule and what it reads.
 
     ``variables`` are the top-level names the expression uses; ``signal_fields`` the fields of

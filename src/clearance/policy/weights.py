@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from clearance.model.signal import Severity, SignalKind
 from clearance.model.target import Proximity
 from clearance.policy.schema import Scoring
 
 
-@dataclass(frozen=True, slots=True)
-class Weights:
+class Weights(msgspec.Struct, frozen=True):
     """The policy's scoring numbers as tables, built once per policy (not parsed per signal)."""
 
     severity: dict[SignalKind, tuple[float, ...]]  # per kind, indexed by OCSF severity_id

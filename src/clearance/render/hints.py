@@ -17,8 +17,9 @@ that counts:
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from clearance.model.canonical import with_present
 from clearance.model.decision import Contribution, Decision, Verdict
@@ -26,8 +27,7 @@ from clearance.model.decision import Contribution, Decision, Verdict
 EXPIRES_IN = "7d"  # a suggestion; the environment's exceptions.max_lifetime bounds it
 
 
-@dataclass(frozen=True, slots=True)
-class Hint:
+class Hint(msgspec.Struct, frozen=True):
     reason: str  # the reason code it answers
     text: str
     command: str | None = None

@@ -24,10 +24,11 @@ constructor.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import msgspec
 
 from clearance.errors import SourceError
 from clearance.model.coverage import Managed
@@ -46,15 +47,14 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(msgspec.Struct, frozen=True):
     signals: tuple[Signal, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()
     # Opaque resume point for the next fetch; None when the source has none (full re-read).
     watermark: str | None = None
     # Host identities a source reports beside findings (EDR device inventories), as
     # {"host": [...], "instance": [...], "ip": [...], "mac": [...]} groups, one per machine.
-    identities: tuple[dict[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+    identities: tuple[dict[str, tuple[str, ...]], ...] = msgspec.field(default_factory=tuple)
     # The source's whole agent inventory (a source that covers hosts, e.g. Falcon's hosts with
     # ``covers: edr``), when this batch carries it: it replaces what the source reported before.
     coverage: tuple[Managed, ...] | None = None
@@ -83,8 +83,7 @@ class Source(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Document:
+class Document(msgspec.Struct, frozen=True):
     """A reference document as fetched: ``body`` None when it has not changed since
     ``validator`` (an HTTP 304); ``validator`` is what to send next time (the ETag)."""
 
