@@ -343,7 +343,9 @@ def _idle_then_ask_again(port: int, idle: float) -> int | None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.request("GET", "/readyz")
-        assert connection.getresponse().read() is not None
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
         time.sleep(idle)
         try:
             connection.request("GET", "/readyz")

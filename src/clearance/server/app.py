@@ -270,9 +270,7 @@ def build_context(
         backoff=settings.notify.backoff,
         on_result=lambda ok: metrics.notifications.labels("delivered" if ok else "failed").inc(),
     )
-    # Its read cache is set up by DecisionService below, with the database's approvals counter:
-    # given ``read_cache`` here it would re-read every target's approvals each ``read_cache``.
-    approvals = ApprovalBook(store, policy, principals=settings.principals.build())
+    approvals = ApprovalBook(store, policy, settings.principals.build())  # DecisionService caches
     rules = BreakGlassRules(
         expires_after=timedelta(seconds=duration_seconds(settings.break_glass.expires_after)),
         second_person=settings.break_glass.second_person,

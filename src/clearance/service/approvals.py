@@ -114,14 +114,14 @@ class ApprovalBook:
         self,
         store: GrantsAndLog,
         policy: Policy,
-        read_cache: float = 0.0,
         principals: PrincipalMap | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.signers = Signers(policy, principals or PrincipalMap())
+        # Read through the store each time until the decision service sets up the cache, with
+        # the database's approvals counter (cache_reads).
         self.recent: RecentApprovals | None = None
-        self.cache_reads(read_cache)
 
     def cache_reads(self, ttl: float, changes: Callable[[datetime], int] | None = None) -> None:
         """Reuse a target's approvals for ``ttl`` seconds (the service's ``read_cache``), or

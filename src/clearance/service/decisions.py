@@ -97,8 +97,8 @@ class DecisionService:
         # Told of each decision recorded (notifications): each must return at once (queue its
         # work); a listener's failure is logged, never the caller's.
         self.recorded: list[Callable[[Outcome], object]] = []
-        if approvals.recent is None:  # every ``approve`` decision reads them: same staleness
-            approvals.cache_reads(read_cache, self.evidence.changes.of("approvals"))
+        # Every ``approve`` decision reads them: kept as the signals are, by the same counter.
+        approvals.cache_reads(read_cache, self.evidence.changes.of("approvals"))
 
     def snapshot(
         self,
